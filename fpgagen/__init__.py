@@ -1,0 +1,58 @@
+"""fpgagen: calibrate an ONNX network with MSB histograms, choose 8-bit fixed-point formats and
+generate bit-exact Verilog, HLS C++ and microcontroller C.
+
+The public names a script can rely on:
+
+- :func:`quantize` (values, "s8.3") -> int64 array, rounded half away from zero and saturated;
+  :func:`quantize_with_stats` also returns the overflow/underflow counts.
+- :func:`dequantize` (ints, "s8.3") -> float64 array.
+- :func:`requantize` (ints, "s16.7", "s8.3") -> int64 array (shift, round, saturate).
+- :func:`msb_histogram` (values) -> :class:`MsbHistogram` (merge two with ``+``).
+- :func:`choose_format` (hist, method="max"|"coverage"|"mse", word=8) -> :class:`Format`.
+- :class:`Format` ("s8.3" <-> Format(signed=True, word=8, frac=3)).
+"""
+
+from fpgagen.errors import (
+    BackendError,
+    ConfigError,
+    FormatError,
+    FpgagenError,
+    ModelError,
+    QuantizationError,
+    VerificationMismatch,
+)
+from fpgagen.fixed import (
+    QuantStats,
+    dequantize,
+    quantize,
+    quantize_with_stats,
+    requantize,
+    requantize_with_stats,
+)
+from fpgagen.ir.format import Format
+from fpgagen.quant.choose import METHODS, choose_format
+from fpgagen.quant.histogram import MsbHistogram, msb_histogram
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "Format",
+    "FormatError",
+    "FpgagenError",
+    "METHODS",
+    "ModelError",
+    "MsbHistogram",
+    "QuantStats",
+    "QuantizationError",
+    "VerificationMismatch",
+    "__version__",
+    "choose_format",
+    "dequantize",
+    "msb_histogram",
+    "quantize",
+    "quantize_with_stats",
+    "requantize",
+    "requantize_with_stats",
+]

@@ -1,0 +1,74 @@
+"""Per-layer parallelism, shared by the Verilog and HLS backends (FINN's PE/SIMD).
+
+- ``pe``: output channels (conv) or neurons (dense) computed in parallel; must divide them.
+- ``simd``: inputs multiplied in parallel per output: input channels of one kernel tap (conv)
+  or input features (dense); must divide them.
+
+A layer's multipliers are ``pe * simd``; its compute cycles per frame are its MACs divided by
+that. The config sets a default (``parallelism.pe``/``simd``, clipped to each layer's size when
+the default does not fit) and per-layer values (``parallelism.layers.<name>``, which must fit).
+"""
+
+from __future__ import annotations
+
+import math
+
+from fpgagen.errors import BackendError
+from fpgagen.ir.qgraph import QGraph, QLayer
+
+
+def layer_dims(q: QGraph, layer: QLayer) -> tuple[int, int] | None:
+    """(outputs, inputs-per-tap) that PE and SIMD divide, or None for layers without MACs."""
+    if layer.op == "conv":
+        ci = q.shapes[layer.inputs[0]][0]
+        co = q.shapes[layer.output][0]
+        groups = layer.attrs.get("groups", 1)
+        return co, ci // groups
+    if layer.op == "dense":
+        return q.shapes[layer.output][0], q.shapes[layer.inputs[0]][0]
+    return None
+
+
+def macs(q: QGraph, layer: QLayer) -> int:
+    """Multiply-accumulates per frame."""
+    if layer.op in ("conv", "dense"):
+        return int(layer.weight[0].size * math.prod(q.shapes[layer.output]))
+    return 0
+
+
+def _largest_divisor_at_most(n: int, cap: int) -> int:
+    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
+
+
+def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer) -> tuple[int, int]:
+    """(pe, simd) of ``layer``; a per-layer setting that does not fit is an error naming it."""
+    dims = layer_dims(q, layer)
+    if dims is None:
+        return 1, 1
+    outs, ins = dims
+    par = cfg.get("parallelism", {}) if cfg else {}
+    explicit = (par.get("layers") or {}).get(layer.name)
+    if explicit is None:
+        pe = _largest_divisor_at_most(outs, par.get("pe", 1))
+        simd = _largest_divisor_at_most(ins, par.get("simd", 1))
+        return pe, simd
+    pe, simd = explicit.get("pe", 1), explicit.get("simd", 1)
+    for what, value, size, unit in (("pe", pe, outs, "outputs"), ("simd", simd, ins, "inputs per tap")):
+        if value > size or size % value:
+            raise BackendError(
+                f"parallelism.layers.{layer.name}.{what}: {value} must divide the layer's {size} {unit} "
+                f"(layer {layer.name!r}, {layer.op})"
+            )
+    return pe, simd
+
+
+def check_parallelism_keys(cfg: dict, q: QGraph) -> None:
+    """Every layer named in ``parallelism.layers`` exists and has MACs."""
+    names = {layer.name: layer for layer in q.layers}
+    for name in (cfg.get("parallelism", {}).get("layers") or {}):
+        if name not in names:
+            raise BackendError(f"parallelism.layers.{name}: no layer named {name!r}; layers are: {', '.join(names)}")
+        if layer_dims(q, names[name]) is None:
+            raise BackendError(
+                f"parallelism.layers.{name}: layer {name!r} ({names[name].op}) has no multipliers to parallelise"
+            )

@@ -1,0 +1,268 @@
+"""The YAML build configuration: one documented schema, strict checking, resolved defaults.
+
+Every key has a type, a default and a line of documentation (:data:`SCHEMA`); the README's
+table is generated from it (``fpgagen build --print-config`` shows a resolved config). Unknown
+keys, wrong types and missing files are errors naming the file and the key path, e.g.
+``configs/x.yaml: quantization.word_length: expected an integer between 2 and 16, got 'eight'``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from fpgagen.errors import ConfigError
+from fpgagen.ir.format import Format
+from fpgagen.quant.choose import METHODS
+from fpgagen.quant.lower import OVERRIDE_KEYS
+
+TARGETS = ("verilog", "hls", "c")
+BUILTIN_DATASETS = ("sklearn-digits", "sklearn-digits:train", "sklearn-digits:test")
+
+
+@dataclass
+class Field:
+    doc: str
+    default: Any = None
+    check: Callable[[Any], Any] | None = None  # returns the cleaned value or raises ValueError(expected)
+    required: bool = False
+
+
+class Invalid(ValueError):
+    """Raised by a check: its message says what was expected."""
+
+
+def _int_range(lo, hi):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise Invalid(f"an integer between {lo} and {hi}")
+        return v
+    return check
+
+
+def _number(lo=None, hi=None, exclusive_hi=False, nonzero=False):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise Invalid("a number")
+        if nonzero and v == 0:
+            raise Invalid("a non-zero number")
+        if lo is not None and v < lo or hi is not None and (v >= hi if exclusive_hi else v > hi):
+            raise Invalid(f"a number in [{lo}, {hi}{')' if exclusive_hi else ']'}")
+        return float(v)
+    return check
+
+
+def _choice(options):
+    def check(v):
+        if v not in options:
+            raise Invalid(f"one of {', '.join(map(str, options))}")
+        return v
+    return check
+
+
+def _string(v):
+    if not isinstance(v, str) or not v:
+        raise Invalid("a non-empty string")
+    return v
+
+
+def _targets(v):
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or any(t not in TARGETS for t in v):
+        raise Invalid(f"a list of targets from {', '.join(TARGETS)}")
+    return [t for t in TARGETS if t in v]
+
+
+def _format_string(v):
+    try:
+        return str(Format.parse(v))
+    except ValueError as exc:
+        raise Invalid(f"a fixed-point format such as 's8.3' ({exc})") from None
+
+
+_OVERRIDE_CHECKS = {
+    "output": _format_string,
+    "weight": _format_string,
+    "bias": _format_string,
+    "method": _choice(METHODS),
+    "weight_method": _choice(METHODS),
+    "eps": _number(0.0, 1.0, exclusive_hi=True),
+    "word_length": _int_range(2, 16),
+}
+
+
+def _overrides(v, path):
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise Invalid("a mapping from layer names or op types to overrides")
+    out = {}
+    for key, spec in v.items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}.{key}: expected a mapping of {', '.join(OVERRIDE_KEYS)}, got {spec!r}")
+        clean = {}
+        for k2, val in spec.items():
+            if k2 not in _OVERRIDE_CHECKS:
+                raise ConfigError(f"{path}.{key}.{k2}: unknown key; expected one of {', '.join(OVERRIDE_KEYS)}")
+            try:
+                clean[k2] = _OVERRIDE_CHECKS[k2](val)
+            except Invalid as exc:
+                raise ConfigError(f"{path}.{key}.{k2}: expected {exc}, got {val!r}") from None
+        out[str(key)] = clean
+    return out
+
+
+def _parallelism_entry(v, path):
+    if not isinstance(v, dict):
+        raise ConfigError(f"{path}: expected a mapping with pe and/or simd, got {v!r}")
+    for k, val in v.items():
+        if k not in ("pe", "simd"):
+            raise ConfigError(f"{path}.{k}: unknown key; expected pe or simd")
+        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+            raise ConfigError(f"{path}.{k}: expected a positive integer, got {val!r}")
+    return dict(v)
+
+
+def _layer_parallelism(v, path):
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise Invalid("a mapping from layer names to {pe, simd}")
+    return {str(k): _parallelism_entry(spec, f"{path}.{k}") for k, spec in v.items()}
+
+
+SCHEMA: dict = {
+    "name": Field("Name of the build (default: the config file's name).", None, _string),
+    "model": Field("Path of the ONNX model, relative to the config file.", None, _string, required=True),
+    "output": Field("Output directory, relative to the config file (default: out/<name> in the "
+                    "working directory; `-o` overrides).", None, _string),
+    "data": {
+        "calibration": Field("Calibration data: a .npz (arrays x [, y]) or .npy (x) path, or a built-in "
+                             f"data set ({', '.join(BUILTIN_DATASETS)}).", None, _string, required=True),
+        "validation": Field("Labelled validation data (.npz with x and y, or a built-in data set); "
+                            "default: none (no accuracy).", None, _string),
+        "preprocess": {
+            "scale": Field("x * scale + offset is what the model sees.", 1.0, _number(nonzero=True)),
+            "offset": Field("See scale.", 0.0, _number()),
+        },
+        "samples": Field("Use at most this many calibration samples (default: all).", None, _int_range(1, 10**9)),
+        "batch_size": Field("Batch size of calibration and validation runs.", 256, _int_range(1, 1 << 20)),
+    },
+    "quantization": {
+        "word_length": Field("Bits of weights and activations.", 8, _int_range(2, 16)),
+        "method": Field(f"How activation formats are chosen: {', '.join(METHODS)}.", "mse", _choice(METHODS)),
+        "weight_method": Field("How weight formats are chosen.", "max", _choice(METHODS)),
+        "bias_word_length": Field("Bits of biases before alignment to the accumulator.", 8, _int_range(2, 32)),
+        "bias_method": Field("How bias formats are chosen.", "max", _choice(METHODS)),
+        "eps": Field("Fraction of values the coverage method may saturate.", 1e-4,
+                     _number(0.0, 1.0, exclusive_hi=True)),
+        "layers": Field("Per-layer overrides, by layer name or op type (conv, Conv, dense, Gemm, ...): "
+                        f"{', '.join(OVERRIDE_KEYS)}. Formats are strings such as 's8.3'.", None, "overrides"),
+    },
+    "targets": Field(f"Outputs to generate: any of {', '.join(TARGETS)}.", [], _targets),
+    "parallelism": {
+        "pe": Field("Default output channels/neurons computed in parallel per layer.", 1, _int_range(1, 4096)),
+        "simd": Field("Default inputs per output multiplied in parallel per layer.", 1, _int_range(1, 4096)),
+        "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M}.", None, "parallelism"),
+    },
+    "verify": {
+        "samples": Field("Samples `fpgagen verify` streams through each target.", 20, _int_range(1, 100000)),
+    },
+}
+
+
+def _resolve(raw, schema: dict, path: str, file: str) -> dict:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: {path or 'top level'}: expected a mapping, got {raw!r}")
+    unknown = sorted(set(map(str, raw)) - set(schema))
+    if unknown:
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise ConfigError(f"{file}: {where}: unknown key; expected one of {', '.join(schema)}")
+    out = {}
+    for key, spec in schema.items():
+        where = f"{path}.{key}" if path else key
+        if isinstance(spec, dict):
+            out[key] = _resolve(raw.get(key), spec, where, file)
+            continue
+        if key not in raw or raw[key] is None:
+            if spec.required:
+                raise ConfigError(f"{file}: {where}: missing; {spec.doc}")
+            out[key] = copy.deepcopy(spec.default)
+            continue
+        value = raw[key]
+        try:
+            if spec.check == "overrides":
+                out[key] = _overrides(value, where)
+            elif spec.check == "parallelism":
+                out[key] = _layer_parallelism(value, where)
+            else:
+                out[key] = spec.check(value)
+        except Invalid as exc:
+            raise ConfigError(f"{file}: {where}: expected {exc}, got {value!r}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+    return out
+
+
+def _check_path(cfg: dict, file: str, where: str, base: Path) -> None:
+    keys = where.split(".")
+    parent = cfg
+    for k in keys[:-1]:
+        parent = parent[k]
+    value = parent[keys[-1]]
+    if value is None or value in BUILTIN_DATASETS:
+        return
+    path = (base / value).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{file}: {where}: file {value!r} not found (looked for {path})")
+    parent[keys[-1]] = str(path)
+
+
+def load_config(path, overrides: dict | None = None) -> dict:
+    """Read, check and resolve a YAML build config. Paths become absolute."""
+    path = Path(path)
+    file = str(path)
+    if not path.is_file():
+        raise ConfigError(f"{file}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    return resolve_config(raw, file, path.parent, default_name=path.stem)
+
+
+def resolve_config(raw: dict, file: str = "<config>", base: Path | str = ".", default_name: str = "model") -> dict:
+    """Check and resolve a config given as a dict (paths relative to ``base``)."""
+    base = Path(base)
+    cfg = _resolve(raw, SCHEMA, "", file)
+    cfg["name"] = cfg["name"] or default_name
+    for where in ("model", "data.calibration", "data.validation"):
+        _check_path(cfg, file, where, base)
+    if cfg["output"] is not None:
+        cfg["output"] = str((base / cfg["output"]).resolve())
+    return cfg
+
+
+def schema_rows(schema: dict = SCHEMA, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key path, default, doc) for every key: the README's config table."""
+    rows = []
+    for key, spec in schema.items():
+        where = f"{prefix}.{key}" if prefix else key
+        if isinstance(spec, dict):
+            rows += schema_rows(spec, where)
+        else:
+            default = "required" if spec.required else yaml.safe_dump(spec.default, default_flow_style=True).strip()
+            default = default.removesuffix("\n...").removesuffix(" ...").strip()
+            rows.append((where, default, spec.doc))
+    return rows
+
+
+def dump_config(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False)

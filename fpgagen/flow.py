@@ -1,0 +1,209 @@
+"""The named build steps, shared by the command line and the Python API.
+
+``load -> calibrate -> choose formats -> lower -> validate -> emit targets``; :func:`build`
+runs them all from a resolved config and writes the build directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fpgagen import __version__
+from fpgagen.config import dump_config, load_config
+from fpgagen.data import load_data
+from fpgagen.ir.graph import Graph, activation_name
+from fpgagen.ir.qgraph import QGraph
+from fpgagen.outdir import FileSet, to_json
+from fpgagen.quant.calibrate import Calibration, bias_key, calibrate, weight_key
+from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower
+from fpgagen.quant.validate import Validation, validate
+
+
+def load_model(path) -> Graph:
+    from fpgagen.frontend.onnx import load_onnx
+
+    return load_onnx(path)
+
+
+def quant_options(cfg: dict) -> QuantOptions:
+    q = cfg["quantization"]
+    return QuantOptions(
+        word_length=q["word_length"], method=q["method"], weight_method=q["weight_method"],
+        bias_word_length=q["bias_word_length"], bias_method=q["bias_method"], eps=q["eps"],
+        overrides=q["layers"],
+    )
+
+
+@dataclass
+class Build:
+    """Everything one build computed; the Python API returns it."""
+
+    cfg: dict
+    graph: Graph
+    calibration: Calibration
+    plan: FormatPlan
+    qgraph: QGraph
+    lowering: LoweringStats
+    validation: Validation | None = None
+    x_valid: object = None
+    y_valid: object = None
+    files: FileSet = field(default_factory=FileSet)
+
+    def summary(self) -> dict:
+        return summary(self)
+
+
+def default_output(cfg: dict) -> Path:
+    return Path(cfg["output"]) if cfg["output"] else Path("out") / cfg["name"]
+
+
+def check_overrides(cfg: dict, graph: Graph) -> None:
+    from fpgagen.errors import ConfigError
+
+    known = {graph.input} | {n.name for n in graph.nodes} | {n.op for n in graph.nodes} | {n.onnx_op for n in graph.nodes}
+    for key in cfg["quantization"]["layers"]:
+        if key not in known:
+            raise ConfigError(
+                f"quantization.layers.{key}: no layer, op type or input named {key!r} in model "
+                f"{graph.name!r}; layers are: {', '.join(n.name for n in graph.nodes)}"
+            )
+
+
+def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
+    """Load the model and data, calibrate, choose formats, lower, validate."""
+    graph = load_model(cfg["model"])
+    check_overrides(cfg, graph)
+    shape = graph.onnx_input_shape or graph.shapes[graph.input]
+    pre = cfg["data"]["preprocess"]
+    x_cal, _ = load_data(cfg["data"]["calibration"], "data.calibration", shape, pre["scale"], pre["offset"],
+                         cfg["data"]["samples"])
+    cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
+    plan = choose_formats(cal, quant_options(cfg))
+    q, lowering = lower(graph, plan)
+    b = Build(cfg, graph, cal, plan, q, lowering)
+    if cfg["data"]["validation"]:
+        x_val, y_val = load_data(cfg["data"]["validation"], "data.validation", shape, pre["scale"], pre["offset"])
+        b.x_valid, b.y_valid = x_val, y_val
+        b.validation = validate(graph, q, x_val, y_val, cfg["data"]["batch_size"], progress)
+    return b
+
+
+def _fmt(f) -> str | None:
+    return None if f is None else str(f)
+
+
+def layer_rows(b: Build) -> list[dict]:
+    q = b.qgraph
+    traces = b.validation.traces if b.validation else {}
+    rows = []
+    for layer in q.layers:
+        w_stats = b.lowering.weights.get(layer.name)
+        row = {
+            "name": layer.name,
+            "op": layer.op,
+            "onnx_op": layer.onnx_op,
+            "onnx_nodes": layer.onnx_nodes,
+            "inputs": layer.inputs,
+            "output_tensor": layer.output,
+            "shape": list(q.shapes[layer.output]),
+            "activation": activation_name(layer.activation),
+            "input": [str(f) for f in layer.in_fmts],
+            "weight": _fmt(layer.w_fmt),
+            "bias": _fmt(layer.b_fmt),
+            "output": str(layer.out_fmt),
+            "shift": layer.shift,
+            "acc_width": layer.acc_width,
+            "acc_frac": layer.acc_frac,
+            "weight_overflow_rate": w_stats.overflow_rate if w_stats else None,
+            "weight_underflow_rate": w_stats.underflow_rate if w_stats else None,
+        }
+        trace = traces.get(layer.output)
+        if trace is not None:
+            t = trace.as_dict()
+            row.update(overflow_rate=t["overflow_rate"], underflow_rate=t["underflow_rate"],
+                       sqnr_db=t["sqnr_db"], quant_sqnr_db=t["quant_sqnr_db"])
+        else:
+            row.update(overflow_rate=None, underflow_rate=None, sqnr_db=None, quant_sqnr_db=None)
+        rows.append(row)
+    return rows
+
+
+def histograms_json(cal: Calibration) -> dict:
+    return {name: h.as_dict() for name, h in cal.hists.items()}
+
+
+def summary(b: Build) -> dict:
+    q = b.qgraph
+    val = b.validation
+    input_trace = val.traces[q.input].as_dict() if val else {}
+    return {
+        "fpgagen": __version__,
+        "name": b.cfg["name"],
+        "model": Path(b.cfg["model"]).name,
+        "input": {"tensor": q.input, "shape": list(q.onnx_input_shape or q.shapes[q.input]),
+                  "format": str(q.input_fmt), "overflow_rate": input_trace.get("overflow_rate"),
+                  "underflow_rate": input_trace.get("underflow_rate")},
+        "output": {"tensor": q.output, "shape": list(q.onnx_output_shape), "format": str(q.output_fmt)},
+        "notes": q.notes,
+        "calibration": {"samples": b.calibration.samples, "method": b.cfg["quantization"]["method"],
+                        "weight_method": b.cfg["quantization"]["weight_method"]},
+        "accuracy": val.accuracy if val else {"float": None, "fixed": None},
+        "validation": {"samples": val.samples if val else 0,
+                       "top1_agreement": val.agreement if val else None},
+        "layers": layer_rows(b),
+    }
+
+
+def formats_yaml(b: Build) -> str:
+    """The chosen formats as ``quantization.layers`` overrides: paste them to repeat a build."""
+    import yaml
+
+    layers = {b.qgraph.input: {"output": str(b.qgraph.input_fmt)}}
+    for layer in b.qgraph.layers:
+        if not layer.requantizes:
+            continue
+        entry = {"output": str(layer.out_fmt)}
+        if layer.w_fmt is not None:
+            entry["weight"] = str(layer.w_fmt)
+        if layer.b_fmt is not None:
+            entry["bias"] = str(layer.b_fmt)
+        layers[layer.name] = entry
+    head = "# Formats chosen by calibration; as quantization.layers they repeat this build exactly.\n"
+    return head + yaml.safe_dump({"quantization": {"layers": layers}}, sort_keys=False)
+
+
+def quantization_files(b: Build) -> FileSet:
+    files = FileSet()
+    files.add("summary.json", to_json(summary(b)))
+    files.add("histograms.json", to_json(histograms_json(b.calibration)))
+    files.add("formats.yaml", formats_yaml(b))
+    files.add("config.resolved.yaml", dump_config(b.cfg))
+    return files
+
+
+def build(config, out=None, progress: bool | None = None) -> tuple[Build, Path]:
+    """Run a whole build from a config path (or resolved dict) and write the build directory."""
+    cfg = load_config(config) if not isinstance(config, dict) else config
+    out = Path(out) if out is not None else default_output(cfg)
+    b = run_quantization(cfg, progress)
+    b.files.update(quantization_files(b))
+    from fpgagen.targets import emit_targets
+
+    emit_targets(b)
+    b.files.write(out)
+    return b, out
+
+
+__all__ = ["Build", "build", "run_quantization", "summary", "bias_key", "weight_key"]
+
+
+def calibration_only(config, out=None, progress: bool | None = None) -> tuple[Build, Path]:
+    """Calibrate and choose formats (no validation, no targets); writes histograms and formats."""
+    cfg = load_config(config) if not isinstance(config, dict) else dict(config)
+    cfg = {**cfg, "data": {**cfg["data"], "validation": None}}
+    out = Path(out) if out is not None else default_output(cfg)
+    b = run_quantization(cfg, progress)
+    b.files.update(quantization_files(b))
+    b.files.write(out)
+    return b, out

@@ -1,0 +1,76 @@
+"""The golden model: runs the integer IR with the kernels of :mod:`fpgagen.golden.kernels`.
+
+Every backend must reproduce :func:`run_int` bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpgagen.errors import ModelError
+from fpgagen.fixed import quantize
+from fpgagen.golden import kernels as k
+from fpgagen.ir.qgraph import QGraph, QLayer
+
+
+def run_layer(layer: QLayer, args: list[np.ndarray]) -> np.ndarray:
+    """One integer layer on a batch."""
+    x = args[0]
+    a = layer.attrs
+    if layer.op == "conv":
+        acc = k.conv_acc(x, layer.weight, layer.bias, a["kernel"], a["stride"], a["pads"], a["groups"])
+        return k.requantize(acc, layer.shift, layer.lo, layer.hi)
+    if layer.op == "dense":
+        return k.requantize(k.dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi)
+    if layer.op == "maxpool":
+        return k.maxpool(x, a["kernel"], a["stride"], a["pads"])
+    if layer.op == "avgpool":
+        return k.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi)
+    if layer.op == "gap":
+        return k.gap(x, layer.recip, layer.shift, layer.lo, layer.hi)
+    if layer.op == "add":
+        return k.add(x, args[1], layer.align, layer.shift, layer.lo, layer.hi)
+    if layer.op == "flatten":
+        return x.reshape(x.shape[0], -1)
+    raise ModelError(f"layer {layer.name!r}: no integer kernel for op {layer.op!r}")
+
+
+def check_int_input(q: QGraph, xq) -> np.ndarray:
+    xq = np.asarray(xq)
+    want = tuple(q.shapes[q.input])
+    if xq.dtype.kind not in "iu":
+        raise ModelError(f"golden model input: expected integers of {q.input_fmt}, got dtype {xq.dtype}")
+    onnx_shape = tuple(q.onnx_input_shape or want)
+    if tuple(xq.shape[1:]) == onnx_shape and onnx_shape != want:
+        xq = xq.reshape((xq.shape[0],) + want)
+    if tuple(xq.shape[1:]) != want:
+        raise ModelError(
+            f"golden model input: expected shape [N, {', '.join(map(str, onnx_shape))}], got {list(xq.shape)}"
+        )
+    fmt = q.input_fmt
+    if xq.size and (xq.min() < fmt.min_int or xq.max() > fmt.max_int):
+        raise ModelError(
+            f"golden model input: integers must lie in [{fmt.min_int}, {fmt.max_int}] ({fmt}), "
+            f"got [{xq.min()}, {xq.max()}]"
+        )
+    return xq.astype(np.int64, copy=False)
+
+
+def run_int(q: QGraph, xq, trace: bool = False):
+    """Run the integer model on input integers ``xq`` ``[N, *input shape]`` (of ``q.input_fmt``).
+
+    Returns the output integers ``[N, *onnx output shape]`` (int64); with ``trace=True`` also
+    every tensor's integers by name (IR layout).
+    """
+    values = {q.input: check_int_input(q, xq)}
+    for layer in q.layers:
+        values[layer.output] = run_layer(layer, [values[t] for t in layer.inputs])
+    out = values[q.output]
+    if q.onnx_output_shape:
+        out = out.reshape((out.shape[0],) + tuple(q.onnx_output_shape))
+    return (out, values) if trace else out
+
+
+def quantize_input(q: QGraph, x_float) -> np.ndarray:
+    """The (already preprocessed) float input quantized to the model's input format."""
+    return quantize(x_float, q.input_fmt, name=f"input {q.input!r}")

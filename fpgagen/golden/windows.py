@@ -1,0 +1,60 @@
+"""Sliding windows shared by the float executor and the integer golden model.
+
+Both models see a conv or pool window the same way: the batch of feature maps ``[N, C, H, W]``
+is padded (with a given value), then every window position becomes one row of an im2col
+matrix. Keeping this in one place means the float and integer models cannot disagree on
+which pixels a window covers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from fpgagen.ir.graph import conv_output_hw
+
+
+def pad(x: np.ndarray, pads, value=0) -> np.ndarray:
+    """Pad ``[N, C, H, W]`` by ``(top, left, bottom, right)`` with ``value``."""
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def windows(x: np.ndarray, kernel, stride, pads, value=0) -> np.ndarray:
+    """A strided view ``[N, C, OH, OW, kh, kw]`` of every window of the padded input."""
+    kh, kw = kernel
+    sh, sw = stride
+    oh, ow = conv_output_hw(x.shape[2:], kernel, stride, pads)
+    view = sliding_window_view(pad(x, pads, value), (kh, kw), axis=(2, 3))
+    return view[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
+
+
+def im2col(x: np.ndarray, kernel, stride, pads, groups: int = 1) -> np.ndarray:
+    """Windows as matrices ``[groups, N*OH*OW, C/groups*kh*kw]`` (C-major, then kh, kw)."""
+    n, c = x.shape[:2]
+    win = windows(x, kernel, stride, pads)  # N, C, OH, OW, kh, kw
+    _, _, oh, ow, kh, kw = win.shape
+    win = win.reshape(n, groups, c // groups, oh, ow, kh, kw)
+    cols = win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, (c // groups) * kh * kw)
+    return cols
+
+
+def conv_matmul(x: np.ndarray, weight: np.ndarray, kernel, stride, pads, groups: int,
+                dtype) -> np.ndarray:
+    """``sum(w * x)`` over each window, as ``[N, Co, OH, OW]`` in ``dtype`` (a BLAS matmul)."""
+    n = x.shape[0]
+    co = weight.shape[0]
+    oh, ow = conv_output_hw(x.shape[2:], kernel, stride, pads)
+    cols = im2col(x.astype(dtype, copy=False), kernel, stride, pads, groups)
+    wmat = weight.reshape(groups, co // groups, -1).astype(dtype, copy=False)
+    out = np.matmul(cols, wmat.transpose(0, 2, 1))  # groups, N*OH*OW, Co/groups
+    out = out.reshape(groups, n, oh, ow, co // groups).transpose(1, 0, 4, 2, 3)
+    return out.reshape(n, co, oh, ow)
+
+
+def window_counts(in_hw, kernel, stride, pads) -> np.ndarray:
+    """How many real (not padding) pixels each window position covers, ``[OH, OW]``."""
+    ones = np.ones((1, 1, *in_hw), dtype=np.int64)
+    return windows(ones, kernel, stride, pads, 0).sum(axis=(-1, -2))[0, 0]

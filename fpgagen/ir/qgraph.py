@@ -1,0 +1,110 @@
+"""The integer IR: every constant an integer, every tensor a fixed-point format.
+
+This is what the golden model executes and what every backend renders; backends never
+re-derive a number (SPEC.md section 4). Built by :func:`fpgagen.quant.lower.lower`.
+
+Per layer (:class:`QLayer`), by op:
+
+- ``conv`` / ``dense``: ``weight`` (ints of ``w_fmt``), ``bias`` = the integer ``B`` at the
+  accumulator's frac ``acc_frac = Fx + Fw`` (``b_fmt`` is the format the bias was quantized
+  to), ``acc_width`` bits (it can never overflow), ``shift = acc_frac - Fy``.
+- ``avgpool`` / ``gap``: the window sum times the integer reciprocal ``recip`` (a scalar, or
+  ``[OH, OW]`` when the window count varies at the border), ``shift = recip_bits + Fx - Fy``.
+- ``add``: each input left-shifted by ``align[i]`` to the larger frac, summed, ``shift`` to Fy.
+- ``maxpool`` / ``flatten``: exact; the output format is the input format.
+
+Every requantizing layer then rounds half away from zero (``shift > 0``) or shifts left, and
+clamps to ``[lo, hi]``: the output format's range, narrowed by a fused ReLU (``lo = 0``) or
+Clip (``hi`` = k in the output format).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fpgagen.errors import ModelError
+from fpgagen.ir.format import Format
+
+
+@dataclass
+class QLayer:
+    name: str
+    op: str
+    inputs: list[str]
+    output: str
+    in_fmts: list[Format]
+    out_fmt: Format
+    attrs: dict = field(default_factory=dict)
+    activation: object = None
+    weight: np.ndarray | None = None
+    w_fmt: Format | None = None
+    bias: np.ndarray | None = None
+    b_fmt: Format | None = None
+    #: the bias as quantized to ``b_fmt`` (before alignment to ``acc_frac``)
+    bias_q: np.ndarray | None = None
+    acc_frac: int | None = None
+    acc_width: int | None = None
+    shift: int | None = None
+    lo: int | None = None
+    hi: int | None = None
+    recip: np.ndarray | int | None = None
+    recip_bits: int | None = None
+    align: list[int] | None = None
+    onnx_nodes: list[str] = field(default_factory=list)
+    onnx_op: str = ""
+
+    @property
+    def requantizes(self) -> bool:
+        return self.shift is not None
+
+    def describe(self) -> str:
+        """One line for headers and logs: op, formats, shift."""
+        parts = [f"{self.op}", "in " + ",".join(map(str, self.in_fmts)), f"out {self.out_fmt}"]
+        if self.w_fmt is not None:
+            parts.append(f"w {self.w_fmt}")
+        if self.b_fmt is not None:
+            parts.append(f"b {self.b_fmt}")
+        if self.acc_width is not None:
+            parts.append(f"acc s{self.acc_width}.{self.acc_frac}")
+        if self.shift is not None:
+            parts.append(f"shift {self.shift}")
+        return ", ".join(parts)
+
+
+@dataclass
+class QGraph:
+    name: str
+    input: str
+    output: str
+    layers: list[QLayer]
+    shapes: dict[str, tuple[int, ...]]
+    fmts: dict[str, Format]
+    onnx_input_shape: tuple[int, ...] = ()
+    onnx_output_shape: tuple[int, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def input_fmt(self) -> Format:
+        return self.fmts[self.input]
+
+    @property
+    def output_fmt(self) -> Format:
+        return self.fmts[self.output]
+
+    def layer(self, name: str) -> QLayer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ModelError(f"model {self.name!r} has no layer named {name!r}")
+
+    def producer(self, tensor: str) -> QLayer | None:
+        for layer in self.layers:
+            if layer.output == tensor:
+                return layer
+        return None
+
+    def consumers(self, tensor: str) -> list[QLayer]:
+        return [layer for layer in self.layers if tensor in layer.inputs]

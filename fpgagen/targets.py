@@ -1,0 +1,89 @@
+"""The output targets of a build (``verilog``, ``hls``, ``c``): a registry of backends.
+
+A backend module registers itself with :func:`register`:
+
+- ``generate(build) -> FileSet``: every file of the target, rendered in memory from
+  ``build.qgraph`` (the integer IR) and ``build.cfg``; the files land in ``OUT/<name>/``.
+  Bad input (a layer the backend cannot build, a parallelism that does not fit) raises a
+  :class:`~fpgagen.errors.BackendError` naming the layer, before anything is written.
+- ``verify(build, target_dir, xq, golden) -> dict``: build and run what was generated in
+  ``target_dir`` (= ``OUT/<name>``) on the input integers ``xq`` (``[N, *IR input shape]``,
+  int64) and compare with ``golden`` (:class:`GoldenRun`), integer by integer. Returns at
+  least ``{"samples": N, "mismatches": M}`` plus target-specific figures (cycles, sizes);
+  on a mismatch it also names the first layer whose output differs, when it can probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from fpgagen.errors import ConfigError
+
+BACKEND_MODULES = {
+    "verilog": "fpgagen.backends.verilog",
+    "hls": "fpgagen.backends.hls",
+    "c": "fpgagen.backends.c",
+}
+
+
+@dataclass
+class Backend:
+    name: str
+    generate: Callable
+    verify: Callable | None = None
+
+
+@dataclass
+class GoldenRun:
+    """The golden model's integers for the samples a backend is checked on (IR layout)."""
+
+    output: np.ndarray  # [N, *IR output shape]
+    trace: dict  # tensor name -> [N, *IR shape]
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register(name: str, verify: Callable | None = None):
+    """Decorator for a backend's ``generate``; ``verify`` is its checker."""
+    def deco(generate):
+        if name in _BACKENDS:
+            raise RuntimeError(f"target {name!r} registered twice")
+        _BACKENDS[name] = Backend(name, generate, verify)
+        return generate
+    return deco
+
+
+def _load_backends() -> None:
+    import importlib
+
+    for module in BACKEND_MODULES.values():
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def available() -> list[str]:
+    _load_backends()
+    return sorted(_BACKENDS)
+
+
+def backend(name: str) -> Backend:
+    _load_backends()
+    if name not in _BACKENDS:
+        raise ConfigError(
+            f"targets: {name!r} is not available in this installation; available: "
+            f"{', '.join(sorted(_BACKENDS)) or 'none'}"
+        )
+    return _BACKENDS[name]
+
+
+def emit_targets(build, targets=None) -> None:
+    """Render every target (default: the config's) into ``build.files`` under ``<target>/``."""
+    for target in build.cfg["targets"] if targets is None else targets:
+        build.files.update(backend(target).generate(build), prefix=f"{target}/")

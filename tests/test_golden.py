@@ -1,0 +1,213 @@
+"""The integer golden model against a plain-Python reference of SPEC.md section 3.
+
+The reference loops over Python integers (no NumPy arithmetic, no BLAS) and rounds with
+``fractions.Fraction``, so it shares no code with the kernels it checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from fpgagen.golden import kernels as k
+from fpgagen.golden.model import run_int
+from fpgagen.ir.format import Format
+from fpgagen.ir.graph import Graph, Node
+from fpgagen.quant.calibrate import calibrate
+from fpgagen.quant.lower import QuantOptions, choose_formats, clamp_bounds, lower, recip_constants
+
+
+def round_away(fr: Fraction) -> int:
+    """Round half away from zero, exactly."""
+    mag = abs(fr)
+    whole = mag.numerator // mag.denominator
+    if mag - whole >= Fraction(1, 2):
+        whole += 1
+    return whole if fr >= 0 else -whole
+
+
+def ref_requant(acc: int, shift: int, lo: int, hi: int) -> int:
+    return min(hi, max(lo, round_away(Fraction(acc, 1) / Fraction(2) ** shift)))
+
+
+def ref_conv(x, w, b, kernel, stride, pads, groups):
+    n, c, h, wd = x.shape
+    co = w.shape[0]
+    kh, kw = kernel
+    sh, sw = stride
+    top, left, bottom, right = pads
+    oh = (h + top + bottom - kh) // sh + 1
+    ow = (wd + left + right - kw) // sw + 1
+    cg, og = c // groups, co // groups
+    out = np.zeros((n, co, oh, ow), dtype=object)
+    for s, o, i, j in itertools.product(range(n), range(co), range(oh), range(ow)):
+        g = o // og
+        acc = int(b[o])
+        for ci, u, v in itertools.product(range(cg), range(kh), range(kw)):
+            r, cc = i * sh + u - top, j * sw + v - left
+            if 0 <= r < h and 0 <= cc < wd:
+                acc += int(x[s, g * cg + ci, r, cc]) * int(w[o, ci, u, v])
+        out[s, o, i, j] = acc
+    return out
+
+
+@pytest.mark.parametrize("kernel", [(1, 1), (3, 3), (5, 5), (1, 3)])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2), (2, 1)])
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1), (0, 1, 2, 0)])
+def test_conv_acc_matches_python_reference(kernel, stride, pads):
+    rng = np.random.default_rng(hash((kernel, stride, pads)) % 2**32)
+    x = rng.integers(-128, 128, size=(2, 3, 7, 6))
+    x[0, 0] = -128  # extremes of the int8 range
+    x[1, 1] = 127
+    w = rng.integers(-128, 128, size=(4, 3, *kernel))
+    w[0] = -128
+    b = rng.integers(-(2**20), 2**20, size=4)
+    got = k.conv_acc(x, w, b, kernel, stride, pads, 1)
+    assert got.dtype == np.int64
+    assert got.tolist() == ref_conv(x, w, b, kernel, stride, pads, 1).tolist()
+
+
+def test_depthwise_and_grouped_conv():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(2, 4, 5, 5))
+    for groups, co in ((4, 4), (2, 6)):
+        w = rng.integers(-128, 128, size=(co, 4 // groups, 3, 3))
+        b = rng.integers(-1000, 1000, size=co)
+        got = k.conv_acc(x, w, b, (3, 3), (1, 1), (1, 1, 1, 1), groups)
+        assert got.tolist() == ref_conv(x, w, b, (3, 3), (1, 1), (1, 1, 1, 1), groups).tolist()
+
+
+def test_dense_acc_exact_beyond_float_mantissa():
+    # 4096 products of 127*-128 overflow float32's 24-bit mantissa: the kernel must notice
+    rng = np.random.default_rng(2)
+    x = np.full((3, 4096), 127)
+    x[1] = -128
+    x[2] = rng.integers(-128, 128, size=4096)
+    w = np.full((5, 4096), -128)
+    w[1:] = rng.integers(-128, 128, size=(4, 4096))
+    b = np.array([2**40, -(2**40), 0, 1, -1])
+    want = [[sum(int(a) * int(c) for a, c in zip(xr, wr)) + int(bb) for wr, bb in zip(w, b)] for xr in x]
+    assert k.dense_acc(x, w, b).tolist() == want
+
+
+@pytest.mark.parametrize("shift", [-3, 0, 1, 2, 7, 15])
+def test_requantize_matches_spec_formula(shift):
+    acc = np.array([-(2**20), -129, -8, -7, -4, -3, -2, -1, 0, 1, 2, 3, 4, 7, 8, 2**20 + 3])
+    acc = np.concatenate([acc, np.arange(-300, 300)])
+    got = k.requantize(acc, shift, -128, 127)
+    assert got.tolist() == [ref_requant(int(a), shift, -128, 127) for a in acc]
+    got_u = k.requantize(acc, shift, 0, 255)  # fused ReLU into an unsigned format
+    assert got_u.tolist() == [ref_requant(int(a), shift, 0, 255) for a in acc]
+
+
+def test_pools_and_add():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, size=(2, 3, 6, 5))
+    x[0, 0, :2, :2] = -128
+    got = k.maxpool(x, (2, 2), (2, 2), (0, 0, 0, 1))
+    want = np.full((2, 3, 3, 3), -999)
+    for i, j in itertools.product(range(3), range(3)):
+        want[:, :, i, j] = x[:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2].max(axis=(2, 3))
+    assert got.tolist() == want.tolist()
+
+    recip, bits = recip_constants(np.array(9))
+    got = k.avgpool(x, (3, 3), (3, 3), (0, 0, 0, 1), recip, bits, -128, 127)
+    xp = np.pad(x, ((0, 0), (0, 0), (0, 0), (0, 1)))
+    for s, c, i, j in itertools.product(range(2), range(3), range(2), range(2)):
+        total = int(xp[s, c, 3 * i:3 * i + 3, 3 * j:3 * j + 3].sum())
+        assert got[s, c, i, j] == ref_requant(total * int(recip), bits, -128, 127)
+        # the integer reciprocal stays within half an LSB of true division for int8 sums
+        assert abs(Fraction(int(got[s, c, i, j])) - Fraction(total, 9)) <= Fraction(1, 2) + Fraction(1, 2**10)
+
+    a = rng.integers(-128, 128, size=(4, 7))
+    b = rng.integers(0, 256, size=(4, 7))
+    got = k.add(a, b, [2, 0], 1, 0, 255)
+    for i, j in itertools.product(range(4), range(7)):
+        assert got[i, j] == ref_requant((int(a[i, j]) << 2) + int(b[i, j]), 1, 0, 255)
+
+
+def test_recip_constants_round_half_away():
+    recip, bits = recip_constants(np.array([1, 2, 3, 4, 6, 9]))
+    assert bits == 16 + 4
+    assert recip.tolist() == [round_away(Fraction(2**bits, n)) for n in (1, 2, 3, 4, 6, 9)]
+
+
+def test_clamp_bounds():
+    assert clamp_bounds(Format.parse("s8.3"), None) == (-128, 127)
+    assert clamp_bounds(Format.parse("s8.3"), "relu") == (0, 127)
+    assert clamp_bounds(Format.parse("u8.4"), ("clip", 0.0, 6.0)) == (0, 96)
+    assert clamp_bounds(Format.parse("u8.6"), ("clip", 0.0, 6.0)) == (0, 255)
+
+
+def small_cnn(rng) -> Graph:
+    return Graph(
+        "small", "x", "y",
+        [
+            Node("conv1", "conv", ["x"], "c1", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+                 rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), "relu", ["Conv_0"], "Conv"),
+            Node("pool1", "maxpool", ["c1"], "p1", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
+            Node("conv2", "conv", ["p1"], "c2", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=4),
+                 rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), None, ["Conv_1"], "Conv"),
+            Node("res", "add", ["c2", "p1"], "r", {}, activation="relu"),
+            Node("avg", "avgpool", ["r"], "a", dict(kernel=(2, 2), stride=(1, 1), pads=(0, 0, 1, 1),
+                                                    count_include_pad=False)),
+            Node("gap", "gap", ["a"], "g"),
+            Node("flat", "flatten", ["g"], "f"),
+            Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3)),
+        ],
+        {"x": (1, 6, 6), "c1": (4, 6, 6), "p1": (4, 3, 3), "c2": (4, 3, 3), "r": (4, 3, 3),
+         "a": (4, 3, 3), "g": (4, 1, 1), "f": (4,), "y": (3,)},
+        onnx_output_shape=(3,),
+    ).validate()
+
+
+def test_lowered_graph_runs_per_spec_and_tracks_float():
+    """Lower a small graph with every op, then re-run each layer with the Python reference."""
+    rng = np.random.default_rng(4)
+    graph = small_cnn(rng)
+    x = rng.uniform(0, 1, (16, 1, 6, 6)).astype(np.float32)
+    cal = calibrate(graph, x, batch_size=5, progress=False)
+    assert cal.samples == 16
+    plan = choose_formats(cal, QuantOptions(method="max"))
+    q, _ = lower(graph, plan)
+    xq = np.clip(np.round(x * 2**q.input_fmt.frac), 0, q.input_fmt.max_int).astype(np.int64)
+    out, trace = run_int(q, xq[:2], trace=True)
+    for layer in q.layers:
+        assert trace[layer.output].dtype == np.int64
+        fmt = q.fmts[layer.output]
+        assert trace[layer.output].min() >= fmt.min_int and trace[layer.output].max() <= fmt.max_int
+        if layer.op == "conv":
+            a = layer.attrs
+            acc = ref_conv(trace[layer.inputs[0]], layer.weight, layer.bias, a["kernel"], a["stride"],
+                           a["pads"], a["groups"])
+            want = [ref_requant(int(v), layer.shift, layer.lo, layer.hi) for v in acc.ravel()]
+            assert trace[layer.output].ravel().tolist() == want
+            lo, hi = int(acc.min()), int(acc.max())
+            assert -(2 ** (layer.acc_width - 1)) <= lo and hi < 2 ** (layer.acc_width - 1)
+        if layer.op == "dense":
+            xin = trace[layer.inputs[0]]
+            want = [[ref_requant(sum(int(a) * int(w) for a, w in zip(row, wr)) + int(b), layer.shift,
+                                 layer.lo, layer.hi) for wr, b in zip(layer.weight, layer.bias)] for row in xin]
+            assert out.tolist() == want
+    assert out.shape == (2, 3)
+    assert q.layer("res").lo == 0 and q.layer("res").out_fmt.signed is False
+    assert q.fmts["p1"] == q.fmts["c1"]  # max pool passes its input format through
+
+
+def test_bias_alignment_spec_rule():
+    """B is b re-expressed at Fa: a left shift when Fa >= Fb, else rounded half away."""
+    rng = np.random.default_rng(5)
+    graph = small_cnn(rng)
+    x = rng.uniform(0, 1, (8, 1, 6, 6)).astype(np.float32)
+    cal = calibrate(graph, x, progress=False)
+    for bias_fmt in ("s8.2", "s8.12"):
+        opts = QuantOptions(overrides={"conv1": {"bias": bias_fmt, "weight": "s8.6"}, "x": {"output": "u8.4"}})
+        q, _ = lower(graph, choose_formats(cal, opts))
+        layer = q.layer("conv1")
+        assert layer.acc_frac == 10
+        fb = Format.parse(bias_fmt).frac
+        for bq, big_b in zip(layer.bias_q, layer.bias):
+            assert big_b == round_away(Fraction(int(bq)) * Fraction(2) ** (layer.acc_frac - fb))
