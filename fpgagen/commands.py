@@ -25,6 +25,25 @@ def register(sub) -> None:
     _build_args(p)
     p.set_defaults(run=run_calibrate)
 
+    p = sub.add_parser(
+        "verify", help="build, then check the generated targets against the golden model on real samples",
+        formatter_class=raw,
+        epilog="examples:\n  fpgagen verify configs/digits_cnn.yaml --targets verilog --samples 20\n"
+        "  fpgagen verify configs/digits_mlp.yaml --targets c hls\n\n"
+        "exit code 1 when any output integer differs from the golden model",
+    )
+    _build_args(p)
+    p.add_argument("--targets", nargs="+", metavar="TARGET", help="targets to verify (default: the config's)")
+    p.add_argument("--samples", type=int, help="samples to stream through each target (default: verify.samples)")
+    p.set_defaults(run=run_verify)
+
+    p = sub.add_parser(
+        "report", help="re-render OUT/report.html from a build directory",
+        formatter_class=raw, epilog="example:\n  fpgagen report out/digits_cnn",
+    )
+    p.add_argument("out", help="a build directory written by `fpgagen build`")
+    p.set_defaults(run=run_report)
+
 
 def _build_args(p) -> None:
     p.add_argument("config", help="the YAML build config")
@@ -64,4 +83,29 @@ def run_calibrate(args) -> int:
         (layer.name, layer.out_fmt) for layer in b.qgraph.layers if layer.requantizes
     ]:
         print(f"  {name:28s} {fmt}")
+    return 0
+
+
+def run_verify(args) -> int:
+    from fpgagen.errors import ConfigError
+    from fpgagen.flow import verify
+
+    if args.samples is not None and args.samples < 1:
+        raise ConfigError(f"--samples: expected a positive integer, got {args.samples}")
+    results, out = verify(args.config, args.targets, args.samples, args.out, _progress(args))
+    parts = [f"{t}: {r['samples']} samples, {r['mismatches']} mismatches" for t, r in results.items()
+             if not args.targets or t in args.targets]
+    print(f"verify OK ({'; '.join(parts)}) -> {out / 'verify.json'}")
+    return 0
+
+
+def run_report(args) -> int:
+    from pathlib import Path
+
+    from fpgagen.outdir import atomic_write
+    from fpgagen.report.html import render_report
+
+    out = Path(args.out)
+    atomic_write(out / "report.html", render_report(out))
+    print(f"report -> {out / 'report.html'}")
     return 0

@@ -162,13 +162,13 @@ SCHEMA: dict = {
         "eps": Field("Fraction of values the coverage method may saturate.", 1e-4,
                      _number(0.0, 1.0, exclusive_hi=True)),
         "layers": Field("Per-layer overrides, by layer name or op type (conv, Conv, dense, Gemm, ...): "
-                        f"{', '.join(OVERRIDE_KEYS)}. Formats are strings such as 's8.3'.", None, "overrides"),
+                        f"{', '.join(OVERRIDE_KEYS)}. Formats are strings such as 's8.3'.", {}, "overrides"),
     },
     "targets": Field(f"Outputs to generate: any of {', '.join(TARGETS)}.", [], _targets),
     "parallelism": {
         "pe": Field("Default output channels/neurons computed in parallel per layer.", 1, _int_range(1, 4096)),
         "simd": Field("Default inputs per output multiplied in parallel per layer.", 1, _int_range(1, 4096)),
-        "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M}.", None, "parallelism"),
+        "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M}.", {}, "parallelism"),
     },
     "verify": {
         "samples": Field("Samples `fpgagen verify` streams through each target.", 20, _int_range(1, 100000)),

@@ -46,9 +46,12 @@ class Build:
     qgraph: QGraph
     lowering: LoweringStats
     validation: Validation | None = None
+    x_calib: object = None
     x_valid: object = None
     y_valid: object = None
     files: FileSet = field(default_factory=FileSet)
+    #: filled by hardware backends: {"layers": {name: {...cycles}}, "pipeline_cycles": N}
+    hardware: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         return summary(self)
@@ -81,7 +84,7 @@ def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
     plan = choose_formats(cal, quant_options(cfg))
     q, lowering = lower(graph, plan)
-    b = Build(cfg, graph, cal, plan, q, lowering)
+    b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal)
     if cfg["data"]["validation"]:
         x_val, y_val = load_data(cfg["data"]["validation"], "data.validation", shape, pre["scale"], pre["offset"])
         b.x_valid, b.y_valid = x_val, y_val
@@ -152,6 +155,7 @@ def summary(b: Build) -> dict:
         "validation": {"samples": val.samples if val else 0,
                        "top1_agreement": val.agreement if val else None},
         "layers": layer_rows(b),
+        "hardware": b.hardware or None,
     }
 
 
@@ -173,12 +177,18 @@ def formats_yaml(b: Build) -> str:
     return head + yaml.safe_dump({"quantization": {"layers": layers}}, sort_keys=False)
 
 
-def quantization_files(b: Build) -> FileSet:
+def quantization_files(b: Build, out: Path, report: bool = True) -> FileSet:
+    """summary.json, histograms.json, formats.yaml, config.resolved.yaml and report.html."""
+    from fpgagen.report.html import read_verify, render_report_data
+
     files = FileSet()
-    files.add("summary.json", to_json(summary(b)))
-    files.add("histograms.json", to_json(histograms_json(b.calibration)))
+    s, hists = summary(b), histograms_json(b.calibration)
+    files.add("summary.json", to_json(s))
+    files.add("histograms.json", to_json(hists))
     files.add("formats.yaml", formats_yaml(b))
     files.add("config.resolved.yaml", dump_config(b.cfg))
+    if report:
+        files.add("report.html", render_report_data(s, hists, read_verify(out)))
     return files
 
 
@@ -187,15 +197,14 @@ def build(config, out=None, progress: bool | None = None) -> tuple[Build, Path]:
     cfg = load_config(config) if not isinstance(config, dict) else config
     out = Path(out) if out is not None else default_output(cfg)
     b = run_quantization(cfg, progress)
-    b.files.update(quantization_files(b))
     from fpgagen.targets import emit_targets
 
     emit_targets(b)
+    b.files.update(quantization_files(b, out))
     b.files.write(out)
     return b, out
 
 
-__all__ = ["Build", "build", "run_quantization", "summary", "bias_key", "weight_key"]
 
 
 def calibration_only(config, out=None, progress: bool | None = None) -> tuple[Build, Path]:
@@ -204,6 +213,64 @@ def calibration_only(config, out=None, progress: bool | None = None) -> tuple[Bu
     cfg = {**cfg, "data": {**cfg["data"], "validation": None}}
     out = Path(out) if out is not None else default_output(cfg)
     b = run_quantization(cfg, progress)
-    b.files.update(quantization_files(b))
+    b.files.update(quantization_files(b, out))
     b.files.write(out)
     return b, out
+
+
+def verification_inputs(b: Build, samples: int):
+    """The first ``samples`` validation samples (else calibration samples) as input integers."""
+    from fpgagen.golden.model import quantize_input, run_int
+    from fpgagen.targets import GoldenRun
+
+    x = b.x_valid if b.x_valid is not None else b.x_calib
+    xq = quantize_input(b.qgraph, x[:samples])
+    xq = xq.reshape((len(xq),) + tuple(b.qgraph.shapes[b.qgraph.input]))
+    out, trace = run_int(b.qgraph, xq, trace=True)
+    return xq, GoldenRun(trace[b.qgraph.output], trace)
+
+
+def verify(config, targets=None, samples=None, out=None, progress: bool | None = None):
+    """Build, then run every target's generated code on real samples against the golden model.
+
+    Writes ``OUT/verify.json`` (per target: ``samples``, ``mismatches`` and target figures) and
+    returns ``(results, out)``; raises :class:`VerificationMismatch` after writing when any
+    integer differs.
+    """
+    import json
+
+    from fpgagen.errors import ConfigError, VerificationMismatch
+    from fpgagen.outdir import atomic_write
+    from fpgagen.targets import backend, emit_targets
+
+    cfg = load_config(config) if not isinstance(config, dict) else config
+    targets = list(targets or cfg["targets"])
+    if not targets:
+        raise ConfigError("verify: no targets: name them with --targets or in the config's `targets`")
+    for t in targets:
+        if backend(t).verify is None:
+            raise ConfigError(f"verify: target {t!r} has no verifier")
+    samples = samples or cfg["verify"]["samples"]
+    out = Path(out) if out is not None else default_output(cfg)
+    b = run_quantization(cfg, progress)
+    emit_targets(b, sorted(set(cfg["targets"]) | set(targets)))
+    b.files.update(quantization_files(b, out, report=False))
+    b.files.write(out)
+    xq, golden = verification_inputs(b, samples)
+    path = out / "verify.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    for t in targets:
+        results[t] = backend(t).verify(b, out / t, xq, golden)
+    atomic_write(path, to_json(results))
+    from fpgagen.report.html import render_report
+
+    atomic_write(out / "report.html", render_report(out))
+    bad = {t: r for t, r in results.items() if t in targets and r["mismatches"]}
+    if bad:
+        detail = "; ".join(
+            f"{t}: {r['mismatches']} of {r['samples']} samples differ"
+            + (f", first in layer {r['first_mismatch_layer']!r}" if r.get("first_mismatch_layer") else "")
+            for t, r in bad.items()
+        )
+        raise VerificationMismatch(f"{detail} (see {path})")
+    return results, out

