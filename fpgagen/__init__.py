@@ -10,6 +10,10 @@ The public names a script can rely on:
 - :func:`msb_histogram` (values) -> :class:`MsbHistogram` (merge two with ``+``).
 - :func:`choose_format` (hist, method="max"|"coverage"|"mse", word=8) -> :class:`Format`.
 - :class:`Format` ("s8.3" <-> Format(signed=True, word=8, frac=3)).
+
+The build flow, step by step (:mod:`fpgagen.api`): :func:`load`, :func:`calibrate`,
+:func:`quantize_model`, :func:`validate`, :func:`quantize_input`, :func:`run_golden`,
+:func:`export`; or whole: :func:`build`, :func:`verify`, :func:`report`, :func:`load_config`.
 """
 
 from fpgagen.errors import (
@@ -28,6 +32,19 @@ from fpgagen.fixed import (
     quantize_with_stats,
     requantize,
     requantize_with_stats,
+)
+from fpgagen.api import (
+    build,
+    calibrate,
+    export,
+    load,
+    load_config,
+    quantize_input,
+    quantize_model,
+    report,
+    run_golden,
+    validate,
+    verify,
 )
 from fpgagen.ir.format import Format
 from fpgagen.quant.choose import METHODS, choose_format
@@ -48,7 +65,18 @@ __all__ = [
     "QuantizationError",
     "VerificationMismatch",
     "__version__",
+    "build",
+    "calibrate",
     "choose_format",
+    "export",
+    "load",
+    "load_config",
+    "quantize_input",
+    "quantize_model",
+    "report",
+    "run_golden",
+    "validate",
+    "verify",
     "dequantize",
     "msb_histogram",
     "quantize",

@@ -156,7 +156,7 @@ SCHEMA: dict = {
     "quantization": {
         "word_length": Field("Bits of weights and activations.", 8, _int_range(2, 16)),
         "method": Field(f"How activation formats are chosen: {', '.join(METHODS)}.", "mse", _choice(METHODS)),
-        "weight_method": Field("How weight formats are chosen.", "max", _choice(METHODS)),
+        "weight_method": Field("How weight formats are chosen.", "mse", _choice(METHODS)),
         "bias_word_length": Field("Bits of biases before alignment to the accumulator.", 8, _int_range(2, 32)),
         "bias_method": Field("How bias formats are chosen.", "max", _choice(METHODS)),
         "eps": Field("Fraction of values the coverage method may saturate.", 1e-4,

@@ -120,6 +120,18 @@ def _overflow(q: np.ndarray, fmt: Format, overflow: str) -> tuple[np.ndarray, in
     return q.astype(np.int64), count
 
 
+# Scaled magnitudes are clipped here before rounding: beyond every format's range (word <= 32),
+# exact in float64, and far from float64 overflow.
+_SCALE_CLIP = float(2**60)
+
+
+def _scale(real: np.ndarray, frac: int) -> np.ndarray:
+    """``real * 2**frac`` exactly, magnitudes above 2**60 clipped (they saturate anyway)."""
+    with np.errstate(over="ignore"):  # ldexp beyond float64 gives inf, clipped next
+        scaled = np.ldexp(real, frac)
+    return np.clip(scaled, -_SCALE_CLIP, _SCALE_CLIP)
+
+
 def quantize_with_stats(
     values,
     fmt: "str | Format",
@@ -137,15 +149,16 @@ def quantize_with_stats(
     real = as_real_array(values, name)
     if overflow == "wrap":
         # Wrap in the real domain first (fmod is exact) so huge values cannot overflow float.
-        period_real = np.ldexp(1.0, fmt.word - fmt.frac)
+        with np.errstate(over="ignore"):  # a period beyond float64 is inf: fmod(x, inf) == x
+            period_real = np.ldexp(1.0, fmt.word - fmt.frac)
         reduced = np.fmod(real, period_real)
         q = round_real(np.ldexp(reduced, fmt.frac), rounding)
         big = np.abs(real) >= period_real
-        q_unwrapped = round_real(np.ldexp(real, fmt.frac), rounding)
+        q_unwrapped = round_real(_scale(real, fmt.frac), rounding)
         n_over = int(np.count_nonzero(big | (q_unwrapped < fmt.min_int) | (q_unwrapped > fmt.max_int)))
         q, _ = _overflow(q, fmt, "wrap")
     else:
-        q = round_real(np.ldexp(real, fmt.frac), rounding)
+        q = round_real(_scale(real, fmt.frac), rounding)
         q, n_over = _overflow(q, fmt, overflow)
     n_under = int(np.count_nonzero((q == 0) & (real != 0)))
     return q, QuantStats(int(real.size), n_over, n_under)
@@ -235,8 +248,22 @@ def requantize_with_stats(
     src, dst = Format.parse(src), Format.parse(dst)
     overflow = resolve_overflow(overflow)
     array = as_int_array(ints, name)
-    q = shift_round(array, src.frac - dst.frac, rounding)
-    q, n_over = _overflow(q, dst, overflow)
+    shift = src.frac - dst.frac
+    q = shift_round(array, shift, rounding)
+    if shift < 0:
+        # ``array << -shift`` may leave int64 (it wraps modulo 2**64, which keeps ``wrap`` right),
+        # so overflow is decided on the unshifted integers: in range iff lo_in <= array <= hi_in.
+        k = -shift
+        hi_in = dst.max_int >> k
+        lo_in = -((-dst.min_int) >> k)
+        above, below = array > hi_in, array < lo_in
+        n_over = int(np.count_nonzero(above | below))
+        if overflow == "saturate":
+            q = np.where(above, dst.max_int, np.where(below, dst.min_int, q)).astype(np.int64)
+        else:
+            q, _ = _overflow(q, dst, overflow)
+    else:
+        q, n_over = _overflow(q, dst, overflow)
     n_under = int(np.count_nonzero((q == 0) & (array != 0)))
     return q, QuantStats(int(array.size), n_over, n_under)
 

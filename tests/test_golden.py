@@ -13,24 +13,12 @@ import numpy as np
 import pytest
 
 from fpgagen.golden import kernels as k
+from reference import ref_requant, round_away  # noqa: F401
 from fpgagen.golden.model import run_int
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, clamp_bounds, lower, recip_constants
-
-
-def round_away(fr: Fraction) -> int:
-    """Round half away from zero, exactly."""
-    mag = abs(fr)
-    whole = mag.numerator // mag.denominator
-    if mag - whole >= Fraction(1, 2):
-        whole += 1
-    return whole if fr >= 0 else -whole
-
-
-def ref_requant(acc: int, shift: int, lo: int, hi: int) -> int:
-    return min(hi, max(lo, round_away(Fraction(acc, 1) / Fraction(2) ** shift)))
 
 
 def ref_conv(x, w, b, kernel, stride, pads, groups):

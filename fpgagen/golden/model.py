@@ -35,22 +35,24 @@ def run_layer(layer: QLayer, args: list[np.ndarray]) -> np.ndarray:
     raise ModelError(f"layer {layer.name!r}: no integer kernel for op {layer.op!r}")
 
 
-def check_int_input(q: QGraph, xq) -> np.ndarray:
+def check_int_input(q: QGraph, xq, what: str = "golden model input", error=ModelError) -> np.ndarray:
+    """``xq`` as int64 ``[N, *IR input shape]`` (an ONNX-shaped input is re-labelled), checked
+    against the input format's range; ``error`` (naming ``what``) otherwise."""
     xq = np.asarray(xq)
     want = tuple(q.shapes[q.input])
     if xq.dtype.kind not in "iu":
-        raise ModelError(f"golden model input: expected integers of {q.input_fmt}, got dtype {xq.dtype}")
+        raise error(f"{what}: expected integers of {q.input_fmt}, got dtype {xq.dtype}")
     onnx_shape = tuple(q.onnx_input_shape or want)
     if tuple(xq.shape[1:]) == onnx_shape and onnx_shape != want:
         xq = xq.reshape((xq.shape[0],) + want)
     if tuple(xq.shape[1:]) != want:
-        raise ModelError(
-            f"golden model input: expected shape [N, {', '.join(map(str, onnx_shape))}], got {list(xq.shape)}"
+        raise error(
+            f"{what}: expected shape [N, {', '.join(map(str, onnx_shape))}], got {list(xq.shape)}"
         )
     fmt = q.input_fmt
     if xq.size and (xq.min() < fmt.min_int or xq.max() > fmt.max_int):
-        raise ModelError(
-            f"golden model input: integers must lie in [{fmt.min_int}, {fmt.max_int}] ({fmt}), "
+        raise error(
+            f"{what}: integers must lie in [{fmt.min_int}, {fmt.max_int}] ({fmt}), "
             f"got [{xq.min()}, {xq.max()}]"
         )
     return xq.astype(np.int64, copy=False)

@@ -6,8 +6,10 @@ The top magnitude bit ``m`` is chosen from the histogram, then ``frac = word - 1
 - ``coverage``: the lowest ``m`` such that at most a fraction ``eps`` of the values have their
   MSB above ``m``, but never more than one bit below a dropped value's MSB: an outlier is
   saturated to at most half its size, and ``m`` does not sink into empty bins the calibration
-  data never reached (the seeds' example: 0.03125, 2.1, 16.25 with ``eps = 1/3`` drops 16.25
-  and keeps bits 2^3 .. 2^-3, format ``s8.3``).
+  data never reached. The seeds' example: 0.03125, 2.1, 16.25 with ``eps = 1/3`` drops 16.25
+  and chooses ``m = 3``; with ``signed=True`` that is ``s8.3`` (bits 2^3 .. 2^-3 plus a sign
+  bit, as the seeds' app shows it). The three values are positive, so without ``signed=True``
+  the format is unsigned: ``u8.4``, bits 2^3 .. 2^-4.
 - ``mse``: the ``m`` minimising the squared error of the histogram's values, with exact
   saturation and underflow terms (each bin keeps its sums) and ``lsb**2 / 12`` rounding error
   per representable value. Ties go to the higher ``m``.
@@ -106,12 +108,22 @@ def choose_format(hist: MsbHistogram, method: str = "max", word: int = 8,
                   eps: float = DEFAULT_EPS, signed: bool | None = None) -> Format:
     """The fixed-point format of ``word`` bits that ``method`` chooses for ``hist``.
 
-    Signedness comes from the data unless ``signed`` is given.
+    Signedness comes from the data unless ``signed`` is given: a logged minimum >= 0 gives an
+    unsigned format, which spends the sign bit on one more fraction bit. The seeds' worked
+    example is signed ``s8.3`` (bits 2^3 .. 2^-3); its three values are positive, so get it with
+    ``signed=True``:
 
     >>> from fpgagen import msb_histogram
-    >>> str(choose_format(msb_histogram([0.03125, 2.1, 16.25]), "coverage", eps=1/3))
+    >>> hist = msb_histogram([0.03125, 2.1, 16.25])
+    >>> str(choose_format(hist, "coverage", eps=1/3, signed=True))
     's8.3'
+    >>> str(choose_format(hist, "coverage", eps=1/3))  # signedness from the data
+    'u8.4'
+    >>> str(choose_format(hist, "max", signed=True))  # keeps 16.25: bits 2^4 .. 2^-2
+    's8.2'
     """
+    if not isinstance(hist, MsbHistogram):
+        raise QuantizationError(f"expected an MsbHistogram, not {type(hist).__name__}")
     word = _check_word(word)
     signed = hist.signed if signed is None else bool(signed)
     if signed and word < 2:

@@ -33,7 +33,7 @@ class QuantOptions:
 
     word_length: int = 8
     method: str = "mse"
-    weight_method: str = "max"
+    weight_method: str = "mse"
     bias_word_length: int = 8
     bias_method: str = "max"
     eps: float = DEFAULT_EPS

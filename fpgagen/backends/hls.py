@@ -1,0 +1,776 @@
+"""HLS C++ backend: the integer IR as C++ over the hand-written layer library ``templates/hls``.
+
+Every layer becomes one config struct (sizes, ``<cstdint>`` types of its formats, shift, clamp
+bounds, PE/SIMD) and one function calling a template of ``fpgagen_nn.h``; the top functions
+chain them in a ``#pragma HLS DATAFLOW`` region. Files in ``OUT/hls/`` (``<top>`` is
+``fpgagen_<model>``):
+
+- ``fpgagen_nn.h`` (the layer library; rounding and saturation are written once, in its
+  ``requantize``) and ``fpgagen_stream.h`` (``hls::stream``: Vitis's own, or a std::queue
+  stand-in under plain g++), verbatim;
+- ``<top>.h``: sizes and types of the input and output, the two top functions: ``<top>(x, y)``
+  on arrays and ``<top>_stream(x, y)`` on ``hls::stream``s (AXI-Stream in synthesis);
+- ``<top>_weights.h``: every weight, bias and reciprocal as a named ``static const`` array;
+- ``<top>.cpp``: the layers and the top functions; ``<top>_tb.cpp``: the C-simulation
+  testbench; ``csim_input.txt``/``csim_expected.txt``: real samples and the golden model's
+  outputs for it; ``run_hls.tcl`` (Vitis HLS: csim, csynth, export); a ``Makefile``
+  (``make csim`` builds the C simulation with g++ and runs it).
+
+Layout: feature maps live in HWC order (channel fastest, then column, then row), as the
+Verilog backend streams them; vectors in index order. A Flatten is free (its output shares its
+input's buffer): the Dense after it takes its weight columns in HWC order. The testbench reads
+and writes CHW (ONNX) order and converts.
+
+:func:`verify` compiles the C simulation with g++ (cached by the sources' content hash), runs it
+on the input integers and compares every output integer with the golden model; on a mismatch
+it re-runs the first failing sample with every layer's output traced and names the first layer
+that differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fpgagen import __version__
+from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
+from fpgagen.errors import BackendError
+from fpgagen.ir.format import Format
+from fpgagen.ir.graph import activation_name
+from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.outdir import FileSet
+from fpgagen.render import read_library_file, render
+from fpgagen.targets import register
+
+#: g++ flags of the C simulation (the Makefile's CXXFLAGS). ``-Wno-unknown-pragmas``: g++ does
+#: not know ``#pragma HLS`` (and cannot be told otherwise from inside a file).
+CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas")
+#: the hand-written files every generated model ships with
+LIBRARY = ("fpgagen_nn.h", "fpgagen_stream.h")
+#: at most this many samples go into csim_input.txt (the Vitis/Makefile C simulation)
+CSIM_SAMPLES = 20
+#: seconds a C simulation may run before it is treated as hung
+RUN_TIMEOUT = 600
+
+
+# -- names and types ---------------------------------------------------------------------------
+def c_ident(name: str) -> str:
+    """A C identifier from an ONNX name (``/conv1/Conv`` -> ``conv1_Conv``)."""
+    ident = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", name)).strip("_") or "t"
+    return "n" + ident if ident[0].isdigit() else ident
+
+
+def top_name(q: QGraph) -> str:
+    return "fpgagen_" + c_ident(q.name).lower()
+
+
+def data_ctype(fmt: Format) -> str:
+    """The ``<cstdint>`` type holding every integer of ``fmt`` (int8_t/uint8_t for 8-bit data)."""
+    bits = 8 if fmt.word <= 8 else 16 if fmt.word <= 16 else 32
+    return f"{'int' if fmt.signed else 'uint'}{bits}_t"
+
+
+def acc_ctype(layer: QLayer) -> str:
+    """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR)."""
+    width = layer.acc_width
+    if width is None:
+        raise BackendError(f"layer {layer.name!r} ({layer.op}): the integer IR gives no accumulator width")
+    if width > 64:
+        raise BackendError(
+            f"layer {layer.name!r} ({layer.op}): its accumulator needs {width} bits, more than the 64 bits "
+            f"of int64_t, the widest C++ integer the HLS backend uses; use narrower formats for this layer"
+        )
+    return "int32_t" if width <= 32 else "int64_t"
+
+
+def layout_of(shape) -> tuple[int, int, int]:
+    """(C, H, W) of a tensor as stored: a vector of N is (N, 1, 1)."""
+    shape = tuple(shape)
+    if len(shape) == 3:
+        return shape
+    if len(shape) == 1:
+        return (shape[0], 1, 1)
+    raise BackendError(f"a tensor of shape {list(shape)}: expected (C, H, W) or a vector")
+
+
+def hwc_positions(layout) -> np.ndarray:
+    """For each position of an HWC buffer of a (C, H, W) tensor, its CHW (ONNX) index."""
+    c, h, w = layout
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+
+
+def to_buffer_order(values: np.ndarray, layout) -> np.ndarray:
+    """``[N, ...]`` in the IR's (CHW) order as ``[N, size]`` in buffer (HWC) order."""
+    flat = np.asarray(values).reshape(len(values), -1)
+    return flat[:, hwc_positions(layout)]
+
+
+def from_buffer_order(values: np.ndarray, layout) -> np.ndarray:
+    """``[N, size]`` in buffer (HWC) order back to CHW order, ``[N, size]``."""
+    out = np.empty_like(values)
+    out[:, hwc_positions(layout)] = values
+    return out
+
+
+def _trivial(layout) -> bool:
+    c, h, w = layout
+    return c == 1 or h * w == 1
+
+
+def c_array(values: np.ndarray, indent: str = "    ", width: int = 100) -> str:
+    """A brace initializer of an integer array, nested like its dimensions, wrapped to ``width``."""
+    values = np.asarray(values)
+
+    def flat(v) -> list[str]:
+        items = v.astype(np.int64).astype(str).tolist()
+        per_line = max(1, (width - 2 * len(indent)) // (max(map(len, items), default=1) + 2))
+        lines = [", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line)]
+        lines[-1] = lines[-1].rstrip(",")
+        return lines
+
+    def rec(v, depth: int) -> list[str]:
+        pad = indent * depth
+        if v.ndim == 1:
+            body = flat(v)
+            if len(body) == 1:
+                return [pad + "{" + body[0] + "}"]
+            return [pad + "{"] + [pad + indent + ln for ln in body] + [pad + "}"]
+        if v.size * 2 <= width:  # small enough that it may fit on one line
+            text = _inline(v)
+            if len(pad) + len(text) <= width:
+                return [pad + text]
+        lines = [pad + "{"]
+        for i, sub in enumerate(v):
+            part = rec(sub, depth + 1)
+            if i < len(v) - 1:
+                part[-1] += ","
+            lines += part
+        return lines + [pad + "}"]
+
+    return "\n".join(rec(values, 0))
+
+
+def _inline(v) -> str:
+    if np.ndim(v) == 0:
+        return str(int(v))
+    return "{" + ", ".join(_inline(x) for x in v) + "}"
+
+
+# -- the plan of a model -----------------------------------------------------------------------
+@dataclass
+class Const:
+    """A ``static const`` array of the weights header."""
+
+    name: str
+    ctype: str
+    values: np.ndarray
+    comment: str
+
+    @property
+    def dims(self) -> str:
+        return "".join(f"[{d}]" for d in self.values.shape)
+
+    @property
+    def initializer(self) -> str:
+        return c_array(self.values)
+
+
+@dataclass
+class Buffer:
+    """A local array of the top functions' dataflow region."""
+
+    ident: str
+    ctype: str
+    size: int
+    comment: str
+    factor: int = 1
+
+    @property
+    def pragmas(self) -> list[str]:
+        if self.factor <= 1:
+            return []
+        if self.factor >= self.size:
+            return [f"ARRAY_PARTITION variable={self.ident} complete"]
+        return [f"ARRAY_PARTITION variable={self.ident} cyclic factor={self.factor}"]
+
+
+@dataclass
+class LayerCode:
+    layer: QLayer
+    ident: str
+    pe: int
+    simd: int
+    header: str
+    cfg: list  # (declaration, comment)
+    consts: list  # Const
+    params: list  # C parameter declarations
+    pragmas: list  # #pragma HLS ... lines in the layer function
+    call: str  # the library call
+    out_size: int
+    #: (C, H, W) of the output buffer's data
+    out_layout: tuple = (1, 1, 1)
+    #: reads: input index -> (partition factor the layer wants on that buffer)
+    read_factors: list = field(default_factory=list)
+    write_factor: int = 1
+
+    @property
+    def func(self) -> str:
+        return f"layer_{self.ident}"
+
+
+@dataclass
+class ModelPlan:
+    top: str
+    q: QGraph
+    layers: list  # LayerCode (no flatten)
+    buffers: list  # Buffer
+    statements: list  # (comment, C statement) of the dataflow body, in order
+    in_buffer: str
+    out_buffer: str
+    in_layout: tuple
+    out_layout: tuple
+    #: tensor name -> (C, H, W) order of its buffer
+    layouts: dict
+    #: layer name -> the ident its trace lines carry
+    trace_names: dict
+    #: one provenance line per IR layer (flattens included)
+    headers: list = field(default_factory=list)
+
+    @property
+    def in_size(self) -> int:
+        return math.prod(self.in_layout)
+
+    @property
+    def out_size(self) -> int:
+        return math.prod(self.out_layout)
+
+    @property
+    def consts(self) -> list:
+        return [c for lc in self.layers for c in lc.consts]
+
+
+def _unique_idents(q: QGraph) -> dict[str, str]:
+    used: set[str] = set()
+    idents = {}
+    for layer in q.layers:
+        base = c_ident(layer.name)
+        ident, k = base, 2
+        while ident.lower() in used:
+            ident, k = f"{base}_{k}", k + 1
+        used.add(ident.lower())
+        idents[layer.name] = ident
+    return idents
+
+
+def _fmt_comment(fmt: Format, tensor: str) -> str:
+    return f"{fmt} (tensor '{tensor}')"
+
+
+def _requant_cfg(layer: QLayer) -> list:
+    return [
+        (f"static constexpr int SHIFT = {layer.shift};",
+         "requantize: round half away from zero by SHIFT bits" if layer.shift > 0 else
+         "requantize: exact left shift by -SHIFT bits"),
+        (f"static constexpr int64_t LO = {layer.lo};", "saturation bounds (format range"
+         + (f", narrowed by {activation_name(layer.activation)})" if layer.activation else ")")),
+        (f"static constexpr int64_t HI = {layer.hi};", ""),
+    ]
+
+
+def _window_cfg(a: dict) -> list:
+    (kh, kw), (sh, sw), (top, left, bottom, right) = a["kernel"], a["stride"], a["pads"]
+    return [
+        (f"static constexpr int KERNEL_H = {kh}, KERNEL_W = {kw};", ""),
+        (f"static constexpr int STRIDE_H = {sh}, STRIDE_W = {sw};", ""),
+        (f"static constexpr int PAD_TOP = {top}, PAD_LEFT = {left}, PAD_BOTTOM = {bottom}, PAD_RIGHT = {right};",
+         "zero padding"),
+    ]
+
+
+def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: list) -> LayerCode:
+    """The config struct, constants and library call of one layer."""
+    pe, simd = layer_parallelism(cfg, q, layer)
+    a = layer.attrs
+    in_t = [data_ctype(f) for f in layer.in_fmts]
+    out_t = data_ctype(layer.out_fmt)
+    in_shape = q.shapes[layer.inputs[0]]
+    out_shape = q.shapes[layer.output]
+    in_size, out_size = math.prod(in_shape), math.prod(out_shape)
+    name = ident.upper()
+    nodes = ", ".join(layer.onnx_nodes) or "-"
+    act = f", fused {activation_name(layer.activation)}" if layer.activation else ""
+    header = (f"{layer.name}: ONNX {nodes} ({layer.onnx_op or layer.op}) -> '{layer.output}' "
+              f"{list(out_shape)}; {layer.describe()}{act}; PE {pe} x SIMD {simd}")
+    types = [(f"using in_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
+             (f"using out_t = {out_t};", _fmt_comment(layer.out_fmt, layer.output))]
+    params = [f"const {in_t[0]} x[{in_size}]", f"{out_t} y[{out_size}]"]
+    consts, pragmas, read_factors, write_factor = [], [], [1], 1
+    out_layout = layout_of(out_shape)
+
+    def check_layout(i: int) -> None:
+        if not _trivial(in_layouts[i]) and tuple(in_layouts[i]) != layout_of(q.shapes[layer.inputs[i]]):
+            raise BackendError(
+                f"layer {layer.name!r} ({layer.op}): its input {layer.inputs[i]!r} is a flattened "
+                f"{list(in_layouts[i])} feature map (stored in HWC order); the HLS backend only lets a "
+                f"dense layer read a flattened feature map"
+            )
+
+    if layer.op == "conv":
+        check_layout(0)
+        ci, h, w = in_shape
+        co, oh, ow = out_shape
+        groups = a.get("groups", 1)
+        acc_t = acc_ctype(layer)
+        cog = co // groups
+        cfg_lines = types + [
+            (f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
+            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (accumulator; bias {layer.b_fmt})"),
+            (f"static constexpr int IN_C = {ci}, IN_H = {h}, IN_W = {w};", ""),
+            (f"static constexpr int OUT_C = {co}, OUT_H = {oh}, OUT_W = {ow};", ""),
+            *_window_cfg(a),
+            (f"static constexpr int GROUPS = {groups};", "depthwise" if groups == ci and groups > 1 else ""),
+            (f"static constexpr int PE = {pe};", "output channels computed in parallel"),
+            (f"static constexpr int SIMD = {simd};", "input channels of one tap multiplied in parallel"),
+            *_requant_cfg(layer),
+        ]
+        consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), np.asarray(layer.weight),
+                        f"{layer.name} weights [OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W], {layer.w_fmt}"),
+                  Const(f"{name}_B", acc_t, np.asarray(layer.bias),
+                        f"{layer.name} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
+        call = f"fpgagen_nn::conv2d<{ident}_cfg>(x, y, {name}_W, {name}_B);"
+        read_factors = [simd if groups == 1 else simd * max(1, -(-pe // cog))]
+        write_factor = pe
+        if pe > 1:
+            pragmas += [f"ARRAY_PARTITION variable={name}_W cyclic factor={pe} dim=1",
+                        f"ARRAY_PARTITION variable={name}_B cyclic factor={pe} dim=1"]
+        if simd > 1:
+            pragmas.append(f"ARRAY_PARTITION variable={name}_W cyclic factor={simd} dim=2")
+    elif layer.op == "dense":
+        n_in, n_out = in_shape[0], out_shape[0]
+        acc_t = acc_ctype(layer)
+        weight = np.asarray(layer.weight)
+        order = "index order"
+        if not _trivial(in_layouts[0]):
+            weight = weight[:, hwc_positions(in_layouts[0])]
+            order = f"columns in the HWC order of the flattened {list(in_layouts[0])} map"
+        cfg_lines = types + [
+            (f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
+            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (accumulator; bias {layer.b_fmt})"),
+            (f"static constexpr int IN = {n_in}, OUT = {n_out};", ""),
+            (f"static constexpr int PE = {pe};", "neurons computed in parallel"),
+            (f"static constexpr int SIMD = {simd};", "inputs per neuron multiplied in parallel"),
+            *_requant_cfg(layer),
+        ]
+        consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), weight,
+                        f"{layer.name} weights [OUT][IN] ({order}), {layer.w_fmt}"),
+                  Const(f"{name}_B", acc_t, np.asarray(layer.bias),
+                        f"{layer.name} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
+        call = f"fpgagen_nn::dense<{ident}_cfg>(x, y, {name}_W, {name}_B);"
+        read_factors, write_factor = [simd], pe
+        if pe > 1:
+            pragmas += [f"ARRAY_PARTITION variable={name}_W cyclic factor={pe} dim=1",
+                        f"ARRAY_PARTITION variable={name}_B cyclic factor={pe} dim=1"]
+        if simd > 1:
+            pragmas.append(f"ARRAY_PARTITION variable={name}_W cyclic factor={simd} dim=2")
+    elif layer.op in ("maxpool", "avgpool"):
+        check_layout(0)
+        c, h, w = in_shape
+        _, oh, ow = out_shape
+        cfg_lines = types + [
+            (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
+            (f"static constexpr int OUT_H = {oh}, OUT_W = {ow};", ""),
+            *_window_cfg(a),
+        ]
+        if layer.op == "maxpool":
+            call = f"fpgagen_nn::maxpool<{ident}_cfg>(x, y);"
+        else:
+            acc_t = acc_ctype(layer)
+            recip = np.asarray(layer.recip, dtype=np.int64).reshape(-1)
+            cfg_lines += [
+                (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (window sum x reciprocal)"),
+                (f"static constexpr int RECIP_SIZE = {recip.size};",
+                 "one reciprocal per output position (real pixels per window vary)" if recip.size > 1
+                 else "every window counts the same pixels"),
+                *_requant_cfg(layer),
+            ]
+            what = "per output position [OUT_H * OUT_W]" if recip.size > 1 else "of the window size"
+            consts = [Const(f"{name}_RECIP", acc_t, recip,
+                            f"{layer.name} reciprocals {what}: round(2**{layer.recip_bits} / count)")]
+            call = f"fpgagen_nn::avgpool<{ident}_cfg>(x, y, {name}_RECIP);"
+    elif layer.op == "gap":
+        check_layout(0)
+        c, h, w = in_shape
+        acc_t = acc_ctype(layer)
+        cfg_lines = types + [
+            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (sum x reciprocal)"),
+            (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
+            (f"static constexpr int64_t RECIP = {int(np.asarray(layer.recip).reshape(-1)[0])};",
+             f"round(2**{layer.recip_bits} / {h * w})"),
+            *_requant_cfg(layer),
+        ]
+        call = f"fpgagen_nn::gap<{ident}_cfg>(x, y);"
+    elif layer.op == "add":
+        if len(layer.inputs) != 2:
+            raise BackendError(f"layer {layer.name!r} (add): expected 2 inputs, got {len(layer.inputs)}")
+        if tuple(in_layouts[0]) != tuple(in_layouts[1]) and not (_trivial(in_layouts[0]) and _trivial(in_layouts[1])):
+            raise BackendError(
+                f"layer {layer.name!r} (add): its inputs {layer.inputs[0]!r} and {layer.inputs[1]!r} are stored "
+                f"in different orders ({list(in_layouts[0])} and {list(in_layouts[1])}); the HLS backend cannot add them"
+            )
+        acc_t = acc_ctype(layer)
+        cfg_lines = [
+            (f"using in0_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
+            (f"using in1_t = {in_t[1]};", _fmt_comment(layer.in_fmts[1], layer.inputs[1])),
+            (f"using out_t = {out_t};", _fmt_comment(layer.out_fmt, layer.output)),
+            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (aligned sum)"),
+            (f"static constexpr int SIZE = {in_size};", ""),
+            (f"static constexpr int ALIGN0 = {layer.align[0]}, ALIGN1 = {layer.align[1]};",
+             "left shifts aligning both inputs to the larger frac"),
+            *_requant_cfg(layer),
+        ]
+        params = [f"const {in_t[0]} a[{in_size}]", f"const {in_t[1]} b[{in_size}]", f"{out_t} y[{out_size}]"]
+        call = f"fpgagen_nn::add<{ident}_cfg>(a, b, y);"
+        read_factors = [1, 1]
+        out_layout = tuple(in_layouts[0])
+    else:
+        raise BackendError(f"layer {layer.name!r}: the HLS library has no function for op {layer.op!r}")
+    return LayerCode(layer, ident, pe, simd, header, cfg_lines, consts, params, pragmas, call, out_size,
+                     out_layout, read_factors, write_factor)
+
+
+def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
+    """Every layer function, constant, buffer and call of the generated model; errors before writing."""
+    check_parallelism_keys(cfg or {}, q)
+    top = top_name(q)
+    idents = _unique_idents(q)
+    # a flatten is only a relabelling: its output shares its input's buffer
+    alias: dict[str, str] = {}
+    layouts: dict[str, tuple] = {q.input: layout_of(q.shapes[q.input])}
+    codes: list[LayerCode] = []
+    headers: list[str] = []
+    for layer in q.layers:
+        for t in layer.inputs:
+            if t not in layouts:
+                raise BackendError(f"layer {layer.name!r} reads {t!r} before it is computed")
+        if layer.op == "flatten":
+            alias[layer.output] = alias.get(layer.inputs[0], layer.inputs[0])
+            layouts[layer.output] = layouts[layer.inputs[0]]
+            headers.append(f"{layer.name}: ONNX {', '.join(layer.onnx_nodes) or '-'} ({layer.onnx_op or 'flatten'}) "
+                           f"-> '{layer.output}' {list(q.shapes[layer.output])}; flatten: no code, shares the "
+                           f"buffer of '{alias[layer.output]}' (HWC order)")
+            continue
+        for i, fmt in enumerate(layer.in_fmts):
+            want = q.fmts.get(layer.inputs[i])
+            if want is not None and want != fmt:
+                raise BackendError(
+                    f"layer {layer.name!r}: input {layer.inputs[i]!r} is {want} but the layer expects {fmt}"
+                )
+        lc = _layer_code(q, layer, idents[layer.name], cfg, [layouts[t] for t in layer.inputs])
+        layouts[layer.output] = lc.out_layout
+        codes.append(lc)
+        headers.append(lc.header)
+
+    def source(tensor: str) -> str:
+        return alias.get(tensor, tensor)
+
+    def buf_name(tensor: str) -> str:
+        return f"t_{c_ident(tensor)}"
+
+    # readers of every buffer: (layer code or None for the model output, input index)
+    readers: dict[str, list] = {}
+    for lc in codes:
+        for i, t in enumerate(lc.layer.inputs):
+            readers.setdefault(source(t), []).append((lc, i))
+    readers.setdefault(source(q.output), []).append((None, 0))
+
+    buffers: dict[str, Buffer] = {}
+    produced = [q.input] + [lc.layer.output for lc in codes]
+    used_names: set[str] = set()
+    for t in produced:
+        name = buf_name(t)
+        while name in used_names:
+            name += "_"
+        used_names.add(name)
+        buffers[t] = Buffer(name, data_ctype(q.fmts[t]), math.prod(q.shapes[t]),
+                            f"'{t}' {list(q.shapes[t])} {q.fmts[t]}")
+    for lc in codes:
+        buffers[lc.layer.output].factor = lc.write_factor
+
+    statements = []
+    # forks: a buffer read n > 1 times is copied by a chain of n - 1 duplicates (one reader per
+    # buffer in a dataflow region)
+    taps: dict = {}
+    forks_after: dict[str, list] = {}
+    for tensor, rs in readers.items():
+        current = buffers[tensor]
+        for k, (lc, i) in enumerate(rs):
+            key = (lc.layer.name if lc else "<output>", i)
+            if k == len(rs) - 1:
+                taps[key] = current
+                break
+            who = lc.ident if lc else "output"
+            a = Buffer(f"{current.ident}_to_{who}", current.ctype, current.size, f"copy of '{tensor}' for {who}")
+            b = Buffer(f"{buffers[tensor].ident}_rest{k}", current.ctype, current.size,
+                       f"copy of '{tensor}' for its other readers")
+            forks_after.setdefault(tensor, []).append(
+                (f"'{tensor}' is read {len(rs)} times: one copy per reader",
+                 f"fpgagen_nn::duplicate<{current.size}>({current.ident}, {a.ident}, {b.ident});", a, b))
+            taps[key] = a
+            current = b
+    for lc in codes:
+        for i, t in enumerate(lc.layer.inputs):
+            tap = taps[(lc.layer.name, i)]
+            tap.factor = math.lcm(tap.factor, lc.read_factors[i])
+
+    ordered: list[Buffer] = [buffers[q.input]]
+    for comment, stmt, a, b in forks_after.get(q.input, []):
+        statements.append((comment, stmt))
+        ordered += [a, b]
+    for lc in codes:
+        args = [taps[(lc.layer.name, i)].ident for i in range(len(lc.layer.inputs))]
+        args.append(buffers[lc.layer.output].ident)
+        statements.append((lc.layer.name, f"{top}_impl::{lc.func}({', '.join(args)});"))
+        ordered.append(buffers[lc.layer.output])
+        for comment, stmt, a, b in forks_after.get(lc.layer.output, []):
+            statements.append((comment, stmt))
+            ordered += [a, b]
+    return ModelPlan(
+        top=top, q=q, layers=codes, buffers=ordered, statements=statements,
+        in_buffer=buffers[q.input].ident, out_buffer=taps[("<output>", 0)].ident,
+        in_layout=layouts[q.input], out_layout=layouts[q.output],
+        layouts=layouts, trace_names={lc.layer.name: lc.ident for lc in codes}, headers=headers,
+    )
+
+
+# -- rendering -------------------------------------------------------------------------------------
+def _order(layout, flattened: bool) -> str:
+    if _trivial(layout) and layout[1] * layout[2] == 1:
+        return "index order"
+    if flattened:
+        return f"the HWC order of the flattened {list(layout)} map"
+    return "HWC order"
+
+
+def _context(plan: ModelPlan, samples: int) -> dict:
+    q = plan.q
+    in_fmt, out_fmt = q.input_fmt, q.output_fmt
+    flat_out = len(q.shapes[q.output]) == 1 and not _trivial(plan.out_layout)
+    return dict(
+        top=plan.top, TOP=plan.top.upper(), impl=f"{plan.top}_impl", model=q.name, version=__version__,
+        source=Path(q.source).name if q.source else q.name, notes=list(q.notes),
+        layers=plan.layers, headers=plan.headers, buffers=plan.buffers, statements=plan.statements,
+        in_buffer=plan.in_buffer, out_buffer=plan.out_buffer,
+        input={"tensor": q.input, "shape": list(q.shapes[q.input]), "fmt": str(in_fmt),
+               "ctype": data_ctype(in_fmt), "layout": plan.in_layout, "size": plan.in_size,
+               "min": in_fmt.min_int, "max": in_fmt.max_int, "frac": in_fmt.frac,
+               "order": _order(plan.in_layout, False)},
+        output={"tensor": q.output, "shape": list(q.shapes[q.output]), "fmt": str(out_fmt),
+                "ctype": data_ctype(out_fmt), "layout": plan.out_layout, "size": plan.out_size,
+                "min": out_fmt.min_int, "max": out_fmt.max_int, "frac": out_fmt.frac,
+                "order": _order(plan.out_layout, flat_out)},
+        consts=plan.consts, cxxflags=" ".join(CXXFLAGS), samples=samples,
+    )
+
+
+def _ints_text(rows: np.ndarray) -> str:
+    return "".join(" ".join(map(str, row)) + "\n" for row in np.asarray(rows, np.int64).reshape(len(rows), -1).tolist())
+
+
+def csim_samples(build, count: int = CSIM_SAMPLES):
+    """Up to ``count`` real input samples (IR layout ints) and the golden outputs, or None."""
+    x = getattr(build, "x_valid", None)
+    if x is None:
+        x = getattr(build, "x_calib", None)
+    if x is None or len(x) == 0:
+        return None
+    from fpgagen.flow import verification_inputs
+
+    want = (build.cfg or {}).get("verify", {}).get("samples", count)
+    xq, golden = verification_inputs(build, min(count, want, len(x)))
+    return xq, golden.output
+
+
+def generate(build) -> FileSet:
+    q = build.qgraph
+    plan = plan_model(q, build.cfg)
+    files = FileSet()
+    for name in LIBRARY:
+        files.add(name, read_library_file(f"hls/{name}"))
+    samples = csim_samples(build)
+    ctx = _context(plan, 0 if samples is None else len(samples[0]))
+    files.add(f"{plan.top}.h", render("hls/model.h.j2", **ctx))
+    files.add(f"{plan.top}_weights.h", render("hls/weights.h.j2", **ctx))
+    files.add(f"{plan.top}.cpp", render("hls/model.cpp.j2", **ctx))
+    files.add(f"{plan.top}_tb.cpp", render("hls/tb.cpp.j2", **ctx))
+    files.add("run_hls.tcl", render("hls/run_hls.tcl.j2", **ctx))
+    files.add("Makefile", render("hls/Makefile.j2", **ctx))
+    if samples is not None:
+        xq, out = samples
+        files.add("csim_input.txt", _ints_text(xq))
+        files.add("csim_expected.txt", _ints_text(out))
+    return files
+
+
+# -- C simulation ------------------------------------------------------------------------------------
+def _compiler() -> tuple[str, str]:
+    cxx = shutil.which("g++")
+    if cxx is None:
+        raise BackendError("the HLS C simulation needs g++ (C++17); install it, e.g. apt-get install g++")
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False).stdout
+    return cxx, (version.splitlines() or ["g++"])[0]
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def compile_csim(target_dir: Path, top: str, sim_dir: Path, sources=None,
+                 extra_flags=()) -> tuple[Path, float, bool]:
+    """Compile the C simulation of ``target_dir``; returns (binary, seconds, cached).
+
+    The binary is named by a hash of the compiler, the flags and every source and header, so an
+    unchanged target is never compiled twice (and a changed one always is).
+    """
+    target_dir, sim_dir = Path(target_dir), Path(sim_dir)
+    sources = [Path(s) for s in (sources or [target_dir / f"{top}.cpp", target_dir / f"{top}_tb.cpp"])]
+    for src in sources:
+        if not src.is_file():
+            raise BackendError(f"HLS C simulation: {src} not found; generate the hls target first")
+    cxx, version = _compiler()
+    flags = list(CXXFLAGS) + list(extra_flags)
+    digest = hashlib.sha256()
+    digest.update(f"{version}\n{' '.join(flags)}\n".encode())
+    for path in sorted({*sources, *target_dir.glob("*.h")}):
+        digest.update(f"{path.name}\n".encode())
+        digest.update(path.read_bytes())
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    binary = sim_dir / f"{top}_csim-{digest.hexdigest()[:16]}"
+    if binary.is_file():
+        return binary, 0.0, True
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=sim_dir, prefix=".build-") as tmp:
+        procs = []
+        for k, src in enumerate(sources):  # one g++ per translation unit, in parallel
+            obj = Path(tmp) / f"{k}_{src.stem}.o"
+            cmd = [cxx, *flags, f"-I{target_dir}", "-c", str(src), "-o", str(obj)]
+            procs.append((src, obj, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                     text=True)))
+        failures = []
+        for src, _, proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode != 0:
+                failures.append(f"g++ failed on {src.name}:\n{_tail(out)}")
+        if failures:
+            raise BackendError(f"compiling the HLS C simulation in {target_dir} failed\n" + "\n".join(failures))
+        tmp_bin = Path(tmp) / "csim"
+        link = subprocess.run([cxx, *flags, "-o", str(tmp_bin), *[str(o) for _, o, _ in procs]],
+                              capture_output=True, text=True, check=False)
+        if link.returncode != 0:
+            raise BackendError(f"linking the HLS C simulation in {target_dir} failed:\n{_tail(link.stdout + link.stderr)}")
+        os.replace(tmp_bin, binary)
+    for old in sim_dir.glob(f"{top}_csim-*"):
+        if old != binary:
+            old.unlink()
+    return binary, time.monotonic() - start, False
+
+
+def run_csim(binary: Path, input_path: Path, output_path: Path, trace_path: Path | None = None) -> str:
+    """Run the testbench on an input file; returns its stdout. Failures raise BackendError."""
+    cmd = [str(binary), str(input_path), str(output_path)]
+    if trace_path is not None:
+        cmd += ["--trace", str(trace_path)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise BackendError(f"the HLS C simulation {binary.name} did not finish within {RUN_TIMEOUT} s") from None
+    if res.returncode != 0:
+        raise BackendError(
+            f"the HLS C simulation {binary.name} failed (exit code {res.returncode}):\n{_tail(res.stderr + res.stdout)}"
+        )
+    return res.stdout
+
+
+def check_inputs(q: QGraph, xq) -> np.ndarray:
+    from fpgagen.golden.model import check_int_input
+
+    return check_int_input(q, xq, f"HLS C simulation input {q.input!r}", BackendError)
+
+
+def parse_trace(text: str) -> dict[str, np.ndarray]:
+    """Trace lines ``<layer ident> <n> v0 v1 ...`` -> {ident: values} (the last line per layer)."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2 or parts[0] == "sample":
+            continue
+        n = int(parts[1])
+        out[parts[0]] = np.array(parts[2:2 + n], dtype=np.int64)
+    return out
+
+
+def first_differing_layer(plan: ModelPlan, trace: dict, golden_trace: dict, index: int) -> str | None:
+    """The first layer (in order) whose traced output differs from the golden model's."""
+    for lc in plan.layers:
+        t = lc.layer.output
+        want = to_buffer_order(np.asarray(golden_trace[t])[index:index + 1], plan.layouts[t])[0]
+        got = trace.get(lc.ident)
+        if got is None or got.shape != want.shape or not np.array_equal(got, want):
+            return lc.layer.name
+    return None
+
+
+def verify(build, target_dir, xq, golden) -> dict:
+    """Compile and run the C simulation on ``xq``; compare every output integer with ``golden``."""
+    q = build.qgraph
+    plan = plan_model(q, build.cfg)
+    target_dir = Path(target_dir).resolve()
+    xq = check_inputs(q, xq)
+    sim_dir = target_dir.parent / ".sim" / "hls"
+    binary, compile_seconds, cached = compile_csim(target_dir, plan.top, sim_dir)
+    in_path, out_path = sim_dir / "verify_input.txt", sim_dir / "verify_output.txt"
+    in_path.write_text(_ints_text(xq))
+    start = time.monotonic()
+    run_csim(binary, in_path, out_path)
+    sim_seconds = time.monotonic() - start
+    n = len(xq)
+    values = np.array(out_path.read_text().split(), dtype=np.int64)
+    if values.size != n * plan.out_size:
+        raise BackendError(
+            f"the HLS C simulation wrote {values.size} integers for {n} samples; expected {n * plan.out_size}"
+        )
+    got = values.reshape(n, plan.out_size)
+    want = np.asarray(golden.output).reshape(n, -1)
+    bad = [i for i in range(n) if not np.array_equal(got[i], want[i])]
+    result = {
+        "samples": int(n),
+        "mismatches": len(bad),
+        "compile_seconds": round(compile_seconds, 2),
+        "compile_cached": cached,
+        "sim_seconds": round(sim_seconds, 3),
+        "compiler": _compiler()[1],
+        "top": plan.top,
+    }
+    if bad:
+        i = bad[0]
+        result["first_mismatch_sample"] = i
+        one = sim_dir / "probe_input.txt"
+        one.write_text(_ints_text(xq[i:i + 1]))
+        trace_path = sim_dir / "probe_trace.txt"
+        run_csim(binary, one, sim_dir / "probe_output.txt", trace_path)
+        layer = first_differing_layer(plan, parse_trace(trace_path.read_text()), golden.trace, i)
+        if layer is not None:
+            result["first_mismatch_layer"] = layer
+    return result
+
+
+register("hls", verify=verify)(generate)

@@ -1,0 +1,980 @@
+"""Read an ONNX model into the float IR (the only module of fpgagen that imports ``onnx``).
+
+:func:`load_onnx` reads the file, runs onnx's shape inference, folds constant subgraphs with a
+small NumPy evaluator (Constant nodes, Reshape/Transpose/Cast/... of initializers, Shape of a
+tensor whose shape is known), maps every other ONNX node to an IR layer or a pending node
+(:mod:`fpgagen.passes.pending`) and runs the passes (:mod:`fpgagen.passes`) that fold
+BatchNormalization and constant Add/Mul into conv/dense layers, fuse ReLU/Clip, and drop
+Identity/Dropout and a final Softmax.
+
+Shapes are per sample: the first axis of every computed ONNX tensor is the batch, whatever size
+the export fixed it to. An IR tensor holds the same data in the same C order as its ONNX tensor,
+so a Reshape/Squeeze/Unsqueeze/Transpose/Flatten that only relabels the layout becomes an IR
+``flatten`` (to a vector) or nothing at all.
+
+Supported ONNX ops (default domain, opsets 7 to 21) are :data:`SUPPORTED_OPS`; constant subgraphs
+may use :data:`CONSTANT_OPS`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference
+
+from fpgagen.errors import ModelError
+from fpgagen.ir.graph import Graph, Node, conv_output_hw
+from fpgagen.passes import run_passes
+from fpgagen.passes.pending import PendingNode
+
+MIN_OPSET, MAX_OPSET = 7, 21
+#: ONNX Clip's default bounds before opset 11 (float32 lowest/max)
+_FLT_MAX = float(np.finfo(np.float32).max)
+#: the batch size a Shape node reports when the model's batch axis is symbolic: an unlikely size, so
+#: that a Reshape target computed from it is recognised as "the batch" and a literal one is not
+FREE_BATCH = 7919
+
+
+# -- registries ----------------------------------------------------------------------------------
+_IMPORTERS: dict = {}
+_FOLDERS: dict = {}
+
+
+def _register(table: dict, kind: str, *ops: str):
+    def deco(fn):
+        for op in ops:
+            if op in table:
+                raise RuntimeError(f"two {kind} registered for ONNX op {op}")
+            table[op] = fn
+        return fn
+
+    return deco
+
+
+def imports(*ops: str):
+    """Register the importer of ONNX ops whose data input is a computed tensor."""
+    return _register(_IMPORTERS, "importers", *ops)
+
+
+def folds(*ops: str):
+    """Register the NumPy evaluator of ONNX ops whose inputs are all constants."""
+    return _register(_FOLDERS, "constant evaluators", *ops)
+
+
+# -- per-sample tensors ------------------------------------------------------------------------------
+def ir_shape(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The IR shape holding an ONNX per-sample shape: ``(N,)``, ``(C, W) -> (C, 1, W)``, ``(C, H, W)``."""
+    if len(shape) == 1 or len(shape) == 3:
+        return tuple(shape)
+    if len(shape) == 2:
+        return (shape[0], 1, shape[1])
+    return None
+
+
+@dataclass
+class _Tensor:
+    """A computed ONNX tensor: the IR tensor that holds its data and its ONNX per-sample shape."""
+
+    ir: str
+    shape: tuple[int, ...]
+    #: the IR shape of the data (differs from ir_shape(shape) after a relabelling the IR cannot express)
+    irs: tuple[int, ...] | None
+    #: 1 for a vector transposed to [K, batch] (only a Transpose back or a Gemm with transA=1 reads it)
+    batch_axis: int = 0
+
+
+def _fmt_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# -- the importer --------------------------------------------------------------------------------------
+class _Importer:
+    def __init__(self, model: onnx.ModelProto, source: str, name: str):
+        self.model = model
+        self.g = model.graph
+        self.where = source or name or "ONNX model"
+        self.name = name
+        self.opset = self._opset()
+        self.consts: dict[str, np.ndarray] = {}
+        self.tensors: dict[str, _Tensor] = {}
+        self.nodes: list[Node] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.notes: list[str] = []
+        self.layer_names: set[str] = set()
+        self.batch: int | None = None
+        self.inferred = self._infer_shapes()
+        self.used = {i for n in self.g.node for i in n.input} | {o.name for o in self.g.output}
+
+    # -- model-level checks
+    def _opset(self) -> int:
+        version = None
+        for imp in self.model.opset_import:
+            if imp.domain in ("", "ai.onnx"):
+                version = imp.version
+        if version is None:
+            raise ModelError(f"{self.where}: the model imports no default-domain (ai.onnx) opset")
+        if not MIN_OPSET <= version <= MAX_OPSET:
+            raise ModelError(
+                f"{self.where}: opset {version} is not supported; supported: ai.onnx opsets {MIN_OPSET} to {MAX_OPSET}"
+            )
+        return version
+
+    def _infer_shapes(self) -> dict[str, list]:
+        try:
+            inferred = shape_inference.infer_shapes(self.model)
+        except Exception as exc:  # onnx raises several types (InferenceError, ValidationError, ...)
+            raise ModelError(f"{self.where}: ONNX shape inference failed: {exc}") from exc
+        dims = {}
+        for vi in (*inferred.graph.value_info, *inferred.graph.output):
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+                dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None
+                                 for d in vi.type.tensor_type.shape.dim]
+        return dims
+
+    # -- naming and errors
+    def node_name(self, node: onnx.NodeProto, index: int) -> str:
+        base = node.name or f"{node.op_type}_{index}"
+        name = base if base not in self.layer_names else f"{base}_{index}"
+        self.layer_names.add(name)
+        return name
+
+    def err(self, node: onnx.NodeProto, index: int, msg: str) -> ModelError:
+        label = node.name or f"{node.op_type}_{index}"
+        return ModelError(f"{self.where}: node {label!r} ({node.op_type}): {msg}")
+
+    # -- tensors
+    def const(self, name: str) -> np.ndarray | None:
+        return self.consts.get(name) if name else None
+
+    def set_tensor(self, onnx_name: str, t: _Tensor) -> None:
+        dims = self.inferred.get(onnx_name)
+        if t.batch_axis == 0 and dims is not None and len(dims) == len(t.shape) + 1 and None not in dims[1:]:
+            if tuple(dims[1:]) != tuple(t.shape):
+                raise ModelError(
+                    f"{self.where}: tensor {onnx_name!r}: ONNX shape inference gives {_fmt_shape(dims)} but "
+                    f"fpgagen computed the per-sample shape {_fmt_shape(t.shape)}"
+                )
+        self.tensors[onnx_name] = t
+
+    def full_shape(self, t: _Tensor) -> tuple[int, ...]:
+        """The ONNX shape with the batch axis: the exported batch, or :data:`FREE_BATCH` when symbolic."""
+        b = self.batch or FREE_BATCH
+        return (*t.shape, b) if t.batch_axis else (b, *t.shape)
+
+    def emit(self, node: onnx.NodeProto, index: int, op: str, inputs: list[_Tensor], shape, *,
+             attrs=None, weight=None, bias=None, activation=None, pending: bool = False,
+             extra_onnx: list[str] | None = None) -> _Tensor:
+        """Add an IR (or pending) node computing ``node``'s first output, of per-sample ONNX ``shape``."""
+        shape = tuple(int(d) for d in shape)
+        irs = ir_shape(shape) if op != "flatten" else (int(np.prod(shape)),)
+        if pending and inputs and inputs[0].irs is not None and op != "flatten":
+            irs = inputs[0].irs  # elementwise: same data layout as the input
+        if irs is None:
+            raise self.err(node, index, f"output per-sample shape {_fmt_shape(shape)} has rank {len(shape)}; "
+                                        f"supported: rank 1 (vector), 2 (C, W) or 3 (C, H, W)")
+        out = node.output[0]
+        cls = PendingNode if pending else Node
+        label = node.name or f"{node.op_type}_{index}"
+        n = cls(
+            name=self.node_name(node, index), op=op, inputs=[t.ir for t in inputs], output=out,
+            attrs=attrs or {}, weight=weight, bias=bias, activation=activation,
+            onnx_nodes=[label, *(extra_onnx or [])], onnx_op=node.op_type,
+        )
+        self.nodes.append(n)
+        self.shapes[out] = irs
+        t = _Tensor(out, shape, irs)
+        self.set_tensor(out, t)
+        return t
+
+    # -- the walk
+    def run(self) -> Graph:
+        g = self.g
+        for init in g.initializer:
+            self.consts[init.name] = numpy_helper.to_array(init)
+        for sparse in g.sparse_initializer:
+            raise ModelError(f"{self.where}: sparse initializer {sparse.values.name!r} is not supported")
+        inputs = [vi for vi in g.input if vi.name not in self.consts]
+        if len(inputs) != 1:
+            raise ModelError(
+                f"{self.where}: expected exactly one model input (besides initializers), got {len(inputs)}: "
+                f"{[vi.name for vi in inputs]}"
+            )
+        if len(g.output) != 1:
+            raise ModelError(f"{self.where}: expected exactly one model output, got {len(g.output)}: "
+                             f"{[vi.name for vi in g.output]}")
+        vi = inputs[0]
+        in_shape = self._input_shape(vi)
+        irs = ir_shape(in_shape)
+        if irs is None:
+            raise ModelError(f"{self.where}: model input {vi.name!r} has per-sample shape {_fmt_shape(in_shape)}; "
+                             f"supported: a vector [N, K], a 1-D map [N, C, W] or an image [N, C, H, W]")
+        self.tensors[vi.name] = _Tensor(vi.name, in_shape, irs)
+        self.shapes[vi.name] = irs
+
+        for index, node in enumerate(g.node):
+            self._node(node, index)
+
+        out_name = g.output[0].name
+        if out_name in self.consts:
+            raise ModelError(f"{self.where}: the model output {out_name!r} is a constant")
+        if out_name not in self.tensors:
+            raise ModelError(f"{self.where}: the model output {out_name!r} is never computed")
+        out = self.tensors[out_name]
+        if out.batch_axis:
+            raise ModelError(f"{self.where}: the model output {out_name!r} has the batch on axis 1; expected axis 0")
+        graph = Graph(
+            name=self.name, input=vi.name, output=out.ir, nodes=self.nodes, shapes=self.shapes,
+            onnx_input_shape=in_shape, onnx_output_shape=out.shape, notes=self.notes,
+            source=self.where if self.where != self.name else "",
+        )
+        return run_passes(graph)
+
+    def _input_shape(self, vi) -> tuple[int, ...]:
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
+            raise ModelError(f"{self.where}: model input {vi.name!r} has no tensor shape")
+        if tt.elem_type != onnx.TensorProto.FLOAT:
+            raise ModelError(
+                f"{self.where}: model input {vi.name!r} has element type "
+                f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; supported: FLOAT"
+            )
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        if len(dims) < 2 or None in dims[1:]:
+            shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
+            raise ModelError(
+                f"{self.where}: model input {vi.name!r} has shape {_fmt_shape(shown)}; expected the batch "
+                f"first and fixed sizes for the other axes"
+            )
+        self.batch = dims[0] if dims[0] else None
+        return tuple(dims[1:])
+
+    def _node(self, node: onnx.NodeProto, index: int) -> None:
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx"):
+            raise self.err(node, index, f"op {node.domain}.{op} is not supported; supported: the default "
+                                        f"ONNX domain ops {', '.join(SUPPORTED_OPS)}")
+        computed = [i for i in node.input if i and i not in self.consts]
+        for name in computed:
+            if name not in self.tensors:
+                raise self.err(node, index, f"input {name!r} is not computed before this node "
+                                            f"(the graph must be topologically sorted)")
+        if op in ("Shape", "Size") and computed:
+            shape = self.full_shape(self.tensors[computed[0]])
+            self._fold(node, index, [np.broadcast_to(np.zeros((), np.float32), shape)])  # a view: no memory
+            return
+        if not computed:
+            self._fold(node, index, [self.const(i) for i in node.input])
+            return
+        fn = _IMPORTERS.get(op)
+        if fn is None:
+            raise self.err(node, index, f"op {op} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}")
+        t = self.tensors[computed[0]]
+        if any(self.tensors[c].batch_axis for c in computed) and op not in ("Transpose", "Gemm"):
+            raise self.err(node, index, f"input {computed[0]!r} has the batch on axis 1 (after a Transpose); "
+                                        f"only a Transpose back or a Gemm with transA=1 can read it")
+        for extra in node.output[1:]:
+            if extra and extra in self.used:
+                raise self.err(node, index, f"output {extra!r} (output {list(node.output).index(extra)}) is used; "
+                                            f"fpgagen supports only the first output of {op}")
+        fn(self, node, index, t, _attrs(node))
+
+    def _fold(self, node, index, args) -> None:
+        fn = _FOLDERS.get(node.op_type)
+        if fn is None:
+            raise self.err(node, index, f"all inputs are constants but op {node.op_type} cannot be evaluated "
+                                        f"at import; constant subgraphs may use: {', '.join(CONSTANT_OPS)}")
+        try:
+            results = fn(self, node, args, _attrs(node))
+        except ModelError:
+            raise
+        except Exception as exc:  # NumPy shape/broadcast errors in a malformed constant subgraph
+            raise self.err(node, index, f"cannot evaluate it on constants: {type(exc).__name__}: {exc}") from exc
+        for name, value in zip(node.output, results):
+            if name:
+                self.consts[name] = np.asarray(value)
+
+    # -- helpers for importers
+    def check_attrs(self, node, index, attrs: dict, allowed: tuple[str, ...]) -> None:
+        for key, value in attrs.items():
+            if key not in allowed:
+                raise self.err(node, index, f"attribute {key!r} = {value!r} is not supported; supported "
+                                            f"attributes of {node.op_type}: {', '.join(allowed) or 'none'}")
+
+    def need_const(self, node, index, pos: int, what: str) -> np.ndarray:
+        name = node.input[pos] if len(node.input) > pos else ""
+        if not name:
+            raise self.err(node, index, f"{what} (input {pos}) is missing")
+        value = self.consts.get(name)
+        if value is None:
+            raise self.err(node, index, f"{what} (input {pos}, {name!r}) must be a constant (an initializer "
+                                        f"or a constant subgraph), but it is computed from the model input")
+        return value
+
+    def opt_const(self, node, index, pos: int, what: str) -> np.ndarray | None:
+        if len(node.input) <= pos or not node.input[pos]:
+            return None
+        return self.need_const(node, index, pos, what)
+
+    def need_layout(self, node, index, t: _Tensor, ranks: tuple[int, ...], what: str) -> None:
+        if len(t.shape) not in ranks:
+            raise self.err(node, index, f"input has per-sample shape {_fmt_shape(t.shape)}; {what}")
+        if t.irs != ir_shape(t.shape):
+            raise self.err(node, index, f"input {t.ir!r} of IR shape {_fmt_shape(t.irs or ())} was relabelled to "
+                                        f"{_fmt_shape(t.shape)} by a Reshape/Transpose fpgagen cannot express; {what}")
+
+    def alias(self, node, index, t: _Tensor, shape: tuple[int, ...]) -> None:
+        """``node``'s output is ``t``'s data with the per-sample shape ``shape`` (a relabelling)."""
+        shape = tuple(int(d) for d in shape)
+        if int(np.prod(shape)) != int(np.prod(t.shape)):
+            raise self.err(node, index, f"changes the per-sample size from {_fmt_shape(t.shape)} to "
+                                        f"{_fmt_shape(shape)}")
+        if ir_shape(shape) == t.irs:
+            self.set_tensor(node.output[0], _Tensor(t.ir, shape, t.irs))
+        elif len(shape) == 1 and t.irs is not None and len(t.irs) == 3:
+            self.emit(node, index, "flatten", [t], shape)
+        else:
+            # a relabelling the IR cannot hold: fine at the model output, an error where a layer needs it
+            self.set_tensor(node.output[0], _Tensor(t.ir, shape, t.irs))
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        out[a.name] = v
+    return out
+
+
+# -- windows (conv and pooling) ---------------------------------------------------------------------
+def _window_params(im: _Importer, node, index, t: _Tensor, attrs: dict, kernel: tuple[int, ...],
+                   pool: bool) -> dict:
+    """kernel/stride/pads in IR (2-D) form from ONNX attributes, for a (C, W) or (C, H, W) input."""
+    nd = len(t.shape) - 1
+    if len(kernel) != nd:
+        raise im.err(node, index, f"{len(kernel)}-D kernel on an input of per-sample shape {_fmt_shape(t.shape)}")
+    spatial = t.shape[1:]
+    strides = tuple(attrs.get("strides", (1,) * nd))
+    dil = tuple(attrs.get("dilations", (1,) * nd))
+    if any(d != 1 for d in dil):
+        raise im.err(node, index, f"attribute 'dilations' = {list(dil)} is not supported; supported: dilations all 1")
+    if len(strides) != nd or any(s < 1 for s in strides):
+        raise im.err(node, index, f"attribute 'strides' = {list(strides)} is not valid for a {nd}-D window")
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad in ("NOTSET", ""):
+        pads = tuple(attrs.get("pads", (0,) * (2 * nd)))
+        if len(pads) != 2 * nd or any(p < 0 for p in pads):
+            raise im.err(node, index, f"attribute 'pads' = {list(pads)} is not valid for a {nd}-D window")
+        begin, end = list(pads[:nd]), list(pads[nd:])
+    elif auto_pad == "VALID":
+        begin, end = [0] * nd, [0] * nd
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for size, k, s in zip(spatial, kernel, strides):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto_pad == "SAME_UPPER" else big)
+            end.append(big if auto_pad == "SAME_UPPER" else small)
+    else:
+        raise im.err(node, index, f"attribute 'auto_pad' = {auto_pad!r} is not supported; supported: "
+                                  f"NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    if pool and attrs.get("ceil_mode", 0):
+        for i, (size, k, s) in enumerate(zip(spatial, kernel, strides)):
+            span = size + begin[i] + end[i] - k
+            out = -(-span // s) + 1
+            if (out - 1) * s >= size + begin[i]:  # the last window would start in the end padding
+                out -= 1  # as onnxruntime (and PyTorch) do; onnx's shape inference keeps it, so
+                im.inferred.clear()  # stop cross-checking shapes against it from here on
+            end[i] += max((out - 1) * s + k - (size + begin[i] + end[i]), 0)
+    if nd == 1:
+        return {"kernel": (1, kernel[0]), "stride": (1, strides[0]), "pads": (0, begin[0], 0, end[0])}
+    return {"kernel": tuple(kernel), "stride": tuple(strides), "pads": (begin[0], begin[1], end[0], end[1])}
+
+
+def _window_out_shape(im, node, index, t: _Tensor, channels: int, p: dict) -> tuple[int, ...]:
+    h, w = t.irs[1:]
+    oh, ow = conv_output_hw((h, w), p["kernel"], p["stride"], p["pads"])
+    if oh < 1 or ow < 1:
+        raise im.err(node, index, f"the window {p['kernel']} does not fit the input {_fmt_shape(t.shape)} "
+                                  f"with pads {p['pads']}")
+    return (channels, ow) if len(t.shape) == 2 else (channels, oh, ow)
+
+
+# -- importers: layers ---------------------------------------------------------------------------------
+@imports("Conv")
+def _conv(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
+    if node.input[0] in im.consts:
+        raise im.err(node, index, "the data input is a constant but the weight is computed; expected "
+                                  "the data first and a constant weight")
+    w = im.need_const(node, index, 1, "the weight")
+    b = im.opt_const(node, index, 2, "the bias")
+    if w.ndim not in (3, 4):
+        raise im.err(node, index, f"weight of shape {_fmt_shape(w.shape)}: only 1-D and 2-D convolutions "
+                                  f"(3-D or 4-D weights) are supported")
+    im.need_layout(node, index, t, (w.ndim - 1,), f"a {w.ndim - 2}-D Conv expects [C, W]" if w.ndim == 3
+                   else "a 2-D Conv expects [C, H, W]")
+    groups = int(attrs.get("group", 1))
+    ci, co = t.shape[0], w.shape[0]
+    if groups < 1 or ci % groups or co % groups or w.shape[1] * groups != ci:
+        raise im.err(node, index, f"group={groups} does not fit {ci} input channels and weight "
+                                  f"{_fmt_shape(w.shape)} (expected [Co, C/group, ...])")
+    kernel = tuple(int(k) for k in w.shape[2:])
+    if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != kernel:
+        raise im.err(node, index, f"attribute 'kernel_shape' = {list(attrs['kernel_shape'])} does not match "
+                                  f"the weight shape {_fmt_shape(w.shape)}")
+    p = _window_params(im, node, index, t, attrs, kernel, pool=False)
+    if b is not None and b.shape != (co,):
+        raise im.err(node, index, f"bias of shape {_fmt_shape(b.shape)}; expected [{co}]")
+    w4 = w.reshape(co, w.shape[1], 1, kernel[0]) if w.ndim == 3 else w
+    shape = _window_out_shape(im, node, index, t, co, p)
+    im.emit(node, index, "conv", [t], shape, attrs={**p, "groups": groups},
+            weight=w4.astype(np.float32), bias=None if b is None else b.astype(np.float32))
+
+
+def _weight_2d(im, node, index, pos, what) -> np.ndarray:
+    w = im.need_const(node, index, pos, what)
+    if w.ndim != 2:
+        raise im.err(node, index, f"{what} has shape {_fmt_shape(w.shape)}; expected a 2-D matrix")
+    return w.astype(np.float64)
+
+
+@imports("Gemm")
+def _gemm(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("alpha", "beta", "transA", "transB"))
+    if node.input[0] in im.consts:
+        raise im.err(node, index, "input A is a constant and B is computed; supported: A computed "
+                                  "(the batch), B a constant weight")
+    trans_a, trans_b = int(attrs.get("transA", 0)), int(attrs.get("transB", 0))
+    if trans_a != t.batch_axis:
+        where = "first" if t.batch_axis == 0 else "second"
+        raise im.err(node, index, f"attribute 'transA' = {trans_a} with input A having the batch on its {where} "
+                                  f"axis would mix samples; supported: transA=0 on [batch, K], transA=1 on [K, batch]")
+    im.need_layout(node, index, t, (1,), "Gemm expects a vector per sample ([batch, K])")
+    b = _weight_2d(im, node, index, 1, "input B")
+    b = b.T if trans_b else b  # [K, M]
+    k = t.shape[0]
+    if b.shape[0] != k:
+        raise im.err(node, index, f"input B{'^T' if trans_b else ''} has {b.shape[0]} rows; expected K = {k}")
+    m = b.shape[1]
+    weight = float(attrs.get("alpha", 1.0)) * b.T
+    c = im.opt_const(node, index, 2, "input C (bias)")
+    bias = None
+    if c is not None:
+        c = np.asarray(c, np.float64)
+        if c.ndim == 2:
+            if c.shape[0] != 1:
+                raise im.err(node, index, f"input C of shape {_fmt_shape(c.shape)} varies along the batch axis; "
+                                          f"supported: C of shape [M], [1, M], [1, 1] or a scalar")
+            c = c[0]
+        try:
+            bias = float(attrs.get("beta", 1.0)) * np.broadcast_to(c, (m,))
+        except ValueError as exc:
+            raise im.err(node, index, f"input C of shape {_fmt_shape(c.shape)} does not broadcast to [{m}]") from exc
+        bias = bias.astype(np.float32)
+    im.emit(node, index, "dense", [t], (m,), weight=weight.astype(np.float32), bias=bias)
+
+
+@imports("MatMul")
+def _matmul(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ())
+    if node.input[0] in im.consts:
+        raise im.err(node, index, "input A is a constant and B is computed; supported: A computed, B a constant")
+    im.need_layout(node, index, t, (1,), "MatMul expects a vector per sample ([batch, K]) times a constant [K, M]")
+    b = _weight_2d(im, node, index, 1, "input B")
+    if b.shape[0] != t.shape[0]:
+        raise im.err(node, index, f"input B has {b.shape[0]} rows; expected K = {t.shape[0]}")
+    im.emit(node, index, "dense", [t], (b.shape[1],), weight=b.T.astype(np.float32))
+
+
+def _pool_common(im, node, index, t, attrs, allowed, what) -> dict:
+    im.check_attrs(node, index, attrs, allowed)
+    im.need_layout(node, index, t, (2, 3), f"{what} expects [C, W] or [C, H, W]")
+    kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
+    if not kernel:
+        raise im.err(node, index, "attribute 'kernel_shape' is missing")
+    return _window_params(im, node, index, t, attrs, kernel, pool=True)
+
+
+@imports("MaxPool")
+def _maxpool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    if int(attrs.get("storage_order", 0)) != 0:
+        raise im.err(node, index, f"attribute 'storage_order' = {attrs['storage_order']} is not supported; "
+                                  f"supported: 0")
+    p = _pool_common(im, node, index, t, attrs,
+                     ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"),
+                     "MaxPool")
+    im.emit(node, index, "maxpool", [t], _window_out_shape(im, node, index, t, t.shape[0], p), attrs=p)
+
+
+@imports("AveragePool")
+def _avgpool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    include = bool(attrs.get("count_include_pad", 0))
+    p = _pool_common(im, node, index, t, attrs,
+                     ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"),
+                     "AveragePool")
+    if include and attrs.get("ceil_mode", 0):
+        plain = _window_params(im, node, index, t, {**attrs, "ceil_mode": 0}, p["kernel"][-len(t.shape) + 1:],
+                               pool=True)
+        if plain["pads"] != p["pads"]:
+            raise im.err(node, index, "attribute 'ceil_mode' = 1 together with count_include_pad = 1 is not "
+                                      "supported when ceil_mode adds a partial window; supported: ceil_mode 0, "
+                                      "or ceil_mode 1 with count_include_pad 0")
+    im.emit(node, index, "avgpool", [t], _window_out_shape(im, node, index, t, t.shape[0], p),
+            attrs={**p, "count_include_pad": include})
+
+
+@imports("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ())
+    im.need_layout(node, index, t, (2, 3), f"{node.op_type} expects [C, W] or [C, H, W]")
+    shape = (t.shape[0],) + (1,) * (len(t.shape) - 1)
+    if node.op_type == "GlobalAveragePool":
+        im.emit(node, index, "gap", [t], shape)
+    else:
+        h, w = t.irs[1:]
+        im.emit(node, index, "maxpool", [t], shape, attrs={"kernel": (h, w), "stride": (1, 1), "pads": (0, 0, 0, 0)})
+
+
+# -- importers: elementwise ---------------------------------------------------------------------------
+def _per_sample_const(im, node, index, t: _Tensor, c: np.ndarray) -> np.ndarray:
+    """A constant operand of an elementwise op, broadcastable to ``t``'s IR shape."""
+    c = np.asarray(c, np.float64)
+    if c.size == 1:
+        return c.reshape(())
+    rank = len(t.shape)
+    if c.ndim == rank + 1:
+        if c.shape[0] != 1:
+            raise im.err(node, index, f"constant of shape {_fmt_shape(c.shape)} varies along the batch axis")
+        c = c[0]
+    if c.ndim > rank:
+        raise im.err(node, index, f"constant of shape {_fmt_shape(c.shape)} has more axes than the input "
+                                  f"[batch, {', '.join(map(str, t.shape))}]")
+    c = c.reshape((1,) * (rank - c.ndim) + c.shape)
+    try:
+        out = np.broadcast_shapes(c.shape, t.shape)
+    except ValueError:
+        out = None
+    if out != tuple(t.shape):
+        raise im.err(node, index, f"constant of shape {_fmt_shape(c.shape)} does not broadcast to the input's "
+                                  f"per-sample shape {_fmt_shape(t.shape)}")
+    im.need_layout(node, index, t, (1, 2, 3), "a non-scalar constant needs an IR layout")
+    return c.reshape(c.shape[0], 1, c.shape[1]) if rank == 2 else c
+
+
+@imports("Add", "Sub", "Mul", "Div")
+def _binary(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ())
+    op = node.op_type
+    a_name, b_name = node.input[0], node.input[1]
+    if a_name not in im.consts and b_name not in im.consts:
+        if op != "Add":
+            raise im.err(node, index, f"{op} of two computed tensors is not supported; supported: Add (a residual "
+                                      f"connection) of two computed tensors, or {op} with a constant")
+        a, b = im.tensors[a_name], im.tensors[b_name]
+        if a.shape != b.shape:
+            raise im.err(node, index, f"Add of per-sample shapes {_fmt_shape(a.shape)} and {_fmt_shape(b.shape)}; "
+                                      f"supported: two tensors of the same shape (no broadcasting)")
+        for x in (a, b):
+            im.need_layout(node, index, x, (1, 2, 3), "Add needs both inputs in an IR layout")
+        im.emit(node, index, "add", [a, b], a.shape)
+        return
+    const_first = a_name in im.consts
+    c = _per_sample_const(im, node, index, t, im.consts[a_name if const_first else b_name])
+    one, zero = np.ones(()), np.zeros(())
+    if op == "Add":
+        scale, shift = one, c
+    elif op == "Sub":
+        scale, shift = (-one, c) if const_first else (one, -c)
+    elif op == "Mul":
+        scale, shift = c, zero
+    else:
+        if const_first:
+            raise im.err(node, index, "Div of a constant by a computed tensor is not supported; supported: "
+                                      "computed / constant")
+        if (c == 0).any():
+            raise im.err(node, index, "Div by a constant that contains zeros")
+        scale, shift = 1.0 / c, zero
+    im.emit(node, index, "affine", [t], t.shape, weight=np.asarray(scale, np.float32),
+            bias=np.asarray(shift, np.float32), pending=True)
+
+
+@imports("BatchNormalization")
+def _batchnorm(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("epsilon", "momentum", "spatial", "training_mode"))
+    if int(attrs.get("spatial", 1)) != 1:
+        raise im.err(node, index, f"attribute 'spatial' = {attrs['spatial']} is not supported; supported: 1")
+    if int(attrs.get("training_mode", 0)) != 0:
+        raise im.err(node, index, f"attribute 'training_mode' = {attrs['training_mode']} is not supported; "
+                                  f"supported: 0 (inference)")
+    im.need_layout(node, index, t, (1, 2, 3), "BatchNormalization expects [C], [C, W] or [C, H, W]")
+    names = ("scale", "B", "input_mean", "input_var")
+    scale, bias, mean, var = (im.need_const(node, index, i + 1, n).astype(np.float64) for i, n in enumerate(names))
+    c = t.shape[0]
+    for name, v in zip(names, (scale, bias, mean, var)):
+        if v.shape != (c,):
+            raise im.err(node, index, f"{name} has shape {_fmt_shape(v.shape)}; expected [{c}] (one per channel)")
+    s = scale / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+    shift = bias - mean * s
+    form = (c,) + (1,) * (len(t.irs) - 1)
+    im.emit(node, index, "affine", [t], t.shape, weight=s.reshape(form).astype(np.float32),
+            bias=shift.reshape(form).astype(np.float32), pending=True)
+
+
+@imports("Relu")
+def _relu(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ())
+    im.emit(node, index, "act", [t], t.shape, activation="relu", pending=True)
+
+
+@imports("Clip")
+def _clip(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    if im.opset < 11:
+        im.check_attrs(node, index, attrs, ("min", "max"))
+        lo, hi = float(attrs.get("min", -_FLT_MAX)), float(attrs.get("max", _FLT_MAX))
+    else:
+        im.check_attrs(node, index, attrs, ())
+        lo_c = im.opt_const(node, index, 1, "min")
+        hi_c = im.opt_const(node, index, 2, "max")
+        lo = -math.inf if lo_c is None else float(lo_c)
+        hi = math.inf if hi_c is None else float(hi_c)
+    lo = -math.inf if lo <= -_FLT_MAX else lo
+    hi = math.inf if hi >= _FLT_MAX else hi
+    if lo == -math.inf and hi == math.inf:
+        im.emit(node, index, "identity", [t], t.shape, pending=True)
+        return
+    if lo != 0 or not hi > 0:
+        raise im.err(node, index, f"Clip(min={lo:g}, max={hi:g}) is not supported; supported: min 0 with "
+                                  f"max > 0 (a ReLU, capped or not)")
+    act = "relu" if hi == math.inf else ("clip", 0.0, hi)
+    im.emit(node, index, "act", [t], t.shape, activation=act, pending=True)
+
+
+@imports("Identity")
+def _identity(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ())
+    im.emit(node, index, "identity", [t], t.shape, pending=True)
+
+
+@imports("Dropout")
+def _dropout(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("ratio", "seed"))
+    training = im.opt_const(node, index, 2, "training_mode")
+    if training is not None and bool(training):
+        raise im.err(node, index, "input training_mode is true; supported: inference (false or absent)")
+    im.emit(node, index, "identity", [t], t.shape, pending=True)
+
+
+@imports("Cast")
+def _cast(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("to", "saturate"))
+    if attrs.get("to") != onnx.TensorProto.FLOAT:
+        to = onnx.TensorProto.DataType.Name(attrs.get("to", 0))
+        raise im.err(node, index, f"attribute 'to' = {to} is not supported on a computed tensor; supported: FLOAT")
+    im.emit(node, index, "identity", [t], t.shape, pending=True)
+
+
+@imports("Softmax", "LogSoftmax")
+def _softmax(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("axis",))
+    axis = int(attrs.get("axis", 1 if im.opset < 13 else -1))
+    if axis == 0 or axis == -(len(t.shape) + 1):
+        raise im.err(node, index, "attribute 'axis' = 0 runs across the batch; supported: a per-sample axis")
+    im.emit(node, index, "softmax", [t], t.shape, pending=True)
+
+
+# -- importers: layout relabellings --------------------------------------------------------------------
+@imports("Flatten")
+def _flatten(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("axis",))
+    rank = len(t.shape) + 1
+    axis = int(attrs.get("axis", 1))
+    axis = axis + rank if axis < 0 else axis
+    if axis < 1 or int(np.prod(t.shape[: axis - 1])) != 1:
+        raise im.err(node, index, f"attribute 'axis' = {attrs.get('axis', 1)} merges the batch axis with "
+                                  f"{_fmt_shape(t.shape[: max(axis - 1, 0)]) if axis >= 1 else 'nothing'}; "
+                                  f"supported: axis 1 (or an axis after only size-1 axes)")
+    im.alias(node, index, t, (int(np.prod(t.shape)),))
+
+
+def _axes(im, node, index, attrs, rank: int, attr_until: int) -> list[int] | None:
+    if im.opset < attr_until:
+        im.check_attrs(node, index, attrs, ("axes",))
+        axes = attrs.get("axes")
+    else:
+        im.check_attrs(node, index, attrs, ())
+        c = im.opt_const(node, index, 1, "axes")
+        axes = None if c is None else [int(a) for a in np.ravel(c)]
+    if axes is None:
+        return None
+    out = sorted(a + rank if a < 0 else a for a in axes)
+    if 0 in out:
+        raise im.err(node, index, f"axes {list(axes)} include the batch axis 0; supported: per-sample axes")
+    if any(a < 0 or a >= rank for a in out) or len(set(out)) != len(out):
+        raise im.err(node, index, f"axes {list(axes)} are not valid for rank {rank}")
+    return out
+
+
+@imports("Squeeze")
+def _squeeze(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    full = (1, *t.shape)
+    axes = _axes(im, node, index, attrs, len(full), 13)
+    if axes is None:
+        if im.batch == 1:
+            raise im.err(node, index, "no 'axes' with a batch fixed to 1 would remove the batch axis too; "
+                                      "supported: explicit per-sample axes")
+        axes = [i for i, d in enumerate(full) if d == 1 and i > 0]
+    for a in axes:
+        if full[a] != 1:
+            raise im.err(node, index, f"axis {a} has size {full[a]}; Squeeze removes only size-1 axes")
+    im.alias(node, index, t, tuple(d for i, d in enumerate(t.shape, 1) if i not in axes))
+
+
+@imports("Unsqueeze")
+def _unsqueeze(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    if im.opset < 13 and "axes" not in attrs:
+        raise im.err(node, index, "attribute 'axes' is missing")
+    rank = len(t.shape) + 1
+    n_axes = len(attrs.get("axes", ())) if im.opset < 13 else np.size(im.need_const(node, index, 1, "axes"))
+    axes = _axes(im, node, index, attrs, rank + n_axes, 13)
+    shape = list(t.shape)
+    for a in axes:
+        shape.insert(a - 1, 1)
+    im.alias(node, index, t, tuple(shape))
+
+
+@imports("Reshape")
+def _reshape(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("allowzero",))
+    target = [int(d) for d in np.ravel(im.need_const(node, index, 1, "the target shape"))]
+    full = im.full_shape(t)
+    if int(attrs.get("allowzero", 0)) and 0 in target:
+        raise im.err(node, index, f"attribute 'allowzero' = 1 with a 0 in the target shape {target} is not supported")
+    out = [full[i] if d == 0 and i < len(full) else d for i, d in enumerate(target)]
+    total = int(np.prod(full))
+    if out.count(-1) > 1 or not out:
+        raise im.err(node, index, f"target shape {target} is not valid")
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1]))
+        if known == 0 or total % known:
+            raise im.err(node, index, f"target shape {target} does not fit the input [batch, "
+                                      f"{', '.join(map(str, t.shape))}]")
+        out[out.index(-1)] = total // known
+    per_sample = int(np.prod(t.shape))
+    if out[0] != full[0] or int(np.prod(out[1:])) != per_sample:
+        batch = f"the exported batch {im.batch}" if im.batch else "a free batch size"
+        raise im.err(node, index, f"target shape {target} does not keep the batch axis first (the input is "
+                                  f"[batch, {', '.join(map(str, t.shape))}] with {batch}); supported: reshapes "
+                                  f"that only relabel each sample, e.g. [batch, C*H*W], [0, -1] or [-1, C*H*W]")
+    im.alias(node, index, t, tuple(out[1:]))
+
+
+@imports("Transpose")
+def _transpose(im: _Importer, node, index, t: _Tensor, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("perm",))
+    rank = len(t.shape) + 1
+    perm = [int(p) for p in attrs.get("perm", range(rank - 1, -1, -1))]
+    if sorted(perm) != list(range(rank)):
+        raise im.err(node, index, f"attribute 'perm' = {perm} is not a permutation of {rank} axes")
+    if rank == 2 and perm == [1, 0]:  # [B, K] <-> [K, B]: only a Gemm with transA=1 reads the result
+        im.set_tensor(node.output[0], _Tensor(t.ir, t.shape, t.irs, 1 - t.batch_axis))
+        return
+    moved = [p - 1 for p in perm[1:]]
+    kept = [a for a in moved if t.shape[a] != 1]
+    if perm[0] != 0 or kept != sorted(kept):
+        raise im.err(node, index, f"attribute 'perm' = {perm} on [batch, {', '.join(map(str, t.shape))}] moves data, "
+                                  f"not only the layout; supported: permutations that keep the batch axis first "
+                                  f"and the order of the axes larger than 1")
+    im.alias(node, index, t, tuple(t.shape[a] for a in moved))
+
+
+# -- the constant evaluator ------------------------------------------------------------------------------
+def _np_dtype(onnx_type: int):
+    return helper.tensor_dtype_to_np_dtype(onnx_type)
+
+
+@folds("Constant")
+def _c_constant(im, node, args, a):
+    for key in ("value_float", "value_floats"):
+        if key in a:
+            return [np.asarray(a[key], np.float32)]
+    for key in ("value_int", "value_ints"):
+        if key in a:
+            return [np.asarray(a[key], np.int64)]
+    if "value" in a:
+        return [numpy_helper.to_array(a["value"])]
+    raise ModelError(f"{im.where}: Constant node {node.name!r}: attribute {sorted(a)} is not supported; "
+                     f"supported: value, value_float(s), value_int(s)")
+
+
+@folds("Identity", "Dropout")
+def _c_identity(im, node, args, a):
+    return [args[0], np.ones(np.shape(args[0]), bool)]
+
+
+@folds("Cast")
+def _c_cast(im, node, args, a):
+    return [args[0].astype(_np_dtype(a["to"]))]
+
+
+def _axes_arg(args, a, pos=1):
+    if len(args) > pos and args[pos] is not None:
+        return [int(x) for x in np.ravel(args[pos])]
+    return a.get("axes")
+
+
+@folds("Reshape")
+def _c_reshape(im, node, args, a):
+    x, shape = args[0], [int(d) for d in np.ravel(args[1])]
+    if not a.get("allowzero", 0):
+        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return [x.reshape(shape)]
+
+
+@folds("Transpose")
+def _c_transpose(im, node, args, a):
+    return [np.transpose(args[0], a.get("perm"))]
+
+
+@folds("Squeeze")
+def _c_squeeze(im, node, args, a):
+    axes = _axes_arg(args, a)
+    return [np.squeeze(args[0], axis=None if axes is None else tuple(axes))]
+
+
+@folds("Unsqueeze")
+def _c_unsqueeze(im, node, args, a):
+    axes = _axes_arg(args, a)
+    rank = args[0].ndim + len(axes)
+    x = args[0]
+    for ax in sorted(ax + rank if ax < 0 else ax for ax in axes):
+        x = np.expand_dims(x, ax)
+    return [x]
+
+
+@folds("Flatten")
+def _c_flatten(im, node, args, a):
+    x = args[0]
+    axis = a.get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
+    return [x.reshape(int(np.prod(x.shape[:axis])), -1)]
+
+
+@folds("Concat")
+def _c_concat(im, node, args, a):
+    return [np.concatenate([np.atleast_1d(x) for x in args], axis=a.get("axis", 0))]
+
+
+@folds("Gather")
+def _c_gather(im, node, args, a):
+    return [np.take(args[0], args[1].astype(np.int64), axis=a.get("axis", 0))]
+
+
+@folds("Shape")
+def _c_shape(im, node, args, a):
+    shape = np.array(args[0].shape, np.int64)
+    return [shape[a.get("start", 0): a.get("end", None)]]
+
+
+@folds("Size")
+def _c_size(im, node, args, a):
+    return [np.array(np.size(args[0]), np.int64)]
+
+
+@folds("Slice")
+def _c_slice(im, node, args, a):
+    x = args[0]
+    if im.opset < 10:
+        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
+    else:
+        starts, ends = np.ravel(args[1]), np.ravel(args[2])
+        axes = None if len(args) < 4 or args[3] is None else np.ravel(args[3])
+        steps = None if len(args) < 5 or args[4] is None else np.ravel(args[4])
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    index = [slice(None)] * x.ndim
+    for s, e, ax, st in zip(starts, ends, axes, steps):
+        index[int(ax)] = slice(int(s), int(e), int(st))
+    return [x[tuple(index)]]
+
+
+@folds("ConstantOfShape")
+def _c_constant_of_shape(im, node, args, a):
+    value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+    return [np.full([int(d) for d in np.ravel(args[0])], value.ravel()[0], value.dtype)]
+
+
+@folds("Expand")
+def _c_expand(im, node, args, a):
+    shape = [int(d) for d in np.ravel(args[1])]
+    return [args[0] * np.ones(shape, args[0].dtype)]
+
+
+@folds("Range")
+def _c_range(im, node, args, a):
+    return [np.arange(args[0], args[1], args[2]).astype(args[0].dtype)]
+
+
+def _int_div(x, y):
+    if np.issubdtype(np.result_type(x, y), np.integer):
+        q = np.abs(x) // np.abs(y)
+        return (q * np.sign(x) * np.sign(y)).astype(np.result_type(x, y))
+    return x / y
+
+
+_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _int_div, "Pow": np.power,
+           "MatMul": np.matmul, "Min": np.minimum, "Max": np.maximum, "Equal": np.equal}
+_UNARY = {"Neg": np.negative, "Sqrt": np.sqrt, "Reciprocal": np.reciprocal, "Abs": np.abs, "Exp": np.exp,
+          "Log": np.log, "Floor": np.floor, "Ceil": np.ceil, "Relu": lambda x: np.maximum(x, 0),
+          "Not": np.logical_not}
+
+
+@folds(*_BINARY)
+def _c_binary(im, node, args, a):
+    x, y = args[0], args[1]
+    out = _BINARY[node.op_type](x, y)
+    if node.op_type in ("Min", "Max"):
+        for z in args[2:]:
+            out = _BINARY[node.op_type](out, z)
+    return [np.asarray(out).astype(np.result_type(x, y), copy=False) if node.op_type != "Equal" else out]
+
+
+@folds(*_UNARY)
+def _c_unary(im, node, args, a):
+    return [np.asarray(_UNARY[node.op_type](args[0])).astype(args[0].dtype, copy=False)]
+
+
+@folds("Where")
+def _c_where(im, node, args, a):
+    return [np.where(args[0], args[1], args[2])]
+
+
+SUPPORTED_OPS = tuple(sorted(_IMPORTERS))
+CONSTANT_OPS = tuple(sorted(_FOLDERS))
+
+
+# -- entry points ----------------------------------------------------------------------------------
+def from_model(model: onnx.ModelProto, source: str = "", name: str | None = None) -> Graph:
+    """The float IR of an in-memory ONNX model (``source`` names its file for provenance/errors)."""
+    name = name or model.graph.name or "model"
+    return _Importer(model, source, name).run()
+
+
+def load_onnx(path) -> Graph:
+    """Read the ONNX file ``path`` into the float IR (:class:`fpgagen.ir.graph.Graph`)."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ModelError(f"ONNX model file {str(path)!r} {what}")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ModelError(f"ONNX model file {str(path)!r} cannot be read as ONNX: {type(exc).__name__}: {exc}") from exc
+    if not model.graph.node and not model.graph.input:
+        raise ModelError(f"ONNX model file {str(path)!r} contains no graph")
+    return from_model(model, source=str(path), name=path.stem)

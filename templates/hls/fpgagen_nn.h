@@ -1,0 +1,417 @@
+// fpgagen_nn.h - the hand-written layer library of fpgagen's HLS C++ backend.
+//
+// Every generated model is thin glue over these function templates: one config struct per
+// layer (sizes, formats as <cstdint> types, shift and clamp bounds, PE/SIMD) and one call.
+// The numerics are SPEC.md section 3, bit for bit with fpgagen's NumPy golden model:
+//
+//   conv / dense : acc = B + sum(w * x) in CFG::acc_t (wide enough that it never overflows),
+//                  then requantize(acc)
+//   avgpool / gap: acc = (window sum) * reciprocal, then requantize(acc)
+//   add          : acc = (a << align0) + (b << align1), then requantize(acc)
+//   maxpool      : exact; padding never wins
+//
+// requantize() is the only place rounding and saturation are written: round half away from
+// zero by SHIFT bits (a left shift when SHIFT <= 0), then clamp to [LO, HI] (the output
+// format's range, narrowed by a fused ReLU/Clip).
+//
+// Feature maps are flat arrays in HWC order (channel fastest, then column, then row), the
+// order the top function streams them in; vectors are in index order.
+//
+// Synthesis: no dynamic memory, no recursion, static sizes, C++14-clean (Vitis HLS's language
+// level; the Makefile compiles it as C++17). `#pragma HLS` lines are ignored by g++; compile
+// with -Wno-unknown-pragmas, as hls4ml does. Signed right shifts are arithmetic (two's
+// complement), as in g++, clang and Vitis HLS.
+#ifndef FPGAGEN_NN_H
+#define FPGAGEN_NN_H
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#ifndef __SYNTHESIS__
+#include <cstdio>
+#endif
+
+// Loop labels name the loops in HLS reports; g++ -Wall would call them unused.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-label"
+#endif
+
+namespace fpgagen_nn {
+
+namespace detail {
+
+// Product type of a weight and an activation: int32_t holds every product of two operands
+// of up to 8 and 16 bits; two 16-bit operands (or wider) multiply in int64_t.
+template <typename W, typename X>
+struct product {
+    using type = typename std::conditional<(sizeof(W) + sizeof(X) <= 3), int32_t, int64_t>::type;
+};
+
+// acc * 2**-S rounded half away from zero, for S >= 1, without a wider type:
+// floor(acc / 2**S) plus one when the remainder is above half (or exactly half and acc >= 0).
+// This equals SPEC.md's (acc + 2**(S-1) - (acc < 0)) >> S, which could overflow acc's type.
+template <int S, typename Acc, bool WIDE = (S >= 8 * static_cast<int>(sizeof(Acc)))>
+struct round_shift {
+    static Acc apply(Acc acc) {
+#pragma HLS INLINE
+        using U = typename std::make_unsigned<Acc>::type;
+        const Acc floor_q = static_cast<Acc>(acc >> S);
+        const U rem = static_cast<U>(static_cast<U>(acc) & static_cast<U>((U(1) << S) - 1U));
+        const U half = static_cast<U>(U(1) << (S - 1));
+        const bool up = (acc < 0) ? (rem > half) : (rem >= half);
+        return static_cast<Acc>(floor_q + (up ? 1 : 0));
+    }
+};
+
+// S >= the accumulator's width: |acc / 2**S| <= 1/2, which rounds to 0 except exactly -1/2.
+template <int S, typename Acc>
+struct round_shift<S, Acc, true> {
+    static Acc apply(Acc acc) {
+#pragma HLS INLINE
+        return static_cast<Acc>((S == 8 * static_cast<int>(sizeof(Acc)) &&
+                                 acc == std::numeric_limits<Acc>::min()) ? -1 : 0);
+    }
+};
+
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc, bool RIGHT = (SHIFT > 0)>
+struct requantizer {
+    // SHIFT > 0: round, then saturate.
+    static Out apply(Acc acc) {
+#pragma HLS INLINE
+        const Acc r = round_shift<SHIFT, Acc>::apply(acc);
+        return (r < LO) ? static_cast<Out>(LO) : (r > HI) ? static_cast<Out>(HI) : static_cast<Out>(r);
+    }
+};
+
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc>
+struct requantizer<SHIFT, LO, HI, Out, Acc, false> {
+    // SHIFT <= 0: acc * 2**-SHIFT is exact; saturate before shifting so nothing overflows.
+    static constexpr int L = -SHIFT < 62 ? -SHIFT : 62;
+    static Out apply(Acc acc) {
+#pragma HLS INLINE
+        const int64_t a = static_cast<int64_t>(acc);
+        if (-SHIFT >= 62) {  // only 0 survives such a shift unsaturated
+            return (a > 0) ? static_cast<Out>(HI) : (a < 0) ? static_cast<Out>(LO) : static_cast<Out>(0);
+        }
+        // a * 2**L > HI  <=>  a > floor(HI / 2**L);  a * 2**L < LO  <=>  a < -floor(-LO / 2**L)
+        if (a > (HI >> L)) return static_cast<Out>(HI);
+        if (a < -((-LO) >> L)) return static_cast<Out>(LO);
+        return static_cast<Out>(a * (int64_t(1) << L));
+    }
+};
+
+}  // namespace detail
+
+// SPEC.md section 3 requantization: round half away from zero by SHIFT bits (SHIFT <= 0: exact
+// left shift), saturate to [LO, HI]. The one place fpgagen's C++ rounds or saturates.
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc>
+inline Out requantize(Acc acc) {
+#pragma HLS INLINE
+    static_assert(std::is_signed<Acc>::value, "requantize: the accumulator type must be signed");
+    static_assert(LO <= 0 && 0 <= HI, "requantize: the clamp range [LO, HI] must contain 0");
+    static_assert(LO >= std::numeric_limits<Out>::lowest() && HI <= std::numeric_limits<Out>::max(),
+                  "requantize: [LO, HI] must fit the output type");
+    return detail::requantizer<SHIFT, LO, HI, Out, Acc>::apply(acc);
+}
+
+// acc * 2**S for an alignment shift S >= 0 (exact: the accumulator is wide enough).
+template <int S, typename Acc, typename T>
+inline Acc align(T v) {
+#pragma HLS INLINE
+    static_assert(S >= 0 && S < 8 * static_cast<int>(sizeof(Acc)) - 1, "align: shift out of range");
+    return static_cast<Acc>(static_cast<Acc>(v) * static_cast<Acc>(Acc(1) << S));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2d, HWC in and out, zero padding, groups (depthwise when GROUPS == IN_C).
+// Weights [OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W] (ONNX order), biases B at the accumulator frac.
+// PE output channels and SIMD input channels of one kernel tap per cycle.
+template <class CFG>
+void conv2d(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::IN_C],
+            typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::OUT_C],
+            const typename CFG::w_t w[CFG::OUT_C][CFG::IN_C / CFG::GROUPS][CFG::KERNEL_H][CFG::KERNEL_W],
+            const typename CFG::acc_t b[CFG::OUT_C]) {
+    using acc_t = typename CFG::acc_t;
+    using prod_t = typename detail::product<typename CFG::w_t, typename CFG::in_t>::type;
+    constexpr int CIG = CFG::IN_C / CFG::GROUPS;   // input channels per group
+    constexpr int COG = CFG::OUT_C / CFG::GROUPS;  // output channels per group
+    static_assert(CFG::IN_C % CFG::GROUPS == 0 && CFG::OUT_C % CFG::GROUPS == 0, "conv2d: GROUPS must divide IN_C and OUT_C");
+    static_assert(CFG::OUT_C % CFG::PE == 0, "conv2d: PE must divide OUT_C");
+    static_assert(CIG % CFG::SIMD == 0, "conv2d: SIMD must divide IN_C / GROUPS");
+    static_assert(CFG::OUT_H == (CFG::IN_H + CFG::PAD_TOP + CFG::PAD_BOTTOM - CFG::KERNEL_H) / CFG::STRIDE_H + 1, "conv2d: OUT_H");
+    static_assert(CFG::OUT_W == (CFG::IN_W + CFG::PAD_LEFT + CFG::PAD_RIGHT - CFG::KERNEL_W) / CFG::STRIDE_W + 1, "conv2d: OUT_W");
+conv_rows:
+    for (int oh = 0; oh < CFG::OUT_H; ++oh) {
+    conv_cols:
+        for (int ow = 0; ow < CFG::OUT_W; ++ow) {
+        conv_pe_blocks:
+            for (int cb = 0; cb < CFG::OUT_C / CFG::PE; ++cb) {
+                acc_t acc[CFG::PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+            conv_bias:
+                for (int p = 0; p < CFG::PE; ++p) {
+#pragma HLS UNROLL
+                    acc[p] = b[cb * CFG::PE + p];
+                }
+            conv_kh:
+                for (int kh = 0; kh < CFG::KERNEL_H; ++kh) {
+                conv_kw:
+                    for (int kw = 0; kw < CFG::KERNEL_W; ++kw) {
+                    conv_simd_blocks:
+                        for (int sb = 0; sb < CIG / CFG::SIMD; ++sb) {
+#pragma HLS PIPELINE II=1
+                            const int ih = oh * CFG::STRIDE_H + kh - CFG::PAD_TOP;
+                            const int iw = ow * CFG::STRIDE_W + kw - CFG::PAD_LEFT;
+                            const bool inside = ih >= 0 && ih < CFG::IN_H && iw >= 0 && iw < CFG::IN_W;
+                        conv_pe:
+                            for (int p = 0; p < CFG::PE; ++p) {
+#pragma HLS UNROLL
+                                const int co = cb * CFG::PE + p;
+                                const int ci0 = (co / COG) * CIG;
+                            conv_simd:
+                                for (int s = 0; s < CFG::SIMD; ++s) {
+#pragma HLS UNROLL
+                                    const int ci = sb * CFG::SIMD + s;
+                                    const prod_t xv = inside ? static_cast<prod_t>(x[(ih * CFG::IN_W + iw) * CFG::IN_C + ci0 + ci]) : prod_t(0);
+                                    acc[p] = static_cast<acc_t>(acc[p] + static_cast<prod_t>(w[co][ci][kh][kw]) * xv);
+                                }
+                            }
+                        }
+                    }
+                }
+            conv_out:
+                for (int p = 0; p < CFG::PE; ++p) {
+#pragma HLS UNROLL
+                    y[(oh * CFG::OUT_W + ow) * CFG::OUT_C + cb * CFG::PE + p] =
+                        requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(acc[p]);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense (fully connected): weights [OUT][IN] with the columns in the input buffer's order.
+template <class CFG>
+void dense(const typename CFG::in_t x[CFG::IN], typename CFG::out_t y[CFG::OUT],
+           const typename CFG::w_t w[CFG::OUT][CFG::IN], const typename CFG::acc_t b[CFG::OUT]) {
+    using acc_t = typename CFG::acc_t;
+    using prod_t = typename detail::product<typename CFG::w_t, typename CFG::in_t>::type;
+    static_assert(CFG::OUT % CFG::PE == 0, "dense: PE must divide OUT");
+    static_assert(CFG::IN % CFG::SIMD == 0, "dense: SIMD must divide IN");
+dense_pe_blocks:
+    for (int ob = 0; ob < CFG::OUT / CFG::PE; ++ob) {
+        acc_t acc[CFG::PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+    dense_bias:
+        for (int p = 0; p < CFG::PE; ++p) {
+#pragma HLS UNROLL
+            acc[p] = b[ob * CFG::PE + p];
+        }
+    dense_simd_blocks:
+        for (int ib = 0; ib < CFG::IN / CFG::SIMD; ++ib) {
+#pragma HLS PIPELINE II=1
+        dense_pe:
+            for (int p = 0; p < CFG::PE; ++p) {
+#pragma HLS UNROLL
+            dense_simd:
+                for (int s = 0; s < CFG::SIMD; ++s) {
+#pragma HLS UNROLL
+                    const int i = ib * CFG::SIMD + s;
+                    acc[p] = static_cast<acc_t>(acc[p] + static_cast<prod_t>(w[ob * CFG::PE + p][i]) *
+                                                             static_cast<prod_t>(x[i]));
+                }
+            }
+        }
+    dense_out:
+        for (int p = 0; p < CFG::PE; ++p) {
+#pragma HLS UNROLL
+            y[ob * CFG::PE + p] = requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(acc[p]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max pooling, HWC; padding never wins (the output format is the input format).
+template <class CFG>
+void maxpool(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C],
+             typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::C]) {
+    using in_t = typename CFG::in_t;
+    static_assert(std::is_same<in_t, typename CFG::out_t>::value, "maxpool: output type must be the input type");
+maxpool_rows:
+    for (int oh = 0; oh < CFG::OUT_H; ++oh) {
+    maxpool_cols:
+        for (int ow = 0; ow < CFG::OUT_W; ++ow) {
+        maxpool_channels:
+            for (int c = 0; c < CFG::C; ++c) {
+#pragma HLS PIPELINE II=1
+                in_t m = std::numeric_limits<in_t>::lowest();
+            maxpool_kh:
+                for (int kh = 0; kh < CFG::KERNEL_H; ++kh) {
+                maxpool_kw:
+                    for (int kw = 0; kw < CFG::KERNEL_W; ++kw) {
+                        const int ih = oh * CFG::STRIDE_H + kh - CFG::PAD_TOP;
+                        const int iw = ow * CFG::STRIDE_W + kw - CFG::PAD_LEFT;
+                        if (ih >= 0 && ih < CFG::IN_H && iw >= 0 && iw < CFG::IN_W) {
+                            const in_t v = x[(ih * CFG::IN_W + iw) * CFG::C + c];
+                            m = (v > m) ? v : m;
+                        }
+                    }
+                }
+                y[(oh * CFG::OUT_W + ow) * CFG::C + c] = m;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Average pooling, HWC: zero-padded window sum times an integer reciprocal, then requantize.
+// recip holds RECIP_SIZE reciprocals: 1 (every window counts the same) or OUT_H * OUT_W (the
+// count of real pixels varies at the border: count_include_pad = 0).
+template <class CFG>
+void avgpool(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C],
+             typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::C],
+             const typename CFG::acc_t recip[CFG::RECIP_SIZE]) {
+    using acc_t = typename CFG::acc_t;
+    static_assert(CFG::RECIP_SIZE == 1 || CFG::RECIP_SIZE == CFG::OUT_H * CFG::OUT_W, "avgpool: RECIP_SIZE");
+avgpool_rows:
+    for (int oh = 0; oh < CFG::OUT_H; ++oh) {
+    avgpool_cols:
+        for (int ow = 0; ow < CFG::OUT_W; ++ow) {
+        avgpool_channels:
+            for (int c = 0; c < CFG::C; ++c) {
+#pragma HLS PIPELINE II=1
+                acc_t sum = 0;
+            avgpool_kh:
+                for (int kh = 0; kh < CFG::KERNEL_H; ++kh) {
+                avgpool_kw:
+                    for (int kw = 0; kw < CFG::KERNEL_W; ++kw) {
+                        const int ih = oh * CFG::STRIDE_H + kh - CFG::PAD_TOP;
+                        const int iw = ow * CFG::STRIDE_W + kw - CFG::PAD_LEFT;
+                        if (ih >= 0 && ih < CFG::IN_H && iw >= 0 && iw < CFG::IN_W) {
+                            sum = static_cast<acc_t>(sum + x[(ih * CFG::IN_W + iw) * CFG::C + c]);
+                        }
+                    }
+                }
+                const acc_t r = recip[CFG::RECIP_SIZE == 1 ? 0 : oh * CFG::OUT_W + ow];
+                y[(oh * CFG::OUT_W + ow) * CFG::C + c] =
+                    requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(static_cast<acc_t>(sum * r));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Global average pooling, HWC in, C out: sum over H x W times RECIP, then requantize.
+template <class CFG>
+void gap(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C], typename CFG::out_t y[CFG::C]) {
+    using acc_t = typename CFG::acc_t;
+    acc_t sum[CFG::C];
+gap_clear:
+    for (int c = 0; c < CFG::C; ++c) {
+        sum[c] = 0;
+    }
+gap_pixels:
+    for (int i = 0; i < CFG::IN_H * CFG::IN_W; ++i) {
+    gap_channels:
+        for (int c = 0; c < CFG::C; ++c) {
+#pragma HLS PIPELINE II=1
+            sum[c] = static_cast<acc_t>(sum[c] + x[i * CFG::C + c]);
+        }
+    }
+gap_out:
+    for (int c = 0; c < CFG::C; ++c) {
+#pragma HLS PIPELINE II=1
+        y[c] = requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(
+            static_cast<acc_t>(sum[c] * static_cast<acc_t>(CFG::RECIP)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Residual add: both inputs aligned to the larger frac by left shifts, added, requantized.
+template <class CFG>
+void add(const typename CFG::in0_t a[CFG::SIZE], const typename CFG::in1_t b[CFG::SIZE],
+         typename CFG::out_t y[CFG::SIZE]) {
+    using acc_t = typename CFG::acc_t;
+add_elements:
+    for (int i = 0; i < CFG::SIZE; ++i) {
+#pragma HLS PIPELINE II=1
+        const acc_t sum = static_cast<acc_t>(align<CFG::ALIGN0, acc_t>(a[i]) + align<CFG::ALIGN1, acc_t>(b[i]));
+        y[i] = requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(sum);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plumbing of the dataflow region.
+
+// Copy N values in order: the top function reads its input stream exactly once, in order.
+template <int N, typename T>
+void copy(const T x[N], T y[N]) {
+copy_elements:
+    for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+        y[i] = x[i];
+    }
+}
+
+// A tensor read by two layers: one producer, two consumers (DATAFLOW needs one reader per buffer).
+template <int N, typename T>
+void duplicate(const T x[N], T y0[N], T y1[N]) {
+duplicate_elements:
+    for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+        y0[i] = x[i];
+        y1[i] = x[i];
+    }
+}
+
+// The stream top function's ends: N values from a stream into a buffer, and back.
+// (Stream is hls::stream<T>, or fpgagen_stream.h's stand-in under plain g++.)
+template <int N, typename Stream, typename T>
+void read_stream(Stream& s, T y[N]) {
+read_stream_elements:
+    for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+        y[i] = s.read();
+    }
+}
+
+template <int N, typename Stream, typename T>
+void write_stream(const T x[N], Stream& s) {
+write_stream_elements:
+    for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+        s.write(x[i]);
+    }
+}
+
+#ifndef __SYNTHESIS__
+// C simulation only: where FPGAGEN_TRACE writes each layer's output (nullptr: nowhere).
+inline std::FILE*& trace_sink() {
+    static std::FILE* sink = nullptr;
+    return sink;
+}
+
+// One line per layer and frame: "<layer> <n> v0 v1 ..." (buffer order).
+template <typename T>
+void trace(const char* layer, const T* values, int n) {
+    std::FILE* f = trace_sink();
+    if (f == nullptr) return;
+    std::fprintf(f, "%s %d", layer, n);
+    for (int i = 0; i < n; ++i) std::fprintf(f, " %lld", static_cast<long long>(values[i]));
+    std::fprintf(f, "\n");
+}
+#define FPGAGEN_TRACE(layer, buffer, n) ::fpgagen_nn::trace(layer, buffer, n)
+#else
+#define FPGAGEN_TRACE(layer, buffer, n)
+#endif
+
+}  // namespace fpgagen_nn
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // FPGAGEN_NN_H

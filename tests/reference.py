@@ -1,0 +1,19 @@
+"""Exact plain-Python references shared by the kernel tests (no NumPy arithmetic)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+
+def round_away(fr: Fraction) -> int:
+    """Round half away from zero, exactly."""
+    mag = abs(fr)
+    whole = mag.numerator // mag.denominator
+    if mag - whole >= Fraction(1, 2):
+        whole += 1
+    return whole if fr >= 0 else -whole
+
+
+def ref_requant(acc: int, shift: int, lo: int, hi: int) -> int:
+    """SPEC.md section 3: acc / 2**shift rounded half away from zero, clamped to [lo, hi]."""
+    return min(hi, max(lo, round_away(Fraction(acc, 1) / Fraction(2) ** shift)))

@@ -1,0 +1,397 @@
+"""The ONNX frontend against onnxruntime: every op/attribute variant, the real models, the errors.
+
+Float against float, so a tolerance is allowed here (and only here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from fpgagen.errors import ModelError
+from fpgagen.frontend.onnx import SUPPORTED_OPS, from_model, load_onnx
+from fpgagen.golden.float_exec import run_float
+from fpgagen.ir.graph import OPS, Node
+from models_onnx import CASES, Net
+
+ort = pytest.importorskip("onnxruntime")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MNIST = SHARED / "models" / "burn_mnist_cnn" / "mnist.onnx"
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def ort_run(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """onnxruntime on a batch; one sample at a time when the export fixed the batch."""
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    if isinstance(inp.shape[0], int):
+        b = inp.shape[0]
+        return np.concatenate([sess.run(None, {inp.name: x[i : i + b]})[0] for i in range(0, len(x), b)])
+    return sess.run(None, {inp.name: x})[0]
+
+
+def undo_softmax(graph, logits: np.ndarray) -> np.ndarray:
+    """fpgagen drops a final Softmax/LogSoftmax: apply it to our logits to compare with onnxruntime."""
+    shifted = logits - logits.max(1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    for note in graph.notes:
+        if note.startswith("dropped LogSoftmax"):
+            return log_softmax
+        if note.startswith("dropped Softmax"):
+            return np.exp(log_softmax)
+    return logits
+
+
+def check_against_ort(model: onnx.ModelProto, batches=(1, 3), seed=0):
+    graph = from_model(model)
+    assert all(type(n) is Node and n.op in OPS for n in graph.nodes)
+    data = model.SerializeToString()
+    rng = np.random.default_rng(seed)
+    for n in batches:
+        x = rng.standard_normal((n, *graph.onnx_input_shape)).astype(np.float32)
+        ref = ort_run(data, x)
+        got = undo_softmax(graph, run_float(graph, x))
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL)
+    return graph
+
+
+CASE_PARAMS = [pytest.param(fn, opset, id=f"{fn.__name__[2:]}-opset{opset}") for fn, opsets in CASES.items()
+               for opset in opsets]
+
+
+@pytest.mark.parametrize(("build", "opset"), CASE_PARAMS)
+def test_op_variant_matches_onnxruntime(build, opset):
+    model = build(opset)
+    onnx.checker.check_model(model)
+    check_against_ort(model)
+
+
+# -- what the IR looks like ---------------------------------------------------------------------------
+def layers(graph):
+    return [(n.op, n.activation, n.onnx_nodes) for n in graph.nodes]
+
+
+def test_fusion_and_provenance():
+    from models_onnx import m_bn_after_conv, m_bn_input_and_dense, m_matmul_add
+
+    g = from_model(m_bn_after_conv(13))
+    assert [(op, act) for op, act, _ in layers(g)] == [("conv", "relu"), ("conv", None)]
+    assert g.nodes[0].onnx_nodes[0] == g.nodes[0].name and g.nodes[0].onnx_op == "Conv"
+    assert [n.split("/")[-1] for n in g.nodes[0].onnx_nodes] == ["Conv", "BatchNormalization", "Relu"]
+
+    g = from_model(m_matmul_add(13))
+    assert [op for op, _, _ in layers(g)] == ["dense"] * 3
+    assert [len(n.onnx_nodes) for n in g.nodes] == [3, 2, 1]  # MatMul+Add+Relu, Add+MatMul, MatMul
+    assert g.nodes[2].bias is None
+
+    g = from_model(m_bn_input_and_dense(13))
+    assert [op for op, _, _ in layers(g)] == ["conv", "flatten", "dense"]
+    assert g.nodes[0].onnx_nodes[-2].endswith("BatchNormalization")  # the input BN folded forward
+    assert any(note.startswith("dropped LogSoftmax") for note in g.notes)
+    assert g.onnx_output_shape == (5,)
+
+
+def test_unnamed_nodes_get_deterministic_names():
+    from models_onnx import m_unnamed
+
+    g1, g2 = from_model(m_unnamed(13)), from_model(m_unnamed(13))
+    names = [n.name for n in g1.nodes]
+    assert names == [n.name for n in g2.nodes]
+    assert (names[0], names[2]) == ("Conv_0", "Gemm_3")
+    assert g1.nodes[0].onnx_nodes == ["Conv_0", "Relu_1"]
+
+
+def test_one_d_conv_shapes():
+    from models_onnx import m_conv1d
+
+    g = from_model(m_conv1d(13))
+    assert g.onnx_input_shape == (3, 12) and g.shapes[g.input] == (3, 1, 12)
+    assert g.nodes[0].attrs == {"kernel": (1, 3), "stride": (1, 2), "pads": (0, 1, 0, 2), "groups": 1}
+    assert g.onnx_output_shape == (2, 7)
+
+
+def test_layout_relabels_leave_no_layer():
+    from models_onnx import m_squeeze_gap, m_transpose_relabel, m_unsqueeze_conv1d
+
+    assert [n.op for n in from_model(m_unsqueeze_conv1d(13)).nodes] == ["conv", "conv"]
+    # the IR holds a GAP output as (C, 1, 1): getting to a vector takes a flatten
+    assert [n.op for n in from_model(m_squeeze_gap(13)).nodes] == ["conv", "gap", "flatten", "dense"]
+    assert [n.op for n in from_model(m_transpose_relabel(13)).nodes] == ["conv", "gap", "flatten", "dense"]
+
+
+def test_batch1_export_runs_any_batch():
+    from models_onnx import m_mlp_batch1
+
+    g = from_model(m_mlp_batch1(13))
+    x = np.random.default_rng(3).standard_normal((5, 8)).astype(np.float32)
+    assert run_float(g, x).shape == (5, 4)
+    np.testing.assert_allclose(run_float(g, x), ort_run(m_mlp_batch1(13).SerializeToString(), x),
+                               rtol=RTOL, atol=ATOL)
+
+
+# -- the real models ------------------------------------------------------------------------------
+def test_digits_mlp():
+    g = check_against_ort(onnx.load(str(REPO / "examples/digits/digits_mlp.onnx")))
+    g = load_onnx(REPO / "examples/digits/digits_mlp.onnx")
+    assert g.name == "digits_mlp" and g.source.endswith("digits_mlp.onnx")
+    assert [(n.name, n.op, n.activation) for n in g.nodes] == [
+        ("/fc1/Gemm", "dense", "relu"), ("/fc2/Gemm", "dense", "relu"), ("/fc3/Gemm", "dense", None)]
+    assert g.onnx_input_shape == (64,) and g.onnx_output_shape == (10,)
+
+
+def test_digits_cnn():
+    path = REPO / "examples/digits/digits_cnn.onnx"
+    check_against_ort(onnx.load(str(path)), batches=(1, 7))
+    g = load_onnx(path)
+    assert [n.op for n in g.nodes] == ["conv", "maxpool", "conv", "maxpool", "flatten", "dense"]
+    d = np.load(REPO / "examples/digits/digits_valid.npz")
+    x = (d["x"].astype(np.float32) * np.float32(0.0625)).reshape(-1, 1, 8, 8)
+    assert (run_float(g, x).argmax(1) == d["y"]).mean() >= 0.97
+
+
+def test_mnist_cnn():
+    if not MNIST.is_file():
+        pytest.skip(f"{MNIST} is absent (../shared not available)")
+    g = load_onnx(MNIST)
+    assert g.name == "mnist" and g.source == str(MNIST)
+    assert [(n.name, n.op, n.activation) for n in g.nodes] == [
+        ("/conv1/Conv", "conv", "relu"), ("/conv2/Conv", "conv", "relu"), ("/conv3/Conv", "conv", "relu"),
+        ("/Flatten", "flatten", None), ("/fc1/Gemm", "dense", "relu"), ("/fc2/Gemm", "dense", None)]
+    assert g.node("/fc1/Gemm").onnx_nodes == ["/fc1/Gemm", "/norm1/BatchNormalization", "/Relu_3"]
+    assert g.node("/fc2/Gemm").onnx_nodes == ["/fc2/Gemm", "/norm2/BatchNormalization"]
+    assert any("LogSoftmax" in note for note in g.notes)
+    check_against_ort(onnx.load(str(MNIST)), batches=(1, 3))
+    data = np.load(SHARED / "data" / "mnist_1k.npz")
+    x = ((data["x"][:300].astype(np.float32) / 255 - 0.1307) / 0.3081).reshape(-1, 1, 28, 28)
+    assert (run_float(g, x).argmax(1) == data["y"][:300]).mean() >= 0.98
+
+
+# -- errors -------------------------------------------------------------------------------------------
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(ModelError, match=r"ONNX model file '.*nope\.onnx' does not exist"):
+        load_onnx(tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\xff\x00 this is not a protobuf \x12\x34" * 3)
+    with pytest.raises(ModelError, match=r"ONNX model file '.*bad\.onnx' cannot be read as ONNX"):
+        load_onnx(bad)
+    with pytest.raises(ModelError, match=r"is a directory"):
+        load_onnx(tmp_path)
+
+
+def test_error_names_the_file(tmp_path):
+    n = Net((4,), 13)
+    path = tmp_path / "tanh.onnx"
+    onnx.save(n.model(n.node("Tanh", [n.gemm("x", 4, 3)], name="/act/Tanh")), str(path))
+    with pytest.raises(ModelError, match=r"tanh\.onnx: node '/act/Tanh' \(Tanh\): op Tanh is not supported; "
+                                         r"supported ops: .*Conv.*Gemm"):
+        load_onnx(path)
+    assert "LeakyRelu" not in SUPPORTED_OPS
+
+
+def _net_error(build, match, opset=13, shape=(2, 6, 6), **kw):
+    n = Net(shape, opset, **kw)
+    with pytest.raises(ModelError, match=match):
+        from_model(n.model(build(n)))
+
+
+def test_unsupported_attribute_errors():
+    _net_error(lambda n: n.conv("x", 2, 2, name="/c/Conv", dilations=[2, 2]),
+               r"node '/c/Conv' \(Conv\): attribute 'dilations' = \[2, 2\] is not supported; "
+               r"supported: dilations all 1")
+    _net_error(lambda n: n.node("MaxPool", ["x"], name="/p", kernel_shape=[2, 2], storage_order=1),
+               r"node '/p' \(MaxPool\): attribute 'storage_order' = 1 is not supported; supported: 0")
+    _net_error(lambda n: n.node("MaxPool", ["x"], name="/p", kernel_shape=[2, 2], dilations=[1, 2]),
+               r"'dilations' = \[1, 2\] is not supported")
+    _net_error(lambda n: n.node("Flatten", ["x"], name="/f", axis=1, foo=3),
+               r"node '/f' \(Flatten\): attribute 'foo' = 3 is not supported; supported attributes of Flatten: axis")
+    _net_error(lambda n: n.conv("x", 2, 2, name="/c", auto_pad="WEIRD"),
+               r"attribute 'auto_pad' = 'WEIRD' is not supported; supported: NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+
+
+def test_layout_errors():
+    _net_error(lambda n: n.node("Transpose", ["x"], name="/t", perm=[0, 2, 3, 1]),
+               r"node '/t' \(Transpose\): attribute 'perm' = \[0, 2, 3, 1\] on \[batch, 2, 6, 6\] moves data, "
+               r"not only the layout")
+    _net_error(lambda n: n.node("Reshape", ["x", n.const([-1], dtype=np.int64)], name="/r"),
+               r"node '/r' \(Reshape\): target shape \[-1\] does not keep the batch axis first")
+    _net_error(lambda n: n.conv(n.node("Reshape", ["x", n.const([0, 2, 3, 12], dtype=np.int64)]), 2, 2, name="/c"),
+               r"node '/c' \(Conv\): input '.*' of IR shape \[2, 6, 6\] was relabelled to \[2, 3, 12\]")
+    _net_error(lambda n: n.node("Flatten", ["x"], name="/f", axis=0), r"attribute 'axis' = 0 merges the batch axis")
+    _net_error(lambda n: n.axes_node("Squeeze", "x", [0]), r"axes \[0\] include the batch axis 0")
+    _net_error(lambda n: n.gemm(n.flatten(n.node("Transpose", ["x"], perm=[0, 1, 3, 2])), 72, 2),
+               r"\(Transpose\): attribute 'perm' = \[0, 1, 3, 2\]")
+
+
+def test_more_attribute_errors():
+    _net_error(lambda n: n.node("AveragePool", ["x"], name="/a", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1,
+                                count_include_pad=1),
+               r"node '/a' \(AveragePool\): attribute 'ceil_mode' = 1 together with count_include_pad = 1 is not "
+               r"supported", shape=(1, 5, 5))
+    _net_error(lambda n: n.node("Squeeze", [n.node("GlobalAveragePool", ["x"])], name="/s"),
+               r"node '/s' \(Squeeze\): no 'axes' with a batch fixed to 1 would remove the batch axis too", batch=1)
+    _net_error(lambda n: n.node("Reshape", ["x", n.const([1, -1], dtype=np.int64)], name="/r"),
+               r"node '/r' \(Reshape\): target shape \[1, -1\] does not keep the batch axis first \(the input is "
+               r"\[batch, 2, 6, 6\] with a free batch size\)")
+    _net_error(lambda n: n.node("Dropout", ["x", n.const(0.5), n.const(True, dtype=bool)], name="/d"),
+               r"node '/d' \(Dropout\): input training_mode is true")
+    _net_error(lambda n: n.node("Cast", ["x"], name="/c", to=onnx.TensorProto.INT8),
+               r"node '/c' \(Cast\): attribute 'to' = INT8 is not supported on a computed tensor; supported: FLOAT")
+    _net_error(lambda n: n.node("Softmax", ["x"], axis=0), r"attribute 'axis' = 0 runs across the batch")
+
+
+def test_unsorted_graph_is_an_error():
+    n = Net((4,), 13)
+    y = n.relu(n.gemm("x", 4, 3))
+    n.nodes.reverse()
+    with pytest.raises(ModelError, match=r"node '/relu\d+/Relu' \(Relu\): input '.*' is not computed before this "
+                                         r"node \(the graph must be topologically sorted\)"):
+        from_model(n.model(y, infer=False))
+
+
+def test_op_errors():
+    _net_error(lambda n: n.node("Mul", ["x", "x"], name="/m"),
+               r"node '/m' \(Mul\): Mul of two computed tensors is not supported; supported: Add")
+    _net_error(lambda n: n.clip(n.conv("x", 2, 2), -1.0, 1.0),
+               r"Clip\(min=-1, max=1\) is not supported; supported: min 0 with max > 0")
+    _net_error(lambda n: n.relu("x"), r"Relu '/relu1/Relu' applies relu to the model input 'x'")
+    _net_error(lambda n: n.node("Add", [n.conv("x", 2, 2, k=(1, 1)), n.conv("x", 2, 2)]),
+               r"Add of per-sample shapes \[2, 6, 6\] and \[2, 4, 4\]; supported: two tensors of the same shape")
+    _net_error(lambda n: n.node("Div", [n.const(1.0), n.conv("x", 2, 2)], name="/d"),
+               r"node '/d' \(Div\): Div of a constant by a computed tensor is not supported")
+    _net_error(lambda n: n.node("Conv", ["x", n.conv("x", 2, 2)], name="/c"),
+               r"node '/c' \(Conv\): the weight \(input 1, .*\) must be a constant")
+    _net_error(lambda n: n.gemm(n.flatten(n.node("Softmax", [n.conv("x", 2, 2)], name="/s")), 32, 2),
+               r"Softmax '/s' is not at the model output")
+    _net_error(lambda n: n.node("Gemm", ["x", n.rand(4, 3), n.rand(2, 3)]),
+               r"input C of shape \[2, 3\] varies along the batch axis", shape=(4,))
+    _net_error(lambda n: n.node("Gemm", ["x", n.rand(4, 3)], transA=1),
+               r"attribute 'transA' = 1 with input A having the batch on its first axis", shape=(4,))
+
+    def relu_and_add(n):
+        c = n.conv("x", 2, 2)
+        return n.node("Add", [n.relu(c), c])
+
+    _net_error(relu_and_add, r"Relu '.*': its input '.*' \(computed by Conv '.*'\) is also read by '.*Add'")
+
+    def indices_used(n):
+        n.node("MaxPool", ["x"], n_out=2, kernel_shape=[2, 2])
+        return n.node("Add", [n.nodes[-1].output[1], n.nodes[-1].output[1]])
+
+    _net_error(lambda n: n.node("BatchNormalization", ["x", *(n.const(np.ones(2)) for _ in range(4))],
+                                training_mode=1),
+               r"attribute 'training_mode' = 1 is not supported; supported: 0 \(inference\)", opset=15)
+    _net_error(indices_used, r"output '.*' \(output 1\) is used; fpgagen supports only the first output of MaxPool")
+    _net_error(lambda n: n.node("Conv", ["x", n.rand(2, 2, 3, 3, 3)]), r"only 1-D and 2-D convolutions")
+    _net_error(lambda n: n.node("Shrink", [n.conv("x", 2, 2)], name="/s"),
+               r"node '/s' \(Shrink\): op Shrink is not supported")
+    _net_error(lambda n: n.node("Conv", ["x", n.node("RandomNormal", [], shape=[2, 2, 3, 3])]),
+               r"\(RandomNormal\): all inputs are constants but op RandomNormal cannot be evaluated at import")
+
+
+def test_batchnorm_fold_errors():
+    # BN after a ReLU, before a padded conv: its shift would also shift the padding zeros
+    _net_error(lambda n: n.conv(n.bn(n.relu(n.conv("x", 2, 2)), 2, name="/bn"), 2, 2, pads=[1, 1, 1, 1], name="/c"),
+               r"BatchNormalization '/bn' cannot be folded into a neighbouring layer: it comes after Relu '.*', "
+               r"which is not a conv/dense layer .* conv '/c' after it pads its input with zeros")
+    # BN between a ReLU and a max pool
+    _net_error(lambda n: n.node("MaxPool", [n.bn(n.relu(n.conv("x", 2, 2)), 2, name="/bn")], kernel_shape=[2, 2]),
+               r"BatchNormalization '/bn' cannot be folded.*the layer after it is MaxPool")
+    # BN as the last node after a ReLU
+    _net_error(lambda n: n.bn(n.relu(n.conv("x", 2, 2)), 2, name="/bn"),
+               r"BatchNormalization '/bn' cannot be folded.*its output is the model output")
+
+
+def test_model_level_errors():
+    n = Net((4,), 13)
+    m = n.model(n.gemm("x", 4, 2))
+    for bad_opset in (6, 22):
+        m.opset_import[0].version = bad_opset
+        with pytest.raises(ModelError, match=rf"opset {bad_opset} is not supported; supported: ai.onnx opsets 7 to 21"):
+            from_model(m)
+    n = Net((4,), 13)
+    m = n.model(n.node("Add", ["x", "y"]))
+    m.graph.input.append(onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4]))
+    with pytest.raises(ModelError, match=r"expected exactly one model input \(besides initializers\), got 2"):
+        from_model(m)
+    n = Net((4,), 13)
+    m = n.model(n.gemm("x", 4, 2))
+    m.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.INT8
+    with pytest.raises(ModelError, match=r"model input 'x' has element type INT8; supported: FLOAT"):
+        from_model(m)
+    n = Net((4,), 13)
+    n.nodes.append(onnx.helper.make_node("Foo", ["x"], ["y"], name="/foo", domain="com.example"))
+    m = n.model("y", infer=False)
+    m.opset_import.append(onnx.helper.make_opsetid("com.example", 1))
+    with pytest.raises(ModelError, match=r"node '/foo' \(Foo\): op com.example.Foo is not supported"):
+        from_model(m)
+
+
+# -- models exported by PyTorch (its exporter writes Shape/Gather/Concat chains, BatchNormalization,
+# -- Clip from ReLU6, Dropout, Flatten or view) --------------------------------------------------
+def torch_models():
+    import torch
+    from torch import nn
+
+    class Cnn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+            self.dw, self.b2 = nn.Conv2d(8, 8, 3, stride=2, padding=(1, 0), groups=8), nn.BatchNorm2d(8)
+            self.pw, self.b3 = nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8)
+            self.fc, self.drop = nn.Linear(8, 5), nn.Dropout(0.2)
+
+        def forward(self, x):
+            y = torch.relu(self.b1(self.c1(x)))
+            y = nn.functional.relu6(self.b2(self.dw(y)))
+            y = torch.relu(y + self.pw(y))
+            y = self.b3(y)  # after the ReLU: folded forward into the unpadded 1x1 conv
+            y = nn.functional.max_pool2d(self.pw(y), 2, ceil_mode=True)
+            y = nn.functional.adaptive_avg_pool2d(y, 1)
+            return torch.softmax(self.fc(self.drop(y.view(y.size(0), -1))), 1)
+
+    class Seq1d(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv1d(2, 6, 5, padding=2), nn.BatchNorm1d(6)
+            self.c2 = nn.Conv1d(6, 4, 3, stride=2)
+            self.fc, self.b2 = nn.Linear(4 * 7, 3), nn.BatchNorm1d(3)
+
+        def forward(self, x):
+            y = nn.functional.max_pool1d(torch.relu(self.b1(self.c1(x))), 2)
+            y = nn.functional.avg_pool1d(torch.relu(self.c2(y)), 3, 1, 1, count_include_pad=False)
+            return torch.log_softmax(self.b2(self.fc(torch.flatten(y, 1))), dim=1)
+
+    return [(Cnn, (3, 9, 9)), (Seq1d, (2, 32))]
+
+
+@pytest.mark.parametrize("opset", [9, 13, 17])
+def test_pytorch_exports(opset):
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    torch.manual_seed(opset)
+    for cls, shape in torch_models():
+        net = cls().eval()
+        for mod in net.modules():
+            if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                for p in (mod.running_mean, mod.bias):
+                    p.data.uniform_(-1, 1)
+                for p in (mod.running_var, mod.weight):
+                    p.data.uniform_(0.5, 1.5)
+        buf = io.BytesIO()
+        with warnings.catch_warnings():  # the exporter's own deprecation notices
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, torch.randn(1, *shape), buf, opset_version=opset, dynamo=False,
+                              do_constant_folding=False, input_names=["x"], dynamic_axes={"x": {0: "N"}})
+        model = onnx.load_from_string(buf.getvalue())
+        ops = {n.op_type for n in model.graph.node}
+        assert "BatchNormalization" in ops
+        graph = check_against_ort(model)
+        assert all(n.onnx_op != "BatchNormalization" for n in graph.nodes)

@@ -1,0 +1,283 @@
+"""The HLS C++ backend on whole models, end to end through :mod:`fpgagen.flow`.
+
+The digits MLP and CNN of ``examples/digits`` and the MNIST CNN of ../shared are calibrated,
+lowered, generated and C-simulated with g++; every output integer must equal the golden
+model's. Also: the generated text is deterministic and carries its provenance, ``make csim``
+and the Vitis Tcl script are complete, a corrupted weight is located to its layer, compiler
+errors and bad inputs raise errors that name what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fpgagen import flow
+from fpgagen.backends import hls
+from fpgagen.config import load_config
+from fpgagen.errors import BackendError
+from fpgagen.flow import Build
+from fpgagen.golden.model import run_int
+from fpgagen.ir.graph import Graph, Node
+from fpgagen.quant.calibrate import calibrate
+from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+from fpgagen.targets import GoldenRun
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MNIST_MODEL = SHARED / "models" / "burn_mnist_cnn" / "mnist.onnx"
+MNIST_DATA = SHARED / "data" / "mnist_1k.npz"
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+
+
+def config(name: str, **changes) -> dict:
+    """A shipped config with only the HLS target (plus ``changes`` at the top level)."""
+    cfg = load_config(ROOT / "configs" / f"{name}.yaml")
+    cfg["targets"] = ["hls"]
+    cfg.update(changes)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def digits_cnn():
+    """The digits CNN quantized once, its HLS files generated into a directory."""
+    return flow.run_quantization(config("digits_cnn"), progress=False)
+
+
+def write_target(build, out: Path) -> Path:
+    files = hls.generate(build)
+    files.write(out / "hls")
+    return out / "hls"
+
+
+def golden_for(build, samples: int):
+    return flow.verification_inputs(build, samples)
+
+
+# -- end to end ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
+def test_digits_models_bit_exact(name, tmp_path):
+    results, out = flow.verify(config(name), targets=["hls"], samples=60, out=tmp_path, progress=False)
+    r = results["hls"]
+    assert r["samples"] == 60
+    assert r["mismatches"] == 0
+    assert r["compile_cached"] is False and r["compile_seconds"] > 0
+    assert json.loads((out / "verify.json").read_text())["hls"]["mismatches"] == 0
+    top = f"fpgagen_{name}"
+    for f in (f"{top}.cpp", f"{top}.h", f"{top}_weights.h", f"{top}_tb.cpp", "fpgagen_nn.h", "fpgagen_stream.h",
+              "run_hls.tcl", "Makefile", "csim_input.txt", "csim_expected.txt"):
+        assert (out / "hls" / f).is_file(), f
+
+
+def test_16_bit_words_use_int16_data_and_int64_accumulators(tmp_path):
+    cfg = config("digits_mlp")
+    cfg["quantization"] = dict(cfg["quantization"], word_length=16, bias_word_length=32)
+    results, out = flow.verify(cfg, targets=["hls"], samples=40, out=tmp_path, progress=False)
+    assert (results["hls"]["samples"], results["hls"]["mismatches"]) == (40, 0)
+    cpp = (out / "hls" / "fpgagen_digits_mlp.cpp").read_text()
+    assert "using in_t = uint16_t;" in cpp and "using w_t = int16_t;" in cpp and "using acc_t = int64_t;" in cpp
+
+
+@pytest.mark.skipif(not (MNIST_MODEL.is_file() and MNIST_DATA.is_file()), reason="../shared (MNIST model/data) absent")
+def test_mnist_cnn_bit_exact(tmp_path):
+    cfg = config("mnist_cnn", parallelism={"pe": 4, "simd": 4, "layers": {"/fc1/Gemm": {"pe": 8, "simd": 16}}})
+    cfg["data"] = dict(cfg["data"], samples=300, validation=None)  # calibrate on 300 real digits
+    results, out = flow.verify(cfg, targets=["hls"], samples=100, out=tmp_path, progress=False)
+    assert results["hls"]["samples"] == 100
+    assert results["hls"]["mismatches"] == 0
+    cpp = (out / "hls" / "fpgagen_mnist.cpp").read_text()
+    # fc1 reads the flattened 24x22x22 map: its weight columns are in HWC order, PE 8 x SIMD 16
+    assert "columns in the HWC order of the flattened [24, 22, 22] map" in (out / "hls" / "fpgagen_mnist_weights.h").read_text()
+    block = cpp.split("struct fc1_Gemm_cfg {")[1].split("};")[0]
+    assert "PE = 8;" in block and "SIMD = 16;" in block
+
+
+def test_verify_recompiles_only_when_the_sources_change(digits_cnn, tmp_path):
+    target = write_target(digits_cnn, tmp_path)
+    xq, golden = golden_for(digits_cnn, 10)
+    first = hls.verify(digits_cnn, target, xq, golden)
+    again = hls.verify(digits_cnn, target, xq, golden)
+    assert first["mismatches"] == again["mismatches"] == 0
+    assert first["compile_cached"] is False and again["compile_cached"] is True
+    assert again["compile_seconds"] == 0
+
+    # corrupt one weight of the second conv: the mismatch is located to that layer
+    weights = target / "fpgagen_digits_cnn_weights.h"
+    text = weights.read_text()
+    first = re.compile(r"-?\d+").search(text, text.index("= {", text.index("CONV2_CONV_W[")))
+    wrong = -100 if int(first.group()) > 0 else 100
+    weights.write_text(text[:first.start()] + str(wrong) + text[first.end():])
+    bad = hls.verify(digits_cnn, target, xq, golden)
+    assert bad["compile_cached"] is False
+    assert bad["mismatches"] > 0
+    assert bad["first_mismatch_layer"] == "/conv2/Conv"
+    assert 0 <= bad["first_mismatch_sample"] < 10
+
+
+def test_generated_text_is_deterministic_and_names_its_sources(digits_cnn):
+    again = flow.run_quantization(config("digits_cnn"), progress=False)
+    a, b = hls.generate(digits_cnn), hls.generate(again)
+    assert sorted(a.files) == sorted(b.files)
+    for rel in a.files:
+        assert a.files[rel] == b.files[rel], rel
+    q = digits_cnn.qgraph
+    for rel in ("fpgagen_digits_cnn.cpp", "fpgagen_digits_cnn.h", "fpgagen_digits_cnn_weights.h",
+                "fpgagen_digits_cnn_tb.cpp"):
+        text = a.files[rel].decode()
+        assert "Model 'digits_cnn' (source: digits_cnn.onnx)" in text
+        for layer in q.layers:
+            assert f"{layer.name}: ONNX {layer.onnx_nodes[0]}" in text
+            assert str(layer.out_fmt) in text
+        assert "PE 4 x SIMD 1" in text and "PE 4 x SIMD 8" in text  # conv1 (1 input channel), conv2
+    cpp = a.files["fpgagen_digits_cnn.cpp"].decode()
+    assert cpp.count("#pragma HLS DATAFLOW") == 2  # array and stream tops
+    assert "#pragma HLS INTERFACE axis port=x" in cpp
+    assert "ARRAY_PARTITION variable=CONV2_CONV_W cyclic factor=4 dim=1" in cpp
+    assert "ARRAY_PARTITION variable=CONV2_CONV_W cyclic factor=8 dim=2" in cpp
+    lib = a.files["fpgagen_nn.h"].decode()
+    assert lib.count("round_shift<SHIFT, Acc>::apply") == 1  # rounding written once
+    assert "#pragma HLS PIPELINE II=1" in lib and "#pragma HLS UNROLL" in lib
+    # only <cstdint> types in the generated model
+    assert not re.search(r"\b(int|short|long|char)\s+\w+\[", cpp)
+    weights = a.files["fpgagen_digits_cnn_weights.h"].decode()
+    assert "static const int8_t CONV1_CONV_W[8][1][3][3]" in weights
+    assert "static const int32_t CONV1_CONV_B[8]" in weights
+
+
+def test_makefile_csim_and_vitis_script(digits_cnn, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    target = write_target(digits_cnn, tmp_path)
+    makefile = (target / "Makefile").read_text()
+    assert "CXXFLAGS = -std=c++17 -O2 -Wall -Wextra -Werror -Wno-unknown-pragmas" in makefile
+    res = subprocess.run(["make", "-s", "csim"], cwd=target, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 differ from csim_expected.txt" in res.stdout
+    assert (target / "csim_output.txt").read_text() == (target / "csim_expected.txt").read_text()
+    tcl = (target / "run_hls.tcl").read_text()
+    for cmd in ("open_project", "set_top $top", "add_files fpgagen_digits_cnn.cpp", "add_files -tb fpgagen_digits_cnn_tb.cpp",
+                "csim_design", "csynth_design", "export_design"):
+        assert cmd in tcl, cmd
+    # Vitis HLS compiles C++14: the generated code and the library must be clean at that level
+    res = subprocess.run(["g++", "-std=c++14", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
+                          "-fsyntax-only", "fpgagen_digits_cnn.cpp", "fpgagen_digits_cnn_tb.cpp"],
+                         cwd=target, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+
+
+def test_testbench_rejects_bad_input(digits_cnn, tmp_path):
+    target = write_target(digits_cnn, tmp_path)
+    binary, _, _ = hls.compile_csim(target, "fpgagen_digits_cnn", tmp_path / "sim")
+    (tmp_path / "in.txt").write_text(" ".join(["300"] * 64) + "\n")
+    res = subprocess.run([str(binary), str(tmp_path / "in.txt"), str(tmp_path / "out.txt")], capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 2
+    fmt = digits_cnn.qgraph.input_fmt
+    assert f"sample 0, value 0: 300 is outside [{fmt.min_int}, {fmt.max_int}] ({fmt})" in res.stderr
+    (tmp_path / "in.txt").write_text("1 2 3\n")
+    res = subprocess.run([str(binary), str(tmp_path / "in.txt"), str(tmp_path / "out.txt")], capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 2 and "expected 64 integers, got 3" in res.stderr
+    with pytest.raises(BackendError, match=r"failed \(exit code 2\)"):
+        hls.run_csim(binary, tmp_path / "in.txt", tmp_path / "out.txt")
+
+
+def map_output_graph(rng) -> Graph:
+    """conv -> maxpool -> depthwise conv -> residual add -> flatten: the output is a flattened map."""
+    return Graph(
+        "map_out", "x", "f",
+        [
+            Node("c1", "conv", ["x"], "a", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+                 rng.normal(0, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.1, 4), "relu", ["Conv_0"], "Conv"),
+            Node("p1", "maxpool", ["a"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)),
+                 onnx_nodes=["MaxPool_1"], onnx_op="MaxPool"),
+            Node("dw", "conv", ["p"], "d", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=4),
+                 rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), None, ["Conv_2"], "Conv"),
+            Node("res", "add", ["d", "p"], "r", {}, activation="relu", onnx_nodes=["Add_3"], onnx_op="Add"),
+            Node("flat", "flatten", ["r"], "f", onnx_nodes=["Flatten_4"], onnx_op="Flatten"),
+        ],
+        {"x": (2, 7, 5), "a": (4, 7, 5), "p": (4, 4, 3), "d": (4, 4, 3), "r": (4, 4, 3), "f": (48,)},
+        onnx_output_shape=(48,),
+    ).validate()
+
+
+@pytest.mark.parametrize("which", ["small_cnn", "map_out"])
+def test_hand_built_graphs_through_the_testbench(which, tmp_path):
+    """Every op (avgpool with per-position reciprocals, gap, add, forks) and a flattened-map
+    output, through the generated testbench's CHW <-> HWC conversion, with PE/SIMD 2."""
+    from test_golden import small_cnn
+
+    rng = np.random.default_rng(11)
+    graph = small_cnn(rng) if which == "small_cnn" else map_output_graph(rng)
+    x = rng.uniform(0, 1, (24, *graph.shapes[graph.input])).astype(np.float32)
+    cal = calibrate(graph, x, batch_size=8, progress=False)
+    plan = choose_formats(cal, QuantOptions(method="max"))
+    q, stats = lower(graph, plan)
+    build = Build({"parallelism": {"pe": 2, "simd": 2, "layers": {}}, "verify": {"samples": 4}}, graph, cal, plan,
+                  q, stats, x_calib=x)
+    target = write_target(build, tmp_path)
+    xq, golden = flow.verification_inputs(build, 24)
+    xq[0] = q.input_fmt.max_int  # the extremes of the input range
+    xq[1] = q.input_fmt.min_int
+    out, trace = run_int(q, xq, trace=True)
+    r = hls.verify(build, target, xq, GoldenRun(trace[q.output], trace))
+    assert (r["samples"], r["mismatches"]) == (24, 0)
+    if which == "map_out":
+        assert "48 values in the HWC order of the flattened [4, 4, 3] map" in (target / "fpgagen_map_out.h").read_text()
+
+
+# -- errors --------------------------------------------------------------------------------------
+def test_compiler_errors_raise_with_the_output_tail(digits_cnn, tmp_path):
+    target = write_target(digits_cnn, tmp_path)
+    cpp = target / "fpgagen_digits_cnn.cpp"
+    cpp.write_text(cpp.read_text().replace("fpgagen_nn::conv2d<", "fpgagen_nn::conv3d<", 1))
+    xq, golden = golden_for(digits_cnn, 2)
+    with pytest.raises(BackendError, match=r"(?s)g\+\+ failed on fpgagen_digits_cnn\.cpp.*conv3d"):
+        hls.verify(digits_cnn, target, xq, golden)
+
+
+def test_parallelism_that_does_not_divide_names_the_layer(digits_cnn):
+    cfg = dict(digits_cnn.cfg, parallelism={"pe": 1, "simd": 1, "layers": {"/conv2/Conv": {"pe": 3}}})
+    with pytest.raises(BackendError, match=r"parallelism\.layers\./conv2/Conv\.pe: 3 must divide the layer's 16 outputs"):
+        hls.plan_model(digits_cnn.qgraph, cfg)
+    cfg = dict(digits_cnn.cfg, parallelism={"pe": 1, "simd": 1, "layers": {"conv9": {"pe": 2}}})
+    with pytest.raises(BackendError, match=r"parallelism\.layers\.conv9: no layer named 'conv9'"):
+        hls.plan_model(digits_cnn.qgraph, cfg)
+
+
+def test_accumulator_wider_than_int64_names_the_layer(digits_cnn):
+    import copy
+
+    q = copy.deepcopy(digits_cnn.qgraph)
+    q.layer("/fc/Gemm").acc_width = 70
+    with pytest.raises(BackendError, match=r"layer '/fc/Gemm' \(dense\): its accumulator needs 70 bits, more than the 64"):
+        hls.plan_model(q, digits_cnn.cfg)
+
+
+def test_unknown_op_names_the_layer(digits_cnn):
+    import copy
+
+    q = copy.deepcopy(digits_cnn.qgraph)
+    q.layer("/pool/MaxPool").op = "lrn"
+    with pytest.raises(BackendError, match=r"layer '/pool/MaxPool': the HLS library has no function for op 'lrn'"):
+        hls.plan_model(q, digits_cnn.cfg)
+
+
+def test_verify_rejects_inputs_of_the_wrong_shape_or_range(digits_cnn, tmp_path):
+    target = tmp_path / "hls"  # never compiled: the inputs are checked first
+    golden = GoldenRun(np.zeros((2, 10), np.int64), {})
+    fmt = digits_cnn.qgraph.input_fmt
+    assert str(fmt) == "u8.8"  # the digits pixels are 0..1 (raw / 16)
+    with pytest.raises(BackendError, match=r"input 'input': expected shape \[N, 1, 8, 8\], got \[2, 64\]"):
+        hls.verify(digits_cnn, target, np.zeros((2, 64), np.int64), golden)
+    with pytest.raises(BackendError, match=r"integers must lie in \[0, 255\] \(u8\.8\), got \[-1, 0\]"):
+        hls.verify(digits_cnn, target, -np.eye(8, dtype=np.int64).reshape(1, 1, 8, 8).repeat(2, 0), golden)
+    with pytest.raises(BackendError, match=r"expected integers of u8\.8, got dtype float64"):
+        hls.verify(digits_cnn, target, np.zeros((2, 1, 8, 8)), golden)
