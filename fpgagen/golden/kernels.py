@@ -35,6 +35,19 @@ def requantize(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
     return np.clip(shift_round(acc, shift), lo, hi)
 
 
+def _requantize_fresh(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
+    """:func:`requantize` on an int64 array nobody else holds: computed in place (fast)."""
+    if 0 < shift < 63:
+        s = np.int64(shift)
+        acc -= acc < 0
+        acc += np.int64(1) << (s - 1)
+        acc >>= s
+    else:
+        acc = shift_round(acc, shift)
+    np.clip(acc, lo, hi, out=acc)
+    return acc
+
+
 def conv_acc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, kernel, stride, pads,
              groups: int = 1) -> np.ndarray:
     """Accumulators ``sum(w * x) + B`` of a conv, ``[N, Co, OH, OW]`` (zero padding)."""
@@ -60,6 +73,53 @@ def dense_acc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.
     if bias is not None:
         acc += np.asarray(bias, np.int64)
     return acc
+
+
+def _float_requant(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
+    """:func:`requantize` of integer-valued float accumulators, exact while ``|acc| + 2**(shift-1)``
+    fits the mantissa (the caller checks): adds, a multiply by a power of two and floor are exact."""
+    if shift > 0:
+        acc -= acc < 0
+        acc += acc.dtype.type(2.0 ** (shift - 1))
+        acc *= acc.dtype.type(2.0 ** -shift)
+        np.floor(acc, out=acc)
+    elif shift < 0:
+        acc *= acc.dtype.type(2.0 ** -shift)
+    np.clip(acc, lo, hi, out=acc)
+    return acc.astype(np.int64)
+
+
+def _fused_dtype(fan_in: int, weight: np.ndarray, bias, x_max: int, shift: int):
+    """The float type in which ``requantize(sum(w*x) + B)`` is exact, or None."""
+    bound = fan_in * _max_abs(weight) * x_max + (_max_abs(np.asarray(bias)) if bias is not None else 0)
+    bound += 2 ** (shift - 1) if shift > 0 else 0
+    if shift < -40 or bound >= _F64_EXACT:
+        return None
+    return np.float32 if bound < _F32_EXACT else np.float64
+
+
+def conv_requant(x: np.ndarray, weight, bias, kernel, stride, pads, groups, shift: int, lo: int, hi: int,
+                 x_max: int | None = None) -> np.ndarray:
+    """``requantize(conv_acc(...))`` computed exactly in float where it provably is (fast);
+    ``x_max`` bounds ``|x|`` (default: measured)."""
+    x_max = _max_abs(x) if x_max is None else x_max
+    dtype = _fused_dtype(weight[0].size, weight, bias, x_max, shift)
+    if dtype is None:
+        return _requantize_fresh(conv_acc(x, weight, bias, kernel, stride, pads, groups), shift, lo, hi)
+    acc = win.conv_matmul(x, weight, kernel, stride, pads, groups, dtype, bias)
+    return _float_requant(acc, shift, lo, hi)
+
+
+def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_max: int | None = None) -> np.ndarray:
+    """``requantize(dense_acc(...))``, exactly in float where it provably is (fast)."""
+    x_max = _max_abs(x) if x_max is None else x_max
+    dtype = _fused_dtype(weight.shape[1], weight, bias, x_max, shift)
+    if dtype is None:
+        return _requantize_fresh(dense_acc(x, weight, bias), shift, lo, hi)
+    acc = x.astype(dtype) @ weight.astype(dtype).T
+    if bias is not None:
+        acc += np.asarray(bias).astype(dtype)
+    return _float_requant(acc, shift, lo, hi)
 
 
 def maxpool(x: np.ndarray, kernel, stride, pads) -> np.ndarray:

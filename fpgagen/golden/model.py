@@ -13,15 +13,21 @@ from fpgagen.golden import kernels as k
 from fpgagen.ir.qgraph import QGraph, QLayer
 
 
+def _x_max(layer: QLayer) -> int:
+    """The largest |x| the layer's input format holds."""
+    fmt = layer.in_fmts[0]
+    return max(abs(fmt.min_int), abs(fmt.max_int))
+
+
 def run_layer(layer: QLayer, args: list[np.ndarray]) -> np.ndarray:
     """One integer layer on a batch."""
     x = args[0]
     a = layer.attrs
     if layer.op == "conv":
-        acc = k.conv_acc(x, layer.weight, layer.bias, a["kernel"], a["stride"], a["pads"], a["groups"])
-        return k.requantize(acc, layer.shift, layer.lo, layer.hi)
+        return k.conv_requant(x, layer.weight, layer.bias, a["kernel"], a["stride"], a["pads"], a["groups"],
+                              layer.shift, layer.lo, layer.hi, _x_max(layer))
     if layer.op == "dense":
-        return k.requantize(k.dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi)
+        return k.dense_requant(x, layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, _x_max(layer))
     if layer.op == "maxpool":
         return k.maxpool(x, a["kernel"], a["stride"], a["pads"])
     if layer.op == "avgpool":

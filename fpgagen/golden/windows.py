@@ -41,17 +41,45 @@ def im2col(x: np.ndarray, kernel, stride, pads, groups: int = 1) -> np.ndarray:
     return cols
 
 
+#: elements of the im2col matrix built at a time: small enough to stay in cache
+CONV_CHUNK_ELEMENTS = 1 << 20
+
+
 def conv_matmul(x: np.ndarray, weight: np.ndarray, kernel, stride, pads, groups: int,
-                dtype) -> np.ndarray:
-    """``sum(w * x)`` over each window, as ``[N, Co, OH, OW]`` in ``dtype`` (a BLAS matmul)."""
-    n = x.shape[0]
+                dtype, bias=None) -> np.ndarray:
+    """``sum(w * x) (+ bias)`` over each window, as ``[N, Co, OH, OW]`` in ``dtype``.
+
+    Channel-last im2col (``[N*OH*OW, kh*kw*Ci]``) and one BLAS matmul per group, built a few
+    samples at a time so the matrix stays in cache.
+    """
+    n, c = x.shape[:2]
     co = weight.shape[0]
+    kh, kw = kernel
+    sh, sw = stride
     oh, ow = conv_output_hw(x.shape[2:], kernel, stride, pads)
-    cols = im2col(x.astype(dtype, copy=False), kernel, stride, pads, groups)
-    wmat = weight.reshape(groups, co // groups, -1).astype(dtype, copy=False)
-    out = np.matmul(cols, wmat.transpose(0, 2, 1))  # groups, N*OH*OW, Co/groups
-    out = out.reshape(groups, n, oh, ow, co // groups).transpose(1, 0, 4, 2, 3)
-    return out.reshape(n, co, oh, ow)
+    cg, og = c // groups, co // groups
+    # weights as [groups, kh*kw*cg, og], rows in (u, v, ci) order like the im2col columns
+    wm = weight.astype(dtype, copy=False).reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+    wm = np.ascontiguousarray(wm.reshape(groups, kh * kw * cg, og))
+    out = np.empty((n, oh, ow, co), dtype=dtype)
+    chunk = max(1, CONV_CHUNK_ELEMENTS // max(1, oh * ow * kh * kw * c))
+    for start in range(0, n, chunk):
+        xb = pad(x[start : start + chunk], pads).transpose(0, 2, 3, 1).astype(dtype)
+        m = len(xb)
+        cols = np.empty((m, oh, ow, kh, kw, c), dtype=dtype)
+        for u in range(kh):
+            for v in range(kw):
+                cols[:, :, :, u, v, :] = xb[:, u : u + (oh - 1) * sh + 1 : sh, v : v + (ow - 1) * sw + 1 : sw, :]
+        ob = out[start : start + m].reshape(-1, co)
+        if groups == 1:
+            np.matmul(cols.reshape(-1, kh * kw * c), wm[0], out=ob)
+        else:
+            cols = cols.reshape(m * oh * ow, kh * kw, groups, cg)
+            for g in range(groups):
+                ob[:, g * og : (g + 1) * og] = cols[:, :, g, :].reshape(-1, kh * kw * cg) @ wm[g]
+        if bias is not None:
+            ob += np.asarray(bias).astype(dtype)
+    return out.transpose(0, 3, 1, 2)
 
 
 def window_counts(in_hw, kernel, stride, pads) -> np.ndarray:

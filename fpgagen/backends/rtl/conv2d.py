@@ -1,0 +1,157 @@
+"""Parameters and ROM files of ``fpgagen_conv2d`` (templates/verilog/fpgagen_conv2d.v).
+
+The module takes the input map in HWC stream order and gives the output map in HWC stream
+order; the IR keeps conv weights as ``[Co, Ci, KH, KW]``, which the builder packs into the
+module's ROM layout (see the module header). Only ``groups == 1`` is built.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpgagen.backends.rtl import RtlInstance, ident, pack_words, requant_params, signed_bits
+from fpgagen.errors import BackendError
+from fpgagen.ir.qgraph import QGraph, QLayer
+
+MODULE = "fpgagen_conv2d"
+
+
+def conv2d_out_size(h: int, w: int, kernel, stride, pads) -> tuple[int, int]:
+    """(OH, OW) of a conv over an ``h`` x ``w`` map; pads are (top, left, bottom, right)."""
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
+    return (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
+
+
+def conv2d_cycles(ci: int, co: int, h: int, w: int, kernel, stride, pads, pe: int, simd: int) -> int:
+    """Cycles per frame, frames back to back: compute (MACs / (PE*SIMD)), input (H*W*Ci beats)
+    or output (OH*OW*Co beats), whichever is slowest."""
+    oh, ow = conv2d_out_size(h, w, kernel, stride, pads)
+    kh, kw = kernel
+    compute = oh * ow * (co // pe) * kh * kw * (ci // simd)
+    return max(compute, h * w * ci, oh * ow * co)
+
+
+def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
+    """Input rows the module's line buffer holds (its ``ROWS`` localparam, the same formula):
+    the fewest for which the next window's inputs arrive while the current window is computed,
+    also at a row and at a frame change; at least KH, at most 2*H."""
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
+    oh, ow = conv2d_out_size(h, w, kernel, stride, pads)
+    iy_last = (oh - 1) * sh - pt
+    c0_last = min(max((ow - 1) * sw - pl, 0), w - 1)
+    fn_last = 0 if iy_last < 0 else h * w if iy_last >= h else iy_last * w + c0_last
+    m0_row, m0_col = min(kh - 1 - pt, h - 1), min(kw - 1 - pl, w - 1)
+    m0 = 0 if m0_row < 0 or m0_col < 0 else m0_row * w + m0_col  # a padding-only window waits for pixel 0
+    need = max((kh - 1) * w + sw + kw, (sh + kh - 1) * w + m0_col + 1 - c0_last, h * w - fn_last + m0 + 1)
+    rows = min(max(-(-need // w), kh), 2 * h)
+    return max(rows, 1)
+
+
+def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | None = None) -> RtlInstance:
+    """``fpgagen_conv2d`` for ``layer`` with ``pe`` output channels x ``simd`` input channels per cycle.
+
+    ROM files are named ``<prefix>_weights.mem`` and ``<prefix>_bias.mem`` (prefix: the layer
+    name as an identifier). See the module header for their layout.
+    """
+    if layer.op != "conv":
+        raise BackendError(f"layer {layer.name!r}: fpgagen_conv2d builds conv layers, not {layer.op!r}")
+    if layer.weight is None or layer.w_fmt is None or layer.acc_width is None:
+        raise BackendError(f"layer {layer.name!r} (conv): the integer IR has no weights/accumulator width")
+    prefix = ident(prefix or layer.name)
+    attrs = layer.attrs
+    groups = int(attrs.get("groups", 1))
+    weight = np.asarray(layer.weight)
+    if groups != 1:
+        raise BackendError(
+            f"layer {layer.name!r} (conv): groups={groups} (depthwise/grouped conv) is not supported by "
+            f"fpgagen_conv2d, which builds groups=1 only"
+        )
+    if weight.ndim != 4:
+        raise BackendError(f"layer {layer.name!r} (conv): weights must be [Co, Ci, KH, KW], got shape "
+                           f"{tuple(weight.shape)}")
+    co, ci, kh, kw = (int(v) for v in weight.shape)
+    kernel = tuple(int(v) for v in attrs.get("kernel", (kh, kw)))
+    stride = tuple(int(v) for v in attrs.get("stride", (1, 1)))
+    pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))
+    if kernel != (kh, kw):
+        raise BackendError(f"layer {layer.name!r} (conv): kernel {kernel} does not match the weights' "
+                           f"{kh}x{kw} taps")
+    if len(stride) != 2 or min(stride) < 1 or len(pads) != 4 or min(pads) < 0:
+        raise BackendError(f"layer {layer.name!r} (conv): stride {stride} must be 2 values >= 1 and pads {pads} "
+                           f"4 values >= 0 (top, left, bottom, right)")
+    in_shape, out_shape = q.shapes.get(layer.inputs[0]), q.shapes.get(layer.output)
+    if in_shape is None or len(in_shape) != 3:
+        raise BackendError(f"layer {layer.name!r} (conv): the input must be a (C, H, W) map, got shape {in_shape}")
+    c_in, h, w = (int(v) for v in in_shape)
+    if c_in != ci:
+        raise BackendError(f"layer {layer.name!r} (conv): the weights take {ci} input channels but the input has "
+                           f"{c_in} {tuple(in_shape)}")
+    if h + pads[0] + pads[2] < kh or w + pads[1] + pads[3] < kw:
+        raise BackendError(f"layer {layer.name!r} (conv): the {kh}x{kw} kernel is larger than the padded "
+                           f"{h + pads[0] + pads[2]}x{w + pads[1] + pads[3]} input")
+    oh, ow = conv2d_out_size(h, w, kernel, stride, pads)
+    if out_shape is not None and tuple(int(v) for v in out_shape) != (co, oh, ow):
+        raise BackendError(f"layer {layer.name!r} (conv): the output shape {tuple(out_shape)} does not match "
+                           f"(Co, OH, OW) = {(co, oh, ow)} from the input {tuple(in_shape)}, kernel, stride and pads")
+    for what, value, size, unit in (("PE", pe, co, "output channels"), ("SIMD", simd, ci, "input channels")):
+        if not isinstance(value, (int, np.integer)) or value < 1 or size % value:
+            raise BackendError(f"layer {layer.name!r} (conv): {what} {value} must divide the layer's {size} {unit}")
+    if layer.acc_width > 64:
+        raise BackendError(f"layer {layer.name!r} (conv): a {layer.acc_width}-bit accumulator is wider than "
+                           f"the 64 bits fpgagen_requant takes")
+    rq = requant_params(layer)
+    x_fmt, w_fmt, y_fmt = layer.in_fmts[0], layer.w_fmt, layer.out_fmt
+    w_width = w_fmt.word + (0 if w_fmt.signed else 1)  # the ROM holds two's complement words
+    bias = np.zeros(co, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
+    bias_width = signed_bits(int(bias.min()), int(bias.max()))
+    if bias_width > layer.acc_width + 1:
+        raise BackendError(f"layer {layer.name!r} (conv): bias needs {bias_width} bits, more than the "
+                           f"{layer.acc_width}-bit accumulator")
+
+    ng, nk = co // pe, ci // simd
+    # line ((g*KH + ky)*KW + kx)*nk + k: W[g*pe + p, k*simd + s, ky, kx] at element p*simd + s
+    blocks = (weight.reshape(ng, pe, nk, simd, kh, kw)
+              .transpose(0, 4, 5, 2, 1, 3)
+              .reshape(ng * kh * kw * nk, pe * simd))
+    wlines = pack_words(blocks, w_width)
+    blines = pack_words(bias.reshape(ng, pe), bias_width)
+    wname, bname = f"{prefix}_weights.mem", f"{prefix}_bias.mem"
+    head = f"// {layer.name}: "
+    mems = {
+        wname: head + f"weights {w_fmt}, {ng}x{kh}x{kw}x{nk} words of PE {pe} x SIMD {simd} x {w_width} bits "
+                      f"(line ((g*{kh}+ky)*{kw}+kx)*{nk}+k, element p*{simd}+s at the LSB end)\n"
+                      + "\n".join(wlines) + "\n",
+        bname: head + f"bias at the accumulator frac {layer.acc_frac}, {ng} words of PE {pe} x {bias_width} bits\n"
+                      + "\n".join(blines) + "\n",
+    }
+    params = {
+        "IN_WIDTH": x_fmt.word,
+        "IN_SIGNED": int(x_fmt.signed),
+        "W_WIDTH": w_width,
+        "BIAS_WIDTH": bias_width,
+        "OUT_WIDTH": y_fmt.word,
+        "CI": ci,
+        "CO": co,
+        "H": h,
+        "W": w,
+        "KH": kh,
+        "KW": kw,
+        "SH": stride[0],
+        "SW": stride[1],
+        "PAD_T": pads[0],
+        "PAD_L": pads[1],
+        "PAD_B": pads[2],
+        "PAD_R": pads[3],
+        "PE": int(pe),
+        "SIMD": int(simd),
+        "ACC_WIDTH": int(layer.acc_width),
+        **rq,
+        "WEIGHT_FILE": wname,
+        "BIAS_FILE": bname,
+    }
+    cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd)
+    rows = conv2d_line_rows(h, w, kernel, stride, pads)
+    describe = (f"conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
+                f"pads {'/'.join(map(str, pads))}, in {x_fmt} w {w_fmt} out {y_fmt}, acc s{layer.acc_width}, "
+                f"shift {layer.shift}, PE {pe} x SIMD {simd}, line buffer {rows} rows, {cycles} cycles/frame")
+    return RtlInstance(MODULE, params, mems, cycles, describe)

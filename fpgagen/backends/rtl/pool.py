@@ -1,0 +1,238 @@
+"""Parameters (and the reciprocal ROM) of the pooling modules of the Verilog library.
+
+- ``fpgagen_maxpool`` (templates/verilog/fpgagen_maxpool.v): exact, output format = input format.
+- ``fpgagen_avgpool`` (templates/verilog/fpgagen_avgpool.v): window sum times the IR's integer
+  reciprocal ``recip`` (a parameter, or a ROM ``<prefix>_recip.mem`` of OH*OW words when it
+  varies per output position), requantized by ``shift`` to ``[lo, hi]``.
+- ``fpgagen_gap`` (templates/verilog/fpgagen_gap.v): per-channel sum over H*W times ``recip``.
+
+All three stream a (C, H, W) map in HWC order, one element per beat, and emit (C, OH, OW) in
+HWC order, one element per beat, input and output concurrently: a frame takes
+``max(C*H*W, C*OH*OW)`` cycles (:func:`pool_cycles`). They share the window engine
+``fpgagen_pool_window``, which needs every pad smaller than the kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpgagen.backends.rtl import RtlInstance, hex_words, ident, requant_params
+from fpgagen.errors import BackendError
+from fpgagen.golden.windows import window_counts
+from fpgagen.ir.graph import conv_output_hw
+from fpgagen.ir.qgraph import QGraph, QLayer
+
+#: the widest accumulator fpgagen_requant takes
+MAX_ACC_WIDTH = 64
+#: the largest reciprocal a Verilog integer parameter holds (a ROM word may be wider)
+MAX_RECIP_PARAM = (1 << 31) - 1
+#: the widest reciprocal ROM word fpgagen_avgpool takes
+MAX_RECIP_WIDTH = 62
+
+
+def pool_cycles(c: int, h: int, w: int, oh: int, ow: int) -> int:
+    """Cycles per frame, frames back to back: one element per beat in and out, concurrently."""
+    return max(c * h * w, c * oh * ow)
+
+
+def pool_slots(g: dict) -> int:
+    """Output rows the window engine keeps in flight, each a slot of OW*C partial results
+    (fpgagen_pool_window's NS: NI filling plus those being emitted, more for very short rows)."""
+    c, h, w, kh, sh, oh, ow = (g[k] for k in ("C", "H", "W", "KH", "SH", "OH", "OW"))
+    ni = min((kh + sh - 1) // sh, oh)
+    open_t = sh * w * c if oh > 1 else h * w * c
+    busy_t = min(kh, h) * w * c + ow * c + 6
+    return max(ni + min(ni, 2), -(-busy_t // open_t))
+
+
+def buffer_words(g: dict) -> int:
+    """Words of partial results (maxima or sums) fpgagen_pool_window stores."""
+    nj = min((g["KW"] + g["SW"] - 1) // g["SW"], g["OW"])
+    return pool_slots(g) * nj * (-(-g["OW"] // nj)) * g["C"]
+
+
+def _where(layer: QLayer) -> str:
+    return f"layer {layer.name!r} ({layer.op})"
+
+
+def _geometry(q: QGraph, layer: QLayer, module: str) -> dict:
+    """C, H, W, kernel, stride, pads and OH, OW of a pooling layer, checked for ``module``."""
+    where = _where(layer)
+    in_shape = q.shapes.get(layer.inputs[0])
+    if in_shape is None or len(in_shape) != 3:
+        raise BackendError(f"{where}: {module} takes a (C, H, W) feature map, the input "
+                           f"{layer.inputs[0]!r} has shape {None if in_shape is None else tuple(in_shape)}")
+    c, h, w = (int(v) for v in in_shape)
+    if layer.op == "gap":
+        kernel, stride, pads = (h, w), (1, 1), (0, 0, 0, 0)
+    else:
+        try:
+            kernel = tuple(int(v) for v in layer.attrs["kernel"])
+            stride = tuple(int(v) for v in layer.attrs.get("stride", (1, 1)))
+            pads = tuple(int(v) for v in layer.attrs.get("pads", (0, 0, 0, 0)))
+        except (KeyError, TypeError, ValueError):
+            raise BackendError(f"{where}: needs integer attributes kernel (kh, kw), stride (sh, sw) and pads "
+                               f"(top, left, bottom, right), got {layer.attrs!r}") from None
+        if len(kernel) != 2 or len(stride) != 2 or len(pads) != 4:
+            raise BackendError(f"{where}: needs a 2-D kernel, stride and 4 pads, got kernel {kernel}, "
+                               f"stride {stride}, pads {pads}")
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
+    if min(kh, kw, sh, sw) < 1:
+        raise BackendError(f"{where}: kernel {kernel} and stride {stride} must be >= 1")
+    if not (0 <= pt < kh and 0 <= pb < kh and 0 <= pl < kw and 0 <= pr < kw):
+        raise BackendError(f"{where}: {module} needs every pad smaller than the kernel (a window of padding "
+                           f"only has no value); got pads {pads} (top, left, bottom, right) for kernel {kernel}")
+    if h + pt + pb < kh or w + pl + pr < kw:
+        raise BackendError(f"{where}: the {kh}x{kw} kernel does not fit the padded "
+                           f"{h + pt + pb}x{w + pl + pr} input")
+    oh, ow = conv_output_hw((h, w), kernel, stride, pads)
+    out_shape = q.shapes.get(layer.output)
+    if out_shape is not None and tuple(out_shape) != (c, oh, ow):
+        raise BackendError(f"{where}: the output {layer.output!r} has shape {tuple(out_shape)}, but a "
+                           f"{kh}x{kw} window, stride {stride}, pads {pads} over {tuple(in_shape)} gives "
+                           f"{(c, oh, ow)}")
+    return {"C": c, "H": h, "W": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
+            "PAD_T": pt, "PAD_L": pl, "PAD_B": pb, "PAD_R": pr, "OH": oh, "OW": ow}
+
+
+def _geo_params(g: dict) -> dict:
+    return {k: g[k] for k in ("C", "H", "W", "KH", "KW", "SH", "SW", "PAD_T", "PAD_L", "PAD_B", "PAD_R")}
+
+
+def _geo_text(g: dict) -> str:
+    return (f"{g['C']}x{g['H']}x{g['W']} -> {g['C']}x{g['OH']}x{g['OW']}, window {g['KH']}x{g['KW']}, "
+            f"stride {g['SH']}x{g['SW']}, pads ({g['PAD_T']}, {g['PAD_L']}, {g['PAD_B']}, {g['PAD_R']})")
+
+
+def maxpool_instance(q: QGraph, layer: QLayer) -> RtlInstance:
+    """``fpgagen_maxpool`` for ``layer`` (exact: the output format is the input format)."""
+    module = "fpgagen_maxpool"
+    if layer.op != "maxpool":
+        raise BackendError(f"layer {layer.name!r}: {module} builds maxpool layers, not {layer.op!r}")
+    g = _geometry(q, layer, module)
+    x_fmt = layer.in_fmts[0]
+    if layer.out_fmt != x_fmt:
+        raise BackendError(f"{_where(layer)}: a max pool passes its input format through, but the output "
+                           f"format is {layer.out_fmt} and the input {x_fmt}")
+    if layer.activation is not None:
+        raise BackendError(f"{_where(layer)}: {module} has no fused activation, got {layer.activation!r}")
+    params = {"IN_WIDTH": x_fmt.word, "IN_SIGNED": int(x_fmt.signed), **_geo_params(g)}
+    cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
+    describe = (f"maxpool {_geo_text(g)}, {x_fmt}, line buffer {buffer_words(g)} x {x_fmt.word} bits, "
+                f"{cycles} cycles/frame")
+    return RtlInstance(module, params, {}, cycles, describe)
+
+
+def _acc_width(layer: QLayer, x_fmt, most: int) -> int:
+    """The IR's accumulator width, checked to hold every sum * reciprocal: at most ``most`` (the
+    largest real-pixel count times its reciprocal) times an input value."""
+    where = _where(layer)
+    if layer.acc_width is None:
+        raise BackendError(f"{where}: the integer IR has no accumulator width")
+    acc_width = int(layer.acc_width)
+    if not 2 <= acc_width <= MAX_ACC_WIDTH:
+        raise BackendError(f"{where}: a {acc_width}-bit accumulator (sum * reciprocal) is outside the "
+                           f"2..{MAX_ACC_WIDTH} bits fpgagen_requant takes")
+    lo, hi = int(x_fmt.min_int) * most, int(x_fmt.max_int) * most
+    if lo < -(1 << (acc_width - 1)) or hi > (1 << (acc_width - 1)) - 1:
+        raise BackendError(f"{where}: sum * reciprocal spans [{lo}, {hi}], more than the IR's {acc_width}-bit "
+                           f"accumulator holds")
+    return acc_width
+
+
+def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> RtlInstance:
+    """``fpgagen_avgpool`` for ``layer``; a reciprocal that varies per output position (border
+    windows with ``count_include_pad = 0``) becomes the ROM ``<prefix>_recip.mem`` (prefix: the
+    layer name as an identifier), OH*OW unsigned words, line ``oh*OW + ow``."""
+    module = "fpgagen_avgpool"
+    where = _where(layer)
+    if layer.op != "avgpool":
+        raise BackendError(f"layer {layer.name!r}: {module} builds avgpool layers, not {layer.op!r}")
+    g = _geometry(q, layer, module)
+    if layer.recip is None or layer.recip_bits is None:
+        raise BackendError(f"{where}: the integer IR has no reciprocal (recip, recip_bits)")
+    rq = requant_params(layer)
+    x_fmt, y_fmt = layer.in_fmts[0], layer.out_fmt
+    recip = np.asarray(layer.recip, np.int64)
+    if recip.ndim not in (0, 2) or (recip.ndim == 2 and recip.shape != (g["OH"], g["OW"])):
+        raise BackendError(f"{where}: recip must be a scalar or one per output position "
+                           f"{(g['OH'], g['OW'])}, got shape {recip.shape}")
+    if recip.size and int(recip.min()) < 1:
+        raise BackendError(f"{where}: reciprocals must be positive integers, got {int(recip.min())}")
+    if recip.ndim == 2 and (recip == recip.flat[0]).all():
+        recip = recip.reshape(-1)[0]  # one count everywhere: a parameter, not a ROM
+    rmax = int(recip.max())
+    recip_width = max(1, rmax.bit_length())
+    counts = window_counts((g["H"], g["W"]), (g["KH"], g["KW"]), (g["SH"], g["SW"]),
+                           (g["PAD_T"], g["PAD_L"], g["PAD_B"], g["PAD_R"]))
+    acc_width = _acc_width(layer, x_fmt, int((counts * recip).max()))
+    prefix = ident(prefix or layer.name)
+    mems = {}
+    if recip.ndim == 0:
+        if rmax > MAX_RECIP_PARAM:
+            raise BackendError(f"{where}: the reciprocal {rmax} does not fit a 32-bit Verilog parameter")
+        recip_params = {"RECIP_ROM": 0, "RECIP": rmax, "RECIP_FILE": ""}
+        recip_text = f"recip {rmax}"
+    else:
+        if recip_width > MAX_RECIP_WIDTH:
+            raise BackendError(f"{where}: {recip_width}-bit reciprocals are wider than the "
+                               f"{MAX_RECIP_WIDTH} bits fpgagen_avgpool takes")
+        name = f"{prefix}_recip.mem"
+        mems[name] = (f"// {layer.name}: reciprocals round(2**{layer.recip_bits} / count) per output position, "
+                      f"{g['OH']}x{g['OW']} words of {recip_width} bits (line oh*{g['OW']}+ow)\n"
+                      + "\n".join(hex_words(recip.reshape(-1), recip_width)) + "\n")
+        recip_params = {"RECIP_ROM": 1, "RECIP": 0, "RECIP_FILE": name}
+        recip_text = f"recip ROM {name}"
+    params = {
+        "IN_WIDTH": x_fmt.word,
+        "IN_SIGNED": int(x_fmt.signed),
+        "OUT_WIDTH": y_fmt.word,
+        **_geo_params(g),
+        "ACC_WIDTH": acc_width,
+        "RECIP_WIDTH": recip_width,
+        **recip_params,
+        **rq,
+    }
+    cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
+    describe = (f"avgpool {_geo_text(g)}, in {x_fmt} out {y_fmt}, {recip_text} ({layer.recip_bits} bits), "
+                f"acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}], "
+                f"line buffer {buffer_words(g)} sums, {cycles} cycles/frame")
+    return RtlInstance(module, params, mems, cycles, describe)
+
+
+def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
+    """``fpgagen_gap`` for ``layer``: per-channel sum over H*W times the scalar ``recip``."""
+    module = "fpgagen_gap"
+    where = _where(layer)
+    if layer.op != "gap":
+        raise BackendError(f"layer {layer.name!r}: {module} builds gap layers, not {layer.op!r}")
+    g = _geometry(q, layer, module)
+    if layer.recip is None or layer.recip_bits is None:
+        raise BackendError(f"{where}: the integer IR has no reciprocal (recip, recip_bits)")
+    recip = np.asarray(layer.recip, np.int64)
+    if recip.ndim != 0:
+        raise BackendError(f"{where}: a global average pool has one reciprocal, got shape {recip.shape}")
+    recip = int(recip)
+    if not 1 <= recip <= MAX_RECIP_PARAM:
+        raise BackendError(f"{where}: the reciprocal {recip} must be a positive 32-bit Verilog parameter")
+    rq = requant_params(layer)
+    x_fmt, y_fmt = layer.in_fmts[0], layer.out_fmt
+    n = g["H"] * g["W"]
+    acc_width = _acc_width(layer, x_fmt, n * recip)
+    params = {
+        "IN_WIDTH": x_fmt.word,
+        "IN_SIGNED": int(x_fmt.signed),
+        "OUT_WIDTH": y_fmt.word,
+        "C": g["C"],
+        "H": g["H"],
+        "W": g["W"],
+        "ACC_WIDTH": acc_width,
+        "RECIP_WIDTH": recip.bit_length(),
+        "RECIP": recip,
+        **rq,
+    }
+    cycles = pool_cycles(g["C"], g["H"], g["W"], 1, 1)
+    describe = (f"gap {g['C']}x{g['H']}x{g['W']} -> {g['C']}, in {x_fmt} out {y_fmt}, recip {recip} "
+                f"({layer.recip_bits} bits), acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}], "
+                f"{cycles} cycles/frame")
+    return RtlInstance(module, params, {}, cycles, describe)

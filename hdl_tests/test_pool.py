@@ -1,0 +1,278 @@
+"""fpgagen_maxpool, fpgagen_avgpool and fpgagen_gap against the golden kernels, bit for bit.
+
+Each layer is built the way the Verilog backend builds it: a one-node float graph, calibrated
+on random data and lowered to the integer IR (fixed input/output formats through overrides),
+then ``fpgagen.backends.rtl.pool`` turns it into an RtlInstance. All the parameter sets live in
+ONE Verilator build (a generated wrapper, one instance per set, each on its own streams):
+kernel 2/3 (and 1, 2x3), stride 1/2/3, padding 0/1 with asymmetric pads, odd and non-square
+sizes, C = 1, 2 and 3, count_include_pad both ways (a reciprocal ROM and a parameter), signed
+and unsigned inputs, a fused ReLU, outputs both larger and smaller than the input. Every
+instance streams frames back to back: all-minimum, all-maximum and min/max checkerboard frames
+(-128/127 or 0/255) and random ones, compared with fpgagen.golden.kernels (==). Four phases:
+no pauses (measured cycles per frame within 10 % of the builder's analytic ``cycles``), random
+idle cycles and back-pressure, a nearly stopped sink and a nearly stopped source.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rtlsim
+from fpgagen.backends.rtl import pool as rtl_pool
+from fpgagen.errors import BackendError
+from fpgagen.golden import kernels
+from fpgagen.ir.graph import Graph, Node, conv_output_hw
+from fpgagen.quant.calibrate import calibrate
+from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+
+TOP = "pool_sweep"
+SOURCES = [rtlsim.LIB / f for f in ("fpgagen_maxpool.v", "fpgagen_avgpool.v", "fpgagen_gap.v",
+                                    "fpgagen_pool_window.v", "fpgagen_fifo.v", "fpgagen_requant.v")]
+N_RANDOM = 3  # random frames after the 3 extreme ones
+
+# (name, op, C, H, W, kernel, stride, pads (t, l, b, r), in format, out format, extra attrs / activation)
+CASES = [
+    ("mx_k2s2", "maxpool", 3, 5, 5, (2, 2), (2, 2), (0, 0, 0, 0), "s8.4", None, {}),
+    ("mx_k3s2p1", "maxpool", 1, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), "u8.5", None, {}),
+    ("mx_k3s1p1", "maxpool", 3, 5, 7, (3, 3), (1, 1), (1, 1, 1, 1), "s8.2", None, {}),
+    ("mx_k2s1", "maxpool", 1, 6, 5, (2, 2), (1, 1), (0, 0, 0, 0), "u8.0", None, {}),
+    ("mx_asym", "maxpool", 1, 5, 5, (2, 2), (1, 1), (1, 0, 0, 1), "s8.7", None, {}),
+    ("mx_grow", "maxpool", 3, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), "u8.3", None, {}),
+    ("mx_k3s3", "maxpool", 1, 9, 7, (3, 3), (3, 3), (0, 0, 0, 0), "s8.4", None, {}),
+    ("mx_k2x3", "maxpool", 2, 5, 6, (2, 3), (2, 1), (0, 1, 1, 0), "s8.4", None, {}),
+    ("mx_k1", "maxpool", 3, 3, 5, (1, 1), (1, 1), (0, 0, 0, 0), "u8.4", None, {}),
+    ("av_k2s2", "avgpool", 3, 5, 5, (2, 2), (2, 2), (0, 0, 0, 0), "s8.4", "s8.4", {"count_include_pad": False}),
+    ("av_k3s1p1_cip", "avgpool", 3, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), "s8.3", "s8.5", {"count_include_pad": True}),
+    ("av_k3s1p1_rom", "avgpool", 1, 7, 5, (3, 3), (1, 1), (1, 1, 1, 1), "u8.4", "u8.4", {"count_include_pad": False}),
+    ("av_k3s2p1_rom", "avgpool", 3, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), "s8.5", "s8.3", {"count_include_pad": False}),
+    ("av_k2s1_asym", "avgpool", 1, 5, 6, (2, 2), (1, 1), (0, 1, 1, 0), "u8.6", "u8.6", {"count_include_pad": False}),
+    ("av_k2s1p1_cip", "avgpool", 1, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1), "u8.2", "s8.1", {"count_include_pad": True}),
+    ("av_k2s2_relu", "avgpool", 3, 6, 5, (2, 2), (2, 2), (0, 0, 1, 1), "s8.4", "s8.6", {"count_include_pad": False},
+     "relu"),
+    ("av_k3s3", "avgpool", 1, 9, 9, (3, 3), (3, 3), (0, 0, 0, 0), "s8.4", "s8.7", {"count_include_pad": False}),
+    ("gap_c3", "gap", 3, 5, 5, None, None, None, "s8.4", "s8.4", {}),
+    ("gap_u7", "gap", 1, 7, 7, None, None, None, "u8.5", "u8.7", {}),
+    ("gap_c2", "gap", 2, 3, 4, None, None, None, "u8.3", "s8.2", {}, "relu"),
+    ("gap_1x1", "gap", 3, 1, 1, None, None, None, "s8.4", "s8.2", {}),
+]
+
+
+def build_layer(spec, seed: int):
+    """The QGraph and the QLayer of one case, through calibration and lowering."""
+    name, op, c, h, w, kernel, stride, pads, in_fmt, out_fmt, extra = spec[:11]
+    act = spec[11] if len(spec) > 11 else None
+    if op == "gap":
+        attrs, (oh, ow) = {}, (1, 1)
+    else:
+        attrs = dict(kernel=kernel, stride=stride, pads=pads, **extra)
+        oh, ow = conv_output_hw((h, w), kernel, stride, pads)
+    graph = Graph(name, "x", "y", [Node("pool", op, ["x"], "y", attrs, activation=act, onnx_nodes=[f"{name}_0"])],
+                  {"x": (c, h, w), "y": (c, oh, ow)}).validate()
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (6, c, h, w)).astype(np.float32)
+    cal = calibrate(graph, x, progress=False)
+    overrides = {"x": {"output": in_fmt}}
+    if out_fmt is not None:
+        overrides["pool"] = {"output": out_fmt}
+    q, _ = lower(graph, choose_formats(cal, QuantOptions(overrides=overrides)))
+    return q, q.layers[0]
+
+
+def stimulus(fmt, shape, n_random: int, rng) -> np.ndarray:
+    """Frames [N, C, H, W]: all minimum, all maximum, a min/max checkerboard, then random."""
+    lo, hi = fmt.min_int, fmt.max_int
+    c, h, w = shape
+    checker = np.where((np.arange(h)[:, None] + np.arange(w)[None, :] + np.arange(c)[:, None, None]) % 2, lo, hi)
+    frames = [np.full(shape, lo), np.full(shape, hi), checker]
+    frames += [rng.integers(lo, hi + 1, size=shape) for _ in range(n_random)]
+    return np.stack(frames).astype(np.int64)
+
+
+def golden(layer, x: np.ndarray) -> np.ndarray:
+    a = layer.attrs
+    if layer.op == "maxpool":
+        return kernels.maxpool(x, a["kernel"], a["stride"], a["pads"])
+    if layer.op == "avgpool":
+        return kernels.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi)
+    return kernels.gap(x, layer.recip, layer.shift, layer.lo, layer.hi)
+
+
+def hwc(frames: np.ndarray) -> list[list[int]]:
+    """[N, C, H, W] -> one HWC-ordered list per frame."""
+    return [f.transpose(1, 2, 0).ravel().tolist() for f in frames]
+
+
+def build_case() -> tuple[list[dict], dict, dict]:
+    instances, inputs, outputs, cycles, mems = [], {}, {}, {}, {}
+    rng = np.random.default_rng(2024)
+    for i, spec in enumerate(CASES):
+        name = spec[0]
+        q, layer = build_layer(spec, seed=100 + i)
+        if layer.op == "maxpool":
+            rtl = rtl_pool.maxpool_instance(q, layer)
+        elif layer.op == "avgpool":
+            rtl = rtl_pool.avgpool_instance(q, layer, prefix=name)
+        else:
+            rtl = rtl_pool.gap_instance(q, layer)
+        mems.update(rtl.mems)
+        x_fmt, y_fmt = layer.in_fmts[0], layer.out_fmt
+        x = stimulus(x_fmt, q.shapes["x"], N_RANDOM, rng)
+        y = golden(layer, x)
+        assert y.min() >= y_fmt.min_int and y.max() <= y_fmt.max_int
+        s, m = f"{name}_s_axis", f"{name}_m_axis"
+        instances.append({"name": name, "module": rtl.module, "params": rtl.params,
+                          "streams": [("s_axis", s, x_fmt.word, "in"), ("m_axis", m, y_fmt.word, "out")]})
+        inputs[s] = [hwc(x), x_fmt.word]
+        outputs[m] = [hwc(y), y_fmt.word, bool(y_fmt.signed)]
+        cycles[m] = rtl.cycles
+    case = {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": 3 + N_RANDOM, "seed": 5}
+    return instances, case, mems
+
+
+# ---- cocotb side -------------------------------------------------------------------------
+try:
+    import cocotb
+except ImportError:  # pragma: no cover - cocotb is a test dependency
+    cocotb = None
+
+if cocotb is not None:
+
+    @cocotb.test()
+    async def back_to_back(dut):
+        """No pauses: bit-exact, and cycles per frame within 10 % of the analytic figure."""
+        await rtlsim.multi_stream_test(dut, "free")
+
+    @cocotb.test()
+    async def random_pauses(dut):
+        await rtlsim.multi_stream_test(dut, "random")
+
+    @cocotb.test()
+    async def nearly_stopped_sinks(dut):
+        await rtlsim.multi_stream_test(dut, "stall")
+
+    @cocotb.test()
+    async def nearly_stopped_sources(dut):
+        await rtlsim.multi_stream_test(dut, "starve")
+
+
+# ---- pytest side -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sweep():
+    return build_case()
+
+
+def write_wrapper(path, instances) -> None:
+    path.write_text(rtlsim.wrapper_source(TOP, instances, "pooling sweep of test_pool.py"))
+
+
+def test_pool_streams(tmp_path, sweep):
+    instances, case, mems = sweep
+    wrapper = tmp_path / f"{TOP}.v"
+    write_wrapper(wrapper, instances)
+    build = tmp_path / "build"
+    env = rtlsim.write_case(build, case)
+    for fname, text in mems.items():
+        (build / fname).write_text(text)
+    # -O0: the C++ of 21 instances compiles in half the time, the short simulation hardly slows
+    rtlsim.run_cocotb(TOP, [*SOURCES, wrapper], {}, "test_pool", build, env, build_args=["-CFLAGS", "-O0"])
+
+
+def test_lint(tmp_path, sweep):
+    """verilator --lint-only -Wall over every parameter set of the sweep at once."""
+    instances, _, _ = sweep
+    wrapper = tmp_path / f"{TOP}.v"
+    write_wrapper(wrapper, instances)
+    res = rtlsim.lint(TOP, [*SOURCES, wrapper])
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("module,params", [
+    ("fpgagen_maxpool", {}),
+    ("fpgagen_avgpool", {}),
+    ("fpgagen_avgpool", {"RECIP_ROM": 1, "KH": 3, "KW": 3, "SH": 1, "SW": 1, "PAD_T": 1, "PAD_L": 1, "PAD_B": 1,
+                         "PAD_R": 1, "IN_SIGNED": 0}),
+    ("fpgagen_gap", {"C": 16, "H": 7, "W": 7}),
+])
+def test_lint_modules(module, params):
+    res = rtlsim.lint(module, SOURCES, params)
+    assert res.returncode == 0, res.stderr
+
+
+def test_iverilog(tmp_path, sweep):
+    if not rtlsim.have_iverilog():
+        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
+    instances, _, _ = sweep
+    wrapper = tmp_path / f"{TOP}.v"
+    write_wrapper(wrapper, instances)
+    res = rtlsim.iverilog_elaborate(TOP, [*SOURCES, wrapper], None, tmp_path / "a.vvp")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ---- builders ----------------------------------------------------------------------------
+def test_builders(sweep):
+    instances, case, mems = sweep
+    by_name = {inst["name"]: inst for inst in instances}
+    mx = by_name["mx_k3s2p1"]
+    assert mx["module"] == "fpgagen_maxpool"
+    assert mx["params"] == {"IN_WIDTH": 8, "IN_SIGNED": 0, "C": 1, "H": 7, "W": 7, "KH": 3, "KW": 3, "SH": 2,
+                            "SW": 2, "PAD_T": 1, "PAD_L": 1, "PAD_B": 1, "PAD_R": 1}
+    assert case["cycles"]["mx_k3s2p1_m_axis"] == 49            # input-bound
+    assert case["cycles"]["mx_grow_m_axis"] == 3 * 4 * 4       # output-bound (padding grows the map)
+    assert case["cycles"]["gap_c3_m_axis"] == 75
+    # a reciprocal that varies per position is a ROM, one that does not a parameter
+    rom = by_name["av_k3s1p1_rom"]["params"]
+    assert rom["RECIP_ROM"] == 1 and rom["RECIP_FILE"] == "av_k3s1p1_rom_recip.mem"
+    text = mems["av_k3s1p1_rom_recip.mem"]
+    assert text.startswith("// pool: reciprocals round(2**")
+    words = [int(v, 16) for v in text.splitlines()[1:]]
+    q, layer = build_layer(CASES[[c[0] for c in CASES].index("av_k3s1p1_rom")], seed=0)
+    assert words == np.asarray(layer.recip).ravel().tolist() and len(words) == 7 * 5
+    assert by_name["av_k3s1p1_cip"]["params"]["RECIP_ROM"] == 0
+    scalar = by_name["av_k2s2"]["params"]
+    assert (scalar["RECIP_ROM"], scalar["RECIP"], scalar["RECIP_FILE"]) == (0, 2 ** 18 // 4, "")
+    assert "av_k2s2_recip.mem" not in mems and "av_k3s1p1_cip_recip.mem" not in mems
+    # line buffer: 2 slots (2x2, stride 2) of OW*C = 2*3 words; 3x3 stride 1 pad 1 on 7 columns of
+    # 3 channels: 5 slots of 3 banks of 3*3 words
+    q, layer = build_layer(CASES[0], seed=0)
+    assert "line buffer 12 x 8 bits, 75 cycles/frame" in rtl_pool.maxpool_instance(q, layer).describe
+    q, layer = build_layer(CASES[2], seed=0)
+    assert "line buffer 135 x 8 bits" in rtl_pool.maxpool_instance(q, layer).describe
+
+
+def _layer(op):
+    spec = {"maxpool": CASES[1], "avgpool": CASES[12], "gap": CASES[17]}[op]
+    return build_layer(spec, seed=1)
+
+
+def test_builder_errors():
+    q, layer = _layer("maxpool")
+    layer.attrs = dict(layer.attrs, pads=(3, 1, 1, 1))
+    with pytest.raises(BackendError, match=r"layer 'pool' \(maxpool\): fpgagen_maxpool needs every pad smaller "
+                                           r"than the kernel .* got pads \(3, 1, 1, 1\)"):
+        rtl_pool.maxpool_instance(q, layer)
+    q, layer = _layer("maxpool")
+    with pytest.raises(BackendError, match=r"layer 'pool': fpgagen_avgpool builds avgpool layers, not 'maxpool'"):
+        rtl_pool.avgpool_instance(q, layer)
+    from fpgagen.ir.format import Format
+    layer.out_fmt = Format.parse("s8.2")
+    with pytest.raises(BackendError, match=r"passes its input format through, but the output format is s8.2 "
+                                           r"and the input u8.5"):
+        rtl_pool.maxpool_instance(q, layer)
+    q, layer = _layer("avgpool")
+    layer.recip = np.ones((2, 2), np.int64)
+    with pytest.raises(BackendError, match=r"layer 'pool' \(avgpool\): recip must be a scalar or one per output "
+                                           r"position \(4, 4\), got shape \(2, 2\)"):
+        rtl_pool.avgpool_instance(q, layer)
+    q, layer = _layer("avgpool")
+    layer.acc_width = 12
+    with pytest.raises(BackendError, match=r"sum \* reciprocal spans \[.*\], more than the IR's 12-bit accumulator"):
+        rtl_pool.avgpool_instance(q, layer)
+    q, layer = _layer("gap")
+    q.shapes["y"] = (3, 2, 1)
+    with pytest.raises(BackendError, match=r"layer 'pool' \(gap\): the output 'y' has shape \(3, 2, 1\)"):
+        rtl_pool.gap_instance(q, layer)
+    q, layer = _layer("gap")
+    layer.recip = 1 << 33
+    with pytest.raises(BackendError, match=r"the reciprocal 8589934592 must be a positive 32-bit Verilog parameter"):
+        rtl_pool.gap_instance(q, layer)

@@ -1,0 +1,520 @@
+/*
+ * fpgagen_nn.c - the kernels of fpgagen's microcontroller C runtime (C99, integer only).
+ * See fpgagen_nn.h for the numerics, the data layout and the weight packing.
+ */
+#include "fpgagen_nn.h"
+
+/* The dot-product kernels below keep FPGAGEN_BLOCK accumulators in named locals. */
+typedef char fpgagen_block_must_be_8[(FPGAGEN_BLOCK == 8) ? 1 : -1];
+
+/* ---------------------------------------------------------------------------------------- */
+/* Requantization (SPEC.md 3): the one place rounding and saturation happen.                */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A layer's requantization as one branch-free formula, constants computed once per call:
+ *   v = ((acc * mul + offset - ((acc < 0) & round)) >> shift) - unbias, then clamp to [lo, hi]
+ * - shift in 1..62: mul 1, offset 2**62 + 2**(shift-1), round 1, unbias 2**(62-shift). As
+ *   |acc| < 2**61, acc + 2**62 is positive, so the unsigned shift floors exactly:
+ *   floor((acc + 2**(shift-1) - (acc < 0)) / 2**shift), SPEC.md's round half away from zero.
+ * - shift <= 0: mul 2**-shift, offset = unbias = 2**62, shift 0, round 0: v = acc * 2**-shift.
+ * - shift >= 63: mul 0: v = 0 (as the golden model: every accumulator is below 2**62).
+ * The generator checks |acc| * 2**max(0, -shift) < 2**61 for every layer. */
+typedef struct {
+    uint64_t mul, offset, round;
+    int32_t shift;
+    int64_t unbias;
+    int64_t lo, hi;
+} requant_t;
+
+static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
+{
+    requant_t r;
+    const uint64_t k = (uint64_t)1 << 62;
+    r.lo = lo;
+    r.hi = hi;
+    r.round = 0;
+    r.shift = 0;
+    r.offset = k;
+    r.unbias = (int64_t)k;
+    if (shift <= 0) {
+        r.mul = -shift < 62 ? (uint64_t)1 << -shift : 0;
+    } else if (shift < 63) {
+        r.mul = 1;
+        r.offset = k + ((uint64_t)1 << (shift - 1));
+        r.round = 1;
+        r.shift = shift;
+        r.unbias = (int64_t)(k >> shift);
+    } else {
+        r.mul = 0;
+    }
+    return r;
+}
+
+static inline int32_t requant(int64_t acc, const requant_t *r)
+{
+    const uint64_t u = (uint64_t)acc * r->mul + r->offset - ((uint64_t)(acc < 0) & r->round);
+    int64_t v = (int64_t)(u >> r->shift) - r->unbias;
+    v = v < r->lo ? r->lo : v;
+    v = v > r->hi ? r->hi : v;
+    return (int32_t)v;
+}
+
+int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi)
+{
+    const requant_t r = requant_params(shift, lo, hi);
+    return requant(acc, &r);
+}
+
+/* Bias, requantize and store n outputs of one pixel. */
+static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, const int64_t *bias64,
+                          const requant_t *rq, uint8_t *y)
+{
+    const requant_t r = *rq;
+    int32_t j;
+
+    if (bias32 != 0) {
+        for (j = 0; j < n; ++j) {
+            y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], &r);
+        }
+    } else {
+        for (j = 0; j < n; ++j) {
+            y[j] = (uint8_t)requant(acc[j] + bias64[j], &r);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Dot products over one (clipped) window.                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Two output pixels at once (64-bit targets): the two pixels' input elements x_a, x_b share
+ * one 64-bit word X = x_a + 2**32 * x_b, so one multiply by a weight adds both products:
+ * sum(X * w) = A + 2**32 * B (mod 2**64, unsigned: no overflow rules), and A, B come back
+ * exactly because each lies in int32_t (checked by the generator). On 32-bit MCUs a 64-bit
+ * multiply costs more than two 32-bit ones: they compute one pixel at a time. */
+#ifndef FPGAGEN_PAIRS
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define FPGAGEN_PAIRS 1
+#else
+#define FPGAGEN_PAIRS 0
+#endif
+#endif
+
+/* GCC's basic-block vectorizer turns the eight scalar MACs below into SSE code that executes
+ * more instructions than the scalar loop; keep them scalar there. */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__)
+#define FPGAGEN_SCALAR __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define FPGAGEN_SCALAR
+#endif
+
+/* The two's complement int32_t in the low 32 bits of u. */
+static inline int32_t low32(uint64_t u)
+{
+    const uint32_t l = (uint32_t)(u & 0xFFFFFFFFu);
+    return l < 0x80000000u ? (int32_t)l : -(int32_t)(~l) - 1;
+}
+
+/* Lane sums A (low) and B of U = A + 2**32 * B (mod 2**64). */
+static inline void split_lanes(uint64_t u, int32_t *a, int32_t *b)
+{
+    const int32_t lo = low32(u);
+    *a = lo;
+    *b = low32((u - (uint64_t)(int64_t)lo) >> 32);
+}
+
+/* dot_block_*: FPGAGEN_BLOCK sums of products over `rows` runs of `run` contiguous input
+ * elements (input step x_row, weight step w_row between runs); each input element is loaded
+ * once and multiplied by the block's FPGAGEN_BLOCK interleaved weights.
+ * dot_one_*: the same for one output channel.
+ * dot_pair_*: dot_block for two pixels whose inputs lie `d` elements apart.
+ * Defined once per input element type (int8_t / uint8_t). */
+#define FPGAGEN_DEFINE_DOT(SUFFIX, XT)                                                          \
+    FPGAGEN_SCALAR static void dot_block_##SUFFIX(const XT *x, int32_t x_row, const int8_t *w, \
+                                                  int32_t w_row, int32_t rows, int32_t run,    \
+                                                  int32_t *acc)                                 \
+    {                                                                                           \
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;                 \
+        int32_t r;                                                                              \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = x + r * x_row;                                                       \
+            const XT *const end = xp + run;                                                     \
+            const int8_t *wp = w + r * w_row;                                                   \
+            for (; xp < end; ++xp, wp += FPGAGEN_BLOCK) {                                       \
+                const int32_t v = *xp;                                                          \
+                a0 += v * wp[0];                                                                \
+                a1 += v * wp[1];                                                                \
+                a2 += v * wp[2];                                                                \
+                a3 += v * wp[3];                                                                \
+                a4 += v * wp[4];                                                                \
+                a5 += v * wp[5];                                                                \
+                a6 += v * wp[6];                                                                \
+                a7 += v * wp[7];                                                                \
+            }                                                                                   \
+        }                                                                                       \
+        acc[0] = a0;                                                                            \
+        acc[1] = a1;                                                                            \
+        acc[2] = a2;                                                                            \
+        acc[3] = a3;                                                                            \
+        acc[4] = a4;                                                                            \
+        acc[5] = a5;                                                                            \
+        acc[6] = a6;                                                                            \
+        acc[7] = a7;                                                                            \
+    }                                                                                           \
+                                                                                                \
+    FPGAGEN_SCALAR static void dot_pair_##SUFFIX(const XT *x, int32_t d, int32_t x_row,        \
+                                                 const int8_t *w, int32_t w_row, int32_t rows,  \
+                                                 int32_t run, int32_t *acc_a, int32_t *acc_b)   \
+    {                                                                                           \
+        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;                \
+        int32_t r;                                                                              \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = x + r * x_row;                                                       \
+            const XT *const end = xp + run;                                                     \
+            const int8_t *wp = w + r * w_row;                                                   \
+            for (; xp < end; ++xp, wp += FPGAGEN_BLOCK) {                                       \
+                const uint64_t v = (uint64_t)(int64_t)xp[0] + ((uint64_t)(int64_t)xp[d] << 32);  \
+                a0 += v * (uint64_t)(int64_t)wp[0];                                             \
+                a1 += v * (uint64_t)(int64_t)wp[1];                                             \
+                a2 += v * (uint64_t)(int64_t)wp[2];                                             \
+                a3 += v * (uint64_t)(int64_t)wp[3];                                             \
+                a4 += v * (uint64_t)(int64_t)wp[4];                                             \
+                a5 += v * (uint64_t)(int64_t)wp[5];                                             \
+                a6 += v * (uint64_t)(int64_t)wp[6];                                             \
+                a7 += v * (uint64_t)(int64_t)wp[7];                                             \
+            }                                                                                   \
+        }                                                                                       \
+        split_lanes(a0, &acc_a[0], &acc_b[0]);                                                  \
+        split_lanes(a1, &acc_a[1], &acc_b[1]);                                                  \
+        split_lanes(a2, &acc_a[2], &acc_b[2]);                                                  \
+        split_lanes(a3, &acc_a[3], &acc_b[3]);                                                  \
+        split_lanes(a4, &acc_a[4], &acc_b[4]);                                                  \
+        split_lanes(a5, &acc_a[5], &acc_b[5]);                                                  \
+        split_lanes(a6, &acc_a[6], &acc_b[6]);                                                  \
+        split_lanes(a7, &acc_a[7], &acc_b[7]);                                                  \
+    }                                                                                           \
+                                                                                                \
+    static int32_t dot_one_##SUFFIX(const XT *x, int32_t x_row, const int8_t *w, int32_t w_row, \
+                                    int32_t rows, int32_t run)                                  \
+    {                                                                                           \
+        int32_t a = 0, r, i;                                                                    \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *const xp = x + r * x_row;                                                 \
+            const int8_t *const wp = w + r * w_row;                                             \
+            for (i = 0; i < run; ++i) {                                                         \
+                a += (int32_t)xp[i] * wp[i];                                                    \
+            }                                                                                   \
+        }                                                                                       \
+        return a;                                                                               \
+    }
+
+FPGAGEN_DEFINE_DOT(s8, int8_t)
+FPGAGEN_DEFINE_DOT(u8, uint8_t)
+
+#undef FPGAGEN_DEFINE_DOT
+
+/* The output channels of a conv/dense layer: per group, `blocks` blocks of FPGAGEN_BLOCK channels,
+ * then `rest` single channels; weights per block/channel (block_w/one_w) and per kernel row
+ * (block_row/one_row). */
+typedef struct {
+    int32_t x_signed;
+    int32_t blocks, rest;
+    int32_t block_w, one_w;
+    int32_t block_row, one_row;
+    const int32_t *bias32;
+    const int64_t *bias64;
+    requant_t rq;
+} channels_t;
+
+/* The part of a window inside the input: `rows` kernel rows of `cols` runs of `run`
+ * contiguous input elements; x_row/x_col: input steps between rows/runs; tap0: the window's
+ * first weight (per output channel). A conv with one group has one run per row (a window row
+ * is contiguous in HWC); a dense layer is one run. */
+typedef struct {
+    int32_t rows, x_row;
+    int32_t cols, x_col;
+    int32_t run;
+    int32_t tap0;
+} window_t;
+
+/* Every output channel of one group at one output pixel (y: the group's first output channel
+ * `first` of the pixel), or at two pixels with the same window whose inputs lie d elements and
+ * outputs dy bytes apart (pair). */
+static void window_channels(const channels_t *ch, const window_t *win, const uint8_t *x, const int8_t *w,
+                            int32_t first, int32_t pair, int32_t d, int32_t dy, uint8_t *y)
+{
+    const int32_t *const bias32 = ch->bias32 != 0 ? ch->bias32 + first : 0;
+    const int64_t *const bias64 = ch->bias64 != 0 ? ch->bias64 + first : 0;
+    int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK], part[FPGAGEN_BLOCK], part2[FPGAGEN_BLOCK];
+    int32_t b, c, j, o = 0;
+
+    for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
+        for (c = 0; c < win->cols; ++c) { /* one run per row when groups == 1 */
+            const uint8_t *const xc = x + c * win->x_col;
+            const int8_t *const wc = w + (win->tap0 + c * win->run) * FPGAGEN_BLOCK;
+            int32_t *const sums = c == 0 ? acc : part;
+            int32_t *const sums2 = c == 0 ? acc2 : part2;
+            if (pair) {
+                if (ch->x_signed) {
+                    dot_pair_s8((const int8_t *)xc, d, win->x_row, wc, ch->block_row, win->rows, win->run, sums,
+                                sums2);
+                } else {
+                    dot_pair_u8(xc, d, win->x_row, wc, ch->block_row, win->rows, win->run, sums, sums2);
+                }
+            } else if (ch->x_signed) {
+                dot_block_s8((const int8_t *)xc, win->x_row, wc, ch->block_row, win->rows, win->run, sums);
+            } else {
+                dot_block_u8(xc, win->x_row, wc, ch->block_row, win->rows, win->run, sums);
+            }
+            for (j = 0; c > 0 && j < FPGAGEN_BLOCK; ++j) {
+                acc[j] += part[j];
+            }
+            for (j = 0; c > 0 && pair && j < FPGAGEN_BLOCK; ++j) {
+                acc2[j] += part2[j];
+            }
+        }
+        for (j = 0; win->cols <= 0 && j < FPGAGEN_BLOCK; ++j) {
+            acc[j] = acc2[j] = 0;
+        }
+        requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                      y + o);
+        if (pair) {
+            requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
+                          &ch->rq, y + dy + o);
+        }
+    }
+    for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
+        for (j = 0; j <= pair; ++j) { /* the other pixel of a pair: inputs d further */
+            int32_t sum = 0;
+            for (c = 0; c < win->cols; ++c) {
+                const uint8_t *const xc = x + c * win->x_col + j * d;
+                const int8_t *const wc = w + win->tap0 + c * win->run;
+                sum += ch->x_signed
+                    ? dot_one_s8((const int8_t *)xc, win->x_row, wc, ch->one_row, win->rows, win->run)
+                    : dot_one_u8(xc, win->x_row, wc, ch->one_row, win->rows, win->run);
+            }
+            requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                          y + j * dy + o);
+        }
+    }
+}
+
+static inline int32_t min32(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
+static inline int32_t max32(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Layers.                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The window rows [k0, k0 + n) of the kernel that fall inside the input, for an output
+ * position whose window starts at input row (or column) i. */
+static inline void clip(int32_t i, int32_t kernel, int32_t size, int32_t *k0, int32_t *n)
+{
+    *k0 = max32(0, -i);
+    *n = min32(kernel, size - i) - *k0;
+}
+
+void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
+{
+    /* copies of the descriptor: stores through y may alias it as far as the compiler knows */
+    const int32_t in_h = l->in_h, in_w = l->in_w, in_c = l->in_c;
+    const int32_t out_h = l->out_h, out_w = l->out_w, out_c = l->out_c;
+    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
+    const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
+    const int32_t groups = l->groups;
+    const int32_t cg = in_c / groups;                /* input channels per group */
+    const int32_t og = out_c / groups;               /* output channels per group */
+    const int32_t taps = kernel_h * kernel_w * cg;   /* weights per output channel */
+    channels_t ch;
+    window_t win;
+    int32_t oy, ox, g;
+
+    ch.x_signed = l->in_signed;
+    ch.blocks = og / FPGAGEN_BLOCK;
+    ch.rest = og % FPGAGEN_BLOCK;
+    ch.block_w = taps * FPGAGEN_BLOCK;
+    ch.one_w = taps;
+    ch.block_row = kernel_w * cg * FPGAGEN_BLOCK;
+    ch.one_row = kernel_w * cg;
+    ch.bias32 = l->bias32;
+    ch.bias64 = l->bias64;
+    ch.rq = requant_params(l->shift, l->lo, l->hi);
+    win.x_row = in_w * in_c;
+    win.x_col = in_c;
+    for (oy = 0; oy < out_h; ++oy) {
+        const int32_t iy = oy * stride_h - l->pad_top;
+        int32_t ky0, rows, ky0_next, rows_next;
+        int32_t twin = 0; /* the next row has the same window rows: do both rows at once */
+        clip(iy, kernel_h, in_h, &ky0, &rows);
+        if (FPGAGEN_PAIRS && oy + 1 < out_h) {
+            clip(iy + stride_h, kernel_h, in_h, &ky0_next, &rows_next);
+            twin = ky0_next == ky0 && rows_next == rows && rows > 0;
+        }
+        win.rows = max32(rows, 0);
+        for (ox = 0; ox < out_w; ++ox) {
+            const int32_t ix = ox * stride_w - l->pad_left;
+            int32_t kx0, cols, kx0_next, cols_next, pair = twin, d = stride_h * in_w * in_c;
+            int32_t dy = out_w * out_c;
+            const uint8_t *xw = x;
+            uint8_t *const yp = y + (oy * out_w + ox) * out_c;
+
+            clip(ix, kernel_w, in_w, &kx0, &cols);
+            if (!twin && FPGAGEN_PAIRS && ox + 1 < out_w) { /* else pair with the next pixel in the row */
+                clip(ix + stride_w, kernel_w, in_w, &kx0_next, &cols_next);
+                pair = kx0_next == kx0 && cols_next == cols && cols > 0 && rows > 0;
+                d = stride_w * in_c;
+                dy = out_c;
+            }
+            if (rows > 0 && cols > 0) {
+                xw = x + ((iy + ky0) * in_w + ix + kx0) * in_c;
+            }
+            cols = max32(cols, 0);
+            win.tap0 = (ky0 * kernel_w + kx0) * cg;
+            win.cols = groups == 1 ? (cols > 0) : cols;
+            win.run = groups == 1 ? cols * cg : cg;
+            for (g = 0; g < groups; ++g) {
+                window_channels(&ch, &win, xw + g * cg, l->weight + g * taps * og, g * og, pair, d, dy, yp + g * og);
+            }
+            ox += pair && !twin; /* the row neighbour is done */
+        }
+        oy += twin; /* the next row is done */
+    }
+}
+
+void fpgagen_dense(const fpgagen_dense_t *l, const uint8_t *x, uint8_t *y)
+{
+    channels_t ch;
+    window_t win;
+
+    ch.x_signed = l->in_signed;
+    ch.blocks = l->out_n / FPGAGEN_BLOCK;
+    ch.rest = l->out_n % FPGAGEN_BLOCK;
+    ch.block_w = l->in_n * FPGAGEN_BLOCK;
+    ch.one_w = l->in_n;
+    ch.block_row = 0;
+    ch.one_row = 0;
+    ch.bias32 = l->bias32;
+    ch.bias64 = l->bias64;
+    ch.rq = requant_params(l->shift, l->lo, l->hi);
+    win.rows = 1;
+    win.x_row = 0;
+    win.cols = 1;
+    win.x_col = 0;
+    win.run = l->in_n;
+    win.tap0 = 0;
+    window_channels(&ch, &win, x, l->weight, 0, 0, 0, 0, y);
+}
+
+/* Pools visit output pixels in order; output pixel q is written where input pixel q was (same
+ * channels), so the generator lets the output overwrite the input when every window reads only
+ * pixels at or after its own position (the max pool reads pixel q, if at all, as the window's
+ * first pixel before it writes; the average pool reads a channel's window before writing it). */
+void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
+    const int32_t out_h = l->out_h, out_w = l->out_w;
+    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
+    const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
+    const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
+    const int32_t is_signed = l->in_signed;
+    int32_t oy, ox, c, ky, kx;
+
+    for (oy = 0; oy < out_h; ++oy) {
+        const int32_t iy = oy * stride_h - pad_top;
+        const int32_t ky0 = max32(0, -iy);
+        const int32_t rows = min32(kernel_h, in_h - iy) - ky0;
+        for (ox = 0; ox < out_w; ++ox) {
+            const int32_t ix = ox * stride_w - pad_left;
+            const int32_t kx0 = max32(0, -ix);
+            const int32_t cols = min32(kernel_w, in_w - ix) - kx0;
+            /* the window's first pixel (every window holds one: padding never wins) */
+            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n;
+            uint8_t *const yp = y + (oy * out_w + ox) * c_n;
+            for (c = 0; c < c_n; ++c) { /* forward copy: yp is xw or lies before it */
+                yp[c] = xw[c];
+            }
+            for (ky = 0; ky < rows; ++ky) {
+                for (kx = ky == 0 ? 1 : 0; kx < cols; ++kx) {
+                    const uint8_t *const xp = xw + (ky * in_w + kx) * c_n;
+                    if (is_signed) {
+                        const int8_t *const xs = (const int8_t *)xp;
+                        int8_t *const ys = (int8_t *)yp;
+                        for (c = 0; c < c_n; ++c) {
+                            ys[c] = xs[c] > ys[c] ? xs[c] : ys[c];
+                        }
+                    } else {
+                        for (c = 0; c < c_n; ++c) {
+                            yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The average pool and add read a byte b of a signed tensor as (b ^ 0x80) - 128 (its two's
+ * complement value), of an unsigned one as b. */
+void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
+    const int32_t out_h = l->out_h, out_w = l->out_w;
+    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
+    const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
+    const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
+    const uint32_t flip = l->in_signed ? 0x80u : 0u;
+    const int32_t offset = l->in_signed ? 128 : 0;
+    const int32_t *const recip = l->recip;
+    const int32_t per_position = l->recip_count != 1;
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t oy, ox, c, ky, kx;
+
+    for (oy = 0; oy < out_h; ++oy) {
+        const int32_t iy = oy * stride_h - pad_top;
+        const int32_t ky0 = max32(0, -iy);
+        const int32_t ky1 = min32(kernel_h, in_h - iy);
+        for (ox = 0; ox < out_w; ++ox) {
+            const int32_t ix = ox * stride_w - pad_left;
+            const int32_t kx0 = max32(0, -ix);
+            const int32_t kx1 = min32(kernel_w, in_w - ix);
+            const int32_t count = (ky1 - ky0) * (kx1 - kx0);
+            const int64_t r = recip[per_position ? oy * out_w + ox : 0];
+            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n;
+            uint8_t *const yp = y + (oy * out_w + ox) * c_n;
+            for (c = 0; c < c_n; ++c) {
+                int32_t sum = -offset * count; /* padding adds 0 */
+                for (ky = 0; ky < ky1 - ky0; ++ky) {
+                    const uint8_t *xr = xw + ky * in_w * c_n + c;
+                    for (kx = 0; kx < kx1 - kx0; ++kx) {
+                        sum += (int32_t)(xr[kx * c_n] ^ flip);
+                    }
+                }
+                yp[c] = (uint8_t)requant(sum * r, &rq);
+            }
+        }
+    }
+}
+
+void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uint8_t *y)
+{
+    const int32_t n = l->n;
+    const uint32_t flip_a = l->a_signed ? 0x80u : 0u, flip_b = l->b_signed ? 0x80u : 0u;
+    const int32_t offset_a = l->a_signed ? 128 : 0, offset_b = l->b_signed ? 128 : 0;
+    const int64_t scale_a = (int64_t)1 << l->align_a; /* a left shift, without shifting negatives */
+    const int64_t scale_b = (int64_t)1 << l->align_b;
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t i;
+
+    for (i = 0; i < n; ++i) {
+        const int64_t va = (int32_t)(a[i] ^ flip_a) - offset_a;
+        const int64_t vb = (int32_t)(b[i] ^ flip_b) - offset_b;
+        y[i] = (uint8_t)requant(va * scale_a + vb * scale_b, &rq);
+    }
+}

@@ -1,0 +1,112 @@
+/*
+ * fpgagen_nn.h - the hand-written runtime of fpgagen's microcontroller C backend (C99).
+ *
+ * Every generated model.h is thin glue over these kernels: one constant descriptor per layer
+ * (sizes, shift, clamp bounds, pointers to the constant weights) and one call per layer.
+ * The numerics are SPEC.md section 3, bit for bit with fpgagen's NumPy golden model:
+ *
+ *   conv / dense : acc = B + sum(w * x), then requantize(acc)
+ *   avgpool / gap: acc = (window sum) * reciprocal, then requantize(acc)
+ *   add          : acc = (a << align_a) + (b << align_b), then requantize(acc)
+ *   maxpool      : exact; padding never wins
+ *
+ * fpgagen_requantize() is the only place rounding and saturation are written: round half
+ * away from zero by `shift` bits (a left shift when shift <= 0), then clamp to [lo, hi]
+ * (the output format's range, narrowed by a fused ReLU/Clip).
+ *
+ * Data layout
+ * - Every tensor element is one byte; a tensor of a signed format holds int8_t values, one of
+ *   an unsigned format uint8_t values. Kernels take raw byte pointers and an `*_signed` flag.
+ * - Feature maps are HWC (channel fastest, then column, then row); vectors are in index order
+ *   (a Flatten of a feature map keeps HWC order: the generator permutes the next dense layer's
+ *   weight columns to match).
+ * - Conv weights are packed per group: first the blocks of FPGAGEN_BLOCK output channels, each
+ *   [kernel_h][kernel_w][in_c / groups][FPGAGEN_BLOCK] (the block's channels interleaved), then
+ *   the remaining out_c / groups % FPGAGEN_BLOCK channels, each [kernel_h][kernel_w][in_c / groups].
+ *   Dense weights likewise: blocks [in_n][FPGAGEN_BLOCK], then the remaining rows [in_n].
+ * - Biases are int32_t (bias32) when the layer's accumulator fits 32 bits, else int64_t
+ *   (bias64); exactly one of the two pointers is set.
+ *
+ * Sums of products are formed in int32_t; the generator checks per layer that they cannot
+ * overflow it (sum |w| * max |x| < 2**31). Bias addition and requantization are in int64_t;
+ * the generator checks |acc| * 2**max(0, -shift) < 2**61. On 64-bit hosts two output pixels
+ * with the same window clipping share each 64-bit multiply (see fpgagen_nn.c; define
+ * FPGAGEN_PAIRS=0 to turn this off); 32-bit MCUs compute one pixel at a time.
+ *
+ * Integer only: no floating point, no dynamic memory, no library calls beyond <stdint.h>.
+ * Kernels never write outside their output tensor and read each input element before they
+ * overwrite it where the generator lets an output share its input's memory (pools, add).
+ */
+#ifndef FPGAGEN_NN_H
+#define FPGAGEN_NN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Output channels (dense: outputs) one pass over the input computes together. */
+#define FPGAGEN_BLOCK 8
+
+/* A 2-D convolution, grouped or depthwise, with zero padding. */
+typedef struct {
+    int32_t in_h, in_w, in_c;       /* input feature map (HWC) */
+    int32_t out_h, out_w, out_c;    /* output feature map (HWC) */
+    int32_t kernel_h, kernel_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;      /* bottom/right padding follows from the sizes */
+    int32_t groups;                 /* in_c and out_c are multiples of it */
+    int32_t in_signed;              /* 1: input holds int8_t, 0: uint8_t */
+    const int8_t *weight;           /* packed, see the layout above */
+    const int32_t *bias32;          /* [out_c], or NULL */
+    const int64_t *bias64;          /* [out_c], or NULL */
+    int32_t shift, lo, hi;          /* requantization */
+} fpgagen_conv_t;
+
+/* A fully-connected layer: in_n inputs, out_n outputs. */
+typedef struct {
+    int32_t in_n, out_n;
+    int32_t in_signed;
+    const int8_t *weight;           /* packed, see the layout above */
+    const int32_t *bias32;
+    const int64_t *bias64;
+    int32_t shift, lo, hi;
+} fpgagen_dense_t;
+
+/* A max or average pool (a global average pool is one window over the whole map). */
+typedef struct {
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t kernel_h, kernel_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_signed;
+    const int32_t *recip;           /* average: [1] or [out_h * out_w] reciprocals; max: NULL */
+    int32_t recip_count;            /* 1 or out_h * out_w (0 for max) */
+    int32_t shift, lo, hi;          /* average only */
+} fpgagen_pool_t;
+
+/* An element-wise (residual) add of two tensors of n elements each. */
+typedef struct {
+    int32_t n;
+    int32_t a_signed, b_signed;
+    int32_t align_a, align_b;       /* left shifts to the common frac */
+    int32_t shift, lo, hi;
+} fpgagen_add_t;
+
+/* SPEC.md 3: acc * 2**-shift rounded half away from zero (shift > 0) or acc << -shift,
+ * then clamped to [lo, hi]; for |acc| * 2**max(0, -shift) < 2**61. */
+int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi);
+
+void fpgagen_conv(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_dense(const fpgagen_dense_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_maxpool(const fpgagen_pool_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_avgpool(const fpgagen_pool_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_add(const fpgagen_add_t *layer, const uint8_t *a, const uint8_t *b, uint8_t *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FPGAGEN_NN_H */

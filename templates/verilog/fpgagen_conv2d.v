@@ -1,0 +1,546 @@
+// fpgagen_conv2d: 2-D convolution (groups = 1) over a channel-interleaved pixel stream,
+// y = requant(conv(x, W) + B), PE output channels x SIMD input channels per cycle.
+//
+// Streams: the input map (CI, H, W) arrives in HWC order (all CI channels of pixel (0, 0), then
+// pixel (0, 1), ... row by row), one element per beat; the output map (CO, OH, OW) leaves in
+// HWC order, one element per beat, tlast on the last output of each frame (input tlast is
+// ignored: frames are counted). OH = (H + PAD_T + PAD_B - KH) / SH + 1, OW likewise.
+//
+// Line buffer: a circular RAM of ROWS input rows (words of SIMD channels, HWC order), written
+// as the pixels arrive and read by the compute side; zero padding is generated on the read
+// side (taps outside the map multiply 0). A pixel may be overwritten as soon as no remaining
+// window of the frame needs it, so the next input rows (and the first rows of the next frame)
+// fill while the current windows are computed. ROWS (a localparam) is the fewest rows for which
+// the inputs of the next window are already there when the current window ends, also at a row
+// and at a frame change: between KH and about 2*KH + SH - 1, at most 2*H (a map barely larger
+// than the kernel is double-buffered), so the writer runs up to two frames ahead.
+//
+// Compute: for each output pixel, for each group of PE output channels, the KH*KW taps of
+// CI/SIMD words each are walked one per cycle: CO/PE * KH*KW*CI/SIMD cycles per output pixel,
+// OH*OW times that per frame; input (H*W*CI beats) and output (OH*OW*CO beats) overlap it, so
+// a frame takes about max(compute, input, output) cycles with frames back to back. The
+// accumulator of each output channel starts at its bias B (already at the accumulator frac),
+// is kept modulo 2**AW with AW > ACC_WIDTH (exact, since the result fits ACC_WIDTH bits), and
+// is requantized by fpgagen_requant (round half away from zero by SHIFT, clamp to [LO, HI]).
+// The PE results of a channel group leave one per beat through a 2-deep fpgagen_fifo.
+//
+// ROM layouts ($readmemh, hex, one word per line):
+//   WEIGHT_FILE: CO/PE * KH*KW * CI/SIMD words of PE*SIMD*W_WIDTH bits; line
+//                ((g*KH + ky)*KW + kx)*(CI/SIMD) + k holds the weights W[co][ci][ky][kx] of output
+//                channels co = g*PE + p for input channels ci = k*SIMD + s, element (p, s) in bits
+//                [(p*SIMD + s)*W_WIDTH +: W_WIDTH] (two's complement).
+//   BIAS_FILE:   CO/PE words of PE*BIAS_WIDTH bits; line g holds the biases of output channels
+//                g*PE + p in bits [p*BIAS_WIDTH +: BIAS_WIDTH] (two's complement).
+`default_nettype none
+
+module fpgagen_conv2d #(
+    parameter integer IN_WIDTH    = 8,     // bits of input elements
+    parameter integer IN_SIGNED   = 1,     // 1: inputs are two's complement, 0: unsigned
+    parameter integer W_WIDTH     = 8,     // bits of the (signed) weights
+    parameter integer BIAS_WIDTH  = 16,    // bits of the (signed) biases in BIAS_FILE
+    parameter integer OUT_WIDTH   = 8,     // bits of output elements
+    parameter integer CI          = 3,     // input channels
+    parameter integer CO          = 4,     // output channels
+    parameter integer H           = 8,     // input rows
+    parameter integer W           = 8,     // input columns
+    parameter integer KH          = 3,     // kernel rows
+    parameter integer KW          = 3,     // kernel columns
+    parameter integer SH          = 1,     // vertical stride
+    parameter integer SW          = 1,     // horizontal stride
+    parameter integer PAD_T       = 1,     // zero rows above the map
+    parameter integer PAD_L       = 1,     // zero columns left of the map
+    parameter integer PAD_B       = 1,     // zero rows below the map
+    parameter integer PAD_R       = 1,     // zero columns right of the map
+    parameter integer PE          = 1,     // output channels computed in parallel (divides CO)
+    parameter integer SIMD        = 1,     // input channels of one tap in parallel (divides CI)
+    parameter integer ACC_WIDTH   = 24,    // bits that hold every accumulator value exactly
+    parameter integer SHIFT       = 8,     // requantization right shift (negative: left shift)
+    parameter integer LO          = -128,  // lowest output value
+    parameter integer HI          = 127,   // highest output value
+    parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
+    parameter         BIAS_FILE   = "bias.mem"      // $readmemh file of the bias ROM
+) (
+    input  wire                 clk,
+    input  wire                 rst,            // synchronous, active high
+
+    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire                 s_axis_tvalid,
+    output wire                 s_axis_tready,
+    input  wire                 s_axis_tlast,
+
+    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire                 m_axis_tvalid,
+    input  wire                 m_axis_tready,
+    output wire                 m_axis_tlast
+);
+    // ---- sizes -------------------------------------------------------------------------------
+    localparam integer NK   = CI / SIMD;                         // words per pixel
+    localparam integer NG   = CO / PE;                           // output channel groups
+    localparam integer OH   = (H + PAD_T + PAD_B - KH) / SH + 1; // output rows
+    localparam integer OW   = (W + PAD_L + PAD_R - KW) / SW + 1; // output columns
+    localparam integer HW   = H * W;                             // pixels per frame
+
+    // The fewest rows for which the next window's inputs can be in the buffer while the
+    // current window is computed: within a row, at a row change and at a frame change.
+    function integer line_rows(input integer unused);
+        integer iy_last, c0_last, fn_last, m0_row, m0_col, m0, need, need_row, need_frame, rows;
+        begin
+            iy_last = (OH - 1) * SH - PAD_T;                  // first window row of the last output row
+            c0_last = (OW - 1) * SW - PAD_L;                  // first window column of the last output column
+            if (c0_last < 0) c0_last = 0;
+            if (c0_last > W - 1) c0_last = W - 1;
+            fn_last = (iy_last < 0) ? 0 : (iy_last >= H) ? HW : iy_last * W + c0_last;
+            m0_row = (KH - 1 - PAD_T < H - 1) ? KH - 1 - PAD_T : H - 1;  // last input of the first window
+            m0_col = (KW - 1 - PAD_L < W - 1) ? KW - 1 - PAD_L : W - 1;
+            m0 = (m0_row < 0 || m0_col < 0) ? 0 : m0_row * W + m0_col;
+            need = (KH - 1) * W + SW + KW;                    // next window in the same row
+            need_row = (SH + KH - 1) * W + m0_col + 1 - c0_last;  // first window of the next row
+            need_frame = HW - fn_last + m0 + 1;              // first window of the next frame
+            if (need_row > need) need = need_row;
+            if (need_frame > need) need = need_frame;
+            rows = (need + W - 1) / W;
+            if (rows < KH) rows = KH;
+            if (rows > 2 * H) rows = 2 * H;
+            line_rows = (rows < 1) ? 1 : rows + 0 * unused;
+        end
+    endfunction
+
+    localparam integer ROWS = line_rows(0);                      // rows in the line buffer
+    localparam integer ROWW = W * NK;                            // line buffer words per row
+    localparam integer DEPTH = ROWS * ROWW;                      // line buffer words
+    localparam integer NW   = NG * KH * KW * NK;                 // weight ROM words
+    localparam integer NOUT = OH * OW * CO;                      // output elements per frame
+
+    // counter widths
+    localparam integer KB   = (NK > 1) ? $clog2(NK) : 1;         // word in a pixel
+    localparam integer SB   = (SIMD > 1) ? $clog2(SIMD) : 1;     // element in a word
+    localparam integer KXB  = (KW > 1) ? $clog2(KW) : 1;         // kernel column
+    localparam integer KYB  = (KH > 1) ? $clog2(KH) : 1;         // kernel row
+    localparam integer GW   = (NG > 1) ? $clog2(NG) : 1;         // channel group
+    localparam integer OXW  = (OW > 1) ? $clog2(OW) : 1;         // output column
+    localparam integer OYW  = (OH > 1) ? $clog2(OH) : 1;         // output row
+    localparam integer WA   = (NW > 1) ? $clog2(NW) : 1;         // weight ROM address
+    localparam integer DA   = (DEPTH > 1) ? $clog2(DEPTH) : 1;   // line buffer address
+    localparam integer PXB  = (HW > 1) ? $clog2(HW) : 1;         // pixel index in a frame
+    localparam integer PCW  = $clog2(PE + 1);                    // output buffer count
+    localparam integer OIB  = (NOUT > 1) ? $clog2(NOUT) : 1;     // output element index
+    // signed positions: pixel indices (up to 2*H*W), rows/columns with padding, word offsets
+    localparam integer SPAN = (H + PAD_T + PAD_B + KH + SH + 1) * (W + PAD_L + PAD_R + KW + SW + 1) * (NK + 1);
+    localparam integer PS   = $clog2(2 * SPAN + 4 * H * W + 2 * DEPTH + 2) + 2;
+    localparam integer XW   = SIMD * IN_WIDTH;                   // line buffer word
+    localparam integer WWD  = PE * SIMD * W_WIDTH;               // weight ROM word
+    localparam integer PW   = IN_WIDTH + 1 + W_WIDTH;            // one product, exact
+    localparam integer SUMW = PW + $clog2(SIMD) + 1;             // SIMD products, exact
+    localparam integer AW   = (ACC_WIDTH > SUMW ? ACC_WIDTH : SUMW) + 1;  // accumulator (modulo)
+
+    // counter limits
+    localparam integer NK_LAST_I = NK - 1;
+    localparam integer SIMD_LAST_I = SIMD - 1;
+    localparam integer KW_LAST_I = KW - 1;
+    localparam integer KH_LAST_I = KH - 1;
+    localparam integer NG_LAST_I = NG - 1;
+    localparam integer OW_LAST_I = OW - 1;
+    localparam integer OH_LAST_I = OH - 1;
+    localparam integer NW_LAST_I = NW - 1;
+    localparam integer HW_LAST_I = HW - 1;
+    localparam integer NOUT_LAST_I = NOUT - 1;
+    localparam [KB-1:0]  K_LAST  = NK_LAST_I[KB-1:0];
+    localparam [SB-1:0]  S_LAST  = SIMD_LAST_I[SB-1:0];
+    localparam [KXB-1:0] KX_LAST = KW_LAST_I[KXB-1:0];
+    localparam [KYB-1:0] KY_LAST = KH_LAST_I[KYB-1:0];
+    localparam [GW-1:0]  G_LAST  = NG_LAST_I[GW-1:0];
+    localparam [OXW-1:0] OX_LAST = OW_LAST_I[OXW-1:0];
+    localparam [OYW-1:0] OY_LAST = OH_LAST_I[OYW-1:0];
+    localparam [WA-1:0]  W_LAST  = NW_LAST_I[WA-1:0];
+    localparam [PXB-1:0] N_LAST  = HW_LAST_I[PXB-1:0];
+    localparam [OIB-1:0] O_LAST  = NOUT_LAST_I[OIB-1:0];
+    localparam [PCW-1:0] PE_C    = PE[PCW-1:0];
+
+    // line buffer address arithmetic (row starts modulo DEPTH)
+    localparam integer ROWW_I = ROWW;
+    localparam integer DEPTH_I = DEPTH;
+    localparam integer PT_OFF_I = ((ROWS - (PAD_T % ROWS)) % ROWS) * ROWW;  // row -PAD_T from row 0
+    localparam integer SH_OFF_I = (SH % ROWS) * ROWW;                       // next output row
+    localparam integer H_OFF_I  = (H % ROWS) * ROWW;                        // next frame
+    localparam [DA:0] DEPTH_C  = DEPTH_I[DA:0];
+    localparam [DA:0] ROWW_C   = ROWW_I[DA:0];
+    localparam [DA:0] PT_OFF_C = PT_OFF_I[DA:0];
+    localparam [DA:0] SH_OFF_C = SH_OFF_I[DA:0];
+    localparam [DA:0] H_OFF_C  = H_OFF_I[DA:0];
+
+    // signed position constants
+    localparam integer NP_I = ROWS * W;
+    localparam integer HW2_I = 2 * HW;
+    localparam integer M_PAD_L_I = -PAD_L;
+    localparam integer M_PAD_T_I = -PAD_T;
+    localparam integer M_PAD_LNK_I = -PAD_L * NK;
+    localparam integer M_PAD_TW_I = -PAD_T * W;
+    localparam integer SWNK_I = SW * NK;
+    localparam integer SHW_I = SH * W;
+    localparam integer H1W_I = (H - 1) * W;
+    localparam integer KH1W_I = (KH - 1) * W;
+    localparam integer W1_I = W - 1;
+    localparam integer KW1_I = KW - 1;
+    localparam integer KH1_I = KH - 1;
+    localparam signed [PS-1:0] C_ZERO   = 0;
+    localparam signed [PS-1:0] C_ONE    = 1;
+    localparam signed [PS-1:0] C_H      = H[PS-1:0];
+    localparam signed [PS-1:0] C_W      = W[PS-1:0];
+    localparam signed [PS-1:0] C_HW     = HW[PS-1:0];
+    localparam signed [PS-1:0] C_HW2    = HW2_I[PS-1:0];        // 2*H*W
+    localparam signed [PS-1:0] C_NP     = NP_I[PS-1:0];
+    localparam signed [PS-1:0] C_SW     = SW[PS-1:0];
+    localparam signed [PS-1:0] C_SH     = SH[PS-1:0];
+    localparam signed [PS-1:0] C_SWNK   = SWNK_I[PS-1:0];
+    localparam signed [PS-1:0] C_SHW    = SHW_I[PS-1:0];
+    localparam signed [PS-1:0] C_PADL   = M_PAD_L_I[PS-1:0];    // -PAD_L
+    localparam signed [PS-1:0] C_PADT   = M_PAD_T_I[PS-1:0];    // -PAD_T
+    localparam signed [PS-1:0] C_PADLNK = M_PAD_LNK_I[PS-1:0];  // -PAD_L*NK
+    localparam signed [PS-1:0] C_PADTW  = M_PAD_TW_I[PS-1:0];   // -PAD_T*W
+    localparam signed [PS-1:0] C_H1W    = H1W_I[PS-1:0];        // (H-1)*W
+    localparam signed [PS-1:0] C_KH1W   = KH1W_I[PS-1:0];       // (KH-1)*W
+    localparam signed [PS-1:0] C_W1     = W1_I[PS-1:0];         // W-1
+    localparam signed [PS-1:0] C_KW1    = KW1_I[PS-1:0];        // KW-1
+    localparam signed [PS-1:0] C_KH1    = KH1_I[PS-1:0];        // KH-1
+
+    initial begin
+        if (IN_WIDTH < 1 || W_WIDTH < 2 || OUT_WIDTH < 1 || BIAS_WIDTH < 2)
+            $error("fpgagen_conv2d %m: IN_WIDTH %0d, W_WIDTH %0d, BIAS_WIDTH %0d, OUT_WIDTH %0d out of range",
+                   IN_WIDTH, W_WIDTH, BIAS_WIDTH, OUT_WIDTH);
+        if (CI < 1 || CO < 1 || H < 1 || W < 1 || KH < 1 || KW < 1 || SH < 1 || SW < 1)
+            $error("fpgagen_conv2d %m: CI %0d, CO %0d, H %0d, W %0d, KH %0d, KW %0d, SH %0d, SW %0d must be >= 1",
+                   CI, CO, H, W, KH, KW, SH, SW);
+        if (PAD_T < 0 || PAD_L < 0 || PAD_B < 0 || PAD_R < 0)
+            $error("fpgagen_conv2d %m: padding %0d %0d %0d %0d must be >= 0", PAD_T, PAD_L, PAD_B, PAD_R);
+        if (H + PAD_T + PAD_B < KH || W + PAD_L + PAD_R < KW)
+            $error("fpgagen_conv2d %m: the %0dx%0d kernel is larger than the padded %0dx%0d map",
+                   KH, KW, H + PAD_T + PAD_B, W + PAD_L + PAD_R);
+        if (PE < 1 || CO % PE != 0) $error("fpgagen_conv2d %m: PE %0d must divide CO %0d", PE, CO);
+        if (SIMD < 1 || CI % SIMD != 0) $error("fpgagen_conv2d %m: SIMD %0d must divide CI %0d", SIMD, CI);
+        if (ACC_WIDTH < 2 || ACC_WIDTH > 64) $error("fpgagen_conv2d %m: ACC_WIDTH %0d must be 2..64", ACC_WIDTH);
+        if (BIAS_WIDTH > AW) $error("fpgagen_conv2d %m: BIAS_WIDTH %0d wider than the accumulator (%0d)", BIAS_WIDTH, AW);
+        if (PS > 32) $error("fpgagen_conv2d %m: the %0dx%0dx%0d map is too large for 32-bit positions", CI, H, W);
+    end
+
+    // ---- ROMs and the line buffer -------------------------------------------------------------
+    reg [WWD-1:0]           wrom [0:NW-1];
+    reg [PE*BIAS_WIDTH-1:0] brom [0:NG-1];
+    reg [XW-1:0]            lbuf [0:DEPTH-1];
+    initial begin
+        $readmemh(WEIGHT_FILE, wrom);
+        $readmemh(BIAS_FILE, brom);
+    end
+
+    function [DA-1:0] add_mod(input [DA-1:0] a, input [DA:0] c);  // (a + c) mod DEPTH, c < DEPTH
+        reg [DA:0] s;
+        /* verilator lint_off UNUSEDSIGNAL */  // r < DEPTH: its top bit is 0
+        reg [DA:0] r;
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            s = {1'b0, a} + c;
+            r = (s >= DEPTH_C) ? s - DEPTH_C : s;
+            add_mod = r[DA-1:0];
+        end
+    endfunction
+
+    // ---- compute side state (stage A), needed by the writer's overwrite check ---------------
+    reg        [KB-1:0]  k;         // word of the tap
+    reg        [KXB-1:0] kx;        // kernel column
+    reg        [KYB-1:0] ky;        // kernel row
+    reg        [GW-1:0]  g;         // output channel group
+    reg        [OXW-1:0] ox;        // output column
+    reg        [OYW-1:0] oy;        // output row
+    reg        [WA-1:0]  wa;        // weight ROM address
+    reg signed [PS-1:0]  ix0;       // first input column of the window (ox*SW - PAD_L)
+    reg signed [PS-1:0]  iy0;       // first input row of the window (oy*SH - PAD_T)
+    reg signed [PS-1:0]  iyw;       // iy0 * W
+    reg signed [PS-1:0]  colbase;   // ix0 * NK
+    reg signed [PS-1:0]  tcol;      // input column of the tap (ix0 + kx)
+    reg signed [PS-1:0]  trow;      // input row of the tap (iy0 + ky)
+    reg signed [PS-1:0]  coloff;    // word offset of the tap in its row (tcol*NK + k)
+    reg        [DA-1:0]  cbase;     // line buffer address of row 0 of the frame being computed
+    reg        [DA-1:0]  prow;      // address of row iy0 (modulo DEPTH)
+    reg        [DA-1:0]  trowa;     // address of row trow (modulo DEPTH)
+
+    // the earliest pixel of the frame that this or a later window still reads
+    wire signed [PS-1:0] c0 = (ix0 < C_ZERO) ? C_ZERO : (ix0 > C_W1) ? C_W1 : ix0;
+    wire signed [PS-1:0] first_needed = (iy0 < C_ZERO) ? C_ZERO : (iy0 >= C_H) ? C_HW : iyw + c0;
+    // the last pixel the window reads; a window in the padding only (none) waits for pixel 0,
+    // so that no output leaves before its frame has begun to arrive
+    wire                 none = (iy0 + C_KH1 < C_ZERO) || (iy0 >= C_H) || (ix0 + C_KW1 < C_ZERO) || (ix0 >= C_W);
+    wire signed [PS-1:0] last_row_w = (iyw + C_KH1W > C_H1W) ? C_H1W : iyw + C_KH1W;
+    wire signed [PS-1:0] last_col = (ix0 + C_KW1 > C_W1) ? C_W1 : ix0 + C_KW1;
+    wire signed [PS-1:0] last_needed = none ? C_ZERO : last_row_w + last_col;
+
+    // ---- input side: assemble SIMD elements, write one word per SIMD beats -------------------
+    reg        [SB-1:0]  ws;        // element in the word
+    reg        [KB-1:0]  wk;        // word in the pixel
+    reg        [PXB-1:0] wn;        // pixel of the frame being written
+    reg        [DA-1:0]  waddr;     // line buffer write address
+    reg signed [2:0]     fdist;     // writer's frame - compute side's frame: -1 .. 2
+    wire signed [PS-1:0] wpos = $signed({{(PS-PXB){1'b0}}, wn});
+    // the writer's pixel in the compute frame's numbering
+    wire signed [PS-1:0] weff = (fdist == 3'sd2) ? wpos + C_HW2 : (fdist == 3'sd1) ? wpos + C_HW : wpos;
+    // pixel weff overwrites pixel weff - ROWS*W, which no window may need any more
+    assign s_axis_tready = (fdist < 3'sd0) || (weff < first_needed + C_NP);
+    wire          take     = s_axis_tvalid && s_axis_tready;
+    wire          wword_en = take && (ws == S_LAST);        // a line buffer word is complete
+    wire          wpix     = wword_en && (wk == K_LAST);    // a pixel is complete
+    wire          w_wrap   = wpix && (wn == N_LAST);        // a frame is complete
+    wire [XW-1:0] wword;
+    generate
+        if (SIMD > 1) begin : g_simd
+            reg [XW-IN_WIDTH-1:0] staging;  // the last SIMD-1 elements, the oldest at the bottom
+            assign wword = {s_axis_tdata, staging};  // element s at bits [s*IN_WIDTH +: IN_WIDTH]
+            always @(posedge clk) if (take) staging <= wword[XW-1:IN_WIDTH];
+        end else begin : g_scalar
+            assign wword = s_axis_tdata;
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        if (wword_en) lbuf[waddr] <= wword;
+    end
+
+    // ---- stage A: walk (output pixel, channel group, tap row, tap column, word) --------------
+    // The window's inputs are all in the buffer (padding only: its frame has begun).
+    wire avail = (fdist > 3'sd0) || (fdist == 3'sd0 && wpos > last_needed);
+    wire ce;     // the compute pipeline advances
+    wire a_fire = ce && avail;
+
+    wire last_k  = (k == K_LAST);
+    wire last_kx = (kx == KX_LAST);
+    wire last_ky = (ky == KY_LAST);
+    wire end_row = last_k && last_kx;                // last word of a kernel row
+    wire end_win = end_row && last_ky;               // last word of the window
+    wire end_pix = end_win && (g == G_LAST);         // last word of the output pixel
+    wire end_orow = end_pix && (ox == OX_LAST);      // last word of the output row
+    wire end_frame = end_orow && (oy == OY_LAST);    // last word of the frame
+    wire c_wrap = a_fire && end_frame;
+
+    // the next output pixel's window
+    wire signed [PS-1:0] ix0_n = !end_pix ? ix0 : (ox == OX_LAST) ? C_PADL : ix0 + C_SW;
+    wire signed [PS-1:0] colbase_n = !end_pix ? colbase : (ox == OX_LAST) ? C_PADLNK : colbase + C_SWNK;
+    wire signed [PS-1:0] iy0_n = !end_orow ? iy0 : (oy == OY_LAST) ? C_PADT : iy0 + C_SH;
+    wire signed [PS-1:0] iyw_n = !end_orow ? iyw : (oy == OY_LAST) ? C_PADTW : iyw + C_SHW;
+    wire        [DA-1:0] cbase_n = end_frame ? add_mod(cbase, H_OFF_C) : cbase;
+    wire        [DA-1:0] prow_n = !end_orow ? prow : (oy == OY_LAST) ? add_mod(cbase_n, PT_OFF_C)
+                                                                      : add_mod(prow, SH_OFF_C);
+    // the tap: inside the map, and its line buffer address
+    wire tap_in = (trow >= C_ZERO) && (trow < C_H) && (tcol >= C_ZERO) && (tcol < C_W);
+    /* verilator lint_off UNUSEDSIGNAL */  // a tap inside the map lies in [0, DEPTH)
+    wire signed [PS-1:0] raddr_s = $signed({{(PS-DA){1'b0}}, trowa}) + coloff;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [DA-1:0] raddr = tap_in ? raddr_s[DA-1:0] : {DA{1'b0}};
+
+    always @(posedge clk) begin
+        if (a_fire) begin
+            k <= last_k ? {KB{1'b0}} : k + 1'b1;
+            wa <= (wa == W_LAST) ? {WA{1'b0}} : wa + 1'b1;
+            if (end_row) begin
+                kx <= {KXB{1'b0}};
+                tcol <= ix0_n;
+                coloff <= colbase_n;
+                ky <= last_ky ? {KYB{1'b0}} : ky + 1'b1;
+                trow <= last_ky ? iy0_n : trow + C_ONE;
+                trowa <= last_ky ? prow_n : add_mod(trowa, ROWW_C);
+            end else begin
+                if (last_k) begin
+                    kx <= kx + 1'b1;
+                    tcol <= tcol + C_ONE;
+                end
+                coloff <= coloff + C_ONE;
+            end
+            if (end_win) g <= (g == G_LAST) ? {GW{1'b0}} : g + 1'b1;
+            if (end_pix) ox <= (ox == OX_LAST) ? {OXW{1'b0}} : ox + 1'b1;
+            if (end_orow) oy <= (oy == OY_LAST) ? {OYW{1'b0}} : oy + 1'b1;
+            ix0 <= ix0_n;
+            colbase <= colbase_n;
+            iy0 <= iy0_n;
+            iyw <= iyw_n;
+            prow <= prow_n;
+            cbase <= cbase_n;
+        end
+        if (rst) begin
+            k       <= {KB{1'b0}};
+            kx      <= {KXB{1'b0}};
+            ky      <= {KYB{1'b0}};
+            g       <= {GW{1'b0}};
+            ox      <= {OXW{1'b0}};
+            oy      <= {OYW{1'b0}};
+            wa      <= {WA{1'b0}};
+            ix0     <= C_PADL;
+            iy0     <= C_PADT;
+            iyw     <= C_PADTW;
+            colbase <= C_PADLNK;
+            tcol    <= C_PADL;
+            trow    <= C_PADT;
+            coloff  <= C_PADLNK;
+            cbase   <= {DA{1'b0}};
+            prow    <= add_mod({DA{1'b0}}, PT_OFF_C);
+            trowa   <= add_mod({DA{1'b0}}, PT_OFF_C);
+        end
+    end
+
+    // writer position and the frame distance between writer and compute side
+    always @(posedge clk) begin
+        if (take) ws <= (ws == S_LAST) ? {SB{1'b0}} : ws + 1'b1;
+        if (wword_en) begin
+            wk <= (wk == K_LAST) ? {KB{1'b0}} : wk + 1'b1;
+            waddr <= add_mod(waddr, {{DA{1'b0}}, 1'b1});
+        end
+        if (wpix) wn <= (wn == N_LAST) ? {PXB{1'b0}} : wn + 1'b1;
+        if (w_wrap && !c_wrap) fdist <= fdist + 3'sd1;
+        else if (c_wrap && !w_wrap) fdist <= fdist - 3'sd1;
+        if (rst) begin
+            ws     <= {SB{1'b0}};
+            wk     <= {KB{1'b0}};
+            wn     <= {PXB{1'b0}};
+            waddr  <= {DA{1'b0}};
+            fdist  <= 3'sd0;
+        end
+    end
+
+    // ---- stage B: ROM and line buffer outputs -------------------------------------------------
+    reg                      b_v, b_first, b_last, b_in;
+    reg [WWD-1:0]            b_w;
+    reg [XW-1:0]             b_x;
+    reg [PE*BIAS_WIDTH-1:0]  b_bias;
+
+    always @(posedge clk) begin
+        if (a_fire) begin
+            b_w    <= wrom[wa];
+            b_x    <= lbuf[raddr];
+            b_bias <= brom[g];
+        end
+    end
+
+    always @(posedge clk) begin
+        if (ce) begin
+            b_v     <= avail;
+            b_first <= (k == {KB{1'b0}}) && (kx == {KXB{1'b0}}) && (ky == {KYB{1'b0}});
+            b_last  <= end_win;
+            b_in    <= tap_in;
+        end
+        if (rst) b_v <= 1'b0;
+    end
+
+    // ---- stage C: PE dot products of SIMD elements (padding taps multiply 0) -----------------
+    reg              c_v, c_first, c_last;
+    reg [PE*AW-1:0]  c_part;
+    reg [PE*AW-1:0]  c_bias;
+    wire [PE*AW-1:0] part;
+    wire [PE*AW-1:0] bias_ext;
+    wire [XW-1:0]    xin = b_in ? b_x : {XW{1'b0}};
+
+    genvar gp;
+    generate
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            wire [SIMD*PW-1:0] prods;
+            genvar gs;
+            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_mul
+                wire [IN_WIDTH-1:0] xr = xin[gs*IN_WIDTH +: IN_WIDTH];
+                wire [W_WIDTH-1:0]  wr = b_w[(gp*SIMD + gs)*W_WIDTH +: W_WIDTH];
+                wire                xsign = (IN_SIGNED != 0) && xr[IN_WIDTH-1];
+                wire signed [PW-1:0] xe = $signed({{(PW-IN_WIDTH){xsign}}, xr});
+                wire signed [PW-1:0] we = $signed({{(PW-W_WIDTH){wr[W_WIDTH-1]}}, wr});
+                wire signed [PW-1:0] prod = xe * we;
+                assign prods[gs*PW +: PW] = prod;
+            end
+            reg signed [AW-1:0] dot;
+            integer s;
+            always @* begin
+                dot = {AW{1'b0}};
+                for (s = 0; s < SIMD; s = s + 1)
+                    dot = dot + {{(AW-PW){prods[s*PW+PW-1]}}, prods[s*PW +: PW]};
+            end
+            assign part[gp*AW +: AW] = dot;
+            wire [BIAS_WIDTH-1:0] br = b_bias[gp*BIAS_WIDTH +: BIAS_WIDTH];
+            assign bias_ext[gp*AW +: AW] = {{(AW-BIAS_WIDTH){br[BIAS_WIDTH-1]}}, br};
+        end
+    endgenerate
+
+    always @(posedge clk) begin
+        if (ce) begin
+            c_v     <= b_v;
+            c_first <= b_first;
+            c_last  <= b_last;
+            c_part  <= part;
+            c_bias  <= bias_ext;
+        end
+        if (rst) c_v <= 1'b0;
+    end
+
+    // ---- stage D: accumulate; requantize the finished group ----------------------------------
+    reg [PE*AW-1:0]   acc;
+    reg               d_final;   // acc holds a finished channel group
+    wire [PE*OUT_WIDTH-1:0] y;
+
+    generate
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_acc
+            always @(posedge clk) begin
+                if (ce && c_v)
+                    acc[gp*AW +: AW] <= (c_first ? c_bias[gp*AW +: AW] : acc[gp*AW +: AW]) + c_part[gp*AW +: AW];
+            end
+            fpgagen_requant #(
+                .ACC_WIDTH(ACC_WIDTH),
+                .SHIFT(SHIFT),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant (
+                .acc(acc[gp*AW +: ACC_WIDTH]),
+                .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
+            );
+        end
+    endgenerate
+
+    // ---- output: the PE results of a group leave one per beat ------------------------------
+    reg [PE*OUT_WIDTH-1:0] obuf;   // element 0 at the bottom
+    reg [PCW-1:0]          ocnt;
+    reg [OIB-1:0]          oidx;
+    wire                   fifo_ready;
+    wire                   pop = (ocnt != {PCW{1'b0}}) && fifo_ready;
+    wire                   obuf_free = (ocnt == {PCW{1'b0}}) || (ocnt == {{(PCW-1){1'b0}}, 1'b1} && pop);
+    wire                   load = d_final && obuf_free;
+    assign ce = !d_final || obuf_free;
+
+    always @(posedge clk) begin
+        if (ce) d_final <= c_v && c_last;
+        if (load) begin
+            obuf <= y;
+            ocnt <= PE_C;
+        end else if (pop) begin
+            obuf <= obuf >> OUT_WIDTH;
+            ocnt <= ocnt - 1'b1;
+        end
+        if (pop) oidx <= (oidx == O_LAST) ? {OIB{1'b0}} : oidx + 1'b1;
+        if (rst) begin
+            d_final <= 1'b0;
+            ocnt    <= {PCW{1'b0}};
+            oidx    <= {OIB{1'b0}};
+        end
+    end
+
+    fpgagen_fifo #(
+        .WIDTH(OUT_WIDTH),
+        .DEPTH(2)
+    ) u_out (
+        .clk(clk),
+        .rst(rst),
+        .s_axis_tdata(obuf[OUT_WIDTH-1:0]),
+        .s_axis_tvalid(ocnt != {PCW{1'b0}}),
+        .s_axis_tready(fifo_ready),
+        .s_axis_tlast(oidx == O_LAST),
+        .m_axis_tdata(m_axis_tdata),
+        .m_axis_tvalid(m_axis_tvalid),
+        .m_axis_tready(m_axis_tready),
+        .m_axis_tlast(m_axis_tlast)
+    );
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire unused = s_axis_tlast;  // frames are counted, not taken from tlast
+    /* verilator lint_on UNUSEDSIGNAL */
+endmodule
+
+`default_nettype wire
