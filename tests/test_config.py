@@ -138,3 +138,11 @@ def test_pyproject_lists_every_package():
     found = {".".join(p.relative_to(ROOT).parent.parts) for p in (ROOT / "fpgagen").rglob("__init__.py")}
     assert found <= listed, f"add to pyproject.toml packages: {sorted(found - listed)}"
     assert "fpgagen.templates" in listed and (ROOT / "templates" / "__init__.py").is_file()
+
+
+def test_readme_config_table_matches_the_schema():
+    from fpgagen.config import schema_rows
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for key, default, doc in schema_rows():
+        assert f"| `{key}` | {default} | {doc} |" in readme, f"README config table is stale for {key}"
