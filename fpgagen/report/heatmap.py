@@ -42,6 +42,12 @@ class HeatmapGrid(NamedTuple):
     bits: np.ndarray
     counts: np.ndarray
     outside: np.ndarray
+    #: True when the last column also counts every value below it (a long tail was folded)
+    folded: bool = False
+
+
+#: bit positions kept below the lowest LSB of any format; smaller values fold into the last column
+TAIL_BITS = 6
 
 
 def _check_rows(rows) -> list:
@@ -74,7 +80,9 @@ def heatmap_grid(rows) -> HeatmapGrid:
     """The grid and the 'outside the format' mask that :func:`heatmap_png` draws.
 
     Columns run over every bit position from the highest to the lowest that any histogram holds
-    a value at or any format represents (``fmt.msb`` down to ``-fmt.frac``).
+    a value at or any format represents (``fmt.msb`` down to ``-fmt.frac``); when formats are
+    given, values more than :data:`TAIL_BITS` below the lowest LSB (float residue such as
+    2**-100, all underflow anyway) are counted in the last column instead of widening the map.
     """
     rows = _check_rows(rows)
     highs, lows = [], []
@@ -86,15 +94,21 @@ def heatmap_grid(rows) -> HeatmapGrid:
             highs.append(fmt.msb)
             lows.append(-fmt.frac)
     top, bottom = (max(highs), min(lows)) if highs else (0, 0)
+    lsbs = [-fmt.frac for _, _, fmt in rows if fmt is not None]
+    folded = bool(lsbs) and bottom < min(lsbs) - TAIL_BITS
+    if folded:
+        bottom = min(lsbs) - TAIL_BITS
     bits = np.arange(top, bottom - 1, -1, dtype=np.int64)
     inside_hist = (bits >= MIN_BIT) & (bits <= MAX_BIT)
     counts = np.zeros((len(rows), bits.size), np.int64)
     outside = np.zeros((len(rows), bits.size), bool)
     for i, (_, hist, fmt) in enumerate(rows):
         counts[i, inside_hist] = hist.counts[bits[inside_hist] - MIN_BIT]
+        if folded:
+            counts[i, -1] = int(hist.counts[: bottom - MIN_BIT + 1].sum())
         if fmt is not None:
             outside[i] = (bits > fmt.msb) | (bits < -fmt.frac)
-    return HeatmapGrid([r[0] for r in rows], [r[2] for r in rows], bits, counts, outside)
+    return HeatmapGrid([r[0] for r in rows], [r[2] for r in rows], bits, counts, outside, folded)
 
 
 def _bit_label(bit: int) -> str:
@@ -152,7 +166,10 @@ def heatmap_png(rows, path: "str | Path | None" = None, title: str = "") -> byte
 
     step = max(1, int(np.ceil(n_cols / 40)))
     ax.set_xticks(np.arange(0, n_cols, step))
-    ax.set_xticklabels([_bit_label(int(b)) for b in grid.bits[::step]], fontsize=8)
+    labels = [_bit_label(int(b)) for b in grid.bits[::step]]
+    if grid.folded and (grid.bits.size - 1) % step == 0:
+        labels[-1] = "<=" + labels[-1]
+    ax.set_xticklabels(labels, fontsize=8)
     ax.set_yticks(np.arange(n_rows))
     ax.set_yticklabels(
         [f"{label}  {fmt}" if fmt is not None else label for label, fmt in zip(grid.labels, grid.formats)],
