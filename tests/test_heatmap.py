@@ -173,3 +173,15 @@ def test_bad_rows():
         heatmap_grid([("x", msb_histogram([1.0]), "int8")])
     with pytest.raises(FpgagenError, match=r"heat map rows must be a list .*not int"):
         heatmap_grid(3)
+
+
+def test_a_long_tail_of_tiny_values_folds_into_the_last_column():
+    from fpgagen.report.heatmap import TAIL_BITS
+
+    hist = msb_histogram(np.array([2.0**-100, 2.0**-60, 0.5, 3.0]))
+    grid = heatmap_grid([("t", hist, "s8.3")])
+    assert grid.folded
+    assert grid.bits[-1] == -3 - TAIL_BITS
+    assert grid.counts[0, -1] == 2  # both tiny values, counted in the "<=" column
+    assert grid.counts.sum() == 4
+    assert not heatmap_grid([("t", msb_histogram(np.array([0.5, 3.0])), "s8.3")]).folded
