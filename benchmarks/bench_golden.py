@@ -11,10 +11,15 @@ best of ``--repeat`` for each, so the ratios are what matters.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
-import numpy as np
+# both sides on one thread: a fair ratio, and stable on a shared machine
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +82,7 @@ def main() -> None:
     t_cal = best(lambda: calibrate(b.graph, x, cfg["data"]["batch_size"], progress=False), args.repeat)
 
     print(f"model {b.graph.name} ({Path(cfg['model']).name}), {n} samples, best of {args.repeat}, "
-          f"onnxruntime on 1 thread")
+          f"onnxruntime and NumPy's BLAS on 1 thread")
     print(f"  onnxruntime float          {t_ort * 1e3:9.1f} ms")
     print(f"  fpgagen golden (integers)  {t_int * 1e3:9.1f} ms   {t_int / t_ort:5.2f}x onnxruntime (target <= 3x)")
     print(f"  fpgagen float pass         {t_float * 1e3:9.1f} ms")

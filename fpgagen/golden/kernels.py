@@ -75,7 +75,7 @@ def dense_acc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.
     return acc
 
 
-def _float_requant(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
+def _float_requant(acc: np.ndarray, shift: int, lo: int, hi: int, as_float: bool = False) -> np.ndarray:
     """:func:`requantize` of integer-valued float accumulators, exact while ``|acc| + 2**(shift-1)``
     fits the mantissa (the caller checks): adds, a multiply by a power of two and floor are exact."""
     if shift > 0:
@@ -86,7 +86,7 @@ def _float_requant(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
     elif shift < 0:
         acc *= acc.dtype.type(2.0 ** -shift)
     np.clip(acc, lo, hi, out=acc)
-    return acc.astype(np.int64)
+    return acc if as_float else acc.astype(np.int64)
 
 
 def _fused_dtype(fan_in: int, weight: np.ndarray, bias, x_max: int, shift: int):
@@ -99,27 +99,31 @@ def _fused_dtype(fan_in: int, weight: np.ndarray, bias, x_max: int, shift: int):
 
 
 def conv_requant(x: np.ndarray, weight, bias, kernel, stride, pads, groups, shift: int, lo: int, hi: int,
-                 x_max: int | None = None) -> np.ndarray:
+                 x_max: int | None = None, as_float: bool = False) -> np.ndarray:
     """``requantize(conv_acc(...))`` computed exactly in float where it provably is (fast);
-    ``x_max`` bounds ``|x|`` (default: measured)."""
+    ``x_max`` bounds ``|x|`` (default: measured). ``x`` may hold integers as floats; with
+    ``as_float`` the result may too (integer-valued float32/float64, exact)."""
     x_max = _max_abs(x) if x_max is None else x_max
     dtype = _fused_dtype(weight[0].size, weight, bias, x_max, shift)
     if dtype is None:
+        x = x.astype(np.int64, copy=False)
         return _requantize_fresh(conv_acc(x, weight, bias, kernel, stride, pads, groups), shift, lo, hi)
     acc = win.conv_matmul(x, weight, kernel, stride, pads, groups, dtype, bias)
-    return _float_requant(acc, shift, lo, hi)
+    return _float_requant(acc, shift, lo, hi, as_float)
 
 
-def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_max: int | None = None) -> np.ndarray:
-    """``requantize(dense_acc(...))``, exactly in float where it provably is (fast)."""
+def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_max: int | None = None,
+                  as_float: bool = False) -> np.ndarray:
+    """``requantize(dense_acc(...))``, exactly in float where it provably is (fast); ``x`` and
+    (with ``as_float``) the result may hold integers as floats, as in :func:`conv_requant`."""
     x_max = _max_abs(x) if x_max is None else x_max
     dtype = _fused_dtype(weight.shape[1], weight, bias, x_max, shift)
     if dtype is None:
-        return _requantize_fresh(dense_acc(x, weight, bias), shift, lo, hi)
-    acc = x.astype(dtype) @ weight.astype(dtype).T
+        return _requantize_fresh(dense_acc(x.astype(np.int64, copy=False), weight, bias), shift, lo, hi)
+    acc = x.astype(dtype, copy=False) @ weight.astype(dtype).T
     if bias is not None:
         acc += np.asarray(bias).astype(dtype)
-    return _float_requant(acc, shift, lo, hi)
+    return _float_requant(acc, shift, lo, hi, as_float)
 
 
 def maxpool(x: np.ndarray, kernel, stride, pads) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 from fpgagen.errors import ModelError
 from fpgagen.fixed import quantize
 from fpgagen.golden import kernels as k
+from fpgagen.golden import windows as win
 from fpgagen.ir.qgraph import QGraph, QLayer
 
 
@@ -19,15 +20,22 @@ def _x_max(layer: QLayer) -> int:
     return max(abs(fmt.min_int), abs(fmt.max_int))
 
 
-def run_layer(layer: QLayer, args: list[np.ndarray]) -> np.ndarray:
-    """One integer layer on a batch."""
+def run_layer(layer: QLayer, args: list[np.ndarray], as_float: bool = False) -> np.ndarray:
+    """One integer layer on a batch (int64). With ``as_float``, conv, dense, max pool and
+    flatten take and give integers held exactly in float arrays (faster between layers)."""
     x = args[0]
     a = layer.attrs
     if layer.op == "conv":
         return k.conv_requant(x, layer.weight, layer.bias, a["kernel"], a["stride"], a["pads"], a["groups"],
-                              layer.shift, layer.lo, layer.hi, _x_max(layer))
+                              layer.shift, layer.lo, layer.hi, _x_max(layer), as_float)
     if layer.op == "dense":
-        return k.dense_requant(x, layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, _x_max(layer))
+        return k.dense_requant(x, layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, _x_max(layer),
+                               as_float)
+    if layer.op == "maxpool" and x.dtype.kind == "f":
+        return win.windows(x, a["kernel"], a["stride"], a["pads"], -np.inf).max(axis=(-1, -2))
+    if layer.op != "flatten":
+        args = [arg.astype(np.int64, copy=False) for arg in args]
+        x = args[0]
     if layer.op == "maxpool":
         return k.maxpool(x, a["kernel"], a["stride"], a["pads"])
     if layer.op == "avgpool":
@@ -71,9 +79,13 @@ def run_int(q: QGraph, xq, trace: bool = False):
     every tensor's integers by name (IR layout).
     """
     values = {q.input: check_int_input(q, xq)}
+    # integers of up to 24 bits travel between layers as exact float32/float64 (no int64 passes)
+    as_float = all(fmt.word <= 24 for fmt in q.fmts.values())
     for layer in q.layers:
-        values[layer.output] = run_layer(layer, [values[t] for t in layer.inputs])
-    out = values[q.output]
+        values[layer.output] = run_layer(layer, [values[t] for t in layer.inputs], as_float)
+    if trace:
+        values = {name: v.astype(np.int64, copy=False) for name, v in values.items()}
+    out = values[q.output].astype(np.int64, copy=False)
     if q.onnx_output_shape:
         out = out.reshape((out.shape[0],) + tuple(q.onnx_output_shape))
     return (out, values) if trace else out

@@ -41,7 +41,7 @@ def im2col(x: np.ndarray, kernel, stride, pads, groups: int = 1) -> np.ndarray:
     return cols
 
 
-#: elements of the im2col matrix built at a time: small enough to stay in cache
+#: elements of the im2col matrix built at a time (a few samples' worth)
 CONV_CHUNK_ELEMENTS = 1 << 20
 
 
@@ -49,8 +49,8 @@ def conv_matmul(x: np.ndarray, weight: np.ndarray, kernel, stride, pads, groups:
                 dtype, bias=None) -> np.ndarray:
     """``sum(w * x) (+ bias)`` over each window, as ``[N, Co, OH, OW]`` in ``dtype``.
 
-    Channel-last im2col (``[N*OH*OW, kh*kw*Ci]``) and one BLAS matmul per group, built a few
-    samples at a time so the matrix stays in cache.
+    im2col laid out ``[Ci*kh*kw, N*OH*OW]`` (each tap's copy is a contiguous block of rows of
+    the NCHW input) and one BLAS matmul per group, ``[Co, Ci*kh*kw] @ cols``, a few samples at a time.
     """
     n, c = x.shape[:2]
     co = weight.shape[0]
@@ -58,28 +58,21 @@ def conv_matmul(x: np.ndarray, weight: np.ndarray, kernel, stride, pads, groups:
     sh, sw = stride
     oh, ow = conv_output_hw(x.shape[2:], kernel, stride, pads)
     cg, og = c // groups, co // groups
-    # weights as [groups, kh*kw*cg, og], rows in (u, v, ci) order like the im2col columns
-    wm = weight.astype(dtype, copy=False).reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
-    wm = np.ascontiguousarray(wm.reshape(groups, kh * kw * cg, og))
-    out = np.empty((n, oh, ow, co), dtype=dtype)
+    wm = weight.astype(dtype, copy=False).reshape(groups, og, cg * kh * kw)  # columns in (c, u, v) order
+    out = np.empty((co, n, oh, ow), dtype=dtype)
     chunk = max(1, CONV_CHUNK_ELEMENTS // max(1, oh * ow * kh * kw * c))
     for start in range(0, n, chunk):
-        xb = pad(x[start : start + chunk], pads).transpose(0, 2, 3, 1).astype(dtype)
+        xb = pad(x[start : start + chunk], pads)
         m = len(xb)
-        cols = np.empty((m, oh, ow, kh, kw, c), dtype=dtype)
+        cols = np.empty((c, kh, kw, m, oh, ow), dtype=dtype)
         for u in range(kh):
             for v in range(kw):
-                cols[:, :, :, u, v, :] = xb[:, u : u + (oh - 1) * sh + 1 : sh, v : v + (ow - 1) * sw + 1 : sw, :]
-        ob = out[start : start + m].reshape(-1, co)
-        if groups == 1:
-            np.matmul(cols.reshape(-1, kh * kw * c), wm[0], out=ob)
-        else:
-            cols = cols.reshape(m * oh * ow, kh * kw, groups, cg)
-            for g in range(groups):
-                ob[:, g * og : (g + 1) * og] = cols[:, :, g, :].reshape(-1, kh * kw * cg) @ wm[g]
-        if bias is not None:
-            ob += np.asarray(bias).astype(dtype)
-    return out.transpose(0, 3, 1, 2)
+                cols[:, u, v] = xb[:, :, u : u + (oh - 1) * sh + 1 : sh, v : v + (ow - 1) * sw + 1 : sw].transpose(1, 0, 2, 3)
+        res = np.matmul(wm, cols.reshape(groups, cg * kh * kw, m * oh * ow))  # groups, og, m*oh*ow
+        out[:, start : start + m] = res.reshape(co, m, oh, ow)
+    if bias is not None:
+        out += np.asarray(bias).astype(dtype).reshape(-1, 1, 1, 1)
+    return out.transpose(1, 0, 2, 3)
 
 
 def window_counts(in_hw, kernel, stride, pads) -> np.ndarray:
