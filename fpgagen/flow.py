@@ -259,8 +259,12 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
     xq, golden = verification_inputs(b, samples)
     path = out / "verify.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    for t in targets:
-        results[t] = backend(t).verify(b, out / t, xq, golden)
+    from fpgagen.progress import Progress
+
+    with Progress(f"verify {len(xq)} samples", len(targets), enabled=progress) as bar:
+        for t in targets:
+            results[t] = backend(t).verify(b, out / t, xq, golden)
+            bar.update(1)
     atomic_write(path, to_json(results))
     from fpgagen.report.html import render_report
 

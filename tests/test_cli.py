@@ -112,3 +112,23 @@ def test_verify_without_targets_is_an_error(tmp_path, capsys):
 def test_verify_bad_samples(tmp_path, capsys):
     assert main(["verify", str(write_cfg(tmp_path)), "--samples", "0", "--targets", "c"]) == 2
     assert "--samples: expected a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_progress_bar_draws_on_a_terminal_only():
+    import io
+
+    from fpgagen.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        with Progress("calibrate", 4, stream=stream) as bar:
+            bar.update(2)
+            bar.update(2)
+    assert pipe.getvalue() == ""
+    lines = tty.getvalue().split("\r")
+    assert "2/4" in lines[-2] and lines[-1].startswith("calibrate") and "4/4" in lines[-1]
+    assert tty.getvalue().endswith("\n")
