@@ -49,13 +49,14 @@ def calibrate(graph, x, batch_size: int = 256, progress: bool | None = None):
 
 def quantize_model(calibration, word_length: int = 8, method: str = "mse", weight_method: str = "mse",
                    bias_word_length: int = 8, bias_method: str = "max", eps: float = 1e-4,
-                   overrides: dict | None = None):
+                   overrides: dict | None = None, rounding: str = "nearest-away"):
     """Choose every format from ``calibration`` and lower its graph to the integer IR
-    (:class:`fpgagen.ir.qgraph.QGraph`). ``overrides`` as the config's ``quantization.layers``."""
+    (:class:`fpgagen.ir.qgraph.QGraph`). ``overrides`` as the config's ``quantization.layers``;
+    ``rounding`` of weights and biases (the datapath always rounds half away from zero)."""
     from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 
     options = QuantOptions(word_length, method, weight_method, bias_word_length, bias_method, eps,
-                           dict(overrides or {}))
+                           dict(overrides or {}), rounding)
     q, _ = lower(calibration.graph, choose_formats(calibration, options))
     return q
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import yaml
 
 from fpgagen.errors import ConfigError
+from fpgagen.fixed import ROUNDING_MODES
 from fpgagen.ir.format import Format
 from fpgagen.quant.choose import METHODS
 from fpgagen.quant.lower import OVERRIDE_KEYS
@@ -159,6 +160,9 @@ SCHEMA: dict = {
         "weight_method": Field("How weight formats are chosen.", "mse", _choice(METHODS)),
         "bias_word_length": Field("Bits of biases before alignment to the accumulator.", 8, _int_range(2, 32)),
         "bias_method": Field("How bias formats are chosen.", "max", _choice(METHODS)),
+        "rounding": Field(f"How weights and biases are rounded to their formats: {', '.join(ROUNDING_MODES)}. "
+                          "The datapath's requantization always rounds half away from zero (SPEC.md 3).",
+                          "nearest-away", _choice(ROUNDING_MODES)),
         "eps": Field("Fraction of values the coverage method may saturate.", 1e-4,
                      _number(0.0, 1.0, exclusive_hi=True)),
         "layers": Field("Per-layer overrides, by layer name or op type (conv, Conv, dense, Gemm, ...): "

@@ -31,7 +31,7 @@ def quant_options(cfg: dict) -> QuantOptions:
     return QuantOptions(
         word_length=q["word_length"], method=q["method"], weight_method=q["weight_method"],
         bias_word_length=q["bias_word_length"], bias_method=q["bias_method"], eps=q["eps"],
-        overrides=q["layers"],
+        overrides=q["layers"], rounding=q["rounding"],
     )
 
 

@@ -151,3 +151,16 @@ def test_python_api_steps_match_the_build(mlp_build):
     xq = fpgagen.quantize_input(q, b.x_valid[:5])
     out = fpgagen.run_golden(q, xq)
     assert out.dtype == np.int64 and out.shape == (5, 10)
+
+
+def test_rounding_of_weights_is_configurable(tmp_path):
+    away, _ = build(mlp_cfg(), tmp_path / "a", progress=False)
+    floor, _ = build(mlp_cfg(quantization={"rounding": "floor"}), tmp_path / "f", progress=False)
+    layer = "/fc1/Gemm"
+    wa, wf = away.qgraph.layer(layer), floor.qgraph.layer(layer)
+    assert wa.w_fmt == wf.w_fmt
+    scale = 2.0 ** wa.w_fmt.frac
+    w = away.graph.node(layer).weight.astype(np.float64) * scale
+    assert wf.weight.tolist() == np.clip(np.floor(w), wf.w_fmt.min_int, wf.w_fmt.max_int).astype(int).tolist()
+    assert wa.weight.tolist() == fpgagen.quantize(away.graph.node(layer).weight, wa.w_fmt).tolist()
+    assert (wf.weight <= wa.weight).all() and (wf.weight != wa.weight).any()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpgagen.errors import QuantizationError
-from fpgagen.fixed import QuantStats, quantize_with_stats, round_real, shift_round, signed_width
+from fpgagen.fixed import QuantStats, quantize_with_stats, resolve_rounding, round_real, shift_round, signed_width
 from fpgagen.golden.windows import window_counts
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import PASS_OPS, Graph, Node
@@ -38,6 +38,9 @@ class QuantOptions:
     bias_method: str = "max"
     eps: float = DEFAULT_EPS
     overrides: dict = field(default_factory=dict)
+    #: how weights and biases are rounded to their formats (offline); the datapath's
+    #: requantization always rounds half away from zero (SPEC.md 3)
+    rounding: str = "nearest-away"
 
     def for_node(self, node: Node | None, tensor: str | None = None) -> dict:
         """The options in force for ``node`` (or for the input ``tensor``), overrides applied."""
@@ -59,6 +62,8 @@ class FormatPlan:
     tensors: dict[str, Format] = field(default_factory=dict)
     weights: dict[str, Format] = field(default_factory=dict)
     biases: dict[str, Format] = field(default_factory=dict)
+    #: rounding of weights and biases to their formats (fpgagen.fixed.ROUNDING_MODES)
+    rounding: str = "nearest-away"
 
 
 def _fixed_or_chosen(value, hist, method, word, eps) -> Format:
@@ -70,7 +75,7 @@ def _fixed_or_chosen(value, hist, method, word, eps) -> Format:
 def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
     """Every tensor's, weight's and bias's format, from the histograms and the options."""
     graph = cal.graph
-    plan = FormatPlan()
+    plan = FormatPlan(rounding=resolve_rounding(options.rounding))
     opt = options.for_node(None, graph.input)
     plan.tensors[graph.input] = _fixed_or_chosen(
         opt.get("output"), cal.hists[graph.input], opt["method"], opt["word_length"], opt["eps"]
@@ -144,14 +149,14 @@ class LoweringStats:
 def _lower_mac(node: Node, layer: QLayer, plan: FormatPlan, stats: LoweringStats) -> None:
     x_fmt = layer.in_fmts[0]
     w_fmt = plan.weights[node.name]
-    wq, stats.weights[node.name] = quantize_with_stats(node.weight, w_fmt, name=weight_key(node.name))
+    wq, stats.weights[node.name] = quantize_with_stats(node.weight, w_fmt, plan.rounding, name=weight_key(node.name))
     acc_frac = x_fmt.frac + w_fmt.frac
     co = node.weight.shape[0]
     if node.bias is not None:
         b_fmt = plan.biases[node.name]
-        bq, stats.biases[node.name] = quantize_with_stats(node.bias, b_fmt, name=bias_key(node.name))
+        bq, stats.biases[node.name] = quantize_with_stats(node.bias, b_fmt, plan.rounding, name=bias_key(node.name))
         # SPEC 3: B is b re-expressed at the accumulator frac (left shift, or offline rounding)
-        bias = shift_round(bq, b_fmt.frac - acc_frac)
+        bias = shift_round(bq, b_fmt.frac - acc_frac, plan.rounding)
         layer.b_fmt, layer.bias_q = b_fmt, bq
     else:
         bias = np.zeros(co, np.int64)
