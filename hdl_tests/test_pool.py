@@ -120,40 +120,17 @@ def build_case() -> tuple[list[dict], dict, dict]:
         x = stimulus(x_fmt, q.shapes["x"], N_RANDOM, rng)
         y = golden(layer, x)
         assert y.min() >= y_fmt.min_int and y.max() <= y_fmt.max_int
-        s, m = f"{name}_s_axis", f"{name}_m_axis"
-        instances.append({"name": name, "module": rtl.module, "params": rtl.params,
-                          "streams": [("s_axis", s, x_fmt.word, "in"), ("m_axis", m, y_fmt.word, "out")]})
-        inputs[s] = [hwc(x), x_fmt.word]
-        outputs[m] = [hwc(y), y_fmt.word, bool(y_fmt.signed)]
-        cycles[m] = rtl.cycles
+        instances.append(rtlsim.stream_instance(name, rtl, x_fmt.word, y_fmt.word))
+        inputs[f"{name}_s_axis"] = [hwc(x), x_fmt.word]
+        outputs[f"{name}_m_axis"] = [hwc(y), y_fmt.word, bool(y_fmt.signed)]
+        cycles[f"{name}_m_axis"] = rtl.cycles
     case = {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": 3 + N_RANDOM, "seed": 5}
     return instances, case, mems
 
 
-# ---- cocotb side -------------------------------------------------------------------------
-try:
-    import cocotb
-except ImportError:  # pragma: no cover - cocotb is a test dependency
-    cocotb = None
-
-if cocotb is not None:
-
-    @cocotb.test()
-    async def back_to_back(dut):
-        """No pauses: bit-exact, and cycles per frame within 10 % of the analytic figure."""
-        await rtlsim.multi_stream_test(dut, "free")
-
-    @cocotb.test()
-    async def random_pauses(dut):
-        await rtlsim.multi_stream_test(dut, "random")
-
-    @cocotb.test()
-    async def nearly_stopped_sinks(dut):
-        await rtlsim.multi_stream_test(dut, "stall")
-
-    @cocotb.test()
-    async def nearly_stopped_sources(dut):
-        await rtlsim.multi_stream_test(dut, "starve")
+# ---- cocotb side: every stream, four pause phases (no pauses: bit-exact, and cycles per frame
+# within 10 % of the analytic figure) -------------------------------------------------------
+stream = rtlsim.phase_tests()
 
 
 # ---- pytest side -------------------------------------------------------------------------
@@ -162,29 +139,17 @@ def sweep():
     return build_case()
 
 
-def write_wrapper(path, instances) -> None:
-    path.write_text(rtlsim.wrapper_source(TOP, instances, "pooling sweep of test_pool.py"))
-
-
 def test_pool_streams(tmp_path, sweep):
     instances, case, mems = sweep
-    wrapper = tmp_path / f"{TOP}.v"
-    write_wrapper(wrapper, instances)
-    build = tmp_path / "build"
-    env = rtlsim.write_case(build, case)
-    for fname, text in mems.items():
-        (build / fname).write_text(text)
     # -O0: the C++ of 21 instances compiles in half the time, the short simulation hardly slows
-    rtlsim.run_cocotb(TOP, [*SOURCES, wrapper], {}, "test_pool", build, env, build_args=["-CFLAGS", "-O0"])
+    rtlsim.run_sweep(tmp_path, TOP, instances, case, SOURCES, "test_pool", mems,
+                     comment="pooling sweep of test_pool.py", build_args=["-CFLAGS", "-O0"])
 
 
 def test_lint(tmp_path, sweep):
     """verilator --lint-only -Wall over every parameter set of the sweep at once."""
     instances, _, _ = sweep
-    wrapper = tmp_path / f"{TOP}.v"
-    write_wrapper(wrapper, instances)
-    res = rtlsim.lint(TOP, [*SOURCES, wrapper])
-    assert res.returncode == 0, res.stderr
+    rtlsim.assert_lint_clean(TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
 @pytest.mark.parametrize("module,params", [
@@ -195,18 +160,17 @@ def test_lint(tmp_path, sweep):
     ("fpgagen_gap", {"C": 16, "H": 7, "W": 7}),
 ])
 def test_lint_modules(module, params):
-    res = rtlsim.lint(module, SOURCES, params)
-    assert res.returncode == 0, res.stderr
+    rtlsim.assert_lint_clean(module, SOURCES, params)
 
 
 def test_iverilog(tmp_path, sweep):
-    if not rtlsim.have_iverilog():
-        pytest.skip("iverilog is not installed: cannot check the iverilog -g2012 elaboration")
     instances, _, _ = sweep
-    wrapper = tmp_path / f"{TOP}.v"
-    write_wrapper(wrapper, instances)
-    res = rtlsim.iverilog_elaborate(TOP, [*SOURCES, wrapper], None, tmp_path / "a.vvp")
-    assert res.returncode == 0, res.stdout + res.stderr
+    rtlsim.assert_iverilog_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
+
+
+def test_yosys(tmp_path, sweep):
+    instances, _, mems = sweep
+    rtlsim.assert_yosys_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)], mems=mems)
 
 
 # ---- builders ----------------------------------------------------------------------------

@@ -18,11 +18,11 @@
 // Compute: for each output pixel, for each group of PE output channels, the KH*KW taps of
 // CI/SIMD words each are walked one per cycle: CO/PE * KH*KW*CI/SIMD cycles per output pixel,
 // OH*OW times that per frame; input (H*W*CI beats) and output (OH*OW*CO beats) overlap it, so
-// a frame takes about max(compute, input, output) cycles with frames back to back. The
-// accumulator of each output channel starts at its bias B (already at the accumulator frac),
-// is kept modulo 2**AW with AW > ACC_WIDTH (exact, since the result fits ACC_WIDTH bits), and
-// is requantized by fpgagen_requant (round half away from zero by SHIFT, clamp to [LO, HI]).
-// The PE results of a channel group leave one per beat through a 2-deep fpgagen_fifo.
+// a frame takes about max(compute, input, output) cycles with frames back to back.
+// fpgagen_mac_out (shared with fpgagen_dense) accumulates each output channel on top of its bias
+// B (already at the accumulator frac), exactly, requantizes it with fpgagen_requant (round half
+// away from zero by SHIFT, clamp to [LO, HI]) and sends the PE results of a channel group one
+// per beat through a 2-deep fpgagen_fifo.
 //
 // ROM layouts ($readmemh, hex, one word per line):
 //   WEIGHT_FILE: CO/PE * KH*KW * CI/SIMD words of PE*SIMD*W_WIDTH bits; line
@@ -122,16 +122,11 @@ module fpgagen_conv2d #(
     localparam integer WA   = (NW > 1) ? $clog2(NW) : 1;         // weight ROM address
     localparam integer DA   = (DEPTH > 1) ? $clog2(DEPTH) : 1;   // line buffer address
     localparam integer PXB  = (HW > 1) ? $clog2(HW) : 1;         // pixel index in a frame
-    localparam integer PCW  = $clog2(PE + 1);                    // output buffer count
-    localparam integer OIB  = (NOUT > 1) ? $clog2(NOUT) : 1;     // output element index
     // signed positions: pixel indices (up to 2*H*W), rows/columns with padding, word offsets
     localparam integer SPAN = (H + PAD_T + PAD_B + KH + SH + 1) * (W + PAD_L + PAD_R + KW + SW + 1) * (NK + 1);
     localparam integer PS   = $clog2(2 * SPAN + 4 * H * W + 2 * DEPTH + 2) + 2;
     localparam integer XW   = SIMD * IN_WIDTH;                   // line buffer word
     localparam integer WWD  = PE * SIMD * W_WIDTH;               // weight ROM word
-    localparam integer PW   = IN_WIDTH + 1 + W_WIDTH;            // one product, exact
-    localparam integer SUMW = PW + $clog2(SIMD) + 1;             // SIMD products, exact
-    localparam integer AW   = (ACC_WIDTH > SUMW ? ACC_WIDTH : SUMW) + 1;  // accumulator (modulo)
 
     // counter limits
     localparam integer NK_LAST_I = NK - 1;
@@ -143,7 +138,6 @@ module fpgagen_conv2d #(
     localparam integer OH_LAST_I = OH - 1;
     localparam integer NW_LAST_I = NW - 1;
     localparam integer HW_LAST_I = HW - 1;
-    localparam integer NOUT_LAST_I = NOUT - 1;
     localparam [KB-1:0]  K_LAST  = NK_LAST_I[KB-1:0];
     localparam [SB-1:0]  S_LAST  = SIMD_LAST_I[SB-1:0];
     localparam [KXB-1:0] KX_LAST = KW_LAST_I[KXB-1:0];
@@ -153,8 +147,6 @@ module fpgagen_conv2d #(
     localparam [OYW-1:0] OY_LAST = OH_LAST_I[OYW-1:0];
     localparam [WA-1:0]  W_LAST  = NW_LAST_I[WA-1:0];
     localparam [PXB-1:0] N_LAST  = HW_LAST_I[PXB-1:0];
-    localparam [OIB-1:0] O_LAST  = NOUT_LAST_I[OIB-1:0];
-    localparam [PCW-1:0] PE_C    = PE[PCW-1:0];
 
     // line buffer address arithmetic (row starts modulo DEPTH)
     localparam integer ROWW_I = ROWW;
@@ -217,8 +209,6 @@ module fpgagen_conv2d #(
                    KH, KW, H + PAD_T + PAD_B, W + PAD_L + PAD_R);
         if (PE < 1 || CO % PE != 0) $error("fpgagen_conv2d %m: PE %0d must divide CO %0d", PE, CO);
         if (SIMD < 1 || CI % SIMD != 0) $error("fpgagen_conv2d %m: SIMD %0d must divide CI %0d", SIMD, CI);
-        if (ACC_WIDTH < 2 || ACC_WIDTH > 64) $error("fpgagen_conv2d %m: ACC_WIDTH %0d must be 2..64", ACC_WIDTH);
-        if (BIAS_WIDTH > AW) $error("fpgagen_conv2d %m: BIAS_WIDTH %0d wider than the accumulator (%0d)", BIAS_WIDTH, AW);
         if (PS > 32) $error("fpgagen_conv2d %m: the %0dx%0dx%0d map is too large for 32-bit positions", CI, H, W);
     end
 
@@ -425,113 +415,32 @@ module fpgagen_conv2d #(
         if (rst) b_v <= 1'b0;
     end
 
-    // ---- stage C: PE dot products of SIMD elements (padding taps multiply 0) -----------------
-    reg              c_v, c_first, c_last;
-    reg [PE*AW-1:0]  c_part;
-    reg [PE*AW-1:0]  c_bias;
-    wire [PE*AW-1:0] part;
-    wire [PE*AW-1:0] bias_ext;
-    wire [XW-1:0]    xin = b_in ? b_x : {XW{1'b0}};
+    wire [XW-1:0] xin = b_in ? b_x : {XW{1'b0}};   // padding taps multiply 0
 
-    genvar gp;
-    generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            wire [SIMD*PW-1:0] prods;
-            genvar gs;
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_mul
-                wire [IN_WIDTH-1:0] xr = xin[gs*IN_WIDTH +: IN_WIDTH];
-                wire [W_WIDTH-1:0]  wr = b_w[(gp*SIMD + gs)*W_WIDTH +: W_WIDTH];
-                wire                xsign = (IN_SIGNED != 0) && xr[IN_WIDTH-1];
-                wire signed [PW-1:0] xe = $signed({{(PW-IN_WIDTH){xsign}}, xr});
-                wire signed [PW-1:0] we = $signed({{(PW-W_WIDTH){wr[W_WIDTH-1]}}, wr});
-                wire signed [PW-1:0] prod = xe * we;
-                assign prods[gs*PW +: PW] = prod;
-            end
-            reg signed [AW-1:0] dot;
-            integer s;
-            always @* begin
-                dot = {AW{1'b0}};
-                for (s = 0; s < SIMD; s = s + 1)
-                    dot = dot + {{(AW-PW){prods[s*PW+PW-1]}}, prods[s*PW +: PW]};
-            end
-            assign part[gp*AW +: AW] = dot;
-            wire [BIAS_WIDTH-1:0] br = b_bias[gp*BIAS_WIDTH +: BIAS_WIDTH];
-            assign bias_ext[gp*AW +: AW] = {{(AW-BIAS_WIDTH){br[BIAS_WIDTH-1]}}, br};
-        end
-    endgenerate
-
-    always @(posedge clk) begin
-        if (ce) begin
-            c_v     <= b_v;
-            c_first <= b_first;
-            c_last  <= b_last;
-            c_part  <= part;
-            c_bias  <= bias_ext;
-        end
-        if (rst) c_v <= 1'b0;
-    end
-
-    // ---- stage D: accumulate; requantize the finished group ----------------------------------
-    reg [PE*AW-1:0]   acc;
-    reg               d_final;   // acc holds a finished channel group
-    wire [PE*OUT_WIDTH-1:0] y;
-
-    generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_acc
-            always @(posedge clk) begin
-                if (ce && c_v)
-                    acc[gp*AW +: AW] <= (c_first ? c_bias[gp*AW +: AW] : acc[gp*AW +: AW]) + c_part[gp*AW +: AW];
-            end
-            fpgagen_requant #(
-                .ACC_WIDTH(ACC_WIDTH),
-                .SHIFT(SHIFT),
-                .OUT_WIDTH(OUT_WIDTH),
-                .LO(LO),
-                .HI(HI)
-            ) u_requant (
-                .acc(acc[gp*AW +: ACC_WIDTH]),
-                .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
-            );
-        end
-    endgenerate
-
-    // ---- output: the PE results of a group leave one per beat ------------------------------
-    reg [PE*OUT_WIDTH-1:0] obuf;   // element 0 at the bottom
-    reg [PCW-1:0]          ocnt;
-    reg [OIB-1:0]          oidx;
-    wire                   fifo_ready;
-    wire                   pop = (ocnt != {PCW{1'b0}}) && fifo_ready;
-    wire                   obuf_free = (ocnt == {PCW{1'b0}}) || (ocnt == {{(PCW-1){1'b0}}, 1'b1} && pop);
-    wire                   load = d_final && obuf_free;
-    assign ce = !d_final || obuf_free;
-
-    always @(posedge clk) begin
-        if (ce) d_final <= c_v && c_last;
-        if (load) begin
-            obuf <= y;
-            ocnt <= PE_C;
-        end else if (pop) begin
-            obuf <= obuf >> OUT_WIDTH;
-            ocnt <= ocnt - 1'b1;
-        end
-        if (pop) oidx <= (oidx == O_LAST) ? {OIB{1'b0}} : oidx + 1'b1;
-        if (rst) begin
-            d_final <= 1'b0;
-            ocnt    <= {PCW{1'b0}};
-            oidx    <= {OIB{1'b0}};
-        end
-    end
-
-    fpgagen_fifo #(
-        .WIDTH(OUT_WIDTH),
-        .DEPTH(2)
-    ) u_out (
+    // ---- stages C, D and the output: multiply-accumulate, requantize, one result per beat ------
+    fpgagen_mac_out #(
+        .IN_WIDTH(IN_WIDTH),
+        .IN_SIGNED(IN_SIGNED),
+        .W_WIDTH(W_WIDTH),
+        .BIAS_WIDTH(BIAS_WIDTH),
+        .OUT_WIDTH(OUT_WIDTH),
+        .PE(PE),
+        .SIMD(SIMD),
+        .N_OUT(NOUT),
+        .ACC_WIDTH(ACC_WIDTH),
+        .SHIFT(SHIFT),
+        .LO(LO),
+        .HI(HI)
+    ) u_mac (
         .clk(clk),
         .rst(rst),
-        .s_axis_tdata(obuf[OUT_WIDTH-1:0]),
-        .s_axis_tvalid(ocnt != {PCW{1'b0}}),
-        .s_axis_tready(fifo_ready),
-        .s_axis_tlast(oidx == O_LAST),
+        .valid(b_v),
+        .first(b_first),
+        .last(b_last),
+        .x(xin),
+        .w(b_w),
+        .bias(b_bias),
+        .ce(ce),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready),

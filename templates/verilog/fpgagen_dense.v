@@ -4,11 +4,11 @@
 // per beat, tlast generated on the last output of each frame (input tlast is ignored).
 // The input vector is written into one bank of a double buffer while the other bank is being
 // computed on, so frames stream back to back. Each cycle multiplies SIMD inputs by the weights
-// of PE neurons; one frame takes N_OUT/PE * N_IN/SIMD compute cycles. The accumulator of each
-// neuron starts at its bias B (already at the accumulator frac), is kept modulo 2**AW with
-// AW >= ACC_WIDTH (exact, since the result fits ACC_WIDTH bits), and is requantized by
-// fpgagen_requant (round half away from zero by SHIFT, clamp to [LO, HI]). The PE results of a
-// neuron group leave one per beat through a 2-deep fpgagen_fifo.
+// of PE neurons; one frame takes N_OUT/PE * N_IN/SIMD compute cycles. fpgagen_mac_out (shared
+// with fpgagen_conv2d) accumulates each neuron on top of its bias B (already at the accumulator
+// frac), exactly, requantizes it with fpgagen_requant (round half away from zero by SHIFT, clamp
+// to [LO, HI]) and sends the PE results of a neuron group one per beat through a 2-deep
+// fpgagen_fifo.
 //
 // ROM layouts ($readmemh, hex, one word per line):
 //   WEIGHT_FILE: N_OUT/PE * N_IN/SIMD words of PE*SIMD*W_WIDTH bits; line g*(N_IN/SIMD) + k holds
@@ -56,25 +56,17 @@ module fpgagen_dense #(
     localparam integer NW  = NG * NK;              // weight ROM words
     localparam integer WA  = (NW > 1) ? $clog2(NW) : 1;
     localparam integer SW  = (SIMD > 1) ? $clog2(SIMD) : 1;
-    localparam integer PCW = $clog2(PE + 1);       // output buffer count
-    localparam integer OW_ = (N_OUT > 1) ? $clog2(N_OUT) : 1;
     localparam integer XW  = SIMD * IN_WIDTH;      // input buffer word
     localparam integer WW  = PE * SIMD * W_WIDTH;  // weight ROM word
-    localparam integer PW  = IN_WIDTH + 1 + W_WIDTH;  // one product, exact
-    localparam integer SUMW = PW + $clog2(SIMD) + 1;  // SIMD products, exact
-    localparam integer AW  = (ACC_WIDTH > SUMW ? ACC_WIDTH : SUMW) + 1;  // accumulator (modulo)
 
     localparam integer NK_LAST_I = NK - 1;
     localparam integer NG_LAST_I = NG - 1;
     localparam integer NW_LAST_I = NW - 1;
     localparam integer SIMD_LAST_I = SIMD - 1;
-    localparam integer OUT_LAST_I = N_OUT - 1;
     localparam [KW-1:0]  K_LAST = NK_LAST_I[KW-1:0];
     localparam [GW-1:0]  G_LAST = NG_LAST_I[GW-1:0];
     localparam [WA-1:0]  W_LAST = NW_LAST_I[WA-1:0];
     localparam [SW-1:0]  S_LAST = SIMD_LAST_I[SW-1:0];
-    localparam [OW_-1:0] O_LAST = OUT_LAST_I[OW_-1:0];
-    localparam [PCW-1:0] PE_C   = PE[PCW-1:0];
 
     initial begin
         if (IN_WIDTH < 1 || W_WIDTH < 2 || OUT_WIDTH < 1 || BIAS_WIDTH < 2)
@@ -83,8 +75,6 @@ module fpgagen_dense #(
         if (N_IN < 1 || N_OUT < 1) $error("fpgagen_dense %m: N_IN %0d and N_OUT %0d must be >= 1", N_IN, N_OUT);
         if (PE < 1 || N_OUT % PE != 0) $error("fpgagen_dense %m: PE %0d must divide N_OUT %0d", PE, N_OUT);
         if (SIMD < 1 || N_IN % SIMD != 0) $error("fpgagen_dense %m: SIMD %0d must divide N_IN %0d", SIMD, N_IN);
-        if (ACC_WIDTH < 2 || ACC_WIDTH > 64) $error("fpgagen_dense %m: ACC_WIDTH %0d must be 2..64", ACC_WIDTH);
-        if (BIAS_WIDTH > AW) $error("fpgagen_dense %m: BIAS_WIDTH %0d wider than the accumulator (%0d)", BIAS_WIDTH, AW);
     end
 
     // ---- ROMs and the double-buffered input vector -----------------------------------------
@@ -180,112 +170,30 @@ module fpgagen_dense #(
         end
     end
 
-    // ---- stage C: PE dot products of SIMD elements ------------------------------------------
-    reg              c_v, c_first, c_last;
-    reg [PE*AW-1:0]  c_part;
-    reg [PE*AW-1:0]  c_bias;
-    wire [PE*AW-1:0] part;
-    wire [PE*AW-1:0] bias_ext;
-
-    genvar gp;
-    generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            wire [SIMD*PW-1:0] prods;
-            genvar gs;
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_mul
-                wire [IN_WIDTH-1:0] xr = b_x[gs*IN_WIDTH +: IN_WIDTH];
-                wire [W_WIDTH-1:0]  wr = b_w[(gp*SIMD + gs)*W_WIDTH +: W_WIDTH];
-                wire                xsign = (IN_SIGNED != 0) && xr[IN_WIDTH-1];
-                wire signed [PW-1:0] xe = $signed({{(PW-IN_WIDTH){xsign}}, xr});
-                wire signed [PW-1:0] we = $signed({{(PW-W_WIDTH){wr[W_WIDTH-1]}}, wr});
-                wire signed [PW-1:0] prod = xe * we;
-                assign prods[gs*PW +: PW] = prod;
-            end
-            reg signed [AW-1:0] dot;
-            integer s;
-            always @* begin
-                dot = {AW{1'b0}};
-                for (s = 0; s < SIMD; s = s + 1)
-                    dot = dot + {{(AW-PW){prods[s*PW+PW-1]}}, prods[s*PW +: PW]};
-            end
-            assign part[gp*AW +: AW] = dot;
-            wire [BIAS_WIDTH-1:0] br = b_bias[gp*BIAS_WIDTH +: BIAS_WIDTH];
-            assign bias_ext[gp*AW +: AW] = {{(AW-BIAS_WIDTH){br[BIAS_WIDTH-1]}}, br};
-        end
-    endgenerate
-
-    always @(posedge clk) begin
-        if (ce) begin
-            c_v     <= b_v;
-            c_first <= b_first;
-            c_last  <= b_last;
-            c_part  <= part;
-            c_bias  <= bias_ext;
-        end
-        if (rst) c_v <= 1'b0;
-    end
-
-    // ---- stage D: accumulate; requantize the finished group ----------------------------------
-    reg [PE*AW-1:0]   acc;
-    reg               d_final;   // acc holds a finished neuron group
-    wire [PE*OUT_WIDTH-1:0] y;
-
-    generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_acc
-            always @(posedge clk) begin
-                if (ce && c_v)
-                    acc[gp*AW +: AW] <= (c_first ? c_bias[gp*AW +: AW] : acc[gp*AW +: AW]) + c_part[gp*AW +: AW];
-            end
-            fpgagen_requant #(
-                .ACC_WIDTH(ACC_WIDTH),
-                .SHIFT(SHIFT),
-                .OUT_WIDTH(OUT_WIDTH),
-                .LO(LO),
-                .HI(HI)
-            ) u_requant (
-                .acc(acc[gp*AW +: ACC_WIDTH]),
-                .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
-            );
-        end
-    endgenerate
-
-    // ---- output: the PE results of a group leave one per beat ------------------------------
-    reg [PE*OUT_WIDTH-1:0] obuf;   // element 0 at the bottom
-    reg [PCW-1:0]          ocnt;
-    reg [OW_-1:0]          oidx;
-    wire                   fifo_ready;
-    wire                   pop = (ocnt != {PCW{1'b0}}) && fifo_ready;
-    wire                   obuf_free = (ocnt == {PCW{1'b0}}) || (ocnt == {{(PCW-1){1'b0}}, 1'b1} && pop);
-    wire                   load = d_final && obuf_free;
-    assign ce = !d_final || obuf_free;
-
-    always @(posedge clk) begin
-        if (ce) d_final <= c_v && c_last;
-        if (load) begin
-            obuf <= y;
-            ocnt <= PE_C;
-        end else if (pop) begin
-            obuf <= obuf >> OUT_WIDTH;
-            ocnt <= ocnt - 1'b1;
-        end
-        if (pop) oidx <= (oidx == O_LAST) ? {OW_{1'b0}} : oidx + 1'b1;
-        if (rst) begin
-            d_final <= 1'b0;
-            ocnt    <= {PCW{1'b0}};
-            oidx    <= {OW_{1'b0}};
-        end
-    end
-
-    fpgagen_fifo #(
-        .WIDTH(OUT_WIDTH),
-        .DEPTH(2)
-    ) u_out (
+    // ---- stages C, D and the output: multiply-accumulate, requantize, one result per beat ------
+    fpgagen_mac_out #(
+        .IN_WIDTH(IN_WIDTH),
+        .IN_SIGNED(IN_SIGNED),
+        .W_WIDTH(W_WIDTH),
+        .BIAS_WIDTH(BIAS_WIDTH),
+        .OUT_WIDTH(OUT_WIDTH),
+        .PE(PE),
+        .SIMD(SIMD),
+        .N_OUT(N_OUT),
+        .ACC_WIDTH(ACC_WIDTH),
+        .SHIFT(SHIFT),
+        .LO(LO),
+        .HI(HI)
+    ) u_mac (
         .clk(clk),
         .rst(rst),
-        .s_axis_tdata(obuf[OUT_WIDTH-1:0]),
-        .s_axis_tvalid(ocnt != {PCW{1'b0}}),
-        .s_axis_tready(fifo_ready),
-        .s_axis_tlast(oidx == O_LAST),
+        .valid(b_v),
+        .first(b_first),
+        .last(b_last),
+        .x(b_x),
+        .w(b_w),
+        .bias(b_bias),
+        .ce(ce),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready),

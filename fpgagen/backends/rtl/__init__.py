@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from fpgagen.errors import BackendError
+
 
 @dataclass
 class RtlInstance:
@@ -75,17 +79,95 @@ def signed_bits(lo: int, hi: int) -> int:
 
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+#: the widest accumulator fpgagen_requant takes
+MAX_ACC_WIDTH = 64
+
+
+def where(layer) -> str:
+    """How error messages name a layer: ``layer 'fc1' (dense)``."""
+    return f"layer {layer.name!r} ({layer.op})"
+
+
+def check_op(layer, module: str, op: str) -> None:
+    """``module`` builds layers of ``op`` only."""
+    if layer.op != op:
+        raise BackendError(f"layer {layer.name!r}: {module} builds {op} layers, not {layer.op!r}")
 
 
 def requant_params(layer) -> dict:
     """SHIFT, LO, HI of a requantizing layer, checked against what fpgagen_requant takes."""
-    from fpgagen.errors import BackendError
-
     if layer.shift is None or layer.lo is None or layer.hi is None:
-        raise BackendError(f"layer {layer.name!r} ({layer.op}): the integer IR has no shift/lo/hi to requantize with")
+        raise BackendError(f"{where(layer)}: the integer IR has no shift/lo/hi to requantize with")
     if not (INT32_MIN <= layer.lo <= layer.hi <= INT32_MAX):
         raise BackendError(
-            f"layer {layer.name!r} ({layer.op}): output bounds [{layer.lo}, {layer.hi}] must lie within a "
+            f"{where(layer)}: output bounds [{layer.lo}, {layer.hi}] must lie within a "
             f"32-bit signed Verilog parameter (output format {layer.out_fmt})"
         )
     return {"SHIFT": int(layer.shift), "LO": int(layer.lo), "HI": int(layer.hi)}
+
+
+def check_mac_layer(layer, module: str, op: str) -> None:
+    """A dense/conv layer of the integer IR that ``module`` can build: its op, weights and
+    accumulator width."""
+    check_op(layer, module, op)
+    if layer.weight is None or layer.w_fmt is None or layer.acc_width is None:
+        raise BackendError(f"{where(layer)}: the integer IR has no weights/accumulator width")
+
+
+def check_parallelism(layer, pe, simd, outputs: tuple[int, str], inputs: tuple[int, str]) -> None:
+    """``pe`` divides the layer's outputs and ``simd`` its inputs, each given as (count, unit)."""
+    for what, value, (size, unit) in (("PE", pe, outputs), ("SIMD", simd, inputs)):
+        if not isinstance(value, (int, np.integer)) or value < 1 or size % value:
+            raise BackendError(f"{where(layer)}: {what} {value} must divide the layer's {size} {unit}")
+
+
+def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix: str, words: str,
+               layout: str) -> tuple[dict, dict]:
+    """Parameters and ROM files of the multiply-accumulate layers ``fpgagen_dense`` and
+    ``fpgagen_conv2d`` (which share ``fpgagen_mac_out``), after :func:`check_mac_layer` and
+    :func:`check_parallelism`.
+
+    ``weight_blocks``: one row of ``pe * simd`` weights per weight ROM line, element ``p*simd + s``
+    at the LSB end; ``geometry``: the module's size parameters, placed between the widths and PE;
+    ``words`` / ``layout``: the weight ROM's word count and line layout for its header. Returns
+    (params in declaration order, ``.mem`` name -> text), the ROMs named ``<prefix>_weights.mem``
+    and ``<prefix>_bias.mem``.
+    """
+    n_out = int(layer.weight.shape[0])
+    if layer.acc_width > MAX_ACC_WIDTH:
+        raise BackendError(f"{where(layer)}: a {layer.acc_width}-bit accumulator is wider than "
+                           f"the {MAX_ACC_WIDTH} bits fpgagen_requant takes")
+    rq = requant_params(layer)
+    x_fmt, w_fmt, y_fmt = layer.in_fmts[0], layer.w_fmt, layer.out_fmt
+    w_width = w_fmt.word + (0 if w_fmt.signed else 1)  # the ROM holds two's complement words
+    bias = np.zeros(n_out, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
+    bias_width = signed_bits(int(bias.min()), int(bias.max()))
+    acc_width = max(2, int(layer.acc_width))  # fpgagen_requant takes 2..64 bits
+    if bias_width > acc_width:  # an input of zeros gives acc = B, so B fits the accumulator
+        raise BackendError(f"{where(layer)}: bias needs {bias_width} bits, more than the "
+                           f"{layer.acc_width}-bit accumulator")
+    ng = n_out // pe
+    wname, bname = f"{prefix}_weights.mem", f"{prefix}_bias.mem"
+    head = f"// {layer.name}: "
+    mems = {
+        wname: head + f"weights {w_fmt}, {words} words of PE {pe} x SIMD {simd} x {w_width} bits "
+                      f"({layout}, element p*{simd}+s at the LSB end)\n"
+                      + "\n".join(pack_words(weight_blocks, w_width)) + "\n",
+        bname: head + f"bias at the accumulator frac {layer.acc_frac}, {ng} words of PE {pe} x {bias_width} bits\n"
+                      + "\n".join(pack_words(bias.reshape(ng, pe), bias_width)) + "\n",
+    }
+    params = {
+        "IN_WIDTH": x_fmt.word,
+        "IN_SIGNED": int(x_fmt.signed),
+        "W_WIDTH": w_width,
+        "BIAS_WIDTH": bias_width,
+        "OUT_WIDTH": y_fmt.word,
+        **geometry,
+        "PE": int(pe),
+        "SIMD": int(simd),
+        "ACC_WIDTH": acc_width,
+        **rq,
+        "WEIGHT_FILE": wname,
+        "BIAS_FILE": bname,
+    }
+    return params, mems

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from fpgagen.backends.rtl import RtlInstance, requant_params
+from fpgagen.backends.rtl import RtlInstance, check_op, requant_params, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 
@@ -27,31 +27,29 @@ def add_sum_width(in_words, aligns) -> int:
 
 def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     """``fpgagen_add`` for the two-input ``add`` layer ``layer``."""
-    where = f"layer {layer.name!r} (add)"
-    if layer.op != "add":
-        raise BackendError(f"layer {layer.name!r}: fpgagen_add builds add layers, not {layer.op!r}")
+    check_op(layer, MODULE, "add")
     if len(layer.inputs) != 2 or len(layer.in_fmts) != 2:
-        raise BackendError(f"{where}: fpgagen_add adds exactly 2 inputs, the layer has {len(layer.inputs)}")
+        raise BackendError(f"{where(layer)}: fpgagen_add adds exactly 2 inputs, the layer has {len(layer.inputs)}")
     align = layer.align
     if align is None or len(align) != 2:
-        raise BackendError(f"{where}: the integer IR has no alignment shift per input (align {align!r})")
+        raise BackendError(f"{where(layer)}: the integer IR has no alignment shift per input (align {align!r})")
     if any(int(a) != a or a < 0 for a in align):
-        raise BackendError(f"{where}: input alignments must be left shifts >= 0, got {list(align)}")
+        raise BackendError(f"{where(layer)}: input alignments must be left shifts >= 0, got {list(align)}")
     rq = requant_params(layer)
     shapes = [q.shapes.get(t) for t in layer.inputs]
     out_shape = q.shapes.get(layer.output)
     if out_shape is None:
-        raise BackendError(f"{where}: the graph has no shape for its output {layer.output!r}")
+        raise BackendError(f"{where(layer)}: the graph has no shape for its output {layer.output!r}")
     length = math.prod(out_shape)
     for t, shape in zip(layer.inputs, shapes):
         if shape is not None and tuple(shape) != tuple(out_shape):
-            raise BackendError(f"{where}: input {t!r} has shape {tuple(shape)}, the output {tuple(out_shape)}; "
+            raise BackendError(f"{where(layer)}: input {t!r} has shape {tuple(shape)}, the output {tuple(out_shape)}; "
                                f"fpgagen_add adds streams of the same shape (no broadcasting)")
     f0, f1 = layer.in_fmts
     y_fmt = layer.out_fmt
     sum_width = add_sum_width((f0.word, f1.word), align)
     if sum_width > MAX_SUM_WIDTH:
-        raise BackendError(f"{where}: the aligned sum needs {sum_width} bits (inputs {f0} << {align[0]}, "
+        raise BackendError(f"{where(layer)}: the aligned sum needs {sum_width} bits (inputs {f0} << {align[0]}, "
                            f"{f1} << {align[1]}), more than the {MAX_SUM_WIDTH} fpgagen_add takes")
     params = {
         "IN0_WIDTH": f0.word,

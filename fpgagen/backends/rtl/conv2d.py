@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import RtlInstance, ident, pack_words, requant_params, signed_bits
+from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, ident, mac_params, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 
@@ -53,105 +53,55 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     ROM files are named ``<prefix>_weights.mem`` and ``<prefix>_bias.mem`` (prefix: the layer
     name as an identifier). See the module header for their layout.
     """
-    if layer.op != "conv":
-        raise BackendError(f"layer {layer.name!r}: fpgagen_conv2d builds conv layers, not {layer.op!r}")
-    if layer.weight is None or layer.w_fmt is None or layer.acc_width is None:
-        raise BackendError(f"layer {layer.name!r} (conv): the integer IR has no weights/accumulator width")
+    check_mac_layer(layer, MODULE, "conv")
     prefix = ident(prefix or layer.name)
     attrs = layer.attrs
     groups = int(attrs.get("groups", 1))
     weight = np.asarray(layer.weight)
     if groups != 1:
         raise BackendError(
-            f"layer {layer.name!r} (conv): groups={groups} (depthwise/grouped conv) is not supported by "
+            f"{where(layer)}: groups={groups} (depthwise/grouped conv) is not supported by "
             f"fpgagen_conv2d, which builds groups=1 only"
         )
     if weight.ndim != 4:
-        raise BackendError(f"layer {layer.name!r} (conv): weights must be [Co, Ci, KH, KW], got shape "
-                           f"{tuple(weight.shape)}")
+        raise BackendError(f"{where(layer)}: weights must be [Co, Ci, KH, KW], got shape {tuple(weight.shape)}")
     co, ci, kh, kw = (int(v) for v in weight.shape)
     kernel = tuple(int(v) for v in attrs.get("kernel", (kh, kw)))
     stride = tuple(int(v) for v in attrs.get("stride", (1, 1)))
     pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))
     if kernel != (kh, kw):
-        raise BackendError(f"layer {layer.name!r} (conv): kernel {kernel} does not match the weights' "
-                           f"{kh}x{kw} taps")
+        raise BackendError(f"{where(layer)}: kernel {kernel} does not match the weights' {kh}x{kw} taps")
     if len(stride) != 2 or min(stride) < 1 or len(pads) != 4 or min(pads) < 0:
-        raise BackendError(f"layer {layer.name!r} (conv): stride {stride} must be 2 values >= 1 and pads {pads} "
+        raise BackendError(f"{where(layer)}: stride {stride} must be 2 values >= 1 and pads {pads} "
                            f"4 values >= 0 (top, left, bottom, right)")
     in_shape, out_shape = q.shapes.get(layer.inputs[0]), q.shapes.get(layer.output)
     if in_shape is None or len(in_shape) != 3:
-        raise BackendError(f"layer {layer.name!r} (conv): the input must be a (C, H, W) map, got shape {in_shape}")
+        raise BackendError(f"{where(layer)}: the input must be a (C, H, W) map, got shape {in_shape}")
     c_in, h, w = (int(v) for v in in_shape)
     if c_in != ci:
-        raise BackendError(f"layer {layer.name!r} (conv): the weights take {ci} input channels but the input has "
+        raise BackendError(f"{where(layer)}: the weights take {ci} input channels but the input has "
                            f"{c_in} {tuple(in_shape)}")
     if h + pads[0] + pads[2] < kh or w + pads[1] + pads[3] < kw:
-        raise BackendError(f"layer {layer.name!r} (conv): the {kh}x{kw} kernel is larger than the padded "
+        raise BackendError(f"{where(layer)}: the {kh}x{kw} kernel is larger than the padded "
                            f"{h + pads[0] + pads[2]}x{w + pads[1] + pads[3]} input")
     oh, ow = conv2d_out_size(h, w, kernel, stride, pads)
     if out_shape is not None and tuple(int(v) for v in out_shape) != (co, oh, ow):
-        raise BackendError(f"layer {layer.name!r} (conv): the output shape {tuple(out_shape)} does not match "
+        raise BackendError(f"{where(layer)}: the output shape {tuple(out_shape)} does not match "
                            f"(Co, OH, OW) = {(co, oh, ow)} from the input {tuple(in_shape)}, kernel, stride and pads")
-    for what, value, size, unit in (("PE", pe, co, "output channels"), ("SIMD", simd, ci, "input channels")):
-        if not isinstance(value, (int, np.integer)) or value < 1 or size % value:
-            raise BackendError(f"layer {layer.name!r} (conv): {what} {value} must divide the layer's {size} {unit}")
-    if layer.acc_width > 64:
-        raise BackendError(f"layer {layer.name!r} (conv): a {layer.acc_width}-bit accumulator is wider than "
-                           f"the 64 bits fpgagen_requant takes")
-    rq = requant_params(layer)
-    x_fmt, w_fmt, y_fmt = layer.in_fmts[0], layer.w_fmt, layer.out_fmt
-    w_width = w_fmt.word + (0 if w_fmt.signed else 1)  # the ROM holds two's complement words
-    bias = np.zeros(co, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
-    bias_width = signed_bits(int(bias.min()), int(bias.max()))
-    if bias_width > layer.acc_width + 1:
-        raise BackendError(f"layer {layer.name!r} (conv): bias needs {bias_width} bits, more than the "
-                           f"{layer.acc_width}-bit accumulator")
-
+    check_parallelism(layer, pe, simd, (co, "output channels"), (ci, "input channels"))
     ng, nk = co // pe, ci // simd
     # line ((g*KH + ky)*KW + kx)*nk + k: W[g*pe + p, k*simd + s, ky, kx] at element p*simd + s
     blocks = (weight.reshape(ng, pe, nk, simd, kh, kw)
               .transpose(0, 4, 5, 2, 1, 3)
               .reshape(ng * kh * kw * nk, pe * simd))
-    wlines = pack_words(blocks, w_width)
-    blines = pack_words(bias.reshape(ng, pe), bias_width)
-    wname, bname = f"{prefix}_weights.mem", f"{prefix}_bias.mem"
-    head = f"// {layer.name}: "
-    mems = {
-        wname: head + f"weights {w_fmt}, {ng}x{kh}x{kw}x{nk} words of PE {pe} x SIMD {simd} x {w_width} bits "
-                      f"(line ((g*{kh}+ky)*{kw}+kx)*{nk}+k, element p*{simd}+s at the LSB end)\n"
-                      + "\n".join(wlines) + "\n",
-        bname: head + f"bias at the accumulator frac {layer.acc_frac}, {ng} words of PE {pe} x {bias_width} bits\n"
-                      + "\n".join(blines) + "\n",
-    }
-    params = {
-        "IN_WIDTH": x_fmt.word,
-        "IN_SIGNED": int(x_fmt.signed),
-        "W_WIDTH": w_width,
-        "BIAS_WIDTH": bias_width,
-        "OUT_WIDTH": y_fmt.word,
-        "CI": ci,
-        "CO": co,
-        "H": h,
-        "W": w,
-        "KH": kh,
-        "KW": kw,
-        "SH": stride[0],
-        "SW": stride[1],
-        "PAD_T": pads[0],
-        "PAD_L": pads[1],
-        "PAD_B": pads[2],
-        "PAD_R": pads[3],
-        "PE": int(pe),
-        "SIMD": int(simd),
-        "ACC_WIDTH": int(layer.acc_width),
-        **rq,
-        "WEIGHT_FILE": wname,
-        "BIAS_FILE": bname,
-    }
+    geometry = {"CI": ci, "CO": co, "H": h, "W": w, "KH": kh, "KW": kw, "SH": stride[0], "SW": stride[1],
+                "PAD_T": pads[0], "PAD_L": pads[1], "PAD_B": pads[2], "PAD_R": pads[3]}
+    params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw}x{nk}",
+                              f"line ((g*{kh}+ky)*{kw}+kx)*{nk}+k")
     cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd)
     rows = conv2d_line_rows(h, w, kernel, stride, pads)
     describe = (f"conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
-                f"pads {'/'.join(map(str, pads))}, in {x_fmt} w {w_fmt} out {y_fmt}, acc s{layer.acc_width}, "
-                f"shift {layer.shift}, PE {pe} x SIMD {simd}, line buffer {rows} rows, {cycles} cycles/frame")
+                f"pads {'/'.join(map(str, pads))}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
+                f"acc s{layer.acc_width}, shift {layer.shift}, PE {pe} x SIMD {simd}, line buffer {rows} rows, "
+                f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import RtlInstance, hex_words, ident, requant_params
+from fpgagen.backends.rtl import MAX_ACC_WIDTH, RtlInstance, check_op, hex_words, ident, requant_params, where
 from fpgagen.errors import BackendError
 from fpgagen.golden.windows import window_counts
 from fpgagen.ir.graph import conv_output_hw
 from fpgagen.ir.qgraph import QGraph, QLayer
 
-#: the widest accumulator fpgagen_requant takes
-MAX_ACC_WIDTH = 64
 #: the largest reciprocal a Verilog integer parameter holds (a ROM word may be wider)
 MAX_RECIP_PARAM = (1 << 31) - 1
 #: the widest reciprocal ROM word fpgagen_avgpool takes
@@ -51,16 +49,13 @@ def buffer_words(g: dict) -> int:
     return pool_slots(g) * nj * (-(-g["OW"] // nj)) * g["C"]
 
 
-def _where(layer: QLayer) -> str:
-    return f"layer {layer.name!r} ({layer.op})"
-
-
-def _geometry(q: QGraph, layer: QLayer, module: str) -> dict:
-    """C, H, W, kernel, stride, pads and OH, OW of a pooling layer, checked for ``module``."""
-    where = _where(layer)
+def _geometry(q: QGraph, layer: QLayer, module: str, op: str, reciprocal: bool = False) -> dict:
+    """C, H, W, kernel, stride, pads and OH, OW of a pooling layer of ``op``, checked for
+    ``module`` (and, with ``reciprocal``, that the integer IR gives the averaging reciprocal)."""
+    check_op(layer, module, op)
     in_shape = q.shapes.get(layer.inputs[0])
     if in_shape is None or len(in_shape) != 3:
-        raise BackendError(f"{where}: {module} takes a (C, H, W) feature map, the input "
+        raise BackendError(f"{where(layer)}: {module} takes a (C, H, W) feature map, the input "
                            f"{layer.inputs[0]!r} has shape {None if in_shape is None else tuple(in_shape)}")
     c, h, w = (int(v) for v in in_shape)
     if layer.op == "gap":
@@ -71,26 +66,28 @@ def _geometry(q: QGraph, layer: QLayer, module: str) -> dict:
             stride = tuple(int(v) for v in layer.attrs.get("stride", (1, 1)))
             pads = tuple(int(v) for v in layer.attrs.get("pads", (0, 0, 0, 0)))
         except (KeyError, TypeError, ValueError):
-            raise BackendError(f"{where}: needs integer attributes kernel (kh, kw), stride (sh, sw) and pads "
+            raise BackendError(f"{where(layer)}: needs integer attributes kernel (kh, kw), stride (sh, sw) and pads "
                                f"(top, left, bottom, right), got {layer.attrs!r}") from None
         if len(kernel) != 2 or len(stride) != 2 or len(pads) != 4:
-            raise BackendError(f"{where}: needs a 2-D kernel, stride and 4 pads, got kernel {kernel}, "
+            raise BackendError(f"{where(layer)}: needs a 2-D kernel, stride and 4 pads, got kernel {kernel}, "
                                f"stride {stride}, pads {pads}")
     (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
     if min(kh, kw, sh, sw) < 1:
-        raise BackendError(f"{where}: kernel {kernel} and stride {stride} must be >= 1")
+        raise BackendError(f"{where(layer)}: kernel {kernel} and stride {stride} must be >= 1")
     if not (0 <= pt < kh and 0 <= pb < kh and 0 <= pl < kw and 0 <= pr < kw):
-        raise BackendError(f"{where}: {module} needs every pad smaller than the kernel (a window of padding "
+        raise BackendError(f"{where(layer)}: {module} needs every pad smaller than the kernel (a window of padding "
                            f"only has no value); got pads {pads} (top, left, bottom, right) for kernel {kernel}")
     if h + pt + pb < kh or w + pl + pr < kw:
-        raise BackendError(f"{where}: the {kh}x{kw} kernel does not fit the padded "
+        raise BackendError(f"{where(layer)}: the {kh}x{kw} kernel does not fit the padded "
                            f"{h + pt + pb}x{w + pl + pr} input")
     oh, ow = conv_output_hw((h, w), kernel, stride, pads)
     out_shape = q.shapes.get(layer.output)
     if out_shape is not None and tuple(out_shape) != (c, oh, ow):
-        raise BackendError(f"{where}: the output {layer.output!r} has shape {tuple(out_shape)}, but a "
+        raise BackendError(f"{where(layer)}: the output {layer.output!r} has shape {tuple(out_shape)}, but a "
                            f"{kh}x{kw} window, stride {stride}, pads {pads} over {tuple(in_shape)} gives "
                            f"{(c, oh, ow)}")
+    if reciprocal and (layer.recip is None or layer.recip_bits is None):
+        raise BackendError(f"{where(layer)}: the integer IR has no reciprocal (recip, recip_bits)")
     return {"C": c, "H": h, "W": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
             "PAD_T": pt, "PAD_L": pl, "PAD_B": pb, "PAD_R": pr, "OH": oh, "OW": ow}
 
@@ -107,15 +104,13 @@ def _geo_text(g: dict) -> str:
 def maxpool_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     """``fpgagen_maxpool`` for ``layer`` (exact: the output format is the input format)."""
     module = "fpgagen_maxpool"
-    if layer.op != "maxpool":
-        raise BackendError(f"layer {layer.name!r}: {module} builds maxpool layers, not {layer.op!r}")
-    g = _geometry(q, layer, module)
+    g = _geometry(q, layer, module, "maxpool")
     x_fmt = layer.in_fmts[0]
     if layer.out_fmt != x_fmt:
-        raise BackendError(f"{_where(layer)}: a max pool passes its input format through, but the output "
+        raise BackendError(f"{where(layer)}: a max pool passes its input format through, but the output "
                            f"format is {layer.out_fmt} and the input {x_fmt}")
     if layer.activation is not None:
-        raise BackendError(f"{_where(layer)}: {module} has no fused activation, got {layer.activation!r}")
+        raise BackendError(f"{where(layer)}: {module} has no fused activation, got {layer.activation!r}")
     params = {"IN_WIDTH": x_fmt.word, "IN_SIGNED": int(x_fmt.signed), **_geo_params(g)}
     cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
     describe = (f"maxpool {_geo_text(g)}, {x_fmt}, line buffer {buffer_words(g)} x {x_fmt.word} bits, "
@@ -126,16 +121,15 @@ def maxpool_instance(q: QGraph, layer: QLayer) -> RtlInstance:
 def _acc_width(layer: QLayer, x_fmt, most: int) -> int:
     """The IR's accumulator width, checked to hold every sum * reciprocal: at most ``most`` (the
     largest real-pixel count times its reciprocal) times an input value."""
-    where = _where(layer)
     if layer.acc_width is None:
-        raise BackendError(f"{where}: the integer IR has no accumulator width")
+        raise BackendError(f"{where(layer)}: the integer IR has no accumulator width")
     acc_width = int(layer.acc_width)
     if not 2 <= acc_width <= MAX_ACC_WIDTH:
-        raise BackendError(f"{where}: a {acc_width}-bit accumulator (sum * reciprocal) is outside the "
+        raise BackendError(f"{where(layer)}: a {acc_width}-bit accumulator (sum * reciprocal) is outside the "
                            f"2..{MAX_ACC_WIDTH} bits fpgagen_requant takes")
     lo, hi = int(x_fmt.min_int) * most, int(x_fmt.max_int) * most
     if lo < -(1 << (acc_width - 1)) or hi > (1 << (acc_width - 1)) - 1:
-        raise BackendError(f"{where}: sum * reciprocal spans [{lo}, {hi}], more than the IR's {acc_width}-bit "
+        raise BackendError(f"{where(layer)}: sum * reciprocal spans [{lo}, {hi}], more than the IR's {acc_width}-bit "
                            f"accumulator holds")
     return acc_width
 
@@ -145,20 +139,15 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
     windows with ``count_include_pad = 0``) becomes the ROM ``<prefix>_recip.mem`` (prefix: the
     layer name as an identifier), OH*OW unsigned words, line ``oh*OW + ow``."""
     module = "fpgagen_avgpool"
-    where = _where(layer)
-    if layer.op != "avgpool":
-        raise BackendError(f"layer {layer.name!r}: {module} builds avgpool layers, not {layer.op!r}")
-    g = _geometry(q, layer, module)
-    if layer.recip is None or layer.recip_bits is None:
-        raise BackendError(f"{where}: the integer IR has no reciprocal (recip, recip_bits)")
+    g = _geometry(q, layer, module, "avgpool", reciprocal=True)
     rq = requant_params(layer)
     x_fmt, y_fmt = layer.in_fmts[0], layer.out_fmt
     recip = np.asarray(layer.recip, np.int64)
     if recip.ndim not in (0, 2) or (recip.ndim == 2 and recip.shape != (g["OH"], g["OW"])):
-        raise BackendError(f"{where}: recip must be a scalar or one per output position "
+        raise BackendError(f"{where(layer)}: recip must be a scalar or one per output position "
                            f"{(g['OH'], g['OW'])}, got shape {recip.shape}")
     if recip.size and int(recip.min()) < 1:
-        raise BackendError(f"{where}: reciprocals must be positive integers, got {int(recip.min())}")
+        raise BackendError(f"{where(layer)}: reciprocals must be positive integers, got {int(recip.min())}")
     if recip.ndim == 2 and (recip == recip.flat[0]).all():
         recip = recip.reshape(-1)[0]  # one count everywhere: a parameter, not a ROM
     rmax = int(recip.max())
@@ -170,12 +159,12 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
     mems = {}
     if recip.ndim == 0:
         if rmax > MAX_RECIP_PARAM:
-            raise BackendError(f"{where}: the reciprocal {rmax} does not fit a 32-bit Verilog parameter")
+            raise BackendError(f"{where(layer)}: the reciprocal {rmax} does not fit a 32-bit Verilog parameter")
         recip_params = {"RECIP_ROM": 0, "RECIP": rmax, "RECIP_FILE": ""}
         recip_text = f"recip {rmax}"
     else:
         if recip_width > MAX_RECIP_WIDTH:
-            raise BackendError(f"{where}: {recip_width}-bit reciprocals are wider than the "
+            raise BackendError(f"{where(layer)}: {recip_width}-bit reciprocals are wider than the "
                                f"{MAX_RECIP_WIDTH} bits fpgagen_avgpool takes")
         name = f"{prefix}_recip.mem"
         mems[name] = (f"// {layer.name}: reciprocals round(2**{layer.recip_bits} / count) per output position, "
@@ -203,18 +192,13 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
 def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     """``fpgagen_gap`` for ``layer``: per-channel sum over H*W times the scalar ``recip``."""
     module = "fpgagen_gap"
-    where = _where(layer)
-    if layer.op != "gap":
-        raise BackendError(f"layer {layer.name!r}: {module} builds gap layers, not {layer.op!r}")
-    g = _geometry(q, layer, module)
-    if layer.recip is None or layer.recip_bits is None:
-        raise BackendError(f"{where}: the integer IR has no reciprocal (recip, recip_bits)")
+    g = _geometry(q, layer, module, "gap", reciprocal=True)
     recip = np.asarray(layer.recip, np.int64)
     if recip.ndim != 0:
-        raise BackendError(f"{where}: a global average pool has one reciprocal, got shape {recip.shape}")
+        raise BackendError(f"{where(layer)}: a global average pool has one reciprocal, got shape {recip.shape}")
     recip = int(recip)
     if not 1 <= recip <= MAX_RECIP_PARAM:
-        raise BackendError(f"{where}: the reciprocal {recip} must be a positive 32-bit Verilog parameter")
+        raise BackendError(f"{where(layer)}: the reciprocal {recip} must be a positive 32-bit Verilog parameter")
     rq = requant_params(layer)
     x_fmt, y_fmt = layer.in_fmts[0], layer.out_fmt
     n = g["H"] * g["W"]
