@@ -25,7 +25,7 @@ import numpy as np
 
 from fpgagen import __version__
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
-from fpgagen.backends.rtl import RtlInstance
+from fpgagen.backends.rtl import RtlInstance, ident
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.outdir import FileSet
@@ -36,12 +36,8 @@ from fpgagen.targets import register
 DEFAULT_MEMORY_BITS = 4 * 1024 * 1024
 
 
-def sanitize(name: str) -> str:
-    """A Verilog identifier from an ONNX name (``/conv1/Conv`` -> ``conv1_Conv``)."""
-    ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "t"
-    if ident[0].isdigit():
-        ident = "n" + ident
-    return ident
+#: a Verilog identifier from an ONNX name (``/conv1/Conv`` -> ``conv1_Conv``)
+sanitize = ident
 
 
 def top_name(q: QGraph) -> str:
@@ -79,6 +75,8 @@ class Instance:
     header: str
     cycles: int = 0
     mems: dict = field(default_factory=dict)
+    #: the IR layer this instance computes (None for forks and FIFOs)
+    layer: str | None = None
 
 
 @dataclass
@@ -91,6 +89,8 @@ class Design:
     layer_cycles: dict  # layer name -> {pe, simd, cycles, parallelism}
     probes: dict  # tensor name -> stream name carrying it (HWC order)
     modules: list[str]
+    #: layers without hardware (a flatten: absorbed into the next dense's weight order)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def pipeline_cycles(self) -> int:
@@ -132,9 +132,15 @@ def _rtl(layer_name: str, q: QGraph, layer: QLayer, cfg: dict) -> tuple[RtlInsta
     raise BackendError(f"layer {layer.name!r}: the Verilog library has no module for op {layer.op!r}")
 
 
-def plan_design(q: QGraph, cfg: dict, memory_bits: int = DEFAULT_MEMORY_BITS) -> Design:
-    """Every instance, stream and memory file of the design; errors before anything is written."""
+def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
+    """Every instance, stream and memory file of the design; errors before anything is written.
+
+    ``memory_bits``: the ROM the weights and biases may fill (default :data:`DEFAULT_MEMORY_BITS`).
+    """
     from fpgagen.backends.rtl import stream as rtl_stream
+
+    if memory_bits is None:
+        memory_bits = DEFAULT_MEMORY_BITS
 
     check_parallelism_keys(cfg, q)
     # a flatten is only a relabelling: its output travels on its input's stream
@@ -173,6 +179,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int = DEFAULT_MEMORY_BITS) ->
 
     # forks: a tensor read by n > 1 consumers is split by a chain of n-1 forks
     taps: dict[tuple[str, int], str] = {}  # (reader, input index) -> stream
+    forks: dict[str, list[Instance]] = {}  # tensor -> its forks, placed after its producer
     for tensor, rs in readers.items():
         current = produced[tensor]
         for k, reader in enumerate(rs):
@@ -183,15 +190,16 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int = DEFAULT_MEMORY_BITS) ->
             fname = sanitize(f"fork_{tensor}_{k}")
             a = new_stream(f"{fname}_a", tensor, f"copy of {tensor} for {reader[0]}")
             b = new_stream(f"{fname}_b", tensor, f"copy of {tensor} for the other readers")
-            instances.append(Instance(fname, fork.module, [(k2, _param_value(v)) for k2, v in fork.params.items()],
-                                      [("s_axis", current), ("m0_axis", a), ("m1_axis", b)],
-                                      fork.describe, f"fork of {tensor}"))
+            forks.setdefault(tensor, []).append(
+                Instance(fname, fork.module, [(k2, _param_value(v)) for k2, v in fork.params.items()],
+                         [("s_axis", current), ("m0_axis", a), ("m1_axis", b)], fork.describe, f"fork of {tensor}"))
             modules.add(fork.module)
             taps[reader] = a
             current = b
 
     layer_cycles = {}
     total_bits = 0
+    instances += forks.get(q.input, [])
     for layer in q.layers:
         if layer.op == "flatten":
             continue
@@ -220,7 +228,8 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int = DEFAULT_MEMORY_BITS) ->
                  f"{layer.describe()}, PE {pe} x SIMD {simd}"
         instances.append(Instance(name, rtl.module, [(k, _param_value(v)) for k, v in rtl.params.items()],
                                   in_ports + [("m_axis", produced[layer.output])], rtl.describe, header,
-                                  rtl.cycles, dict(rtl.mems)))
+                                  rtl.cycles, dict(rtl.mems), layer.name))
+        instances += forks.get(layer.output, [])
         modules.add(rtl.module)
         layer_cycles[layer.name] = {"pe": pe, "simd": simd, "parallelism": f"{pe} x {simd}",
                                     "multipliers": pe * simd if layer.op in ("conv", "dense") else 0,
@@ -229,11 +238,18 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int = DEFAULT_MEMORY_BITS) ->
         biggest = max((i for i in instances if i.mems), key=lambda i: sum(len(t) for t in i.mems.values()))
         raise BackendError(
             f"the weights need {total_bits} bits of ROM, more than the configured {memory_bits} "
-            f"(largest: layer {biggest.name!r}); use a bigger device or a smaller model"
+            f"(largest: layer {biggest.layer!r}); use a bigger device or a smaller model"
         )
     probes = {t: produced[source(t)] for t in q.fmts if source(t) in produced}
+    notes = []
+    for layer in q.layers:
+        if layer.op == "flatten":
+            users = [r for r, _ in readers.get(source(layer.output), []) if r != "<output>"]
+            notes.append(f"{layer.name} (ONNX {', '.join(layer.onnx_nodes) or '-'}: {layer.onnx_op or layer.op}): "
+                         f"no hardware, the {list(q.shapes[layer.inputs[0]])} map stays in HWC stream order"
+                         + (f"; {', '.join(users)} takes its weight columns in that order" if users else ""))
     return Design(top_name(q), instances, streams, produced[q.input], taps[("<output>", 0)],
-                  layer_cycles, probes, sorted(modules))
+                  layer_cycles, probes, sorted(modules), notes)
 
 
 def render_top(q: QGraph, d: Design) -> str:
@@ -249,6 +265,7 @@ def render_top(q: QGraph, d: Design) -> str:
         in_width=q.input_fmt.word, out_width=q.output_fmt.word,
         pipeline_cycles=d.pipeline_cycles, slowest=slowest,
         instances=d.instances, streams=d.streams, in_stream=d.in_stream, out_stream=d.out_stream,
+        notes=d.notes,
     )
 
 
@@ -268,9 +285,23 @@ def library_files(modules) -> dict[str, str]:
     return files
 
 
-def core_file(top: str, sources: list[str], mems: list[str]) -> str:
-    lines = ["CAPI=2:", f"# FuseSoC core of {top}, generated by fpgagen {__version__}",
-             f"name: fpgagen:generated:{top}:0", "", "filesets:", "  rtl:", "    files:"]
+def provenance(q: QGraph, d: Design, what: str) -> list[str]:
+    """Header lines (without comment markers) naming the model, its layers' ONNX nodes, formats
+    and parallelism; the same in every generated file, no timestamps."""
+    source = Path(q.source).name if q.source else q.name
+    lines = [f"{what} of {d.top}, the streaming dataflow datapath of model '{q.name}' ({source}), "
+             f"generated by fpgagen {__version__}.",
+             f"Input '{q.input}' {list(q.shapes[q.input])} as {q.input_fmt}, output '{q.output}' "
+             f"{list(q.shapes[q.output])} as {q.output_fmt}; analytic cycles per frame: {d.pipeline_cycles}.",
+             "Layers (ONNX nodes, formats, parallelism):"]
+    lines += [f"  {inst.header}" for inst in d.instances if inst.layer is not None]
+    lines += [f"  {note}" for note in d.notes]
+    return lines
+
+
+def core_file(top: str, sources: list[str], mems: list[str], header: list[str] = ()) -> str:
+    lines = ["CAPI=2:"] + [f"# {ln}" for ln in header or [f"FuseSoC core of {top}, generated by fpgagen {__version__}"]]
+    lines += [f"name: fpgagen:generated:{top}:0", "", "filesets:", "  rtl:", "    files:"]
     lines += [f"      - {s}" for s in sources]
     lines += ["    file_type: verilogSource"]
     if mems:
@@ -290,8 +321,10 @@ def generate(build) -> FileSet:
     files = FileSet()
     lib = library_files(d.modules)
     mems = {}
+    model = provenance(q, d, "ROM image")[0]
     for inst in d.instances:
-        mems.update(inst.mems)
+        for name, text in inst.mems.items():  # // comments are skipped by $readmemh
+            mems[name] = f"// {model}\n// {inst.header}\n{text}"
     top_text = render_top(q, d)
     sources = sorted(lib) + [f"{d.top}.v"]
     for name, text in sorted(lib.items()):
@@ -299,8 +332,10 @@ def generate(build) -> FileSet:
     for name, text in sorted(mems.items()):
         files.add(name, text)
     files.add(f"{d.top}.v", top_text)
-    files.add("filelist.f", "\n".join(sources) + "\n")
-    files.add(f"{d.top}.core", core_file(d.top, sources, sorted(mems)))
+    # // comments: read by Verilator (-f) and Icarus Verilog (-c) alike
+    head = [f"// {ln}" for ln in provenance(q, d, "Source list")]
+    files.add("filelist.f", "\n".join(head + sources) + "\n")
+    files.add(f"{d.top}.core", core_file(d.top, sources, sorted(mems), provenance(q, d, "FuseSoC core")))
     build.hardware = {"target": "verilog", "top": d.top, "layers": d.layer_cycles,
                       "pipeline_cycles": d.pipeline_cycles}
     return files

