@@ -231,3 +231,18 @@ def test_other_bad_input():
         msb_histogram([[1.0], [1.0, 2.0]], name="w")
     with pytest.raises(QuantizationError, match=r"zero has no MSB position; count zeros apart"):
         msb_positions([1.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("zero_fraction", [0.0, 0.05, 0.5, 0.99, 1.0])
+def test_mostly_zero_batches_bin_like_dense_ones(dtype, zero_fraction):
+    """ReLU outputs are mostly zeros; the zero-skipping path must give the same histogram."""
+    rng = np.random.default_rng(int(zero_fraction * 100))
+    v = (rng.standard_normal(50_000) * 1000).astype(dtype)
+    v[rng.random(v.size) < zero_fraction] = 0
+    h = msb_histogram(v)
+    nz = v[v != 0].astype(np.float64)
+    assert h.zeros == int((v == 0).sum())
+    expect = np.bincount(np.frexp(np.abs(nz))[1] - 1 - MIN_BIT, minlength=h.counts.size) if nz.size else 0 * h.counts
+    assert h.counts.tolist() == np.asarray(expect).tolist()
+    assert h.sum_abs.sum() == pytest.approx(np.abs(nz).sum()) and h.sum_sq.sum() == pytest.approx((nz * nz).sum())

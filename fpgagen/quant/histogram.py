@@ -109,6 +109,14 @@ def _chunk_sums(chunk: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndar
     if ints is not None:
         chunk = chunk.astype(np.float64)
     exp_lo, exp_hi = _NATIVE_EXPONENTS[chunk.dtype]
+    is_zero = chunk == 0
+    zeros = int(np.count_nonzero(is_zero))
+    filtered = zeros * 8 > chunk.size
+    if filtered:  # ReLU outputs are often mostly zeros: bin only the rest
+        keep = ~is_zero
+        chunk = chunk[keep]
+        if ints is not None:
+            ints = ints[keep]
     magnitude = np.abs(chunk)
     exponent = np.frexp(magnitude)[1]
     if ints is not None and ints.dtype.itemsize == 8:
@@ -116,9 +124,10 @@ def _chunk_sums(chunk: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndar
     index = exponent.astype(np.intp)
     index -= exp_lo
     nbins = exp_hi - exp_lo + 1
-    zeros = int(np.count_nonzero(magnitude == 0))
     counts = np.bincount(index, minlength=nbins)
-    counts[-exp_lo] -= zeros  # zeros have exponent 0; their |v| and v**2 add nothing
+    if not filtered:
+        counts[-exp_lo] -= zeros  # zeros have exponent 0; their |v| and v**2 add nothing
+
     wide = magnitude.astype(np.float64, copy=False)
     sum_abs = np.bincount(index, weights=wide, minlength=nbins)
     with np.errstate(over="ignore"):  # v**2 beyond float64: inf, as the sum would be
