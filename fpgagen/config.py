@@ -174,6 +174,11 @@ SCHEMA: dict = {
         "simd": Field("Default inputs per output multiplied in parallel per layer.", 1, _int_range(1, 4096)),
         "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M}.", {}, "parallelism"),
     },
+    "hardware": {
+        "memory_bits": Field("ROM bits the Verilog design's weights and biases may fill (default 4 Mbit, "
+                             "the block RAM of a small FPGA); a bigger model is an error naming its largest layer.",
+                             4 * 1024 * 1024, _int_range(1, 1 << 40)),
+    },
     "verify": {
         "samples": Field("Samples `fpgagen verify` streams through each target.", 20, _int_range(1, 100000)),
     },

@@ -271,9 +271,9 @@ def test_generation_is_deterministic_and_names_its_sources(name, quantized):
     ({"/fc/Gemm": {"pe": 2, "simd": 5}},
      r"parallelism\.layers\./fc/Gemm\.simd: 5 must divide the layer's 64 inputs per tap \(layer '/fc/Gemm', dense\)"),
     ({"/conv2/Conv": {"pe": 32}},  # more than the layer's outputs
-     r"parallelism\.layers\./conv2/Conv\.pe: 32 must divide the layer's 16 outputs"),
+     r"parallelism\.layers\./conv2/Conv\.pe: 32 exceeds the layer's 16 outputs"),
     ({"/conv1/Conv": {"simd": 2}},  # more than its single input channel
-     r"parallelism\.layers\./conv1/Conv\.simd: 2 must divide the layer's 1 inputs per tap"),
+     r"parallelism\.layers\./conv1/Conv\.simd: 2 exceeds the layer's 1 inputs per tap"),
     ({"/pool/MaxPool": {"pe": 2}},
      r"parallelism\.layers\./pool/MaxPool: layer '/pool/MaxPool' \(maxpool\) has no multipliers"),
 ], ids=["pe-not-dividing", "simd-not-dividing", "pe-exceeding", "simd-exceeding", "pool"])
@@ -286,18 +286,20 @@ def test_bad_parallelism_fails_before_any_file_is_written(layers, message, tmp_p
     assert not out.exists()
 
 
-def test_weights_that_do_not_fit_the_memory(quantized, tmp_path, monkeypatch):
+def test_weights_that_do_not_fit_the_memory(quantized, tmp_path):
     b = quantized("digits_cnn")
     need = verilog.plan_design(b.qgraph, b.cfg, memory_bits=10**6)  # fits
     assert need.pipeline_cycles == 1152
     with pytest.raises(BackendError, match=r"the weights need \d+ bits of ROM, more than the configured 8000 "
-                                           r"\(largest: layer '/conv2/Conv'\)"):
+                                           r"\(hardware\.memory_bits\) \(largest: layer '/conv2/Conv'\)"):
         verilog.plan_design(b.qgraph, b.cfg, memory_bits=8000)
-    # the default memory of a build: nothing written either
-    monkeypatch.setattr(verilog, "DEFAULT_MEMORY_BITS", 8000)
+    # the memory a config allows (hardware.memory_bits): nothing written either
+    cfg = config("digits_cnn")
+    cfg["hardware"] = {"memory_bits": 8000}
     out = tmp_path / "out"
-    with pytest.raises(BackendError, match=r"more than the configured 8000 \(largest: layer '/conv2/Conv'\)"):
-        flow.build(config("digits_cnn"), out, progress=False)
+    with pytest.raises(BackendError, match=r"more than the configured 8000 \(hardware\.memory_bits\) "
+                                           r"\(largest: layer '/conv2/Conv'\)"):
+        flow.build(cfg, out, progress=False)
     assert not out.exists()
 
 

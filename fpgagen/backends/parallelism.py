@@ -55,8 +55,9 @@ def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer) -> tuple[int, int]:
     pe, simd = explicit.get("pe", 1), explicit.get("simd", 1)
     for what, value, size, unit in (("pe", pe, outs, "outputs"), ("simd", simd, ins, "inputs per tap")):
         if value > size or size % value:
+            verb = "exceeds" if value > size else "must divide"
             raise BackendError(
-                f"parallelism.layers.{layer.name}.{what}: {value} must divide the layer's {size} {unit} "
+                f"parallelism.layers.{layer.name}.{what}: {value} {verb} the layer's {size} {unit} "
                 f"(layer {layer.name!r}, {layer.op})"
             )
     return pe, simd

@@ -135,12 +135,13 @@ def _rtl(layer_name: str, q: QGraph, layer: QLayer, cfg: dict) -> tuple[RtlInsta
 def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     """Every instance, stream and memory file of the design; errors before anything is written.
 
-    ``memory_bits``: the ROM the weights and biases may fill (default :data:`DEFAULT_MEMORY_BITS`).
+    ``memory_bits``: the ROM the weights and biases may fill (default: the config's
+    ``hardware.memory_bits``, else :data:`DEFAULT_MEMORY_BITS`).
     """
     from fpgagen.backends.rtl import stream as rtl_stream
 
     if memory_bits is None:
-        memory_bits = DEFAULT_MEMORY_BITS
+        memory_bits = ((cfg or {}).get("hardware") or {}).get("memory_bits") or DEFAULT_MEMORY_BITS
 
     check_parallelism_keys(cfg, q)
     # a flatten is only a relabelling: its output travels on its input's stream
@@ -237,7 +238,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     if total_bits > memory_bits:
         biggest = max((i for i in instances if i.mems), key=lambda i: sum(len(t) for t in i.mems.values()))
         raise BackendError(
-            f"the weights need {total_bits} bits of ROM, more than the configured {memory_bits} "
+            f"the weights need {total_bits} bits of ROM, more than the configured {memory_bits} (hardware.memory_bits) "
             f"(largest: layer {biggest.layer!r}); use a bigger device or a smaller model"
         )
     probes = {t: produced[source(t)] for t in q.fmts if source(t) in produced}
