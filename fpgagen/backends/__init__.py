@@ -1,0 +1,21 @@
+"""The output targets (Verilog, HLS C++, C) and what they share.
+
+Every backend stores feature maps channel-last (HWC: all channels of a pixel together, pixel by
+pixel, row by row) while the IR and ONNX are channel-first (CHW); :func:`hwc_order` is the one
+place that maps between the two.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def hwc_order(shape) -> np.ndarray:
+    """For a ``(C, H, W)`` tensor, the CHW (ONNX/IR) flat index held at each HWC position;
+    the identity for any other shape (vectors keep their index order)."""
+    if len(shape) != 3:
+        return np.arange(math.prod(shape))
+    c, h, w = shape
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.backends import hwc_order
 from fpgagen import __version__
 from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
@@ -72,12 +73,7 @@ def c_ident(name: str) -> str:
     return ident
 
 
-def storage_perm(shape) -> np.ndarray:
-    """For a (C, H, W) map stored HWC: the IR (CHW) flat index held at each byte."""
-    if len(shape) != 3:
-        return np.arange(math.prod(shape))
-    c, h, w = shape
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+storage_perm = hwc_order  # CHW index at each HWC position (fpgagen.backends.hwc_order)
 
 
 @dataclass

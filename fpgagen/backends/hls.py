@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.backends import hwc_order
 from fpgagen import __version__
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.errors import BackendError
@@ -103,10 +104,7 @@ def layout_of(shape) -> tuple[int, int, int]:
     raise BackendError(f"a tensor of shape {list(shape)}: expected (C, H, W) or a vector")
 
 
-def hwc_positions(layout) -> np.ndarray:
-    """For each position of an HWC buffer of a (C, H, W) tensor, its CHW (ONNX) index."""
-    c, h, w = layout
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+hwc_positions = hwc_order  # CHW index at each HWC position (fpgagen.backends.hwc_order)
 
 
 def to_buffer_order(values: np.ndarray, layout) -> np.ndarray:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fpgagen.backends import hwc_order as hwc_positions
 from fpgagen import __version__
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.backends.rtl import RtlInstance, ident
@@ -50,12 +51,7 @@ def hwc_order(shape) -> str:
     return "index order"
 
 
-def chw_to_stream(shape) -> np.ndarray:
-    """For a (C, H, W) tensor, the CHW (ONNX) index of each stream (HWC) position."""
-    if len(shape) != 3:
-        return np.arange(math.prod(shape))
-    c, h, w = shape
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+chw_to_stream = hwc_positions  # CHW index at each HWC position (fpgagen.backends.hwc_order)
 
 
 @dataclass
