@@ -6,8 +6,10 @@ from :func:`fpgagen.backends.rtl.conv2d.conv2d_instance`. The sweep covers kerne
 non-square ones), strides 1/2, padding 0/1/2 and an asymmetric one (and windows lying in the
 padding only), odd map sizes, a 1-D conv, channel counts that are not powers of two (Ci=3, Co=5,
 ...) with PE/SIMD 1 and > 1, signed and unsigned inputs, ReLU clamps (to an unsigned and to a
-signed format), compute-, input- and output-bound layers, and one layer lowered from a float
-graph by calibrate -> lower. Frames: random values, all minimum (-128 / 0), all maximum
+signed format), compute-, input- and output-bound layers, grouped and depthwise convs
+(depthwise 3x3 pad 1, depthwise stride 2, depthwise with 2 outputs per group and PE 2, groups=2
+with PE 2 x SIMD 3, an input-bound grouped 1x1 with PE 3 x SIMD 4), and one layer lowered from
+a float graph by calibrate -> lower. Frames: random values, all minimum (-128 / 0), all maximum
 (127 / 255) and a random mix of both extremes; weights include whole output channels of -128
 and of 127. Every case streams its frames back to back three
 times: without stalls, where the cycles between consecutive output tlasts are checked against
@@ -51,6 +53,7 @@ class Case:
     signed: bool     # input format signed (s8) or unsigned (u8)
     act: str = ""    # "" (s8 out), "relu_u" (u8 out, [0, 255]), "relu_s" (s8 out, [0, 127])
     lowered: bool = False  # build the layer by calibrate -> lower from a float graph
+    groups: int = 1  # grouped / depthwise conv: weights [co, ci/groups, kh, kw]
 
 
 CASES = [
@@ -82,6 +85,16 @@ CASES = [
     Case("conv1d", 3, 4, 1, 9, (1, 3), (1, 2), (0, 1, 0, 1), 2, 3, True),
     # a layer lowered from a float graph (calibrated formats, fused ReLU)
     Case("lowered", 3, 4, 7, 7, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, False, "relu_u", lowered=True),
+    # depthwise 3x3 pad 1 (Ci = Co = groups = 4: one channel per group, so PE 1 x SIMD 1)
+    Case("dw3", 4, 4, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, groups=4),
+    # depthwise stride 2, unsigned input, ReLU to u8
+    Case("dws2", 3, 3, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), 1, 1, False, "relu_u", groups=3),
+    # depthwise, 2 outputs per channel (Co = 2*Ci), PE 2, asymmetric padding, ReLU on s8
+    Case("dwx2", 4, 8, 5, 5, (3, 3), (1, 1), (1, 0, 1, 2), 2, 1, True, "relu_s", groups=4),
+    # groups=2: Ci=6 (3 per group), Co=4 (2 per group), PE 2 x SIMD 3
+    Case("grp2", 6, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, False, groups=2),
+    # grouped 1x1, input-bound: Ci=8 / Co=6 in 2 groups, PE 3 x SIMD 4
+    Case("grp1x1", 8, 6, 4, 5, (1, 1), (1, 1), (0, 0, 0, 0), 3, 4, True, groups=2),
 ]
 
 
@@ -123,20 +136,20 @@ def hand_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np.nd
     x_fmt = Format.parse("s8.4" if c.signed else "u8.4")
     w_fmt = Format.parse("s8.6")
     kh, kw = c.kernel
-    weight = rng.integers(-128, 128, size=(c.co, c.ci, kh, kw))
+    weight = rng.integers(-128, 128, size=(c.co, c.ci // c.groups, kh, kw))
     weight[0] = -128
     if c.co > 1:
         weight[1] = 127
     bias = rng.integers(-(1 << 12), 1 << 12, size=c.co)
     x = frames_for(c, x_fmt, rng)
-    acc = conv_acc(x[:1], weight, bias, c.kernel, c.stride, c.pads)
+    acc = conv_acc(x[:1], weight, bias, c.kernel, c.stride, c.pads, c.groups)
     shift = max(1, int(np.median(np.abs(acc))).bit_length() - 5)
     out_fmt = Format.parse("u8.3" if c.act == "relu_u" else "s8.3")
     lo, hi = {"": (-128, 127), "relu_u": (0, 255), "relu_s": (0, 127)}[c.act]
     oh, ow = out_size(c)
     layer = QLayer(
         name=f"/{c.name}/Conv", op="conv", inputs=["x"], output="y", in_fmts=[x_fmt], out_fmt=out_fmt,
-        attrs=dict(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=1),
+        attrs=dict(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=c.groups),
         activation="relu" if c.act else None, weight=weight, w_fmt=w_fmt, bias=bias,
         b_fmt=Format.parse("s16.10"), acc_frac=x_fmt.frac + w_fmt.frac,
         acc_width=signed_width(*acc_bounds(weight, bias, x_fmt)), shift=shift, lo=lo, hi=hi,
@@ -177,7 +190,7 @@ def build_case(c: Case, index: int):
     rng = np.random.default_rng(1000 + index)
     q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
     inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name)
-    acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads)
+    acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads, c.groups)
     y = requantize(acc, layer.shift, layer.lo, layer.hi)
     assert (acc >= -(1 << (layer.acc_width - 1))).all() and (acc < (1 << (layer.acc_width - 1))).all()
     frames_in = [f.transpose(1, 2, 0).ravel().tolist() for f in x]     # HWC stream order
@@ -231,13 +244,16 @@ def test_conv2d_yosys(tmp_path):
 
 
 # ---- the builder ---------------------------------------------------------------------------------
-def test_rom_layout_round_trips():
-    """Unpacking the weight/bias ROM text per the module header gives the IR's integers back."""
-    c = Case("rom", 6, 4, 5, 5, (3, 2), (1, 1), (1, 1, 1, 1), 2, 3, True)
+@pytest.mark.parametrize("groups", [1, 2])
+def test_rom_layout_round_trips(groups):
+    """Unpacking the weight/bias ROM text per the module header gives the IR's integers back
+    (grouped: weights [Co, Ci/groups, KH, KW], lines of CIG/SIMD words per tap)."""
+    c = Case("rom", 6, 4, 5, 5, (3, 2), (1, 1), (1, 1, 1, 1), 2, 3 // groups, True, groups=groups)
     q, layer, _ = hand_layer(c, np.random.default_rng(3))
     inst = conv2d_instance(q, layer, c.pe, c.simd)
     p = inst.params
-    wbits, nk, ng = p["W_WIDTH"], c.ci // c.simd, c.co // c.pe
+    assert p["GROUPS"] == groups
+    wbits, nk, ng = p["W_WIDTH"], c.ci // groups // c.simd, c.co // c.pe
     wlines = [ln for ln in inst.mems["rom_Conv_weights.mem"].splitlines() if not ln.startswith("//")]
     assert len(wlines) == ng * 3 * 2 * nk
     got = np.zeros_like(layer.weight)
@@ -257,10 +273,11 @@ def test_rom_layout_round_trips():
     bias = [v - (1 << bbits) * (v >> (bbits - 1)) for v in bias]
     assert bias == layer.bias.tolist()
     assert (p["CI"], p["CO"], p["H"], p["W"], p["KH"], p["KW"]) == (6, 4, 5, 5, 3, 2)
-    assert (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"], p["PE"], p["SIMD"]) == (1, 1, 1, 1, 2, 3)
-    # cycles: max(compute 5*6 pixels * 2 groups * 6 taps * 2 words, input 150, output 120)
-    assert inst.cycles == 30 * 2 * 6 * 2
-    assert "line buffer" in inst.describe and "PE 2 x SIMD 3" in inst.describe
+    assert (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"], p["PE"], p["SIMD"]) == (1, 1, 1, 1, 2, c.simd)
+    # cycles: max(compute 5*6 pixels * 2 sets of PE channels * 6 taps * nk words, input 150, output 120)
+    assert inst.cycles == 30 * 2 * 6 * nk == (30 * 4 * 6 * 6 // groups) // (c.pe * c.simd)
+    assert "line buffer" in inst.describe and f"PE 2 x SIMD {c.simd}" in inst.describe
+    assert ("grouped (2 groups) conv" in inst.describe) == (groups == 2)
 
 
 def test_line_rows():
@@ -314,10 +331,18 @@ def test_builder_errors():
     wide = QLayer(**{**layer.__dict__, "acc_width": 65})
     with pytest.raises(BackendError, match=r"'/bad/Conv' \(conv\): a 65-bit accumulator is wider than the 64"):
         conv2d_instance(q, wide, 1, 1)
-    grouped = QLayer(**{**layer.__dict__, "attrs": {**layer.attrs, "groups": 3}})
-    with pytest.raises(BackendError, match=r"'/bad/Conv' \(conv\): groups=3 \(depthwise/grouped conv\) is not "
-                                           r"supported"):
-        conv2d_instance(q, grouped, 1, 1)
+    g = Case("grp", 6, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, groups=2)
+    qg, grouped, _ = hand_layer(g, np.random.default_rng(5))
+    conv2d_instance(qg, grouped, 2, 3)  # fits: PE divides Co/groups = 2, SIMD Ci/groups = 3
+    with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): PE 4 must divide the layer's 2 output channels "
+                                           r"per group \(Co/groups, groups=2\)"):
+        conv2d_instance(qg, grouped, 4, 1)  # divides Co = 4, but one pass would span both groups
+    with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): SIMD 2 must divide the layer's 3 input channels "
+                                           r"per group \(Ci/groups, groups=2\)"):
+        conv2d_instance(qg, grouped, 1, 2)
+    odd = QLayer(**{**grouped.__dict__, "attrs": {**grouped.attrs, "groups": 3}})
+    with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): groups=3 must be >= 1 and divide the 4 output"):
+        conv2d_instance(qg, odd, 1, 1)
     dense = QLayer(**{**layer.__dict__, "op": "dense"})
     with pytest.raises(BackendError, match=r"'/bad/Conv': fpgagen_conv2d builds conv layers, not 'dense'"):
         conv2d_instance(q, dense, 1, 1)

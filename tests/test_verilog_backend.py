@@ -6,7 +6,8 @@ back-pressure); every output integer must equal the golden model's and the measu
 frame must be within 10 % of the analytic figure. Also: every generated design lints clean in
 Verilator and elaborates in Icarus Verilog and Yosys, generation is deterministic and carries
 its provenance, bad input fails before any file is written, a corrupted weight is located to its
-layer, and a residual graph (fork + FIFO) is bit-exact.
+layer, and a residual graph (fork + FIFO) and a graph with depthwise and grouped convs are
+bit-exact.
 
 One Verilator build per model, shared through module-scoped fixtures.
 """
@@ -320,13 +321,70 @@ def conv_node(rng, name, src, dst, ci, co, groups=1, activation="relu") -> Node:
                 [f"Conv_{name}"], "Conv")
 
 
+def grouped_graph(rng) -> Graph:
+    """conv -> depthwise conv -> grouped conv (2 groups) -> gap -> flatten -> dense."""
+    return Graph(
+        "grouped", "x", "y",
+        [
+            conv_node(rng, "c1", "x", "a", 2, 4),
+            conv_node(rng, "dw", "a", "d", 4, 4, groups=4),
+            conv_node(rng, "g2", "d", "e", 4, 4, groups=2, activation=None),
+            Node("gap", "gap", ["e"], "g", onnx_nodes=["GlobalAveragePool_3"], onnx_op="GlobalAveragePool"),
+            Node("flat", "flatten", ["g"], "f", onnx_nodes=["Flatten_4"], onnx_op="Flatten"),
+            Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3),
+                 onnx_nodes=["Gemm_5"], onnx_op="Gemm"),
+        ],
+        {"x": (2, 5, 6), "a": (4, 5, 6), "d": (4, 5, 6), "e": (4, 5, 6), "g": (4, 1, 1), "f": (4,), "y": (3,)},
+        onnx_output_shape=(3,),
+    ).validate()
+
+
+@needs_sim
+def test_depthwise_and_grouped_convs_are_bit_exact(tmp_path):
+    """A depthwise conv (one channel per group: PE 1) and a grouped one (2 groups: PE 2 x SIMD 2
+    of the default 2 x 2) built with fpgagen_conv2d, simulated and compared with the golden model."""
+    from fpgagen.backends.verilog_sim import verify_design
+
+    b = quantize_graph(grouped_graph(np.random.default_rng(9)))
+    q = b.qgraph
+    d = verilog.plan_design(q, b.cfg)
+    assert [layer.attrs.get("groups", 1) for layer in q.layers if layer.op == "conv"] == [1, 4, 2]
+    assert {name: (row["pe"], row["simd"]) for name, row in d.layer_cycles.items() if name in ("c1", "dw", "g2")} \
+        == {"c1": (2, 2), "dw": (1, 1), "g2": (2, 2)}
+    # compute cycles = MACs / (PE*SIMD): the depthwise conv's 30 pixels * 4 channels * 9 taps
+    assert d.layer_cycles["dw"]["cycles"] == macs(q, q.layers[1]) == 30 * 4 * 9
+    assert d.layer_cycles["g2"]["cycles"] == macs(q, q.layers[2]) // 4 == 30 * 4 * 9 * 2 // 4
+    target = tmp_path / "verilog"
+    files = verilog.generate(b)
+    top = files.files["fpgagen_grouped.v"].decode()
+    assert ".GROUPS(4)" in top and ".GROUPS(2)" in top and "depthwise (4 groups) conv" in top
+    files.write(target)
+    xq, _ = flow.verification_inputs(b, 8)
+    xq[0] = q.input_fmt.max_int  # the extremes of the input range
+    xq[1] = q.input_fmt.min_int
+    out, trace = run_int(q, xq, trace=True)
+    r = verify_design(b, target, xq, GoldenRun(out, trace))
+    assert (r["samples"], r["mismatches"]) == (8, 0)
+    assert abs(r["cycles_per_frame"] - d.pipeline_cycles) <= 0.1 * d.pipeline_cycles
+    assert r["cycles_per_frame_analytic"] == d.pipeline_cycles == 30 * 4 * 9
+
+
+def test_grouped_conv_parallelism_stays_in_one_group():
+    """fpgagen_conv2d keeps one pass's PE output channels in one group: an explicit PE that
+    divides Co but not Co/groups is an error naming the layer (the HLS backend accepts it)."""
+    b = quantize_graph(grouped_graph(np.random.default_rng(9)))
+    b.cfg["parallelism"]["layers"] = {"dw": {"pe": 2}}
+    with pytest.raises(BackendError, match=r"parallelism\.layers\.dw\.pe: 2 exceeds the layer's 1 outputs per group "
+                                           r"\(Co/groups, groups=4: one pass stays in one group\) \(layer 'dw', conv\)"):
+        verilog.plan_design(b.qgraph, b.cfg)
+    assert layer_parallelism(b.cfg, b.qgraph, b.qgraph.layers[1]) == (2, 1)  # PE may span groups elsewhere
+    b.cfg["parallelism"]["layers"] = {"g2": {"pe": 4}}
+    with pytest.raises(BackendError, match=r"parallelism\.layers\.g2\.pe: 4 exceeds the layer's 2 outputs per group"):
+        verilog.plan_design(b.qgraph, b.cfg)
+
+
 def test_layers_the_library_cannot_build_name_the_layer():
     rng = np.random.default_rng(3)
-    depthwise = Graph("dw", "x", "d", [conv_node(rng, "c1", "x", "a", 2, 4),
-                                       conv_node(rng, "dw", "a", "d", 4, 4, groups=4, activation=None)],
-                      {"x": (2, 5, 5), "a": (4, 5, 5), "d": (4, 5, 5)}, onnx_output_shape=(4, 5, 5)).validate()
-    with pytest.raises(BackendError, match=r"layer 'dw' \(conv\): groups=4 \(depthwise/grouped conv\) is not supported"):
-        verilog.generate(quantize_graph(depthwise))
     padded = Graph("ap", "x", "p", [
         conv_node(rng, "c1", "x", "a", 2, 4),
         Node("avg", "avgpool", ["a"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(2, 0, 0, 0), count_include_pad=True),

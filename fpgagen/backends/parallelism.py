@@ -4,6 +4,11 @@
 - ``simd``: inputs multiplied in parallel per output: input channels of one kernel tap (conv)
   or input features (dense); must divide them.
 
+Grouped and depthwise convs (``groups`` > 1): a tap has ``Ci/groups`` inputs, which SIMD divides;
+PE divides ``Co``. A backend whose schedule keeps the PE output channels of one pass inside one
+group (the Verilog ``fpgagen_conv2d``) asks for ``pe_in_group=True``: PE then divides
+``Co/groups`` (a depthwise conv with one output channel per group gets PE 1).
+
 A layer's multipliers are ``pe * simd``; its compute cycles per frame are its MACs divided by
 that. The config sets a default (``parallelism.pe``/``simd``, clipped to each layer's size when
 the default does not fit) and per-layer values (``parallelism.layers.<name>``, which must fit).
@@ -40,12 +45,21 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
     return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
 
 
-def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer) -> tuple[int, int]:
-    """(pe, simd) of ``layer``; a per-layer setting that does not fit is an error naming it."""
+def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer, pe_in_group: bool = False) -> tuple[int, int]:
+    """(pe, simd) of ``layer``; a per-layer setting that does not fit is an error naming it.
+
+    ``pe_in_group``: PE must divide the output channels of one group of a grouped conv
+    (``Co/groups``) rather than all ``Co``.
+    """
     dims = layer_dims(q, layer)
     if dims is None:
         return 1, 1
     outs, ins = dims
+    out_unit = "outputs"
+    groups = int(layer.attrs.get("groups", 1)) if layer.op == "conv" else 1
+    if pe_in_group and groups > 1:
+        outs //= groups
+        out_unit = f"outputs per group (Co/groups, groups={groups}: one pass stays in one group)"
     par = cfg.get("parallelism", {}) if cfg else {}
     explicit = (par.get("layers") or {}).get(layer.name)
     if explicit is None:
@@ -53,7 +67,7 @@ def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer) -> tuple[int, int]:
         simd = _largest_divisor_at_most(ins, par.get("simd", 1))
         return pe, simd
     pe, simd = explicit.get("pe", 1), explicit.get("simd", 1)
-    for what, value, size, unit in (("pe", pe, outs, "outputs"), ("simd", simd, ins, "inputs per tap")):
+    for what, value, size, unit in (("pe", pe, outs, out_unit), ("simd", simd, ins, "inputs per tap")):
         if value > size or size % value:
             verb = "exceeds" if value > size else "must divide"
             raise BackendError(

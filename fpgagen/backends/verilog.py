@@ -105,7 +105,7 @@ def _rtl(layer_name: str, q: QGraph, layer: QLayer, cfg: dict) -> tuple[RtlInsta
     from fpgagen.backends.rtl import dense as rtl_dense
     from fpgagen.backends.rtl import pool as rtl_pool
 
-    pe, simd = layer_parallelism(cfg, q, layer)
+    pe, simd = layer_parallelism(cfg, q, layer, pe_in_group=True)  # fpgagen_conv2d: PE divides Co/groups
     prefix = sanitize(layer_name)
     if layer.op == "conv":
         return rtl_conv.conv2d_instance(q, layer, pe, simd, prefix), pe, simd

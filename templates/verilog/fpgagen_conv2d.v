@@ -1,5 +1,6 @@
-// fpgagen_conv2d: 2-D convolution (groups = 1) over a channel-interleaved pixel stream,
-// y = requant(conv(x, W) + B), PE output channels x SIMD input channels per cycle.
+// fpgagen_conv2d: 2-D convolution over a channel-interleaved pixel stream, also grouped and
+// depthwise (GROUPS > 1), y = requant(conv(x, W) + B), PE output channels x SIMD input channels
+// per cycle.
 //
 // Streams: the input map (CI, H, W) arrives in HWC order (all CI channels of pixel (0, 0), then
 // pixel (0, 1), ... row by row), one element per beat; the output map (CO, OH, OW) leaves in
@@ -15,20 +16,28 @@
 // and at a frame change: between KH and about 2*KH + SH - 1, at most 2*H (a map barely larger
 // than the kernel is double-buffered), so the writer runs up to two frames ahead.
 //
-// Compute: for each output pixel, for each group of PE output channels, the KH*KW taps of
-// CI/SIMD words each are walked one per cycle: CO/PE * KH*KW*CI/SIMD cycles per output pixel,
-// OH*OW times that per frame; input (H*W*CI beats) and output (OH*OW*CO beats) overlap it, so
-// a frame takes about max(compute, input, output) cycles with frames back to back.
+// Groups: the CI input and CO output channels form GROUPS groups of CIG = CI/GROUPS and
+// COG = CO/GROUPS consecutive channels; output channel co reads only the input channels of its
+// group, gi = co / COG (depthwise: GROUPS = CI, CIG = 1). GROUPS = 1 is the plain conv. PE
+// divides COG (the PE channels of one pass lie in one group) and SIMD divides CIG.
+//
+// Compute: for each output pixel, for each set g of PE output channels, the KH*KW taps of
+// CIG/SIMD words each (the words of the set's group) are walked one per cycle:
+// CO/PE * KH*KW*CIG/SIMD cycles per output pixel, OH*OW times that per frame (= MACs/(PE*SIMD));
+// input (H*W*CI beats) and output (OH*OW*CO beats) overlap it, so a frame takes about
+// max(compute, input, output) cycles with frames back to back.
 // fpgagen_mac_out (shared with fpgagen_dense) accumulates each output channel on top of its bias
 // B (already at the accumulator frac), exactly, requantizes it with fpgagen_requant (round half
 // away from zero by SHIFT, clamp to [LO, HI]) and sends the PE results of a channel group one
 // per beat through a 2-deep fpgagen_fifo.
 //
 // ROM layouts ($readmemh, hex, one word per line):
-//   WEIGHT_FILE: CO/PE * KH*KW * CI/SIMD words of PE*SIMD*W_WIDTH bits; line
-//                ((g*KH + ky)*KW + kx)*(CI/SIMD) + k holds the weights W[co][ci][ky][kx] of output
-//                channels co = g*PE + p for input channels ci = k*SIMD + s, element (p, s) in bits
-//                [(p*SIMD + s)*W_WIDTH +: W_WIDTH] (two's complement).
+//   WEIGHT_FILE: CO/PE * KH*KW * CIG/SIMD words of PE*SIMD*W_WIDTH bits (CIG = CI/GROUPS); line
+//                ((g*KH + ky)*KW + kx)*(CIG/SIMD) + k holds the weights W[co][c][ky][kx] (the IR's
+//                [CO, CIG, KH, KW] weights) of output channels co = g*PE + p for the channels
+//                c = k*SIMD + s of their group (input channel gi*CIG + c, gi = co / (CO/GROUPS)),
+//                element (p, s) in bits [(p*SIMD + s)*W_WIDTH +: W_WIDTH] (two's complement).
+//                With GROUPS = 1 this is input channel ci = c.
 //   BIAS_FILE:   CO/PE words of PE*BIAS_WIDTH bits; line g holds the biases of output channels
 //                g*PE + p in bits [p*BIAS_WIDTH +: BIAS_WIDTH] (two's complement).
 `default_nettype none
@@ -51,8 +60,9 @@ module fpgagen_conv2d #(
     parameter integer PAD_L       = 1,     // zero columns left of the map
     parameter integer PAD_B       = 1,     // zero rows below the map
     parameter integer PAD_R       = 1,     // zero columns right of the map
-    parameter integer PE          = 1,     // output channels computed in parallel (divides CO)
-    parameter integer SIMD        = 1,     // input channels of one tap in parallel (divides CI)
+    parameter integer GROUPS      = 1,     // channel groups (divides CI and CO; CI: depthwise)
+    parameter integer PE          = 1,     // output channels computed in parallel (divides CO/GROUPS)
+    parameter integer SIMD        = 1,     // input channels of one tap in parallel (divides CI/GROUPS)
     parameter integer ACC_WIDTH   = 24,    // bits that hold every accumulator value exactly
     parameter integer SHIFT       = 8,     // requantization right shift (negative: left shift)
     parameter integer LO          = -128,  // lowest output value
@@ -74,8 +84,12 @@ module fpgagen_conv2d #(
     output wire                 m_axis_tlast
 );
     // ---- sizes -------------------------------------------------------------------------------
+    localparam integer CIG  = CI / GROUPS;                       // input channels per group
+    localparam integer COG  = CO / GROUPS;                       // output channels per group
     localparam integer NK   = CI / SIMD;                         // words per pixel
-    localparam integer NG   = CO / PE;                           // output channel groups
+    localparam integer NKG  = CIG / SIMD;                        // words per pixel of one group (per tap)
+    localparam integer NG   = CO / PE;                           // sets of PE output channels
+    localparam integer NGG  = COG / PE;                          // sets of PE output channels per group
     localparam integer OH   = (H + PAD_T + PAD_B - KH) / SH + 1; // output rows
     localparam integer OW   = (W + PAD_L + PAD_R - KW) / SW + 1; // output columns
     localparam integer HW   = H * W;                             // pixels per frame
@@ -108,7 +122,7 @@ module fpgagen_conv2d #(
     localparam integer ROWS = line_rows(0);                      // rows in the line buffer
     localparam integer ROWW = W * NK;                            // line buffer words per row
     localparam integer DEPTH = ROWS * ROWW;                      // line buffer words
-    localparam integer NW   = NG * KH * KW * NK;                 // weight ROM words
+    localparam integer NW   = NG * KH * KW * NKG;                // weight ROM words
     localparam integer NOUT = OH * OW * CO;                      // output elements per frame
 
     // counter widths
@@ -116,7 +130,8 @@ module fpgagen_conv2d #(
     localparam integer SB   = (SIMD > 1) ? $clog2(SIMD) : 1;     // element in a word
     localparam integer KXB  = (KW > 1) ? $clog2(KW) : 1;         // kernel column
     localparam integer KYB  = (KH > 1) ? $clog2(KH) : 1;         // kernel row
-    localparam integer GW   = (NG > 1) ? $clog2(NG) : 1;         // channel group
+    localparam integer GW   = (NG > 1) ? $clog2(NG) : 1;         // set of PE output channels
+    localparam integer GPW  = (NGG > 1) ? $clog2(NGG) : 1;       // set within its group
     localparam integer OXW  = (OW > 1) ? $clog2(OW) : 1;         // output column
     localparam integer OYW  = (OH > 1) ? $clog2(OH) : 1;         // output row
     localparam integer WA   = (NW > 1) ? $clog2(NW) : 1;         // weight ROM address
@@ -130,6 +145,8 @@ module fpgagen_conv2d #(
 
     // counter limits
     localparam integer NK_LAST_I = NK - 1;
+    localparam integer NKG_LAST_I = NKG - 1;
+    localparam integer NGG_LAST_I = NGG - 1;
     localparam integer SIMD_LAST_I = SIMD - 1;
     localparam integer KW_LAST_I = KW - 1;
     localparam integer KH_LAST_I = KH - 1;
@@ -138,7 +155,9 @@ module fpgagen_conv2d #(
     localparam integer OH_LAST_I = OH - 1;
     localparam integer NW_LAST_I = NW - 1;
     localparam integer HW_LAST_I = HW - 1;
-    localparam [KB-1:0]  K_LAST  = NK_LAST_I[KB-1:0];
+    localparam [KB-1:0]  K_LAST  = NK_LAST_I[KB-1:0];     // writer: last word of a pixel
+    localparam [KB-1:0]  KG_LAST = NKG_LAST_I[KB-1:0];    // compute: last word of a tap
+    localparam [GPW-1:0] GP_LAST = NGG_LAST_I[GPW-1:0];
     localparam [SB-1:0]  S_LAST  = SIMD_LAST_I[SB-1:0];
     localparam [KXB-1:0] KX_LAST = KW_LAST_I[KXB-1:0];
     localparam [KYB-1:0] KY_LAST = KH_LAST_I[KYB-1:0];
@@ -174,6 +193,8 @@ module fpgagen_conv2d #(
     localparam integer W1_I = W - 1;
     localparam integer KW1_I = KW - 1;
     localparam integer KH1_I = KH - 1;
+    localparam integer NKG_I = NKG;
+    localparam integer KSKIP_I = NK - NKG + 1;
     localparam signed [PS-1:0] C_ZERO   = 0;
     localparam signed [PS-1:0] C_ONE    = 1;
     localparam signed [PS-1:0] C_H      = H[PS-1:0];
@@ -194,6 +215,8 @@ module fpgagen_conv2d #(
     localparam signed [PS-1:0] C_W1     = W1_I[PS-1:0];         // W-1
     localparam signed [PS-1:0] C_KW1    = KW1_I[PS-1:0];        // KW-1
     localparam signed [PS-1:0] C_KH1    = KH1_I[PS-1:0];        // KH-1
+    localparam signed [PS-1:0] C_NKG    = NKG_I[PS-1:0];        // words of a group
+    localparam signed [PS-1:0] C_KSKIP  = KSKIP_I[PS-1:0];      // last word of a tap -> first of the next
 
     initial begin
         if (IN_WIDTH < 1 || W_WIDTH < 2 || OUT_WIDTH < 1 || BIAS_WIDTH < 2)
@@ -207,8 +230,12 @@ module fpgagen_conv2d #(
         if (H + PAD_T + PAD_B < KH || W + PAD_L + PAD_R < KW)
             $error("fpgagen_conv2d %m: the %0dx%0d kernel is larger than the padded %0dx%0d map",
                    KH, KW, H + PAD_T + PAD_B, W + PAD_L + PAD_R);
-        if (PE < 1 || CO % PE != 0) $error("fpgagen_conv2d %m: PE %0d must divide CO %0d", PE, CO);
-        if (SIMD < 1 || CI % SIMD != 0) $error("fpgagen_conv2d %m: SIMD %0d must divide CI %0d", SIMD, CI);
+        if (GROUPS < 1 || CI % GROUPS != 0 || CO % GROUPS != 0)
+            $error("fpgagen_conv2d %m: GROUPS %0d must divide CI %0d and CO %0d", GROUPS, CI, CO);
+        if (PE < 1 || COG % PE != 0)
+            $error("fpgagen_conv2d %m: PE %0d must divide CO/GROUPS %0d", PE, COG);
+        if (SIMD < 1 || CIG % SIMD != 0)
+            $error("fpgagen_conv2d %m: SIMD %0d must divide CI/GROUPS %0d", SIMD, CIG);
         if (PS > 32) $error("fpgagen_conv2d %m: the %0dx%0dx%0d map is too large for 32-bit positions", CI, H, W);
     end
 
@@ -234,10 +261,12 @@ module fpgagen_conv2d #(
     endfunction
 
     // ---- compute side state (stage A), needed by the writer's overwrite check ---------------
-    reg        [KB-1:0]  k;         // word of the tap
+    reg        [KB-1:0]  k;         // word of the tap in its group
     reg        [KXB-1:0] kx;        // kernel column
     reg        [KYB-1:0] ky;        // kernel row
-    reg        [GW-1:0]  g;         // output channel group
+    reg        [GW-1:0]  g;         // set of PE output channels
+    reg        [GPW-1:0] gp;        // the set within its channel group
+    reg signed [PS-1:0]  goff;      // word offset of the group's channels in a pixel (gi*NKG)
     reg        [OXW-1:0] ox;        // output column
     reg        [OYW-1:0] oy;        // output row
     reg        [WA-1:0]  wa;        // weight ROM address
@@ -247,7 +276,7 @@ module fpgagen_conv2d #(
     reg signed [PS-1:0]  colbase;   // ix0 * NK
     reg signed [PS-1:0]  tcol;      // input column of the tap (ix0 + kx)
     reg signed [PS-1:0]  trow;      // input row of the tap (iy0 + ky)
-    reg signed [PS-1:0]  coloff;    // word offset of the tap in its row (tcol*NK + k)
+    reg signed [PS-1:0]  coloff;    // word offset of the tap in its row (tcol*NK + goff + k)
     reg        [DA-1:0]  cbase;     // line buffer address of row 0 of the frame being computed
     reg        [DA-1:0]  prow;      // address of row iy0 (modulo DEPTH)
     reg        [DA-1:0]  trowa;     // address of row trow (modulo DEPTH)
@@ -298,7 +327,7 @@ module fpgagen_conv2d #(
     wire ce;     // the compute pipeline advances
     wire a_fire = ce && avail;
 
-    wire last_k  = (k == K_LAST);
+    wire last_k  = (k == KG_LAST);
     wire last_kx = (kx == KX_LAST);
     wire last_ky = (ky == KY_LAST);
     wire end_row = last_k && last_kx;                // last word of a kernel row
@@ -313,6 +342,8 @@ module fpgagen_conv2d #(
     wire signed [PS-1:0] colbase_n = !end_pix ? colbase : (ox == OX_LAST) ? C_PADLNK : colbase + C_SWNK;
     wire signed [PS-1:0] iy0_n = !end_orow ? iy0 : (oy == OY_LAST) ? C_PADT : iy0 + C_SH;
     wire signed [PS-1:0] iyw_n = !end_orow ? iyw : (oy == OY_LAST) ? C_PADTW : iyw + C_SHW;
+    // the next window's group offset
+    wire signed [PS-1:0] goff_n = !end_win ? goff : (g == G_LAST) ? C_ZERO : (gp == GP_LAST) ? goff + C_NKG : goff;
     wire        [DA-1:0] cbase_n = end_frame ? add_mod(cbase, H_OFF_C) : cbase;
     wire        [DA-1:0] prow_n = !end_orow ? prow : (oy == OY_LAST) ? add_mod(cbase_n, PT_OFF_C)
                                                                       : add_mod(prow, SH_OFF_C);
@@ -330,7 +361,7 @@ module fpgagen_conv2d #(
             if (end_row) begin
                 kx <= {KXB{1'b0}};
                 tcol <= ix0_n;
-                coloff <= colbase_n;
+                coloff <= colbase_n + goff_n;
                 ky <= last_ky ? {KYB{1'b0}} : ky + 1'b1;
                 trow <= last_ky ? iy0_n : trow + C_ONE;
                 trowa <= last_ky ? prow_n : add_mod(trowa, ROWW_C);
@@ -339,9 +370,13 @@ module fpgagen_conv2d #(
                     kx <= kx + 1'b1;
                     tcol <= tcol + C_ONE;
                 end
-                coloff <= coloff + C_ONE;
+                coloff <= coloff + (last_k ? C_KSKIP : C_ONE);  // the group's words of the next column
             end
-            if (end_win) g <= (g == G_LAST) ? {GW{1'b0}} : g + 1'b1;
+            if (end_win) begin
+                g <= (g == G_LAST) ? {GW{1'b0}} : g + 1'b1;
+                gp <= (g == G_LAST || gp == GP_LAST) ? {GPW{1'b0}} : gp + 1'b1;
+            end
+            goff <= goff_n;
             if (end_pix) ox <= (ox == OX_LAST) ? {OXW{1'b0}} : ox + 1'b1;
             if (end_orow) oy <= (oy == OY_LAST) ? {OYW{1'b0}} : oy + 1'b1;
             ix0 <= ix0_n;
@@ -356,6 +391,8 @@ module fpgagen_conv2d #(
             kx      <= {KXB{1'b0}};
             ky      <= {KYB{1'b0}};
             g       <= {GW{1'b0}};
+            gp      <= {GPW{1'b0}};
+            goff    <= C_ZERO;
             ox      <= {OXW{1'b0}};
             oy      <= {OYW{1'b0}};
             wa      <= {WA{1'b0}};

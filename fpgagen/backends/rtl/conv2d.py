@@ -1,8 +1,10 @@
 """Parameters and ROM files of ``fpgagen_conv2d`` (templates/verilog/fpgagen_conv2d.v).
 
 The module takes the input map in HWC stream order and gives the output map in HWC stream
-order; the IR keeps conv weights as ``[Co, Ci, KH, KW]``, which the builder packs into the
-module's ROM layout (see the module header). Only ``groups == 1`` is built.
+order; the IR keeps conv weights as ``[Co, Ci/groups, KH, KW]``, which the builder packs into
+the module's ROM layout (see the module header). Grouped and depthwise convs (``groups`` > 1)
+are built with PE dividing ``Co/groups`` (the PE channels of one pass lie in one group) and
+SIMD dividing ``Ci/groups``.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ def conv2d_out_size(h: int, w: int, kernel, stride, pads) -> tuple[int, int]:
     return (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
 
 
-def conv2d_cycles(ci: int, co: int, h: int, w: int, kernel, stride, pads, pe: int, simd: int) -> int:
-    """Cycles per frame, frames back to back: compute (MACs / (PE*SIMD)), input (H*W*Ci beats)
-    or output (OH*OW*Co beats), whichever is slowest."""
+def conv2d_cycles(ci: int, co: int, h: int, w: int, kernel, stride, pads, pe: int, simd: int,
+                  groups: int = 1) -> int:
+    """Cycles per frame, frames back to back: compute (MACs / (PE*SIMD), a tap having
+    Ci/groups inputs), input (H*W*Ci beats) or output (OH*OW*Co beats), whichever is slowest."""
     oh, ow = conv2d_out_size(h, w, kernel, stride, pads)
     kh, kw = kernel
-    compute = oh * ow * (co // pe) * kh * kw * (ci // simd)
+    compute = oh * ow * (co // pe) * kh * kw * (ci // groups // simd)
     return max(compute, h * w * ci, oh * ow * co)
 
 
@@ -58,14 +61,13 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     attrs = layer.attrs
     groups = int(attrs.get("groups", 1))
     weight = np.asarray(layer.weight)
-    if groups != 1:
-        raise BackendError(
-            f"{where(layer)}: groups={groups} (depthwise/grouped conv) is not supported by "
-            f"fpgagen_conv2d, which builds groups=1 only"
-        )
     if weight.ndim != 4:
-        raise BackendError(f"{where(layer)}: weights must be [Co, Ci, KH, KW], got shape {tuple(weight.shape)}")
-    co, ci, kh, kw = (int(v) for v in weight.shape)
+        raise BackendError(f"{where(layer)}: weights must be [Co, Ci/groups, KH, KW], got shape "
+                           f"{tuple(weight.shape)}")
+    co, cig, kh, kw = (int(v) for v in weight.shape)
+    if groups < 1 or co % groups:
+        raise BackendError(f"{where(layer)}: groups={groups} must be >= 1 and divide the {co} output channels")
+    ci = cig * groups
     kernel = tuple(int(v) for v in attrs.get("kernel", (kh, kw)))
     stride = tuple(int(v) for v in attrs.get("stride", (1, 1)))
     pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))
@@ -79,7 +81,8 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
         raise BackendError(f"{where(layer)}: the input must be a (C, H, W) map, got shape {in_shape}")
     c_in, h, w = (int(v) for v in in_shape)
     if c_in != ci:
-        raise BackendError(f"{where(layer)}: the weights take {ci} input channels but the input has "
+        per = "" if groups == 1 else f" ({groups} groups of {cig})"
+        raise BackendError(f"{where(layer)}: the weights take {ci} input channels{per} but the input has "
                            f"{c_in} {tuple(in_shape)}")
     if h + pads[0] + pads[2] < kh or w + pads[1] + pads[3] < kw:
         raise BackendError(f"{where(layer)}: the {kh}x{kw} kernel is larger than the padded "
@@ -88,19 +91,25 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     if out_shape is not None and tuple(int(v) for v in out_shape) != (co, oh, ow):
         raise BackendError(f"{where(layer)}: the output shape {tuple(out_shape)} does not match "
                            f"(Co, OH, OW) = {(co, oh, ow)} from the input {tuple(in_shape)}, kernel, stride and pads")
-    check_parallelism(layer, pe, simd, (co, "output channels"), (ci, "input channels"))
-    ng, nk = co // pe, ci // simd
+    if groups == 1:
+        check_parallelism(layer, pe, simd, (co, "output channels"), (ci, "input channels"))
+    else:
+        check_parallelism(layer, pe, simd, (co // groups, f"output channels per group (Co/groups, groups={groups})"),
+                          (cig, f"input channels per group (Ci/groups, groups={groups})"))
+    ng, nk = co // pe, cig // simd
     # line ((g*KH + ky)*KW + kx)*nk + k: W[g*pe + p, k*simd + s, ky, kx] at element p*simd + s
+    # (s: a channel of the group of output channel g*pe + p; the pe channels share that group)
     blocks = (weight.reshape(ng, pe, nk, simd, kh, kw)
               .transpose(0, 4, 5, 2, 1, 3)
               .reshape(ng * kh * kw * nk, pe * simd))
     geometry = {"CI": ci, "CO": co, "H": h, "W": w, "KH": kh, "KW": kw, "SH": stride[0], "SW": stride[1],
-                "PAD_T": pads[0], "PAD_L": pads[1], "PAD_B": pads[2], "PAD_R": pads[3]}
+                "PAD_T": pads[0], "PAD_L": pads[1], "PAD_B": pads[2], "PAD_R": pads[3], "GROUPS": groups}
     params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw}x{nk}",
                               f"line ((g*{kh}+ky)*{kw}+kx)*{nk}+k")
-    cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd)
+    cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups)
     rows = conv2d_line_rows(h, w, kernel, stride, pads)
-    describe = (f"conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
+    kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
+    describe = (f"{kind}conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
                 f"pads {'/'.join(map(str, pads))}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
                 f"acc s{layer.acc_width}, shift {layer.shift}, PE {pe} x SIMD {simd}, line buffer {rows} rows, "
                 f"{cycles} cycles/frame")
