@@ -47,7 +47,8 @@ def model_config(name: str) -> dict:
 def bench_model(name: str, tmp: Path, frames: int, repeat: int) -> dict:
     from fpgagen import flow
     from fpgagen.backends import verilog
-    from fpgagen.backends.verilog_sim import build_sim, run_sim, sim_job, to_stream
+    from fpgagen.backends import to_hwc
+    from fpgagen.backends.verilog_sim import build_sim, run_sim, sim_job
 
     b = flow.run_quantization(model_config(name), progress=False)
     q = b.qgraph
@@ -65,8 +66,8 @@ def bench_model(name: str, tmp: Path, frames: int, repeat: int) -> dict:
         builds.append(round(seconds, 2))
 
     xq, golden = flow.verification_inputs(b, frames)
-    stream = to_stream(xq, q.shapes[q.input])
-    expected = to_stream(golden.output, q.shapes[q.output])
+    stream = to_hwc(xq, q.shapes[q.input])
+    expected = to_hwc(golden.output, q.shapes[q.output])
     timing = min(len(stream), 10)
     job = sim_job(q, d, build_dir, stream, "bench", pauses=False, timing_frames=timing)
     start = time.monotonic()

@@ -226,7 +226,7 @@ def verification_inputs(b: Build, samples: int):
     x = b.x_valid if b.x_valid is not None else b.x_calib
     xq = quantize_input(b.qgraph, x[:samples])
     xq = xq.reshape((len(xq),) + tuple(b.qgraph.shapes[b.qgraph.input]))
-    out, trace = run_int(b.qgraph, xq, trace=True)
+    _, trace = run_int(b.qgraph, xq, trace=True)
     return xq, GoldenRun(trace[b.qgraph.output], trace)
 
 
@@ -241,6 +241,8 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
 
     from fpgagen.errors import ConfigError, VerificationMismatch
     from fpgagen.outdir import atomic_write
+    from fpgagen.progress import Progress
+    from fpgagen.report.html import render_report
     from fpgagen.targets import backend, emit_targets
 
     cfg = load_config(config) if not isinstance(config, dict) else config
@@ -259,15 +261,11 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
     xq, golden = verification_inputs(b, samples)
     path = out / "verify.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    from fpgagen.progress import Progress
-
     with Progress(f"verify {len(xq)} samples", len(targets), enabled=progress) as bar:
         for t in targets:
             results[t] = backend(t).verify(b, out / t, xq, golden)
             bar.update(1)
     atomic_write(path, to_json(results))
-    from fpgagen.report.html import render_report
-
     atomic_write(out / "report.html", render_report(out))
     bad = {t: r for t, r in results.items() if t in targets and r["mismatches"]}
     if bad:

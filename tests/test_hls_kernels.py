@@ -27,7 +27,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fpgagen.backends import hls
+from fpgagen.backends import from_hwc, hls, to_hwc
 from reference import ref_requant, round_away  # noqa: F401
 from fpgagen.flow import Build
 from fpgagen.golden import kernels as k
@@ -286,7 +286,7 @@ def sweep(tmp_path_factory):
         plan = hls.plan_model(q, build.cfg)
         xq = extreme_inputs(q.input_fmt, q.shapes[q.input], _rng(case.name + "x"))
         golden, trace = run_int(q, xq, trace=True)
-        inputs.append(hls.to_buffer_order(xq, plan.in_layout))
+        inputs.append(to_hwc(xq, plan.in_layout))
         tops.append((plan.top, str(case_dir / f"{plan.top}.cpp"), len(xq)))
         results[case.name] = dict(build=build, plan=plan, xq=xq, golden=golden, trace=trace,
                                   cpp=(case_dir / f"{plan.top}.cpp").read_text())
@@ -307,7 +307,7 @@ def sweep(tmp_path_factory):
     for case in CASES:
         r = results[case.name]
         got = np.array(by_tag[r["plan"].top], dtype=np.int64)
-        r["got"] = hls.from_buffer_order(got, r["plan"].out_layout)
+        r["got"] = from_hwc(got, r["plan"].out_layout)
     results["_rq"] = by_tag
     return results
 

@@ -19,3 +19,16 @@ def hwc_order(shape) -> np.ndarray:
         return np.arange(math.prod(shape))
     c, h, w = shape
     return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+
+
+def to_hwc(values: np.ndarray, shape) -> np.ndarray:
+    """``[N, *shape]`` in the IR's (CHW) order as ``[N, elements]`` in HWC order."""
+    flat = np.asarray(values).reshape(len(values), -1)
+    return flat[:, hwc_order(shape)]
+
+
+def from_hwc(values: np.ndarray, shape) -> np.ndarray:
+    """``[N, elements]`` in HWC order back to the IR's (CHW) order, ``[N, elements]``."""
+    out = np.empty_like(values)
+    out[:, hwc_order(shape)] = values
+    return out

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.backends import hwc_order
 from fpgagen import __version__
+from fpgagen.backends import hwc_order
 from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
@@ -73,7 +73,6 @@ def c_ident(name: str) -> str:
     return ident
 
 
-storage_perm = hwc_order  # CHW index at each HWC position (fpgagen.backends.hwc_order)
 
 
 @dataclass
@@ -111,7 +110,7 @@ def tensor_infos(q: QGraph) -> dict[str, TensorInfo]:
         shape = tuple(q.shapes[name])
         infos[name] = TensorInfo(name, shape, fmt, math.prod(shape), perm)
 
-    add(q.input, storage_perm(q.shapes[q.input]), "the model input")
+    add(q.input, hwc_order(q.shapes[q.input]), "the model input")
     for layer in q.layers:
         if layer.op == "flatten":
             perm = infos[layer.inputs[0]].perm
@@ -125,7 +124,7 @@ def tensor_infos(q: QGraph) -> dict[str, TensorInfo]:
                 )
             perm = pa
         else:
-            perm = storage_perm(q.shapes[layer.output])
+            perm = hwc_order(q.shapes[layer.output])
         add(layer.output, perm, f"output of layer {layer.name!r}")
     return infos
 

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.backends import hwc_order
 from fpgagen import __version__
+from fpgagen.backends import hwc_order, to_hwc
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
@@ -102,22 +102,6 @@ def layout_of(shape) -> tuple[int, int, int]:
     if len(shape) == 1:
         return (shape[0], 1, 1)
     raise BackendError(f"a tensor of shape {list(shape)}: expected (C, H, W) or a vector")
-
-
-hwc_positions = hwc_order  # CHW index at each HWC position (fpgagen.backends.hwc_order)
-
-
-def to_buffer_order(values: np.ndarray, layout) -> np.ndarray:
-    """``[N, ...]`` in the IR's (CHW) order as ``[N, size]`` in buffer (HWC) order."""
-    flat = np.asarray(values).reshape(len(values), -1)
-    return flat[:, hwc_positions(layout)]
-
-
-def from_buffer_order(values: np.ndarray, layout) -> np.ndarray:
-    """``[N, size]`` in buffer (HWC) order back to CHW order, ``[N, size]``."""
-    out = np.empty_like(values)
-    out[:, hwc_positions(layout)] = values
-    return out
 
 
 def _trivial(layout) -> bool:
@@ -359,7 +343,7 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
         weight = np.asarray(layer.weight)
         order = "index order"
         if not _trivial(in_layouts[0]):
-            weight = weight[:, hwc_positions(in_layouts[0])]
+            weight = weight[:, hwc_order(in_layouts[0])]
             order = f"columns in the HWC order of the flattened {list(in_layouts[0])} map"
         cfg_lines = types + [
             (f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
@@ -720,7 +704,7 @@ def first_differing_layer(plan: ModelPlan, trace: dict, golden_trace: dict, inde
     """The first layer (in order) whose traced output differs from the golden model's."""
     for lc in plan.layers:
         t = lc.layer.output
-        want = to_buffer_order(np.asarray(golden_trace[t])[index:index + 1], plan.layouts[t])[0]
+        want = to_hwc(np.asarray(golden_trace[t])[index:index + 1], plan.layouts[t])[0]
         got = trace.get(lc.ident)
         if got is None or got.shape != want.shape or not np.array_equal(got, want):
             return lc.layer.name

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fpgagen.backends import hwc_order as hwc_positions
 from fpgagen import __version__
+from fpgagen.backends import hwc_order
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.backends.rtl import RtlInstance, ident
 from fpgagen.errors import BackendError
@@ -45,13 +45,12 @@ def top_name(q: QGraph) -> str:
     return "fpgagen_" + sanitize(q.name).lower()
 
 
-def hwc_order(shape) -> str:
+def order_text(shape) -> str:
     if len(shape) == 3:
         return "HWC order (channel-interleaved pixels, row-major)"
     return "index order"
 
 
-chw_to_stream = hwc_positions  # CHW index at each HWC position (fpgagen.backends.hwc_order)
 
 
 @dataclass
@@ -114,7 +113,7 @@ def _rtl(layer_name: str, q: QGraph, layer: QLayer, cfg: dict) -> tuple[RtlInsta
         order = None
         if src is not None and src.op == "flatten":
             # the stream carries the flattened map in HWC order: permute the weight columns
-            order = chw_to_stream(q.shapes[src.inputs[0]])
+            order = hwc_order(q.shapes[src.inputs[0]])
         weights = layer.weight if order is None else layer.weight[:, order]
         return rtl_dense.dense_instance(q, layer, pe, simd, weights, prefix), pe, simd
     if layer.op == "maxpool":
@@ -256,9 +255,9 @@ def render_top(q: QGraph, d: Design) -> str:
     return render(
         "verilog/top.v.j2", top=d.top, model=q.name, version=__version__, source=Path(q.source).name if q.source else q.name,
         input={"tensor": q.input, "shape": list(in_shape), "fmt": str(q.input_fmt),
-               "elements": math.prod(in_shape), "order": hwc_order(in_shape)},
+               "elements": math.prod(in_shape), "order": order_text(in_shape)},
         output={"tensor": q.output, "shape": list(out_shape), "fmt": str(q.output_fmt),
-                "elements": math.prod(out_shape), "order": hwc_order(out_shape)},
+                "elements": math.prod(out_shape), "order": order_text(out_shape)},
         in_width=q.input_fmt.word, out_width=q.output_fmt.word,
         pipeline_cycles=d.pipeline_cycles, slowest=slowest,
         instances=d.instances, streams=d.streams, in_stream=d.in_stream, out_stream=d.out_stream,

@@ -39,36 +39,22 @@ def _pauses(rng: random.Random, busy: float):
 
 
 class Recorder:
-    """Counts cycles and records handshakes on named streams (valid & ready at a rising edge)."""
+    """Records the data of every handshake (valid & ready at a rising edge) on named streams."""
 
     def __init__(self, dut, streams: dict[str, tuple[str, int, bool]]):
         self.dut = dut
-        self.cycle = 0
         self.streams = {name: (getattr(dut, f"{sig}_tdata"), getattr(dut, f"{sig}_tvalid"),
-                               getattr(dut, f"{sig}_tready"), getattr(dut, f"{sig}_tlast"), width, signed)
+                               getattr(dut, f"{sig}_tready"), width, signed)
                         for name, (sig, width, signed) in streams.items()}
         self.beats = {name: [] for name in streams}
-        self.lasts = {name: [] for name in streams}
-        self.first_beat = {name: [] for name in streams}
-        self._new_frame = {name: True for name in streams}
-        self.recording = True
 
     async def run(self):
         while True:
             await RisingEdge(self.dut.clk)
             await ReadOnly()
-            self.cycle += 1
-            if not self.recording:
-                continue
-            for name, (data, valid, ready, last, width, signed) in self.streams.items():
+            for name, (data, valid, ready, width, signed) in self.streams.items():
                 if valid.value == 1 and ready.value == 1:
-                    if self._new_frame[name]:
-                        self.first_beat[name].append(self.cycle)
-                        self._new_frame[name] = False
                     self.beats[name].append(_to_signed([int(data.value)], width, signed)[0])
-                    if last.value == 1:
-                        self.lasts[name].append(self.cycle)
-                        self._new_frame[name] = True
 
 
 async def _watchdog(dut, rec, job: dict) -> None:
@@ -110,7 +96,7 @@ async def stream_frames(dut):
 
     rec = None
     if job.get("probe"):  # records every internal stream, cycle by cycle (slow: one sample only)
-        rec = Recorder(dut, {tensor: (sig, width, signed) for tensor, (sig, width, signed) in job["probes"].items()})
+        rec = Recorder(dut, job["probes"])
         cocotb.start_soon(rec.run())
     cocotb.start_soon(_watchdog(dut, rec, job))
 

@@ -15,15 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.backends.verilog import Design, chw_to_stream, plan_design
+from fpgagen.backends import to_hwc
+from fpgagen.backends.verilog import Design, plan_design
 from fpgagen.errors import BackendError
 from fpgagen.toolchain import verilator_env
-
-
-def to_stream(values: np.ndarray, shape) -> np.ndarray:
-    """``[N, *shape]`` (IR layout) as ``[N, elements]`` in stream order (HWC for maps)."""
-    flat = values.reshape(len(values), -1)
-    return flat[:, chw_to_stream(shape)]
 
 
 class _Env:
@@ -93,12 +88,11 @@ def run_sim(runner, target_dir: Path, top: str, build_dir: Path, job: dict) -> d
     job["results"] = str(build_dir / f"results_{job['tag']}.json")
     Path(job["results"]).unlink(missing_ok=True)
     job_path.write_text(json.dumps(job))
-    env = {"FPGAGEN_SIM_JOB": str(job_path), **verilator_env()}
     log = build_dir / f"sim_{job['tag']}.log"
-    with _Env(verilator_env()):
+    with _Env(verilator_env()):  # the simulator inherits this process's environment
         try:
             runner.test(test_module="fpgagen.backends.verilog_cocotb", hdl_toplevel=top, build_dir=build_dir,
-                        test_dir=target_dir, extra_env=env, results_xml=str(build_dir / f"results_{job['tag']}.xml"),
+                        test_dir=target_dir, extra_env={"FPGAGEN_SIM_JOB": str(job_path)}, results_xml=str(build_dir / f"results_{job['tag']}.xml"),
                         log_file=log)
         except SystemExit:
             # the runner exits when the simulator or (under pytest) the cocotb test fails; the
@@ -147,8 +141,8 @@ def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: i
     build_dir.mkdir(parents=True, exist_ok=True)
     runner, build_seconds = build_sim(target_dir, d.top, build_dir)
 
-    frames = to_stream(xq, q.shapes[q.input])
-    expected = to_stream(golden.output, q.shapes[q.output])
+    frames = to_hwc(xq, q.shapes[q.input])
+    expected = to_hwc(golden.output, q.shapes[q.output])
     job = sim_job(q, d, build_dir, frames, "main", True, timing_frames, seed)
     start = time.monotonic()
     res = run_sim(runner, target_dir, d.top, build_dir, job)
@@ -185,7 +179,7 @@ def locate_mismatch(runner, q, d: Design, target_dir, build_dir, job, frame, gol
     for layer in q.layers:
         if layer.output not in probes:
             continue
-        want = to_stream(golden.trace[layer.output][index:index + 1], q.shapes[layer.output])[0]
+        want = to_hwc(golden.trace[layer.output][index:index + 1], q.shapes[layer.output])[0]
         got = np.array(res["probes"][layer.output][: len(want)], dtype=np.int64)
         if got.shape != want.shape or not np.array_equal(got, want):
             return layer.name

@@ -127,8 +127,8 @@ def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_m
 
 
 def maxpool(x: np.ndarray, kernel, stride, pads) -> np.ndarray:
-    """Max over each window; padding never wins."""
-    low = np.iinfo(np.int64).min
+    """Max over each window; padding never wins. Integers, or integers held in a float array."""
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(np.int64).min
     return win.windows(x, kernel, stride, pads, low).max(axis=(-1, -2))
 
 

@@ -10,7 +10,6 @@ import numpy as np
 from fpgagen.errors import ModelError
 from fpgagen.fixed import quantize
 from fpgagen.golden import kernels as k
-from fpgagen.golden import windows as win
 from fpgagen.ir.qgraph import QGraph, QLayer
 
 
@@ -31,13 +30,11 @@ def run_layer(layer: QLayer, args: list[np.ndarray], as_float: bool = False) -> 
     if layer.op == "dense":
         return k.dense_requant(x, layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, _x_max(layer),
                                as_float)
-    if layer.op == "maxpool" and x.dtype.kind == "f":
-        return win.windows(x, a["kernel"], a["stride"], a["pads"], -np.inf).max(axis=(-1, -2))
+    if layer.op == "maxpool":
+        return k.maxpool(x, a["kernel"], a["stride"], a["pads"])
     if layer.op != "flatten":
         args = [arg.astype(np.int64, copy=False) for arg in args]
         x = args[0]
-    if layer.op == "maxpool":
-        return k.maxpool(x, a["kernel"], a["stride"], a["pads"])
     if layer.op == "avgpool":
         return k.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi)
     if layer.op == "gap":

@@ -1,8 +1,8 @@
 """Sliding windows shared by the float executor and the integer golden model.
 
 Both models see a conv or pool window the same way: the batch of feature maps ``[N, C, H, W]``
-is padded (with a given value), then every window position becomes one row of an im2col
-matrix. Keeping this in one place means the float and integer models cannot disagree on
+is padded (with a given value), then every window position becomes one column of an im2col
+matrix (convolutions) or one strided view (pools). Keeping this in one place means the float and integer models cannot disagree on
 which pixels a window covers.
 """
 
@@ -29,16 +29,6 @@ def windows(x: np.ndarray, kernel, stride, pads, value=0) -> np.ndarray:
     oh, ow = conv_output_hw(x.shape[2:], kernel, stride, pads)
     view = sliding_window_view(pad(x, pads, value), (kh, kw), axis=(2, 3))
     return view[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
-
-
-def im2col(x: np.ndarray, kernel, stride, pads, groups: int = 1) -> np.ndarray:
-    """Windows as matrices ``[groups, N*OH*OW, C/groups*kh*kw]`` (C-major, then kh, kw)."""
-    n, c = x.shape[:2]
-    win = windows(x, kernel, stride, pads)  # N, C, OH, OW, kh, kw
-    _, _, oh, ow, kh, kw = win.shape
-    win = win.reshape(n, groups, c // groups, oh, ow, kh, kw)
-    cols = win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, (c // groups) * kh * kw)
-    return cols
 
 
 #: elements of the im2col matrix built at a time (a few samples' worth)

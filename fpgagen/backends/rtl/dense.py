@@ -2,7 +2,7 @@
 
 The builder takes the weight matrix in *stream order*: column ``i`` multiplies the ``i``-th
 element of the input stream. After a Flatten of a (C, H, W) map the stream is HWC, so the
-caller (the Verilog backend) passes ``layer.weight[:, chw_to_stream(shape)]``; for a plain
+caller (the Verilog backend) passes ``layer.weight[:, hwc_order(shape)]``; for a plain
 vector input the IR's ``[Out, In]`` matrix is already in stream order.
 """
 
