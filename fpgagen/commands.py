@@ -64,12 +64,20 @@ def run_build(args) -> int:
         print(dump_config(cfg), end="")
         return 0
     b, out = build(cfg, args.out, _progress(args))
+    _warn(b)
     acc = b.summary()["accuracy"]
     line = f"built {cfg['name']}: {len(b.qgraph.layers)} layers -> {out}"
     if acc["float"] is not None:
         line += f"; top-1 float {100 * acc['float']:.2f} %, fixed {100 * acc['fixed']:.2f} %"
     print(line)
     return 0
+
+
+def _warn(b) -> None:
+    import sys
+
+    for w in b.warnings:
+        print(f"fpgagen: warning: {w}", file=sys.stderr)
 
 
 def run_calibrate(args) -> int:

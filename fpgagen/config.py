@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 import yaml
 
-from fpgagen.errors import ConfigError
+from fpgagen.errors import ConfigError, show
 from fpgagen.fixed import ROUNDING_MODES
 from fpgagen.ir.format import Format
+from fpgagen.names import shorten
 from fpgagen.quant.choose import METHODS
 from fpgagen.quant.lower import OVERRIDE_KEYS
 
@@ -71,6 +72,14 @@ def _string(v):
     return v
 
 
+def _build_name(v):
+    v = _string(v)
+    if "/" in v or "\\" in v or v in (".", "..") or "\0" in v or len(v) > 200:
+        raise Invalid("a build name usable as one directory name (no '/', '\\' or NUL, not '.' or '..', "
+                      "at most 200 characters)")
+    return v
+
+
 def _targets(v):
     if isinstance(v, str):
         v = [v]
@@ -104,28 +113,37 @@ def _overrides(v, path):
         raise Invalid("a mapping from layer names or op types to overrides")
     out = {}
     for key, spec in v.items():
+        key = _key(key, path)
+        where = f"{path}.{shorten(key, 60)}"
         if not isinstance(spec, dict):
-            raise ConfigError(f"{path}.{key}: expected a mapping of {', '.join(OVERRIDE_KEYS)}, got {spec!r}")
+            raise ConfigError(f"{where}: expected a mapping of {', '.join(OVERRIDE_KEYS)}, got {show(spec)}")
         clean = {}
         for k2, val in spec.items():
             if k2 not in _OVERRIDE_CHECKS:
-                raise ConfigError(f"{path}.{key}.{k2}: unknown key; expected one of {', '.join(OVERRIDE_KEYS)}")
+                raise ConfigError(f"{where}.{shorten(str(k2), 40)}: unknown key; expected one of {', '.join(OVERRIDE_KEYS)}")
             try:
                 clean[k2] = _OVERRIDE_CHECKS[k2](val)
             except Invalid as exc:
-                raise ConfigError(f"{path}.{key}.{k2}: expected {exc}, got {val!r}") from None
-        out[str(key)] = clean
+                raise ConfigError(f"{where}.{k2}: expected {exc}, got {show(val)}") from None
+        out[key] = clean
     return out
+
+
+def _key(key, path: str) -> str:
+    """A mapping key naming a layer: a string (YAML may read ``1`` or ``null`` as another type)."""
+    if isinstance(key, bool) or not isinstance(key, (str, int, float)):
+        raise ConfigError(f"{path}: expected layer names as keys, got {show(key)}")
+    return str(key)
 
 
 def _parallelism_entry(v, path):
     if not isinstance(v, dict):
-        raise ConfigError(f"{path}: expected a mapping with pe and/or simd, got {v!r}")
+        raise ConfigError(f"{path}: expected a mapping with pe and/or simd, got {show(v)}")
     for k, val in v.items():
         if k not in ("pe", "simd"):
-            raise ConfigError(f"{path}.{k}: unknown key; expected pe or simd")
+            raise ConfigError(f"{path}.{shorten(str(k), 40)}: unknown key; expected pe or simd")
         if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-            raise ConfigError(f"{path}.{k}: expected a positive integer, got {val!r}")
+            raise ConfigError(f"{path}.{k}: expected a positive integer, got {show(val)}")
     return dict(v)
 
 
@@ -134,11 +152,15 @@ def _layer_parallelism(v, path):
         return {}
     if not isinstance(v, dict):
         raise Invalid("a mapping from layer names to {pe, simd}")
-    return {str(k): _parallelism_entry(spec, f"{path}.{k}") for k, spec in v.items()}
+    out = {}
+    for k, spec in v.items():
+        k = _key(k, path)
+        out[k] = _parallelism_entry(spec, f"{path}.{shorten(k, 60)}")
+    return out
 
 
 SCHEMA: dict = {
-    "name": Field("Name of the build (default: the config file's name).", None, _string),
+    "name": Field("Name of the build (default: the config file's name).", None, _build_name),
     "model": Field("Path of the ONNX model, relative to the config file.", None, _string, required=True),
     "output": Field("Output directory, relative to the config file (default: out/<name> in the "
                     "working directory; `-o` overrides).", None, _string),
@@ -189,11 +211,11 @@ def _resolve(raw, schema: dict, path: str, file: str) -> dict:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: {path or 'top level'}: expected a mapping, got {raw!r}")
+        raise ConfigError(f"{file}: {path or 'top level'}: expected a mapping, got {show(raw)}")
     unknown = sorted(set(map(str, raw)) - set(schema))
     if unknown:
         where = f"{path}.{unknown[0]}" if path else unknown[0]
-        raise ConfigError(f"{file}: {where}: unknown key; expected one of {', '.join(schema)}")
+        raise ConfigError(f"{file}: {shorten(where, 80)}: unknown key; expected one of {', '.join(schema)}")
     out = {}
     for key, spec in schema.items():
         where = f"{path}.{key}" if path else key
@@ -214,7 +236,7 @@ def _resolve(raw, schema: dict, path: str, file: str) -> dict:
             else:
                 out[key] = spec.check(value)
         except Invalid as exc:
-            raise ConfigError(f"{file}: {where}: expected {exc}, got {value!r}") from None
+            raise ConfigError(f"{file}: {where}: expected {exc}, got {show(value)}") from None
         except ConfigError as exc:
             raise ConfigError(f"{file}: {exc}") from None
     return out
@@ -230,8 +252,72 @@ def _check_path(cfg: dict, file: str, where: str, base: Path) -> None:
         return
     path = (base / value).resolve()
     if not path.is_file():
-        raise ConfigError(f"{file}: {where}: file {value!r} not found (looked for {path})")
+        raise ConfigError(f"{file}: {where}: file {show(value)} not found (looked for {path})")
     parent[keys[-1]] = str(path)
+
+
+#: a config file larger than this is refused before it is parsed (configs are a few hundred bytes)
+MAX_CONFIG_BYTES = 1 << 20
+#: values a config may hold, counted with YAML aliases expanded (a "billion laughs" stops here)
+MAX_CONFIG_NODES = 100_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class reports an unhashable key
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found the key {show(key)} twice (first at line {seen[key] + 1}); "
+                    "YAML would silently keep the last", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def _count_nodes(value, file: str, budget: list) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"{file}: the config holds more than {MAX_CONFIG_NODES:,} values (YAML aliases "
+                          "expanded); expected a small build config")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _count_nodes(k, file, budget)
+            _count_nodes(v, file, budget)
+    elif isinstance(value, list):
+        for v in value:
+            _count_nodes(v, file, budget)
+
+
+def parse_yaml(path: Path, file: str):
+    """The YAML document of a config file, checked for size, encoding and repeated keys."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{file}: config is {size:,} bytes; expected at most {MAX_CONFIG_BYTES:,}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the config: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: expected UTF-8 text, found byte 0x{data[exc.start]:02x} at offset "
+                          f"{exc.start}") from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {shorten(str(exc), 400)}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: not valid YAML: nested too deeply") from None
+    _count_nodes(raw, file, [MAX_CONFIG_NODES])
+    return raw
 
 
 def load_config(path, overrides: dict | None = None) -> dict:
@@ -239,11 +325,9 @@ def load_config(path, overrides: dict | None = None) -> dict:
     path = Path(path)
     file = str(path)
     if not path.is_file():
-        raise ConfigError(f"{file}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+        what = "is a directory, not a file" if path.is_dir() else "not found"
+        raise ConfigError(f"{file}: config file {what}")
+    raw = parse_yaml(path, file)
     return resolve_config(raw, file, path.parent, default_name=path.stem)
 
 
@@ -251,7 +335,12 @@ def resolve_config(raw: dict, file: str = "<config>", base: Path | str = ".", de
     """Check and resolve a config given as a dict (paths relative to ``base``)."""
     base = Path(base)
     cfg = _resolve(raw, SCHEMA, "", file)
-    cfg["name"] = cfg["name"] or default_name
+    if cfg["name"] is None:
+        try:
+            cfg["name"] = _build_name(default_name)
+        except Invalid as exc:
+            raise ConfigError(f"{file}: name: the config file's name {show(default_name)} cannot name the build; "
+                              f"set `name:` to {exc}") from None
     for where in ("model", "data.calibration", "data.validation"):
         _check_path(cfg, file, where, base)
     if cfg["output"] is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.errors import ConfigError
+from fpgagen.errors import ConfigError, show
 
 #: the fixed split of the built-in digits data set (the examples were trained on its train part)
 DIGITS_SPLIT = {"test_size": 0.25, "random_state": 0}
@@ -45,7 +45,7 @@ def load_arrays(spec: str, key: str, shape: tuple[int, ...]):
             return np.load(path, allow_pickle=False), None
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f.files:
-                raise ConfigError(f"{key}: {path}: expected an array named 'x' (and optionally 'y'), found {f.files}")
+                raise ConfigError(f"{key}: {path}: expected an array named 'x' (and optionally 'y'), found {show(f.files)}")
             return f["x"], (f["y"] if "y" in f.files else None)
     except ConfigError:
         raise
@@ -72,6 +72,9 @@ def load_data(spec: str | None, key: str, shape: tuple[int, ...], scale: float, 
     x, y = load_arrays(spec, key, shape)
     if x.dtype.kind not in "biuf":
         raise ConfigError(f"{key}: x must hold numbers, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise ConfigError(f"{key}: x has shape {list(x.shape)}; expected [N, {', '.join(map(str, shape))}] "
+                          "(a batch of samples)")
     if len(x) == 0:
         raise ConfigError(f"{key}: x holds no samples")
     x = fit_shape(x, shape, key)

@@ -11,9 +11,12 @@ from pathlib import Path
 
 from fpgagen import __version__
 from fpgagen.config import dump_config, load_config
+from fpgagen.backends.parallelism import check_parallelism_keys
 from fpgagen.data import load_data
+from fpgagen.errors import show
 from fpgagen.ir.graph import Graph, activation_name
 from fpgagen.ir.qgraph import QGraph
+from fpgagen.names import shorten
 from fpgagen.outdir import FileSet, to_json
 from fpgagen.quant.calibrate import Calibration, bias_key, calibrate, weight_key
 from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower
@@ -52,6 +55,8 @@ class Build:
     files: FileSet = field(default_factory=FileSet)
     #: filled by hardware backends: {"layers": {name: {...cycles}}, "pipeline_cycles": N}
     hardware: dict = field(default_factory=dict)
+    #: things the user should know that do not stop the build (printed by the command line)
+    warnings: list = field(default_factory=list)
 
     def summary(self) -> dict:
         return summary(self)
@@ -61,6 +66,18 @@ def default_output(cfg: dict) -> Path:
     return Path(cfg["output"]) if cfg["output"] else Path("out") / cfg["name"]
 
 
+def output_dir(cfg: dict, out=None) -> Path:
+    """The build directory: ``out`` (``-o``), else the config's ``output``, else out/<name>.
+
+    Checked before any work is done: it must be a directory or a path where one can be made.
+    """
+    from fpgagen.outdir import check_output_dir
+
+    if out is not None:
+        return check_output_dir(out, "-o")
+    return check_output_dir(default_output(cfg), "output" if cfg["output"] else "output directory")
+
+
 def check_overrides(cfg: dict, graph: Graph) -> None:
     from fpgagen.errors import ConfigError
 
@@ -68,9 +85,23 @@ def check_overrides(cfg: dict, graph: Graph) -> None:
     for key in cfg["quantization"]["layers"]:
         if key not in known:
             raise ConfigError(
-                f"quantization.layers.{key}: no layer, op type or input named {key!r} in model "
-                f"{graph.name!r}; layers are: {', '.join(n.name for n in graph.nodes)}"
+                f"quantization.layers.{shorten(key, 60)}: no layer, op type or input named {show(key)} in model "
+                f"{show(graph.name)}; layers are: {shorten(', '.join(n.name for n in graph.nodes), 400)}"
             )
+
+
+def check_labels(y, q: QGraph, key: str) -> None:
+    """Labels index the model's outputs: a label outside them would count as a silent miss."""
+    import numpy as np
+
+    from fpgagen.errors import ConfigError
+
+    classes = int(np.prod(q.onnx_output_shape or q.shapes[q.output]))
+    if y is not None and len(y) and (y.min() < 0 or y.max() >= classes):
+        raise ConfigError(
+            f"{key}: labels y range from {int(y.min())} to {int(y.max())}, but the model's output "
+            f"{show(q.output)} has {classes} classes (labels 0 to {classes - 1}); top-1 accuracy would be wrong"
+        )
 
 
 def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
@@ -84,9 +115,14 @@ def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
     plan = choose_formats(cal, quant_options(cfg))
     q, lowering = lower(graph, plan)
+    check_parallelism_keys(cfg, q)
     b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal)
     if cfg["data"]["validation"]:
         x_val, y_val = load_data(cfg["data"]["validation"], "data.validation", shape, pre["scale"], pre["offset"])
+        check_labels(y_val, q, "data.validation")
+        if y_val is None:
+            b.warnings.append(f"data.validation: {show(cfg['data']['validation'])} holds no labels 'y': top-1 "
+                              "accuracy is not measured (only float/fixed agreement and per-layer SQNR)")
         b.x_valid, b.y_valid = x_val, y_val
         b.validation = validate(graph, q, x_val, y_val, cfg["data"]["batch_size"], progress)
     return b
@@ -149,6 +185,7 @@ def summary(b: Build) -> dict:
                   "underflow_rate": input_trace.get("underflow_rate")},
         "output": {"tensor": q.output, "shape": list(q.onnx_output_shape), "format": str(q.output_fmt)},
         "notes": q.notes,
+        "warnings": b.warnings,
         "calibration": {"samples": b.calibration.samples, "method": b.cfg["quantization"]["method"],
                         "weight_method": b.cfg["quantization"]["weight_method"]},
         "accuracy": val.accuracy if val else {"float": None, "fixed": None},
@@ -195,7 +232,7 @@ def quantization_files(b: Build, out: Path, report: bool = True) -> FileSet:
 def build(config, out=None, progress: bool | None = None) -> tuple[Build, Path]:
     """Run a whole build from a config path (or resolved dict) and write the build directory."""
     cfg = load_config(config) if not isinstance(config, dict) else config
-    out = Path(out) if out is not None else default_output(cfg)
+    out = output_dir(cfg, out)
     b = run_quantization(cfg, progress)
     from fpgagen.targets import emit_targets
 
@@ -211,7 +248,7 @@ def calibration_only(config, out=None, progress: bool | None = None) -> tuple[Bu
     """Calibrate and choose formats (no validation, no targets); writes histograms and formats."""
     cfg = load_config(config) if not isinstance(config, dict) else dict(config)
     cfg = {**cfg, "data": {**cfg["data"], "validation": None}}
-    out = Path(out) if out is not None else default_output(cfg)
+    out = output_dir(cfg, out)
     b = run_quantization(cfg, progress)
     b.files.update(quantization_files(b, out))
     b.files.write(out)
@@ -253,7 +290,7 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
         if backend(t).verify is None:
             raise ConfigError(f"verify: target {t!r} has no verifier")
     samples = samples or cfg["verify"]["samples"]
-    out = Path(out) if out is not None else default_output(cfg)
+    out = output_dir(cfg, out)
     b = run_quantization(cfg, progress)
     emit_targets(b, sorted(set(cfg["targets"]) | set(targets)))
     b.files.update(quantization_files(b, out, report=False))
