@@ -74,9 +74,10 @@ def _string(v):
 
 def _build_name(v):
     v = _string(v)
-    if "/" in v or "\\" in v or v in (".", "..") or "\0" in v or len(v) > 200:
-        raise Invalid("a build name usable as one directory name (no '/', '\\' or NUL, not '.' or '..', "
-                      "at most 200 characters)")
+    if "/" in v or "\\" in v or v in (".", "..") or any(ord(ch) < 32 or ord(ch) == 127 for ch in v) \
+            or len(v) > 200:
+        raise Invalid("a build name usable as one directory name (no '/', '\\' or control characters, "
+                      "not '.' or '..', at most 200 characters)")
     return v
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.errors import ConfigError, show
+from fpgagen.names import shorten
 
 #: the fixed split of the built-in digits data set (the examples were trained on its train part)
 DIGITS_SPLIT = {"test_size": 0.25, "random_state": 0}
@@ -50,7 +51,10 @@ def load_arrays(spec: str, key: str, shape: tuple[int, ...]):
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"{key}: {path}: cannot read data as .npz/.npy: {exc}") from None
+        detail = str(exc)
+        if "pickled" in detail:  # numpy's word for anything that is not a plain array file
+            detail = "not a NumPy array file, or it holds Python objects (fpgagen loads plain arrays only)"
+        raise ConfigError(f"{key}: {path}: cannot read data as .npz/.npy: {shorten(detail, 200)}") from None
 
 
 def fit_shape(x: np.ndarray, shape: tuple[int, ...], key: str) -> np.ndarray:

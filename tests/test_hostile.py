@@ -95,13 +95,13 @@ def test_directory_where_a_file_must_go(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "x\\y"])
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "x\\y", "line\nbreak", "nul\0"])
 def test_name_cannot_leave_the_output_directory(tmp_path, capsys, name, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = write_config(tmp_path, name=name)
     code, err = run(capsys, "build", str(cfg), "--quiet")
     assert code == 2
-    assert "name: expected a build name usable as one directory name (no '/', '\\' or NUL" in err
+    assert "name: expected a build name usable as one directory name (no '/', '\\' or control characters" in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "escape").exists()
 
 
@@ -225,6 +225,14 @@ def test_bad_npy(tmp_path, capsys, array, expected):
 
 
 # -- labels, parallelism keys ------------------------------------------------------------------
+def test_data_that_is_not_numpy(tmp_path, capsys):
+    (tmp_path / "x.npz").write_text("hello")
+    cfg = write_config(tmp_path, data={"calibration": str(tmp_path / "x.npz")})
+    code, err = run(capsys, "calibrate", str(cfg), "-o", str(tmp_path / "out"), "--quiet")
+    assert code == 2
+    assert "x.npz: cannot read data as .npz/.npy: not a NumPy array file, or it holds Python objects" in err
+
+
 def test_labels_outside_the_classes(tmp_path, capsys):
     with np.load(EXAMPLES / "digits_flat_valid.npz") as f:
         x, y = f["x"], f["y"].copy()
