@@ -73,6 +73,12 @@ def _string(v):
     return v
 
 
+def _boolean(v):
+    if not isinstance(v, bool):
+        raise Invalid("true or false")
+    return v
+
+
 def _build_name(v):
     v = _string(v)
     if "/" in v or "\\" in v or v in (".", "..") or any(ord(ch) < 32 or ord(ch) == 127 for ch in v) \
@@ -197,6 +203,16 @@ SCHEMA: dict = {
         "pe": Field("Default output channels/neurons computed in parallel per layer.", 1, _int_range(1, 4096)),
         "simd": Field("Default inputs per output multiplied in parallel per layer.", 1, _int_range(1, 4096)),
         "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M}.", {}, "parallelism"),
+        "auto": Field("Choose every layer's PE and SIMD automatically (`parallelism: auto` says the same): the "
+                      "fastest balanced folding within the multiplier budget, or the cheapest reaching a target. "
+                      "Default: on when a target or parallelism.multipliers is given without pe/simd.",
+                      None, _boolean),
+        "multipliers": Field("Multiplier budget of the automatic folding (default: hardware.multipliers).", None,
+                             _int_range(1, 1 << 20)),
+        "target_cycles": Field("Automatic folding: the fewest multipliers reaching this many cycles per frame.",
+                               None, _int_range(1, 1 << 40)),
+        "target_fps": Field("Automatic folding: the fewest multipliers reaching this many frames/s at "
+                            "hardware.clock_mhz.", None, _number(0.0, 1e12, nonzero=True)),
     },
     "hardware": {
         "device": Field("FPGA the Verilog is built for (`fpgagen synth` places and routes it): "
@@ -350,6 +366,8 @@ def load_config(path, overrides: dict | None = None) -> dict:
 def resolve_config(raw: dict, file: str = "<config>", base: Path | str = ".", default_name: str = "model") -> dict:
     """Check and resolve a config given as a dict (paths relative to ``base``)."""
     base = Path(base)
+    if isinstance(raw, dict) and raw.get("parallelism") == "auto":
+        raw = {**raw, "parallelism": {"auto": True}}
     cfg = _resolve(raw, SCHEMA, "", file)
     if cfg["name"] is None:
         try:
@@ -362,7 +380,25 @@ def resolve_config(raw: dict, file: str = "<config>", base: Path | str = ".", de
     if cfg["output"] is not None:
         cfg["output"] = str((base / cfg["output"]).resolve())
     resolve_hardware(cfg["hardware"])
+    _resolve_parallelism(cfg["parallelism"], file, raw.get("parallelism") if isinstance(raw, dict) else None)
     return cfg
+
+
+def _resolve_parallelism(par: dict, file: str, raw) -> None:
+    given = set(raw) if isinstance(raw, dict) else set()
+    wants_auto = par["target_cycles"] is not None or par["target_fps"] is not None or par["multipliers"] is not None
+    if par["auto"] is None:
+        par["auto"] = wants_auto and not given & {"pe", "simd"}
+    if par["auto"]:
+        for key in ("pe", "simd"):
+            if key in given:
+                raise ConfigError(f"{file}: parallelism.{key}: cannot be combined with automatic folding "
+                                  "(parallelism.auto); set a layer's own under parallelism.layers instead")
+    elif par["target_cycles"] is not None or par["target_fps"] is not None:
+        raise ConfigError(f"{file}: parallelism.target_cycles/target_fps: a target needs automatic folding; "
+                          "remove parallelism.auto: false or the pe/simd defaults")
+    if par["target_cycles"] is not None and par["target_fps"] is not None:
+        raise ConfigError(f"{file}: parallelism: give target_cycles or target_fps, not both")
 
 
 #: ROM budget of a design built for no particular device (the block RAM of a small FPGA)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fpgagen import __version__
 from fpgagen.config import dump_config, load_config
+from fpgagen.backends.folding import apply_folding
 from fpgagen.backends.parallelism import check_parallelism_keys
 from fpgagen.data import load_data
 from fpgagen.errors import show
@@ -55,6 +56,8 @@ class Build:
     files: FileSet = field(default_factory=FileSet)
     #: filled by hardware backends: {"layers": {name: {...cycles}}, "pipeline_cycles": N}
     hardware: dict = field(default_factory=dict)
+    #: the automatic folding (``parallelism: auto``), None when the config set it by hand
+    folding: object = None
     #: things the user should know that do not stop the build (printed by the command line)
     warnings: list = field(default_factory=list)
 
@@ -116,7 +119,8 @@ def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     plan = choose_formats(cal, quant_options(cfg))
     q, lowering = lower(graph, plan)
     check_parallelism_keys(cfg, q)
-    b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal)
+    folding = apply_folding(cfg, q)
+    b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal, folding=folding)
     if cfg["data"]["validation"]:
         x_val, y_val = load_data(cfg["data"]["validation"], "data.validation", shape, pre["scale"], pre["offset"])
         check_labels(y_val, q, "data.validation")
@@ -193,6 +197,9 @@ def summary(b: Build) -> dict:
                        "top1_agreement": val.agreement if val else None},
         "layers": layer_rows(b),
         "hardware": b.hardware or None,
+        "folding": None if b.folding is None else {
+            "how": b.folding.how, "interval_cycles": b.folding.interval, "multipliers": b.folding.multipliers,
+            "layers": {n: {"pe": pe, "simd": simd} for n, (pe, simd) in b.folding.layers.items()}},
     }
 
 

@@ -1,0 +1,188 @@
+"""Automatic folding: per-layer PE and SIMD from a multiplier budget or a throughput target.
+
+FINN's SetFolding, on fpgagen's own cycle model (the Verilog library's analytic cycles, which
+simulation measures exactly): a layer with PE x SIMD multipliers takes
+``max(MACs / (PE*SIMD), input elements, output elements)`` cycles per frame (one element per
+stream beat), the pipeline's interval is its slowest layer's. Layers without multipliers (pools,
+add) take ``max(input elements, output elements)``.
+
+- budget (``parallelism: auto`` with a device's or ``multipliers: N`` budget): the smallest
+  interval whose cheapest folding fits the budget; every layer then takes the fewest multipliers
+  that keep up with that interval (balanced: no multiplier is bought that the slowest layer
+  would leave idle).
+- target (``target_cycles: N``, or ``target_fps: F`` at ``hardware.clock_mhz``): the fewest
+  multipliers per layer that reach it; a layer that cannot (its stream is the bound) is an error
+  naming it and the best it can do.
+
+Layers set in ``parallelism.layers`` keep their setting and count against the budget. PE and
+SIMD divide a layer's sizes as :mod:`fpgagen.backends.parallelism` says, PE inside one group
+of a grouped conv (the rule of the Verilog ``fpgagen_conv2d``, valid for HLS too).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fpgagen.backends.parallelism import layer_dims, layer_parallelism, macs
+from fpgagen.errors import BackendError, ConfigError
+from fpgagen.ir.qgraph import QGraph, QLayer
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def stream_cycles(q: QGraph, layer: QLayer) -> int:
+    """The one-element-per-beat bound: every input and the output stream through once."""
+    if layer.op == "flatten":
+        return 0
+    sizes = [math.prod(q.shapes[t]) for t in layer.inputs] + [math.prod(q.shapes[layer.output])]
+    return max(sizes)
+
+
+def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> int:
+    """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` (the Verilog library's model)."""
+    if layer_dims(q, layer) is None:
+        return stream_cycles(q, layer)
+    return max(-(-macs(q, layer) // (pe * simd)), stream_cycles(q, layer))
+
+
+@dataclass(frozen=True)
+class Option:
+    pe: int
+    simd: int
+    cycles: int
+
+    @property
+    def multipliers(self) -> int:
+        return self.pe * self.simd
+
+
+def options(q: QGraph, layer: QLayer) -> list[Option]:
+    """Every valid (PE, SIMD) of a MAC layer that is not dominated (fewer multipliers, faster),
+    sorted by multipliers; among equal multipliers the wider SIMD (a deeper, narrower ROM)."""
+    outs, ins = layer_dims(q, layer)
+    groups = int(layer.attrs.get("groups", 1)) if layer.op == "conv" else 1
+    if groups > 1:
+        outs //= groups
+    cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd))
+                    for pe in _divisors(outs) for simd in _divisors(ins)),
+                   key=lambda o: (o.multipliers, o.cycles, o.pe))
+    kept: list[Option] = []
+    for o in cands:
+        if not kept or o.cycles < kept[-1].cycles:
+            kept.append(o)
+    return kept
+
+
+def _cheapest(opts: list[Option], interval: int) -> Option | None:
+    for o in opts:  # sorted by multipliers, cycles falling
+        if o.cycles <= interval:
+            return o
+    return None
+
+
+@dataclass
+class Folding:
+    layers: dict  # name -> (pe, simd) of every MAC layer
+    interval: int  # analytic cycles per frame of the pipeline
+    multipliers: int
+    how: str  # what chose it (for the report)
+
+
+def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
+         target_cycles: int | None = None) -> Folding:
+    """Per-layer (PE, SIMD): the fastest within ``budget``, or the cheapest reaching ``target_cycles``."""
+    fixed = fixed or {}
+    mac_layers = [ly for ly in q.layers if layer_dims(q, ly) is not None]
+    free = [ly for ly in mac_layers if ly.name not in fixed]
+    opts = {ly.name: options(q, ly) for ly in free}
+    floor = max([layer_cycles(q, ly) for ly in q.layers if layer_dims(q, ly) is None] +
+                [layer_cycles(q, ly, *fixed[ly.name]) for ly in mac_layers if ly.name in fixed] +
+                [opts[ly.name][-1].cycles for ly in free] + [1])
+    fixed_mults = sum(pe * simd for pe, simd in fixed.values())
+
+    def cost(interval: int) -> int | None:
+        total = fixed_mults
+        for ly in free:
+            o = _cheapest(opts[ly.name], interval)
+            if o is None:
+                return None
+            total += o.multipliers
+        return total
+
+    if target_cycles is not None:
+        if target_cycles < floor:
+            slow = max(q.layers, key=lambda ly: (opts[ly.name][-1].cycles if ly.name in opts else
+                                                 layer_cycles(q, ly, *fixed.get(ly.name, (1, 1)))))
+            raise BackendError(
+                f"parallelism.target_cycles: {target_cycles} cycles per frame cannot be reached: layer "
+                f"{slow.name!r} ({slow.op}) takes at least {floor} (its streams carry one element per beat)")
+        interval, how = target_cycles, f"fewest multipliers for <= {target_cycles} cycles/frame"
+    else:
+        if budget is None:
+            raise ConfigError("parallelism: auto needs a budget or a target: hardware.device, hardware.multipliers "
+                              "or parallelism.multipliers, or parallelism.target_cycles / target_fps")
+        least = cost(max(opt[0].cycles for opt in opts.values()) if opts else floor)
+        if least is not None and least > budget or fixed_mults > budget:
+            raise BackendError(
+                f"parallelism: even one multiplier per layer needs {max(least or 0, fixed_mults)} multipliers, "
+                f"more than the budget of {budget} (hardware.multipliers / parallelism.multipliers)")
+        # the candidate intervals: every cycle count a layer can take, at or above the floor
+        cands = sorted({o.cycles for opt in opts.values() for o in opt if o.cycles >= floor} | {floor})
+        lo, hi = 0, len(cands) - 1  # cost falls as the interval grows: the first that fits
+        while lo < hi:
+            mid = (lo + hi) // 2
+            c = cost(cands[mid])
+            if c is not None and c <= budget:
+                hi = mid
+            else:
+                lo = mid + 1
+        interval, how = cands[lo], f"fastest within {budget} multipliers"
+    chosen = dict(fixed)
+    for ly in free:
+        o = _cheapest(opts[ly.name], interval)
+        chosen[ly.name] = (o.pe, o.simd)
+    real = max([layer_cycles(q, ly, *chosen.get(ly.name, (1, 1))) for ly in q.layers] + [0])
+    return Folding({ly.name: chosen[ly.name] for ly in mac_layers}, real,
+                   sum(pe * simd for pe, simd in chosen.values()), how)
+
+
+def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
+    """Resolve ``parallelism`` for ``q``: an automatic folding is written into
+    ``cfg["parallelism"]["layers"]`` (so the saved config repeats it exactly); a manual one is
+    checked against the multiplier budget. Returns the automatic folding, else None."""
+    par, hw = cfg["parallelism"], cfg["hardware"]
+    budget = par.get("multipliers") or hw.get("multipliers")
+    target = par.get("target_cycles")
+    if par.get("target_fps"):
+        clock = hw.get("clock_mhz")
+        if not clock:
+            raise ConfigError("parallelism.target_fps: needs a clock: set hardware.clock_mhz or hardware.device")
+        target = int(clock * 1e6 // par["target_fps"])
+    if not par.get("auto"):
+        if budget is not None:
+            used = {ly.name: layer_parallelism(cfg, q, ly, pe_in_group=True) for ly in q.layers
+                    if layer_dims(q, ly) is not None}
+            total = sum(pe * simd for pe, simd in used.values())
+            if total > budget:
+                big = max(used, key=lambda n: used[n][0] * used[n][1])
+                raise BackendError(
+                    f"parallelism: the design needs {total} multipliers, more than the budget of {budget} "
+                    f"({'parallelism.multipliers' if par.get('multipliers') else 'hardware.multipliers'}); the "
+                    f"largest is layer {big!r} with PE {used[big][0]} x SIMD {used[big][1]} = "
+                    f"{used[big][0] * used[big][1]}; use parallelism: auto or smaller pe/simd")
+        return None
+    fixed = {}
+    for ly in q.layers:
+        if ly.name in (par.get("layers") or {}):
+            fixed[ly.name] = layer_parallelism(cfg, q, ly, pe_in_group=True)
+    f = fold(q, fixed, None if target is not None else budget, target)
+    if target is not None and budget is not None and f.multipliers > budget:
+        raise BackendError(f"parallelism: reaching {target} cycles/frame needs {f.multipliers} multipliers, more "
+                           f"than the budget of {budget}")
+    # the saved config names every layer's folding and no longer folds: it repeats exactly
+    par["layers"] = {name: {"pe": pe, "simd": simd} for name, (pe, simd) in f.layers.items()}
+    par.update(auto=False, target_cycles=None, target_fps=None)
+    return f
