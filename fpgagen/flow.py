@@ -73,20 +73,30 @@ def check_overrides(cfg: dict, graph: Graph) -> None:
             )
 
 
+def config_data(cfg: dict, which: str, graph: Graph):
+    """``(x, y)`` of ``data.<which>`` (``calibration``: at most ``data.samples``; ``validation``),
+    preprocessed and shaped for ``graph``'s input; ``(None, None)`` when not configured."""
+    from fpgagen.errors import ConfigError
+
+    if which not in ("calibration", "validation"):
+        raise ConfigError(f"data: expected 'calibration' or 'validation', got {which!r}")
+    pre = cfg["data"]["preprocess"]
+    limit = cfg["data"]["samples"] if which == "calibration" else None
+    return load_data(cfg["data"][which], f"data.{which}", graph.onnx_input_shape or graph.shapes[graph.input],
+                     pre["scale"], pre["offset"], limit)
+
+
 def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     """Load the model and data, calibrate, choose formats, lower, validate."""
     graph = load_model(cfg["model"])
     check_overrides(cfg, graph)
-    shape = graph.onnx_input_shape or graph.shapes[graph.input]
-    pre = cfg["data"]["preprocess"]
-    x_cal, _ = load_data(cfg["data"]["calibration"], "data.calibration", shape, pre["scale"], pre["offset"],
-                         cfg["data"]["samples"])
+    x_cal, _ = config_data(cfg, "calibration", graph)
     cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
     plan = choose_formats(cal, quant_options(cfg))
     q, lowering = lower(graph, plan)
     b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal)
     if cfg["data"]["validation"]:
-        x_val, y_val = load_data(cfg["data"]["validation"], "data.validation", shape, pre["scale"], pre["offset"])
+        x_val, y_val = config_data(cfg, "validation", graph)
         b.x_valid, b.y_valid = x_val, y_val
         b.validation = validate(graph, q, x_val, y_val, cfg["data"]["batch_size"], progress)
     return b

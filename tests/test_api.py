@@ -52,3 +52,72 @@ def test_every_public_name_exists_and_the_documented_ones_are_described():
         assert name in fpgagen.__all__
         assert f"{name}`" in doc, f"{name} is not described in the package docstring"
         assert getattr(fpgagen, name).__doc__, f"{name} has no docstring"
+
+
+# -- the build flow from a script -------------------------------------------------------------
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CNN = ROOT / "configs" / "digits_cnn.yaml"
+
+
+@pytest.fixture(scope="module")
+def cnn_build(tmp_path_factory):
+    cfg = fpgagen.load_config(CNN)
+    cfg = {**cfg, "targets": []}
+    out = tmp_path_factory.mktemp("api_cnn")
+    return fpgagen.build(cfg, out=out, progress=False), out
+
+
+def test_report_stays_the_function_after_importing_the_subpackage(cnn_build):
+    _, out = cnn_build
+    function = fpgagen.report
+    # `import fpgagen.report.html` (run in its own namespace: it would make `fpgagen` a local here)
+    # binds the subpackage onto fpgagen, which must not replace the function
+    exec("import fpgagen.report.html", {})
+    import fpgagen.report.heatmap as heatmap
+    from fpgagen.report import html
+
+    assert fpgagen.report is function and callable(fpgagen.report)
+    assert fpgagen.report.html is html and fpgagen.report.heatmap is heatmap
+    (out / "report.html").unlink()
+    assert fpgagen.report(out) == out / "report.html" and (out / "report.html").is_file()
+
+
+def test_load_data_is_what_the_build_loaded(cnn_build):
+    b, _ = cnn_build
+    cfg = fpgagen.load_config(CNN)
+    x_cal, y_cal = fpgagen.load_data(cfg, "calibration")
+    x_val, y_val = fpgagen.load_data(str(CNN), "validation", graph=b.graph)
+    assert x_cal.dtype == np.float32 and x_cal.shape == (1347, 1, 8, 8) and y_cal.shape == (1347,)
+    assert np.array_equal(x_cal, b.x_calib) and np.array_equal(x_val, b.x_valid)
+    assert np.array_equal(y_val, b.y_valid)
+    assert float(x_cal.max()) == 1.0  # preprocess.scale 1/16 applied to pixels 0..16
+    with pytest.raises(fpgagen.ConfigError, match=r"^data: expected 'calibration' or 'validation', got 'test'$"):
+        fpgagen.load_data(cfg, "test", graph=b.graph)
+
+
+def test_api_takes_the_data_shapes_a_config_takes(cnn_build):
+    b, _ = cnn_build
+    x = b.x_valid[:40]  # [40, 1, 8, 8]
+    flat = x[:, 0]  # [40, 8, 8], as the digits files hold them
+    q = b.qgraph
+    assert np.array_equal(fpgagen.quantize_input(q, flat), fpgagen.quantize_input(q, x))
+    xq = fpgagen.quantize_input(q, flat)
+    assert np.array_equal(fpgagen.run_golden(q, xq[:, 0]), fpgagen.run_golden(q, xq))
+    cal_flat, cal = fpgagen.calibrate(b.graph, flat, progress=False), fpgagen.calibrate(b.graph, x, progress=False)
+    assert {k: h.as_dict() for k, h in cal_flat.hists.items()} == {k: h.as_dict() for k, h in cal.hists.items()}
+    v = fpgagen.validate(b.graph, q, flat, b.y_valid[:40], progress=False)
+    assert v.samples == 40 and v.accuracy["float"] is not None
+    with pytest.raises(fpgagen.ConfigError, match=r"^calibrate: x has shape \[40, 64\]; expected \[N, 1, 8, 8\] "
+                                                  r"or \[N, 8, 8\] for the model input$"):
+        fpgagen.calibrate(b.graph, flat.reshape(40, 64))
+
+
+def test_report_is_the_function_when_the_subpackage_is_imported_first():
+    import subprocess
+    import sys
+
+    code = "import fpgagen.report.html as h\nimport fpgagen\nprint(fpgagen.report.__module__, h.__name__)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.split() == ["fpgagen.api", "fpgagen.report.html"], r.stderr
