@@ -132,8 +132,10 @@ def export(build, targets, out) -> list[Path]:
 
 
 def verify(config, targets=None, samples: int | None = None, out=None, progress: bool | None = None) -> dict:
-    """``fpgagen verify``: per target ``{samples, mismatches, ...}``; raises
-    :class:`fpgagen.VerificationMismatch` when any integer differs."""
+    """``fpgagen verify``: per target of this run ``{samples, mismatches, ..., verified_at, config}``
+    (results of other targets that ``OUT/verify.json`` holds from earlier runs stay there, marked
+    ``stale``, and are not returned); raises :class:`fpgagen.VerificationMismatch` when any
+    integer differs."""
     from fpgagen.flow import verify as _verify
 
     results, _ = _verify(config, targets, samples, out, progress)

@@ -128,6 +128,8 @@ def layer_rows(b: Build) -> list[dict]:
             "shift": layer.shift,
             "acc_width": layer.acc_width,
             "acc_frac": layer.acc_frac,
+            "weights": None if layer.weight is None else int(layer.weight.size),
+            "biases": None if layer.bias is None else int(layer.bias.size),
             "weight_overflow_rate": w_stats.overflow_rate if w_stats else None,
             "weight_underflow_rate": w_stats.underflow_rate if w_stats else None,
         }
@@ -166,6 +168,7 @@ def summary(b: Build) -> dict:
                        "top1_agreement": val.agreement if val else None},
         "layers": layer_rows(b),
         "hardware": b.hardware or None,
+        "files_sha256": target_digests(b.files),
     }
 
 
@@ -240,14 +243,57 @@ def verification_inputs(b: Build, samples: int):
     return xq, GoldenRun(trace[b.qgraph.output], trace)
 
 
+def target_digests(files: FileSet) -> dict[str, str]:
+    """Per target, the SHA-256 of its generated files (paths and bytes): which build it was."""
+    import hashlib
+
+    from fpgagen.targets import BACKEND_MODULES
+
+    digests = {}
+    for target in BACKEND_MODULES:
+        prefix = f"{target}/"
+        h = hashlib.sha256()
+        rels = sorted(rel for rel in files.files if rel.startswith(prefix))
+        for rel in rels:
+            data = files.files[rel]
+            h.update(f"{rel}\0{len(data)}\0".encode())
+            h.update(data)
+        if rels:
+            digests[target] = h.hexdigest()
+    return digests
+
+
+def read_verify_results(path: Path) -> dict:
+    """The per-target results of ``verify.json`` (an empty dict when there is none)."""
+    from fpgagen.report.html import read_verify
+
+    return read_verify(path.parent) or {}
+
+
+def mark_stale(results: dict, targets, now: str) -> dict:
+    """``results`` (from an earlier ``verify.json``) with every target not verified ``now`` marked
+    ``stale``: it stays on record with the time and config it came from, never as current."""
+    marked = {}
+    for t, r in results.items():
+        if t in targets:
+            continue
+        r = dict(r)
+        if not r.get("stale"):
+            r["stale"] = f"from an earlier run; the run of {now} verified {', '.join(targets)} only"
+        marked[t] = r
+    return marked
+
+
 def verify(config, targets=None, samples=None, out=None, progress: bool | None = None):
     """Build, then run every target's generated code on real samples against the golden model.
 
-    Writes ``OUT/verify.json`` (per target: ``samples``, ``mismatches`` and target figures) and
-    returns ``(results, out)``; raises :class:`VerificationMismatch` after writing when any
-    integer differs.
+    Writes ``OUT/verify.json`` (per target: ``samples``, ``mismatches``, target figures and the
+    run's ``verified_at`` time, ``config`` and generated-files digest) and returns ``(results,
+    out)`` for the targets of this run only; results of other targets left in ``verify.json`` by
+    earlier runs stay there marked ``stale``. Raises :class:`VerificationMismatch` after writing
+    when any integer differs.
     """
-    import json
+    from datetime import datetime, timezone
 
     from fpgagen.errors import ConfigError, VerificationMismatch
     from fpgagen.outdir import atomic_write
@@ -256,7 +302,7 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
     from fpgagen.targets import backend, emit_targets
 
     cfg = load_config(config) if not isinstance(config, dict) else config
-    targets = list(targets or cfg["targets"])
+    targets = list(dict.fromkeys(targets or cfg["targets"]))
     if not targets:
         raise ConfigError("verify: no targets: name them with --targets or in the config's `targets`")
     for t in targets:
@@ -266,18 +312,23 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
     out = Path(out) if out is not None else default_output(cfg)
     b = run_quantization(cfg, progress)
     emit_targets(b, sorted(set(cfg["targets"]) | set(targets)))
+    digests = target_digests(b.files)
+    path = out / "verify.json"
+    earlier = read_verify_results(path)  # read (and checked) before anything is written
     b.files.update(quantization_files(b, out, report=False))
     b.files.write(out)
     xq, golden = verification_inputs(b, samples)
-    path = out / "verify.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    origin = str(config) if not isinstance(config, dict) else f"{cfg['name']} (a config dict)"
+    results = {}
     with Progress(f"verify {len(xq)} samples", len(targets), enabled=progress) as bar:
         for t in targets:
-            results[t] = backend(t).verify(b, out / t, xq, golden)
+            results[t] = {**backend(t).verify(b, out / t, xq, golden),
+                          "verified_at": now, "config": origin, "files_sha256": digests.get(t)}
             bar.update(1)
-    atomic_write(path, to_json(results))
+    atomic_write(path, to_json({**results, **mark_stale(earlier, targets, now)}))
     atomic_write(out / "report.html", render_report(out))
-    bad = {t: r for t, r in results.items() if t in targets and r["mismatches"]}
+    bad = {t: r for t, r in results.items() if r["mismatches"]}
     if bad:
         detail = "; ".join(
             f"{t}: {r['mismatches']} of {r['samples']} samples differ"
