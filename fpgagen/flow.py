@@ -190,6 +190,28 @@ def formats_yaml(b: Build) -> str:
     return head + yaml.safe_dump({"quantization": {"layers": layers}}, sort_keys=False)
 
 
+def portable_config(cfg: dict, out: Path) -> dict:
+    """``cfg`` with its file paths (model, data, output) relative to ``out``, where
+    ``config.resolved.yaml`` is written: loading that file finds the same files, and no absolute
+    path of the machine that built it is recorded."""
+    import copy
+    import os
+
+    from fpgagen.config import BUILTIN_DATASETS
+
+    cfg = copy.deepcopy(cfg)
+    base = Path(out).resolve()
+    for where in ("model", "data.calibration", "data.validation", "output"):
+        *parents, key = where.split(".")
+        section = cfg
+        for name in parents:
+            section = section[name]
+        value = section[key]
+        if value is not None and value not in BUILTIN_DATASETS:
+            section[key] = Path(os.path.relpath(Path(value).resolve(), base)).as_posix()
+    return cfg
+
+
 def quantization_files(b: Build, out: Path, report: bool = True) -> FileSet:
     """summary.json, histograms.json, formats.yaml, config.resolved.yaml and report.html."""
     from fpgagen.report.html import read_verify, render_report_data
@@ -199,7 +221,7 @@ def quantization_files(b: Build, out: Path, report: bool = True) -> FileSet:
     files.add("summary.json", to_json(s))
     files.add("histograms.json", to_json(hists))
     files.add("formats.yaml", formats_yaml(b))
-    files.add("config.resolved.yaml", dump_config(b.cfg))
+    files.add("config.resolved.yaml", dump_config(portable_config(b.cfg, out)))
     if report:
         files.add("report.html", render_report_data(s, hists, read_verify(out)))
     return files

@@ -55,6 +55,7 @@ def test_every_public_name_exists_and_the_documented_ones_are_described():
 
 
 # -- the build flow from a script -------------------------------------------------------------
+import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,3 +122,52 @@ def test_report_is_the_function_when_the_subpackage_is_imported_first():
     code = "import fpgagen.report.html as h\nimport fpgagen\nprint(fpgagen.report.__module__, h.__name__)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.stdout.split() == ["fpgagen.api", "fpgagen.report.html"], r.stderr
+
+
+def test_resolved_config_holds_paths_relative_to_the_build_directory(cnn_build, tmp_path):
+    import yaml
+
+    b, out = cnn_build
+    text = (out / "config.resolved.yaml").read_text()
+    raw = yaml.safe_load(text)
+    for path in (raw["model"], raw["data"]["calibration"], raw["data"]["validation"]):
+        assert not Path(path).is_absolute(), path  # no absolute path of this machine
+    assert (out / raw["model"]).resolve() == (ROOT / "examples" / "digits" / "digits_cnn.onnx")
+    assert (out / raw["data"]["validation"]).resolve() == ROOT / "examples" / "digits" / "digits_valid.npz"
+    # the build directory's config repeats the build
+    again = fpgagen.build(str(out / "config.resolved.yaml"), out=tmp_path, progress=False)
+    assert again.summary()["layers"] == b.summary()["layers"]
+    assert yaml.safe_load((tmp_path / "config.resolved.yaml").read_text())["model"] == \
+        Path(os.path.relpath(ROOT / "examples" / "digits" / "digits_cnn.onnx", tmp_path)).as_posix()
+
+
+def test_graphs_and_layers_print_short(cnn_build):
+    b, _ = cnn_build
+    g, q = b.graph, b.qgraph
+    assert repr(g) == "Graph('digits_cnn', 6 layers, input 'input' [1, 8, 8] -> output 'logits' [10])"
+    assert repr(q) == "QGraph('digits_cnn', 6 layers, input 'input' [1, 8, 8] u8.8 -> output 'logits' [10] s8.3)"
+    assert repr(g.nodes[0]) == ("Node('/conv1/Conv', conv, weight [8, 1, 3, 3], bias [8], relu, "
+                                "'input' -> '/Relu_output_0')")
+    assert repr(q.layers[0]).startswith("QLayer('/conv1/Conv', conv, weight [8, 1, 3, 3], bias [8], relu, "
+                                        "'input' -> '/Relu_output_0': conv, in u8.8, out ")
+    assert len(repr(g.nodes)) < 1000 and len(repr(q.layers)) < 1500 and "array(" not in repr(q.layers)
+    text = str(q)  # print(q): one line per layer
+    assert text.splitlines()[0] == "integer model digits_cnn: input input [1, 8, 8] as u8.8"
+    assert len(text.splitlines()) == 1 + len(q.layers) and "+relu" in text.splitlines()[1]
+    assert str(g).splitlines()[0] == "model digits_cnn: input input (1, 8, 8)" and len(str(g)) < 1000
+    import dataclasses
+
+    long = dataclasses.replace(g.nodes[0], name="n" * 5000)
+    assert len(repr(long)) < 200 and "..." in repr(long)
+
+
+def test_verify_help_lists_the_targets(capsys):
+    from fpgagen.cli import main
+    from fpgagen.config import TARGETS
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"targets to verify: any of {', '.join(TARGETS)} (default: the config's `targets`)" in text
+    assert TARGETS == ("verilog", "hls", "c")

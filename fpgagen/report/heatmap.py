@@ -375,7 +375,7 @@ def heatmap_svg(rows, title: str = "") -> str:
                    f'stroke="{stroke}" stroke-width="2"/>')
         out.append(f'<text x="{x + CELL_W + 6}" y="{ly + 12}">{escape(caption)}</text>')
     out.append(f'<text x="4" y="{ly + 34}">columns: MSB bit position k (values in [2^k, 2^(k+1)), high bits '
-               f'left); zeros: exact zeros (no MSB); over / under: the shaded cells\' share of all the row\'s values. Hover a cell for its '
-               f'count.</text>')
+               f'left); zeros: exact zeros (no MSB); over / under: the shaded cells\' share of all the row\'s '
+               f'values. Hover a cell for its count.</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -291,8 +291,8 @@ def hardware_view(summary: dict, verify: dict | None) -> dict | None:
         layer = by_name.get(name, {})
         bits = entry.get("memory_bits")
         if bits is None and layer.get("weights") is not None:
-            bits = (layer["weights"] * Format.parse(layer["weight"]).word if layer.get("weight") else 0) + \
-                   (layer["biases"] * Format.parse(layer["bias"]).word if layer.get("bias") and layer.get("biases") else 0)
+            bits = sum(layer[count] * Format.parse(layer[fmt]).word
+                       for count, fmt in (("weights", "weight"), ("biases", "bias")) if layer.get(count) and layer[fmt])
         layers.append({"name": name, "op": layer.get("op", ""), "parallelism": entry.get("parallelism") or "",
                        "multipliers": entry.get("multipliers") or 0, "memory_bits": bits, "cycles": entry["cycles"],
                        "share": entry["cycles"] / interval})
