@@ -157,6 +157,11 @@ def test_verify_reports_only_this_runs_targets_and_marks_older_ones_stale(tmp_pa
     cfg = resolve_config(yaml.safe_load((CONFIGS / "digits_mlp.yaml").read_text()), "digits_mlp.yaml", CONFIGS,
                          "digits_mlp")
     cfg = {**cfg, "targets": ["hls", "c"]}
+    (tmp_path / "verify.json").write_text("[1, 2")  # a corrupt earlier record: refused before anything is written
+    with pytest.raises(ReportError, match=r"verify.json is not valid JSON .*: delete it and run `fpgagen verify` again"):
+        verify(cfg, ["hls"], samples=4, out=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["verify.json"]
+    (tmp_path / "verify.json").unlink()
     first, out = verify(cfg, ["hls"], samples=4, out=tmp_path, progress=False)
     assert list(first) == ["hls"]
     r = first["hls"]
@@ -288,6 +293,12 @@ def test_foreign_histograms_and_verify(cnn_out, tmp_path, capsys):
          "({target: {samples, mismatches, ...}})"),
         ("verify.json", "ok", "verify.json: expected an object, got a string"),
     ]
+    out = copy_build(cnn_out, tmp_path)
+    (out / "verify.json").write_text('{"c": {"samples": 20, "mism')
+    assert report_error(out, capsys).endswith(
+        "verify.json is not valid JSON (Unterminated string starting at line 1, column 23); expected the "
+        "verify.json that `fpgagen verify` writes ({target: {samples, mismatches, ...}}): delete it and run "
+        "`fpgagen verify` again")
     from fpgagen.quant.histogram import MAX_BIT, MIN_BIT
 
     assert (MIN_BIT, MAX_BIT) == (-1074, 1023)  # the float64 exponents

@@ -41,6 +41,9 @@ WHAT = {
     "histograms.json": "the histograms.json that `fpgagen build` writes ({tensor: {name, bins, zeros, min, max}})",
     "verify.json": "the verify.json that `fpgagen verify` writes ({target: {samples, mismatches, ...}})",
 }
+#: how to get a good file again
+REDO = {"summary.json": "rebuild with `fpgagen build`", "histograms.json": "rebuild with `fpgagen build`",
+        "verify.json": "delete it and run `fpgagen verify` again"}
 STR, INT, NUM = (str,), (int,), (int, float)
 OPT_STR, OPT_INT, OPT_NUM = (str, type(None)), (int, type(None)), (int, float, type(None))
 LIST, OPT_DICT = (list,), (dict, type(None))
@@ -132,8 +135,9 @@ def read_json(out: Path, name: str, required: bool = True):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "empty" if not text.strip() else f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        raise ReportError(f"report: {path} is {what}; expected {WHAT[name]}: rebuild with `fpgagen build`") from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        what = "empty" if not text.strip() else f"not valid JSON ({exc.msg.removesuffix(' at')} at {where})"
+        raise ReportError(f"report: {path} is {what}; expected {WHAT[name]}: {REDO[name]}") from None
 
 
 def check_summary(summary, path: Path) -> dict:
