@@ -60,7 +60,7 @@ def test_report_is_self_contained_and_complete(cnn_out):
         assert f"<h2>{section}</h2>" in html
     assert "<h2>Hardware (verilog: <code>fpgagen_digits_cnn</code>)</h2>" in html
     for layer in summary["layers"]:
-        assert f"<td class=\"l\" title=\"{layer['name']}\">{layer['name']}</td>" in html
+        assert f"<td class=\"l name\" title=\"{layer['name']}\">{layer['name']}</td>" in html
         assert layer["output"] in html
     assert f"{100 * summary['accuracy']['float']:.2f} %" in html
     assert "Not verified yet" in html
@@ -72,7 +72,7 @@ def test_layers_table_starts_with_the_input_and_its_saturation(cnn_out):
     inp = load(cnn_out)["input"]
     assert inp["overflow_rate"] == pytest.approx(0.0906, abs=5e-4)  # 9 % of the digits' pixels saturate u8.8
     row = re.search(r'<tr class="inputrow">(.*?)</tr>', html, re.S).group(1)
-    assert '<td class="l" title="input">input</td><td class="l">input</td>' in row
+    assert '<td class="l name" title="input">input</td><td class="l">input</td>' in row
     assert "<td>1x8x8</td>" in row and "<td>u8.8</td>" in row
     assert "<td>9.06 %</td><td>0 %</td>" in row
     assert html.index('class="inputrow"') < html.index("/conv1/Conv</td>")

@@ -28,7 +28,7 @@ from fpgagen.render import render
 #: the clock the frame rate is quoted at when the build names none (``hardware.clock_mhz``)
 DEFAULT_CLOCK_MHZ = 100.0
 #: characters of a name shown in a table cell / in its tooltip
-SHOWN, TOOLTIP = 60, 200
+SHOWN, TOOLTIP = 40, 200
 
 
 class ReportError(FpgagenError):
