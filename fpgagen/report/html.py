@@ -303,7 +303,7 @@ def hardware_view(summary: dict, verify: dict | None) -> dict | None:
     mults = sum(layer["multipliers"] for layer in layers)
     busy = sum(layer["multipliers"] * layer["cycles"] for layer in layers)
     measured = (verify or {}).get("verilog")
-    if measured and measured.get("stale"):
+    if measured and stale_reason("verilog", measured, summary):
         measured = None
     view = {
         "target": hw.get("target", "verilog"), "top": hw.get("top", ""), "interval": hw["pipeline_cycles"],
@@ -418,19 +418,27 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     return items
 
 
+def stale_reason(target: str, result: dict, summary: dict) -> str | None:
+    """Why ``result`` (of ``verify.json``) does not describe the build of ``summary``, or None:
+    a later verify run left it out, or the generated files it checked have changed since."""
+    if result.get("stale"):
+        return str(result["stale"])
+    digests = summary.get("files_sha256")
+    if isinstance(digests, dict) and result.get("files_sha256"):
+        if target not in digests:
+            return "the current build has no such target"
+        if digests[target] != result["files_sha256"]:
+            return "the generated files changed since (rebuilt after this verification)"
+    return None
+
+
 def verification_view(verify: dict | None, summary: dict) -> list[dict]:
     """Per target: status (current, stale and why), samples, mismatches and named figures."""
     if not verify:
         return []
-    digests = summary.get("files_sha256")
     rows = []
     for target, r in verify.items():
-        stale = r.get("stale") or None
-        if not stale and isinstance(digests, dict) and r.get("files_sha256"):
-            if target not in digests:
-                stale = "the current build has no such target"
-            elif digests[target] != r["files_sha256"]:
-                stale = "the generated files changed since (rebuilt after this verification)"
+        stale = stale_reason(target, r, summary)
         items = _flatten(r)
         order = {key: i for i, key in enumerate(FIGURES)}
         items.sort(key=lambda kv: order.get(kv[0], len(order)))
