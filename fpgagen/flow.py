@@ -285,13 +285,6 @@ def target_digests(files: FileSet) -> dict[str, str]:
     return digests
 
 
-def read_verify_results(path: Path) -> dict:
-    """The per-target results of ``verify.json`` (an empty dict when there is none)."""
-    from fpgagen.report.html import read_verify
-
-    return read_verify(path.parent) or {}
-
-
 def mark_stale(results: dict, targets, now: str) -> dict:
     """``results`` (from an earlier ``verify.json``) with every target not verified ``now`` marked
     ``stale``: it stays on record with the time and config it came from, never as current."""
@@ -320,7 +313,7 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
     from fpgagen.errors import ConfigError, VerificationMismatch
     from fpgagen.outdir import atomic_write
     from fpgagen.progress import Progress
-    from fpgagen.report.html import render_report
+    from fpgagen.report.html import read_verify, render_report
     from fpgagen.targets import backend, emit_targets
 
     cfg = load_config(config) if not isinstance(config, dict) else config
@@ -336,7 +329,7 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
     emit_targets(b, sorted(set(cfg["targets"]) | set(targets)))
     digests = target_digests(b.files)
     path = out / "verify.json"
-    earlier = read_verify_results(path)  # read (and checked) before anything is written
+    earlier = read_verify(out) or {}  # read (and checked) before anything is written
     b.files.update(quantization_files(b, out, report=False))
     b.files.write(out)
     xq, golden = verification_inputs(b, samples)
