@@ -13,8 +13,16 @@ The public names a script can rely on:
 
 The build flow, step by step (:mod:`fpgagen.api`): :func:`load`, :func:`calibrate`,
 :func:`quantize_model`, :func:`validate`, :func:`quantize_input`, :func:`run_golden`,
-:func:`export`; or whole: :func:`build`, :func:`verify`, :func:`report`, :func:`load_config`.
+:func:`export`; or whole: :func:`build`, :func:`verify`, :func:`report`, :func:`load_config`,
+:func:`load_data` (a config's data, preprocessed as the build does).
+
+``fpgagen.report`` is always the function: importing the subpackage of the same name
+(``import fpgagen.report.html``) does not rebind it; ``fpgagen.report.html`` and
+``fpgagen.report.heatmap`` still name the modules.
 """
+
+import sys as _sys
+import types as _types
 
 from fpgagen.errors import (
     BackendError,
@@ -39,6 +47,7 @@ from fpgagen.api import (
     export,
     load,
     load_config,
+    load_data,
     quantize_input,
     quantize_model,
     report,
@@ -71,6 +80,7 @@ __all__ = [
     "export",
     "load",
     "load_config",
+    "load_data",
     "quantize_input",
     "quantize_model",
     "report",
@@ -84,3 +94,21 @@ __all__ = [
     "requantize",
     "requantize_with_stats",
 ]
+
+
+class _Package(_types.ModuleType):
+    """The ``fpgagen`` module: keeps the function :func:`report` when Python binds the
+    subpackage ``fpgagen.report`` onto its parent after importing it."""
+
+    def __setattr__(self, name, value):
+        if name == "report" and isinstance(value, _types.ModuleType):
+            # the function carries the subpackage's modules, so fpgagen.report.html and
+            # `import fpgagen.report.html as h` resolve as they would on the package
+            for key, module in vars(value).items():
+                if isinstance(module, _types.ModuleType) and module.__name__.startswith(value.__name__ + "."):
+                    setattr(report, key, module)
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

@@ -5,7 +5,10 @@ from a config as ``fpgagen build`` runs it::
 
     import fpgagen
 
-    graph = fpgagen.load("examples/digits/digits_cnn.onnx")       # float IR
+    cfg = fpgagen.load_config("configs/digits_cnn.yaml")
+    graph = fpgagen.load(cfg["model"])                              # float IR
+    x_calib, _ = fpgagen.load_data(cfg, "calibration")              # as the build loads it
+    x_valid, y_valid = fpgagen.load_data(cfg, "validation")
     cal = fpgagen.calibrate(graph, x_calib)                         # MSB histograms
     q = fpgagen.quantize_model(cal, method="mse")                   # integer IR (formats, shifts)
     v = fpgagen.validate(graph, q, x_valid, y_valid)                # accuracy, SQNR per layer
@@ -15,6 +18,8 @@ from a config as ``fpgagen build`` runs it::
     fpgagen.export(b, ["c"], "out/digits_cnn")                            # more targets later
     fpgagen.verify("configs/digits_cnn.yaml", targets=["c"], samples=20)  # = fpgagen verify
 
+Arrays are batch first and take the shapes a config's data files may have: the model input's
+(``[N, 1, 8, 8]``) or, when its channel axis is 1, without it (``[N, 8, 8]``).
 Every function raises a subclass of :class:`fpgagen.FpgagenError` on bad input.
 """
 
@@ -39,12 +44,33 @@ def load_config(path) -> dict:
     return _load(path)
 
 
+def load_data(config, which: str = "calibration", graph=None):
+    """``(x, y)`` of the config's ``data.<which>`` (``calibration`` or ``validation``), loaded
+    and preprocessed exactly as ``fpgagen build`` does: ``x`` float32 ``[N, *model input]``,
+    ``y`` integer labels or None. ``config``: a path or a dict from :func:`load_config`;
+    ``graph``: the model (loaded from the config's ``model`` when not given)."""
+    from fpgagen.flow import config_data
+
+    cfg = config if isinstance(config, dict) else load_config(config)
+    return config_data(cfg, which, graph if graph is not None else load(cfg["model"]))
+
+
+def _fit(graph, x, what: str) -> np.ndarray:
+    """``x`` shaped as the model input (a missing channel axis of 1 added, as for a config's data)."""
+    from fpgagen.data import fit_shape
+
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return x  # the callee names the error
+    return fit_shape(x, tuple(graph.onnx_input_shape or graph.shapes[graph.input]), what)
+
+
 def calibrate(graph, x, batch_size: int = 256, progress: bool | None = None):
     """MSB histograms of the weights, biases, input and every layer output over ``x``
     (preprocessed floats, batch first)."""
     from fpgagen.quant.calibrate import calibrate as _calibrate
 
-    return _calibrate(graph, np.asarray(x), batch_size, progress)
+    return _calibrate(graph, _fit(graph, x, "calibrate"), batch_size, progress)
 
 
 def quantize_model(calibration, word_length: int = 8, method: str = "mse", weight_method: str = "mse",
@@ -66,21 +92,21 @@ def validate(graph, qgraph, x, y=None, batch_size: int = 256, progress: bool | N
     agreement, per-layer SQNR and overflow/underflow rates (:class:`~fpgagen.quant.validate.Validation`)."""
     from fpgagen.quant.validate import validate as _validate
 
-    return _validate(graph, qgraph, np.asarray(x), y, batch_size, progress)
+    return _validate(graph, qgraph, _fit(graph, x, "validate"), y, batch_size, progress)
 
 
 def quantize_input(qgraph, x) -> np.ndarray:
     """Preprocessed float input as the integers the generated designs take."""
     from fpgagen.golden.model import quantize_input as _qi
 
-    return _qi(qgraph, np.asarray(x))
+    return _qi(qgraph, _fit(qgraph, x, "quantize_input"))
 
 
 def run_golden(qgraph, xq, trace: bool = False):
     """The golden model: output integers (and every tensor's, with ``trace=True``)."""
     from fpgagen.golden.model import run_int
 
-    return run_int(qgraph, xq, trace=trace)
+    return run_int(qgraph, _fit(qgraph, xq, "run_golden"), trace=trace)
 
 
 def build(config, out=None, progress: bool | None = None):
@@ -106,8 +132,10 @@ def export(build, targets, out) -> list[Path]:
 
 
 def verify(config, targets=None, samples: int | None = None, out=None, progress: bool | None = None) -> dict:
-    """``fpgagen verify``: per target ``{samples, mismatches, ...}``; raises
-    :class:`fpgagen.VerificationMismatch` when any integer differs."""
+    """``fpgagen verify``: per target of this run ``{samples, mismatches, ..., verified_at, config}``
+    (results of other targets that ``OUT/verify.json`` holds from earlier runs stay there, marked
+    ``stale``, and are not returned); raises :class:`fpgagen.VerificationMismatch` when any
+    integer differs."""
     from fpgagen.flow import verify as _verify
 
     results, _ = _verify(config, targets, samples, out, progress)

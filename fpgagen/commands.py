@@ -7,6 +7,8 @@ def register(sub) -> None:
     """Add every sub-command to the ``argparse`` sub-parser ``sub``."""
     import argparse
 
+    from fpgagen.config import TARGETS
+
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser(
         "build", help="calibrate, choose formats, validate and emit the configured targets",
@@ -30,10 +32,12 @@ def register(sub) -> None:
         formatter_class=raw,
         epilog="examples:\n  fpgagen verify configs/digits_cnn.yaml --targets verilog --samples 20\n"
         "  fpgagen verify configs/digits_mlp.yaml --targets c hls\n\n"
-        "exit code 1 when any output integer differs from the golden model",
+        "exit code 1 when any output integer differs from the golden model; OUT/verify.json holds the\n"
+        "results, those of targets not verified in the latest run marked stale",
     )
     _build_args(p)
-    p.add_argument("--targets", nargs="+", metavar="TARGET", help="targets to verify (default: the config's)")
+    p.add_argument("--targets", nargs="+", metavar="TARGET",
+                   help=f"targets to verify: any of {', '.join(TARGETS)} (default: the config's `targets`)")
     p.add_argument("--samples", type=int, help="samples to stream through each target (default: verify.samples)")
     p.set_defaults(run=run_verify)
 

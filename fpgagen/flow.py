@@ -107,14 +107,24 @@ def check_labels(y, q: QGraph, key: str) -> None:
         )
 
 
+def config_data(cfg: dict, which: str, graph: Graph):
+    """``(x, y)`` of ``data.<which>`` (``calibration``: at most ``data.samples``; ``validation``),
+    preprocessed and shaped for ``graph``'s input; ``(None, None)`` when not configured."""
+    from fpgagen.errors import ConfigError
+
+    if which not in ("calibration", "validation"):
+        raise ConfigError(f"data: expected 'calibration' or 'validation', got {which!r}")
+    pre = cfg["data"]["preprocess"]
+    limit = cfg["data"]["samples"] if which == "calibration" else None
+    return load_data(cfg["data"][which], f"data.{which}", graph.onnx_input_shape or graph.shapes[graph.input],
+                     pre["scale"], pre["offset"], limit)
+
+
 def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     """Load the model and data, calibrate, choose formats, lower, validate."""
     graph = load_model(cfg["model"])
     check_overrides(cfg, graph)
-    shape = graph.onnx_input_shape or graph.shapes[graph.input]
-    pre = cfg["data"]["preprocess"]
-    x_cal, _ = load_data(cfg["data"]["calibration"], "data.calibration", shape, pre["scale"], pre["offset"],
-                         cfg["data"]["samples"])
+    x_cal, _ = config_data(cfg, "calibration", graph)
     cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
     plan = choose_formats(cal, quant_options(cfg))
     q, lowering = lower(graph, plan)
@@ -122,7 +132,7 @@ def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     folding = apply_folding(cfg, q)
     b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal, folding=folding)
     if cfg["data"]["validation"]:
-        x_val, y_val = load_data(cfg["data"]["validation"], "data.validation", shape, pre["scale"], pre["offset"])
+        x_val, y_val = config_data(cfg, "validation", graph)
         check_labels(y_val, q, "data.validation")
         if y_val is None:
             b.warnings.append(f"data.validation: {show(cfg['data']['validation'])} holds no labels 'y': top-1 "
@@ -158,6 +168,8 @@ def layer_rows(b: Build) -> list[dict]:
             "shift": layer.shift,
             "acc_width": layer.acc_width,
             "acc_frac": layer.acc_frac,
+            "weights": None if layer.weight is None else int(layer.weight.size),
+            "biases": None if layer.bias is None else int(layer.bias.size),
             "weight_overflow_rate": w_stats.overflow_rate if w_stats else None,
             "weight_underflow_rate": w_stats.underflow_rate if w_stats else None,
         }
@@ -200,6 +212,7 @@ def summary(b: Build) -> dict:
         "folding": None if b.folding is None else {
             "how": b.folding.how, "interval_cycles": b.folding.interval, "multipliers": b.folding.multipliers,
             "layers": {n: {"pe": pe, "simd": simd} for n, (pe, simd) in b.folding.layers.items()}},
+        "files_sha256": target_digests(b.files),
     }
 
 
@@ -221,6 +234,28 @@ def formats_yaml(b: Build) -> str:
     return head + yaml.safe_dump({"quantization": {"layers": layers}}, sort_keys=False)
 
 
+def portable_config(cfg: dict, out: Path) -> dict:
+    """``cfg`` with its file paths (model, data, output) relative to ``out``, where
+    ``config.resolved.yaml`` is written: loading that file finds the same files, and no absolute
+    path of the machine that built it is recorded."""
+    import copy
+    import os
+
+    from fpgagen.config import BUILTIN_DATASETS
+
+    cfg = copy.deepcopy(cfg)
+    base = Path(out).resolve()
+    for where in ("model", "data.calibration", "data.validation", "output"):
+        *parents, key = where.split(".")
+        section = cfg
+        for name in parents:
+            section = section[name]
+        value = section[key]
+        if value is not None and value not in BUILTIN_DATASETS:
+            section[key] = Path(os.path.relpath(Path(value).resolve(), base)).as_posix()
+    return cfg
+
+
 def quantization_files(b: Build, out: Path, report: bool = True) -> FileSet:
     """summary.json, histograms.json, formats.yaml, config.resolved.yaml and report.html."""
     from fpgagen.report.html import read_verify, render_report_data
@@ -230,7 +265,7 @@ def quantization_files(b: Build, out: Path, report: bool = True) -> FileSet:
     files.add("summary.json", to_json(s))
     files.add("histograms.json", to_json(hists))
     files.add("formats.yaml", formats_yaml(b))
-    files.add("config.resolved.yaml", dump_config(b.cfg))
+    files.add("config.resolved.yaml", dump_config(portable_config(b.cfg, out)))
     if report:
         files.add("report.html", render_report_data(s, hists, read_verify(out)))
     return files
@@ -274,23 +309,59 @@ def verification_inputs(b: Build, samples: int):
     return xq, GoldenRun(trace[b.qgraph.output], trace)
 
 
+def target_digests(files: FileSet) -> dict[str, str]:
+    """Per target, the SHA-256 of its generated files (paths and bytes): which build it was."""
+    import hashlib
+
+    from fpgagen.targets import BACKEND_MODULES
+
+    digests = {}
+    for target in BACKEND_MODULES:
+        prefix = f"{target}/"
+        h = hashlib.sha256()
+        rels = sorted(rel for rel in files.files if rel.startswith(prefix))
+        for rel in rels:
+            data = files.files[rel]
+            h.update(f"{rel}\0{len(data)}\0".encode())
+            h.update(data)
+        if rels:
+            digests[target] = h.hexdigest()
+    return digests
+
+
+def mark_stale(results: dict, targets, now: str) -> dict:
+    """``results`` (from an earlier ``verify.json``) with every target not verified ``now`` marked
+    ``stale``: it stays on record with the time and config it came from, never as current."""
+    marked = {}
+    for t, r in results.items():
+        if t in targets:
+            continue
+        r = dict(r)
+        if not r.get("stale"):
+            r["stale"] = f"from an earlier run; the run of {now} verified {', '.join(targets)} only"
+        marked[t] = r
+    return marked
+
+
 def verify(config, targets=None, samples=None, out=None, progress: bool | None = None):
     """Build, then run every target's generated code on real samples against the golden model.
 
-    Writes ``OUT/verify.json`` (per target: ``samples``, ``mismatches`` and target figures) and
-    returns ``(results, out)``; raises :class:`VerificationMismatch` after writing when any
-    integer differs.
+    Writes ``OUT/verify.json`` (per target: ``samples``, ``mismatches``, target figures and the
+    run's ``verified_at`` time, ``config`` and generated-files digest) and returns ``(results,
+    out)`` for the targets of this run only; results of other targets left in ``verify.json`` by
+    earlier runs stay there marked ``stale``. Raises :class:`VerificationMismatch` after writing
+    when any integer differs.
     """
-    import json
+    from datetime import datetime, timezone
 
     from fpgagen.errors import ConfigError, VerificationMismatch
     from fpgagen.outdir import atomic_write
     from fpgagen.progress import Progress
-    from fpgagen.report.html import render_report
+    from fpgagen.report.html import read_verify, render_report
     from fpgagen.targets import backend, emit_targets
 
     cfg = load_config(config) if not isinstance(config, dict) else config
-    targets = list(targets or cfg["targets"])
+    targets = list(dict.fromkeys(targets or cfg["targets"]))
     if not targets:
         raise ConfigError("verify: no targets: name them with --targets or in the config's `targets`")
     for t in targets:
@@ -300,18 +371,23 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
     out = output_dir(cfg, out)
     b = run_quantization(cfg, progress)
     emit_targets(b, sorted(set(cfg["targets"]) | set(targets)))
+    digests = target_digests(b.files)
+    path = out / "verify.json"
+    earlier = read_verify(out) or {}  # read (and checked) before anything is written
     b.files.update(quantization_files(b, out, report=False))
     b.files.write(out)
     xq, golden = verification_inputs(b, samples)
-    path = out / "verify.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    origin = str(config) if not isinstance(config, dict) else f"{cfg['name']} (a config dict)"
+    results = {}
     with Progress(f"verify {len(xq)} samples", len(targets), enabled=progress) as bar:
         for t in targets:
-            results[t] = backend(t).verify(b, out / t, xq, golden)
+            results[t] = {**backend(t).verify(b, out / t, xq, golden),
+                          "verified_at": now, "config": origin, "files_sha256": digests.get(t)}
             bar.update(1)
-    atomic_write(path, to_json(results))
+    atomic_write(path, to_json({**results, **mark_stale(earlier, targets, now)}))
     atomic_write(out / "report.html", render_report(out))
-    bad = {t: r for t, r in results.items() if t in targets and r["mismatches"]}
+    bad = {t: r for t, r in results.items() if r["mismatches"]}
     if bad:
         detail = "; ".join(
             f"{t}: {r['mismatches']} of {r['samples']} samples differ"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpgagen.errors import ModelError
+from fpgagen.names import shorten
 
 OPS = ("conv", "dense", "maxpool", "avgpool", "gap", "add", "flatten")
 #: ops whose output is a new quantization point (their output format is chosen by calibration)
@@ -56,6 +57,11 @@ class Node:
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ModelError(f"node {self.name!r}: unknown IR op {self.op!r}, expected one of {OPS}")
+
+    def __repr__(self) -> str:
+        """One line: name, op, tensors, constant shapes (never the constants themselves)."""
+        return (f"Node({short_name(self.name)}, {self.op}{constants_text(self)}, "
+                f"{tensors_text(self.inputs, self.output)})")
 
 
 @dataclass
@@ -119,12 +125,37 @@ class Graph:
             raise ModelError(f"model {self.name!r}: the output {self.output!r} is never computed")
         return self
 
+    def __repr__(self) -> str:
+        return (f"Graph({short_name(self.name)}, {len(self.nodes)} layers, input {short_name(self.input)} "
+                f"{list(self.shapes.get(self.input, ()))} -> output {short_name(self.output)} "
+                f"{list(self.shapes.get(self.output, ()))})")
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def summary(self) -> str:
         lines = [f"model {self.name}: input {self.input} {self.shapes[self.input]}"]
         for node in self.nodes:
             act = f" +{activation_name(node.activation)}" if node.activation else ""
-            lines.append(f"  {node.name:24s} {node.op:8s}{act:8s} -> {self.shapes[node.output]}")
+            lines.append(f"  {shorten(node.name, 60):24s} {node.op:8s}{act:8s} -> {self.shapes[node.output]}")
         return "\n".join(lines)
+
+
+def short_name(name: str) -> str:
+    return repr(shorten(name, 60))
+
+
+def tensors_text(inputs, output) -> str:
+    return f"{', '.join(short_name(t) for t in inputs)} -> {short_name(output)}"
+
+
+def constants_text(layer) -> str:
+    """``, weight [8, 1, 3, 3], bias [8]`` for a layer's constants (shapes only), plus its activation."""
+    parts = [f"{key} {list(np.shape(value))}" for key in ("weight", "bias")
+             if (value := getattr(layer, key)) is not None]
+    if layer.activation is not None:
+        parts.append(activation_name(layer.activation))
+    return "".join(f", {p}" for p in parts)
 
 
 def activation_name(activation) -> str:

@@ -26,6 +26,8 @@ import numpy as np
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.format import Format
+from fpgagen.ir.graph import activation_name, constants_text, short_name, tensors_text
+from fpgagen.names import shorten
 
 
 @dataclass
@@ -54,6 +56,11 @@ class QLayer:
     align: list[int] | None = None
     onnx_nodes: list[str] = field(default_factory=list)
     onnx_op: str = ""
+
+    def __repr__(self) -> str:
+        """One line: name, op, tensors, constant shapes and formats (never the constants)."""
+        return (f"QLayer({short_name(self.name)}, {self.op}{constants_text(self)}, "
+                f"{tensors_text(self.inputs, self.output)}: {self.describe()})")
 
     @property
     def requantizes(self) -> bool:
@@ -85,6 +92,19 @@ class QGraph:
     onnx_output_shape: tuple[int, ...] = ()
     notes: list[str] = field(default_factory=list)
     source: str = ""
+
+    def __repr__(self) -> str:
+        return (f"QGraph({short_name(self.name)}, {len(self.layers)} layers, input {short_name(self.input)} "
+                f"{list(self.shapes.get(self.input, ()))} {self.fmts.get(self.input)} -> output "
+                f"{short_name(self.output)} {list(self.shapes.get(self.output, ()))} {self.fmts.get(self.output)})")
+
+    def __str__(self) -> str:
+        """The integer model, one line per layer: formats, accumulator, shift."""
+        lines = [f"integer model {shorten(self.name, 60)}: input {shorten(self.input, 60)} "
+                 f"{list(self.shapes.get(self.input, ()))} as {self.fmts.get(self.input)}"]
+        lines += [f"  {shorten(layer.name, 60):24s} {layer.describe()}"
+                  + (f", +{activation_name(layer.activation)}" if layer.activation else "") for layer in self.layers]
+        return "\n".join(lines)
 
     @property
     def input_fmt(self) -> Format:
