@@ -22,8 +22,10 @@ from fpgagen.ir.format import Format
 from fpgagen.names import shorten
 from fpgagen.quant.choose import METHODS
 from fpgagen.quant.lower import OVERRIDE_KEYS
+from fpgagen.targets import BACKEND_MODULES
 
-TARGETS = ("verilog", "hls", "c")
+#: the targets a config may name: the backends of :mod:`fpgagen.targets`, in their order
+TARGETS = tuple(BACKEND_MODULES)
 BUILTIN_DATASETS = ("sklearn-digits", "sklearn-digits:train", "sklearn-digits:test")
 
 
