@@ -28,6 +28,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
+from fpgagen.names import quoted
 from fpgagen.passes import run_passes
 from fpgagen.passes.pending import PendingNode
 
@@ -137,8 +138,13 @@ class _Importer:
 
     # -- naming and errors
     def node_name(self, node: onnx.NodeProto, index: int) -> str:
+        """A layer name unique in the model: the ONNX node's name, ``<op>_<index>`` for an unnamed
+        node; a repeated name gets ``_<index>`` (then ``_2``, ``_3``, ... until it is free)."""
         base = node.name or f"{node.op_type}_{index}"
-        name = base if base not in self.layer_names else f"{base}_{index}"
+        name, k = base, 1
+        while name in self.layer_names:
+            name = f"{base}_{index}" if k == 1 else f"{base}_{index}_{k}"
+            k += 1
         self.layer_names.add(name)
         return name
 
@@ -194,7 +200,7 @@ class _Importer:
     def run(self) -> Graph:
         g = self.g
         for init in g.initializer:
-            self.consts[init.name] = numpy_helper.to_array(init)
+            self.consts[init.name] = self._initializer(init)
         for sparse in g.sparse_initializer:
             raise ModelError(f"{self.where}: sparse initializer {sparse.values.name!r} is not supported")
         inputs = [vi for vi in g.input if vi.name not in self.consts]
@@ -232,6 +238,39 @@ class _Importer:
             source=self.where if self.where != self.name else "",
         )
         return run_passes(graph)
+
+    def _initializer(self, init: onnx.TensorProto) -> np.ndarray:
+        """An initializer as an array; a ModelError when its data does not fill its dims."""
+        dims = [int(d) for d in init.dims]
+        count = math.prod(dims)
+        try:
+            value = numpy_helper.to_array(init)
+        except Exception as exc:  # onnx/NumPy raise ValueError, TypeError, ... on malformed data
+            value, failure = None, exc
+        if value is not None and value.size == count:
+            return value
+        try:
+            type_name = onnx.TensorProto.DataType.Name(init.data_type)
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type))
+        except (ValueError, TypeError, KeyError):
+            raise ModelError(f"{self.where}: initializer {quoted(init.name)} has the unknown data type "
+                             f"{init.data_type}") from None
+        expected = f"{count} {type_name} value{'s' if count != 1 else ''}"
+        if init.HasField("raw_data"):
+            expected += f" = {count * dtype.itemsize} bytes"
+            given = f"its raw data holds {len(init.raw_data)} bytes"
+        else:
+            field = helper.tensor_dtype_to_field(init.data_type)
+            given = f"its {field} holds {len(getattr(init, field))} values"
+        if init.HasField("raw_data"):
+            fits = len(init.raw_data) == count * dtype.itemsize
+        else:
+            fits = len(getattr(init, helper.tensor_dtype_to_field(init.data_type))) == count
+        if value is not None or not fits:
+            raise ModelError(f"{self.where}: initializer {quoted(init.name)} has dims {_fmt_shape(dims)}, "
+                             f"expected {expected}, but {given}")
+        raise ModelError(f"{self.where}: initializer {quoted(init.name)} (dims {_fmt_shape(dims)}, {type_name}) "
+                         f"cannot be read: {type(failure).__name__}: {failure}")
 
     def _input_shape(self, vi) -> tuple[int, ...]:
         tt = vi.type.tensor_type
@@ -518,15 +557,15 @@ def _avgpool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
     p = _pool_common(im, node, index, t, attrs,
                      ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"),
                      "AveragePool")
+    extra = {}
     if include and attrs.get("ceil_mode", 0):
+        # the divisor counts the pads but not the end padding ceil_mode adds (as onnxruntime does)
         plain = _window_params(im, node, index, t, {**attrs, "ceil_mode": 0}, p["kernel"][-len(t.shape) + 1:],
                                pool=True)
         if plain["pads"] != p["pads"]:
-            raise im.err(node, index, "attribute 'ceil_mode' = 1 together with count_include_pad = 1 is not "
-                                      "supported when ceil_mode adds a partial window; supported: ceil_mode 0, "
-                                      "or ceil_mode 1 with count_include_pad 0")
+            extra["count_pads"] = plain["pads"]
     im.emit(node, index, "avgpool", [t], _window_out_shape(im, node, index, t, t.shape[0], p),
-            attrs={**p, "count_include_pad": include})
+            attrs={**p, "count_include_pad": include, **extra})
 
 
 @imports("GlobalAveragePool", "GlobalMaxPool")
