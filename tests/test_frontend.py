@@ -514,3 +514,16 @@ def test_initializer_data_that_does_not_fit_its_dims():
     weight.ClearField("float_data")  # no data at all
     with pytest.raises(ModelError, match=r"expected 8 FLOAT values, but its float_data holds 0 values"):
         from_model(m)
+
+
+def test_errors_quote_and_shorten_names():
+    n = Net((4,), 13)
+    y = n.node("Tanh", [n.gemm("x", 4, 3)], name="t" * 5000 + "\n*/")
+    with pytest.raises(ModelError, match=r"node 'ttt+\.\.\.t+\\n\*\\/' \(Tanh\): op Tanh is not supported") as err:
+        from_model(n.model(y))
+    assert len(str(err.value)) < 1000 and "\n" not in str(err.value)
+    n = Net((4,), 13)
+    y = n.node("Gemm", ["x", n.rand(3, 4)], name="/g", transB=1, foo=[1.5] * 10000)
+    with pytest.raises(ModelError, match=r"attribute 'foo' = \[1\.5, 1\.5.*\.\.\..*1\.5\] is not supported") as err:
+        from_model(n.model(y, infer=False))
+    assert len(str(err.value)) < 1000

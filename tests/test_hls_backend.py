@@ -397,20 +397,28 @@ def test_model_without_layers(tmp_path):
     assert "fpgagen_nn::copy<FPGAGEN_EMPTY_OUT_SIZE>(t_x, y);" in cpp
 
 
-def test_relu_after_an_input_max_pool_end_to_end(tmp_path):
-    """From ONNX: MaxPool of the model input, Relu, Flatten, Gemm (once 'applies relu to the model input')."""
+@pytest.mark.parametrize("model", ["m_relu_after_input_pool", "m_clip_after_shared_pool", "m_avgpool_ceil_include_pad",
+                                   "m_nothing_left"])
+def test_once_rejected_onnx_models_bit_exact(model, tmp_path):
+    """From ONNX (tests/test_frontend.py checks them against onnxruntime): a Relu after a MaxPool of
+    the model input; a Clip after a MaxPool whose conv feeds two layers, and an Add of a flattened
+    map and a dense output; AveragePool ceil_mode + count_include_pad with partial windows; a model
+    that is only Identity + Dropout."""
+    import test_frontend
     from fpgagen.frontend.onnx import from_model
-    from test_frontend import m_relu_after_input_pool
 
-    graph = from_model(m_relu_after_input_pool(13))
-    assert graph.nodes[0].op == "maxpool" and graph.nodes[0].activation == "relu"
+    graph = from_model(getattr(test_frontend, model)(13))
     rng = np.random.default_rng(18)
     build = build_for(graph, rng)
-    assert build.qgraph.input_fmt.signed  # the clamp is needed: negative inputs reach the pool
     target = write_target(build, tmp_path)
-    assert verify_extremes(build, target)["mismatches"] == 0
-    assert "static constexpr int64_t LO = 0;  // clamp bounds (the format range, narrowed by a fused relu)" in \
-        (target / "fpgagen_net.cpp").read_text()
+    r = verify_extremes(build, target)
+    assert (r["samples"], r["mismatches"]) == (24, 0)
+    cpp = (target / "fpgagen_net.cpp").read_text()
+    if model == "m_relu_after_input_pool":
+        assert build.qgraph.input_fmt.signed  # the clamp is needed: negative inputs reach the pool
+        assert "static constexpr int64_t LO = 0;  // clamp bounds (the format range, narrowed by a fused relu)" in cpp
+    if model == "m_clip_after_shared_pool":
+        assert "fpgagen_nn::add_gather<" in cpp and "narrowed by a fused clip(0,0.5)" in cpp
 
 
 def test_makefile_comment_lines_and_one_cxx_standard(digits_cnn, tmp_path):

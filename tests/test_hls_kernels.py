@@ -345,6 +345,7 @@ def sweep(tmp_path_factory):
         got = np.array(by_tag[r["plan"].top], dtype=np.int64)
         r["got"] = from_hwc(got, r["plan"].out_layout)
     results["_rq"] = by_tag
+    results["_build"] = (root, cmd, run.stdout)
     return results
 
 
@@ -394,6 +395,20 @@ def test_clamping_pools_and_gathering_adds_are_rendered(sweep):
         assert "fpgagen_nn::add_gather<L_cfg>(a, b, y, L_INDEX);" in sweep[name]["cpp"], name
     recip = np.asarray(sweep["avgpool_ceil_inclpad"]["build"].qgraph.layer("L").recip)
     assert recip.shape == (4, 4) and len(set(recip.ravel().tolist())) == 2  # 9 and 6 positions counted
+
+
+def test_unoptimised_build_links_and_agrees(sweep):
+    """-O0 as well: C++14 needs an out-of-class definition of a ``static constexpr`` member that is
+    odr-used (bound to a reference, address taken), which -O2 can hide; the library uses them
+    only as constants, so every case links and gives the same integers."""
+    root, cmd, stdout = sweep["_build"]
+    cmd = [("-O0" if flag == "-O2" else flag) for flag in cmd]
+    cmd[cmd.index("-o") + 1] = str(root / "driver_O0")
+    comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert comp.returncode == 0, comp.stderr[-4000:]
+    run = subprocess.run([str(root / "driver_O0"), str(root / "inputs.txt")], capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert run.returncode == 0 and run.stdout == stdout
 
 
 def test_requantize_matches_golden(sweep):

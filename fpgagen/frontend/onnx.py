@@ -28,7 +28,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
-from fpgagen.names import quoted
+from fpgagen.names import quoted, shorten
 from fpgagen.passes import run_passes
 from fpgagen.passes.pending import PendingNode
 
@@ -150,7 +150,7 @@ class _Importer:
 
     def err(self, node: onnx.NodeProto, index: int, msg: str) -> ModelError:
         label = node.name or f"{node.op_type}_{index}"
-        return ModelError(f"{self.where}: node {label!r} ({node.op_type}): {msg}")
+        return ModelError(f"{self.where}: node {quoted(label)} ({node.op_type}): {msg}")
 
     # -- tensors
     def const(self, name: str) -> np.ndarray | None:
@@ -161,7 +161,7 @@ class _Importer:
         if t.batch_axis == 0 and dims is not None and len(dims) == len(t.shape) + 1 and None not in dims[1:]:
             if tuple(dims[1:]) != tuple(t.shape):
                 raise ModelError(
-                    f"{self.where}: tensor {onnx_name!r}: ONNX shape inference gives {_fmt_shape(dims)} but "
+                    f"{self.where}: tensor {quoted(onnx_name)}: ONNX shape inference gives {_fmt_shape(dims)} but "
                     f"fpgagen computed the per-sample shape {_fmt_shape(t.shape)}"
                 )
         self.tensors[onnx_name] = t
@@ -202,7 +202,7 @@ class _Importer:
         for init in g.initializer:
             self.consts[init.name] = self._initializer(init)
         for sparse in g.sparse_initializer:
-            raise ModelError(f"{self.where}: sparse initializer {sparse.values.name!r} is not supported")
+            raise ModelError(f"{self.where}: sparse initializer {quoted(sparse.values.name)} is not supported")
         inputs = [vi for vi in g.input if vi.name not in self.consts]
         if len(inputs) != 1:
             raise ModelError(
@@ -216,7 +216,7 @@ class _Importer:
         in_shape = self._input_shape(vi)
         irs = ir_shape(in_shape)
         if irs is None:
-            raise ModelError(f"{self.where}: model input {vi.name!r} has per-sample shape {_fmt_shape(in_shape)}; "
+            raise ModelError(f"{self.where}: model input {quoted(vi.name)} has per-sample shape {_fmt_shape(in_shape)}; "
                              f"supported: a vector [N, K], a 1-D map [N, C, W] or an image [N, C, H, W]")
         self.tensors[vi.name] = _Tensor(vi.name, in_shape, irs)
         self.shapes[vi.name] = irs
@@ -226,12 +226,12 @@ class _Importer:
 
         out_name = g.output[0].name
         if out_name in self.consts:
-            raise ModelError(f"{self.where}: the model output {out_name!r} is a constant")
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} is a constant")
         if out_name not in self.tensors:
-            raise ModelError(f"{self.where}: the model output {out_name!r} is never computed")
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} is never computed")
         out = self.tensors[out_name]
         if out.batch_axis:
-            raise ModelError(f"{self.where}: the model output {out_name!r} has the batch on axis 1; expected axis 0")
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} has the batch on axis 1; expected axis 0")
         graph = Graph(
             name=self.name, input=vi.name, output=out.ir, nodes=self.nodes, shapes=self.shapes,
             onnx_input_shape=in_shape, onnx_output_shape=out.shape, notes=self.notes,
@@ -275,17 +275,17 @@ class _Importer:
     def _input_shape(self, vi) -> tuple[int, ...]:
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
-            raise ModelError(f"{self.where}: model input {vi.name!r} has no tensor shape")
+            raise ModelError(f"{self.where}: model input {quoted(vi.name)} has no tensor shape")
         if tt.elem_type != onnx.TensorProto.FLOAT:
             raise ModelError(
-                f"{self.where}: model input {vi.name!r} has element type "
+                f"{self.where}: model input {quoted(vi.name)} has element type "
                 f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; supported: FLOAT"
             )
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if len(dims) < 2 or None in dims[1:]:
             shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
             raise ModelError(
-                f"{self.where}: model input {vi.name!r} has shape {_fmt_shape(shown)}; expected the batch "
+                f"{self.where}: model input {quoted(vi.name)} has shape {_fmt_shape(shown)}; expected the batch "
                 f"first and fixed sizes for the other axes"
             )
         self.batch = dims[0] if dims[0] else None
@@ -299,7 +299,7 @@ class _Importer:
         computed = [i for i in node.input if i and i not in self.consts]
         for name in computed:
             if name not in self.tensors:
-                raise self.err(node, index, f"input {name!r} is not computed before this node "
+                raise self.err(node, index, f"input {quoted(name)} is not computed before this node "
                                             f"(the graph must be topologically sorted)")
         if op in ("Shape", "Size") and computed:
             shape = self.full_shape(self.tensors[computed[0]])
@@ -313,11 +313,11 @@ class _Importer:
             raise self.err(node, index, f"op {op} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}")
         t = self.tensors[computed[0]]
         if any(self.tensors[c].batch_axis for c in computed) and op not in ("Transpose", "Gemm"):
-            raise self.err(node, index, f"input {computed[0]!r} has the batch on axis 1 (after a Transpose); "
+            raise self.err(node, index, f"input {quoted(computed[0])} has the batch on axis 1 (after a Transpose); "
                                         f"only a Transpose back or a Gemm with transA=1 can read it")
         for extra in node.output[1:]:
             if extra and extra in self.used:
-                raise self.err(node, index, f"output {extra!r} (output {list(node.output).index(extra)}) is used; "
+                raise self.err(node, index, f"output {quoted(extra)} (output {list(node.output).index(extra)}) is used; "
                                             f"fpgagen supports only the first output of {op}")
         fn(self, node, index, t, _attrs(node))
 
@@ -340,7 +340,7 @@ class _Importer:
     def check_attrs(self, node, index, attrs: dict, allowed: tuple[str, ...]) -> None:
         for key, value in attrs.items():
             if key not in allowed:
-                raise self.err(node, index, f"attribute {key!r} = {value!r} is not supported; supported "
+                raise self.err(node, index, f"attribute {quoted(key)} = {shorten(repr(value))} is not supported; supported "
                                             f"attributes of {node.op_type}: {', '.join(allowed) or 'none'}")
 
     def need_const(self, node, index, pos: int, what: str) -> np.ndarray:
@@ -349,7 +349,7 @@ class _Importer:
             raise self.err(node, index, f"{what} (input {pos}) is missing")
         value = self.consts.get(name)
         if value is None:
-            raise self.err(node, index, f"{what} (input {pos}, {name!r}) must be a constant (an initializer "
+            raise self.err(node, index, f"{what} (input {pos}, {quoted(name)}) must be a constant (an initializer "
                                         f"or a constant subgraph), but it is computed from the model input")
         return value
 
@@ -362,7 +362,7 @@ class _Importer:
         if len(t.shape) not in ranks:
             raise self.err(node, index, f"input has per-sample shape {_fmt_shape(t.shape)}; {what}")
         if t.irs != ir_shape(t.shape):
-            raise self.err(node, index, f"input {t.ir!r} of IR shape {_fmt_shape(t.irs or ())} was relabelled to "
+            raise self.err(node, index, f"input {quoted(t.ir)} of IR shape {_fmt_shape(t.irs or ())} was relabelled to "
                                         f"{_fmt_shape(t.shape)} by a Reshape/Transpose fpgagen cannot express; {what}")
 
     def alias(self, node, index, t: _Tensor, shape: tuple[int, ...]) -> None:
@@ -847,7 +847,7 @@ def _c_constant(im, node, args, a):
             return [np.asarray(a[key], np.int64)]
     if "value" in a:
         return [numpy_helper.to_array(a["value"])]
-    raise ModelError(f"{im.where}: Constant node {node.name!r}: attribute {sorted(a)} is not supported; "
+    raise ModelError(f"{im.where}: Constant node {quoted(node.name)}: attribute {sorted(a)} is not supported; "
                      f"supported: value, value_float(s), value_int(s)")
 
 
