@@ -18,8 +18,14 @@ chain them in a ``#pragma HLS DATAFLOW`` region. Files in ``OUT/hls/`` (``<top>`
 
 Layout: feature maps live in HWC order (channel fastest, then column, then row), as the
 Verilog backend streams them; vectors in index order. A Flatten is free (its output shares its
-input's buffer): the Dense after it takes its weight columns in HWC order. The testbench reads
-and writes CHW (ONNX) order and converts.
+input's buffer): the Dense after it takes its weight columns in HWC order, and an Add whose
+inputs are stored in different orders (a flattened map and a vector) reads its second input
+through an index table. The testbench reads and writes CHW (ONNX) order and converts.
+
+Names: every identifier comes from :mod:`fpgagen.names`, one :class:`~fpgagen.names.Namespace`
+per C++ scope (the files' globals, the ``<top>_impl`` namespace, the top functions' locals), and
+a layer's identifier is reserved together with everything derived from it (``<id>_cfg``,
+``layer_<id>``, ``<ID>_W``, ...); ONNX names appear only in comments, as :func:`~fpgagen.names.quoted`.
 
 :func:`verify` compiles the C simulation with g++ (cached by the sources' content hash), runs it
 on the input integers and compares every output integer with the golden model; on a mismatch

@@ -7,7 +7,8 @@
 //   conv / dense : acc = B + sum(w * x) in CFG::acc_t (wide enough that it never overflows),
 //                  then requantize(acc)
 //   avgpool / gap: acc = (window sum) * reciprocal, then requantize(acc)
-//   add          : acc = (a << align0) + (b << align1), then requantize(acc)
+//   add          : acc = (a << align0) + (b << align1), then requantize(acc); add_gather reads
+//                  b through an index table when it is stored in another order than a
 //   maxpool      : exact; padding never wins; then clamp to [LO, HI] (a fused ReLU/Clip)
 //
 // requantize() is the only place rounding is written: round half away from zero by SHIFT bits
