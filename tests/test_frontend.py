@@ -229,10 +229,6 @@ def test_layout_errors():
 
 
 def test_more_attribute_errors():
-    _net_error(lambda n: n.node("AveragePool", ["x"], name="/a", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1,
-                                count_include_pad=1),
-               r"node '/a' \(AveragePool\): attribute 'ceil_mode' = 1 together with count_include_pad = 1 is not "
-               r"supported", shape=(1, 5, 5))
     _net_error(lambda n: n.node("Squeeze", [n.node("GlobalAveragePool", ["x"])], name="/s"),
                r"node '/s' \(Squeeze\): no 'axes' with a batch fixed to 1 would remove the batch axis too", batch=1)
     _net_error(lambda n: n.node("Reshape", ["x", n.const([1, -1], dtype=np.int64)], name="/r"),
@@ -395,3 +391,139 @@ def test_pytorch_exports(opset):
         assert "BatchNormalization" in ops
         graph = check_against_ort(model)
         assert all(n.onnx_op != "BatchNormalization" for n in graph.nodes)
+
+
+# -- once rejected, now supported (issue 11) -----------------------------------------------------------
+def m_relu_after_input_pool(opset):
+    """Relu after a MaxPool that reads the model input: the pool clamps (no conv before it)."""
+    n = Net((2, 6, 6), opset)
+    y = n.relu(n.node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2]))
+    return n.model(n.gemm(n.flatten(y), 18, 3))
+
+
+def m_clip_after_shared_pool(opset):
+    """Clip(0, k) after a MaxPool whose conv also feeds another branch: the pool clamps."""
+    n = Net((2, 6, 6), opset)
+    c = n.conv("x", 2, 3, pads=[1, 1, 1, 1])
+    y = n.flatten(n.clip(n.node("MaxPool", [c], kernel_shape=[2, 2], strides=[2, 2]), 0.0, 0.5))
+    z = n.flatten(n.node("AveragePool", [c], kernel_shape=[2, 2], strides=[2, 2]))
+    return n.model(n.node("Add", [n.relu(n.gemm(y, 27, 27)), z]))
+
+
+def m_avgpool_ceil_include_pad(opset):
+    """count_include_pad with ceil_mode adding partial windows: the divisor counts the pads, not
+    the positions beyond them (onnxruntime); with and without pads, asymmetric ones too."""
+    n = Net((2, 6, 7), opset)
+    a = n.node("AveragePool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1,
+               count_include_pad=1)  # (6+2-3)/2 -> 4 rows: the last window has one row beyond the pads
+    b = n.node("AveragePool", ["x"], kernel_shape=[2, 3], strides=[2, 3], pads=[1, 0, 0, 1], ceil_mode=1,
+               count_include_pad=1)
+    c = n.node("AveragePool", ["x"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, count_include_pad=1)
+    y = n.node("Add", [n.gemm(n.flatten(b), 2 * 4 * 3, 5), n.gemm(n.flatten(c), 2 * 3 * 4, 5)])
+    return n.model(n.node("Add", [n.gemm(n.flatten(a), 2 * 4 * 4, 5), y]))
+
+
+def m_nothing_left(opset):
+    """Identity and Dropout only: no layer is left, the model outputs its input."""
+    n = Net((3, 4), opset)
+    return n.model(n.node("Dropout", [n.node("Identity", ["x"])]))
+
+
+@pytest.mark.parametrize("build", [m_relu_after_input_pool, m_clip_after_shared_pool, m_avgpool_ceil_include_pad,
+                                   m_nothing_left])
+@pytest.mark.parametrize("opset", [11, 19])
+def test_once_rejected_now_matches_onnxruntime(build, opset):
+    check_against_ort(build(opset), batches=(1, 4))
+
+
+def test_activation_after_a_max_pool_lands_on_the_pool_only_when_needed():
+    g = from_model(m_relu_after_input_pool(13))
+    assert [(n.op, n.activation) for n in g.nodes] == [("maxpool", "relu"), ("flatten", None), ("dense", None)]
+    assert g.nodes[0].onnx_nodes[1].endswith("/Relu")
+    g = from_model(m_clip_after_shared_pool(13))
+    assert [(n.op, n.activation) for n in g.nodes if n.op in ("conv", "maxpool")] == [
+        ("conv", None), ("maxpool", ("clip", 0.0, 0.5))]
+    # a conv that feeds only the pool still takes it (the requantizer clamps: an unsigned format)
+    n = Net((2, 6, 6), 13)
+    g = from_model(n.model(n.relu(n.node("MaxPool", [n.conv("x", 2, 2)], kernel_shape=[2, 2]))))
+    assert [(x.op, x.activation) for x in g.nodes] == [("conv", "relu"), ("maxpool", None)]
+
+
+def test_avgpool_ceil_include_pad_counts_the_pads_only():
+    g = from_model(m_avgpool_ceil_include_pad(13))
+    pools = [n for n in g.nodes if n.op == "avgpool"]
+    assert [p.attrs.get("count_pads") for p in pools] == [(1, 1, 1, 1), (1, 0, 0, 1), (0, 0, 0, 0)]
+    assert [p.attrs["pads"] for p in pools] == [(1, 1, 2, 1), (1, 0, 1, 2), (0, 0, 0, 1)]
+    from fpgagen.golden.windows import avgpool_divisors
+
+    # the last row of windows of the first pool: 2 of its 3 rows counted (a pad and a real one)
+    d = avgpool_divisors((6, 7), pools[0].attrs)
+    assert d.shape == (4, 4) and (d[:3] == 9).all() and (d[3] == 6).all()
+
+
+def test_no_layers_left():
+    g = from_model(m_nothing_left(13))
+    assert g.nodes == [] and g.output == g.input == "x"
+    assert g.onnx_output_shape == (3, 4)
+    assert sum("Identity" in note or "Dropout" in note for note in g.notes) == 2
+
+
+# -- names -------------------------------------------------------------------------------------------------
+def test_renamer_never_creates_the_clash_it_avoids():
+    # ONNX nodes 0..6: 'd', 'd_4', 'e', 'e', 'd' (node 4: once renamed to the taken 'd_4'), unnamed, 'Gemm_5'
+    n = Net((4,), 13)
+    y = "x"
+    for name in ("d", "d_4", "e", "e", "d", None, "Gemm_5"):
+        y = n.gemm(y, 4, 4, name=name)
+    g = from_model(n.model(y))  # (onnxruntime refuses duplicate node names)
+    assert [x.name for x in g.nodes] == ["d", "d_4", "e", "e_3", "d_4_2", "Gemm_5", "Gemm_5_6"]
+    assert [x.onnx_nodes[0] for x in g.nodes] == ["d", "d_4", "e", "e", "d", "Gemm_5", "Gemm_5"]
+
+
+def test_hostile_names_import():
+    hostile = ["q'\"\\", "line\nbreak", "x*/y", "卷积", "", "`define", "#1", "int", "a.b", "a-b", "a_b",
+               "A_B", "x" * 5000, "x" * 5000]
+    n = Net((4,), 13)
+    y = "x"
+    for name in hostile:
+        y = n.gemm(y, 4, 4, name=name)
+    m = n.model(y)
+    g = from_model(m)
+    assert len({x.name for x in g.nodes}) == len(hostile)
+    for i, node in enumerate(m.graph.node):  # the same model with distinct names, for onnxruntime
+        node.name = f"n{i}"
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_float(g, x), ort_run(m.SerializeToString(), x), rtol=RTOL, atol=ATOL)
+
+
+# -- malformed initializers -----------------------------------------------------------------------------
+def test_initializer_data_that_does_not_fit_its_dims():
+    n = Net((4,), 13)
+    m = n.model(n.gemm("x", 4, 2))
+    weight = next(i for i in m.graph.initializer if list(i.dims) == [2, 4])
+    raw = weight.raw_data
+    weight.raw_data = raw[:-4]
+    with pytest.raises(ModelError, match=rf"initializer '{weight.name}' has dims \[2, 4\], expected 8 FLOAT values "
+                                         rf"= 32 bytes, but its raw data holds 28 bytes"):
+        from_model(m)
+    weight.ClearField("raw_data")
+    weight.float_data.extend([0.5] * 9)
+    with pytest.raises(ModelError, match=rf"initializer '{weight.name}' has dims \[2, 4\], expected 8 FLOAT values, "
+                                         rf"but its float_data holds 9 values"):
+        from_model(m)
+    weight.ClearField("float_data")  # no data at all
+    with pytest.raises(ModelError, match=r"expected 8 FLOAT values, but its float_data holds 0 values"):
+        from_model(m)
+
+
+def test_errors_quote_and_shorten_names():
+    n = Net((4,), 13)
+    y = n.node("Tanh", [n.gemm("x", 4, 3)], name="t" * 5000 + "\n*/")
+    with pytest.raises(ModelError, match=r"node 'ttt+\.\.\.t+\\n\*\\/' \(Tanh\): op Tanh is not supported") as err:
+        from_model(n.model(y))
+    assert len(str(err.value)) < 1000 and "\n" not in str(err.value)
+    n = Net((4,), 13)
+    y = n.node("Gemm", ["x", n.rand(3, 4)], name="/g", transB=1, foo=[1.5] * 10000)
+    with pytest.raises(ModelError, match=r"attribute 'foo' = \[1\.5, 1\.5.*\.\.\..*1\.5\] is not supported") as err:
+        from_model(n.model(y, infer=False))
+    assert len(str(err.value)) < 1000

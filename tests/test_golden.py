@@ -199,3 +199,78 @@ def test_bias_alignment_spec_rule():
         fb = Format.parse(bias_fmt).frac
         for bq, big_b in zip(layer.bias_q, layer.bias):
             assert big_b == round_away(Fraction(int(bq)) * Fraction(2) ** (layer.acc_frac - fb))
+
+
+# -- issue 11: a clamping max pool, ceil_mode divisors, a model without layers -------------------------
+def test_maxpool_with_fused_clamp():
+    rng = np.random.default_rng(6)
+    x = rng.integers(-128, 128, size=(2, 3, 5, 5))
+    x[0, 0] = -128
+    x[1, 2] = 127
+    plain = k.maxpool(x, (2, 2), (2, 2), (0, 0, 1, 1))
+    for lo, hi in ((0, 127), (0, 40), (0, 0)):
+        assert k.maxpool(x, (2, 2), (2, 2), (0, 0, 1, 1), lo, hi).tolist() == np.clip(plain, lo, hi).tolist()
+    # the float-held integers of run_int's fast path give the same integers
+    assert k.maxpool(x.astype(np.float32), (2, 2), (2, 2), (0, 0, 1, 1), 0, 40).astype(np.int64).tolist() == \
+        np.clip(plain, 0, 40).tolist()
+
+
+def ref_divisors(in_hw, kernel, stride, pads, counted):
+    """Per window: the positions inside the input extended by ``counted`` (onnxruntime's count)."""
+    (h, w), (kh, kw), (sh, sw), (top, left, bottom, right) = in_hw, kernel, stride, pads
+    oh, ow = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
+    ct, cl, cb, cr = counted
+    out = np.zeros((oh, ow), dtype=np.int64)
+    for i, j in itertools.product(range(oh), range(ow)):
+        r0, c0 = i * sh - top, j * sw - left
+        rows = min(r0 + kh, h + cb) - max(r0, -ct)
+        cols = min(c0 + kw, w + cr) - max(c0, -cl)
+        out[i, j] = max(rows, 0) * max(cols, 0)
+    return out
+
+
+@pytest.mark.parametrize("counted", [(0, 0, 0, 0), (1, 1, 1, 1), (1, 0, 0, 1), "all"])
+def test_avgpool_divisors(counted):
+    from fpgagen.golden.windows import avgpool_divisors
+
+    pads = (1, 1, 2, 2)  # e.g. pads 1 plus one row and column that ceil_mode added
+    attrs = dict(kernel=(3, 3), stride=(2, 2), pads=pads, count_include_pad=counted != (0, 0, 0, 0))
+    if counted == "all":
+        counted = pads
+    elif attrs["count_include_pad"]:
+        attrs["count_pads"] = counted
+    got = avgpool_divisors((6, 7), attrs)
+    assert got.tolist() == ref_divisors((6, 7), (3, 3), (2, 2), pads, counted).tolist()
+    if counted == pads:
+        assert (got == 9).all()
+
+
+def test_avgpool_ceil_include_pad_lowers_per_window_reciprocals():
+    """count_include_pad with a partial ceil_mode window: the IR's reciprocals follow its divisor."""
+    rng = np.random.default_rng(7)
+    attrs = dict(kernel=(3, 3), stride=(2, 2), pads=(1, 1, 2, 1), count_include_pad=True, count_pads=(1, 1, 1, 1))
+    graph = Graph("ceil", "x", "y", [Node("avg", "avgpool", ["x"], "y", attrs)],
+                  {"x": (2, 6, 7), "y": (2, 4, 4)}, onnx_output_shape=(2, 4, 4)).validate()
+    x = rng.uniform(-1, 1, (8, 2, 6, 7)).astype(np.float32)
+    q, _ = lower(graph, choose_formats(calibrate(graph, x, progress=False), QuantOptions(method="max")))
+    layer = q.layer("avg")
+    counts = ref_divisors((6, 7), (3, 3), (2, 2), (1, 1, 2, 1), (1, 1, 1, 1))
+    assert sorted(set(counts.ravel().tolist())) == [6, 9]
+    assert np.asarray(layer.recip).tolist() == recip_constants(counts)[0].tolist()
+    xq = rng.integers(q.input_fmt.min_int, q.input_fmt.max_int + 1, (3, 2, 6, 7))
+    xq[0] = q.input_fmt.min_int
+    out = run_int(q, xq)
+    xp = np.pad(xq, ((0, 0), (0, 0), (1, 2), (1, 1)))
+    for s, c, i, j in itertools.product(range(3), range(2), range(4), range(4)):
+        total = int(xp[s, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3].sum())
+        r = int(np.asarray(layer.recip)[i, j])
+        assert out[s, c, i, j] == ref_requant(total * r, layer.shift, layer.lo, layer.hi)
+
+
+def test_model_without_layers():
+    graph = Graph("empty", "x", "x", [], {"x": (3, 1, 4)}, onnx_input_shape=(3, 4), onnx_output_shape=(3, 4))
+    x = np.random.default_rng(8).uniform(-1, 1, (6, 3, 4)).astype(np.float32)
+    q, _ = lower(graph.validate(), choose_formats(calibrate(graph, x, progress=False), QuantOptions()))
+    assert q.layers == [] and q.input == q.output
+    xq = np.arange(-6, 6).reshape(1, 3, 4)
+    assert run_int(q, xq).tolist() == xq.tolist()

@@ -25,6 +25,7 @@ from fpgagen.errors import BackendError
 from fpgagen.flow import Build
 from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node
+from fpgagen.names import quoted
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.targets import GoldenRun
@@ -131,9 +132,9 @@ def test_generated_text_is_deterministic_and_names_its_sources(digits_cnn):
     for rel in ("fpgagen_digits_cnn.cpp", "fpgagen_digits_cnn.h", "fpgagen_digits_cnn_weights.h",
                 "fpgagen_digits_cnn_tb.cpp"):
         text = a.files[rel].decode()
-        assert "Model 'digits_cnn' (source: digits_cnn.onnx)" in text
+        assert "Model 'digits_cnn' (source: 'digits_cnn.onnx')" in text
         for layer in q.layers:
-            assert f"{layer.name}: ONNX {layer.onnx_nodes[0]}" in text
+            assert f"'{layer.name}': ONNX '{layer.onnx_nodes[0]}'" in text
             assert str(layer.out_fmt) in text
         assert "PE 4 x SIMD 1" in text and "PE 4 x SIMD 8" in text  # conv1 (1 input channel), conv2
     cpp = a.files["fpgagen_digits_cnn.cpp"].decode()
@@ -156,7 +157,7 @@ def test_makefile_csim_and_vitis_script(digits_cnn, tmp_path):
         pytest.skip("make not installed")
     target = write_target(digits_cnn, tmp_path)
     makefile = (target / "Makefile").read_text()
-    assert "CXXFLAGS = -std=c++17 -O2 -Wall -Wextra -Werror -Wno-unknown-pragmas" in makefile
+    assert "CXXFLAGS = -std=c++14 -pedantic -O2 -Wall -Wextra -Werror -Wno-unknown-pragmas" in makefile
     res = subprocess.run(["make", "-s", "csim"], cwd=target, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 differ from csim_expected.txt" in res.stdout
@@ -281,3 +282,155 @@ def test_verify_rejects_inputs_of_the_wrong_shape_or_range(digits_cnn, tmp_path)
         hls.verify(digits_cnn, target, -np.eye(8, dtype=np.int64).reshape(1, 1, 8, 8).repeat(2, 0), golden)
     with pytest.raises(BackendError, match=r"expected integers of u8\.8, got dtype float64"):
         hls.verify(digits_cnn, target, np.zeros((2, 1, 8, 8)), golden)
+
+
+# -- any name, once-rejected models (issue 11), generated-file slips (issue 16) -----------------------
+MODEL_NAME = "m\"od\\el */\n卷 `x` #1"
+HOSTILE_TENSORS = dict(x="in\"put\\", t1="*/t1\n", t2="卷积", t3="int", t4="#include", t5="`define",
+                       t6="x" * 5000, t7="x" * 4999 + "X", t8="??/", y="q'\"\\")
+
+
+def hostile_graph(rng) -> Graph:
+    """Every hostile name in one model that also holds what issue 11 once rejected: a ReLU
+    clamped by a max pool (its conv feeds two layers), AveragePool ceil_mode + count_include_pad
+    with a partial window, a residual Add of a flattened map and a dense output."""
+    t = HOSTILE_TENSORS
+    nodes = [
+        Node("a.b", "conv", [t["x"]], t["t1"], dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+             rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.1, 3), None, ["a.b"], "Conv"),
+        Node("a-b", "maxpool", [t["t1"]], t["t2"], dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0)),
+             activation="relu", onnx_nodes=["a-b", "line\nbreak */ \\"], onnx_op="MaxPool"),
+        Node("A-B", "avgpool", [t["t1"]], t["t3"], dict(kernel=(3, 3), stride=(2, 2), pads=(1, 1, 2, 2),
+                                                        count_include_pad=True, count_pads=(1, 1, 1, 1)),
+             onnx_nodes=["A-B"], onnx_op="AveragePool"),
+        Node("卷积层", "flatten", [t["t2"]], t["t4"], onnx_nodes=["卷积层"], onnx_op="Flatten"),
+        Node("class", "flatten", [t["t3"]], t["t5"], onnx_nodes=["class"], onnx_op="Flatten"),
+        Node("a_b", "dense", [t["t5"]], t["t6"], {}, rng.normal(0, 0.3, (27, 48)), rng.normal(0, 0.1, 27),
+             onnx_nodes=["a_b"], onnx_op="Gemm"),
+        Node("layer_a_b", "add", [t["t4"], t["t6"]], t["t7"], {}, activation="relu", onnx_nodes=["layer_a_b"],
+             onnx_op="Add"),
+        Node("a_b_cfg", "dense", [t["t7"]], t["t8"], {}, rng.normal(0, 0.3, (5, 27)), rng.normal(0, 0.1, 5),
+             onnx_nodes=["a_b_cfg"], onnx_op="Gemm"),
+        Node("x" * 5000, "dense", [t["t8"]], t["y"], {}, rng.normal(0, 0.5, (3, 5)), rng.normal(0, 0.1, 3),
+             onnx_nodes=["x" * 5000], onnx_op="Gemm"),
+    ]
+    shapes = {t["x"]: (2, 6, 6), t["t1"]: (3, 6, 6), t["t2"]: (3, 3, 3), t["t3"]: (3, 4, 4), t["t4"]: (27,),
+              t["t5"]: (48,), t["t6"]: (27,), t["t7"]: (27,), t["t8"]: (5,), t["y"]: (3,)}
+    graph = Graph(MODEL_NAME, t["x"], t["y"], nodes, shapes, onnx_output_shape=(3,), source="/tmp/a b/m\"o*/d.onnx")
+    graph.notes.append(f"removed Identity {quoted(MODEL_NAME)}: it does not change its input in inference")
+    return graph.validate()
+
+
+def build_for(graph, rng, signed=True, samples=24) -> Build:
+    x = rng.uniform(-1 if signed else 0, 1, (samples, *graph.shapes[graph.input])).astype(np.float32)
+    cal = calibrate(graph, x, batch_size=8, progress=False)
+    plan = choose_formats(cal, QuantOptions(method="max"))
+    q, stats = lower(graph, plan)
+    return Build({"parallelism": {"pe": 1, "simd": 1, "layers": {}}, "verify": {"samples": 4}}, graph, cal, plan,
+                 q, stats, x_calib=x)
+
+
+def verify_extremes(build, target, n=24) -> dict:
+    q = build.qgraph
+    xq, _ = flow.verification_inputs(build, n)
+    xq[0] = q.input_fmt.max_int
+    xq[1] = q.input_fmt.min_int
+    _, trace = run_int(q, xq, trace=True)
+    return hls.verify(build, target, xq, GoldenRun(trace[q.output], trace))
+
+
+def test_hostile_names_compile_strictly_and_are_bit_exact(tmp_path):
+    rng = np.random.default_rng(16)
+    build = build_for(hostile_graph(rng), rng)
+    target = write_target(build, tmp_path)
+    r = verify_extremes(build, target)  # compiled with hls.CXXFLAGS: -std=c++14 -pedantic -Werror ...
+    assert (r["samples"], r["mismatches"]) == (24, 0)
+    top = r["top"]
+    assert re.fullmatch(r"fpgagen_[a-z0-9_]+", top) and len(top) <= 48
+    texts = {p.name: p.read_text() for p in target.iterdir() if p.suffix in (".cpp", ".h", ".tcl", "") }
+    assert set(texts) >= {f"{top}.cpp", f"{top}.h", f"{top}_weights.h", f"{top}_tb.cpp", "run_hls.tcl", "Makefile"}
+    for name, text in texts.items():
+        assert "*/t1" not in text and "x" * 100 not in text, name  # escaped, shortened
+        assert all(ch in "\n\t" or " " <= ch <= "~" for ch in text), name  # no raw unicode, no raw control
+        for line in text.splitlines():
+            assert not line.endswith(("\\", "??/")), (name, line)  # no line splice in C++, Make or Tcl
+    cpp = texts[f"{top}.cpp"]
+    # one identifier per layer, unique case-insensitively with everything derived from it
+    structs = re.findall(r"struct (\w+)_cfg \{", cpp)
+    # ("layer_a_b" and "a_b_cfg" are taken by layer "a_b", "layer_a_b_2" .. "_4" by "a_b_2" .. "a_b_4")
+    assert structs == ["a_b", "a_b_2", "A_B_3", "a_b_4", "layer_a_b_5", "a_b_cfg_2", structs[-1]]
+    assert len({s.lower() for s in structs}) == len(structs) and len(structs[-1]) <= 40
+    assert "fpgagen_nn::add_gather<layer_a_b_5_cfg>" in cpp  # the flattened map + dense output
+    assert "'a-b': ONNX 'a-b', 'line\\nbreak *\\/ \\\\' (MaxPool)" in cpp
+    # make csim runs with this Makefile (its comments hold the names), tclsh parses run_hls.tcl
+    if shutil.which("make"):
+        res = subprocess.run(["make", "-s", "csim"], cwd=target, capture_output=True, text=True, check=False)
+        assert res.returncode == 0 and "0 differ from csim_expected.txt" in res.stdout, res.stdout + res.stderr
+    if shutil.which("tclsh"):
+        script = ("proc unknown args {}\n"  # every Vitis command is a no-op: only the syntax is checked
+                  f"source {target / 'run_hls.tcl'}\n")
+        res = subprocess.run(["tclsh"], input=script.replace("exit\n", ""), capture_output=True, text=True,
+                             check=False)
+        assert res.returncode == 0 and not res.stderr, res.stderr
+
+
+def test_top_names_avoid_the_library_and_each_other():
+    from fpgagen.ir.qgraph import QGraph
+
+    def top(name):
+        return hls.top_name(QGraph(name, "x", "x", [], {"x": (4,)}, {}))
+
+    assert top("digits_cnn") == "fpgagen_digits_cnn"
+    assert top("nn") != "fpgagen_nn" and top("stream") != "fpgagen_stream" and top("NN").lower() != "fpgagen_nn"
+    assert top("") == "fpgagen_t" and top("卷积") == "fpgagen_t"
+    assert not hasattr(hls, "c_ident")  # one sanitiser: fpgagen.names
+
+
+def test_model_without_layers(tmp_path):
+    graph = Graph("empty", "x", "x", [], {"x": (3, 1, 4)}, onnx_input_shape=(3, 4), onnx_output_shape=(3, 4),
+                  notes=["removed Identity 'i': it does not change its input in inference"])
+    rng = np.random.default_rng(17)
+    build = build_for(graph.validate(), rng)
+    target = write_target(build, tmp_path)
+    assert (r := verify_extremes(build, target))["mismatches"] == 0 and r["samples"] == 24
+    cpp = (target / "fpgagen_empty.cpp").read_text()
+    assert "fpgagen_nn::copy<FPGAGEN_EMPTY_OUT_SIZE>(t_x, y);" in cpp
+
+
+@pytest.mark.parametrize("model", ["m_relu_after_input_pool", "m_clip_after_shared_pool", "m_avgpool_ceil_include_pad",
+                                   "m_nothing_left"])
+def test_once_rejected_onnx_models_bit_exact(model, tmp_path):
+    """From ONNX (tests/test_frontend.py checks them against onnxruntime): a Relu after a MaxPool of
+    the model input; a Clip after a MaxPool whose conv feeds two layers, and an Add of a flattened
+    map and a dense output; AveragePool ceil_mode + count_include_pad with partial windows; a model
+    that is only Identity + Dropout."""
+    import test_frontend
+    from fpgagen.frontend.onnx import from_model
+
+    graph = from_model(getattr(test_frontend, model)(13))
+    rng = np.random.default_rng(18)
+    build = build_for(graph, rng)
+    target = write_target(build, tmp_path)
+    r = verify_extremes(build, target)
+    assert (r["samples"], r["mismatches"]) == (24, 0)
+    cpp = (target / "fpgagen_net.cpp").read_text()
+    if model == "m_relu_after_input_pool":
+        assert build.qgraph.input_fmt.signed  # the clamp is needed: negative inputs reach the pool
+        assert "static constexpr int64_t LO = 0;  // clamp bounds (the format range, narrowed by a fused relu)" in cpp
+    if model == "m_clip_after_shared_pool":
+        assert "fpgagen_nn::add_gather<" in cpp and "narrowed by a fused clip(0,0.5)" in cpp
+
+
+def test_makefile_comment_lines_and_one_cxx_standard(digits_cnn, tmp_path):
+    target = write_target(digits_cnn, tmp_path)
+    makefile = (target / "Makefile").read_text()
+    header = makefile.split("CXX = ")[0].splitlines()
+    assert all(line.startswith("#") for line in header) and sum("make " in line for line in header) == 3
+    assert any(line.startswith("#   make hls     Vitis HLS") for line in header)
+    assert "\tmake" not in makefile and "csim_expected.txt\n\n$(TOP)_csim:" in makefile
+    std = f"-std={hls.CXX_STD}"
+    assert hls.CXX_STD == "c++14" and std in hls.CXXFLAGS
+    assert f"CXXFLAGS = {' '.join(hls.CXXFLAGS)}" in makefile
+    tcl = (target / "run_hls.tcl").read_text()
+    assert tcl.count(f'-cflags "{std}') == 2 and "c++17" not in tcl + makefile
+    assert "c++17" not in (target / "fpgagen_nn.h").read_text().lower()

@@ -80,12 +80,16 @@ def dense_graph(name, n_in, n_out, activation=None, flatten_from=None) -> Graph:
     return Graph(name, "x", "y", nodes, shapes, onnx_output_shape=(n_out,)).validate()
 
 
-def pool_graph(name, op, c, h, w, kernel, stride, pads, count_include_pad=False) -> Graph:
+def pool_graph(name, op, c, h, w, kernel, stride, pads, count_include_pad=False, activation=None,
+               count_pads=None) -> Graph:
     attrs = dict(kernel=kernel, stride=stride, pads=pads)
     if op == "avgpool":
         attrs["count_include_pad"] = count_include_pad
+    if count_pads is not None:
+        attrs["count_pads"] = count_pads  # ceil_mode's extra end padding is not counted
     oh, ow = conv_output_hw((h, w), kernel, stride, pads)
-    node = Node("L", op, ["x"], "y", attrs, onnx_nodes=[f"/{name}/Pool"], onnx_op="MaxPool" if op == "maxpool" else "AveragePool")
+    node = Node("L", op, ["x"], "y", attrs, activation=activation, onnx_nodes=[f"/{name}/Pool"],
+                onnx_op="MaxPool" if op == "maxpool" else "AveragePool")
     return Graph(name, "x", "y", [node], {"x": (c, h, w), "y": (c, oh, ow)}).validate()
 
 
@@ -101,6 +105,27 @@ def add_graph(name, c, h, w, activation=None) -> Graph:
                 rng.normal(0, 1.5, (c, c, 1, 1)), rng.normal(0, 0.3, c), None, [f"/{name}/Conv"], "Conv")
     add = Node("L", "add", ["p", "x"], "y", {}, activation=activation, onnx_nodes=[f"/{name}/Add"], onnx_op="Add")
     return Graph(name, "x", "y", [conv, add], {"x": (c, h, w), "p": (c, h, w), "y": (c, h, w)}).validate()
+
+
+def flat_add_graph(name, first: str) -> Graph:
+    """A flattened (2, 3, 4) map (HWC in its buffer) added to a dense layer's vector or to a
+    flattened (4, 3, 2) map: the add reads one input through an index table."""
+    rng = _rng(name)
+    nodes = [Node("flat", "flatten", ["x"], "f", onnx_nodes=[f"/{name}/Flatten"], onnx_op="Flatten")]
+    shapes = {"x": (2, 3, 4), "f": (24,), "y": (24,)}
+    if first == "map":  # the other input: a (1, 3) conv to (4, 3, 2), flattened
+        nodes += [Node("c", "conv", ["x"], "m", dict(kernel=(1, 3), stride=(1, 1), pads=(0, 0, 0, 0), groups=1),
+                       rng.normal(0, 0.6, (4, 2, 1, 3)), rng.normal(0, 0.3, 4), None, [f"/{name}/Conv"], "Conv"),
+                  Node("flat2", "flatten", ["m"], "v", onnx_nodes=[f"/{name}/Flatten2"], onnx_op="Flatten")]
+        shapes.update(m=(4, 3, 2), v=(24,))
+        inputs = ["f", "v"]
+    else:
+        nodes.append(Node("d", "dense", ["f"], "v", {}, rng.normal(0, 0.4, (24, 24)), rng.normal(0, 0.3, 24), None,
+                          [f"/{name}/Gemm"], "Gemm"))
+        shapes["v"] = (24,)
+        inputs = ["f", "v"] if first == "flat" else ["v", "f"]
+    nodes.append(Node("L", "add", inputs, "y", {}, activation="relu", onnx_nodes=[f"/{name}/Add"], onnx_op="Add"))
+    return Graph(name, "x", "y", nodes, shapes, onnx_output_shape=(24,)).validate()
 
 
 def par(pe=1, simd=1, layers=None) -> dict:
@@ -146,11 +171,18 @@ def all_cases() -> list[Case]:
         Case("maxpool_k3_s1_p1", pool_graph("maxpool_k3_s1_p1", "maxpool", 2, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1))),
         Case("maxpool_k3_s2_pa", pool_graph("maxpool_k3_s2_pa", "maxpool", 3, 8, 7, (3, 3), (2, 2), (0, 1, 2, 0)), True),
         Case("maxpool_k5_s2", pool_graph("maxpool_k5_s2", "maxpool", 2, 9, 11, (5, 5), (2, 2), (2, 2, 2, 2))),
+        # a ReLU / Clip the pool takes (no conv before it): the maximum is clamped
+        Case("maxpool_relu", pool_graph("maxpool_relu", "maxpool", 3, 7, 6, (2, 2), (2, 2), (0, 0, 1, 1),
+                                        activation="relu"), True),
+        Case("maxpool_clip", pool_graph("maxpool_clip", "maxpool", 2, 6, 6, (3, 3), (2, 2), (1, 1, 1, 1),
+                                        activation=("clip", 0.0, 0.25)), True),
         Case("avgpool_k2_s2", pool_graph("avgpool_k2_s2", "avgpool", 3, 7, 9, (2, 2), (2, 2), (0, 0, 0, 0))),
         Case("avgpool_k3_exclpad", pool_graph("avgpool_k3_exclpad", "avgpool", 2, 6, 5, (3, 3), (1, 1), (1, 1, 1, 1)),
              True),
         Case("avgpool_k3_inclpad", pool_graph("avgpool_k3_inclpad", "avgpool", 2, 6, 5, (3, 3), (2, 2), (1, 1, 1, 1),
                                               count_include_pad=True)),
+        Case("avgpool_ceil_inclpad", pool_graph("avgpool_ceil_inclpad", "avgpool", 2, 6, 7, (3, 3), (2, 2),
+                                                (1, 1, 2, 1), count_include_pad=True, count_pads=(1, 1, 1, 1)), True),
         Case("avgpool_k5_s2_pa", pool_graph("avgpool_k5_s2_pa", "avgpool", 3, 9, 8, (5, 5), (2, 2), (0, 1, 2, 0)), True,
              {"L": {"output": "s8.7"}}),
         Case("gap_odd", gap_graph("gap_odd", 5, 7, 3)),
@@ -160,6 +192,10 @@ def all_cases() -> list[Case]:
         Case("add_mixed", add_graph("add_mixed", 2, 3, 7), False, {"x": {"output": "u8.8"}, "pre": {"output": "s8.3"}}),
         Case("add_leftshift", add_graph("add_leftshift", 2, 4, 3), True,
              {"x": {"output": "s8.6"}, "pre": {"output": "s8.2"}, "L": {"output": "s8.7"}}),
+        # inputs stored in different orders: a flattened map and a vector (both ways), two maps
+        Case("add_flat_dense", flat_add_graph("add_flat_dense", "flat"), True),
+        Case("add_dense_flat", flat_add_graph("add_dense_flat", "dense"), True),
+        Case("add_two_flat_maps", flat_add_graph("add_two_flat_maps", "map"), True),
     ]
     return cases
 
@@ -309,6 +345,7 @@ def sweep(tmp_path_factory):
         got = np.array(by_tag[r["plan"].top], dtype=np.int64)
         r["got"] = from_hwc(got, r["plan"].out_layout)
     results["_rq"] = by_tag
+    results["_build"] = (root, cmd, run.stdout)
     return results
 
 
@@ -344,6 +381,34 @@ def test_sweep_reaches_the_extremes(sweep):
             hit_lo |= bool((r["got"] == layer.lo).any() and layer.lo < 0)
             hit_hi |= bool((r["got"] == layer.hi).any())
     assert hit_lo and hit_hi
+
+
+def test_clamping_pools_and_gathering_adds_are_rendered(sweep):
+    cpp = sweep["maxpool_clip"]["cpp"]
+    q = sweep["maxpool_clip"]["build"].qgraph
+    layer = q.layer("L")
+    assert layer.out_fmt.signed and layer.lo == 0 and 0 < layer.hi < layer.out_fmt.max_int
+    assert f"static constexpr int64_t HI = {layer.hi};" in cpp and "narrowed by a fused clip(0,0.25)" in cpp
+    assert (sweep["maxpool_clip"]["got"] == layer.hi).any() and (sweep["maxpool_clip"]["got"] == 0).any()
+    assert (sweep["maxpool_clip"]["xq"] < 0).any()
+    for name in ("add_flat_dense", "add_dense_flat", "add_two_flat_maps"):
+        assert "fpgagen_nn::add_gather<L_cfg>(a, b, y, L_INDEX);" in sweep[name]["cpp"], name
+    recip = np.asarray(sweep["avgpool_ceil_inclpad"]["build"].qgraph.layer("L").recip)
+    assert recip.shape == (4, 4) and len(set(recip.ravel().tolist())) == 2  # 9 and 6 positions counted
+
+
+def test_unoptimised_build_links_and_agrees(sweep):
+    """-O0 as well: C++14 needs an out-of-class definition of a ``static constexpr`` member that is
+    odr-used (bound to a reference, address taken), which -O2 can hide; the library uses them
+    only as constants, so every case links and gives the same integers."""
+    root, cmd, stdout = sweep["_build"]
+    cmd = [("-O0" if flag == "-O2" else flag) for flag in cmd]
+    cmd[cmd.index("-o") + 1] = str(root / "driver_O0")
+    comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert comp.returncode == 0, comp.stderr[-4000:]
+    run = subprocess.run([str(root / "driver_O0"), str(root / "inputs.txt")], capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert run.returncode == 0 and run.stdout == stdout
 
 
 def test_requantize_matches_golden(sweep):

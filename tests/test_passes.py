@@ -176,6 +176,31 @@ def test_activation_moves_up_through_maxpool_and_flatten():
     assert g.nodes[0].onnx_nodes == ["c", "r", "r2"]
 
 
+def test_activation_falls_back_to_the_nearest_max_pool():
+    pool = {"kernel": (2, 2), "stride": (2, 2), "pads": (0, 0, 1, 1)}
+    # the pool reads the model input: no conv/dense before it can take the ReLU
+    g = graph([Node("p", "maxpool", ["x"], "b", dict(pool)), act("r", "b", "c1"), Node("f", "flatten", ["c1"], "v"),
+               dense("d", "v", "y", 2, 27)], (3, 5, 5), {"b": (3, 3, 3), "c1": (3, 3, 3), "v": (27,), "y": (2,)})
+    check_exact(g)
+    assert [(n.op, n.activation) for n in g.nodes] == [("maxpool", "relu"), ("flatten", None), ("dense", None)]
+    assert g.nodes[0].onnx_nodes == ["r"]
+    # the conv also feeds an add: the Clip (through a flatten) and a ReLU after it land on the pool
+    g = graph([
+        conv("c", "x", "a", 3, 2, pads=(1, 1, 1, 1)),
+        Node("p", "maxpool", ["a"], "b", dict(pool)),
+        Node("f", "flatten", ["b"], "v"),
+        act("r", "v", "w", ("clip", 0.0, 2.0)),
+        act("r2", "w", "w2"),
+        Node("s", "add", ["a", "a"], "z"),
+        Node("p2", "maxpool", ["z"], "z2", dict(pool)),
+        Node("f2", "flatten", ["z2"], "zv"),
+        Node("t", "add", ["w2", "zv"], "y"),
+    ], (2, 5, 5), {"a": (3, 5, 5), "b": (3, 3, 3), "v": (27,), "w": (27,), "w2": (27,), "z": (3, 5, 5),
+                   "z2": (3, 3, 3), "zv": (27,), "y": (27,)})
+    check_exact(g)
+    assert [(n.name, n.activation) for n in g.nodes if n.activation] == [("p", ("clip", 0.0, 2.0))]
+
+
 def test_relu_into_add_gap_avgpool():
     for op, attrs, out in (("gap", {}, (2, 1, 1)),
                            ("avgpool", {"kernel": (2, 2), "stride": (1, 1), "pads": (0, 0, 0, 0)}, (2, 3, 3))):
@@ -238,7 +263,19 @@ def test_activation_errors():
     with pytest.raises(ModelError, match=r"Relu 'r': its input 'a' \(computed by Conv 'c'\) is also read by 's'"):
         run_passes(g)
     g = graph([act("r", "x", "y")], (4,), {})
-    with pytest.raises(ModelError, match=r"Relu 'r' applies relu to the model input 'x'"):
+    with pytest.raises(ModelError, match=r"Relu 'r' applies relu to the model input 'x'; fpgagen fuses"):
+        run_passes(g)
+    # through a flatten (no max pool to clamp): the real cause is still the model input
+    g = graph([Node("f", "flatten", ["x"], "v", onnx_op="Flatten"), act("r", "v", "w"), dense("d", "w", "y", 2, 8)],
+              (2, 2, 2), {"v": (8,), "w": (8,), "y": (2,)})
+    with pytest.raises(ModelError, match=r"Relu 'r' applies relu to the model input 'x' \(through Flatten 'f'\)"):
+        run_passes(g)
+    # a conv whose output feeds two layers, then a flatten: nothing can clamp
+    g = graph([conv("c", "x", "a", 2, 2), Node("f", "flatten", ["a"], "v", onnx_op="Flatten"), act("r", "v", "w"),
+               Node("f2", "flatten", ["a"], "v2"), Node("s", "add", ["w", "v2"], "y")],
+              (2, 4, 4), {"a": (2, 2, 2), "v": (8,), "w": (8,), "v2": (8,), "y": (8,)})
+    with pytest.raises(ModelError, match=r"Relu 'r' \(through Flatten 'f'\): its input 'a' \(computed by Conv "
+                                         r"'c'\) is also read by 'f2'"):
         run_passes(g)
 
 

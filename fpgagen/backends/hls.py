@@ -18,8 +18,14 @@ chain them in a ``#pragma HLS DATAFLOW`` region. Files in ``OUT/hls/`` (``<top>`
 
 Layout: feature maps live in HWC order (channel fastest, then column, then row), as the
 Verilog backend streams them; vectors in index order. A Flatten is free (its output shares its
-input's buffer): the Dense after it takes its weight columns in HWC order. The testbench reads
-and writes CHW (ONNX) order and converts.
+input's buffer): the Dense after it takes its weight columns in HWC order, and an Add whose
+inputs are stored in different orders (a flattened map and a vector) reads its second input
+through an index table. The testbench reads and writes CHW (ONNX) order and converts.
+
+Names: every identifier comes from :mod:`fpgagen.names`, one :class:`~fpgagen.names.Namespace`
+per C++ scope (the files' globals, the ``<top>_impl`` namespace, the top functions' locals), and
+a layer's identifier is reserved together with everything derived from it (``<id>_cfg``,
+``layer_<id>``, ``<ID>_W``, ...); ONNX names appear only in comments, as :func:`~fpgagen.names.quoted`.
 
 :func:`verify` compiles the C simulation with g++ (cached by the sources' content hash), runs it
 on the input integers and compares every output integer with the golden model; on a mismatch
@@ -32,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -49,13 +54,18 @@ from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.names import Namespace, ident, quoted
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
 from fpgagen.targets import register
 
+#: the C++ standard of the generated code, the same for g++ (Makefile, :func:`verify`) and Vitis
+#: HLS (run_hls.tcl): Vitis HLS's front end compiles C++14, so the C simulation checks that level
+#: (the code needs nothing newer: every ``static constexpr`` member is used only as a constant)
+CXX_STD = "c++14"
 #: g++ flags of the C simulation (the Makefile's CXXFLAGS). ``-Wno-unknown-pragmas``: g++ does
 #: not know ``#pragma HLS`` (and cannot be told otherwise from inside a file).
-CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas")
+CXXFLAGS = (f"-std={CXX_STD}", "-pedantic", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas")
 #: the hand-written files every generated model ships with
 LIBRARY = ("fpgagen_nn.h", "fpgagen_stream.h")
 #: at most this many samples go into csim_input.txt (the Vitis/Makefile C simulation)
@@ -65,14 +75,38 @@ RUN_TIMEOUT = 600
 
 
 # -- names and types ---------------------------------------------------------------------------
-def c_ident(name: str) -> str:
-    """A C identifier from an ONNX name (``/conv1/Conv`` -> ``conv1_Conv``)."""
-    ident = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", name)).strip("_") or "t"
-    return "n" + ident if ident[0].isdigit() else ident
+#: identifiers the generated code uses verbatim: the library's namespaces, macros and include
+#: guards, and the parameter names of the layer and top functions
+LIBRARY_NAMES = ("fpgagen_nn", "fpgagen_stream", "hls", "std", "detail", "FPGAGEN_TRACE", "FPGAGEN_NN_H",
+                 "FPGAGEN_STREAM_H", "FPGAGEN_HAVE_HLS_STREAM", "x", "y", "a", "b", "w")
+#: what the generated files append to the top's name (functions, types, constants, files, guards)
+TOP_SUFFIXES = ("stream", "impl", "in_t", "out_t", "weights", "tb", "csim", "prj", "h", "weights_h",
+                "in_c", "in_h", "in_w", "in_size", "in_min", "in_max", "out_c", "out_h", "out_w", "out_size")
+
+
+def unique_family(ns: Namespace, name: str, derive) -> str:
+    """``ns.unique(name)``, retried until none of the identifiers ``derive(base)`` builds from it
+    is taken either; those are then reserved in ``ns`` too."""
+    while True:
+        base = ns.unique(name)
+        derived = derive(base)
+        if not any(d in ns for d in derived):
+            for d in derived:
+                ns.reserve(d)
+            return base
+
+
+def _top_family(top: str) -> list[str]:
+    return [f"{top}_{suffix}" for suffix in TOP_SUFFIXES]
+
+
+def _layer_family(ident: str) -> list[str]:
+    return [f"{ident}_cfg", f"layer_{ident}", f"{ident}_W", f"{ident}_B", f"{ident}_RECIP", f"{ident}_INDEX"]
 
 
 def top_name(q: QGraph) -> str:
-    return "fpgagen_" + c_ident(q.name).lower()
+    """``fpgagen_<model>``: the top functions' and the files' name (lower case, ASCII)."""
+    return unique_family(Namespace(LIBRARY_NAMES), f"fpgagen_{ident(q.name)}", _top_family).lower()
 
 
 def data_ctype(fmt: Format) -> str:
@@ -85,10 +119,10 @@ def acc_ctype(layer: QLayer) -> str:
     """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR)."""
     width = layer.acc_width
     if width is None:
-        raise BackendError(f"layer {layer.name!r} ({layer.op}): the integer IR gives no accumulator width")
+        raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): the integer IR gives no accumulator width")
     if width > 64:
         raise BackendError(
-            f"layer {layer.name!r} ({layer.op}): its accumulator needs {width} bits, more than the 64 bits "
+            f"layer {quoted(layer.name)} ({layer.op}): its accumulator needs {width} bits, more than the 64 bits "
             f"of int64_t, the widest C++ integer the HLS backend uses; use narrower formats for this layer"
         )
     return "int32_t" if width <= 32 else "int64_t"
@@ -107,6 +141,18 @@ def layout_of(shape) -> tuple[int, int, int]:
 def _trivial(layout) -> bool:
     c, h, w = layout
     return c == 1 or h * w == 1
+
+
+def gather_index(layout_a, layout_b) -> np.ndarray | None:
+    """For two buffers of the same elements stored in the orders of ``layout_a`` and ``layout_b``
+    (HWC of that (C, H, W)): the position in b of the element at each position of a, or None
+    when both orders are the same."""
+    order_a, order_b = hwc_order(tuple(layout_a)), hwc_order(tuple(layout_b))
+    if np.array_equal(order_a, order_b):
+        return None
+    position_b = np.empty_like(order_b)
+    position_b[order_b] = np.arange(order_b.size)
+    return position_b[order_a]
 
 
 def c_array(values: np.ndarray, indent: str = "    ", width: int = 100) -> str:
@@ -241,21 +287,21 @@ class ModelPlan:
         return [c for lc in self.layers for c in lc.consts]
 
 
-def _unique_idents(q: QGraph) -> dict[str, str]:
-    used: set[str] = set()
-    idents = {}
-    for layer in q.layers:
-        base = c_ident(layer.name)
-        ident, k = base, 2
-        while ident.lower() in used:
-            ident, k = f"{base}_{k}", k + 1
-        used.add(ident.lower())
-        idents[layer.name] = ident
-    return idents
+def _layer_idents(q: QGraph, top: str) -> dict[str, str]:
+    """The identifier of every layer with code (not a flatten), unique in the ``<top>_impl``
+    namespace together with everything derived from it (``<id>_cfg``, ``layer_<id>``, ``<ID>_W``, ...)."""
+    ns = Namespace([*LIBRARY_NAMES, top, *_top_family(top)])
+    return {layer.name: unique_family(ns, layer.name, _layer_family) for layer in q.layers if layer.op != "flatten"}
+
+
+def _provenance(layer: QLayer) -> str:
+    """``'name': ONNX 'node', 'node' (Op)``, every name quoted for a comment."""
+    nodes = ", ".join(quoted(n) for n in layer.onnx_nodes) or "-"
+    return f"{quoted(layer.name)}: ONNX {nodes} ({layer.onnx_op or layer.op})"
 
 
 def _fmt_comment(fmt: Format, tensor: str) -> str:
-    return f"{fmt} (tensor '{tensor}')"
+    return f"{fmt} (tensor {quoted(tensor)})"
 
 
 def _requant_cfg(layer: QLayer) -> list:
@@ -289,10 +335,9 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
     out_shape = q.shapes[layer.output]
     in_size, out_size = math.prod(in_shape), math.prod(out_shape)
     name = ident.upper()
-    nodes = ", ".join(layer.onnx_nodes) or "-"
     act = f", fused {activation_name(layer.activation)}" if layer.activation else ""
-    header = (f"{layer.name}: ONNX {nodes} ({layer.onnx_op or layer.op}) -> '{layer.output}' "
-              f"{list(out_shape)}; {layer.describe()}{act}; PE {pe} x SIMD {simd}")
+    header = (f"{_provenance(layer)} -> {quoted(layer.output)} {list(out_shape)}; {layer.describe()}{act}; "
+              f"PE {pe} x SIMD {simd}")
     types = [(f"using in_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
              (f"using out_t = {out_t};", _fmt_comment(layer.out_fmt, layer.output))]
     params = [f"const {in_t[0]} x[{in_size}]", f"{out_t} y[{out_size}]"]
@@ -302,7 +347,7 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
     def check_layout(i: int) -> None:
         if not _trivial(in_layouts[i]) and tuple(in_layouts[i]) != layout_of(q.shapes[layer.inputs[i]]):
             raise BackendError(
-                f"layer {layer.name!r} ({layer.op}): its input {layer.inputs[i]!r} is a flattened "
+                f"layer {quoted(layer.name)} ({layer.op}): its input {quoted(layer.inputs[i])} is a flattened "
                 f"{list(in_layouts[i])} feature map (stored in HWC order); the HLS backend only lets a "
                 f"dense layer read a flattened feature map"
             )
@@ -326,9 +371,9 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
             *_requant_cfg(layer),
         ]
         consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), np.asarray(layer.weight),
-                        f"{layer.name} weights [OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W], {layer.w_fmt}"),
+                        f"{quoted(layer.name)} weights [OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W], {layer.w_fmt}"),
                   Const(f"{name}_B", acc_t, np.asarray(layer.bias),
-                        f"{layer.name} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
+                        f"{quoted(layer.name)} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
         call = f"fpgagen_nn::conv2d<{ident}_cfg>(x, y, {name}_W, {name}_B);"
         read_factors = [simd if groups == 1 else simd * max(1, -(-pe // cog))]
         write_factor = pe
@@ -354,9 +399,9 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
             *_requant_cfg(layer),
         ]
         consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), weight,
-                        f"{layer.name} weights [OUT][IN] ({order}), {layer.w_fmt}"),
+                        f"{quoted(layer.name)} weights [OUT][IN] ({order}), {layer.w_fmt}"),
                   Const(f"{name}_B", acc_t, np.asarray(layer.bias),
-                        f"{layer.name} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
+                        f"{quoted(layer.name)} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
         call = f"fpgagen_nn::dense<{ident}_cfg>(x, y, {name}_W, {name}_B);"
         read_factors, write_factor = [simd], pe
         if pe > 1:
@@ -374,6 +419,14 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
             *_window_cfg(a),
         ]
         if layer.op == "maxpool":
+            fmt = layer.out_fmt
+            lo, hi = (fmt.min_int, fmt.max_int) if layer.lo is None else (layer.lo, layer.hi)
+            cfg_lines += [
+                (f"static constexpr int64_t LO = {lo};", "clamp bounds (" + (
+                    f"the format range, narrowed by a fused {activation_name(layer.activation)})"
+                    if layer.activation else "the format range: no clamp)")),
+                (f"static constexpr int64_t HI = {hi};", ""),
+            ]
             call = f"fpgagen_nn::maxpool<{ident}_cfg>(x, y);"
         else:
             acc_t = acc_ctype(layer)
@@ -387,7 +440,7 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
             ]
             what = "per output position [OUT_H * OUT_W]" if recip.size > 1 else "of the window size"
             consts = [Const(f"{name}_RECIP", acc_t, recip,
-                            f"{layer.name} reciprocals {what}: round(2**{layer.recip_bits} / count)")]
+                            f"{quoted(layer.name)} reciprocals {what}: round(2**{layer.recip_bits} / count)")]
             call = f"fpgagen_nn::avgpool<{ident}_cfg>(x, y, {name}_RECIP);"
     elif layer.op == "gap":
         check_layout(0)
@@ -403,12 +456,10 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
         call = f"fpgagen_nn::gap<{ident}_cfg>(x, y);"
     elif layer.op == "add":
         if len(layer.inputs) != 2:
-            raise BackendError(f"layer {layer.name!r} (add): expected 2 inputs, got {len(layer.inputs)}")
-        if tuple(in_layouts[0]) != tuple(in_layouts[1]) and not (_trivial(in_layouts[0]) and _trivial(in_layouts[1])):
-            raise BackendError(
-                f"layer {layer.name!r} (add): its inputs {layer.inputs[0]!r} and {layer.inputs[1]!r} are stored "
-                f"in different orders ({list(in_layouts[0])} and {list(in_layouts[1])}); the HLS backend cannot add them"
-            )
+            raise BackendError(f"layer {quoted(layer.name)} (add): expected 2 inputs, got {len(layer.inputs)}")
+        # the inputs may be stored in different orders (a flattened map in HWC order and a vector,
+        # or two maps flattened from different shapes): b is then read through an index table
+        index = gather_index(in_layouts[0], in_layouts[1])
         acc_t = acc_ctype(layer)
         cfg_lines = [
             (f"using in0_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
@@ -422,10 +473,16 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
         ]
         params = [f"const {in_t[0]} a[{in_size}]", f"const {in_t[1]} b[{in_size}]", f"{out_t} y[{out_size}]"]
         call = f"fpgagen_nn::add<{ident}_cfg>(a, b, y);"
+        if index is not None:
+            index_t = "uint16_t" if in_size <= 1 << 16 else "uint32_t"
+            consts = [Const(f"{name}_INDEX", index_t, index,
+                            f"{quoted(layer.name)}: position in b's buffer ({_order(in_layouts[1], True)}) of the "
+                            f"element at each position of a's ({_order(in_layouts[0], True)})")]
+            call = f"fpgagen_nn::add_gather<{ident}_cfg>(a, b, y, {name}_INDEX);"
         read_factors = [1, 1]
         out_layout = tuple(in_layouts[0])
     else:
-        raise BackendError(f"layer {layer.name!r}: the HLS library has no function for op {layer.op!r}")
+        raise BackendError(f"layer {quoted(layer.name)}: the HLS library has no function for op {layer.op!r}")
     return LayerCode(layer, ident, pe, simd, header, cfg_lines, consts, params, pragmas, call, out_size,
                      out_layout, read_factors, write_factor)
 
@@ -434,7 +491,7 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
     """Every layer function, constant, buffer and call of the generated model; errors before writing."""
     check_parallelism_keys(cfg or {}, q)
     top = top_name(q)
-    idents = _unique_idents(q)
+    idents = _layer_idents(q, top)
     # a flatten is only a relabelling: its output shares its input's buffer
     alias: dict[str, str] = {}
     layouts: dict[str, tuple] = {q.input: layout_of(q.shapes[q.input])}
@@ -443,19 +500,18 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
     for layer in q.layers:
         for t in layer.inputs:
             if t not in layouts:
-                raise BackendError(f"layer {layer.name!r} reads {t!r} before it is computed")
+                raise BackendError(f"layer {quoted(layer.name)} reads {quoted(t)} before it is computed")
         if layer.op == "flatten":
             alias[layer.output] = alias.get(layer.inputs[0], layer.inputs[0])
             layouts[layer.output] = layouts[layer.inputs[0]]
-            headers.append(f"{layer.name}: ONNX {', '.join(layer.onnx_nodes) or '-'} ({layer.onnx_op or 'flatten'}) "
-                           f"-> '{layer.output}' {list(q.shapes[layer.output])}; flatten: no code, shares the "
-                           f"buffer of '{alias[layer.output]}' (HWC order)")
+            headers.append(f"{_provenance(layer)} -> {quoted(layer.output)} {list(q.shapes[layer.output])}; "
+                           f"flatten: no code, shares the buffer of {quoted(alias[layer.output])} (HWC order)")
             continue
         for i, fmt in enumerate(layer.in_fmts):
             want = q.fmts.get(layer.inputs[i])
             if want is not None and want != fmt:
                 raise BackendError(
-                    f"layer {layer.name!r}: input {layer.inputs[i]!r} is {want} but the layer expects {fmt}"
+                    f"layer {quoted(layer.name)}: input {quoted(layer.inputs[i])} is {want} but the layer expects {fmt}"
                 )
         lc = _layer_code(q, layer, idents[layer.name], cfg, [layouts[t] for t in layer.inputs])
         layouts[layer.output] = lc.out_layout
@@ -465,9 +521,6 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
     def source(tensor: str) -> str:
         return alias.get(tensor, tensor)
 
-    def buf_name(tensor: str) -> str:
-        return f"t_{c_ident(tensor)}"
-
     # readers of every buffer: (layer code or None for the model output, input index)
     readers: dict[str, list] = {}
     for lc in codes:
@@ -475,16 +528,13 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
             readers.setdefault(source(t), []).append((lc, i))
     readers.setdefault(source(q.output), []).append((None, 0))
 
+    # the top functions' local arrays: one scope, apart from everything the bodies name
+    local = Namespace([*LIBRARY_NAMES, top, *_top_family(top)])
     buffers: dict[str, Buffer] = {}
     produced = [q.input] + [lc.layer.output for lc in codes]
-    used_names: set[str] = set()
     for t in produced:
-        name = buf_name(t)
-        while name in used_names:
-            name += "_"
-        used_names.add(name)
-        buffers[t] = Buffer(name, data_ctype(q.fmts[t]), math.prod(q.shapes[t]),
-                            f"'{t}' {list(q.shapes[t])} {q.fmts[t]}")
+        buffers[t] = Buffer(local.unique(f"t_{t}"), data_ctype(q.fmts[t]), math.prod(q.shapes[t]),
+                            f"{quoted(t)} {list(q.shapes[t])} {q.fmts[t]}")
     for lc in codes:
         buffers[lc.layer.output].factor = lc.write_factor
 
@@ -501,11 +551,12 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
                 taps[key] = current
                 break
             who = lc.ident if lc else "output"
-            a = Buffer(f"{current.ident}_to_{who}", current.ctype, current.size, f"copy of '{tensor}' for {who}")
-            b = Buffer(f"{buffers[tensor].ident}_rest{k}", current.ctype, current.size,
-                       f"copy of '{tensor}' for its other readers")
+            a = Buffer(local.unique(f"{current.ident}_to_{who}"), current.ctype, current.size,
+                       f"copy of {quoted(tensor)} for {who}")
+            b = Buffer(local.unique(f"{buffers[tensor].ident}_rest{k}"), current.ctype, current.size,
+                       f"copy of {quoted(tensor)} for its other readers")
             forks_after.setdefault(tensor, []).append(
-                (f"'{tensor}' is read {len(rs)} times: one copy per reader",
+                (f"{quoted(tensor)} is read {len(rs)} times: one copy per reader",
                  f"fpgagen_nn::duplicate<{current.size}>({current.ident}, {a.ident}, {b.ident});", a, b))
             taps[key] = a
             current = b
@@ -521,7 +572,7 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
     for lc in codes:
         args = [taps[(lc.layer.name, i)].ident for i in range(len(lc.layer.inputs))]
         args.append(buffers[lc.layer.output].ident)
-        statements.append((lc.layer.name, f"{top}_impl::{lc.func}({', '.join(args)});"))
+        statements.append((quoted(lc.layer.name), f"{top}_impl::{lc.func}({', '.join(args)});"))
         ordered.append(buffers[lc.layer.output])
         for comment, stmt, a, b in forks_after.get(lc.layer.output, []):
             statements.append((comment, stmt))
@@ -548,19 +599,20 @@ def _context(plan: ModelPlan, samples: int) -> dict:
     in_fmt, out_fmt = q.input_fmt, q.output_fmt
     flat_out = len(q.shapes[q.output]) == 1 and not _trivial(plan.out_layout)
     return dict(
-        top=plan.top, TOP=plan.top.upper(), impl=f"{plan.top}_impl", model=q.name, version=__version__,
-        source=Path(q.source).name if q.source else q.name, notes=list(q.notes),
+        top=plan.top, TOP=plan.top.upper(), impl=f"{plan.top}_impl", version=__version__,
+        # names for comments (quoted, escaped); identifiers are plan.top and the plan's idents
+        model=quoted(q.name), source=quoted(Path(q.source).name if q.source else q.name), notes=list(q.notes),
         layers=plan.layers, headers=plan.headers, buffers=plan.buffers, statements=plan.statements,
         in_buffer=plan.in_buffer, out_buffer=plan.out_buffer,
-        input={"tensor": q.input, "shape": list(q.shapes[q.input]), "fmt": str(in_fmt),
+        input={"tensor": quoted(q.input), "shape": list(q.shapes[q.input]), "fmt": str(in_fmt),
                "ctype": data_ctype(in_fmt), "layout": plan.in_layout, "size": plan.in_size,
                "min": in_fmt.min_int, "max": in_fmt.max_int, "frac": in_fmt.frac,
                "order": _order(plan.in_layout, False)},
-        output={"tensor": q.output, "shape": list(q.shapes[q.output]), "fmt": str(out_fmt),
+        output={"tensor": quoted(q.output), "shape": list(q.shapes[q.output]), "fmt": str(out_fmt),
                 "ctype": data_ctype(out_fmt), "layout": plan.out_layout, "size": plan.out_size,
                 "min": out_fmt.min_int, "max": out_fmt.max_int, "frac": out_fmt.frac,
                 "order": _order(plan.out_layout, flat_out)},
-        consts=plan.consts, cxxflags=" ".join(CXXFLAGS), samples=samples,
+        consts=plan.consts, cxxflags=" ".join(CXXFLAGS), cxx_std=CXX_STD, samples=samples,
     )
 
 
@@ -607,7 +659,7 @@ def generate(build) -> FileSet:
 def _compiler() -> tuple[str, str]:
     cxx = shutil.which("g++")
     if cxx is None:
-        raise BackendError("the HLS C simulation needs g++ (C++17); install it, e.g. apt-get install g++")
+        raise BackendError(f"the HLS C simulation needs g++ ({CXX_STD}); install it, e.g. apt-get install g++")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False).stdout
     return cxx, (version.splitlines() or ["g++"])[0]
 
@@ -685,7 +737,7 @@ def run_csim(binary: Path, input_path: Path, output_path: Path, trace_path: Path
 def check_inputs(q: QGraph, xq) -> np.ndarray:
     from fpgagen.golden.model import check_int_input
 
-    return check_int_input(q, xq, f"HLS C simulation input {q.input!r}", BackendError)
+    return check_int_input(q, xq, f"HLS C simulation input {quoted(q.input)}", BackendError)
 
 
 def parse_trace(text: str) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
+from fpgagen.names import quoted, shorten
 from fpgagen.passes import run_passes
 from fpgagen.passes.pending import PendingNode
 
@@ -137,14 +138,19 @@ class _Importer:
 
     # -- naming and errors
     def node_name(self, node: onnx.NodeProto, index: int) -> str:
+        """A layer name unique in the model: the ONNX node's name, ``<op>_<index>`` for an unnamed
+        node; a repeated name gets ``_<index>`` (then ``_2``, ``_3``, ... until it is free)."""
         base = node.name or f"{node.op_type}_{index}"
-        name = base if base not in self.layer_names else f"{base}_{index}"
+        name, k = base, 1
+        while name in self.layer_names:
+            name = f"{base}_{index}" if k == 1 else f"{base}_{index}_{k}"
+            k += 1
         self.layer_names.add(name)
         return name
 
     def err(self, node: onnx.NodeProto, index: int, msg: str) -> ModelError:
         label = node.name or f"{node.op_type}_{index}"
-        return ModelError(f"{self.where}: node {label!r} ({node.op_type}): {msg}")
+        return ModelError(f"{self.where}: node {quoted(label)} ({node.op_type}): {msg}")
 
     # -- tensors
     def const(self, name: str) -> np.ndarray | None:
@@ -155,7 +161,7 @@ class _Importer:
         if t.batch_axis == 0 and dims is not None and len(dims) == len(t.shape) + 1 and None not in dims[1:]:
             if tuple(dims[1:]) != tuple(t.shape):
                 raise ModelError(
-                    f"{self.where}: tensor {onnx_name!r}: ONNX shape inference gives {_fmt_shape(dims)} but "
+                    f"{self.where}: tensor {quoted(onnx_name)}: ONNX shape inference gives {_fmt_shape(dims)} but "
                     f"fpgagen computed the per-sample shape {_fmt_shape(t.shape)}"
                 )
         self.tensors[onnx_name] = t
@@ -194,9 +200,9 @@ class _Importer:
     def run(self) -> Graph:
         g = self.g
         for init in g.initializer:
-            self.consts[init.name] = numpy_helper.to_array(init)
+            self.consts[init.name] = self._initializer(init)
         for sparse in g.sparse_initializer:
-            raise ModelError(f"{self.where}: sparse initializer {sparse.values.name!r} is not supported")
+            raise ModelError(f"{self.where}: sparse initializer {quoted(sparse.values.name)} is not supported")
         inputs = [vi for vi in g.input if vi.name not in self.consts]
         if len(inputs) != 1:
             raise ModelError(
@@ -210,7 +216,7 @@ class _Importer:
         in_shape = self._input_shape(vi)
         irs = ir_shape(in_shape)
         if irs is None:
-            raise ModelError(f"{self.where}: model input {vi.name!r} has per-sample shape {_fmt_shape(in_shape)}; "
+            raise ModelError(f"{self.where}: model input {quoted(vi.name)} has per-sample shape {_fmt_shape(in_shape)}; "
                              f"supported: a vector [N, K], a 1-D map [N, C, W] or an image [N, C, H, W]")
         self.tensors[vi.name] = _Tensor(vi.name, in_shape, irs)
         self.shapes[vi.name] = irs
@@ -220,12 +226,12 @@ class _Importer:
 
         out_name = g.output[0].name
         if out_name in self.consts:
-            raise ModelError(f"{self.where}: the model output {out_name!r} is a constant")
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} is a constant")
         if out_name not in self.tensors:
-            raise ModelError(f"{self.where}: the model output {out_name!r} is never computed")
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} is never computed")
         out = self.tensors[out_name]
         if out.batch_axis:
-            raise ModelError(f"{self.where}: the model output {out_name!r} has the batch on axis 1; expected axis 0")
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} has the batch on axis 1; expected axis 0")
         graph = Graph(
             name=self.name, input=vi.name, output=out.ir, nodes=self.nodes, shapes=self.shapes,
             onnx_input_shape=in_shape, onnx_output_shape=out.shape, notes=self.notes,
@@ -233,20 +239,53 @@ class _Importer:
         )
         return run_passes(graph)
 
+    def _initializer(self, init: onnx.TensorProto) -> np.ndarray:
+        """An initializer as an array; a ModelError when its data does not fill its dims."""
+        dims = [int(d) for d in init.dims]
+        count = math.prod(dims)
+        try:
+            value = numpy_helper.to_array(init)
+        except Exception as exc:  # onnx/NumPy raise ValueError, TypeError, ... on malformed data
+            value, failure = None, exc
+        if value is not None and value.size == count:
+            return value
+        try:
+            type_name = onnx.TensorProto.DataType.Name(init.data_type)
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type))
+        except (ValueError, TypeError, KeyError):
+            raise ModelError(f"{self.where}: initializer {quoted(init.name)} has the unknown data type "
+                             f"{init.data_type}") from None
+        expected = f"{count} {type_name} value{'s' if count != 1 else ''}"
+        if init.HasField("raw_data"):
+            expected += f" = {count * dtype.itemsize} bytes"
+            given = f"its raw data holds {len(init.raw_data)} bytes"
+        else:
+            field = helper.tensor_dtype_to_field(init.data_type)
+            given = f"its {field} holds {len(getattr(init, field))} values"
+        if init.HasField("raw_data"):
+            fits = len(init.raw_data) == count * dtype.itemsize
+        else:
+            fits = len(getattr(init, helper.tensor_dtype_to_field(init.data_type))) == count
+        if value is not None or not fits:
+            raise ModelError(f"{self.where}: initializer {quoted(init.name)} has dims {_fmt_shape(dims)}, "
+                             f"expected {expected}, but {given}")
+        raise ModelError(f"{self.where}: initializer {quoted(init.name)} (dims {_fmt_shape(dims)}, {type_name}) "
+                         f"cannot be read: {type(failure).__name__}: {failure}")
+
     def _input_shape(self, vi) -> tuple[int, ...]:
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
-            raise ModelError(f"{self.where}: model input {vi.name!r} has no tensor shape")
+            raise ModelError(f"{self.where}: model input {quoted(vi.name)} has no tensor shape")
         if tt.elem_type != onnx.TensorProto.FLOAT:
             raise ModelError(
-                f"{self.where}: model input {vi.name!r} has element type "
+                f"{self.where}: model input {quoted(vi.name)} has element type "
                 f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; supported: FLOAT"
             )
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if len(dims) < 2 or None in dims[1:]:
             shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
             raise ModelError(
-                f"{self.where}: model input {vi.name!r} has shape {_fmt_shape(shown)}; expected the batch "
+                f"{self.where}: model input {quoted(vi.name)} has shape {_fmt_shape(shown)}; expected the batch "
                 f"first and fixed sizes for the other axes"
             )
         self.batch = dims[0] if dims[0] else None
@@ -260,7 +299,7 @@ class _Importer:
         computed = [i for i in node.input if i and i not in self.consts]
         for name in computed:
             if name not in self.tensors:
-                raise self.err(node, index, f"input {name!r} is not computed before this node "
+                raise self.err(node, index, f"input {quoted(name)} is not computed before this node "
                                             f"(the graph must be topologically sorted)")
         if op in ("Shape", "Size") and computed:
             shape = self.full_shape(self.tensors[computed[0]])
@@ -274,11 +313,11 @@ class _Importer:
             raise self.err(node, index, f"op {op} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}")
         t = self.tensors[computed[0]]
         if any(self.tensors[c].batch_axis for c in computed) and op not in ("Transpose", "Gemm"):
-            raise self.err(node, index, f"input {computed[0]!r} has the batch on axis 1 (after a Transpose); "
+            raise self.err(node, index, f"input {quoted(computed[0])} has the batch on axis 1 (after a Transpose); "
                                         f"only a Transpose back or a Gemm with transA=1 can read it")
         for extra in node.output[1:]:
             if extra and extra in self.used:
-                raise self.err(node, index, f"output {extra!r} (output {list(node.output).index(extra)}) is used; "
+                raise self.err(node, index, f"output {quoted(extra)} (output {list(node.output).index(extra)}) is used; "
                                             f"fpgagen supports only the first output of {op}")
         fn(self, node, index, t, _attrs(node))
 
@@ -301,7 +340,7 @@ class _Importer:
     def check_attrs(self, node, index, attrs: dict, allowed: tuple[str, ...]) -> None:
         for key, value in attrs.items():
             if key not in allowed:
-                raise self.err(node, index, f"attribute {key!r} = {value!r} is not supported; supported "
+                raise self.err(node, index, f"attribute {quoted(key)} = {shorten(repr(value))} is not supported; supported "
                                             f"attributes of {node.op_type}: {', '.join(allowed) or 'none'}")
 
     def need_const(self, node, index, pos: int, what: str) -> np.ndarray:
@@ -310,7 +349,7 @@ class _Importer:
             raise self.err(node, index, f"{what} (input {pos}) is missing")
         value = self.consts.get(name)
         if value is None:
-            raise self.err(node, index, f"{what} (input {pos}, {name!r}) must be a constant (an initializer "
+            raise self.err(node, index, f"{what} (input {pos}, {quoted(name)}) must be a constant (an initializer "
                                         f"or a constant subgraph), but it is computed from the model input")
         return value
 
@@ -323,7 +362,7 @@ class _Importer:
         if len(t.shape) not in ranks:
             raise self.err(node, index, f"input has per-sample shape {_fmt_shape(t.shape)}; {what}")
         if t.irs != ir_shape(t.shape):
-            raise self.err(node, index, f"input {t.ir!r} of IR shape {_fmt_shape(t.irs or ())} was relabelled to "
+            raise self.err(node, index, f"input {quoted(t.ir)} of IR shape {_fmt_shape(t.irs or ())} was relabelled to "
                                         f"{_fmt_shape(t.shape)} by a Reshape/Transpose fpgagen cannot express; {what}")
 
     def alias(self, node, index, t: _Tensor, shape: tuple[int, ...]) -> None:
@@ -518,15 +557,15 @@ def _avgpool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
     p = _pool_common(im, node, index, t, attrs,
                      ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"),
                      "AveragePool")
+    extra = {}
     if include and attrs.get("ceil_mode", 0):
+        # the divisor counts the pads but not the end padding ceil_mode adds (as onnxruntime does)
         plain = _window_params(im, node, index, t, {**attrs, "ceil_mode": 0}, p["kernel"][-len(t.shape) + 1:],
                                pool=True)
         if plain["pads"] != p["pads"]:
-            raise im.err(node, index, "attribute 'ceil_mode' = 1 together with count_include_pad = 1 is not "
-                                      "supported when ceil_mode adds a partial window; supported: ceil_mode 0, "
-                                      "or ceil_mode 1 with count_include_pad 0")
+            extra["count_pads"] = plain["pads"]
     im.emit(node, index, "avgpool", [t], _window_out_shape(im, node, index, t, t.shape[0], p),
-            attrs={**p, "count_include_pad": include})
+            attrs={**p, "count_include_pad": include, **extra})
 
 
 @imports("GlobalAveragePool", "GlobalMaxPool")
@@ -808,7 +847,7 @@ def _c_constant(im, node, args, a):
             return [np.asarray(a[key], np.int64)]
     if "value" in a:
         return [numpy_helper.to_array(a["value"])]
-    raise ModelError(f"{im.where}: Constant node {node.name!r}: attribute {sorted(a)} is not supported; "
+    raise ModelError(f"{im.where}: Constant node {quoted(node.name)}: attribute {sorted(a)} is not supported; "
                      f"supported: value, value_float(s), value_int(s)")
 
 

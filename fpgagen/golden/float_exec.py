@@ -42,11 +42,7 @@ def run_node(node: Node, args: list[np.ndarray], dtype=np.float32) -> np.ndarray
         y = win.windows(x, a["kernel"], a["stride"], a["pads"], -np.inf).max(axis=(-1, -2))
     elif node.op == "avgpool":
         total = win.windows(x, a["kernel"], a["stride"], a["pads"], 0).sum(axis=(-1, -2))
-        if a.get("count_include_pad", False):
-            count = a["kernel"][0] * a["kernel"][1]
-        else:
-            count = win.window_counts(x.shape[2:], a["kernel"], a["stride"], a["pads"])
-        y = total / count
+        y = total / win.avgpool_divisors(x.shape[2:], a)
     elif node.op == "gap":
         y = x.mean(axis=(2, 3), keepdims=True)
     elif node.op == "add":

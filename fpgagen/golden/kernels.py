@@ -126,10 +126,14 @@ def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_m
     return _float_requant(acc, shift, lo, hi, as_float)
 
 
-def maxpool(x: np.ndarray, kernel, stride, pads) -> np.ndarray:
-    """Max over each window; padding never wins. Integers, or integers held in a float array."""
+def maxpool(x: np.ndarray, kernel, stride, pads, lo: int | None = None, hi: int | None = None) -> np.ndarray:
+    """Max over each window; padding never wins. Integers, or integers held in a float array.
+    With a fused ReLU/Clip the result is then clamped to ``[lo, hi]`` (no rounding: same format)."""
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(np.int64).min
-    return win.windows(x, kernel, stride, pads, low).max(axis=(-1, -2))
+    y = win.windows(x, kernel, stride, pads, low).max(axis=(-1, -2))
+    if lo is not None:
+        y = np.clip(y, lo, hi)
+    return y
 
 
 def window_sum(x: np.ndarray, kernel, stride, pads) -> np.ndarray:

@@ -31,7 +31,7 @@ def run_layer(layer: QLayer, args: list[np.ndarray], as_float: bool = False) -> 
         return k.dense_requant(x, layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, _x_max(layer),
                                as_float)
     if layer.op == "maxpool":
-        return k.maxpool(x, a["kernel"], a["stride"], a["pads"])
+        return k.maxpool(x, a["kernel"], a["stride"], a["pads"], layer.lo, layer.hi)
     if layer.op != "flatten":
         args = [arg.astype(np.int64, copy=False) for arg in args]
         x = args[0]

@@ -65,7 +65,25 @@ def conv_matmul(x: np.ndarray, weight: np.ndarray, kernel, stride, pads, groups:
     return out.transpose(1, 0, 2, 3)
 
 
-def window_counts(in_hw, kernel, stride, pads) -> np.ndarray:
-    """How many real (not padding) pixels each window position covers, ``[OH, OW]``."""
-    ones = np.ones((1, 1, *in_hw), dtype=np.int64)
-    return windows(ones, kernel, stride, pads, 0).sum(axis=(-1, -2))[0, 0]
+def window_counts(in_hw, kernel, stride, pads, counted=(0, 0, 0, 0)) -> np.ndarray:
+    """How many pixels each window position covers, ``[OH, OW]``: real pixels plus the padding
+    positions of ``counted`` (top, left, bottom, right; at most ``pads``), never the rest."""
+    top, left, bottom, right = counted
+    ones = np.ones((1, 1, in_hw[0] + top + bottom, in_hw[1] + left + right), dtype=np.int64)
+    rest = tuple(int(p) - int(c) for p, c in zip(pads, counted))
+    if min(rest) < 0:
+        raise ValueError(f"counted padding {tuple(counted)} exceeds the pads {tuple(pads)}")
+    return windows(ones, kernel, stride, rest, 0).sum(axis=(-1, -2))[0, 0]
+
+
+def avgpool_divisors(in_hw, attrs: dict) -> np.ndarray:
+    """The divisor of every window of an ``avgpool`` layer, ``[OH, OW]`` (ONNX/onnxruntime semantics).
+
+    ``count_include_pad`` 0: the real pixels of the window. 1: the window's positions inside the
+    input and its pads, but not inside the extra end padding ``ceil_mode`` adds for a partial last
+    window (``attrs["count_pads"]``, the pads the divisor counts, defaults to ``pads``)."""
+    pads = attrs["pads"]
+    counted = (0, 0, 0, 0)
+    if attrs.get("count_include_pad", False):
+        counted = tuple(attrs.get("count_pads", pads))
+    return window_counts(in_hw, attrs["kernel"], attrs["stride"], pads, counted)

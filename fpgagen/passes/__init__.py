@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph
+from fpgagen.names import quoted
 from fpgagen.passes.activations import fuse_activations
 from fpgagen.passes.cleanup import drop_final_softmax, remove_dead, remove_identities
 from fpgagen.passes.fold_affine import fold_affine
@@ -30,6 +31,6 @@ def run_passes(graph: Graph, passes: tuple[Pass, ...] = DEFAULT_PASSES) -> Graph
             pass
     left = [n for n in graph.nodes if n.op in PENDING_OPS]
     if left:
-        raise ModelError(f"model {graph.name!r}: could not lower {', '.join(describe(n) for n in left)}")
+        raise ModelError(f"model {quoted(graph.name)}: could not lower {', '.join(describe(n) for n in left)}")
     prune_shapes(graph)
     return graph.validate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph
+from fpgagen.names import quoted
 from fpgagen.passes.pending import bypass, describe
 
 
@@ -40,7 +41,7 @@ def drop_final_softmax(graph: Graph) -> bool:
         graph.output = node.inputs[0]
         graph.shapes.pop(node.output, None)
         graph.notes.append(
-            f"dropped {describe(node)} at the output: the model now outputs the logits {graph.output!r} "
+            f"dropped {describe(node)} at the output: the model now outputs the logits {quoted(graph.output)} "
             f"(the argmax is unchanged)"
         )
         return True

@@ -19,6 +19,7 @@ import numpy as np
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph, Node
+from fpgagen.names import quoted
 from fpgagen.passes.pending import bypass, describe
 
 
@@ -84,9 +85,9 @@ def _fold_into_conv(graph: Graph, aff: Node, conv: Node, shape) -> str | None:
     s, t = _scale_shift(aff)
     s_c, t_c = _per_channel(s, shape), _per_channel(t, shape)
     if s_c is None or t_c is None:
-        return f"its constant varies within a channel, so it cannot be folded into conv {conv.name!r}"
+        return f"its constant varies within a channel, so it cannot be folded into conv {quoted(conv.name)}"
     if any(conv.attrs["pads"]) and (t_c != 0).any():
-        return (f"conv {conv.name!r} after it pads its input with zeros (pads {tuple(conv.attrs['pads'])}), "
+        return (f"conv {quoted(conv.name)} after it pads its input with zeros (pads {tuple(conv.attrs['pads'])}), "
                 f"which would not be shifted; folding is exact only for an unpadded conv")
     w = conv.weight.astype(np.float64)
     co, cig = w.shape[:2]
@@ -113,7 +114,7 @@ def _fold_forward(graph: Graph, aff: Node) -> str | None:
             _fold_into_dense(graph, aff, after[0], shape)
             bypass(graph, aff)
             return None
-        return f"the flatten {nxt.name!r} after it does not feed exactly one dense layer"
+        return f"the flatten {quoted(nxt.name)} after it does not feed exactly one dense layer"
     if nxt.op == "dense":
         _fold_into_dense(graph, aff, nxt, shape)
         bypass(graph, aff)

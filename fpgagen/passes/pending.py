@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph, Node
+from fpgagen.names import quoted
 
 PENDING_OPS = ("affine", "act", "identity", "softmax")
 
@@ -30,12 +31,12 @@ class PendingNode(Node):
 
     def __post_init__(self) -> None:
         if self.op not in PENDING_OPS:
-            raise ModelError(f"node {self.name!r}: unknown pending op {self.op!r}, expected one of {PENDING_OPS}")
+            raise ModelError(f"node {quoted(self.name)}: unknown pending op {self.op!r}, expected one of {PENDING_OPS}")
 
 
 def describe(node: Node) -> str:
     """``"BatchNormalization '/bn1/BatchNormalization'"``: the ONNX op and node name."""
-    return f"{node.onnx_op or node.op} {node.name!r}"
+    return f"{node.onnx_op or node.op} {quoted(node.name)}"
 
 
 def rename_tensor(graph: Graph, old: str, new: str) -> None:

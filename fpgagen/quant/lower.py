@@ -13,7 +13,7 @@ import numpy as np
 
 from fpgagen.errors import QuantizationError
 from fpgagen.fixed import QuantStats, quantize_with_stats, resolve_rounding, round_real, shift_round, signed_width
-from fpgagen.golden.windows import window_counts
+from fpgagen.golden.windows import avgpool_divisors
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import PASS_OPS, Graph, Node
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -186,10 +186,8 @@ def lower(graph: Graph, plan: FormatPlan) -> tuple[QGraph, LoweringStats]:
             in_shape = graph.shapes[node.inputs[0]]
             if node.op == "gap":
                 counts = np.array(in_shape[1] * in_shape[2])
-            elif node.attrs.get("count_include_pad", False):
-                counts = np.array(node.attrs["kernel"][0] * node.attrs["kernel"][1])
             else:
-                counts = window_counts(in_shape[1:], node.attrs["kernel"], node.attrs["stride"], node.attrs["pads"])
+                counts = avgpool_divisors(in_shape[1:], node.attrs)
                 if (counts == counts.flat[0]).all():
                     counts = np.array(counts.flat[0])
             recip, bits = recip_constants(counts)
@@ -207,7 +205,8 @@ def lower(graph: Graph, plan: FormatPlan) -> tuple[QGraph, LoweringStats]:
             hi = sum(f.max_int << s for f, s in zip(in_fmts, layer.align))
             layer.acc_frac, layer.acc_width = frac, signed_width(lo, hi)
             layer.shift = frac - out_fmt.frac
-        if layer.shift is not None:
+        if layer.shift is not None or (node.op == "maxpool" and node.activation is not None):
+            # a max pool with a fused ReLU/Clip (passes/activations.py) clamps without requantizing
             layer.lo, layer.hi = clamp_bounds(out_fmt, node.activation)
         layers.append(layer)
     q = QGraph(

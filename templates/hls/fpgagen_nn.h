@@ -7,18 +7,19 @@
 //   conv / dense : acc = B + sum(w * x) in CFG::acc_t (wide enough that it never overflows),
 //                  then requantize(acc)
 //   avgpool / gap: acc = (window sum) * reciprocal, then requantize(acc)
-//   add          : acc = (a << align0) + (b << align1), then requantize(acc)
-//   maxpool      : exact; padding never wins
+//   add          : acc = (a << align0) + (b << align1), then requantize(acc); add_gather reads
+//                  b through an index table when it is stored in another order than a
+//   maxpool      : exact; padding never wins; then clamp to [LO, HI] (a fused ReLU/Clip)
 //
-// requantize() is the only place rounding and saturation are written: round half away from
-// zero by SHIFT bits (a left shift when SHIFT <= 0), then clamp to [LO, HI] (the output
-// format's range, narrowed by a fused ReLU/Clip).
+// requantize() is the only place rounding is written: round half away from zero by SHIFT bits
+// (a left shift when SHIFT <= 0), then saturate() to [LO, HI] (the output format's range,
+// narrowed by a fused ReLU/Clip); saturate() is the only place clamping is written.
 //
 // Feature maps are flat arrays in HWC order (channel fastest, then column, then row), the
 // order the top function streams them in; vectors are in index order.
 //
-// Synthesis: no dynamic memory, no recursion, static sizes, C++14-clean (Vitis HLS's language
-// level; the Makefile compiles it as C++17). `#pragma HLS` lines are ignored by g++; compile
+// Synthesis: no dynamic memory, no recursion, static sizes, C++14 (Vitis HLS's language level;
+// the Makefile's g++ C simulation and run_hls.tcl both compile it with -std=c++14). `#pragma HLS` lines are ignored by g++; compile
 // with -Wno-unknown-pragmas, as hls4ml does. Signed right shifts are arithmetic (two's
 // complement), as in g++, clang and Vitis HLS.
 #ifndef FPGAGEN_NN_H
@@ -75,13 +76,19 @@ struct round_shift<S, Acc, true> {
     }
 };
 
+// v clamped to [LO, HI], as Out (which holds every value of [LO, HI]).
+template <int64_t LO, int64_t HI, typename Out, typename T>
+inline Out saturate(T v) {
+#pragma HLS INLINE
+    return (v < LO) ? static_cast<Out>(LO) : (v > HI) ? static_cast<Out>(HI) : static_cast<Out>(v);
+}
+
 template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc, bool RIGHT = (SHIFT > 0)>
 struct requantizer {
     // SHIFT > 0: round, then saturate.
     static Out apply(Acc acc) {
 #pragma HLS INLINE
-        const Acc r = round_shift<SHIFT, Acc>::apply(acc);
-        return (r < LO) ? static_cast<Out>(LO) : (r > HI) ? static_cast<Out>(HI) : static_cast<Out>(r);
+        return saturate<LO, HI, Out>(round_shift<SHIFT, Acc>::apply(acc));
     }
 };
 
@@ -234,12 +241,16 @@ dense_pe_blocks:
 }
 
 // ---------------------------------------------------------------------------------------------
-// Max pooling, HWC; padding never wins (the output format is the input format).
+// Max pooling, HWC; padding never wins (the output format is the input format). The maximum is
+// clamped to [LO, HI]: the format's range, or narrowed by a fused ReLU/Clip (which commutes
+// with the maximum, so fpgagen moves it here when no conv/dense before the pool can take it).
 template <class CFG>
 void maxpool(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C],
              typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::C]) {
     using in_t = typename CFG::in_t;
     static_assert(std::is_same<in_t, typename CFG::out_t>::value, "maxpool: output type must be the input type");
+    static_assert(CFG::LO <= CFG::HI && CFG::LO >= std::numeric_limits<in_t>::lowest() &&
+                  CFG::HI <= std::numeric_limits<in_t>::max(), "maxpool: [LO, HI] must fit the data type");
 maxpool_rows:
     for (int oh = 0; oh < CFG::OUT_H; ++oh) {
     maxpool_cols:
@@ -260,7 +271,7 @@ maxpool_rows:
                         }
                     }
                 }
-                y[(oh * CFG::OUT_W + ow) * CFG::C + c] = m;
+                y[(oh * CFG::OUT_W + ow) * CFG::C + c] = detail::saturate<CFG::LO, CFG::HI, in_t>(m);
             }
         }
     }
@@ -332,14 +343,32 @@ gap_out:
 // ---------------------------------------------------------------------------------------------
 // Residual add: both inputs aligned to the larger frac by left shifts, added, requantized.
 template <class CFG>
+inline typename CFG::out_t add_one(typename CFG::in0_t a, typename CFG::in1_t b) {
+#pragma HLS INLINE
+    using acc_t = typename CFG::acc_t;
+    const acc_t sum = static_cast<acc_t>(align<CFG::ALIGN0, acc_t>(a) + align<CFG::ALIGN1, acc_t>(b));
+    return requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(sum);
+}
+
+template <class CFG>
 void add(const typename CFG::in0_t a[CFG::SIZE], const typename CFG::in1_t b[CFG::SIZE],
          typename CFG::out_t y[CFG::SIZE]) {
-    using acc_t = typename CFG::acc_t;
 add_elements:
     for (int i = 0; i < CFG::SIZE; ++i) {
 #pragma HLS PIPELINE II=1
-        const acc_t sum = static_cast<acc_t>(align<CFG::ALIGN0, acc_t>(a[i]) + align<CFG::ALIGN1, acc_t>(b[i]));
-        y[i] = requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(sum);
+        y[i] = add_one<CFG>(a[i], b[i]);
+    }
+}
+
+// The same add when b is stored in another order than a (e.g. a feature map flattened in HWC
+// order and a dense layer's vector): element i of a (and of y) meets b[index[i]].
+template <class CFG, typename Index>
+void add_gather(const typename CFG::in0_t a[CFG::SIZE], const typename CFG::in1_t b[CFG::SIZE],
+                typename CFG::out_t y[CFG::SIZE], const Index index[CFG::SIZE]) {
+add_gather_elements:
+    for (int i = 0; i < CFG::SIZE; ++i) {
+#pragma HLS PIPELINE II=1
+        y[i] = add_one<CFG>(a[i], b[index[i]]);
     }
 }
 
