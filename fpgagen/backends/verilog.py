@@ -5,7 +5,9 @@ parameter builder in :mod:`fpgagen.backends.rtl`), wired stream to stream:
 
 - feature maps stream in HWC order (all channels of a pixel, pixel by pixel, row by row),
   vectors in index order, one element per beat, ``tlast`` on the last element of a frame;
-- a Flatten is free: the dense after it takes its weight columns in stream (HWC) order;
+- a Flatten read only by dense layers is free: each takes its weight columns in stream (HWC)
+  order; any other Flatten (the model's output, an add's input) is an ``fpgagen_hwc_to_chw``
+  that re-emits the map in the CHW order of the IR and the golden model;
 - a tensor read by two layers goes through a fork; every input of a residual add goes through
   a FIFO deep enough for a whole frame, so the graph cannot deadlock;
 - weights and biases are ROMs initialised from ``.mem`` files (``$readmemh``).
@@ -26,9 +28,10 @@ import numpy as np
 from fpgagen import __version__
 from fpgagen.backends import hwc_order
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
-from fpgagen.backends.rtl import RtlInstance, ident
+from fpgagen.backends.rtl import RtlInstance
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.names import Namespace, quoted, verilog_string
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
 from fpgagen.targets import register
@@ -37,12 +40,27 @@ from fpgagen.targets import register
 DEFAULT_MEMORY_BITS = 4 * 1024 * 1024
 
 
-#: a Verilog identifier from an ONNX name (``/conv1/Conv`` -> ``conv1_Conv``)
-sanitize = ident
+#: the top level's own ports: no stream may be named like them
+TOP_PORTS = ("clk", "rst", "s_axis", "m_axis")
+
+
+def library_modules() -> list[str]:
+    """Every module of the hand-written library (``templates/verilog/fpgagen_*.v``)."""
+    from fpgagen.render import templates_dir
+
+    return sorted(p.stem for p in (Path(templates_dir()) / "verilog").glob("fpgagen_*.v"))
 
 
 def top_name(q: QGraph) -> str:
-    return "fpgagen_" + sanitize(q.name).lower()
+    """The top module (and its file stems): ``fpgagen_<model>``, never a library module's name
+    (compared case-insensitively, as file names on a case-insensitive file system)."""
+    return Namespace(library_modules()).unique(f"fpgagen_{q.name}".lower())
+
+
+def node_text(layer: QLayer) -> str:
+    """``'name' (ONNX 'node', ...: Op)``: a layer and its ONNX nodes for comments, quoted."""
+    nodes = ", ".join(quoted(n) for n in layer.onnx_nodes) or "-"
+    return f"{quoted(layer.name)} (ONNX {nodes}: {quoted(layer.onnx_op or layer.op)[1:-1]})"
 
 
 def order_text(shape) -> str:
@@ -86,35 +104,54 @@ class Design:
     modules: list[str]
     #: layers without hardware (a flatten: absorbed into the next dense's weight order)
     notes: list[str] = field(default_factory=list)
+    #: layer name -> its instance identifier (u_<ident>; the stem of its .mem files)
+    layer_idents: dict = field(default_factory=dict)
+    #: elements of the input or the output frame, whichever is more (one element per beat)
+    frame_elements: int = 1
 
     @property
     def pipeline_cycles(self) -> int:
-        return max([c["cycles"] for c in self.layer_cycles.values()] + [1])
+        """Cycles per frame, frames back to back: the slowest layer, or the model's input or
+        output stream at one element per cycle when that is slower (a model of no layers)."""
+        return max([c["cycles"] for c in self.layer_cycles.values()] + [self.frame_elements, 1])
 
 
 def _param_value(v) -> str:
     if isinstance(v, str):
-        return f'"{v}"'
+        return f'"{verilog_string(v)}"'
     return str(int(v))
 
 
-def _rtl(layer_name: str, q: QGraph, layer: QLayer, cfg: dict) -> tuple[RtlInstance, int, int]:
+def flatten_reorders(q: QGraph, layer: QLayer) -> bool:
+    """Whether the flatten ``layer`` needs hardware (``fpgagen_hwc_to_chw``): its map's HWC
+    stream order differs from the CHW order of its output and something other than a dense
+    layer (which permutes its weight columns instead) reads that output."""
+    shape = q.shapes[layer.inputs[0]]
+    if np.array_equal(hwc_order(shape), np.arange(math.prod(shape))):
+        return False
+    readers = [r for r in q.layers if layer.output in r.inputs]
+    return layer.output == q.output or any(r.op != "dense" for r in readers)
+
+
+def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[RtlInstance, int, int]:
     from fpgagen.backends.rtl import add as rtl_add
     from fpgagen.backends.rtl import conv2d as rtl_conv
     from fpgagen.backends.rtl import dense as rtl_dense
     from fpgagen.backends.rtl import pool as rtl_pool
+    from fpgagen.backends.rtl import stream as rtl_stream
 
+    if layer.op == "flatten":
+        shape = q.shapes[layer.inputs[0]]
+        return rtl_stream.hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name), 1, 1
     pe, simd = layer_parallelism(cfg, q, layer, pe_in_group=True)  # fpgagen_conv2d: PE divides Co/groups
-    prefix = sanitize(layer_name)
     if layer.op == "conv":
         return rtl_conv.conv2d_instance(q, layer, pe, simd, prefix), pe, simd
     if layer.op == "dense":
-        src = q.producer(layer.inputs[0])
-        order = None
-        if src is not None and src.op == "flatten":
-            # the stream carries the flattened map in HWC order: permute the weight columns
-            order = hwc_order(q.shapes[src.inputs[0]])
-        weights = layer.weight if order is None else layer.weight[:, order]
+        weights = layer.weight
+        carried = source(layer.inputs[0])
+        if carried != layer.inputs[0]:
+            # the input is a flattened map travelling in HWC order: permute the weight columns
+            weights = layer.weight[:, hwc_order(q.shapes[carried])]
         return rtl_dense.dense_instance(q, layer, pe, simd, weights, prefix), pe, simd
     if layer.op == "maxpool":
         return rtl_pool.maxpool_instance(q, layer), 1, 1
@@ -139,10 +176,12 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
         memory_bits = ((cfg or {}).get("hardware") or {}).get("memory_bits") or DEFAULT_MEMORY_BITS
 
     check_parallelism_keys(cfg, q)
-    # a flatten is only a relabelling: its output travels on its input's stream
+    # a flatten whose readers are all dense layers is only a relabelling: its output travels on
+    # its input's stream (HWC order) and the dense takes its weight columns in that order; any
+    # other flatten (read by an add, another flatten or the model output) reorders HWC to CHW
     alias = {}
     for layer in q.layers:
-        if layer.op == "flatten":
+        if layer.op == "flatten" and not flatten_reorders(q, layer):
             alias[layer.output] = alias.get(layer.inputs[0], layer.inputs[0])
 
     def source(tensor):
@@ -150,7 +189,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
 
     readers: dict[str, list[tuple[str, int]]] = {}
     for layer in q.layers:
-        if layer.op == "flatten":
+        if layer.output in alias:
             continue
         for i, t in enumerate(layer.inputs):
             readers.setdefault(source(t), []).append((layer.name, i))
@@ -160,18 +199,24 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     instances: list[Instance] = []
     modules: set[str] = set()
     width = {t: q.fmts[t].word for t in q.fmts}
+    # identifiers of the top module: streams (wires <stream>_tdata ...) all begin with "s",
+    # instances (u_<instance>, also the stems of their .mem files) with "u_", so neither can
+    # meet the other; each kind is unique case-insensitively in its own namespace
+    stream_ns = Namespace(TOP_PORTS)
+    inst_ns = Namespace()
+    layer_ident = {layer.name: inst_ns.unique(layer.name) for layer in q.layers if layer.output not in alias}
 
     def new_stream(name, tensor, comment):
-        s = Stream(sanitize(name), width[tensor], comment)
+        s = Stream(stream_ns.unique(f"s_{name}"), width[tensor], comment)
         streams.append(s)
         return s.name
 
     # the stream each tensor is produced on
-    produced = {q.input: new_stream(f"s_{q.input}", q.input, f"input {q.input} ({q.fmts[q.input]})")}
+    produced = {q.input: new_stream(q.input, q.input, f"input {quoted(q.input)} ({q.fmts[q.input]})")}
     for layer in q.layers:
-        if layer.op != "flatten":
-            produced[layer.output] = new_stream(f"s_{layer.output}", layer.output,
-                                                f"{layer.name} -> {layer.output} ({layer.out_fmt})")
+        if layer.output not in alias:
+            produced[layer.output] = new_stream(layer.output, layer.output,
+                                                f"{quoted(layer.name)} -> {quoted(layer.output)} ({layer.out_fmt})")
 
     # forks: a tensor read by n > 1 consumers is split by a chain of n-1 forks
     taps: dict[tuple[str, int], str] = {}  # (reader, input index) -> stream
@@ -183,12 +228,14 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                 taps[reader] = current
                 break
             fork = rtl_stream.fork_instance(width[tensor])
-            fname = sanitize(f"fork_{tensor}_{k}")
-            a = new_stream(f"{fname}_a", tensor, f"copy of {tensor} for {reader[0]}")
-            b = new_stream(f"{fname}_b", tensor, f"copy of {tensor} for the other readers")
+            fname = inst_ns.unique(f"fork_{tensor}_{k}")
+            user = "the model output" if reader[0] == "<output>" else quoted(reader[0])
+            a = new_stream(f"{fname}_a", tensor, f"copy of {quoted(tensor)} for {user}")
+            b = new_stream(f"{fname}_b", tensor, f"copy of {quoted(tensor)} for the other readers")
             forks.setdefault(tensor, []).append(
                 Instance(fname, fork.module, [(k2, _param_value(v)) for k2, v in fork.params.items()],
-                         [("s_axis", current), ("m0_axis", a), ("m1_axis", b)], fork.describe, f"fork of {tensor}"))
+                         [("s_axis", current), ("m0_axis", a), ("m1_axis", b)], fork.describe,
+                         f"fork of {quoted(tensor)}"))
             modules.add(fork.module)
             taps[reader] = a
             current = b
@@ -197,21 +244,22 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     total_bits = 0
     instances += forks.get(q.input, [])
     for layer in q.layers:
-        if layer.op == "flatten":
+        if layer.output in alias:
             continue
-        rtl, pe, simd = _rtl(layer.name, q, layer, cfg)
+        name = layer_ident[layer.name]
+        rtl, pe, simd = _rtl(name, q, layer, cfg, source)
         in_ports = []
         for i, t in enumerate(layer.inputs):
             s_in = taps[(layer.name, i)]
             if layer.op == "add":  # buffer each input of a residual add: the graph cannot deadlock
                 depth = math.prod(q.shapes[t])
                 fifo = rtl_stream.fifo_instance(width[t], depth)
-                fname = sanitize(f"fifo_{layer.name}_{i}")
-                s_buf = new_stream(f"{fname}_out", t, f"{t} buffered for {layer.name}")
+                fname = inst_ns.unique(f"fifo_{layer.name}_{i}")
+                s_buf = new_stream(f"{fname}_out", t, f"{quoted(t)} buffered for {quoted(layer.name)}")
                 instances.append(Instance(fname, fifo.module,
                                           [(k2, _param_value(v)) for k2, v in fifo.params.items()],
                                           [("s_axis", s_in), ("m_axis", s_buf)], fifo.describe,
-                                          f"skip buffer of {depth} elements for {layer.name} input {i}"))
+                                          f"skip buffer of {depth} elements for {quoted(layer.name)} input {i}"))
                 modules.add(fifo.module)
                 s_in = s_buf
             port = f"s{i}_axis" if layer.op == "add" else "s_axis"
@@ -219,9 +267,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
         for text in rtl.mems.values():
             lines = [ln for ln in text.splitlines() if ln and not ln.startswith("//")]
             total_bits += sum(4 * len(ln.strip()) for ln in lines)
-        name = sanitize(layer.name)
-        header = f"{layer.name} (ONNX {', '.join(layer.onnx_nodes) or '-'}: {layer.onnx_op or layer.op}): " \
-                 f"{layer.describe()}, PE {pe} x SIMD {simd}"
+        header = f"{node_text(layer)}: {layer.describe()}, PE {pe} x SIMD {simd}"
         instances.append(Instance(name, rtl.module, [(k, _param_value(v)) for k, v in rtl.params.items()],
                                   in_ports + [("m_axis", produced[layer.output])], rtl.describe, header,
                                   rtl.cycles, dict(rtl.mems), layer.name))
@@ -236,27 +282,30 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
             f"the weights need {total_bits} bits of ROM, more than the configured {memory_bits} (hardware.memory_bits) "
             f"(largest: layer {biggest.layer!r}); use a bigger device or a smaller model"
         )
-    probes = {t: produced[source(t)] for t in q.fmts if source(t) in produced}
+    # only streams in their tensor's own order (a relabelled flatten's output is not)
+    probes = {t: produced[t] for t in q.fmts if t in produced}
     notes = []
     for layer in q.layers:
-        if layer.op == "flatten":
+        if layer.output in alias:
             users = [r for r, _ in readers.get(source(layer.output), []) if r != "<output>"]
-            notes.append(f"{layer.name} (ONNX {', '.join(layer.onnx_nodes) or '-'}: {layer.onnx_op or layer.op}): "
-                         f"no hardware, the {list(q.shapes[layer.inputs[0]])} map stays in HWC stream order"
-                         + (f"; {', '.join(users)} takes its weight columns in that order" if users else ""))
+            notes.append(f"{node_text(layer)}: no hardware, the {list(q.shapes[layer.inputs[0]])} map stays in "
+                         f"HWC stream order"
+                         + (f"; {', '.join(map(quoted, users))} takes its weight columns in that order" if users else ""))
     return Design(top_name(q), instances, streams, produced[q.input], taps[("<output>", 0)],
-                  layer_cycles, probes, sorted(modules), notes)
+                  layer_cycles, probes, sorted(modules), notes, layer_ident,
+                  max(math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output])))
 
 
 def render_top(q: QGraph, d: Design) -> str:
     in_shape = q.shapes[q.input]
     out_shape = q.shapes[q.output]
-    slowest = max(d.layer_cycles, key=lambda n: d.layer_cycles[n]["cycles"]) if d.layer_cycles else ""
+    slowest = quoted(max(d.layer_cycles, key=lambda n: d.layer_cycles[n]["cycles"])) if d.layer_cycles else ""
     return render(
-        "verilog/top.v.j2", top=d.top, model=q.name, version=__version__, source=Path(q.source).name if q.source else q.name,
-        input={"tensor": q.input, "shape": list(in_shape), "fmt": str(q.input_fmt),
+        "verilog/top.v.j2", top=d.top, model=quoted(q.name), version=__version__,
+        source=quoted(Path(q.source).name if q.source else q.name),
+        input={"tensor": quoted(q.input), "shape": list(in_shape), "fmt": str(q.input_fmt),
                "elements": math.prod(in_shape), "order": order_text(in_shape)},
-        output={"tensor": q.output, "shape": list(out_shape), "fmt": str(q.output_fmt),
+        output={"tensor": quoted(q.output), "shape": list(out_shape), "fmt": str(q.output_fmt),
                 "elements": math.prod(out_shape), "order": order_text(out_shape)},
         in_width=q.input_fmt.word, out_width=q.output_fmt.word,
         pipeline_cycles=d.pipeline_cycles, slowest=slowest,
@@ -285,9 +334,9 @@ def provenance(q: QGraph, d: Design, what: str) -> list[str]:
     """Header lines (without comment markers) naming the model, its layers' ONNX nodes, formats
     and parallelism; the same in every generated file, no timestamps."""
     source = Path(q.source).name if q.source else q.name
-    lines = [f"{what} of {d.top}, the streaming dataflow datapath of model '{q.name}' ({source}), "
+    lines = [f"{what} of {d.top}, the streaming dataflow datapath of model {quoted(q.name)} ({quoted(source)}), "
              f"generated by fpgagen {__version__}.",
-             f"Input '{q.input}' {list(q.shapes[q.input])} as {q.input_fmt}, output '{q.output}' "
+             f"Input {quoted(q.input)} {list(q.shapes[q.input])} as {q.input_fmt}, output {quoted(q.output)} "
              f"{list(q.shapes[q.output])} as {q.output_fmt}; analytic cycles per frame: {d.pipeline_cycles}.",
              "Layers (ONNX nodes, formats, parallelism):"]
     lines += [f"  {inst.header}" for inst in d.instances if inst.layer is not None]

@@ -3,7 +3,9 @@
 It reads a job file (path in ``FPGAGEN_SIM_JOB``) naming an ``.npy`` of input frames (stream
 order), streams every frame through the design with cocotbext-axi (random idle cycles on the
 source, random back-pressure on the sink), records every output integer, then streams a few
-frames back to back without pauses to measure cycles per frame and latency. With ``probe`` set
+frames back to back without pauses (the samples again, at least two frames) to measure cycles per
+frame and latency. The outputs are written to the results before the timing run, and a design
+that stops moving still reports the frames it gave out (see ``_watchdog``). With ``probe`` set
 it also records every internal stream, so a mismatch can be traced to the first layer.
 Results go to the job's ``results`` JSON; the comparison with the golden model is done by the
 caller (:mod:`fpgagen.backends.verilog_sim`).
@@ -57,9 +59,10 @@ class Recorder:
                     self.beats[name].append(_to_signed([int(data.value)], width, signed)[0])
 
 
-async def _watchdog(dut, rec, job: dict) -> None:
+async def _watchdog(dut, rec, job: dict, outputs: list) -> None:
     """A design that stops moving fails with where it stands, instead of hanging the run:
-    after ``max_cycles`` the state (valid, ready) of every internal stream is written out."""
+    after ``max_cycles`` the state (valid, ready) of every internal stream is written out, with
+    the output frames received until then (so that a wrong output is still reported as one)."""
     limit = job.get("max_cycles")
     if not limit:
         return
@@ -72,7 +75,8 @@ async def _watchdog(dut, rec, job: dict) -> None:
         except AttributeError:
             state[name] = "not visible"
     counts = {name: len(beats) for name, beats in rec.beats.items()} if rec else {}
-    Path(job["results"]).write_text(json.dumps({"timeout": limit, "streams": state, "beats": counts}))
+    Path(job["results"]).write_text(json.dumps({"timeout": limit, "streams": state, "beats": counts,
+                                                "outputs": outputs, "probes": dict(rec.beats) if rec else {}}))
     raise AssertionError(f"no progress after {limit} cycles; stream states: {state}")
 
 
@@ -98,23 +102,27 @@ async def stream_frames(dut):
     if job.get("probe"):  # records every internal stream, cycle by cycle (slow: one sample only)
         rec = Recorder(dut, job["probes"])
         cocotb.start_soon(rec.run())
-    cocotb.start_soon(_watchdog(dut, rec, job))
+    outputs = []  # one list of integers per output frame (up to its tlast), filled as they come
+    cocotb.start_soon(_watchdog(dut, rec, job, outputs))
 
     # 1. every frame, with random idle cycles and random back-pressure
     if job["pauses"]:
         source.set_pause_generator(_pauses(rng, 0.3))
         sink.set_pause_generator(_pauses(rng, 0.3))
     mask = (1 << in_w) - 1
-    outputs = []
     for frame in frames:
         await source.send(AxiStreamFrame([int(v) & mask for v in frame]))
     for _ in range(len(frames)):
         got = await sink.recv()
-        data = _to_signed(got.tdata, out_w, out_signed)
-        outputs.append(data)
+        outputs.append(_to_signed(got.tdata, out_w, out_signed))
+    # a design may emit a frame's last output before it has taken the frame's last input (rows
+    # a strided layer never reads): every input beat goes in before the timing starts
+    await source.wait()
     result = {"outputs": outputs, "probes": {}}
     if job.get("probe"):
         result["probes"] = {t: rec.beats[t] for t in job["probes"]}
+    # the outputs are on record before the timing run (whose failure cannot hide them)
+    Path(job["results"]).write_text(json.dumps(result))
 
     # 2. timing: frames back to back, no pauses (times from the frames' first and last beats)
     source.clear_pause_generator()
@@ -122,19 +130,18 @@ async def stream_frames(dut):
     source.pause = sink.pause = False  # clearing the generator leaves the last pause value standing
     for _ in range(20):
         await RisingEdge(dut.clk)
-    n_timing = min(len(frames), job["timing_frames"])
+    n_timing = max(2, job["timing_frames"])  # the samples again, from the first, as often as needed
     sent = []  # the source sends copies; they come back through tx_complete with their times
-    for frame in frames[:n_timing]:
+    for i in range(n_timing):
+        frame = frames[i % len(frames)]
         await source.send(AxiStreamFrame([int(v) & mask for v in frame], tx_complete=sent.append))
-    received = []
-    for _ in range(n_timing):
-        got = await sink.recv()
-        assert len(got.tdata) == out_elems, f"output frame of {len(got.tdata)} elements, expected {out_elems}"
-        received.append(got)
-    ends = [f.sim_time_end // (PERIOD_NS * 1000) for f in received]  # ps -> cycles
-    result["latency_cycles"] = int(ends[0] - sent[0].sim_time_start // (PERIOD_NS * 1000) + 1)
-    if len(ends) >= 2:
-        result["cycles_per_frame"] = (ends[-1] - ends[0]) / (len(ends) - 1)
+    received = [await sink.recv() for _ in range(n_timing)]
+    await source.wait()  # the last input beats may go in after the last output came out
+    sizes = sorted({len(f.tdata) for f in received})
+    if sizes != [out_elems]:  # frames split at a wrong tlast: the comparison shows it, no timing
+        result["timing_error"] = f"output frames of {sizes} elements, expected {out_elems}"
     else:
-        result["cycles_per_frame"] = result["latency_cycles"]
+        ends = [f.sim_time_end // (PERIOD_NS * 1000) for f in received]  # ps -> cycles
+        result["latency_cycles"] = int(ends[0] - sent[0].sim_time_start // (PERIOD_NS * 1000) + 1)
+        result["cycles_per_frame"] = (ends[-1] - ends[0]) / (len(ends) - 1)
     Path(job["results"]).write_text(json.dumps(result))

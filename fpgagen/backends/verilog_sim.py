@@ -101,14 +101,24 @@ def run_sim(runner, target_dir: Path, top: str, build_dir: Path, job: dict) -> d
     results = Path(job["results"])
     if not results.is_file():
         raise BackendError(f"the Verilog simulation of {top} did not finish{_first_error(log)}; see {log}")
-    res = json.loads(results.read_text())
-    if "timeout" in res:
-        stuck = {k: v for k, v in res["streams"].items() if isinstance(v, dict) and v["valid"] and not v["ready"]}
-        raise BackendError(
-            f"the Verilog simulation of {top} stopped moving after {res['timeout']} cycles (a deadlock); "
-            f"streams holding data that is not taken: {', '.join(stuck) or 'none'}; see {build_dir}"
-        )
-    return res
+    return json.loads(results.read_text())
+
+
+def deadlock_error(top: str, res: dict, build_dir: Path) -> BackendError:
+    """The error of a simulation the watchdog stopped (``res`` has ``timeout``)."""
+    stuck = {k: v for k, v in res["streams"].items() if isinstance(v, dict) and v["valid"] and not v["ready"]}
+    return BackendError(
+        f"the Verilog simulation of {top} stopped moving after {res['timeout']} cycles (a deadlock); "
+        f"streams holding data that is not taken: {', '.join(stuck) or 'none'}; see {build_dir}"
+    )
+
+
+def differing_frames(outputs: list, expected: np.ndarray) -> list[int]:
+    """The samples whose output frame (a list of integers up to its tlast; missing when the
+    simulation stopped before it) is not exactly ``expected[i]``."""
+    return [i for i in range(len(expected))
+            if i >= len(outputs) or len(outputs[i]) != expected[i].size
+            or not np.array_equal(np.asarray(outputs[i], dtype=np.int64), expected[i])]
 
 
 def sim_job(q, d: Design, build_dir: Path, frames: np.ndarray, tag: str = "main", pauses: bool = True,
@@ -147,17 +157,24 @@ def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: i
     start = time.monotonic()
     res = run_sim(runner, target_dir, d.top, build_dir, job)
     sim_seconds = time.monotonic() - start
-    got = np.array(res["outputs"], dtype=np.int64)
-    bad = [i for i in range(len(frames)) if got.shape != expected.shape or not np.array_equal(got[i], expected[i])]
+    bad = differing_frames(res["outputs"], expected)
+    received = len(res["outputs"])
+    if "timeout" in res and not any(i < received for i in bad):
+        raise deadlock_error(d.top, res, build_dir)  # stuck, and every frame it gave out is right
     result = {
         "samples": int(len(frames)),
         "mismatches": len(bad),
-        "cycles_per_frame": res["cycles_per_frame"],
+        "cycles_per_frame": res.get("cycles_per_frame"),
         "cycles_per_frame_analytic": d.pipeline_cycles,
-        "latency_cycles": res["latency_cycles"],
+        "latency_cycles": res.get("latency_cycles"),
         "build_seconds": round(build_seconds, 1),
         "sim_frames_per_second": round(len(frames) / sim_seconds, 2) if sim_seconds else None,
     }
+    if "timeout" in res:  # a wrong output, then the design stopped moving
+        result["stopped_after_frames"] = received
+        result["stopped"] = str(deadlock_error(d.top, res, build_dir))
+    if "timing_error" in res:
+        result["timing_error"] = res["timing_error"]
     if bad:
         result["first_mismatch_sample"] = bad[0]
         result["first_mismatch_layer"] = locate_mismatch(runner, q, d, target_dir, build_dir, job, frames[bad[0]:bad[0] + 1],
@@ -176,11 +193,15 @@ def locate_mismatch(runner, q, d: Design, target_dir, build_dir, job, frame, gol
     pjob = dict(job, tag="probe", inputs=str(build_dir / "probe_inputs.npy"), pauses=False, probe=True,
                 probes=probes, timing_frames=1)
     res = run_sim(runner, target_dir, d.top, build_dir, pjob)
+    if "timeout" in res and not res.get("probes"):
+        return None  # stuck before the probes were recorded: no layer can be named
     for layer in q.layers:
         if layer.output not in probes:
             continue
         want = to_hwc(golden.trace[layer.output][index:index + 1], q.shapes[layer.output])[0]
-        got = np.array(res["probes"][layer.output][: len(want)], dtype=np.int64)
+        got = np.array(res["probes"].get(layer.output, [])[: len(want)], dtype=np.int64)
+        if "timeout" in res and len(got) < len(want):
+            continue  # stopped before this layer gave out the whole frame: no verdict on it
         if got.shape != want.shape or not np.array_equal(got, want):
             return layer.name
     return None

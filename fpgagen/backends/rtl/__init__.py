@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpgagen.errors import BackendError
+from fpgagen.names import quoted
 
 
 @dataclass
@@ -60,14 +61,6 @@ def pack_words(rows, width: int) -> list[str]:
         digits = (len(row) * width + 3) // 4
         lines.append(f"{word:0{digits}x}")
     return lines
-
-
-def ident(name: str) -> str:
-    """A Verilog identifier / file stem from a layer name (``/fc1/Gemm`` -> ``fc1_Gemm``)."""
-    import re
-
-    out = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "t"
-    return "n" + out if out[0].isdigit() else out
 
 
 def signed_bits(lo: int, hi: int) -> int:
@@ -148,7 +141,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
                            f"{layer.acc_width}-bit accumulator")
     ng = n_out // pe
     wname, bname = f"{prefix}_weights.mem", f"{prefix}_bias.mem"
-    head = f"// {layer.name}: "
+    head = f"// {quoted(layer.name)}: "
     mems = {
         wname: head + f"weights {w_fmt}, {words} words of PE {pe} x SIMD {simd} x {w_width} bits "
                       f"({layout}, element p*{simd}+s at the LSB end)\n"

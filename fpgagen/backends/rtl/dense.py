@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, ident, mac_params, where
+from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, mac_params, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.names import ident
 
 MODULE = "fpgagen_dense"
 

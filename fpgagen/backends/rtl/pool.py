@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import MAX_ACC_WIDTH, RtlInstance, check_op, hex_words, ident, requant_params, where
+from fpgagen.backends.rtl import MAX_ACC_WIDTH, RtlInstance, check_op, hex_words, requant_params, where
 from fpgagen.errors import BackendError
 from fpgagen.golden.windows import window_counts
 from fpgagen.ir.graph import conv_output_hw
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.names import ident, quoted
 
 #: the largest reciprocal a Verilog integer parameter holds (a ROM word may be wider)
 MAX_RECIP_PARAM = (1 << 31) - 1
@@ -167,7 +168,7 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
             raise BackendError(f"{where(layer)}: {recip_width}-bit reciprocals are wider than the "
                                f"{MAX_RECIP_WIDTH} bits fpgagen_avgpool takes")
         name = f"{prefix}_recip.mem"
-        mems[name] = (f"// {layer.name}: reciprocals round(2**{layer.recip_bits} / count) per output position, "
+        mems[name] = (f"// {quoted(layer.name)}: reciprocals round(2**{layer.recip_bits} / count) per output position, "
                       f"{g['OH']}x{g['OW']} words of {recip_width} bits (line oh*{g['OW']}+ow)\n"
                       + "\n".join(hex_words(recip.reshape(-1), recip_width)) + "\n")
         recip_params = {"RECIP_ROM": 1, "RECIP": 0, "RECIP_FILE": name}

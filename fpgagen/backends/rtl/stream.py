@@ -46,3 +46,21 @@ def fifo_instance(width: int, depth: int, name: str | None = None) -> RtlInstanc
     return RtlInstance(FIFO, {"WIDTH": width, "DEPTH": int(depth)}, {}, 0,
                        f"FIFO of {depth} x {width}-bit elements (+ tlast; RAM of at least 2), "
                        f"1 element/cycle, latency 2")
+
+
+HWC_TO_CHW = "fpgagen_hwc_to_chw"
+
+
+def hwc_to_chw_instance(width: int, shape, name: str | None = None) -> RtlInstance:
+    """``fpgagen_hwc_to_chw``: a ``(C, H, W)`` map streamed in HWC order re-emitted in CHW order
+    (the element order of an ONNX Flatten), two frame buffers, one element per cycle: a frame
+    takes C*H*W cycles."""
+    width = _check_width(HWC_TO_CHW, width, name)
+    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in shape):
+        raise BackendError(f"{HWC_TO_CHW}{_for(name)}: the map must be (C, H, W) of integers >= 1, "
+                           f"not {tuple(shape)!r}")
+    c, h, w = (int(v) for v in shape)
+    n = c * h * w
+    return RtlInstance(HWC_TO_CHW, {"WIDTH": width, "C": c, "H": h, "W": w}, {}, n,
+                       f"HWC to CHW reorder of a {c}x{h}x{w} map of {width}-bit elements, RAM of 2 x {n} "
+                       f"words, {n} cycles/frame, latency {n + 2}")
