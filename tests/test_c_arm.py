@@ -57,15 +57,7 @@ def test_kernel_sweep_on_cortex_m4(tmp_path):
     """The kernel sweep of test_c_kernels on the Cortex-M4 build (its 32-bit code paths, -Os)."""
     import test_c_kernels as tk
 
-    models = [cb.build_model(q, name) for name, q, _ in tk.CASES]
-    headers = []
-    for m in models:
-        (tmp_path / f"{m.prefix}.h").write_text(cb.render_model_h(m))
-        headers.append(f"{m.prefix}.h")
-    for rel in (*cb.RUNTIME_FILES, *cb.ARM_FILES):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(cb.read_library_file(f"c/{rel}"))
-    (tmp_path / "harness.c").write_text(cb.render_harness(models, headers))
+    models = tk.write_harness(tmp_path, tk.CASES)
     elf = cb.compile_arm(tmp_path, tmp_path / "run" / "harness.elf", extra=["-DFPGAGEN_TRACE"])
     xqs = [xq for _, _, xq in tk.CASES]
     _, traces = cb.run_samples([*cb.QEMU_CMD, str(elf)], tmp_path / "run", models, xqs, "kernel sweep on qemu",

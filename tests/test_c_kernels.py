@@ -254,18 +254,26 @@ def sanitizer_flags(tmp) -> list[str]:
     return SANITIZE if proc.returncode == 0 else []
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """case name -> {"pairs": trace, "scalar": trace}: every layer's output from both builds."""
-    tmp = tmp_path_factory.mktemp("c_kernels")
-    models = [cb.build_model(q, name) for name, q, _ in CASES]
+def write_harness(tmp, cases) -> list:
+    """One model header per (name, qgraph, ...) case, the runtime, the Cortex-M4 files and ONE
+    harness over all of them in ``tmp``; returns the models."""
+    models = [cb.build_model(case[1], case[0]) for case in cases]
     headers = []
     for m in models:
         (tmp / f"{m.prefix}.h").write_text(cb.render_model_h(m))
         headers.append(f"{m.prefix}.h")
-    for rel in cb.RUNTIME_FILES:
+    for rel in (*cb.RUNTIME_FILES, *cb.ARM_FILES):
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_text(cb.read_library_file(f"c/{rel}"))
     (tmp / "harness.c").write_text(cb.render_harness(models, headers))
+    return models
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """case name -> {"pairs": trace, "scalar": trace}: every layer's output from both builds."""
+    tmp = tmp_path_factory.mktemp("c_kernels")
+    models = write_harness(tmp, CASES)
     san = sanitizer_flags(tmp)
     xqs = [xq for _, _, xq in CASES]
     result = {name: {} for name, _, _ in CASES}
@@ -339,13 +347,14 @@ def test_requantize_matches_golden(tmp_path):
 def test_generator_refuses_what_the_runtime_cannot_do():
     rng = np.random.default_rng(7)
     q = lower_graph(dense_graph("wide", rng, 4, 3), rng, signed_input=False)
-    q.fmts[q.output] = type(q.output_fmt)(True, 12, 4)
-    with pytest.raises(BackendError, match=r"tensor 'y' \(output of layer 'fc'\) has format s12.4; .*at most 8 bits"):
+    q.fmts[q.output] = type(q.output_fmt)(True, 17, 4)
+    with pytest.raises(BackendError, match=r"tensor 'y' \(output of layer 'fc'\) has format s17.4; .*"
+                                           r"int16_t/uint16_t elements, so formats of at most 16 bits"):
         cb.build_model(q)
-    q = lower_graph(dense_graph("big_weights", rng, 4, 3), rng, signed_input=False)
-    q.layers[0].weight[0, 0] = 200
-    with pytest.raises(BackendError,
-                       match=r"layer 'fc' \(dense\): weights of format s8\.\d+ range over \[-?\d+, 200\]"):
+    q = lower_graph(dense_graph("huge_fan_in", rng, 4, 3), rng, signed_input=False)
+    q.layers[0].weight[0, 0] = 2**60
+    with pytest.raises(BackendError, match=r"layer 'fc' \(dense\): a sum of products can reach \d+, beyond the "
+                                           r"runtime's int64_t accumulator"):
         cb.build_model(q)
     q = lower_graph(dense_graph("far_shift", rng, 4, 3), rng, signed_input=False)
     q.layers[0].shift = -60

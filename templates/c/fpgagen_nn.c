@@ -336,7 +336,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     window_t win;
     int32_t oy, ox, g;
 
-    ch.x_signed = l->in_signed;
+    ch.x_signed = l->in_type & 1;
     ch.blocks = og / FPGAGEN_BLOCK;
     ch.rest = og % FPGAGEN_BLOCK;
     ch.block_w = taps * FPGAGEN_BLOCK;
@@ -393,7 +393,7 @@ void fpgagen_dense(const fpgagen_dense_t *l, const uint8_t *x, uint8_t *y)
     channels_t ch;
     window_t win;
 
-    ch.x_signed = l->in_signed;
+    ch.x_signed = l->in_type & 1;
     ch.blocks = l->out_n / FPGAGEN_BLOCK;
     ch.rest = l->out_n % FPGAGEN_BLOCK;
     ch.block_w = l->in_n * FPGAGEN_BLOCK;
@@ -412,10 +412,121 @@ void fpgagen_dense(const fpgagen_dense_t *l, const uint8_t *x, uint8_t *y)
     window_channels(&ch, &win, x, l->weight, 0, 0, 0, 0, y);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Elements of any storage code (the wide path, pools, add).                                */
+/* ---------------------------------------------------------------------------------------- */
+
+static inline int32_t load(const uint8_t *p, int32_t i, int32_t type)
+{
+    switch (type) {
+    case FPGAGEN_U8:
+        return p[i];
+    case FPGAGEN_S8:
+        return ((const int8_t *)p)[i];
+    case FPGAGEN_U16:
+        return ((const uint16_t *)(const void *)p)[i];
+    case FPGAGEN_S16:
+        return ((const int16_t *)(const void *)p)[i];
+    default:
+        return ((const int32_t *)(const void *)p)[i];
+    }
+}
+
+/* v lies in the range of the storage (the clamp bounds of the requantization). */
+static inline void store(uint8_t *p, int32_t i, int32_t type, int32_t v)
+{
+    switch (type) {
+    case FPGAGEN_U8:
+        p[i] = (uint8_t)v;
+        break;
+    case FPGAGEN_S8:
+        ((int8_t *)p)[i] = (int8_t)v;
+        break;
+    case FPGAGEN_U16:
+        ((uint16_t *)(void *)p)[i] = (uint16_t)v;
+        break;
+    default:
+        ((int16_t *)(void *)p)[i] = (int16_t)v;
+        break;
+    }
+}
+
+/* Any layer the fast path cannot take: one int64_t accumulator per output, unpacked weights
+ * [out_c][kernel_h][kernel_w][in_c / groups] (see fpgagen_nn.h). */
+void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t in_h = l->in_h, in_w = l->in_w, in_c = l->in_c;
+    const int32_t out_h = l->out_h, out_w = l->out_w, out_c = l->out_c;
+    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
+    const int32_t cg = in_c / l->groups, og = out_c / l->groups;
+    const int32_t in_type = l->in_type, out_type = l->out_type, w_type = l->w_type;
+    const uint8_t *const w = w_type == FPGAGEN_S8 ? (const uint8_t *)l->weight
+                           : w_type == FPGAGEN_S16 ? (const uint8_t *)(const void *)l->weight16
+                                                   : (const uint8_t *)(const void *)l->weight32;
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t oy, ox, o, ky, kx, ci;
+
+    for (oy = 0; oy < out_h; ++oy) {
+        int32_t ky0, rows;
+        const int32_t iy = oy * l->stride_h - l->pad_top;
+        clip(iy, kernel_h, in_h, &ky0, &rows);
+        for (ox = 0; ox < out_w; ++ox) {
+            int32_t kx0, cols;
+            const int32_t ix = ox * l->stride_w - l->pad_left;
+            clip(ix, kernel_w, in_w, &kx0, &cols);
+            for (o = 0; o < out_c; ++o) {
+                const int32_t first = (o / og) * cg; /* the group's first input channel */
+                int64_t acc = l->bias32 != 0 ? (int64_t)l->bias32[o] : l->bias64[o];
+                for (ky = ky0; ky < ky0 + rows; ++ky) {
+                    for (kx = kx0; kx < kx0 + cols; ++kx) {
+                        const int32_t xi = ((iy + ky) * in_w + ix + kx) * in_c + first;
+                        const int32_t wi = ((o * kernel_h + ky) * kernel_w + kx) * cg;
+                        for (ci = 0; ci < cg; ++ci) {
+                            acc += (int64_t)load(x, xi + ci, in_type) * load(w, wi + ci, w_type);
+                        }
+                    }
+                }
+                store(y, (oy * out_w + ox) * out_c + o, out_type, requant(acc, &rq));
+            }
+        }
+    }
+}
+
 /* Pools visit output pixels in order; output pixel q is written where input pixel q was (same
- * channels), so the generator lets the output overwrite the input when every window reads only
- * pixels at or after its own position (the max pool reads pixel q, if at all, as the window's
- * first pixel before it writes; the average pool reads a channel's window before writing it). */
+ * channels, elements no wider than the input's), so the generator lets the output overwrite the
+ * input when every window reads only pixels at or after its own position (the max pool reads
+ * pixel q, if at all, as the window's first pixel before it writes; the average pool reads a
+ * channel's window before writing it). */
+#define FPGAGEN_MAXPOOL(T)                                                                      \
+    do {                                                                                        \
+        const T *const xs = (const T *)(const void *)x;                                         \
+        T *const ys = (T *)(void *)y;                                                           \
+        for (oy = 0; oy < out_h; ++oy) {                                                        \
+            const int32_t iy = oy * stride_h - pad_top;                                         \
+            const int32_t ky0 = max32(0, -iy);                                                  \
+            const int32_t rows = min32(kernel_h, in_h - iy) - ky0;                              \
+            for (ox = 0; ox < out_w; ++ox) {                                                    \
+                const int32_t ix = ox * stride_w - pad_left;                                    \
+                const int32_t kx0 = max32(0, -ix);                                              \
+                const int32_t cols = min32(kernel_w, in_w - ix) - kx0;                          \
+                /* the window's first pixel (every window holds one: padding never wins) */     \
+                const T *const xw = xs + ((iy + ky0) * in_w + ix + kx0) * c_n;                  \
+                T *const yp = ys + (oy * out_w + ox) * c_n;                                     \
+                for (c = 0; c < c_n; ++c) { /* forward copy: yp is xw or lies before it */      \
+                    yp[c] = xw[c];                                                              \
+                }                                                                               \
+                for (ky = 0; ky < rows; ++ky) {                                                 \
+                    for (kx = ky == 0 ? 1 : 0; kx < cols; ++kx) {                               \
+                        const T *const xp = xw + (ky * in_w + kx) * c_n;                        \
+                        for (c = 0; c < c_n; ++c) {                                             \
+                            yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];                              \
+                        }                                                                       \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
 void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
 {
     const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
@@ -423,8 +534,72 @@ void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
     const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
     const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
     const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
-    const int32_t is_signed = l->in_signed;
     int32_t oy, ox, c, ky, kx;
+
+    switch (l->in_type) {
+    case FPGAGEN_U8:
+        FPGAGEN_MAXPOOL(uint8_t);
+        break;
+    case FPGAGEN_S8:
+        FPGAGEN_MAXPOOL(int8_t);
+        break;
+    case FPGAGEN_U16:
+        FPGAGEN_MAXPOOL(uint16_t);
+        break;
+    default:
+        FPGAGEN_MAXPOOL(int16_t);
+        break;
+    }
+}
+
+#undef FPGAGEN_MAXPOOL
+
+/* The sum of one channel's window (rows x cols pixels from xw, channel stride c_n). */
+#define FPGAGEN_WINDOW_SUM(T)                                                                   \
+    do {                                                                                        \
+        const T *const xs = (const T *)(const void *)xw;                                        \
+        for (ky = 0; ky < rows; ++ky) {                                                         \
+            for (kx = 0; kx < cols; ++kx) {                                                     \
+                sum += xs[(ky * in_w + kx) * c_n];                                              \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+static int32_t window_sum(const uint8_t *xw, int32_t type, int32_t rows, int32_t cols, int32_t in_w, int32_t c_n)
+{
+    int32_t sum = 0, ky, kx;
+    switch (type) {
+    case FPGAGEN_U8:
+        FPGAGEN_WINDOW_SUM(uint8_t);
+        break;
+    case FPGAGEN_S8:
+        FPGAGEN_WINDOW_SUM(int8_t);
+        break;
+    case FPGAGEN_U16:
+        FPGAGEN_WINDOW_SUM(uint16_t);
+        break;
+    default:
+        FPGAGEN_WINDOW_SUM(int16_t);
+        break;
+    }
+    return sum;
+}
+
+#undef FPGAGEN_WINDOW_SUM
+
+void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
+    const int32_t out_h = l->out_h, out_w = l->out_w;
+    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
+    const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
+    const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
+    const int32_t in_type = l->in_type, out_type = l->out_type;
+    const int32_t size = 1 + (in_type >> 1); /* bytes per input element */
+    const int32_t *const recip = l->recip;
+    const int32_t per_position = l->recip_count != 1;
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t oy, ox, c;
 
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy = oy * stride_h - pad_top;
@@ -434,69 +609,11 @@ void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
             const int32_t ix = ox * stride_w - pad_left;
             const int32_t kx0 = max32(0, -ix);
             const int32_t cols = min32(kernel_w, in_w - ix) - kx0;
-            /* the window's first pixel (every window holds one: padding never wins) */
-            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n;
-            uint8_t *const yp = y + (oy * out_w + ox) * c_n;
-            for (c = 0; c < c_n; ++c) { /* forward copy: yp is xw or lies before it */
-                yp[c] = xw[c];
-            }
-            for (ky = 0; ky < rows; ++ky) {
-                for (kx = ky == 0 ? 1 : 0; kx < cols; ++kx) {
-                    const uint8_t *const xp = xw + (ky * in_w + kx) * c_n;
-                    if (is_signed) {
-                        const int8_t *const xs = (const int8_t *)xp;
-                        int8_t *const ys = (int8_t *)yp;
-                        for (c = 0; c < c_n; ++c) {
-                            ys[c] = xs[c] > ys[c] ? xs[c] : ys[c];
-                        }
-                    } else {
-                        for (c = 0; c < c_n; ++c) {
-                            yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* The average pool and add read a byte b of a signed tensor as (b ^ 0x80) - 128 (its two's
- * complement value), of an unsigned one as b. */
-void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
-{
-    const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
-    const int32_t out_h = l->out_h, out_w = l->out_w;
-    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
-    const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
-    const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
-    const uint32_t flip = l->in_signed ? 0x80u : 0u;
-    const int32_t offset = l->in_signed ? 128 : 0;
-    const int32_t *const recip = l->recip;
-    const int32_t per_position = l->recip_count != 1;
-    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
-    int32_t oy, ox, c, ky, kx;
-
-    for (oy = 0; oy < out_h; ++oy) {
-        const int32_t iy = oy * stride_h - pad_top;
-        const int32_t ky0 = max32(0, -iy);
-        const int32_t ky1 = min32(kernel_h, in_h - iy);
-        for (ox = 0; ox < out_w; ++ox) {
-            const int32_t ix = ox * stride_w - pad_left;
-            const int32_t kx0 = max32(0, -ix);
-            const int32_t kx1 = min32(kernel_w, in_w - ix);
-            const int32_t count = (ky1 - ky0) * (kx1 - kx0);
             const int64_t r = recip[per_position ? oy * out_w + ox : 0];
-            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n;
-            uint8_t *const yp = y + (oy * out_w + ox) * c_n;
-            for (c = 0; c < c_n; ++c) {
-                int32_t sum = -offset * count; /* padding adds 0 */
-                for (ky = 0; ky < ky1 - ky0; ++ky) {
-                    const uint8_t *xr = xw + ky * in_w * c_n + c;
-                    for (kx = 0; kx < kx1 - kx0; ++kx) {
-                        sum += (int32_t)(xr[kx * c_n] ^ flip);
-                    }
-                }
-                yp[c] = (uint8_t)requant(sum * r, &rq);
+            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n * size;
+            for (c = 0; c < c_n; ++c) { /* padding adds 0 */
+                const int32_t sum = window_sum(xw + c * size, in_type, rows, cols, in_w, c_n);
+                store(y, (oy * out_w + ox) * c_n + c, out_type, requant(sum * r, &rq));
             }
         }
     }
@@ -505,16 +622,14 @@ void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
 void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uint8_t *y)
 {
     const int32_t n = l->n;
-    const uint32_t flip_a = l->a_signed ? 0x80u : 0u, flip_b = l->b_signed ? 0x80u : 0u;
-    const int32_t offset_a = l->a_signed ? 128 : 0, offset_b = l->b_signed ? 128 : 0;
+    const int32_t a_type = l->a_type, b_type = l->b_type, out_type = l->out_type;
     const int64_t scale_a = (int64_t)1 << l->align_a; /* a left shift, without shifting negatives */
     const int64_t scale_b = (int64_t)1 << l->align_b;
     const requant_t rq = requant_params(l->shift, l->lo, l->hi);
     int32_t i;
 
-    for (i = 0; i < n; ++i) {
-        const int64_t va = (int32_t)(a[i] ^ flip_a) - offset_a;
-        const int64_t vb = (int32_t)(b[i] ^ flip_b) - offset_b;
-        y[i] = (uint8_t)requant(va * scale_a + vb * scale_b, &rq);
+    for (i = 0; i < n; ++i) { /* element i of a and b is read before y[i] is written */
+        const int64_t va = load(a, i, a_type), vb = load(b, i, b_type);
+        store(y, i, out_type, requant(va * scale_a + vb * scale_b, &rq));
     }
 }
