@@ -50,7 +50,37 @@ def test_digits_cnn_on_cortex_m4_bit_exact(digits_cnn, tmp_path):
     assert arm["flash_bytes"] < 8 * 1024
     # the whole test image (newlib's stdio included) holds the network
     assert arm["elf"]["text"] > arm["model"]["text"] and arm["elf"]["bss"] >= arm["model"]["bss"]
+    # executed instructions of the network, per frame and per layer, at the default -O2
+    assert arm["compiler"].startswith("arm-none-eabi-gcc -O2 ")
+    counts = arm["instruction_count"]
+    layers = counts["layers"]
+    assert [entry["layer"] for entry in layers] == [layer.name for layer in digits_cnn.qgraph.layers]
+    assert abs(sum(entry["instructions"] for entry in layers) - arm["instructions_per_frame"]) < 1
+    assert arm["instructions_per_mac"] == round(arm["instructions_per_frame"] / m.macs, 3)
+    assert counts["frames"] == cb.COUNT_FRAMES and counts["frame_spread"] < 100
+    assert all(entry["instructions"] > entry["macs"] for entry in layers if entry["op"] == "conv")
     print(f"\ndigits CNN on Cortex-M4: {arm}")
+
+
+def test_marked_count_agrees_with_one_frame_against_n_frames(digits_cnn, tmp_path):
+    """The marker split against the issue's method: whole runs of 1 and 4 frames; their
+    difference over 3 is one frame plus its file I/O (a few hundred instructions)."""
+    out = tmp_path / "c"
+    cb.generate(digits_cnn).write(out)
+    m = cb.build_model(digits_cnn.qgraph, "digits_cnn")
+    xq, _ = flow.verification_inputs(digits_cnn, 4)
+    marked = cb.arm_instruction_counts(out, tmp_path / "count", m, xq)["instructions_per_frame"]
+    elf = cb.compile_arm(out, tmp_path / "whole" / "harness.elf")
+    totals = []
+    for n in (1, 4):
+        cb.run_samples_files(tmp_path / "whole", [m], [xq[:n]])
+        segs, rest = cb.count_marked_instructions([*cb.QEMU_CMD[:-1], *cb.QEMU_COUNT, "-kernel", str(elf)],
+                                                  tmp_path / "whole", 1)  # never called: the whole run
+        assert segs == []
+        totals.append(rest)
+    per_frame = (totals[1] - totals[0]) / 3
+    print(f"\nmarked {marked}, 1 vs 4 frames {per_frame}")
+    assert marked < per_frame < marked + 2000
 
 
 def test_kernel_sweep_on_cortex_m4(tmp_path):

@@ -329,13 +329,21 @@ def test_requantize_matches_golden(tmp_path):
     bounds = [(-128, 127), (0, 255), (0, 96), (-(2**31), 2**31 - 1)]
     cases = [(a, s, lo, hi) for a in accs for s in shifts for lo, hi in bounds
              if s >= 0 or abs(a) < 2 ** (60 + s)]  # the runtime's documented range
-    rows = ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi})}}" for a, s, lo, hi in cases)
+    # the narrow (32-bit) form where the generator allows it: |acc| * 2**max(0, -shift) < 2**29
+    narrow = [(a, s, lo, hi) for a, s, lo, hi in cases if abs(a) * 2 ** max(0, -s) < 2**29]
+    narrow += [(s * (2**29 - 1 - d), k, -128, 127) for s in (1, -1) for d in (0, 1) for k in (1, 15, 28, 29, 30, 31, 40)]
+    rows = ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi}), 0}}" for a, s, lo, hi in cases)
+    rows += ",\n" + ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi}), 1}}" for a, s, lo, hi in narrow)
     (tmp_path / "rq.c").write_text(
         '#include <stdio.h>\n#include "fpgagen_nn.h"\n'
-        "static const struct { int64_t acc; int32_t shift, lo, hi; } cases[] = {\n" + rows + "\n};\n"
+        "static const struct { int64_t acc; int32_t shift, lo, hi, narrow; } cases[] = {\n" + rows + "\n};\n"
         "int main(void) {\n    size_t i;\n    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {\n"
-        '        printf("%ld\\n", (long)fpgagen_requantize(cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi));\n'
+        "        printf(\"%ld\\n\", (long)(cases[i].narrow\n"
+        "            ? fpgagen_requantize_narrow((int32_t)cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi)\n"
+        "            : fpgagen_requantize(cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi)));\n"
         "    }\n    return 0;\n}\n")
+    assert len(narrow) > 500
+    cases = cases + narrow
     for rel in cb.RUNTIME_FILES:
         (tmp_path / rel).write_text(cb.read_library_file(f"c/{rel}"))
     exe = cb.compile_host(tmp_path, tmp_path / "rq", sources=("rq.c", "fpgagen_nn.c"), extra=sanitizer_flags(tmp_path))

@@ -51,11 +51,19 @@ BLOCK = 8
 #: the strict host compile of ``verify`` (the issue's flags)
 HOST_CFLAGS = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2"]
 #: the Cortex-M4 cross compile
-ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-Os", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
+#: the Cortex-M4 cross compile; the optimisation level (ARM_OPT, -O2 by default, -Os selectable:
+#: ``make arm ARM_OPT=-Os``) comes first
+ARM_OPT = "-O2"
+ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
               "-ffunction-sections", "-fdata-sections"]
 ARM_LDFLAGS = ["--specs=rdimon.specs", "-nostartfiles", "-Wl,--gc-sections"]
 QEMU_CMD = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting-config",
             "enable=on,target=native", "-kernel"]
+#: qemu options that log every executed instruction (one translation block per instruction,
+#: deterministic, no chaining that would hide blocks from the log)
+QEMU_COUNT = ["-icount", "shift=0", "-singlestep", "-d", "exec,nochain"]
+#: samples the instruction count runs (each is one frame; the counts of the frames are compared)
+COUNT_FRAMES = 2
 RUNTIME_FILES = ("fpgagen_nn.h", "fpgagen_nn.c")
 ARM_FILES = ("arm/startup.c", "arm/mps2_an386.ld")
 _INT32 = 2**31
@@ -430,6 +438,11 @@ def mac_path(layer: QLayer, x: TensorInfo, y: TensorInfo) -> tuple[bool, str]:
     return True, ""
 
 
+def narrow_requant(layer: QLayer) -> bool:
+    """May the runtime requantize in 32 bits: |acc| * 2**max(0, -shift) < 2**29?"""
+    return layer.acc_width is not None and layer.acc_width - 1 + max(0, -layer.shift) <= 29
+
+
 def weight_storage(w: np.ndarray) -> tuple[str, str]:
     """The narrowest signed storage (code, C type) holding every weight of the wide path."""
     for size in (1, 2, 4):
@@ -566,7 +579,8 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
             lc.desc_type, lc.kind = "fpgagen_conv_t", "conv" if fast else "conv_wide"
             fields = geometry + [("in_type", x.code), ("out_type", y.code), ("w_type", w_code)]
             fields += [(n, f"{ident}__weight" if n == w_name else "0") for n in ("weight", "weight16", "weight32")]
-        fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi)]
+        fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi),
+                   ("narrow", int(fast and narrow_requant(layer)))]
     elif layer.op in ("maxpool", "avgpool", "gap"):
         a = pool_attrs(q, layer)
         c, h, wd = x.shape
@@ -638,6 +652,13 @@ class CModel:
         return self.infos[self.q.output]
 
 
+def layer_macs(q: QGraph, layer: QLayer) -> int:
+    """Multiply-accumulates of a conv/dense layer per inference (0 for other layers)."""
+    if layer.op not in ("conv", "dense"):
+        return 0
+    return int(layer.weight[0].size) * math.prod(q.shapes[layer.output])
+
+
 def build_model(q: QGraph, prefix: str | None = None) -> CModel:
     """Check ``q`` against the runtime, plan the arena and lower every layer to C constants."""
     prefix = Namespace(RUNTIME_NAMES, PREFIX_LEN).unique(prefix or q.name)
@@ -647,8 +668,7 @@ def build_model(q: QGraph, prefix: str | None = None) -> CModel:
     # never forms "__", so no array can take a descriptor's name)
     names = Namespace(MODEL_NAMES, LAYER_LEN)
     layers = [lower_layer(q, layer, f"{prefix}_{names.unique(layer.name)}", infos, plan) for layer in q.layers]
-    macs = sum(int(layer.weight[0].size) * math.prod(q.shapes[layer.output])
-               for layer in q.layers if layer.op in ("conv", "dense"))
+    macs = sum(layer_macs(q, layer) for layer in q.layers)
     return CModel(q, prefix, infos, plan, layers, sum(lc.const_bytes for lc in layers), macs)
 
 
@@ -766,7 +786,7 @@ def generate(build) -> FileSet:
     files.add("expected_0.bin", sample_file(yq, m.output))
     files.add("Makefile", render("c/Makefile.j2", m=m, version=__version__, name=quoted(q.name), where=where,
                                  samples=len(xq), host_cflags=" ".join(HOST_CFLAGS),
-                                 arm_cflags=" ".join(ARM_CFLAGS), arm_ldflags=" ".join(ARM_LDFLAGS),
+                                 arm_opt=ARM_OPT, arm_cflags=" ".join(ARM_CFLAGS), arm_ldflags=" ".join(ARM_LDFLAGS),
                                  qemu=" ".join(QEMU_CMD)))
     for rel in ARM_FILES:
         files.add(rel, read_library_file(f"c/{rel}"))
@@ -811,12 +831,12 @@ def arm_tools_missing() -> str | None:
     return None
 
 
-def compile_arm(src_dir: Path, out: Path, extra=()) -> Path:
-    """Cross-compile the harness for the mps2-an386 board (``ARM_CFLAGS``, ``ARM_LDFLAGS``)."""
+def compile_arm(src_dir: Path, out: Path, extra=(), opt: str = ARM_OPT) -> Path:
+    """Cross-compile the harness for the mps2-an386 board (``opt`` + ``ARM_CFLAGS``, ``ARM_LDFLAGS``)."""
     src_dir, out = Path(src_dir).resolve(), Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     srcs = ["harness.c", "fpgagen_nn.c", "arm/startup.c"]
-    run_tool(["arm-none-eabi-gcc", *ARM_CFLAGS, *extra, "-I", str(src_dir), *(str(src_dir / s) for s in srcs),
+    run_tool(["arm-none-eabi-gcc", opt, *ARM_CFLAGS, *extra, "-I", str(src_dir), *(str(src_dir / s) for s in srcs),
               *ARM_LDFLAGS, "-T", str(src_dir / "arm/mps2_an386.ld"), "-o", str(out)],
              src_dir, "cross-compiling the c target for Cortex-M4 (arm-none-eabi-gcc)")
     return out
@@ -834,32 +854,127 @@ def arm_size(paths: list[Path], cwd: Path) -> dict:
     return total
 
 
-def arm_model_size(src_dir: Path, work: Path, prefix: str) -> dict:
-    """Flash/RAM of the network alone: model.h + runtime objects, no harness or C library."""
+def arm_model_size(src_dir: Path, work: Path, prefix: str, opt: str = ARM_OPT) -> dict:
+    """Flash/RAM of the network alone: model.h and the runtime kernels it calls, linked with
+    --gc-sections from ``<prefix>_run`` (no harness, no unused kernel; of the C library only what
+    the compiler calls, e.g. memset)."""
     src_dir, work = Path(src_dir).resolve(), Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     unit = work / "model_unit.c"
     unit.write_text(f'#include "model.h"\nvoid {prefix}_entry(void);\n'
                     f'void {prefix}_entry(void) {{ {prefix}_run(); }}\n')
-    objs = []
-    for src in (unit, src_dir / "fpgagen_nn.c"):
-        obj = work / (src.stem + ".o")
-        run_tool(["arm-none-eabi-gcc", *ARM_CFLAGS, "-I", str(src_dir), "-c", str(src), "-o", str(obj)],
-                 src_dir, "cross-compiling the model for its size")
-        objs.append(obj)
-    return arm_size(objs, work)
+    elf = work / "model.elf"
+    run_tool(["arm-none-eabi-gcc", opt, *ARM_CFLAGS, "-I", str(src_dir), str(unit), str(src_dir / "fpgagen_nn.c"),
+              "-nostdlib", "-nostartfiles", "-Wl,--gc-sections", f"-Wl,--entry={prefix}_entry", "-lc", "-lgcc",
+              "-o", str(elf)], src_dir, "linking the model alone for its size")
+    return arm_size([elf], work)
 
 
-def run_samples(exe_cmd: list[str], work: Path, models: list[CModel], xqs: list[np.ndarray],
-                what: str, trace: bool = False, timeout: float = 300.0):
-    """Write ``input_<i>.bin`` per model, run, return the outputs (and traces) as IR-layout ints."""
+def symbol_address(elf: Path, name: str, cwd: Path) -> int:
+    """The address of function ``name`` in ``elf`` (arm-none-eabi-nm; the Thumb bit cleared)."""
+    proc = run_tool(["arm-none-eabi-nm", str(elf)], cwd, "arm-none-eabi-nm")
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16) & ~1
+    raise BackendError(f"{elf}: no symbol {name} (was it built with -DFPGAGEN_COUNT?)")
+
+
+def count_marked_instructions(cmd: list[str], cwd: Path, mark: int,
+                              timeout: float = 1800.0) -> tuple[list[int], int]:
+    """Run ``cmd`` (qemu with ``QEMU_COUNT``), streaming its executed-instruction log (one
+    ``Trace`` line per instruction on stderr); returns, per call of the marker at ``mark``, the
+    instructions executed since the previous call (the first: since the start), and the
+    instructions after the last call."""
+    import threading
+    import time
+
+    needle = b"/%08x/" % mark  # a line "Trace 0: 0x... [<flags>/<pc>/<...>/<...>] symbol"
+    counts, since, tail, out = [], 0, b"", []
+    try:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise BackendError(f"counting instructions: {cmd[0]} not found on PATH") from None
+    with proc:
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        start = time.monotonic()
+        while chunk := proc.stderr.read(1 << 24):
+            buf = tail + chunk
+            cut = buf.rfind(b"\n") + 1
+            buf, tail = buf[:cut], buf[cut:]
+            pos = 0
+            while (hit := buf.find(needle, pos)) >= 0:
+                if buf[hit - 9:hit - 8] != b"[":  # the value in another field
+                    since += buf.count(b"Trace ", pos, hit)
+                    pos = hit + 1
+                    continue
+                since += buf.count(b"Trace ", pos, hit) + 1  # the marker's instruction ends the segment
+                counts.append(since)
+                since, pos = 0, buf.find(b"\n", hit) + 1
+            since += buf.count(b"Trace ", pos)
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                raise BackendError(f"counting instructions: {' '.join(cmd)} did not finish within {timeout:.0f} s")
+        proc.wait()
+        reader.join()
+    if proc.returncode != 0:
+        raise BackendError(f"counting instructions failed (exit code {proc.returncode}): {' '.join(cmd)}\n"
+                           + b"".join(out).decode(errors="replace")[-2000:])
+    return counts, since
+
+
+def arm_instruction_counts(src_dir: Path, work: Path, m: CModel, xq: np.ndarray, opt: str = ARM_OPT) -> dict:
+    """Executed instructions of the network on the Cortex-M4 image, per frame and per layer.
+
+    The harness built with -DFPGAGEN_COUNT calls ``fpgagen_mark`` before each inference and
+    after each layer; qemu logs every executed instruction (``QEMU_COUNT``: -icount shift=0
+    -singlestep -d exec,nochain) and the log is split at the marker's calls, so startup and
+    file I/O fall outside the network's segments. Each of ``COUNT_FRAMES`` frames is counted;
+    the figures are the mean. Instructions, not cycles."""
     work = Path(work).resolve()
+    xq = xq[:COUNT_FRAMES]
+    elf = compile_arm(src_dir, work / "harness_count.elf", extra=["-DFPGAGEN_COUNT"], opt=opt)
+    run_samples_files(work, [m], [xq])
+    segs, _ = count_marked_instructions([*QEMU_CMD[:-1], *QEMU_COUNT, "-kernel", str(elf)], work,
+                                     symbol_address(elf, "fpgagen_mark", work))
+    per = len(m.layers) + 1
+    if len(segs) != len(xq) * per:
+        raise BackendError(f"counting instructions: expected {len(xq) * per} marker calls for {len(xq)} frames "
+                           f"of {len(m.layers)} layers, the log shows {len(segs)}")
+    frames = np.array(segs, np.int64).reshape(len(xq), per)[:, 1:]  # segment 0: before the first inference
+    layers = frames.mean(axis=0)
+    total = float(frames.sum(axis=1).mean())
+    macs = [layer_macs(m.q, lc.layer) for lc in m.layers]
+    return {
+        "counted": "executed instructions (not cycles) of the network alone, Cortex-M4 image under qemu "
+                   f"({' '.join(QEMU_COUNT)}), split at fpgagen_mark calls, mean of {len(xq)} frames",
+        "compiler": f"arm-none-eabi-gcc {opt} " + " ".join(ARM_CFLAGS),
+        "instructions_per_frame": round(total, 1),
+        "instructions_per_mac": round(total / m.macs, 3) if m.macs else None,
+        "frames": int(len(xq)),
+        "frame_spread": int(frames.sum(axis=1).max() - frames.sum(axis=1).min()),
+        "layers": [{"layer": lc.layer.name, "op": lc.layer.op, "instructions": round(float(n), 1), "macs": mc,
+                    "instructions_per_mac": round(float(n) / mc, 3) if mc else None}
+                   for lc, n, mc in zip(m.layers, layers, macs)],
+    }
+
+
+def run_samples_files(work: Path, models: list[CModel], xqs: list[np.ndarray]) -> None:
+    """Write ``input_<i>.bin`` per model into ``work`` and remove stale outputs."""
     work.mkdir(parents=True, exist_ok=True)
     for i, (m, xq) in enumerate(zip(models, xqs)):
         (work / f"input_{i}.bin").write_bytes(sample_file(xq, m.input))
         for stale in (f"output_{i}.bin", f"trace_{i}.bin"):
             if (work / stale).exists():
                 (work / stale).unlink()
+
+
+def run_samples(exe_cmd: list[str], work: Path, models: list[CModel], xqs: list[np.ndarray],
+                what: str, trace: bool = False, timeout: float = 300.0):
+    """Write ``input_<i>.bin`` per model, run, return the outputs (and traces) as IR-layout ints."""
+    work = Path(work).resolve()
+    run_samples_files(work, models, xqs)
     run_tool(exe_cmd, work, what, timeout)
     outs, traces = [], []
     for i, m in enumerate(models):
@@ -946,15 +1061,19 @@ def _verify_arm(build, target_dir, xq, golden):
     out = run_samples([*QEMU_CMD, str(elf)], work, [m], [xq], "running the Cortex-M4 harness under qemu")[0]
     bad = count_mismatches(out, golden.output)
     model = arm_model_size(target_dir, work / "size", m.prefix)
+    counts = arm_instruction_counts(target_dir, work / "count", m, xq)
     return {
         "board": "mps2-an386 (Cortex-M4, qemu-system-arm, semihosting)",
-        "compiler": "arm-none-eabi-gcc " + " ".join(ARM_CFLAGS),
+        "compiler": f"arm-none-eabi-gcc {ARM_OPT} " + " ".join(ARM_CFLAGS),
         "samples": int(len(xq)),
         "mismatches": int(bad.sum()),
         "elf": arm_size([elf], work),
         "model": model,
         "flash_bytes": model["text"] + model["data"],
         "ram_bytes": model["data"] + model["bss"],
+        "instructions_per_frame": counts.pop("instructions_per_frame"),
+        "instructions_per_mac": counts.pop("instructions_per_mac"),
+        "instruction_count": counts,
     }, bad
 
 

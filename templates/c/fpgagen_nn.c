@@ -18,36 +18,65 @@ typedef char fpgagen_block_must_be_8[(FPGAGEN_BLOCK == 8) ? 1 : -1];
  *   floor((acc + 2**(shift-1) - (acc < 0)) / 2**shift), SPEC.md's round half away from zero.
  * - shift <= 0: mul 2**-shift, offset = unbias = 2**62, shift 0, round 0: v = acc * 2**-shift.
  * - shift >= 63: mul 0: v = 0 (as the golden model: every accumulator is below 2**62).
- * The generator checks |acc| * 2**max(0, -shift) < 2**61 for every layer. */
+ * The generator checks |acc| * 2**max(0, -shift) < 2**61 for every layer.
+ *
+ * The narrow form (layers whose descriptor says `narrow`: the generator proved
+ * |acc| * 2**max(0, -shift) < 2**29) is the same formula in uint32_t with 2**30 for 2**62
+ * (shift >= 31 then gives 0): no 64-bit operation, for 32-bit cores. */
 typedef struct {
     uint64_t mul, offset, round;
     int32_t shift;
     int64_t unbias;
     int64_t lo, hi;
+    int32_t narrow;
+    uint32_t mul32, offset32, round32;
+    int32_t shift32, unbias32, lo32, hi32;
 } requant_t;
 
 static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
 {
     requant_t r;
     const uint64_t k = (uint64_t)1 << 62;
-    r.lo = lo;
-    r.hi = hi;
+    const uint32_t k32 = (uint32_t)1 << 30;
+    r.lo = r.lo32 = lo;
+    r.hi = r.hi32 = hi;
+    r.narrow = 0;
     r.round = 0;
-    r.shift = 0;
+    r.round32 = 0;
+    r.shift = r.shift32 = 0;
     r.offset = k;
     r.unbias = (int64_t)k;
+    r.offset32 = k32;
+    r.unbias32 = (int32_t)k32;
     if (shift <= 0) {
         r.mul = -shift < 62 ? (uint64_t)1 << -shift : 0;
-    } else if (shift < 63) {
-        r.mul = 1;
+        r.mul32 = -shift < 30 ? (uint32_t)1 << -shift : 0;
+    } else {
+        r.mul = shift < 63;
+        r.mul32 = shift < 31;
+    }
+    if (shift > 0 && shift < 63) {
         r.offset = k + ((uint64_t)1 << (shift - 1));
         r.round = 1;
         r.shift = shift;
         r.unbias = (int64_t)(k >> shift);
-    } else {
-        r.mul = 0;
+    }
+    if (shift > 0 && shift < 31) {
+        r.offset32 = k32 + ((uint32_t)1 << (shift - 1));
+        r.round32 = 1;
+        r.shift32 = shift;
+        r.unbias32 = (int32_t)(k32 >> shift);
     }
     return r;
+}
+
+static inline int32_t requant_narrow(int32_t acc, const requant_t *r)
+{
+    const uint32_t u = (uint32_t)acc * r->mul32 + r->offset32 - ((uint32_t)(acc < 0) & r->round32);
+    int32_t v = (int32_t)(u >> r->shift32) - r->unbias32;
+    v = v < r->lo32 ? r->lo32 : v;
+    v = v > r->hi32 ? r->hi32 : v;
+    return v;
 }
 
 static inline int32_t requant(int64_t acc, const requant_t *r)
@@ -65,6 +94,12 @@ int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi)
     return requant(acc, &r);
 }
 
+int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_t hi)
+{
+    const requant_t r = requant_params(shift, lo, hi);
+    return requant_narrow(acc, &r);
+}
+
 /* Bias, requantize and store n outputs of one pixel. */
 static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, const int64_t *bias64,
                           const requant_t *rq, uint8_t *y)
@@ -72,7 +107,11 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
     const requant_t r = *rq;
     int32_t j;
 
-    if (bias32 != 0) {
+    if (r.narrow) { /* bias32 set: the accumulator fits 30 bits */
+        for (j = 0; j < n; ++j) {
+            y[j] = (uint8_t)requant_narrow(acc[j] + bias32[j], &r);
+        }
+    } else if (bias32 != 0) {
         for (j = 0; j < n; ++j) {
             y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], &r);
         }
@@ -346,6 +385,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
     ch.rq = requant_params(l->shift, l->lo, l->hi);
+    ch.rq.narrow = l->narrow;
     win.x_row = in_w * in_c;
     win.x_col = in_c;
     for (oy = 0; oy < out_h; ++oy) {
@@ -403,6 +443,7 @@ void fpgagen_dense(const fpgagen_dense_t *l, const uint8_t *x, uint8_t *y)
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
     ch.rq = requant_params(l->shift, l->lo, l->hi);
+    ch.rq.narrow = l->narrow;
     win.rows = 1;
     win.x_row = 0;
     win.cols = 1;

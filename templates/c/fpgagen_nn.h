@@ -80,6 +80,7 @@ typedef struct {
     const int32_t *bias32;          /* [out_c], or NULL */
     const int64_t *bias64;          /* [out_c], or NULL */
     int32_t shift, lo, hi;          /* requantization */
+    int32_t narrow;                 /* 1: requantize in 32 bits (fast path, |acc| * 2**max(0, -shift) < 2**29) */
 } fpgagen_conv_t;
 
 /* A fully-connected layer: in_n inputs, out_n outputs. */
@@ -90,6 +91,7 @@ typedef struct {
     const int32_t *bias32;
     const int64_t *bias64;
     int32_t shift, lo, hi;
+    int32_t narrow;                 /* as in fpgagen_conv_t */
 } fpgagen_dense_t;
 
 /* A max or average pool (a global average pool is one window over the whole map). */
@@ -116,6 +118,8 @@ typedef struct {
 /* SPEC.md 3: acc * 2**-shift rounded half away from zero (shift > 0) or acc << -shift,
  * then clamped to [lo, hi]; for |acc| * 2**max(0, -shift) < 2**61. */
 int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi);
+/* The same in 32-bit arithmetic only, for |acc| * 2**max(0, -shift) < 2**29. */
+int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_t hi);
 
 void fpgagen_conv(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_conv_wide(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
