@@ -337,7 +337,9 @@ def test_model_h_states_provenance_formats_and_sizes(digits_cnn):
     assert "(view of " in header and "(in-place of " in header
     runtime = files["fpgagen_nn.c"].decode() + files["fpgagen_nn.h"].decode()
     includes = set(re.findall(r"#include <([^>]+)>", runtime))
-    assert includes <= {"stdint.h", "string.h"}
+    assert includes <= {"stdint.h", "string.h", "arm_acle.h"}  # ACLE only under __ARM_FEATURE_DSP
+    assert re.search(r"#if defined\(__ARM_FEATURE_DSP\) && !defined\(FPGAGEN_NO_DSP\)\n#define FPGAGEN_DSP 1\n"
+                     r"#include <arm_acle.h>", runtime)
     code = re.sub(r"/\*.*?\*/", "", runtime, flags=re.S)
     assert not re.search(r"\b(float|double|malloc|calloc|free)\b", code)
 

@@ -120,6 +120,9 @@ def dense_cases(rng):
     for i, (n_in, n_out) in enumerate(itertools.product((1, 7, 64), (1, 3, 8, 13, 19))):
         out.append((dense_graph(f"dense_{n_in}x{n_out}", rng, n_in, n_out, "relu" if i % 4 == 1 else None),
                     i % 2 == 0))
+    # fan-ins beyond the packed sums' `fold` (summed in stretches), one not a multiple of 4
+    out.append((dense_graph("dense_long_601x16", rng, 601, 16), False))
+    out.append((dense_graph("dense_long_1030x9", rng, 1030, 9, "relu"), True))
     return out
 
 
@@ -310,6 +313,13 @@ def test_cases_cover_the_runtime():
     shifts = {layer.shift for _, layer in layers if layer.requantizes}
     assert min(shifts) < 0 and 0 in shifts and max(shifts) >= 63
     assert any(layer.weight.min() == -128 and layer.weight.max() == 127 for layer in macs)
+    # both packings of the fast path; fan-ins beyond `fold` for both input signednesses
+    packings = {cb.quad_packing(layer) for layer in macs if layer.weight.shape[0] >= 8}
+    assert packings == {True, False}
+    infos = {name: cb.tensor_infos(q) for name, q, _ in CASES}
+    long = [(name, layer) for name, q, _ in CASES for layer in q.layers if layer.op == "dense"
+            and layer.weight.shape[1] > cb.fold_taps(layer, infos[name][layer.inputs[0]])]
+    assert {layer.in_fmts[0].signed for _, layer in long} == {True, False}
     plans = {name: cb.build_model(q, name).plan for name, q, _ in CASES}
     in_place = {kind for plan in plans.values() for kind, _ in plan.shares.values()}
     assert in_place == {"view", "in-place"}

@@ -372,32 +372,63 @@ def plan_memory(q: QGraph, infos: dict[str, TensorInfo], search_budget: int = 20
 # -------------------------------------------------------------------------------------------
 # constants
 # -------------------------------------------------------------------------------------------
-def pack_conv_weight(weight: np.ndarray, groups: int, block: int = BLOCK) -> np.ndarray:
-    """[Co, Ci/g, kh, kw] -> the runtime's packing: per group, blocks [kh][kw][ci][block], then
-    rows [kh][kw][ci] (``block`` 1: unpacked [Co][kh][kw][ci], the wide path)."""
-    co = weight.shape[0]
+def pack_block_row(w8: np.ndarray) -> np.ndarray:
+    """One kernel row of a block, [BLOCK, taps] -> the runtime's bytes (fpgagen_nn.h): groups of
+    four taps (zero-padded), per channel pair (2k, 2k+1) a word of taps (0, 2) and one of taps
+    (1, 3), each tap [w(2k) + 128 as uint8_t, w(2k+1)], as int8_t values."""
+    n = w8.shape[1]
+    padded = np.zeros((BLOCK, -(-n // 4) * 4), np.int64)
+    padded[:, :n] = w8
+    lanes = padded.reshape(BLOCK // 2, 2, -1, 2, 2)  # [k, o % 2, group, (t / 2) % 2, t % 2]
+    lanes[:, 0] = (lanes[:, 0] + 128 + 128) % 256 - 128  # the even channel's u = w + 128, as int8_t
+    return lanes.transpose(2, 0, 4, 3, 1).ravel()
+
+
+def quad_packing(layer: QLayer) -> bool:
+    """Does the fast path pack the layer's blocks in groups of four taps (every run of taps a
+    window reads then starts and ends at a group boundary, but for a dense layer's last taps),
+    or interleaved (in_c / groups not a multiple of 4)?"""
+    return layer.op == "dense" or layer.weight.shape[1] % 4 == 0
+
+
+def pack_conv_weight(weight: np.ndarray, groups: int, packing: str = "quads") -> np.ndarray:
+    """[Co, Ci/g, kh, kw] -> the runtime's packing: per group, blocks of BLOCK channels (per
+    kernel row :func:`pack_block_row` for ``"quads"``, [kw][ci][BLOCK] for ``"interleaved"``),
+    then rows [kh][kw][ci]; ``"rows"``: unpacked [Co][kh][kw][ci] (the wide path)."""
+    co, _, kh, _ = weight.shape
     og = co // groups
+    nblk = og // BLOCK if packing != "rows" else 0
     parts = []
     for g in range(groups):
         wg = weight[g * og:(g + 1) * og].transpose(0, 2, 3, 1)  # og, kh, kw, ci
-        nblk = og // block
         for b in range(nblk):
-            parts.append(wg[b * block:(b + 1) * block].transpose(1, 2, 3, 0).ravel())
-        for o in range(nblk * block, og):
+            rows = wg[b * BLOCK:(b + 1) * BLOCK].reshape(BLOCK, kh, -1)
+            if packing == "quads":
+                parts += [pack_block_row(rows[:, r]) for r in range(kh)]
+            else:
+                parts.append(rows.transpose(1, 2, 0).ravel())
+        for o in range(nblk * BLOCK, og):
             parts.append(wg[o].ravel())
     return np.concatenate(parts).astype(np.int64)
 
 
-def pack_dense_weight(weight: np.ndarray, in_perm: np.ndarray, block: int = BLOCK,
+def pack_dense_weight(weight: np.ndarray, in_perm: np.ndarray, blocked: bool = True,
                       out_perm: np.ndarray | None = None) -> np.ndarray:
     """[Out, In] with columns in the input's element order and rows in the output's -> blocks
-    [In][block], then rows [In] (``block`` 1: rows [Out][In], the wide path)."""
+    of BLOCK rows (:func:`pack_block_row`), then rows [In] (``blocked`` False: rows [Out][In])."""
     w = weight[:, in_perm] if out_perm is None else weight[out_perm][:, in_perm]
-    out = w.shape[0]
-    nblk = out // block
-    parts = [w[b * block:(b + 1) * block].T.ravel() for b in range(nblk)]
-    parts += [w[o] for o in range(nblk * block, out)]
+    nblk = w.shape[0] // BLOCK if blocked else 0
+    parts = [pack_block_row(w[b * BLOCK:(b + 1) * BLOCK]) for b in range(nblk)]
+    parts += [w[o] for o in range(nblk * BLOCK, w.shape[0])]
     return np.concatenate(parts).astype(np.int64)
+
+
+def fold_taps(layer: QLayer, x: TensorInfo) -> int:
+    """Taps (a multiple of 4) the fast path's packed sums may run before they are unpacked:
+    |sum x * w| < 2**23 over any that many taps (the DSP kernels' odd-channel sums)."""
+    wmax = max(int(np.abs(layer.weight).max()), 1)
+    xmax = max(abs(x.fmt.min_int), abs(x.fmt.max_int), 1)
+    return max(4, min(1 << 20, ((2**23 - 1) // (wmax * xmax)) // 4 * 4))
 
 
 def c_int_list(values, per_line: int = 16, indent: str = "    ") -> str:
@@ -534,16 +565,20 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
     if layer.op in ("conv", "dense"):
         fast, why = mac_path(layer, x, y)
         w = layer.weight
-        block = BLOCK if fast else 1
         if layer.op == "conv":
             a = layer.attrs
             groups = int(a["groups"])
-            packed = pack_conv_weight(w, groups, block)
-            order = (f"per group: blocks of {BLOCK} output channels [kh][kw][ci][{BLOCK}], then single "
-                     f"channels [kh][kw][ci]") if fast else "[co][kh][kw][ci] (unpacked)"
+            packing = ("quads" if quad_packing(layer) else "interleaved") if fast else "rows"
+            packed = pack_conv_weight(w, groups, packing)
+            order = {"quads": f"per group: blocks of {BLOCK} output channels (per kernel row, taps in groups "
+                              f"of four, see fpgagen_nn.h), then single channels [kh][kw][ci]",
+                     "interleaved": f"per group: blocks of {BLOCK} output channels [kh][kw][ci][{BLOCK}], then "
+                                    f"single channels [kh][kw][ci]",
+                     "rows": "[co][kh][kw][ci] (unpacked)"}[packing]
         else:
-            packed = pack_dense_weight(w, x.perm, block, y.perm)
-            order = f"blocks of {BLOCK} outputs [in][{BLOCK}], then single rows [in]" if fast else \
+            packed = pack_dense_weight(w, x.perm, fast, y.perm)
+            order = f"blocks of {BLOCK} outputs (taps in groups of four, see fpgagen_nn.h), then single rows [in]" \
+                if fast else \
                 "rows [out][in] (unpacked)"
             if x.layout() != "vector":
                 order += "; columns in the input's element order (HWC of the flattened map)"
@@ -581,6 +616,8 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
             fields += [(n, f"{ident}__weight" if n == w_name else "0") for n in ("weight", "weight16", "weight32")]
         fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi),
                    ("narrow", int(fast and narrow_requant(layer)))]
+        if fast:
+            fields += [("fold", fold_taps(layer, x)), ("packing", int(quad_packing(layer)))]
     elif layer.op in ("maxpool", "avgpool", "gap"):
         a = pool_attrs(q, layer)
         c, h, wd = x.shape

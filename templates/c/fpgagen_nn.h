@@ -21,10 +21,17 @@
  * - Feature maps are HWC (channel fastest, then column, then row); vectors are in index order
  *   (a Flatten of a feature map keeps HWC order: the generator permutes the next dense layer's
  *   weight columns to match).
- * - Conv weights are packed per group: first the blocks of FPGAGEN_BLOCK output channels, each
- *   [kernel_h][kernel_w][in_c / groups][FPGAGEN_BLOCK] (the block's channels interleaved), then
+ * - Conv weights are packed per group: first the blocks of FPGAGEN_BLOCK output channels, then
  *   the remaining out_c / groups % FPGAGEN_BLOCK channels, each [kernel_h][kernel_w][in_c / groups].
- *   Dense weights likewise: blocks [in_n][FPGAGEN_BLOCK], then the remaining rows [in_n].
+ *   A block holds per kernel row its kernel_w * in_c / groups taps (kernel column, then input
+ *   channel), in groups of four taps (the last group padded): 32 bytes per group, per channel
+ *   pair (2k, 2k+1) two words: taps (0, 2) and taps (1, 3), each [u(2k), w(2k+1)] per tap,
+ *   where w is the int8_t weight and u = w + 128 as a uint8_t: the int16_t halves of such a word
+ *   are u + 256 * w, which the DSP kernels multiply directly (see fpgagen_nn.c). Layers whose
+ *   in_c / groups is not a multiple of 4 (rows too short or misaligned for groups of four, e.g.
+ *   a first conv over 1 or 3 channels) take the interleaved packing instead (`packing` 0):
+ *   per kernel row [kernel_w][in_c / groups][FPGAGEN_BLOCK], the block's channels together.
+ *   Dense weights likewise: blocks of one row of in_n taps, then the remaining rows [in_n].
  * - Biases are int32_t (bias32) when the layer's accumulator fits 32 bits, else int64_t
  *   (bias64); exactly one of the two pointers is set.
  *
@@ -81,6 +88,8 @@ typedef struct {
     const int64_t *bias64;          /* [out_c], or NULL */
     int32_t shift, lo, hi;          /* requantization */
     int32_t narrow;                 /* 1: requantize in 32 bits (fast path, |acc| * 2**max(0, -shift) < 2**29) */
+    int32_t fold;                   /* fast path: taps (a multiple of 4) over which |sum x * w| < 2**23 */
+    int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved (see above) */
 } fpgagen_conv_t;
 
 /* A fully-connected layer: in_n inputs, out_n outputs. */
@@ -91,7 +100,7 @@ typedef struct {
     const int32_t *bias32;
     const int64_t *bias64;
     int32_t shift, lo, hi;
-    int32_t narrow;                 /* as in fpgagen_conv_t */
+    int32_t narrow, fold, packing;  /* as in fpgagen_conv_t */
 } fpgagen_dense_t;
 
 /* A max or average pool (a global average pool is one window over the whole map). */
