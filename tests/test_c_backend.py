@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from fpgagen import flow
 from fpgagen.backends import c as cb
-from fpgagen.config import load_config, resolve_config
+from fpgagen.config import resolve_config
 from fpgagen.errors import BackendError
 from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node
@@ -27,8 +28,11 @@ from fpgagen.targets import GoldenRun, backend
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits"
-MNIST_MODEL = ROOT.parent / "shared" / "models" / "burn_mnist_cnn" / "mnist.onnx"
-MNIST_DATA = ROOT.parent / "shared" / "data" / "mnist_1k.npz"
+# ../shared beside the checkout (or beside the worktree directory of a git worktree)
+SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+              ROOT.parent / "shared")
+MNIST_MODEL = SHARED / "models" / "burn_mnist_cnn" / "mnist.onnx"
+MNIST_DATA = SHARED / "data" / "mnist_1k.npz"
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -71,7 +75,10 @@ def mnist_cnn():
     if not (MNIST_MODEL.is_file() and MNIST_DATA.is_file()):
         pytest.skip(f"the shared MNIST model/data are absent ({MNIST_MODEL}, {MNIST_DATA})")
     needs_frontend()
-    cfg = load_config(ROOT / "configs" / "mnist_cnn.yaml")
+    raw = yaml.safe_load((ROOT / "configs" / "mnist_cnn.yaml").read_text())
+    raw["model"] = str(MNIST_MODEL)  # the config's ../../shared, wherever the checkout is
+    raw["data"]["calibration"] = raw["data"]["validation"] = str(MNIST_DATA)
+    cfg = resolve_config(raw, base=ROOT / "configs")
     cfg["targets"] = ["c"]
     cfg["data"]["samples"] = 200  # calibration samples: enough for a valid build, quick
     cfg["data"]["validation"] = None
@@ -306,7 +313,7 @@ def test_generation_is_deterministic(digits_cnn):
     a = backend("c").generate(digits_cnn).files
     b = backend("c").generate(digits_cnn).files
     assert a == b
-    text = b"".join(a.values()).decode()
+    text = b"".join(v for k, v in a.items() if not k.endswith(".bin")).decode()
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b|\b\d\d:\d\d:\d\d\b", text)  # no dates or times
 
 
@@ -325,12 +332,14 @@ def test_model_h_states_provenance_formats_and_sizes(digits_cnn):
     assert f"one static arena of {m.plan.arena_bytes} bytes" in header
     assert f"{m.const_bytes} bytes of constants" in header
     assert f"#define DIGITS_CNN_CONST_BYTES {m.const_bytes}" in header
-    assert re.search(r"static const int8_t digits_cnn_\w+_weight\[\d+\] = \{", header)
-    assert re.search(r"static const int32_t digits_cnn_\w+_bias\[\d+\] = \{", header)
+    assert re.search(r"static const int8_t digits_cnn_\w+__weight\[\d+\] = \{", header)
+    assert re.search(r"static const int32_t digits_cnn_\w+__bias\[\d+\] = \{", header)
     assert "(view of " in header and "(in-place of " in header
     runtime = files["fpgagen_nn.c"].decode() + files["fpgagen_nn.h"].decode()
     includes = set(re.findall(r"#include <([^>]+)>", runtime))
-    assert includes <= {"stdint.h", "string.h"}
+    assert includes <= {"stdint.h", "string.h", "arm_acle.h"}  # ACLE only under __ARM_FEATURE_DSP
+    assert re.search(r"#if defined\(__ARM_FEATURE_DSP\) && !defined\(FPGAGEN_NO_DSP\)\n#define FPGAGEN_DSP 1\n"
+                     r"#include <arm_acle.h>", runtime)
     code = re.sub(r"/\*.*?\*/", "", runtime, flags=re.S)
     assert not re.search(r"\b(float|double|malloc|calloc|free)\b", code)
 
@@ -345,8 +354,8 @@ def test_wide_accumulators_get_int64_biases(digits_mlp):
         header = cb.render_model_h(cb.build_model(q, "wide"))
     finally:
         layer.bias, layer.acc_width = saved
-    assert re.search(r"static const int64_t wide_\w+_bias\[\d+\] = \{\n    INT64_C\(1099", header)
-    assert ".bias32    = 0," in header
+    assert re.search(r"static const int64_t wide_\w+__bias\[\d+\] = \{\n    INT64_C\(1099", header)
+    assert re.search(r"\.bias32 += 0,", header)
 
 
 def test_example_main_runs_and_matches(digits_cnn, tmp_path):
@@ -361,7 +370,7 @@ def test_verify_names_the_first_mismatching_layer(digits_cnn, tmp_path):
     out = generate_into(digits_cnn, tmp_path / "c")
     header = (out / "model.h").read_text()
     # corrupt conv2's first bias: its output (and everything after) must differ
-    tampered = re.sub(r"(static const int32_t digits_cnn_conv2_conv_bias\[\d+\] = \{\n\s*)(-?\d+)",
+    tampered = re.sub(r"(static const int32_t digits_cnn_conv2_Conv__bias\[\d+\] = \{\n\s*)(-?\d+)",
                       lambda mt: f"{mt.group(1)}{int(mt.group(2)) + 100000}", header, count=1)
     assert tampered != header
     (out / "model.h").write_text(tampered)
@@ -387,3 +396,25 @@ def test_inputs_outside_the_format_are_refused(digits_cnn, tmp_path):
     with pytest.raises(BackendError,
                        match=r"tensor 'input': integers must lie in \[0, 255\] \(u8\.\d+\), got \[\d+, 999\]"):
         cb.verify_host(digits_cnn, out, xq, GoldenRun(golden.output, golden.trace))
+
+
+def test_build_directory_runs_by_itself(digits_cnn, tmp_path):
+    """A copy of the generated c/ folder: `make run`, `make check` and (where the tools are)
+    `make run-arm` work with the sample files the build wrote (input_0.bin, expected_0.bin)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    out = generate_into(digits_cnn, tmp_path / "build" / "c")
+    copy = tmp_path / "elsewhere" / "c"
+    shutil.copytree(out, copy)
+    m = cb.build_model(digits_cnn.qgraph, "digits_cnn")
+    xq, want = (cb.from_bytes((copy / f).read_bytes(), info)
+                for f, info in (("input_0.bin", m.input), ("expected_0.bin", m.output)))
+    assert len(xq) == cb.SAMPLE_FILES
+    assert want.reshape(len(xq), -1).tolist() == run_int(digits_cnn.qgraph, xq).reshape(len(xq), -1).tolist()
+    goals = ["run", "check"] + (["run-arm"] if cb.arm_tools_missing() is None else [])
+    for goal in goals:
+        proc = subprocess.run(["make", goal], cwd=copy, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"make {goal}:\n{proc.stdout}{proc.stderr}"
+        assert "matches" in proc.stdout, proc.stdout
+    makefile = (copy / "Makefile").read_text()
+    assert "To run your own samples" in makefile and "input_0.bin" in makefile

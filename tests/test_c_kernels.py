@@ -120,6 +120,9 @@ def dense_cases(rng):
     for i, (n_in, n_out) in enumerate(itertools.product((1, 7, 64), (1, 3, 8, 13, 19))):
         out.append((dense_graph(f"dense_{n_in}x{n_out}", rng, n_in, n_out, "relu" if i % 4 == 1 else None),
                     i % 2 == 0))
+    # fan-ins beyond the packed sums' `fold` (summed in stretches), one not a multiple of 4
+    out.append((dense_graph("dense_long_601x16", rng, 601, 16), False))
+    out.append((dense_graph("dense_long_1030x9", rng, 1030, 9, "relu"), True))
     return out
 
 
@@ -254,18 +257,26 @@ def sanitizer_flags(tmp) -> list[str]:
     return SANITIZE if proc.returncode == 0 else []
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """case name -> {"pairs": trace, "scalar": trace}: every layer's output from both builds."""
-    tmp = tmp_path_factory.mktemp("c_kernels")
-    models = [cb.build_model(q, name) for name, q, _ in CASES]
+def write_harness(tmp, cases) -> list:
+    """One model header per (name, qgraph, ...) case, the runtime, the Cortex-M4 files and ONE
+    harness over all of them in ``tmp``; returns the models."""
+    models = [cb.build_model(case[1], case[0]) for case in cases]
     headers = []
     for m in models:
         (tmp / f"{m.prefix}.h").write_text(cb.render_model_h(m))
         headers.append(f"{m.prefix}.h")
-    for rel in cb.RUNTIME_FILES:
+    for rel in (*cb.RUNTIME_FILES, *cb.ARM_FILES):
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_text(cb.read_library_file(f"c/{rel}"))
     (tmp / "harness.c").write_text(cb.render_harness(models, headers))
+    return models
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """case name -> {"pairs": trace, "scalar": trace}: every layer's output from both builds."""
+    tmp = tmp_path_factory.mktemp("c_kernels")
+    models = write_harness(tmp, CASES)
     san = sanitizer_flags(tmp)
     xqs = [xq for _, _, xq in CASES]
     result = {name: {} for name, _, _ in CASES}
@@ -302,6 +313,13 @@ def test_cases_cover_the_runtime():
     shifts = {layer.shift for _, layer in layers if layer.requantizes}
     assert min(shifts) < 0 and 0 in shifts and max(shifts) >= 63
     assert any(layer.weight.min() == -128 and layer.weight.max() == 127 for layer in macs)
+    # both packings of the fast path; fan-ins beyond `fold` for both input signednesses
+    packings = {cb.quad_packing(layer) for layer in macs if layer.weight.shape[0] >= 8}
+    assert packings == {True, False}
+    infos = {name: cb.tensor_infos(q) for name, q, _ in CASES}
+    long = [(name, layer) for name, q, _ in CASES for layer in q.layers if layer.op == "dense"
+            and layer.weight.shape[1] > cb.fold_taps(layer, infos[name][layer.inputs[0]])]
+    assert {layer.in_fmts[0].signed for _, layer in long} == {True, False}
     plans = {name: cb.build_model(q, name).plan for name, q, _ in CASES}
     in_place = {kind for plan in plans.values() for kind, _ in plan.shares.values()}
     assert in_place == {"view", "in-place"}
@@ -321,13 +339,21 @@ def test_requantize_matches_golden(tmp_path):
     bounds = [(-128, 127), (0, 255), (0, 96), (-(2**31), 2**31 - 1)]
     cases = [(a, s, lo, hi) for a in accs for s in shifts for lo, hi in bounds
              if s >= 0 or abs(a) < 2 ** (60 + s)]  # the runtime's documented range
-    rows = ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi})}}" for a, s, lo, hi in cases)
+    # the narrow (32-bit) form where the generator allows it: |acc| * 2**max(0, -shift) < 2**29
+    narrow = [(a, s, lo, hi) for a, s, lo, hi in cases if abs(a) * 2 ** max(0, -s) < 2**29]
+    narrow += [(s * (2**29 - 1 - d), k, -128, 127) for s in (1, -1) for d in (0, 1) for k in (1, 15, 28, 29, 30, 31, 40)]
+    rows = ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi}), 0}}" for a, s, lo, hi in cases)
+    rows += ",\n" + ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi}), 1}}" for a, s, lo, hi in narrow)
     (tmp_path / "rq.c").write_text(
         '#include <stdio.h>\n#include "fpgagen_nn.h"\n'
-        "static const struct { int64_t acc; int32_t shift, lo, hi; } cases[] = {\n" + rows + "\n};\n"
+        "static const struct { int64_t acc; int32_t shift, lo, hi, narrow; } cases[] = {\n" + rows + "\n};\n"
         "int main(void) {\n    size_t i;\n    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {\n"
-        '        printf("%ld\\n", (long)fpgagen_requantize(cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi));\n'
+        "        printf(\"%ld\\n\", (long)(cases[i].narrow\n"
+        "            ? fpgagen_requantize_narrow((int32_t)cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi)\n"
+        "            : fpgagen_requantize(cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi)));\n"
         "    }\n    return 0;\n}\n")
+    assert len(narrow) > 500
+    cases = cases + narrow
     for rel in cb.RUNTIME_FILES:
         (tmp_path / rel).write_text(cb.read_library_file(f"c/{rel}"))
     exe = cb.compile_host(tmp_path, tmp_path / "rq", sources=("rq.c", "fpgagen_nn.c"), extra=sanitizer_flags(tmp_path))
@@ -339,13 +365,14 @@ def test_requantize_matches_golden(tmp_path):
 def test_generator_refuses_what_the_runtime_cannot_do():
     rng = np.random.default_rng(7)
     q = lower_graph(dense_graph("wide", rng, 4, 3), rng, signed_input=False)
-    q.fmts[q.output] = type(q.output_fmt)(True, 12, 4)
-    with pytest.raises(BackendError, match=r"tensor 'y' \(output of layer 'fc'\) has format s12.4; .*at most 8 bits"):
+    q.fmts[q.output] = type(q.output_fmt)(True, 17, 4)
+    with pytest.raises(BackendError, match=r"tensor 'y' \(output of layer 'fc'\) has format s17.4; .*"
+                                           r"int16_t/uint16_t elements, so formats of at most 16 bits"):
         cb.build_model(q)
-    q = lower_graph(dense_graph("big_weights", rng, 4, 3), rng, signed_input=False)
-    q.layers[0].weight[0, 0] = 200
-    with pytest.raises(BackendError,
-                       match=r"layer 'fc' \(dense\): weights of format s8\.\d+ range over \[-?\d+, 200\]"):
+    q = lower_graph(dense_graph("huge_fan_in", rng, 4, 3), rng, signed_input=False)
+    q.layers[0].weight[0, 0] = 2**60
+    with pytest.raises(BackendError, match=r"layer 'fc' \(dense\): a sum of products can reach \d+, beyond the "
+                                           r"runtime's int64_t accumulator"):
         cb.build_model(q)
     q = lower_graph(dense_graph("far_shift", rng, 4, 3), rng, signed_input=False)
     q.layers[0].shift = -60

@@ -28,7 +28,6 @@ every buffer so that this bound is met (a small exhaustive search) and says so i
 from __future__ import annotations
 
 import math
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.names import Namespace, c_string, quoted
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
 from fpgagen.targets import register
@@ -51,28 +51,46 @@ BLOCK = 8
 #: the strict host compile of ``verify`` (the issue's flags)
 HOST_CFLAGS = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2"]
 #: the Cortex-M4 cross compile
-ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-Os", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
+#: the Cortex-M4 cross compile; the optimisation level (ARM_OPT, -O2 by default, -Os selectable:
+#: ``make arm ARM_OPT=-Os``) comes first
+ARM_OPT = "-O2"
+ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
               "-ffunction-sections", "-fdata-sections"]
 ARM_LDFLAGS = ["--specs=rdimon.specs", "-nostartfiles", "-Wl,--gc-sections"]
 QEMU_CMD = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting-config",
             "enable=on,target=native", "-kernel"]
+#: qemu options that log every executed instruction (one translation block per instruction,
+#: deterministic, no chaining that would hide blocks from the log)
+QEMU_COUNT = ["-icount", "shift=0", "-singlestep", "-d", "exec,nochain"]
+#: samples the instruction count runs (each is one frame; the counts of the frames are compared)
+COUNT_FRAMES = 2
 RUNTIME_FILES = ("fpgagen_nn.h", "fpgagen_nn.c")
 ARM_FILES = ("arm/startup.c", "arm/mps2_an386.ld")
 _INT32 = 2**31
 
 
 # -------------------------------------------------------------------------------------------
-# names, layouts
+# storage, layouts
 # -------------------------------------------------------------------------------------------
-def c_ident(name: str) -> str:
-    """A C identifier from a model/layer name (``/conv1/Conv`` -> ``conv1_conv``)."""
-    ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_").lower() or "t"
-    ident = re.sub(r"_+", "_", ident)
-    if ident[0].isdigit():
-        ident = "m_" + ident
-    return ident
+#: storage codes of fpgagen_nn.h: (signed, element bytes) -> (code, C type, NumPy dtype)
+STORAGE = {(False, 1): ("FPGAGEN_U8", "uint8_t", "<u1"), (True, 1): ("FPGAGEN_S8", "int8_t", "<i1"),
+           (False, 2): ("FPGAGEN_U16", "uint16_t", "<u2"), (True, 2): ("FPGAGEN_S16", "int16_t", "<i2"),
+           (True, 4): ("FPGAGEN_S32", "int32_t", "<i4")}
+#: longest model prefix and layer identifier: prefix + "_" + layer + "__weight" stays within the
+#: 63 significant characters C99 guarantees for internal identifiers
+PREFIX_LEN, LAYER_LEN = 20, 32
+#: identifiers model.h derives from its prefix (``<p>_arena``, ``<P>_INPUT_BYTES``, ...): no
+#: layer may take them
+MODEL_NAMES = ("arena", "input", "output", "run", "entry", "ARENA_BYTES", "CONST_BYTES", "MACS", "NUM_LAYERS",
+               "INPUT_OFFSET", "INPUT_BYTES", "INPUT_SIGNED", "INPUT_FRAC", "OUTPUT_OFFSET", "OUTPUT_BYTES",
+               "OUTPUT_SIGNED", "OUTPUT_FRAC")
+#: identifiers of the runtime and the harness no model prefix may take
+RUNTIME_NAMES = ("fpgagen", "fpgagen_nn", "run_model", "sample", "expected", "harness", "example")
 
 
+def element_bytes(fmt: Format) -> int:
+    """Bytes per element of a tensor of ``fmt``: 1 up to 8 bits, 2 up to 16."""
+    return 1 if fmt.word <= 8 else 2
 
 
 @dataclass
@@ -80,52 +98,92 @@ class TensorInfo:
     name: str
     shape: tuple
     fmt: Format
-    nbytes: int
-    #: IR flat index held at each byte of the buffer
+    #: elements, and bytes per element (1: int8_t/uint8_t, 2: int16_t/uint16_t)
+    elems: int
+    size: int
+    #: IR flat index held at each element of the buffer
     perm: np.ndarray
 
     @property
     def signed(self) -> bool:
         return self.fmt.signed
 
+    @property
+    def nbytes(self) -> int:
+        return self.elems * self.size
+
+    @property
+    def code(self) -> str:
+        return STORAGE[(self.signed, self.size)][0]
+
+    @property
+    def ctype(self) -> str:
+        return STORAGE[(self.signed, self.size)][1]
+
+    @property
+    def dtype(self) -> str:
+        return STORAGE[(self.signed, self.size)][2]
+
     def layout(self) -> str:
         if len(self.shape) == 3:
             return "HWC"
-        if np.array_equal(self.perm, np.arange(self.nbytes)):
+        if np.array_equal(self.perm, np.arange(self.elems)):
             return "vector"
-        return "vector in HWC order of the flattened map"
+        return "vector in HWC order of a flattened map"
 
 
 def tensor_infos(q: QGraph) -> dict[str, TensorInfo]:
-    """Every tensor's shape, format, size and byte order; checks the 8-bit storage."""
-    infos = {}
+    """Every tensor's shape, format, storage and element order.
 
-    def add(name, perm, where):
-        fmt = q.fmts[name]
-        if fmt.word > 8:
+    A feature map is HWC; the model input and a vector are in index order, except where a
+    Flatten view or an add ties a vector to a flattened map: tensors an add or a Flatten joins
+    share one order, that of the flattened map among them (a dense layer can write its outputs
+    in any order: the generator permutes its weight rows to match)."""
+    tensors = [q.input] + [layer.output for layer in q.layers]
+    root = {t: t for t in tensors}
+
+    def find(t):
+        while root[t] != t:
+            t = root[t]
+        return t
+
+    for layer in q.layers:
+        if layer.op in ("flatten", "add"):
+            for t in layer.inputs:
+                root[find(t)] = find(layer.output)
+    # tensors whose order is fixed: the input and feature maps (HWC), flattened maps (their map's)
+    fixed: dict[str, tuple[np.ndarray, str]] = {}
+
+    def fix(t, perm, why):
+        r = find(t)
+        if r in fixed and not np.array_equal(fixed[r][0], perm):
             raise BackendError(
-                f"c target: tensor {name!r} ({where}) has format {fmt}; the C runtime stores one byte "
-                f"per element, so formats of at most 8 bits (word_length <= 8) are supported"
+                f"c target: tensor {quoted(t)} would need two element orders ({why}, and {fixed[r][1]}); "
+                f"the C target stores every tensor in one order"
             )
-        shape = tuple(q.shapes[name])
-        infos[name] = TensorInfo(name, shape, fmt, math.prod(shape), perm)
+        fixed.setdefault(r, (perm, why))
 
-    add(q.input, hwc_order(q.shapes[q.input]), "the model input")
+    fix(q.input, hwc_order(q.shapes[q.input]), f"the model input {quoted(q.input)}")
     for layer in q.layers:
         if layer.op == "flatten":
-            perm = infos[layer.inputs[0]].perm
-        elif layer.op == "add":
-            pa, pb = (infos[t].perm for t in layer.inputs)
-            if not np.array_equal(pa, pb):
-                raise BackendError(
-                    f"layer {layer.name!r} (add): its inputs {layer.inputs[0]!r} and {layer.inputs[1]!r} are "
-                    f"stored in different element orders (a flattened map and a vector); the C target "
-                    f"cannot add them element-wise"
-                )
-            perm = pa
-        else:
-            perm = hwc_order(q.shapes[layer.output])
-        add(layer.output, perm, f"output of layer {layer.name!r}")
+            src = layer.inputs[0]
+            if len(q.shapes[src]) == 3:
+                fix(src, hwc_order(q.shapes[src]), f"HWC of the map {quoted(src)}")
+        elif layer.op not in ("add", "dense"):
+            fix(layer.output, hwc_order(q.shapes[layer.output]), f"HWC of {quoted(layer.output)}")
+    infos = {}
+    for name in tensors:
+        fmt = q.fmts[name]
+        where = "the model input" if name == q.input else f"output of layer {quoted(q.producer(name).name)}"
+        if fmt.word > 16:
+            raise BackendError(
+                f"c target: tensor {quoted(name)} ({where}) has format {fmt}; the C runtime stores "
+                f"int8_t/uint8_t or int16_t/uint16_t elements, so formats of at most 16 bits "
+                f"(word_length <= 16) are supported"
+            )
+        shape = tuple(q.shapes[name])
+        perm = fixed.get(find(name), (np.arange(math.prod(shape)), ""))[0]
+        infos[name] = TensorInfo(name, shape, fmt, math.prod(shape), element_bytes(fmt), perm)
     return infos
 
 
@@ -202,9 +260,14 @@ def lifetimes(q: QGraph) -> dict[str, tuple[int, int]]:
 
 def plan_memory(q: QGraph, infos: dict[str, TensorInfo], search_budget: int = 20_000) -> MemoryPlan:
     """The arena's lower bound and a placement of every buffer (see the module docstring)."""
-    if not q.layers:
-        raise BackendError(f"model {q.name!r} has no layers; nothing to generate")
     span = lifetimes(q)
+    # a 16-bit tensor lies at an even offset: with one in the model, every buffer takes an even
+    # number of bytes (so every offset the placement forms is even)
+    align = max(info.size for info in infos.values())
+
+    def nbytes(t):
+        return -(-infos[t].nbytes // align) * align
+
     steps = len(q.layers)
     # alias groups: tensors sharing one offset (union-find keyed by the root tensor)
     root = {t: t for t in infos}
@@ -233,7 +296,8 @@ def plan_memory(q: QGraph, infos: dict[str, TensorInfo], search_budget: int = 20
         elif layer.op == "add":
             candidates = list(dict.fromkeys(layer.inputs))
         for src in candidates:
-            if group_last(src) == k and infos[out].nbytes <= infos[src].nbytes:
+            if group_last(src) == k and infos[out].nbytes <= infos[src].nbytes \
+                    and infos[out].size <= infos[src].size:
                 root[out] = find(src)
                 shares[out] = ("in-place", src)
                 break
@@ -243,9 +307,9 @@ def plan_memory(q: QGraph, infos: dict[str, TensorInfo], search_budget: int = 20
         prof = groups.setdefault(find(t), {})
         first, last = span[t]
         for s in range(first, last + 1):
-            prof[s] = max(prof.get(s, 0), info.nbytes)
-    live = [[t for t in infos if span[t][0] <= s <= span[t][1]] for s in range(steps)]
-    step_bytes = [sum(prof.get(s, 0) for prof in groups.values()) for s in range(steps)]
+            prof[s] = max(prof.get(s, 0), nbytes(t))
+    live = [[t for t in infos if span[t][0] <= s <= span[t][1]] for s in range(max(steps, 1))]
+    step_bytes = [sum(prof.get(s, 0) for prof in groups.values()) for s in range(max(steps, 1))]
     bound = max(step_bytes)
 
     order = sorted(groups, key=lambda r: (min(groups[r]), -max(groups[r].values())))
@@ -308,29 +372,63 @@ def plan_memory(q: QGraph, infos: dict[str, TensorInfo], search_budget: int = 20
 # -------------------------------------------------------------------------------------------
 # constants
 # -------------------------------------------------------------------------------------------
-def pack_conv_weight(weight: np.ndarray, groups: int) -> np.ndarray:
-    """[Co, Ci/g, kh, kw] -> the runtime's packing: per group, blocks [kh][kw][ci][BLOCK], then rows."""
-    co = weight.shape[0]
+def pack_block_row(w8: np.ndarray) -> np.ndarray:
+    """One kernel row of a block, [BLOCK, taps] -> the runtime's bytes (fpgagen_nn.h): groups of
+    four taps (zero-padded), per channel pair (2k, 2k+1) a word of taps (0, 2) and one of taps
+    (1, 3), each tap [w(2k) + 128 as uint8_t, w(2k+1)], as int8_t values."""
+    n = w8.shape[1]
+    padded = np.zeros((BLOCK, -(-n // 4) * 4), np.int64)
+    padded[:, :n] = w8
+    lanes = padded.reshape(BLOCK // 2, 2, -1, 2, 2)  # [k, o % 2, group, (t / 2) % 2, t % 2]
+    lanes[:, 0] = (lanes[:, 0] + 128 + 128) % 256 - 128  # the even channel's u = w + 128, as int8_t
+    return lanes.transpose(2, 0, 4, 3, 1).ravel()
+
+
+def quad_packing(layer: QLayer) -> bool:
+    """Does the fast path pack the layer's blocks in groups of four taps (every run of taps a
+    window reads then starts and ends at a group boundary, but for a dense layer's last taps),
+    or interleaved (in_c / groups not a multiple of 4)?"""
+    return layer.op == "dense" or layer.weight.shape[1] % 4 == 0
+
+
+def pack_conv_weight(weight: np.ndarray, groups: int, packing: str = "quads") -> np.ndarray:
+    """[Co, Ci/g, kh, kw] -> the runtime's packing: per group, blocks of BLOCK channels (per
+    kernel row :func:`pack_block_row` for ``"quads"``, [kw][ci][BLOCK] for ``"interleaved"``),
+    then rows [kh][kw][ci]; ``"rows"``: unpacked [Co][kh][kw][ci] (the wide path)."""
+    co, _, kh, _ = weight.shape
     og = co // groups
+    nblk = og // BLOCK if packing != "rows" else 0
     parts = []
     for g in range(groups):
         wg = weight[g * og:(g + 1) * og].transpose(0, 2, 3, 1)  # og, kh, kw, ci
-        nblk = og // BLOCK
         for b in range(nblk):
-            parts.append(wg[b * BLOCK:(b + 1) * BLOCK].transpose(1, 2, 3, 0).ravel())
+            rows = wg[b * BLOCK:(b + 1) * BLOCK].reshape(BLOCK, kh, -1)
+            if packing == "quads":
+                parts += [pack_block_row(rows[:, r]) for r in range(kh)]
+            else:
+                parts.append(rows.transpose(1, 2, 0).ravel())
         for o in range(nblk * BLOCK, og):
             parts.append(wg[o].ravel())
     return np.concatenate(parts).astype(np.int64)
 
 
-def pack_dense_weight(weight: np.ndarray, in_perm: np.ndarray) -> np.ndarray:
-    """[Out, In] with columns in the input's byte order -> blocks [In][BLOCK], then rows [In]."""
-    w = weight[:, in_perm]
-    out = w.shape[0]
-    nblk = out // BLOCK
-    parts = [w[b * BLOCK:(b + 1) * BLOCK].T.ravel() for b in range(nblk)]
-    parts += [w[o] for o in range(nblk * BLOCK, out)]
+def pack_dense_weight(weight: np.ndarray, in_perm: np.ndarray, blocked: bool = True,
+                      out_perm: np.ndarray | None = None) -> np.ndarray:
+    """[Out, In] with columns in the input's element order and rows in the output's -> blocks
+    of BLOCK rows (:func:`pack_block_row`), then rows [In] (``blocked`` False: rows [Out][In])."""
+    w = weight[:, in_perm] if out_perm is None else weight[out_perm][:, in_perm]
+    nblk = w.shape[0] // BLOCK if blocked else 0
+    parts = [pack_block_row(w[b * BLOCK:(b + 1) * BLOCK]) for b in range(nblk)]
+    parts += [w[o] for o in range(nblk * BLOCK, w.shape[0])]
     return np.concatenate(parts).astype(np.int64)
+
+
+def fold_taps(layer: QLayer, x: TensorInfo) -> int:
+    """Taps (a multiple of 4) the fast path's packed sums may run before they are unpacked:
+    |sum x * w| < 2**23 over any that many taps (the DSP kernels' odd-channel sums)."""
+    wmax = max(int(np.abs(layer.weight).max()), 1)
+    xmax = max(abs(x.fmt.min_int), abs(x.fmt.max_int), 1)
+    return max(4, min(1 << 20, ((2**23 - 1) // (wmax * xmax)) // 4 * 4))
 
 
 def c_int_list(values, per_line: int = 16, indent: str = "    ") -> str:
@@ -349,21 +447,39 @@ def c_int64(v: int) -> str:
     return f"INT64_C({v})"
 
 
-def check_mac_bounds(layer: QLayer, x_fmt: Format) -> None:
-    """The runtime forms sums of products in int32_t: prove they cannot overflow."""
+def mac_path(layer: QLayer, x: TensorInfo, y: TensorInfo) -> tuple[bool, str]:
+    """(fast, why): may the conv/dense layer take the fast path (8-bit input and output, int8_t
+    weights, int32_t sums of products), and if not, why; the wide path's int64_t sums are
+    proven here too."""
     w = layer.weight
-    if w.min() < -128 or w.max() > 127:
-        raise BackendError(
-            f"layer {layer.name!r} ({layer.op}): weights of format {layer.w_fmt} range over "
-            f"[{int(w.min())}, {int(w.max())}]; the C runtime stores weights as int8_t [-128, 127]"
-        )
-    xmax = max(abs(x_fmt.min_int), abs(x_fmt.max_int))
+    xmax = max(abs(x.fmt.min_int), abs(x.fmt.max_int))
     worst = int(np.abs(w.reshape(w.shape[0], -1)).sum(axis=1).max()) * xmax
-    if worst >= _INT32:
+    bias = int(np.abs(np.asarray(layer.bias, np.int64)).max()) if np.size(layer.bias) else 0
+    if worst + bias >= 2**62:
         raise BackendError(
-            f"layer {layer.name!r} ({layer.op}): a sum of products can reach {worst}, beyond the "
-            f"runtime's int32_t (fan-in {w[0].size} too large for {x_fmt} inputs)"
+            f"layer {quoted(layer.name)} ({layer.op}): a sum of products can reach {worst}, beyond the "
+            f"runtime's int64_t accumulator (fan-in {w[0].size} too large for {x.fmt} inputs)"
         )
+    if x.size > 1 or y.size > 1:
+        return False, f"{x.fmt} input, {y.fmt} output: 16-bit storage"
+    if w.min() < -128 or w.max() > 127:
+        return False, f"{layer.w_fmt} weights range over [{int(w.min())}, {int(w.max())}], beyond int8_t"
+    if worst >= _INT32:
+        return False, f"a sum of products can reach {worst}, beyond int32_t"
+    return True, ""
+
+
+def narrow_requant(layer: QLayer) -> bool:
+    """May the runtime requantize in 32 bits: |acc| * 2**max(0, -shift) < 2**29?"""
+    return layer.acc_width is not None and layer.acc_width - 1 + max(0, -layer.shift) <= 29
+
+
+def weight_storage(w: np.ndarray) -> tuple[str, str]:
+    """The narrowest signed storage (code, C type) holding every weight of the wide path."""
+    for size in (1, 2, 4):
+        if -(2 ** (8 * size - 1)) <= w.min() and w.max() < 2 ** (8 * size - 1):
+            return STORAGE[(True, size)][:2]
+    raise BackendError(f"weights range over [{int(w.min())}, {int(w.max())}], beyond int32_t")
 
 
 @dataclass
@@ -382,30 +498,36 @@ class LayerC:
     const_bytes: int = 0
 
 
-def _bias_array(ident: str, layer: QLayer) -> tuple[dict, str, str, int]:
+def _bias_array(ident: str, layer: QLayer, out_perm: np.ndarray, wide_path: bool) -> tuple[dict, str, str, int]:
+    """The bias in the output's element order: int32_t where the accumulator fits 32 bits on
+    the fast path, else int64_t."""
     bias = np.asarray(layer.bias, np.int64)
-    wide = layer.acc_width is None or layer.acc_width > 32 or bias.min() < -_INT32 or bias.max() >= _INT32
+    if layer.op == "dense":
+        bias = bias[out_perm]
+    wide = wide_path or layer.acc_width is None or layer.acc_width > 32 or bias.min() < -_INT32 \
+        or bias.max() >= _INT32
     fmt = f"s{layer.acc_width}.{layer.acc_frac}"
     src = f"bias {layer.b_fmt} re-expressed at the accumulator frac {layer.acc_frac}" if layer.b_fmt else \
         "no bias in the model: zeros"
     if wide:
         body = "\n".join("    " + ", ".join(c_int64(v) for v in bias[i:i + 4]) + "," for i in range(0, len(bias), 4))
-        arr = dict(ctype="int64_t", name=f"{ident}_bias", size=len(bias), body=body,
+        arr = dict(ctype="int64_t", name=f"{ident}__bias", size=len(bias), body=body,
                    comment=f"[{len(bias)}] accumulator {fmt} (int64_t: {layer.acc_width}-bit accumulator); {src}")
-        return arr, "0", f"{ident}_bias", 8 * len(bias)
-    arr = dict(ctype="int32_t", name=f"{ident}_bias", size=len(bias), body=c_int_list(bias, per_line=8),
+        return arr, "0", f"{ident}__bias", 8 * len(bias)
+    arr = dict(ctype="int32_t", name=f"{ident}__bias", size=len(bias), body=c_int_list(bias, per_line=8),
                comment=f"[{len(bias)}] accumulator {fmt}; {src}")
-    return arr, f"{ident}_bias", "0", 4 * len(bias)
+    return arr, f"{ident}__bias", "0", 4 * len(bias)
 
 
 def describe_layer(q: QGraph, layer: QLayer, infos: dict[str, TensorInfo]) -> list[str]:
-    lines = [f"{layer.name}: {layer.op}"
+    lines = [f"{quoted(layer.name)}: {layer.op}"
              + (f" + {activation_name(layer.activation)}" if layer.activation else "")
-             + (f" (ONNX {layer.onnx_op}: {', '.join(layer.onnx_nodes)})" if layer.onnx_nodes else "")]
-    ins = ", ".join(f"{t} {list(infos[t].shape)} {infos[t].fmt}" for t in layer.inputs)
+             + (f" (ONNX {quoted(layer.onnx_op)}: {', '.join(map(quoted, layer.onnx_nodes))})"
+                if layer.onnx_nodes else "")]
+    ins = ", ".join(f"{quoted(t)} {list(infos[t].shape)} {infos[t].fmt} ({infos[t].ctype})" for t in layer.inputs)
     out = infos[layer.output]
     lines.append(f"  in  {ins}")
-    lines.append(f"  out {layer.output} {list(out.shape)} {out.fmt} ({out.layout()})")
+    lines.append(f"  out {quoted(layer.output)} {list(out.shape)} {out.fmt} ({out.ctype}, {out.layout()})")
     a = layer.attrs
     if layer.op in ("conv", "maxpool", "avgpool"):
         lines.append(f"  kernel {tuple(a['kernel'])}, stride {tuple(a['stride'])}, pads (t, l, b, r) "
@@ -427,7 +549,7 @@ def check_requant_range(layer: QLayer) -> None:
     bits = (layer.acc_width or 64) - 1 + max(0, -layer.shift)
     if bits > 61:
         raise BackendError(
-            f"layer {layer.name!r} ({layer.op}): a {layer.acc_width}-bit accumulator shifted left by "
+            f"layer {quoted(layer.name)} ({layer.op}): a {layer.acc_width}-bit accumulator shifted left by "
             f"{max(0, -layer.shift)} exceeds the C runtime's 61-bit requantization range"
         )
 
@@ -441,51 +563,73 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
     lc.out_offset, lc.out_bytes = plan.offsets[layer.output], y.nbytes
     fields: list[tuple[str, object]] = []
     if layer.op in ("conv", "dense"):
-        check_mac_bounds(layer, x.fmt)
+        fast, why = mac_path(layer, x, y)
         w = layer.weight
         if layer.op == "conv":
             a = layer.attrs
             groups = int(a["groups"])
-            packed = pack_conv_weight(w, groups)
-            order = (f"per group: blocks of {BLOCK} output channels [kh][kw][ci][{BLOCK}], then single "
-                     f"channels [kh][kw][ci]")
+            packing = ("quads" if quad_packing(layer) else "interleaved") if fast else "rows"
+            packed = pack_conv_weight(w, groups, packing)
+            order = {"quads": f"per group: blocks of {BLOCK} output channels (per kernel row, taps in groups "
+                              f"of four, see fpgagen_nn.h), then single channels [kh][kw][ci]",
+                     "interleaved": f"per group: blocks of {BLOCK} output channels [kh][kw][ci][{BLOCK}], then "
+                                    f"single channels [kh][kw][ci]",
+                     "rows": "[co][kh][kw][ci] (unpacked)"}[packing]
         else:
-            packed = pack_dense_weight(w, x.perm)
-            order = f"blocks of {BLOCK} outputs [in][{BLOCK}], then single rows [in]"
+            packed = pack_dense_weight(w, x.perm, fast, y.perm)
+            order = f"blocks of {BLOCK} outputs (taps in groups of four, see fpgagen_nn.h), then single rows [in]" \
+                if fast else \
+                "rows [out][in] (unpacked)"
             if x.layout() != "vector":
-                order += "; columns in the input's byte order (HWC of the flattened map)"
+                order += "; columns in the input's element order (HWC of the flattened map)"
+            if not np.array_equal(y.perm, np.arange(y.elems)):
+                order += "; rows in the output's element order (HWC of the flattened map it is added to)"
+        w_code, w_ctype = ("FPGAGEN_S8", "int8_t") if fast else weight_storage(packed)
+        w_name = {"int8_t": "weight", "int16_t": "weight16", "int32_t": "weight32"}[w_ctype]
         origin = layer.onnx_nodes[0] if layer.onnx_nodes else layer.name
         lc.arrays.append(dict(
-            ctype="int8_t", name=f"{ident}_weight", size=len(packed), body=c_int_list(packed),
-            comment=f"{list(w.shape)} {layer.w_fmt} weights of {origin}, packed {order}"))
-        bias_arr, b32, b64, bias_bytes = _bias_array(ident, layer)
+            ctype=w_ctype, name=f"{ident}__weight", size=len(packed), body=c_int_list(packed),
+            comment=f"{list(w.shape)} {layer.w_fmt} weights of {quoted(origin)}, packed {order}"))
+        bias_arr, b32, b64, bias_bytes = _bias_array(ident, layer, y.perm, not fast)
         lc.arrays.append(bias_arr)
-        lc.const_bytes = len(packed) + bias_bytes
+        lc.const_bytes = len(packed) * int(w_ctype[3:-2]) // 8 + bias_bytes
+        if not fast:
+            lc.comment.append(f"  wide path (int64_t sums, fpgagen_conv_wide): {why}")
         if layer.op == "conv":
             c, h, wd = x.shape
             co, oh, ow = y.shape
-            lc.desc_type, lc.kind = "fpgagen_conv_t", "conv"
-            fields = [("in_h", h), ("in_w", wd), ("in_c", c), ("out_h", oh), ("out_w", ow), ("out_c", co),
-                      ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
-                      ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
-                      ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("groups", groups)]
-        else:
+            geometry = [("in_h", h), ("in_w", wd), ("in_c", c), ("out_h", oh), ("out_w", ow), ("out_c", co),
+                        ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
+                        ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
+                        ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("groups", groups)]
+        else:  # the wide path: a 1x1 conv over a 1x1 map
+            geometry = [("in_h", 1), ("in_w", 1), ("in_c", x.elems), ("out_h", 1), ("out_w", 1),
+                        ("out_c", y.elems), ("kernel_h", 1), ("kernel_w", 1), ("stride_h", 1), ("stride_w", 1),
+                        ("pad_top", 0), ("pad_left", 0), ("groups", 1)]
+        if fast and layer.op == "dense":
             lc.desc_type, lc.kind = "fpgagen_dense_t", "dense"
-            fields = [("in_n", x.nbytes), ("out_n", y.nbytes)]
-        fields += [("in_signed", int(x.signed)), ("weight", f"{ident}_weight"), ("bias32", b32),
-                   ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi)]
+            fields = [("in_n", x.elems), ("out_n", y.elems), ("in_type", x.code), ("out_type", y.code),
+                      ("weight", f"{ident}__weight")]
+        else:
+            lc.desc_type, lc.kind = "fpgagen_conv_t", "conv" if fast else "conv_wide"
+            fields = geometry + [("in_type", x.code), ("out_type", y.code), ("w_type", w_code)]
+            fields += [(n, f"{ident}__weight" if n == w_name else "0") for n in ("weight", "weight16", "weight32")]
+        fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi),
+                   ("narrow", int(fast and narrow_requant(layer)))]
+        if fast:
+            fields += [("fold", fold_taps(layer, x)), ("packing", int(quad_packing(layer)))]
     elif layer.op in ("maxpool", "avgpool", "gap"):
         a = pool_attrs(q, layer)
         c, h, wd = x.shape
         _, oh, ow = y.shape
         ky0, ky1, kx0, kx1, _, _ = pool_window_geometry(x.shape, y.shape, a)
         if ((ky1 <= ky0) | (kx1 <= kx0)).any():
-            raise BackendError(f"layer {layer.name!r} ({layer.op}): a window lies wholly in the padding")
+            raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): a window lies wholly in the padding")
         lc.desc_type = "fpgagen_pool_t"
         fields = [("in_h", h), ("in_w", wd), ("channels", c), ("out_h", oh), ("out_w", ow),
                   ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
                   ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
-                  ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("in_signed", int(x.signed))]
+                  ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("in_type", x.code), ("out_type", y.code)]
         if layer.op == "maxpool":
             lc.kind = "maxpool"
             fields += [("recip", "0"), ("recip_count", 0), ("shift", 0), ("lo", 0), ("hi", 0)]
@@ -493,29 +637,29 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
             lc.kind = "avgpool"
             recip = np.atleast_1d(np.asarray(layer.recip, np.int64)).ravel()
             if recip.max() >= _INT32 or recip.min() < 0:
-                raise BackendError(f"layer {layer.name!r}: reciprocal {int(recip.max())} does not fit int32_t")
+                raise BackendError(f"layer {quoted(layer.name)}: reciprocal {int(recip.max())} does not fit int32_t")
             count = int(np.max((ky1 - ky0) * (kx1 - kx0)))
             if count * max(abs(x.fmt.min_int), x.fmt.max_int) >= _INT32:
-                raise BackendError(f"layer {layer.name!r}: a window sum of {count} pixels could overflow int32_t")
+                raise BackendError(f"layer {quoted(layer.name)}: a window sum of {count} pixels could overflow int32_t")
             what = "per output position [out_h * out_w]" if recip.size > 1 else "one for every window"
-            lc.arrays.append(dict(ctype="int32_t", name=f"{ident}_recip", size=recip.size,
+            lc.arrays.append(dict(ctype="int32_t", name=f"{ident}__recip", size=recip.size,
                                   body=c_int_list(recip, per_line=8),
                                   comment=f"reciprocals round(2**{layer.recip_bits} / count), {what}"))
             lc.const_bytes = 4 * recip.size
-            fields += [("recip", f"{ident}_recip"), ("recip_count", recip.size), ("shift", layer.shift),
+            fields += [("recip", f"{ident}__recip"), ("recip_count", recip.size), ("shift", layer.shift),
                        ("lo", layer.lo), ("hi", layer.hi)]
     elif layer.op == "add":
         b = infos[layer.inputs[1]]
         if max(layer.align) > 40:
-            raise BackendError(f"layer {layer.name!r} (add): alignment shift {max(layer.align)} is too large")
+            raise BackendError(f"layer {quoted(layer.name)} (add): alignment shift {max(layer.align)} is too large")
         lc.desc_type, lc.kind = "fpgagen_add_t", "add"
-        fields = [("n", y.nbytes), ("a_signed", int(x.signed)), ("b_signed", int(b.signed)),
+        fields = [("n", y.elems), ("a_type", x.code), ("b_type", b.code), ("out_type", y.code),
                   ("align_a", layer.align[0]), ("align_b", layer.align[1]), ("shift", layer.shift),
                   ("lo", layer.lo), ("hi", layer.hi)]
     elif layer.op == "flatten":
         lc.kind = "flatten"
     else:
-        raise BackendError(f"layer {layer.name!r}: the C runtime has no kernel for op {layer.op!r}")
+        raise BackendError(f"layer {quoted(layer.name)}: the C runtime has no kernel for op {layer.op!r}")
     width = max((len(n) for n, _ in fields), default=0)
     lc.descriptor = "\n".join(f"    .{n:<{width}} = {v}," for n, v in fields)  # noqa: E501
     return lc
@@ -545,22 +689,23 @@ class CModel:
         return self.infos[self.q.output]
 
 
+def layer_macs(q: QGraph, layer: QLayer) -> int:
+    """Multiply-accumulates of a conv/dense layer per inference (0 for other layers)."""
+    if layer.op not in ("conv", "dense"):
+        return 0
+    return int(layer.weight[0].size) * math.prod(q.shapes[layer.output])
+
+
 def build_model(q: QGraph, prefix: str | None = None) -> CModel:
     """Check ``q`` against the runtime, plan the arena and lower every layer to C constants."""
-    prefix = c_ident(prefix or q.name)
+    prefix = Namespace(RUNTIME_NAMES, PREFIX_LEN).unique(prefix or q.name)
     infos = tensor_infos(q)
     plan = plan_memory(q, infos)
-    used = set()
-    layers = []
-    for layer in q.layers:
-        ident = f"{prefix}_{c_ident(layer.name)}"
-        base, n = ident, 2
-        while ident in used:
-            ident, n = f"{base}_{n}", n + 1
-        used.add(ident)
-        layers.append(lower_layer(q, layer, ident, infos, plan))
-    macs = sum(int(layer.weight[0].size) * math.prod(q.shapes[layer.output])
-               for layer in q.layers if layer.op in ("conv", "dense"))
+    # layer descriptors are <prefix>_<layer>, their arrays <prefix>_<layer>__weight etc. (names.ident
+    # never forms "__", so no array can take a descriptor's name)
+    names = Namespace(MODEL_NAMES, LAYER_LEN)
+    layers = [lower_layer(q, layer, f"{prefix}_{names.unique(layer.name)}", infos, plan) for layer in q.layers]
+    macs = sum(layer_macs(q, layer) for layer in q.layers)
     return CModel(q, prefix, infos, plan, layers, sum(lc.const_bytes for lc in layers), macs)
 
 
@@ -570,8 +715,8 @@ def _call(m: CModel, lc: LayerC) -> str:
     out = f"a + {off[lc.layer.output]}"
     if lc.kind == "flatten":
         return ""
-    fn = {"conv": "fpgagen_conv", "dense": "fpgagen_dense", "maxpool": "fpgagen_maxpool",
-          "avgpool": "fpgagen_avgpool", "add": "fpgagen_add"}[lc.kind]
+    fn = {"conv": "fpgagen_conv", "conv_wide": "fpgagen_conv_wide", "dense": "fpgagen_dense",
+          "maxpool": "fpgagen_maxpool", "avgpool": "fpgagen_avgpool", "add": "fpgagen_add"}[lc.kind]
     return f"{fn}(&{lc.ident}, {', '.join(args)}, {out});"
 
 
@@ -579,9 +724,9 @@ def memory_table(m: CModel) -> list[str]:
     rows = []
     for t, info in m.infos.items():
         share = m.plan.shares.get(t)
-        note = f" ({share[0]} of {share[1]})" if share else ""
-        rows.append(f"{t}: bytes [{m.plan.offsets[t]}, {m.plan.offsets[t] + info.nbytes}) "
-                    f"{list(info.shape)} {info.fmt}{note}")
+        note = f" ({share[0]} of {quoted(share[1])})" if share else ""
+        rows.append(f"{quoted(t)}: bytes [{m.plan.offsets[t]}, {m.plan.offsets[t] + info.nbytes}) "
+                    f"{list(info.shape)} {info.fmt} {info.ctype}{note}")
     return rows
 
 
@@ -589,17 +734,20 @@ def render_model_h(m: CModel, source: str = "") -> str:
     q = m.q
     calls = []
     for k, lc in enumerate(m.layers):
-        calls.append(dict(index=k, name=lc.layer.name, ident=lc.ident, call=_call(m, lc), kind=lc.kind,
-                          out_offset=lc.out_offset, out_bytes=lc.out_bytes,
-                          note=(f"{lc.layer.name}: a view of {lc.layer.inputs[0]} (no code)"
+        calls.append(dict(index=k, name=quoted(lc.layer.name), string=c_string(lc.layer.name), ident=lc.ident,
+                          call=_call(m, lc), kind=lc.kind, out_offset=lc.out_offset, out_bytes=lc.out_bytes,
+                          note=(f"{quoted(lc.layer.name)}: a view of {quoted(lc.layer.inputs[0])} (no code)"
                                 if lc.kind == "flatten" else
-                                f"{lc.layer.name}: {', '.join(lc.layer.inputs)} -> {lc.layer.output}"
+                                f"{quoted(lc.layer.name)}: {', '.join(map(quoted, lc.layer.inputs))} -> "
+                                f"{quoted(lc.layer.output)}"
                                 + (" (in place)" if m.plan.shares.get(lc.layer.output, ("",))[0] == "in-place"
                                    else ""))))
     return render(
         "c/model.h.j2", m=m, q=q, version=__version__, source=Path(source or q.source).name or "(unknown)",
         guard=f"FPGAGEN_MODEL_{m.prefix.upper()}_H", P=m.prefix.upper(), calls=calls,
-        memory=memory_table(m), block=BLOCK, notes=q.notes,
+        memory=memory_table(m), block=BLOCK, notes=[quoted(n, 400) for n in q.notes],
+        name=quoted(q.name), input_name=quoted(q.input), output_name=quoted(q.output),
+        arena_t="int16_t" if any(i.size > 1 for i in m.infos.values()) else "uint8_t",
     )
 
 
@@ -609,17 +757,22 @@ def render_harness(models: list[CModel], headers: list[str] | None = None) -> st
                   version=__version__)
 
 
-def example_sample(build, q: QGraph):
-    """The first validation (else calibration) sample as input integers, or zeros; and its golden output."""
+#: samples the build writes to ``input_0.bin`` / ``expected_0.bin`` for ``make run-arm`` / ``make check``
+SAMPLE_FILES = 10
+
+
+def example_samples(build, q: QGraph, n: int = SAMPLE_FILES):
+    """The first ``n`` validation (else calibration) samples as input integers, or one all-zero
+    input; their golden outputs; and where they came from."""
     from fpgagen.golden.model import quantize_input, run_int
 
     x = getattr(build, "x_valid", None)
     if x is None:
         x = getattr(build, "x_calib", None)
-    if x is not None:
-        xq = quantize_input(q, x[:1]).reshape((1,) + tuple(q.shapes[q.input]))
-        where = "the first validation sample" if getattr(build, "x_valid", None) is not None else \
-            "the first calibration sample"
+    if x is not None and len(x):
+        xq = quantize_input(q, x[:n]).reshape((-1,) + tuple(q.shapes[q.input]))
+        where = "validation" if getattr(build, "x_valid", None) is not None else "calibration"
+        where = f"the first {len(xq)} {where} sample" + ("s" if len(xq) > 1 else "")
     else:
         xq = np.zeros((1,) + tuple(q.shapes[q.input]), np.int64)
         where = "an all-zero input"
@@ -627,20 +780,26 @@ def example_sample(build, q: QGraph):
 
 
 def to_bytes(values: np.ndarray, info: TensorInfo) -> np.ndarray:
-    """IR-layout integers [N, *shape] -> the buffer bytes [N, nbytes] (storage order), checked."""
+    """IR-layout integers [N, *shape] -> the buffer's elements [N, elems] (storage order), checked."""
     flat = np.asarray(values, np.int64).reshape(len(values), -1)
-    if flat.shape[1] != info.nbytes:
-        raise BackendError(f"tensor {info.name!r}: expected {info.nbytes} values per sample, got {flat.shape[1]}")
+    if flat.shape[1] != info.elems:
+        raise BackendError(f"tensor {quoted(info.name)}: expected {info.elems} values per sample, got {flat.shape[1]}")
     if flat.size and (flat.min() < info.fmt.min_int or flat.max() > info.fmt.max_int):
-        raise BackendError(f"tensor {info.name!r}: integers must lie in [{info.fmt.min_int}, {info.fmt.max_int}] "
-                           f"({info.fmt}), got [{flat.min()}, {flat.max()}]")
+        raise BackendError(f"tensor {quoted(info.name)}: integers must lie in [{info.fmt.min_int}, "
+                           f"{info.fmt.max_int}] ({info.fmt}), got [{flat.min()}, {flat.max()}]")
     return flat[:, info.perm]
+
+
+def sample_file(values: np.ndarray, info: TensorInfo) -> bytes:
+    """IR-layout integers [N, *shape] as the harness reads them: the buffer of each sample,
+    back to back (little-endian elements)."""
+    return to_bytes(values, info).astype(info.dtype).tobytes()
 
 
 def from_bytes(raw: bytes, info: TensorInfo) -> np.ndarray:
     """Buffer bytes of N samples -> IR-layout integers [N, *shape]."""
-    arr = np.frombuffer(raw, dtype=np.int8 if info.signed else np.uint8).astype(np.int64)
-    arr = arr.reshape(-1, info.nbytes)
+    arr = np.frombuffer(raw, dtype=info.dtype).astype(np.int64)
+    arr = arr.reshape(-1, info.elems)
     out = np.empty_like(arr)
     out[:, info.perm] = arr
     return out.reshape((len(arr),) + tuple(info.shape))
@@ -650,17 +809,21 @@ def generate(build) -> FileSet:
     q = build.qgraph
     name = (build.cfg or {}).get("name") or q.name
     m = build_model(q, name)
-    xq, yq, where = example_sample(build, q)
+    xq, yq, where = example_samples(build, q)
     files = FileSet()
     files.add("model.h", render_model_h(m))
     for rel in RUNTIME_FILES:
         files.add(rel, read_library_file(f"c/{rel}"))
-    files.add("main.c", render("c/main.c.j2", m=m, version=__version__, where=where,
-                               sample=c_int_list(to_bytes(xq, m.input)[0]),
-                               expected=c_int_list(to_bytes(yq, m.output)[0])))
+    one = "the first sample of " + where if len(xq) > 1 else where
+    files.add("main.c", render("c/main.c.j2", m=m, version=__version__, where=one, name=quoted(q.name),
+                               sample=c_int_list(to_bytes(xq[:1], m.input)[0]),
+                               expected=c_int_list(to_bytes(yq[:1], m.output)[0])))
     files.add("harness.c", render_harness([m]))
-    files.add("Makefile", render("c/Makefile.j2", m=m, version=__version__, host_cflags=" ".join(HOST_CFLAGS),
-                                 arm_cflags=" ".join(ARM_CFLAGS), arm_ldflags=" ".join(ARM_LDFLAGS),
+    files.add("input_0.bin", sample_file(xq, m.input))
+    files.add("expected_0.bin", sample_file(yq, m.output))
+    files.add("Makefile", render("c/Makefile.j2", m=m, version=__version__, name=quoted(q.name), where=where,
+                                 samples=len(xq), host_cflags=" ".join(HOST_CFLAGS),
+                                 arm_opt=ARM_OPT, arm_cflags=" ".join(ARM_CFLAGS), arm_ldflags=" ".join(ARM_LDFLAGS),
                                  qemu=" ".join(QEMU_CMD)))
     for rel in ARM_FILES:
         files.add(rel, read_library_file(f"c/{rel}"))
@@ -705,12 +868,12 @@ def arm_tools_missing() -> str | None:
     return None
 
 
-def compile_arm(src_dir: Path, out: Path, extra=()) -> Path:
-    """Cross-compile the harness for the mps2-an386 board (``ARM_CFLAGS``, ``ARM_LDFLAGS``)."""
+def compile_arm(src_dir: Path, out: Path, extra=(), opt: str = ARM_OPT) -> Path:
+    """Cross-compile the harness for the mps2-an386 board (``opt`` + ``ARM_CFLAGS``, ``ARM_LDFLAGS``)."""
     src_dir, out = Path(src_dir).resolve(), Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     srcs = ["harness.c", "fpgagen_nn.c", "arm/startup.c"]
-    run_tool(["arm-none-eabi-gcc", *ARM_CFLAGS, *extra, "-I", str(src_dir), *(str(src_dir / s) for s in srcs),
+    run_tool(["arm-none-eabi-gcc", opt, *ARM_CFLAGS, *extra, "-I", str(src_dir), *(str(src_dir / s) for s in srcs),
               *ARM_LDFLAGS, "-T", str(src_dir / "arm/mps2_an386.ld"), "-o", str(out)],
              src_dir, "cross-compiling the c target for Cortex-M4 (arm-none-eabi-gcc)")
     return out
@@ -728,33 +891,127 @@ def arm_size(paths: list[Path], cwd: Path) -> dict:
     return total
 
 
-def arm_model_size(src_dir: Path, work: Path, prefix: str) -> dict:
-    """Flash/RAM of the network alone: model.h + runtime objects, no harness or C library."""
+def arm_model_size(src_dir: Path, work: Path, prefix: str, opt: str = ARM_OPT) -> dict:
+    """Flash/RAM of the network alone: model.h and the runtime kernels it calls, linked with
+    --gc-sections from ``<prefix>_run`` (no harness, no unused kernel; of the C library only what
+    the compiler calls, e.g. memset)."""
     src_dir, work = Path(src_dir).resolve(), Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     unit = work / "model_unit.c"
     unit.write_text(f'#include "model.h"\nvoid {prefix}_entry(void);\n'
                     f'void {prefix}_entry(void) {{ {prefix}_run(); }}\n')
-    objs = []
-    for src in (unit, src_dir / "fpgagen_nn.c"):
-        obj = work / (src.stem + ".o")
-        run_tool(["arm-none-eabi-gcc", *ARM_CFLAGS, "-I", str(src_dir), "-c", str(src), "-o", str(obj)],
-                 src_dir, "cross-compiling the model for its size")
-        objs.append(obj)
-    return arm_size(objs, work)
+    elf = work / "model.elf"
+    run_tool(["arm-none-eabi-gcc", opt, *ARM_CFLAGS, "-I", str(src_dir), str(unit), str(src_dir / "fpgagen_nn.c"),
+              "-nostdlib", "-nostartfiles", "-Wl,--gc-sections", f"-Wl,--entry={prefix}_entry", "-lc", "-lgcc",
+              "-o", str(elf)], src_dir, "linking the model alone for its size")
+    return arm_size([elf], work)
+
+
+def symbol_address(elf: Path, name: str, cwd: Path) -> int:
+    """The address of function ``name`` in ``elf`` (arm-none-eabi-nm; the Thumb bit cleared)."""
+    proc = run_tool(["arm-none-eabi-nm", str(elf)], cwd, "arm-none-eabi-nm")
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16) & ~1
+    raise BackendError(f"{elf}: no symbol {name} (was it built with -DFPGAGEN_COUNT?)")
+
+
+def count_marked_instructions(cmd: list[str], cwd: Path, mark: int,
+                              timeout: float = 1800.0) -> tuple[list[int], int]:
+    """Run ``cmd`` (qemu with ``QEMU_COUNT``), streaming its executed-instruction log (one
+    ``Trace`` line per instruction on stderr); returns, per call of the marker at ``mark``, the
+    instructions executed since the previous call (the first: since the start), and the
+    instructions after the last call."""
+    import threading
+    import time
+
+    needle = b"/%08x/" % mark  # a line "Trace 0: 0x... [<flags>/<pc>/<...>/<...>] symbol"
+    counts, since, tail, out = [], 0, b"", []
+    try:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise BackendError(f"counting instructions: {cmd[0]} not found on PATH") from None
+    with proc:
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        start = time.monotonic()
+        while chunk := proc.stderr.read(1 << 24):
+            buf = tail + chunk
+            cut = buf.rfind(b"\n") + 1
+            buf, tail = buf[:cut], buf[cut:]
+            pos = 0
+            while (hit := buf.find(needle, pos)) >= 0:
+                if buf[hit - 9:hit - 8] != b"[":  # the value in another field
+                    since += buf.count(b"Trace ", pos, hit)
+                    pos = hit + 1
+                    continue
+                since += buf.count(b"Trace ", pos, hit) + 1  # the marker's instruction ends the segment
+                counts.append(since)
+                since, pos = 0, buf.find(b"\n", hit) + 1
+            since += buf.count(b"Trace ", pos)
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                raise BackendError(f"counting instructions: {' '.join(cmd)} did not finish within {timeout:.0f} s")
+        proc.wait()
+        reader.join()
+    if proc.returncode != 0:
+        raise BackendError(f"counting instructions failed (exit code {proc.returncode}): {' '.join(cmd)}\n"
+                           + b"".join(out).decode(errors="replace")[-2000:])
+    return counts, since
+
+
+def arm_instruction_counts(src_dir: Path, work: Path, m: CModel, xq: np.ndarray, opt: str = ARM_OPT) -> dict:
+    """Executed instructions of the network on the Cortex-M4 image, per frame and per layer.
+
+    The harness built with -DFPGAGEN_COUNT calls ``fpgagen_mark`` before each inference and
+    after each layer; qemu logs every executed instruction (``QEMU_COUNT``: -icount shift=0
+    -singlestep -d exec,nochain) and the log is split at the marker's calls, so startup and
+    file I/O fall outside the network's segments. Each of ``COUNT_FRAMES`` frames is counted;
+    the figures are the mean. Instructions, not cycles."""
+    work = Path(work).resolve()
+    xq = xq[:COUNT_FRAMES]
+    elf = compile_arm(src_dir, work / "harness_count.elf", extra=["-DFPGAGEN_COUNT"], opt=opt)
+    run_samples_files(work, [m], [xq])
+    segs, _ = count_marked_instructions([*QEMU_CMD[:-1], *QEMU_COUNT, "-kernel", str(elf)], work,
+                                     symbol_address(elf, "fpgagen_mark", work))
+    per = len(m.layers) + 1
+    if len(segs) != len(xq) * per:
+        raise BackendError(f"counting instructions: expected {len(xq) * per} marker calls for {len(xq)} frames "
+                           f"of {len(m.layers)} layers, the log shows {len(segs)}")
+    frames = np.array(segs, np.int64).reshape(len(xq), per)[:, 1:]  # segment 0: before the first inference
+    layers = frames.mean(axis=0)
+    total = float(frames.sum(axis=1).mean())
+    macs = [layer_macs(m.q, lc.layer) for lc in m.layers]
+    return {
+        "counted": "executed instructions (not cycles) of the network alone, Cortex-M4 image under qemu "
+                   f"({' '.join(QEMU_COUNT)}), split at fpgagen_mark calls, mean of {len(xq)} frames",
+        "compiler": f"arm-none-eabi-gcc {opt} " + " ".join(ARM_CFLAGS),
+        "instructions_per_frame": round(total, 1),
+        "instructions_per_mac": round(total / m.macs, 3) if m.macs else None,
+        "frames": int(len(xq)),
+        "frame_spread": int(frames.sum(axis=1).max() - frames.sum(axis=1).min()),
+        "layers": [{"layer": lc.layer.name, "op": lc.layer.op, "instructions": round(float(n), 1), "macs": mc,
+                    "instructions_per_mac": round(float(n) / mc, 3) if mc else None}
+                   for lc, n, mc in zip(m.layers, layers, macs)],
+    }
+
+
+def run_samples_files(work: Path, models: list[CModel], xqs: list[np.ndarray]) -> None:
+    """Write ``input_<i>.bin`` per model into ``work`` and remove stale outputs."""
+    work.mkdir(parents=True, exist_ok=True)
+    for i, (m, xq) in enumerate(zip(models, xqs)):
+        (work / f"input_{i}.bin").write_bytes(sample_file(xq, m.input))
+        for stale in (f"output_{i}.bin", f"trace_{i}.bin"):
+            if (work / stale).exists():
+                (work / stale).unlink()
 
 
 def run_samples(exe_cmd: list[str], work: Path, models: list[CModel], xqs: list[np.ndarray],
                 what: str, trace: bool = False, timeout: float = 300.0):
     """Write ``input_<i>.bin`` per model, run, return the outputs (and traces) as IR-layout ints."""
     work = Path(work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    for i, (m, xq) in enumerate(zip(models, xqs)):
-        (work / f"input_{i}.bin").write_bytes(to_bytes(xq, m.input).astype(np.uint8 if not m.input.signed
-                                                                         else np.int8).tobytes())
-        for stale in (f"output_{i}.bin", f"trace_{i}.bin"):
-            if (work / stale).exists():
-                (work / stale).unlink()
+    run_samples_files(work, models, xqs)
     run_tool(exe_cmd, work, what, timeout)
     outs, traces = [], []
     for i, m in enumerate(models):
@@ -777,7 +1034,7 @@ def split_trace(raw: bytes, m: CModel, n: int) -> dict[str, np.ndarray]:
     out, pos = {}, 0
     for lc in m.layers:
         info = m.infos[lc.layer.output]
-        out[lc.layer.output] = from_bytes(arr[:, pos:pos + info.nbytes].tobytes(), info)
+        out[lc.layer.output] = from_bytes(arr[:, pos:pos + info.nbytes].copy().tobytes(), info)
         pos += info.nbytes
     return out
 
@@ -841,15 +1098,19 @@ def _verify_arm(build, target_dir, xq, golden):
     out = run_samples([*QEMU_CMD, str(elf)], work, [m], [xq], "running the Cortex-M4 harness under qemu")[0]
     bad = count_mismatches(out, golden.output)
     model = arm_model_size(target_dir, work / "size", m.prefix)
+    counts = arm_instruction_counts(target_dir, work / "count", m, xq)
     return {
         "board": "mps2-an386 (Cortex-M4, qemu-system-arm, semihosting)",
-        "compiler": "arm-none-eabi-gcc " + " ".join(ARM_CFLAGS),
+        "compiler": f"arm-none-eabi-gcc {ARM_OPT} " + " ".join(ARM_CFLAGS),
         "samples": int(len(xq)),
         "mismatches": int(bad.sum()),
         "elf": arm_size([elf], work),
         "model": model,
         "flash_bytes": model["text"] + model["data"],
         "ram_bytes": model["data"] + model["bss"],
+        "instructions_per_frame": counts.pop("instructions_per_frame"),
+        "instructions_per_mac": counts.pop("instructions_per_mac"),
+        "instruction_count": counts,
     }, bad
 
 

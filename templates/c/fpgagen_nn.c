@@ -4,6 +4,8 @@
  */
 #include "fpgagen_nn.h"
 
+#include <string.h>
+
 /* The dot-product kernels below keep FPGAGEN_BLOCK accumulators in named locals. */
 typedef char fpgagen_block_must_be_8[(FPGAGEN_BLOCK == 8) ? 1 : -1];
 
@@ -18,36 +20,65 @@ typedef char fpgagen_block_must_be_8[(FPGAGEN_BLOCK == 8) ? 1 : -1];
  *   floor((acc + 2**(shift-1) - (acc < 0)) / 2**shift), SPEC.md's round half away from zero.
  * - shift <= 0: mul 2**-shift, offset = unbias = 2**62, shift 0, round 0: v = acc * 2**-shift.
  * - shift >= 63: mul 0: v = 0 (as the golden model: every accumulator is below 2**62).
- * The generator checks |acc| * 2**max(0, -shift) < 2**61 for every layer. */
+ * The generator checks |acc| * 2**max(0, -shift) < 2**61 for every layer.
+ *
+ * The narrow form (layers whose descriptor says `narrow`: the generator proved
+ * |acc| * 2**max(0, -shift) < 2**29) is the same formula in uint32_t with 2**30 for 2**62
+ * (shift >= 31 then gives 0): no 64-bit operation, for 32-bit cores. */
 typedef struct {
     uint64_t mul, offset, round;
     int32_t shift;
     int64_t unbias;
     int64_t lo, hi;
+    int32_t narrow;
+    uint32_t mul32, offset32, round32;
+    int32_t shift32, unbias32, lo32, hi32;
 } requant_t;
 
 static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
 {
     requant_t r;
     const uint64_t k = (uint64_t)1 << 62;
-    r.lo = lo;
-    r.hi = hi;
+    const uint32_t k32 = (uint32_t)1 << 30;
+    r.lo = r.lo32 = lo;
+    r.hi = r.hi32 = hi;
+    r.narrow = 0;
     r.round = 0;
-    r.shift = 0;
+    r.round32 = 0;
+    r.shift = r.shift32 = 0;
     r.offset = k;
     r.unbias = (int64_t)k;
+    r.offset32 = k32;
+    r.unbias32 = (int32_t)k32;
     if (shift <= 0) {
         r.mul = -shift < 62 ? (uint64_t)1 << -shift : 0;
-    } else if (shift < 63) {
-        r.mul = 1;
+        r.mul32 = -shift < 30 ? (uint32_t)1 << -shift : 0;
+    } else {
+        r.mul = shift < 63;
+        r.mul32 = shift < 31;
+    }
+    if (shift > 0 && shift < 63) {
         r.offset = k + ((uint64_t)1 << (shift - 1));
         r.round = 1;
         r.shift = shift;
         r.unbias = (int64_t)(k >> shift);
-    } else {
-        r.mul = 0;
+    }
+    if (shift > 0 && shift < 31) {
+        r.offset32 = k32 + ((uint32_t)1 << (shift - 1));
+        r.round32 = 1;
+        r.shift32 = shift;
+        r.unbias32 = (int32_t)(k32 >> shift);
     }
     return r;
+}
+
+static inline int32_t requant_narrow(int32_t acc, const requant_t *r)
+{
+    const uint32_t u = (uint32_t)acc * r->mul32 + r->offset32 - ((uint32_t)(acc < 0) & r->round32);
+    int32_t v = (int32_t)(u >> r->shift32) - r->unbias32;
+    v = v < r->lo32 ? r->lo32 : v;
+    v = v > r->hi32 ? r->hi32 : v;
+    return v;
 }
 
 static inline int32_t requant(int64_t acc, const requant_t *r)
@@ -65,6 +96,12 @@ int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi)
     return requant(acc, &r);
 }
 
+int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_t hi)
+{
+    const requant_t r = requant_params(shift, lo, hi);
+    return requant_narrow(acc, &r);
+}
+
 /* Bias, requantize and store n outputs of one pixel. */
 static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, const int64_t *bias64,
                           const requant_t *rq, uint8_t *y)
@@ -72,7 +109,11 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
     const requant_t r = *rq;
     int32_t j;
 
-    if (bias32 != 0) {
+    if (r.narrow) { /* bias32 set: the accumulator fits 30 bits */
+        for (j = 0; j < n; ++j) {
+            y[j] = (uint8_t)requant_narrow(acc[j] + bias32[j], &r);
+        }
+    } else if (bias32 != 0) {
         for (j = 0; j < n; ++j) {
             y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], &r);
         }
@@ -108,6 +149,16 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
 #define FPGAGEN_SCALAR
 #endif
 
+static inline int32_t min32(int32_t a, int32_t b)
+{
+    return a < b ? a : b;
+}
+
+static inline int32_t max32(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
 /* The two's complement int32_t in the low 32 bits of u. */
 static inline int32_t low32(uint64_t u)
 {
@@ -123,15 +174,244 @@ static inline void split_lanes(uint64_t u, int32_t *a, int32_t *b)
     *b = low32((u - (uint64_t)(int64_t)lo) >> 32);
 }
 
-/* dot_block_*: FPGAGEN_BLOCK sums of products over `rows` runs of `run` contiguous input
- * elements (input step x_row, weight step w_row between runs); each input element is loaded
- * once and multiplied by the block's FPGAGEN_BLOCK interleaved weights.
- * dot_one_*: the same for one output channel.
- * dot_pair_*: dot_block for two pixels whose inputs lie `d` elements apart.
- * Defined once per input element type (int8_t / uint8_t). */
-#define FPGAGEN_DEFINE_DOT(SUFFIX, XT)                                                          \
-    FPGAGEN_SCALAR static void dot_block_##SUFFIX(const XT *x, int32_t x_row, const int8_t *w, \
-                                                  int32_t w_row, int32_t rows, int32_t run,    \
+/* *a += A, *b += B for the lane sums of U. */
+static inline void add_lanes(uint64_t u, int32_t *a, int32_t *b)
+{
+    int32_t la, lb;
+    split_lanes(u, &la, &lb);
+    *a += la;
+    *b += lb;
+}
+
+/* The Cortex-M DSP extension (ACLE intrinsics), unless FPGAGEN_NO_DSP is defined. */
+#if defined(__ARM_FEATURE_DSP) && !defined(FPGAGEN_NO_DSP)
+#define FPGAGEN_DSP 1
+#include <arm_acle.h>
+#else
+#define FPGAGEN_DSP 0
+#endif
+
+/* Four input bytes as one little-endian word (an unaligned load where the core has one). */
+static inline uint32_t load4(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* dot_block_*: the FPGAGEN_BLOCK sums of products of one block of output channels over `rows`
+ * kernel rows; in each row the taps [s, s + run) of the row (input elements x + r * x_row on;
+ * the block's weights of row r at w + r * w_row, packed in groups of four taps, see
+ * fpgagen_nn.h). Per tap t and channel pair (2k, 2k+1) the weights are the bytes
+ *     even channel: u = w + 128 (uint8_t), odd channel: w (int8_t)
+ * at byte 32 * (t / 4) + 8 * k + 4 * (t % 2) + 2 * ((t / 2) % 2) (+1 for the odd channel). The
+ * portable code sums x * u and x * w and the input sum X, then takes x * u - 128 * X; the DSP
+ * code sums, per pair and four taps, SMLAD(x, u-lanes) = E and SMLAD(x, (u + 256 * w)-lanes) = D
+ * (the int16_t halves of one weight word, no unpacking), so the odd channel's sum is
+ * (D - E) / 256. Both wrap modulo 2**32 and are exact because the generator bounds every
+ * stretch of `fold` taps: |sum x * w| < 2**23 there; a window of more taps is summed in
+ * stretches of at most `fold` taps, unpacked after each.
+ * dot_pair_*: dot_block for two pixels whose inputs lie `d` elements apart (64-bit lanes).
+ * dot_one_*: one output channel, weights contiguous per row.
+ * Defined once per input element type (int8_t / uint8_t; X16: its 16-bit lane unpacking). */
+#define FPGAGEN_TAP(T, v, u, sg)                                                                \
+    do {                                                                                        \
+        xs += (v);                                                                              \
+        e0 += (v) * (u)[0];                                                                     \
+        o0 += (v) * (T)(int32_t)(sg)[1];                                                        \
+        e1 += (v) * (u)[8];                                                                     \
+        o1 += (v) * (T)(int32_t)(sg)[9];                                                        \
+        e2 += (v) * (u)[16];                                                                    \
+        o2 += (v) * (T)(int32_t)(sg)[17];                                                       \
+        e3 += (v) * (u)[24];                                                                    \
+        o3 += (v) * (T)(int32_t)(sg)[25];                                                       \
+    } while (0)
+
+/* the four taps of a group (at xp, weights at g / gs) into the portable sums; V: an input
+ * element as a lane value */
+#define FPGAGEN_GROUP(T, V)                                                                     \
+    do {                                                                                        \
+        const T v0 = V(xp, 0), v1 = V(xp, 1), v2 = V(xp, 2), v3 = V(xp, 3);                     \
+        FPGAGEN_TAP(T, v0, g, gs);                                                              \
+        FPGAGEN_TAP(T, v1, g + 4, gs + 4);                                                      \
+        FPGAGEN_TAP(T, v2, g + 2, gs + 2);                                                      \
+        FPGAGEN_TAP(T, v3, g + 6, gs + 6);                                                      \
+    } while (0)
+/* element i of the pixel at p (as uint32_t) / of the two pixels at p and p + d (64-bit lanes) */
+#define FPGAGEN_ONE(p, i) ((uint32_t)(int32_t)(p)[i])
+#define FPGAGEN_LANES(p, i) ((uint64_t)(int64_t)(p)[i] + ((uint64_t)(int64_t)(p)[(i) + d] << 32))
+
+/* the portable kernels over whole groups: every row's run of taps from s (a multiple of 4) */
+#define FPGAGEN_GROUPS(T, V, XT)                                                                \
+    do {                                                                                        \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = x + r * x_row;                                                       \
+            const XT *const xend = xp + run;                                                    \
+            const uint8_t *g = (const uint8_t *)(w + r * w_row) + 8 * s;                        \
+            const int8_t *gs = w + r * w_row + 8 * s;                                           \
+            for (; xp < xend; xp += 4, g += 32, gs += 32) {                                     \
+                FPGAGEN_GROUP(T, V);                                                            \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+/* the offset of tap t's weights in a packed row: even channels' bytes at +0, 8, 16, 24, odd at +1, 9, 17, 25 */
+#define FPGAGEN_TAP_AT(t) (((t) >> 2) * 32 + 4 * ((t) & 1) + 2 * (((t) >> 1) & 1))
+
+#if FPGAGEN_DSP
+/* Half a block (channel pairs 0 and 1 of the weights at w: four channels) over the taps of
+ * dot_block; acc[0..3] +=. Per pair, E sums x * u over SMLAD's 16-bit lanes and D sums x times
+ * the int16_t halves u + 256 * w; D - E is 256 times the odd channel's sum (unpacked every
+ * `fold` taps, then D restarts at E), E - 128 * X the even channel's. Four channels keep every
+ * sum in a register. */
+#define FPGAGEN_DEFINE_HALF(NAME, XT, X16, SUMX, SUMX1)                                         \
+    static uint32_t NAME(const XT *x, int32_t x_row, const uint8_t *w, int32_t w_row, int32_t rows, \
+                         int32_t s, int32_t run, int32_t fold, uint32_t xs, int32_t *acc)       \
+    {                                                                                           \
+        uint32_t ea = 0, eb = 0, da = 0, db = 0;                                                \
+        int32_t pa = 0, pb = 0; /* the odd channels' unpacked stretches */                      \
+        const int32_t chunked = rows * run > fold; /* else one stretch: no unpacking on the way */ \
+        int32_t r;                                                                              \
+        if (!chunked && ((s | run) & 3) == 0) { /* whole groups only (every conv run) */        \
+            for (r = 0; r < rows; ++r, x += x_row, w += w_row) {                                \
+                const XT *xp = x;                                                               \
+                const XT *const xend = x + run;                                                 \
+                const uint8_t *g = w + 8 * s;                                                   \
+                if (run & 4) { /* an odd number of groups: one, then pairs of groups */         \
+                    FPGAGEN_HALF_QUAD(X16, SUMX);                                               \
+                    xp += 4;                                                                    \
+                    g += 32;                                                                    \
+                }                                                                               \
+                for (; xp < xend; xp += 8, g += 64) {                                           \
+                    FPGAGEN_HALF_QUAD(X16, SUMX);                                               \
+                    xp += 4;                                                                    \
+                    g += 32;                                                                    \
+                    FPGAGEN_HALF_QUAD(X16, SUMX);                                               \
+                    xp -= 4;                                                                    \
+                    g -= 32;                                                                    \
+                }                                                                               \
+            }                                                                                   \
+            rows = 0;                                                                           \
+        }                                                                                       \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = x + r * x_row;                                                       \
+            const uint8_t *const wr = w + r * w_row;                                            \
+            int32_t t = s;                                                                      \
+            const int32_t e = s + run;                                                          \
+            while (t < e) {                                                                     \
+                const int32_t stop = chunked ? min32(e, t + fold) : e;                          \
+                const uint8_t *g;                                                               \
+                int32_t n;                                                                      \
+                for (; t < stop && (t & 3); ++t, ++xp) {                                        \
+                    FPGAGEN_HALF_TAP(t, SUMX1);                                                 \
+                }                                                                               \
+                g = wr + (t >> 2) * 32;                                                         \
+                for (n = (stop - t) >> 2, t += n * 4; n > 0; --n, xp += 4, g += 32) {           \
+                    FPGAGEN_HALF_QUAD(X16, SUMX);                                               \
+                }                                                                               \
+                for (; t < stop; ++t, ++xp) {                                                   \
+                    FPGAGEN_HALF_TAP(t, SUMX1);                                                 \
+                }                                                                               \
+                if (chunked) { /* at most `fold` taps since the last unpacking */               \
+                    pa += low32(da - ea) / 256;                                                 \
+                    pb += low32(db - eb) / 256;                                                 \
+                    da = ea;                                                                    \
+                    db = eb;                                                                    \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+        acc[0] = low32(ea - 128u * xs);                                                         \
+        acc[1] = pa + low32(da - ea) / 256;                                                     \
+        acc[2] = low32(eb - 128u * xs);                                                         \
+        acc[3] = pb + low32(db - eb) / 256;                                                     \
+        return xs;                                                                              \
+    }
+
+/* dot_block over the packed groups: half 0 sums the inputs on the way, half 1 reuses the sum */
+#define FPGAGEN_DEFINE_BLOCK(SUFFIX, XT, X16, XSUM)                                             \
+    FPGAGEN_DEFINE_HALF(dot_half0_##SUFFIX, XT, X16, XSUM, xs += v)                             \
+    FPGAGEN_DEFINE_HALF(dot_half1_##SUFFIX, XT, X16, (void)0, (void)0)                          \
+    static void dot_block_##SUFFIX(const XT *x, int32_t x_row, const int8_t *w, int32_t w_row,  \
+                                   int32_t rows, int32_t s, int32_t run, int32_t fold,          \
+                                   int32_t *acc)                                                \
+    {                                                                                           \
+        const uint32_t xs = dot_half0_##SUFFIX(x, x_row, (const uint8_t *)w, w_row, rows, s, run, fold, 0, acc); \
+        (void)dot_half1_##SUFFIX(x, x_row, (const uint8_t *)w + 16, w_row, rows, s, run, fold, xs, acc + 4); \
+    }
+
+/* four taps (at xp, weights at g) into a half block's sums */
+#define FPGAGEN_HALF_QUAD(X16, SUMX)                                                            \
+    do {                                                                                        \
+        const uint32_t xv = load4(xp);                                                          \
+        const uint32_t x02 = X16(xv), x13 = X16((xv >> 8) | (xv << 24));                        \
+        const uint32_t a0 = load4(g), b0 = load4(g + 4);                                        \
+        const uint32_t a1 = load4(g + 8), b1 = load4(g + 12);                                   \
+        SUMX;                                                                                   \
+        ea = (uint32_t)__smlad(x13, __uxtb16(b0), __smlad(x02, __uxtb16(a0), ea));              \
+        da = (uint32_t)__smlad(x13, b0, __smlad(x02, a0, da));                                  \
+        eb = (uint32_t)__smlad(x13, __uxtb16(b1), __smlad(x02, __uxtb16(a1), eb));              \
+        db = (uint32_t)__smlad(x13, b1, __smlad(x02, a1, db));                                  \
+    } while (0)
+
+/* one tap t (at *xp) into a half block's sums */
+#define FPGAGEN_HALF_TAP(t, SUMX1)                                                              \
+    do {                                                                                        \
+        const uint32_t v = (uint32_t)(int32_t)*xp;                                              \
+        const uint8_t *const u = wr + FPGAGEN_TAP_AT(t);                                        \
+        const int8_t *const sg = (const int8_t *)u;                                             \
+        SUMX1;                                                                                  \
+        ea += v * u[0];                                                                         \
+        da += v * (uint32_t)((int32_t)u[0] + 256 * sg[1]);                                      \
+        eb += v * u[8];                                                                         \
+        db += v * (uint32_t)((int32_t)u[8] + 256 * sg[9]);                                      \
+    } while (0)
+/* xs += the four input bytes of xv (x02, x13: its lanes) */
+#define FPGAGEN_XSUM_U8 xs = (uint32_t)__usada8(xv, 0, xs)
+#define FPGAGEN_XSUM_S8 xs = (uint32_t)__smlad(x13, 0x00010001, __smlad(x02, 0x00010001, xs))
+#else
+/* Portable: the eight channels' sums x * u (even) and x * w (odd) and X in one pass. */
+#define FPGAGEN_DEFINE_BLOCK(SUFFIX, XT, X16, XSUM)                                             \
+    FPGAGEN_SCALAR static void dot_block_##SUFFIX(const XT *x, int32_t x_row, const int8_t *w,  \
+                                                  int32_t w_row, int32_t rows, int32_t s,       \
+                                                  int32_t run, int32_t fold, int32_t *acc)      \
+    {                                                                                           \
+        uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0, o0 = 0, o1 = 0, o2 = 0, o3 = 0, xs = 0;        \
+        int32_t r, t;                                                                           \
+        (void)fold; /* the portable sums are exact modulo 2**32 without unpacking */            \
+        if (((s | run) & 3) == 0) { /* whole groups only (every conv run) */                    \
+            FPGAGEN_GROUPS(uint32_t, FPGAGEN_ONE, XT);                                          \
+            rows = 0;                                                                           \
+        }                                                                                       \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = x + r * x_row;                                                       \
+            const uint8_t *const wu = (const uint8_t *)(w + r * w_row);                         \
+            const int8_t *const ws = w + r * w_row;                                             \
+            for (t = s; t < s + run; ++t, ++xp) {                                               \
+                const uint32_t v = (uint32_t)(int32_t)*xp;                                      \
+                const int32_t at = FPGAGEN_TAP_AT(t);                                           \
+                FPGAGEN_TAP(uint32_t, v, wu + at, ws + at);                                     \
+            }                                                                                   \
+        }                                                                                       \
+        acc[0] = low32((uint64_t)(e0 - 128u * xs));                                             \
+        acc[1] = low32(o0);                                                                     \
+        acc[2] = low32((uint64_t)(e1 - 128u * xs));                                             \
+        acc[3] = low32(o1);                                                                     \
+        acc[4] = low32((uint64_t)(e2 - 128u * xs));                                             \
+        acc[5] = low32(o2);                                                                     \
+        acc[6] = low32((uint64_t)(e3 - 128u * xs));                                             \
+        acc[7] = low32(o3);                                                                     \
+    }
+#define FPGAGEN_XSUM_U8 0
+#define FPGAGEN_XSUM_S8 0
+#endif
+
+/* dot_block_il_* / dot_pair_il_*: the same over the interleaved packing (per tap the block's
+ * FPGAGEN_BLOCK weights together, [kernel_h][kernel_w][in_c / groups][FPGAGEN_BLOCK]) of layers
+ * whose kernel rows are too short for groups of four taps: each input element is loaded once
+ * and multiplied by the FPGAGEN_BLOCK weights that follow. */
+#define FPGAGEN_DEFINE_INTERLEAVED(SUFFIX, XT)                                                  \
+    FPGAGEN_SCALAR static void dot_block_il_##SUFFIX(const XT *x, int32_t x_row, const int8_t *w, \
+                                                  int32_t w_row, int32_t rows, int32_t run,     \
                                                   int32_t *acc)                                 \
     {                                                                                           \
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;                 \
@@ -162,7 +442,7 @@ static inline void split_lanes(uint64_t u, int32_t *a, int32_t *b)
         acc[7] = a7;                                                                            \
     }                                                                                           \
                                                                                                 \
-    FPGAGEN_SCALAR static void dot_pair_##SUFFIX(const XT *x, int32_t d, int32_t x_row,        \
+    FPGAGEN_SCALAR static void dot_pair_il_##SUFFIX(const XT *x, int32_t d, int32_t x_row,      \
                                                  const int8_t *w, int32_t w_row, int32_t rows,  \
                                                  int32_t run, int32_t *acc_a, int32_t *acc_b)   \
     {                                                                                           \
@@ -193,6 +473,61 @@ static inline void split_lanes(uint64_t u, int32_t *a, int32_t *b)
         split_lanes(a6, &acc_a[6], &acc_b[6]);                                                  \
         split_lanes(a7, &acc_a[7], &acc_b[7]);                                                  \
     }                                                                                           \
+
+/* the pair kernel's lane sums into acc_a / acc_b, then restart */
+#define FPGAGEN_PAIR_UNPACK()                                                                   \
+    do {                                                                                        \
+        add_lanes(e0 - 128u * xs, acc_a + 0, acc_b + 0);                                        \
+        add_lanes(o0, acc_a + 1, acc_b + 1);                                                    \
+        add_lanes(e1 - 128u * xs, acc_a + 2, acc_b + 2);                                        \
+        add_lanes(o1, acc_a + 3, acc_b + 3);                                                    \
+        add_lanes(e2 - 128u * xs, acc_a + 4, acc_b + 4);                                        \
+        add_lanes(o2, acc_a + 5, acc_b + 5);                                                    \
+        add_lanes(e3 - 128u * xs, acc_a + 6, acc_b + 6);                                        \
+        add_lanes(o3, acc_a + 7, acc_b + 7);                                                    \
+        e0 = e1 = e2 = e3 = o0 = o1 = o2 = o3 = xs = 0;                                         \
+    } while (0)
+
+#define FPGAGEN_DEFINE_DOT(SUFFIX, XT, X16, XSUM)                                               \
+    FPGAGEN_DEFINE_INTERLEAVED(SUFFIX, XT)                                                      \
+    FPGAGEN_DEFINE_BLOCK(SUFFIX, XT, X16, XSUM)                                                 \
+                                                                                                \
+    FPGAGEN_SCALAR static void dot_pair_##SUFFIX(const XT *x, int32_t d, int32_t x_row,         \
+                                                 const int8_t *w, int32_t w_row, int32_t rows,  \
+                                                 int32_t s, int32_t run, int32_t fold,          \
+                                                 int32_t *acc_a, int32_t *acc_b)                \
+    {                                                                                           \
+        uint64_t e0 = 0, e1 = 0, e2 = 0, e3 = 0, o0 = 0, o1 = 0, o2 = 0, o3 = 0, xs = 0;        \
+        int32_t r, since = 0, j;                                                        \
+        for (j = 0; j < FPGAGEN_BLOCK; ++j) {                                                   \
+            acc_a[j] = acc_b[j] = 0;                                                            \
+        }                                                                                       \
+        if (((s | run) & 3) == 0) { /* whole groups only: no unpacking needed (64-bit lanes) */  \
+            FPGAGEN_GROUPS(uint64_t, FPGAGEN_LANES, XT);                                        \
+            FPGAGEN_PAIR_UNPACK();                                                              \
+            rows = 0;                                                                           \
+        }                                                                                       \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = x + r * x_row;                                                       \
+            const uint8_t *const wu = (const uint8_t *)(w + r * w_row);                         \
+            const int8_t *const ws = w + r * w_row;                                             \
+            int32_t t = s;                                                                      \
+            const int32_t e = s + run;                                                          \
+            while (t < e) {                                                                     \
+                const int32_t stop = min32(e, t + fold - since);                                \
+                since += stop - t;                                                              \
+                for (; t < stop; ++t, ++xp) {                                                   \
+                    const uint64_t v = (uint64_t)(int64_t)xp[0] + ((uint64_t)(int64_t)xp[d] << 32); \
+                    const int32_t at = FPGAGEN_TAP_AT(t);                                       \
+                    FPGAGEN_TAP(uint64_t, v, wu + at, ws + at);                                 \
+                }                                                                               \
+                if (since == fold || (r == rows - 1 && t == e)) { /* unpack the lane sums */    \
+                    FPGAGEN_PAIR_UNPACK();                                                      \
+                    since = 0;                                                                  \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
                                                                                                 \
     static int32_t dot_one_##SUFFIX(const XT *x, int32_t x_row, const int8_t *w, int32_t w_row, \
                                     int32_t rows, int32_t run)                                  \
@@ -208,10 +543,12 @@ static inline void split_lanes(uint64_t u, int32_t *a, int32_t *b)
         return a;                                                                               \
     }
 
-FPGAGEN_DEFINE_DOT(s8, int8_t)
-FPGAGEN_DEFINE_DOT(u8, uint8_t)
+FPGAGEN_DEFINE_DOT(s8, int8_t, __sxtb16, FPGAGEN_XSUM_S8)
+FPGAGEN_DEFINE_DOT(u8, uint8_t, __uxtb16, FPGAGEN_XSUM_U8)
 
 #undef FPGAGEN_DEFINE_DOT
+#undef FPGAGEN_DEFINE_INTERLEAVED
+#undef FPGAGEN_DEFINE_BLOCK
 
 /* The output channels of a conv/dense layer: per group, `blocks` blocks of FPGAGEN_BLOCK channels,
  * then `rest` single channels; weights per block/channel (block_w/one_w) and per kernel row
@@ -221,20 +558,21 @@ typedef struct {
     int32_t blocks, rest;
     int32_t block_w, one_w;
     int32_t block_row, one_row;
+    int32_t quads, fold;
     const int32_t *bias32;
     const int64_t *bias64;
     requant_t rq;
 } channels_t;
 
-/* The part of a window inside the input: `rows` kernel rows of `cols` runs of `run`
- * contiguous input elements; x_row/x_col: input steps between rows/runs; tap0: the window's
- * first weight (per output channel). A conv with one group has one run per row (a window row
- * is contiguous in HWC); a dense layer is one run. */
+/* The part of a window inside the input: `rows` kernel rows (from row0) of `cols` runs of `run`
+ * contiguous input elements; x_row/x_col: input steps between rows/runs; tap0: the first tap of
+ * the first run within a kernel row (run c starts at tap0 + c * run). A conv with one group has
+ * one run per row (a window row is contiguous in HWC); a dense layer is one run. */
 typedef struct {
     int32_t rows, x_row;
     int32_t cols, x_col;
     int32_t run;
-    int32_t tap0;
+    int32_t row0, tap0;
 } window_t;
 
 /* Every output channel of one group at one output pixel (y: the group's first output channel
@@ -251,20 +589,35 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
     for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
         for (c = 0; c < win->cols; ++c) { /* one run per row when groups == 1 */
             const uint8_t *const xc = x + c * win->x_col;
-            const int8_t *const wc = w + (win->tap0 + c * win->run) * FPGAGEN_BLOCK;
+            const int8_t *const wc = w + win->row0 * ch->block_row;
+            const int32_t s = win->tap0 + c * win->run;
             int32_t *const sums = c == 0 ? acc : part;
             int32_t *const sums2 = c == 0 ? acc2 : part2;
-            if (pair) {
-                if (ch->x_signed) {
-                    dot_pair_s8((const int8_t *)xc, d, win->x_row, wc, ch->block_row, win->rows, win->run, sums,
-                                sums2);
+            if (!ch->quads) { /* interleaved: the run's first tap directly */
+                const int8_t *const wi = wc + s * FPGAGEN_BLOCK;
+                if (pair && ch->x_signed) {
+                    dot_pair_il_s8((const int8_t *)xc, d, win->x_row, wi, ch->block_row, win->rows, win->run, sums,
+                                   sums2);
+                } else if (pair) {
+                    dot_pair_il_u8(xc, d, win->x_row, wi, ch->block_row, win->rows, win->run, sums, sums2);
+                } else if (ch->x_signed) {
+                    dot_block_il_s8((const int8_t *)xc, win->x_row, wi, ch->block_row, win->rows, win->run, sums);
                 } else {
-                    dot_pair_u8(xc, d, win->x_row, wc, ch->block_row, win->rows, win->run, sums, sums2);
+                    dot_block_il_u8(xc, win->x_row, wi, ch->block_row, win->rows, win->run, sums);
+                }
+            } else if (pair) {
+                if (ch->x_signed) {
+                    dot_pair_s8((const int8_t *)xc, d, win->x_row, wc, ch->block_row, win->rows, s, win->run,
+                                ch->fold, sums, sums2);
+                } else {
+                    dot_pair_u8(xc, d, win->x_row, wc, ch->block_row, win->rows, s, win->run, ch->fold, sums,
+                                sums2);
                 }
             } else if (ch->x_signed) {
-                dot_block_s8((const int8_t *)xc, win->x_row, wc, ch->block_row, win->rows, win->run, sums);
+                dot_block_s8((const int8_t *)xc, win->x_row, wc, ch->block_row, win->rows, s, win->run, ch->fold,
+                             sums);
             } else {
-                dot_block_u8(xc, win->x_row, wc, ch->block_row, win->rows, win->run, sums);
+                dot_block_u8(xc, win->x_row, wc, ch->block_row, win->rows, s, win->run, ch->fold, sums);
             }
             for (j = 0; c > 0 && j < FPGAGEN_BLOCK; ++j) {
                 acc[j] += part[j];
@@ -288,7 +641,7 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
             int32_t sum = 0;
             for (c = 0; c < win->cols; ++c) {
                 const uint8_t *const xc = x + c * win->x_col + j * d;
-                const int8_t *const wc = w + win->tap0 + c * win->run;
+                const int8_t *const wc = w + win->row0 * ch->one_row + win->tap0 + c * win->run;
                 sum += ch->x_signed
                     ? dot_one_s8((const int8_t *)xc, win->x_row, wc, ch->one_row, win->rows, win->run)
                     : dot_one_u8(xc, win->x_row, wc, ch->one_row, win->rows, win->run);
@@ -297,16 +650,6 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
                           y + j * dy + o);
         }
     }
-}
-
-static inline int32_t min32(int32_t a, int32_t b)
-{
-    return a < b ? a : b;
-}
-
-static inline int32_t max32(int32_t a, int32_t b)
-{
-    return a > b ? a : b;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -334,18 +677,22 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     const int32_t taps = kernel_h * kernel_w * cg;   /* weights per output channel */
     channels_t ch;
     window_t win;
-    int32_t oy, ox, g;
+    int32_t oy, ox, g, group_w;
 
-    ch.x_signed = l->in_signed;
+    ch.x_signed = l->in_type & 1;
     ch.blocks = og / FPGAGEN_BLOCK;
     ch.rest = og % FPGAGEN_BLOCK;
-    ch.block_w = taps * FPGAGEN_BLOCK;
+    ch.quads = l->packing;
+    ch.block_row = (ch.quads ? (kernel_w * cg + 3) & ~3 : kernel_w * cg) * FPGAGEN_BLOCK;
+    ch.block_w = kernel_h * ch.block_row;
     ch.one_w = taps;
-    ch.block_row = kernel_w * cg * FPGAGEN_BLOCK;
     ch.one_row = kernel_w * cg;
+    ch.fold = l->fold;
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
     ch.rq = requant_params(l->shift, l->lo, l->hi);
+    ch.rq.narrow = l->narrow;
+    group_w = ch.blocks * ch.block_w + ch.rest * ch.one_w;
     win.x_row = in_w * in_c;
     win.x_col = in_c;
     for (oy = 0; oy < out_h; ++oy) {
@@ -376,11 +723,12 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
                 xw = x + ((iy + ky0) * in_w + ix + kx0) * in_c;
             }
             cols = max32(cols, 0);
-            win.tap0 = (ky0 * kernel_w + kx0) * cg;
+            win.row0 = ky0;
+            win.tap0 = kx0 * cg;
             win.cols = groups == 1 ? (cols > 0) : cols;
             win.run = groups == 1 ? cols * cg : cg;
             for (g = 0; g < groups; ++g) {
-                window_channels(&ch, &win, xw + g * cg, l->weight + g * taps * og, g * og, pair, d, dy, yp + g * og);
+                window_channels(&ch, &win, xw + g * cg, l->weight + g * group_w, g * og, pair, d, dy, yp + g * og);
             }
             ox += pair && !twin; /* the row neighbour is done */
         }
@@ -393,29 +741,144 @@ void fpgagen_dense(const fpgagen_dense_t *l, const uint8_t *x, uint8_t *y)
     channels_t ch;
     window_t win;
 
-    ch.x_signed = l->in_signed;
+    ch.x_signed = l->in_type & 1;
     ch.blocks = l->out_n / FPGAGEN_BLOCK;
     ch.rest = l->out_n % FPGAGEN_BLOCK;
-    ch.block_w = l->in_n * FPGAGEN_BLOCK;
+    ch.quads = l->packing;
+    ch.block_w = (ch.quads ? (l->in_n + 3) & ~3 : l->in_n) * FPGAGEN_BLOCK;
     ch.one_w = l->in_n;
     ch.block_row = 0;
     ch.one_row = 0;
+    ch.fold = l->fold;
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
     ch.rq = requant_params(l->shift, l->lo, l->hi);
+    ch.rq.narrow = l->narrow;
     win.rows = 1;
     win.x_row = 0;
     win.cols = 1;
     win.x_col = 0;
     win.run = l->in_n;
+    win.row0 = 0;
     win.tap0 = 0;
     window_channels(&ch, &win, x, l->weight, 0, 0, 0, 0, y);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Elements of any storage code (the wide path, pools, add).                                */
+/* ---------------------------------------------------------------------------------------- */
+
+static inline int32_t load(const uint8_t *p, int32_t i, int32_t type)
+{
+    switch (type) {
+    case FPGAGEN_U8:
+        return p[i];
+    case FPGAGEN_S8:
+        return ((const int8_t *)p)[i];
+    case FPGAGEN_U16:
+        return ((const uint16_t *)(const void *)p)[i];
+    case FPGAGEN_S16:
+        return ((const int16_t *)(const void *)p)[i];
+    default:
+        return ((const int32_t *)(const void *)p)[i];
+    }
+}
+
+/* v lies in the range of the storage (the clamp bounds of the requantization). */
+static inline void store(uint8_t *p, int32_t i, int32_t type, int32_t v)
+{
+    switch (type) {
+    case FPGAGEN_U8:
+        p[i] = (uint8_t)v;
+        break;
+    case FPGAGEN_S8:
+        ((int8_t *)p)[i] = (int8_t)v;
+        break;
+    case FPGAGEN_U16:
+        ((uint16_t *)(void *)p)[i] = (uint16_t)v;
+        break;
+    default:
+        ((int16_t *)(void *)p)[i] = (int16_t)v;
+        break;
+    }
+}
+
+/* Any layer the fast path cannot take: one int64_t accumulator per output, unpacked weights
+ * [out_c][kernel_h][kernel_w][in_c / groups] (see fpgagen_nn.h). */
+void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t in_h = l->in_h, in_w = l->in_w, in_c = l->in_c;
+    const int32_t out_h = l->out_h, out_w = l->out_w, out_c = l->out_c;
+    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
+    const int32_t cg = in_c / l->groups, og = out_c / l->groups;
+    const int32_t in_type = l->in_type, out_type = l->out_type, w_type = l->w_type;
+    const uint8_t *const w = w_type == FPGAGEN_S8 ? (const uint8_t *)l->weight
+                           : w_type == FPGAGEN_S16 ? (const uint8_t *)(const void *)l->weight16
+                                                   : (const uint8_t *)(const void *)l->weight32;
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t oy, ox, o, ky, kx, ci;
+
+    for (oy = 0; oy < out_h; ++oy) {
+        int32_t ky0, rows;
+        const int32_t iy = oy * l->stride_h - l->pad_top;
+        clip(iy, kernel_h, in_h, &ky0, &rows);
+        for (ox = 0; ox < out_w; ++ox) {
+            int32_t kx0, cols;
+            const int32_t ix = ox * l->stride_w - l->pad_left;
+            clip(ix, kernel_w, in_w, &kx0, &cols);
+            for (o = 0; o < out_c; ++o) {
+                const int32_t first = (o / og) * cg; /* the group's first input channel */
+                int64_t acc = l->bias32 != 0 ? (int64_t)l->bias32[o] : l->bias64[o];
+                for (ky = ky0; ky < ky0 + rows; ++ky) {
+                    for (kx = kx0; kx < kx0 + cols; ++kx) {
+                        const int32_t xi = ((iy + ky) * in_w + ix + kx) * in_c + first;
+                        const int32_t wi = ((o * kernel_h + ky) * kernel_w + kx) * cg;
+                        for (ci = 0; ci < cg; ++ci) {
+                            acc += (int64_t)load(x, xi + ci, in_type) * load(w, wi + ci, w_type);
+                        }
+                    }
+                }
+                store(y, (oy * out_w + ox) * out_c + o, out_type, requant(acc, &rq));
+            }
+        }
+    }
+}
+
 /* Pools visit output pixels in order; output pixel q is written where input pixel q was (same
- * channels), so the generator lets the output overwrite the input when every window reads only
- * pixels at or after its own position (the max pool reads pixel q, if at all, as the window's
- * first pixel before it writes; the average pool reads a channel's window before writing it). */
+ * channels, elements no wider than the input's), so the generator lets the output overwrite the
+ * input when every window reads only pixels at or after its own position (the max pool reads
+ * pixel q, if at all, as the window's first pixel before it writes; the average pool reads a
+ * channel's window before writing it). */
+#define FPGAGEN_MAXPOOL(T)                                                                      \
+    do {                                                                                        \
+        const T *const xs = (const T *)(const void *)x;                                         \
+        T *const ys = (T *)(void *)y;                                                           \
+        for (oy = 0; oy < out_h; ++oy) {                                                        \
+            const int32_t iy = oy * stride_h - pad_top;                                         \
+            const int32_t ky0 = max32(0, -iy);                                                  \
+            const int32_t rows = min32(kernel_h, in_h - iy) - ky0;                              \
+            for (ox = 0; ox < out_w; ++ox) {                                                    \
+                const int32_t ix = ox * stride_w - pad_left;                                    \
+                const int32_t kx0 = max32(0, -ix);                                              \
+                const int32_t cols = min32(kernel_w, in_w - ix) - kx0;                          \
+                /* the window's first pixel (every window holds one: padding never wins) */     \
+                const T *const xw = xs + ((iy + ky0) * in_w + ix + kx0) * c_n;                  \
+                T *const yp = ys + (oy * out_w + ox) * c_n;                                     \
+                for (c = 0; c < c_n; ++c) { /* forward copy: yp is xw or lies before it */      \
+                    yp[c] = xw[c];                                                              \
+                }                                                                               \
+                for (ky = 0; ky < rows; ++ky) {                                                 \
+                    for (kx = ky == 0 ? 1 : 0; kx < cols; ++kx) {                               \
+                        const T *const xp = xw + (ky * in_w + kx) * c_n;                        \
+                        for (c = 0; c < c_n; ++c) {                                             \
+                            yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];                              \
+                        }                                                                       \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
 void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
 {
     const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
@@ -423,8 +886,72 @@ void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
     const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
     const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
     const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
-    const int32_t is_signed = l->in_signed;
     int32_t oy, ox, c, ky, kx;
+
+    switch (l->in_type) {
+    case FPGAGEN_U8:
+        FPGAGEN_MAXPOOL(uint8_t);
+        break;
+    case FPGAGEN_S8:
+        FPGAGEN_MAXPOOL(int8_t);
+        break;
+    case FPGAGEN_U16:
+        FPGAGEN_MAXPOOL(uint16_t);
+        break;
+    default:
+        FPGAGEN_MAXPOOL(int16_t);
+        break;
+    }
+}
+
+#undef FPGAGEN_MAXPOOL
+
+/* The sum of one channel's window (rows x cols pixels from xw, channel stride c_n). */
+#define FPGAGEN_WINDOW_SUM(T)                                                                   \
+    do {                                                                                        \
+        const T *const xs = (const T *)(const void *)xw;                                        \
+        for (ky = 0; ky < rows; ++ky) {                                                         \
+            for (kx = 0; kx < cols; ++kx) {                                                     \
+                sum += xs[(ky * in_w + kx) * c_n];                                              \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+static int32_t window_sum(const uint8_t *xw, int32_t type, int32_t rows, int32_t cols, int32_t in_w, int32_t c_n)
+{
+    int32_t sum = 0, ky, kx;
+    switch (type) {
+    case FPGAGEN_U8:
+        FPGAGEN_WINDOW_SUM(uint8_t);
+        break;
+    case FPGAGEN_S8:
+        FPGAGEN_WINDOW_SUM(int8_t);
+        break;
+    case FPGAGEN_U16:
+        FPGAGEN_WINDOW_SUM(uint16_t);
+        break;
+    default:
+        FPGAGEN_WINDOW_SUM(int16_t);
+        break;
+    }
+    return sum;
+}
+
+#undef FPGAGEN_WINDOW_SUM
+
+void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
+    const int32_t out_h = l->out_h, out_w = l->out_w;
+    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
+    const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
+    const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
+    const int32_t in_type = l->in_type, out_type = l->out_type;
+    const int32_t size = 1 + (in_type >> 1); /* bytes per input element */
+    const int32_t *const recip = l->recip;
+    const int32_t per_position = l->recip_count != 1;
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t oy, ox, c;
 
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy = oy * stride_h - pad_top;
@@ -434,69 +961,11 @@ void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
             const int32_t ix = ox * stride_w - pad_left;
             const int32_t kx0 = max32(0, -ix);
             const int32_t cols = min32(kernel_w, in_w - ix) - kx0;
-            /* the window's first pixel (every window holds one: padding never wins) */
-            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n;
-            uint8_t *const yp = y + (oy * out_w + ox) * c_n;
-            for (c = 0; c < c_n; ++c) { /* forward copy: yp is xw or lies before it */
-                yp[c] = xw[c];
-            }
-            for (ky = 0; ky < rows; ++ky) {
-                for (kx = ky == 0 ? 1 : 0; kx < cols; ++kx) {
-                    const uint8_t *const xp = xw + (ky * in_w + kx) * c_n;
-                    if (is_signed) {
-                        const int8_t *const xs = (const int8_t *)xp;
-                        int8_t *const ys = (int8_t *)yp;
-                        for (c = 0; c < c_n; ++c) {
-                            ys[c] = xs[c] > ys[c] ? xs[c] : ys[c];
-                        }
-                    } else {
-                        for (c = 0; c < c_n; ++c) {
-                            yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* The average pool and add read a byte b of a signed tensor as (b ^ 0x80) - 128 (its two's
- * complement value), of an unsigned one as b. */
-void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
-{
-    const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
-    const int32_t out_h = l->out_h, out_w = l->out_w;
-    const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
-    const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
-    const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
-    const uint32_t flip = l->in_signed ? 0x80u : 0u;
-    const int32_t offset = l->in_signed ? 128 : 0;
-    const int32_t *const recip = l->recip;
-    const int32_t per_position = l->recip_count != 1;
-    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
-    int32_t oy, ox, c, ky, kx;
-
-    for (oy = 0; oy < out_h; ++oy) {
-        const int32_t iy = oy * stride_h - pad_top;
-        const int32_t ky0 = max32(0, -iy);
-        const int32_t ky1 = min32(kernel_h, in_h - iy);
-        for (ox = 0; ox < out_w; ++ox) {
-            const int32_t ix = ox * stride_w - pad_left;
-            const int32_t kx0 = max32(0, -ix);
-            const int32_t kx1 = min32(kernel_w, in_w - ix);
-            const int32_t count = (ky1 - ky0) * (kx1 - kx0);
             const int64_t r = recip[per_position ? oy * out_w + ox : 0];
-            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n;
-            uint8_t *const yp = y + (oy * out_w + ox) * c_n;
-            for (c = 0; c < c_n; ++c) {
-                int32_t sum = -offset * count; /* padding adds 0 */
-                for (ky = 0; ky < ky1 - ky0; ++ky) {
-                    const uint8_t *xr = xw + ky * in_w * c_n + c;
-                    for (kx = 0; kx < kx1 - kx0; ++kx) {
-                        sum += (int32_t)(xr[kx * c_n] ^ flip);
-                    }
-                }
-                yp[c] = (uint8_t)requant(sum * r, &rq);
+            const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n * size;
+            for (c = 0; c < c_n; ++c) { /* padding adds 0 */
+                const int32_t sum = window_sum(xw + c * size, in_type, rows, cols, in_w, c_n);
+                store(y, (oy * out_w + ox) * c_n + c, out_type, requant(sum * r, &rq));
             }
         }
     }
@@ -505,16 +974,14 @@ void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
 void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uint8_t *y)
 {
     const int32_t n = l->n;
-    const uint32_t flip_a = l->a_signed ? 0x80u : 0u, flip_b = l->b_signed ? 0x80u : 0u;
-    const int32_t offset_a = l->a_signed ? 128 : 0, offset_b = l->b_signed ? 128 : 0;
+    const int32_t a_type = l->a_type, b_type = l->b_type, out_type = l->out_type;
     const int64_t scale_a = (int64_t)1 << l->align_a; /* a left shift, without shifting negatives */
     const int64_t scale_b = (int64_t)1 << l->align_b;
     const requant_t rq = requant_params(l->shift, l->lo, l->hi);
     int32_t i;
 
-    for (i = 0; i < n; ++i) {
-        const int64_t va = (int32_t)(a[i] ^ flip_a) - offset_a;
-        const int64_t vb = (int32_t)(b[i] ^ flip_b) - offset_b;
-        y[i] = (uint8_t)requant(va * scale_a + vb * scale_b, &rq);
+    for (i = 0; i < n; ++i) { /* element i of a and b is read before y[i] is written */
+        const int64_t va = load(a, i, a_type), vb = load(b, i, b_type);
+        store(y, i, out_type, requant(va * scale_a + vb * scale_b, &rq));
     }
 }

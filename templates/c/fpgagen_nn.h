@@ -15,21 +15,36 @@
  * (the output format's range, narrowed by a fused ReLU/Clip).
  *
  * Data layout
- * - Every tensor element is one byte; a tensor of a signed format holds int8_t values, one of
- *   an unsigned format uint8_t values. Kernels take raw byte pointers and an `*_signed` flag.
+ * - A tensor of a format of up to 8 bits holds one byte per element (int8_t for a signed
+ *   format, uint8_t for an unsigned one); of 9 to 16 bits, int16_t / uint16_t (at an even
+ *   byte offset). Kernels take raw byte pointers and a storage code per tensor (FPGAGEN_S8 ...).
  * - Feature maps are HWC (channel fastest, then column, then row); vectors are in index order
  *   (a Flatten of a feature map keeps HWC order: the generator permutes the next dense layer's
  *   weight columns to match).
- * - Conv weights are packed per group: first the blocks of FPGAGEN_BLOCK output channels, each
- *   [kernel_h][kernel_w][in_c / groups][FPGAGEN_BLOCK] (the block's channels interleaved), then
+ * - Conv weights are packed per group: first the blocks of FPGAGEN_BLOCK output channels, then
  *   the remaining out_c / groups % FPGAGEN_BLOCK channels, each [kernel_h][kernel_w][in_c / groups].
- *   Dense weights likewise: blocks [in_n][FPGAGEN_BLOCK], then the remaining rows [in_n].
+ *   A block holds per kernel row its kernel_w * in_c / groups taps (kernel column, then input
+ *   channel), in groups of four taps (the last group padded): 32 bytes per group, per channel
+ *   pair (2k, 2k+1) two words: taps (0, 2) and taps (1, 3), each [u(2k), w(2k+1)] per tap,
+ *   where w is the int8_t weight and u = w + 128 as a uint8_t: the int16_t halves of such a word
+ *   are u + 256 * w, which the DSP kernels multiply directly (see fpgagen_nn.c). Layers whose
+ *   in_c / groups is not a multiple of 4 (rows too short or misaligned for groups of four, e.g.
+ *   a first conv over 1 or 3 channels) take the interleaved packing instead (`packing` 0):
+ *   per kernel row [kernel_w][in_c / groups][FPGAGEN_BLOCK], the block's channels together.
+ *   Dense weights likewise: blocks of one row of in_n taps, then the remaining rows [in_n].
  * - Biases are int32_t (bias32) when the layer's accumulator fits 32 bits, else int64_t
  *   (bias64); exactly one of the two pointers is set.
  *
- * Sums of products are formed in int32_t; the generator checks per layer that they cannot
- * overflow it (sum |w| * max |x| < 2**31). Bias addition and requantization are in int64_t;
- * the generator checks |acc| * 2**max(0, -shift) < 2**61. On 64-bit hosts two output pixels
+ * Two paths for conv and dense layers; the generator picks one per layer:
+ * - fpgagen_conv / fpgagen_dense (the fast path): 8-bit input and output, weights stored as
+ *   int8_t, sums of products formed in int32_t; the generator checks that they cannot overflow
+ *   it (sum |w| * max |x| < 2**31).
+ * - fpgagen_conv_wide (any other layer: 9..16-bit tensors, weights beyond int8_t such as an
+ *   unsigned 8-bit weight format, or a fan-in too large for int32_t): weights unpacked
+ *   [out_c][kernel_h][kernel_w][in_c / groups] as int8_t, int16_t or int32_t (w_type), one
+ *   int64_t accumulator per output; a dense layer on this path is a 1x1 conv over a 1x1 map.
+ * Bias addition and requantization are in int64_t; the generator checks
+ * |acc| * 2**max(0, -shift) < 2**61. On 64-bit hosts two output pixels
  * with the same window clipping share each 64-bit multiply (see fpgagen_nn.c; define
  * FPGAGEN_PAIRS=0 to turn this off); 32-bit MCUs compute one pixel at a time.
  *
@@ -49,6 +64,13 @@ extern "C" {
 /* Output channels (dense: outputs) one pass over the input computes together. */
 #define FPGAGEN_BLOCK 8
 
+/* Storage codes: bit 0 set for a signed format, bits 1-2 the element size (1, 2 or 4 bytes). */
+#define FPGAGEN_U8 0
+#define FPGAGEN_S8 1
+#define FPGAGEN_U16 2
+#define FPGAGEN_S16 3
+#define FPGAGEN_S32 5
+
 /* A 2-D convolution, grouped or depthwise, with zero padding. */
 typedef struct {
     int32_t in_h, in_w, in_c;       /* input feature map (HWC) */
@@ -57,21 +79,28 @@ typedef struct {
     int32_t stride_h, stride_w;
     int32_t pad_top, pad_left;      /* bottom/right padding follows from the sizes */
     int32_t groups;                 /* in_c and out_c are multiples of it */
-    int32_t in_signed;              /* 1: input holds int8_t, 0: uint8_t */
-    const int8_t *weight;           /* packed, see the layout above */
+    int32_t in_type, out_type;      /* storage codes; the fast path: FPGAGEN_S8 or FPGAGEN_U8 */
+    int32_t w_type;                 /* FPGAGEN_S8: weight, S16: weight16, S32: weight32 */
+    const int8_t *weight;           /* packed, see the layout above (wide path: unpacked) */
+    const int16_t *weight16;        /* wide path only, else NULL */
+    const int32_t *weight32;        /* wide path only, else NULL */
     const int32_t *bias32;          /* [out_c], or NULL */
     const int64_t *bias64;          /* [out_c], or NULL */
     int32_t shift, lo, hi;          /* requantization */
+    int32_t narrow;                 /* 1: requantize in 32 bits (fast path, |acc| * 2**max(0, -shift) < 2**29) */
+    int32_t fold;                   /* fast path: taps (a multiple of 4) over which |sum x * w| < 2**23 */
+    int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved (see above) */
 } fpgagen_conv_t;
 
 /* A fully-connected layer: in_n inputs, out_n outputs. */
 typedef struct {
     int32_t in_n, out_n;
-    int32_t in_signed;
+    int32_t in_type, out_type;      /* FPGAGEN_S8 or FPGAGEN_U8 */
     const int8_t *weight;           /* packed, see the layout above */
     const int32_t *bias32;
     const int64_t *bias64;
     int32_t shift, lo, hi;
+    int32_t narrow, fold, packing;  /* as in fpgagen_conv_t */
 } fpgagen_dense_t;
 
 /* A max or average pool (a global average pool is one window over the whole map). */
@@ -81,7 +110,7 @@ typedef struct {
     int32_t kernel_h, kernel_w;
     int32_t stride_h, stride_w;
     int32_t pad_top, pad_left;
-    int32_t in_signed;
+    int32_t in_type, out_type;      /* storage codes (max: equal) */
     const int32_t *recip;           /* average: [1] or [out_h * out_w] reciprocals; max: NULL */
     int32_t recip_count;            /* 1 or out_h * out_w (0 for max) */
     int32_t shift, lo, hi;          /* average only */
@@ -90,7 +119,7 @@ typedef struct {
 /* An element-wise (residual) add of two tensors of n elements each. */
 typedef struct {
     int32_t n;
-    int32_t a_signed, b_signed;
+    int32_t a_type, b_type, out_type;  /* storage codes */
     int32_t align_a, align_b;       /* left shifts to the common frac */
     int32_t shift, lo, hi;
 } fpgagen_add_t;
@@ -98,8 +127,11 @@ typedef struct {
 /* SPEC.md 3: acc * 2**-shift rounded half away from zero (shift > 0) or acc << -shift,
  * then clamped to [lo, hi]; for |acc| * 2**max(0, -shift) < 2**61. */
 int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi);
+/* The same in 32-bit arithmetic only, for |acc| * 2**max(0, -shift) < 2**29. */
+int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_t hi);
 
 void fpgagen_conv(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_conv_wide(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_dense(const fpgagen_dense_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_maxpool(const fpgagen_pool_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_avgpool(const fpgagen_pool_t *layer, const uint8_t *x, uint8_t *y);
