@@ -270,11 +270,11 @@ module fpgagen_conv2d #(
         end
     endfunction
 
-    // ---- the window sequence (stages W0 -> W1 -> W2), a pipeline run ahead of stage A ---------
-    // W0 steps through the output pixels of the frames in order; W1 holds the next window with
-    // the terms of its pixel bounds, W2 the current one with the bounds themselves, so stage A
-    // and the writer compare registers only. The chain shifts when stage A moves to the next
-    // output pixel (and twice after reset to fill it).
+    // ---- the window sequence (stages W0 -> W1 -> W2 -> W3), a pipeline run ahead of stage A ----
+    // W0 steps through the output pixels of the frames in order; W1 holds the window after it
+    // with the terms of its pixel bounds, W2 the next window with the bounds themselves, W3 the
+    // current one, so stage A and the writer compare registers only. The chain shifts when
+    // stage A moves to the next output pixel (and three times after reset to fill it).
     reg        [OXW-1:0] ox;        // W0: output column
     reg        [OYW-1:0] oy;        // W0: output row
     reg signed [PS-1:0]  ix0;       // W0: first input column of the window (ox*SW - PAD_L)
@@ -285,15 +285,18 @@ module fpgagen_conv2d #(
     reg        [DA-1:0]  prow;      // W0: address of row iy0 (modulo DEPTH)
     wire                 flast0 = (ox == OX_LAST) && (oy == OY_LAST);  // W0: its frame's last window
 
-    reg                  w1v, w2v;  // W1, W2 hold a window
+    reg                  w1v, w2v, w3v;  // W1, W2, W3 hold a window
     reg signed [PS-1:0]  ix0_1, iy0_1, colbase_1, c0_1, lrw_1, lcol_1, iywnp_1;
     reg        [DA-1:0]  prow_1;
     reg                  flast_1, iyneg_1, iybig_1, none_1;
     reg signed [PS-1:0]  ix0_2, iy0_2, colbase_2, fnp_2, ln_2;
     reg        [DA-1:0]  prow_2;
     reg                  flast_2;
+    reg signed [PS-1:0]  ix0_3, iy0_3, colbase_3, fnp_3, ln_3;
+    reg        [DA-1:0]  prow_3;
+    reg                  flast_3;
 
-    // ---- stage A state: the tap walk of the current window (W2) --------------------------------
+    // ---- stage A state: the tap walk of the current window (W3) --------------------------------
     reg        [KB-1:0]  k;         // word of the tap in its group
     reg        [KXB-1:0] kx;        // kernel column
     reg        [KYB-1:0] ky;        // kernel row
@@ -314,9 +317,11 @@ module fpgagen_conv2d #(
     // up to two frames ahead, or one behind: -H*W .. 3*H*W)
     reg signed [PS-1:0]  weff;
     // pixel weff overwrites pixel weff - ROWS*W, which no window may need any more: weff is
-    // below first_needed + ROWS*W (fnp_2) of the current window
-    assign s_axis_tready = (weff < fnp_2);
-    wire          take     = s_axis_tvalid && s_axis_tready;
+    // below first_needed + ROWS*W (fnp_3) of the current window. tready holds that comparison,
+    // made a cycle ahead on the next weff and the next window's bound.
+    reg           tready;
+    assign s_axis_tready = tready;
+    wire          take     = s_axis_tvalid && tready;
     wire          wword_en = take && (ws == S_LAST);        // a line buffer word is complete
     wire          wpix     = wword_en && (wk == K_LAST);    // a pixel is complete
     wire [XW-1:0] wword;
@@ -336,10 +341,10 @@ module fpgagen_conv2d #(
 
     // ---- stage A: walk (output pixel, channel group, tap row, tap column, word) --------------
     // The window's inputs are all in the buffer (padding only: its frame has begun): the writer
-    // is past the last pixel the window reads (ln_2).
+    // is past the last pixel the window reads (ln_3).
     wire mac_ready;  // fpgagen_mac_out has a place for one more output group
     wire a_fire;     // stage A issues a chunk
-    wire avail = w2v && (weff > ln_2);
+    wire avail = w3v && (weff > ln_3);
 
     wire last_k  = (k == KG_LAST);
     wire last_kx = (kx == KX_LAST);
@@ -348,14 +353,14 @@ module fpgagen_conv2d #(
     wire end_win = end_row && last_ky;               // last word of the window
     wire end_pix = end_win && (g == G_LAST);         // last word of the output pixel
     assign a_fire = avail && (mac_ready || !end_win);  // a group's last chunk needs a place
-    wire c_wrap = a_fire && end_pix && flast_2;      // the last word of the frame
-    wire w_shift = !w2v || (a_fire && end_pix);      // the window chain moves on
+    wire c_wrap = a_fire && end_pix && flast_3;      // the last word of the frame
+    wire w_shift = !w3v || (a_fire && end_pix);      // the window chain moves on
 
-    // the window the taps restart at: the next one (W1) after the pixel's last group
-    wire signed [PS-1:0] ix0_n = end_pix ? ix0_1 : ix0_2;
-    wire signed [PS-1:0] iy0_n = end_pix ? iy0_1 : iy0_2;
-    wire signed [PS-1:0] colbase_n = end_pix ? colbase_1 : colbase_2;
-    wire        [DA-1:0] prow_n = end_pix ? prow_1 : prow_2;
+    // the window the taps restart at: the next one (W2) after the pixel's last group
+    wire signed [PS-1:0] ix0_n = end_pix ? ix0_2 : ix0_3;
+    wire signed [PS-1:0] iy0_n = end_pix ? iy0_2 : iy0_3;
+    wire signed [PS-1:0] colbase_n = end_pix ? colbase_2 : colbase_3;
+    wire        [DA-1:0] prow_n = end_pix ? prow_2 : prow_3;
     // the next window's group offset
     wire signed [PS-1:0] goff_n = !end_win ? goff : (g == G_LAST) ? C_ZERO : (gp == GP_LAST) ? goff + C_NKG : goff;
     // the tap: inside the map, and its line buffer address
@@ -365,7 +370,7 @@ module fpgagen_conv2d #(
     /* verilator lint_on UNUSEDSIGNAL */
     wire [DA-1:0] raddr = tap_in ? raddr_s[DA-1:0] : {DA{1'b0}};
 
-    // W0 -> W1 -> W2, each stage one adder or comparator deep
+    // W0 -> W1 -> W2 -> W3, each stage one adder or comparator deep
     always @(posedge clk) begin
         if (w_shift) begin
             // W0: the window after W1's
@@ -415,6 +420,15 @@ module fpgagen_conv2d #(
             flast_2 <= flast_1;
             fnp_2 <= iyneg_1 ? C_NP : iybig_1 ? C_HWNP : iywnp_1 + c0_1;
             ln_2 <= none_1 ? C_ZERO : lrw_1 + lcol_1;
+            // W3: the current window
+            w3v <= w2v;
+            ix0_3 <= ix0_2;
+            iy0_3 <= iy0_2;
+            colbase_3 <= colbase_2;
+            prow_3 <= prow_2;
+            flast_3 <= flast_2;
+            fnp_3 <= fnp_2;
+            ln_3 <= ln_2;
         end
         if (rst) begin
             ox      <= {OXW{1'b0}};
@@ -427,7 +441,14 @@ module fpgagen_conv2d #(
             prow    <= add_mod({DA{1'b0}}, PT_OFF_C);
             w1v     <= 1'b0;
             w2v     <= 1'b0;
-            fnp_2   <= C_NP;   // window 0 reads from pixel 0 on
+            w3v     <= 1'b0;
+            // until the chain is filled: the bounds of window 0, which reads from pixel 0 on
+            iyneg_1 <= 1'b1;
+            none_1  <= 1'b1;
+            fnp_2   <= C_NP;
+            fnp_3   <= C_NP;
+            ln_2    <= C_ZERO;
+            ln_3    <= C_ZERO;
         end
     end
 
@@ -471,18 +492,21 @@ module fpgagen_conv2d #(
     end
 
     // writer position, in the numbering of the frame being computed
+    wire signed [PS-1:0] weff_n = weff + (c_wrap ? (wpix ? C_1MHW : C_MHW) : (wpix ? C_ONE : C_ZERO));
     always @(posedge clk) begin
         if (take) ws <= (ws == S_LAST) ? {SB{1'b0}} : ws + 1'b1;
         if (wword_en) begin
             wk <= (wk == K_LAST) ? {KB{1'b0}} : wk + 1'b1;
             waddr <= add_mod(waddr, {{DA{1'b0}}, 1'b1});
         end
-        weff <= weff + (c_wrap ? (wpix ? C_1MHW : C_MHW) : (wpix ? C_ONE : C_ZERO));
+        weff <= weff_n;
+        tready <= weff_n < (w_shift ? fnp_2 : fnp_3);
         if (rst) begin
             ws     <= {SB{1'b0}};
             wk     <= {KB{1'b0}};
             waddr  <= {DA{1'b0}};
             weff   <= C_ZERO;
+            tready <= 1'b1;
         end
     end
 
