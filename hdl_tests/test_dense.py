@@ -243,3 +243,15 @@ def test_builder_errors(mutate, kw, match):
     mutate(q, q.layers[0])
     with pytest.raises(BackendError, match=match):
         rtl_dense.dense_instance(q, q.layers[0], 1, 1, **kw)
+
+
+@pytest.mark.parametrize("family, cell", [("ice40", "$__ICE40_RAM4K_")])
+def test_weights_in_block_ram(tmp_path, family, cell):
+    """The weight ROM is synthesised into block RAM, also when it is small enough for Yosys to
+    prefer flip-flops and LUTs (a 16 -> 4 layer: 64 words of 8 bits), never into flip-flops."""
+    q = dense_graph(16, 4, "u8.4", 8, False, seed=3)
+    rtl = rtl_dense.dense_instance(q, q.layers[0], 1, 1, prefix="fc")
+    inst = rtlsim.stream_instance("fc", rtl, 8, 8)
+    log = rtlsim.synth_memory_log(tmp_path, "bram_dense", [inst], sources(), rtl.mems, family)
+    assert f"mapping memory bram_dense.u_fc.wrom via {cell}" in log, log
+    assert "FF mapping for memory bram_dense.u_fc.wrom" not in log, log

@@ -136,7 +136,6 @@ module fpgagen_conv2d #(
     localparam integer OYW  = (OH > 1) ? $clog2(OH) : 1;         // output row
     localparam integer WA   = (NW > 1) ? $clog2(NW) : 1;         // weight ROM address
     localparam integer DA   = (DEPTH > 1) ? $clog2(DEPTH) : 1;   // line buffer address
-    localparam integer PXB  = (HW > 1) ? $clog2(HW) : 1;         // pixel index in a frame
     // signed positions: pixel indices (up to 2*H*W), rows/columns with padding, word offsets
     localparam integer SPAN = (H + PAD_T + PAD_B + KH + SH + 1) * (W + PAD_L + PAD_R + KW + SW + 1) * (NK + 1);
     localparam integer PS   = $clog2(2 * SPAN + 4 * H * W + 2 * DEPTH + 2) + 2;
@@ -154,7 +153,6 @@ module fpgagen_conv2d #(
     localparam integer OW_LAST_I = OW - 1;
     localparam integer OH_LAST_I = OH - 1;
     localparam integer NW_LAST_I = NW - 1;
-    localparam integer HW_LAST_I = HW - 1;
     localparam [KB-1:0]  K_LAST  = NK_LAST_I[KB-1:0];     // writer: last word of a pixel
     localparam [KB-1:0]  KG_LAST = NKG_LAST_I[KB-1:0];    // compute: last word of a tap
     localparam [GPW-1:0] GP_LAST = NGG_LAST_I[GPW-1:0];
@@ -165,7 +163,6 @@ module fpgagen_conv2d #(
     localparam [OXW-1:0] OX_LAST = OW_LAST_I[OXW-1:0];
     localparam [OYW-1:0] OY_LAST = OH_LAST_I[OYW-1:0];
     localparam [WA-1:0]  W_LAST  = NW_LAST_I[WA-1:0];
-    localparam [PXB-1:0] N_LAST  = HW_LAST_I[PXB-1:0];
 
     // line buffer address arithmetic (row starts modulo DEPTH)
     localparam integer ROWW_I = ROWW;
@@ -177,11 +174,12 @@ module fpgagen_conv2d #(
     localparam [DA:0] ROWW_C   = ROWW_I[DA:0];
     localparam [DA:0] PT_OFF_C = PT_OFF_I[DA:0];
     localparam [DA:0] SH_OFF_C = SH_OFF_I[DA:0];
+    localparam integer HPT_OFF_I = (H_OFF_I + PT_OFF_I) % DEPTH;             // next frame's row -PAD_T
     localparam [DA:0] H_OFF_C  = H_OFF_I[DA:0];
+    localparam [DA:0] HPT_OFF_C = HPT_OFF_I[DA:0];
 
     // signed position constants
     localparam integer NP_I = ROWS * W;
-    localparam integer HW2_I = 2 * HW;
     localparam integer M_PAD_L_I = -PAD_L;
     localparam integer M_PAD_T_I = -PAD_T;
     localparam integer M_PAD_LNK_I = -PAD_L * NK;
@@ -192,15 +190,19 @@ module fpgagen_conv2d #(
     localparam integer KH1W_I = (KH - 1) * W;
     localparam integer W1_I = W - 1;
     localparam integer KW1_I = KW - 1;
-    localparam integer KH1_I = KH - 1;
     localparam integer NKG_I = NKG;
     localparam integer KSKIP_I = NK - NKG + 1;
+    localparam integer HWNP_I = HW + NP_I;
+    localparam integer MHW_I = -HW;
+    localparam integer ONEMHW_I = 1 - HW;
+    localparam integer MKH1_I = -(KH - 1);
+    localparam integer MKW1_I = -(KW - 1);
+    localparam integer LRW_I = (H - 1) * W - (KH - 1) * W;
+    localparam integer LCOL_I = (W - 1) - (KW - 1);
     localparam signed [PS-1:0] C_ZERO   = 0;
     localparam signed [PS-1:0] C_ONE    = 1;
     localparam signed [PS-1:0] C_H      = H[PS-1:0];
     localparam signed [PS-1:0] C_W      = W[PS-1:0];
-    localparam signed [PS-1:0] C_HW     = HW[PS-1:0];
-    localparam signed [PS-1:0] C_HW2    = HW2_I[PS-1:0];        // 2*H*W
     localparam signed [PS-1:0] C_NP     = NP_I[PS-1:0];
     localparam signed [PS-1:0] C_SW     = SW[PS-1:0];
     localparam signed [PS-1:0] C_SH     = SH[PS-1:0];
@@ -214,9 +216,15 @@ module fpgagen_conv2d #(
     localparam signed [PS-1:0] C_KH1W   = KH1W_I[PS-1:0];       // (KH-1)*W
     localparam signed [PS-1:0] C_W1     = W1_I[PS-1:0];         // W-1
     localparam signed [PS-1:0] C_KW1    = KW1_I[PS-1:0];        // KW-1
-    localparam signed [PS-1:0] C_KH1    = KH1_I[PS-1:0];        // KH-1
     localparam signed [PS-1:0] C_NKG    = NKG_I[PS-1:0];        // words of a group
     localparam signed [PS-1:0] C_KSKIP  = KSKIP_I[PS-1:0];      // last word of a tap -> first of the next
+    localparam signed [PS-1:0] C_HWNP   = HWNP_I[PS-1:0];       // H*W + ROWS*W
+    localparam signed [PS-1:0] C_MHW    = MHW_I[PS-1:0];        // -H*W
+    localparam signed [PS-1:0] C_1MHW   = ONEMHW_I[PS-1:0];     // 1 - H*W
+    localparam signed [PS-1:0] C_MKH1   = MKH1_I[PS-1:0];       // -(KH-1)
+    localparam signed [PS-1:0] C_MKW1   = MKW1_I[PS-1:0];       // -(KW-1)
+    localparam signed [PS-1:0] C_LRW    = LRW_I[PS-1:0];        // (H-1)*W - (KH-1)*W
+    localparam signed [PS-1:0] C_LCOL   = LCOL_I[PS-1:0];       // (W-1) - (KW-1)
 
     initial begin
         if (IN_WIDTH < 1 || W_WIDTH < 2 || OUT_WIDTH < 1 || BIAS_WIDTH < 2)
@@ -240,6 +248,8 @@ module fpgagen_conv2d #(
     end
 
     // ---- ROMs and the line buffer -------------------------------------------------------------
+    // the weights go to block RAM (a synchronous read with enable), never to flip-flops or LUTs
+    (* rom_style = "block" *)
     reg [WWD-1:0]           wrom [0:NW-1];
     reg [PE*BIAS_WIDTH-1:0] brom [0:NG-1];
     reg [XW-1:0]            lbuf [0:DEPTH-1];
@@ -260,52 +270,60 @@ module fpgagen_conv2d #(
         end
     endfunction
 
-    // ---- compute side state (stage A), needed by the writer's overwrite check ---------------
+    // ---- the window sequence (stages W0 -> W1 -> W2 -> W3), a pipeline run ahead of stage A ----
+    // W0 steps through the output pixels of the frames in order; W1 holds the window after it
+    // with the terms of its pixel bounds, W2 the next window with the bounds themselves, W3 the
+    // current one, so stage A and the writer compare registers only. The chain shifts when
+    // stage A moves to the next output pixel (and three times after reset to fill it).
+    reg        [OXW-1:0] ox;        // W0: output column
+    reg        [OYW-1:0] oy;        // W0: output row
+    reg signed [PS-1:0]  ix0;       // W0: first input column of the window (ox*SW - PAD_L)
+    reg signed [PS-1:0]  iy0;       // W0: first input row of the window (oy*SH - PAD_T)
+    reg signed [PS-1:0]  iyw;       // W0: iy0 * W
+    reg signed [PS-1:0]  colbase;   // W0: ix0 * NK
+    reg        [DA-1:0]  cbase;     // W0: line buffer address of row 0 of its frame
+    reg        [DA-1:0]  prow;      // W0: address of row iy0 (modulo DEPTH)
+    wire                 flast0 = (ox == OX_LAST) && (oy == OY_LAST);  // W0: its frame's last window
+
+    reg                  w1v, w2v, w3v;  // W1, W2, W3 hold a window
+    reg signed [PS-1:0]  ix0_1, iy0_1, colbase_1, c0_1, lrw_1, lcol_1, iywnp_1;
+    reg        [DA-1:0]  prow_1;
+    reg                  flast_1, iyneg_1, iybig_1, none_1;
+    reg signed [PS-1:0]  ix0_2, iy0_2, colbase_2, fnp_2, ln_2;
+    reg        [DA-1:0]  prow_2;
+    reg                  flast_2;
+    reg signed [PS-1:0]  ix0_3, iy0_3, colbase_3, fnp_3, ln_3;
+    reg        [DA-1:0]  prow_3;
+    reg                  flast_3;
+
+    // ---- stage A state: the tap walk of the current window (W3) --------------------------------
     reg        [KB-1:0]  k;         // word of the tap in its group
     reg        [KXB-1:0] kx;        // kernel column
     reg        [KYB-1:0] ky;        // kernel row
     reg        [GW-1:0]  g;         // set of PE output channels
     reg        [GPW-1:0] gp;        // the set within its channel group
     reg signed [PS-1:0]  goff;      // word offset of the group's channels in a pixel (gi*NKG)
-    reg        [OXW-1:0] ox;        // output column
-    reg        [OYW-1:0] oy;        // output row
     reg        [WA-1:0]  wa;        // weight ROM address
-    reg signed [PS-1:0]  ix0;       // first input column of the window (ox*SW - PAD_L)
-    reg signed [PS-1:0]  iy0;       // first input row of the window (oy*SH - PAD_T)
-    reg signed [PS-1:0]  iyw;       // iy0 * W
-    reg signed [PS-1:0]  colbase;   // ix0 * NK
     reg signed [PS-1:0]  tcol;      // input column of the tap (ix0 + kx)
     reg signed [PS-1:0]  trow;      // input row of the tap (iy0 + ky)
     reg signed [PS-1:0]  coloff;    // word offset of the tap in its row (tcol*NK + goff + k)
-    reg        [DA-1:0]  cbase;     // line buffer address of row 0 of the frame being computed
-    reg        [DA-1:0]  prow;      // address of row iy0 (modulo DEPTH)
     reg        [DA-1:0]  trowa;     // address of row trow (modulo DEPTH)
-
-    // the earliest pixel of the frame that this or a later window still reads
-    wire signed [PS-1:0] c0 = (ix0 < C_ZERO) ? C_ZERO : (ix0 > C_W1) ? C_W1 : ix0;
-    wire signed [PS-1:0] first_needed = (iy0 < C_ZERO) ? C_ZERO : (iy0 >= C_H) ? C_HW : iyw + c0;
-    // the last pixel the window reads; a window in the padding only (none) waits for pixel 0,
-    // so that no output leaves before its frame has begun to arrive
-    wire                 none = (iy0 + C_KH1 < C_ZERO) || (iy0 >= C_H) || (ix0 + C_KW1 < C_ZERO) || (ix0 >= C_W);
-    wire signed [PS-1:0] last_row_w = (iyw + C_KH1W > C_H1W) ? C_H1W : iyw + C_KH1W;
-    wire signed [PS-1:0] last_col = (ix0 + C_KW1 > C_W1) ? C_W1 : ix0 + C_KW1;
-    wire signed [PS-1:0] last_needed = none ? C_ZERO : last_row_w + last_col;
 
     // ---- input side: assemble SIMD elements, write one word per SIMD beats -------------------
     reg        [SB-1:0]  ws;        // element in the word
     reg        [KB-1:0]  wk;        // word in the pixel
-    reg        [PXB-1:0] wn;        // pixel of the frame being written
     reg        [DA-1:0]  waddr;     // line buffer write address
-    reg signed [2:0]     fdist;     // writer's frame - compute side's frame: -1 .. 2
-    wire signed [PS-1:0] wpos = $signed({{(PS-PXB){1'b0}}, wn});
-    // the writer's pixel in the compute frame's numbering
-    wire signed [PS-1:0] weff = (fdist == 3'sd2) ? wpos + C_HW2 : (fdist == 3'sd1) ? wpos + C_HW : wpos;
-    // pixel weff overwrites pixel weff - ROWS*W, which no window may need any more
-    assign s_axis_tready = (fdist < 3'sd0) || (weff < first_needed + C_NP);
-    wire          take     = s_axis_tvalid && s_axis_tready;
+    // the writer's next pixel in the numbering of the frame being computed (the writer runs
+    // up to two frames ahead, or one behind: -H*W .. 3*H*W)
+    reg signed [PS-1:0]  weff;
+    // pixel weff overwrites pixel weff - ROWS*W, which no window may need any more: weff is
+    // below first_needed + ROWS*W (fnp_3) of the current window. tready holds that comparison,
+    // made a cycle ahead on the next weff and the next window's bound.
+    reg           tready;
+    assign s_axis_tready = tready;
+    wire          take     = s_axis_tvalid && tready;
     wire          wword_en = take && (ws == S_LAST);        // a line buffer word is complete
     wire          wpix     = wword_en && (wk == K_LAST);    // a pixel is complete
-    wire          w_wrap   = wpix && (wn == N_LAST);        // a frame is complete
     wire [XW-1:0] wword;
     generate
         if (SIMD > 1) begin : g_simd
@@ -322,10 +340,11 @@ module fpgagen_conv2d #(
     end
 
     // ---- stage A: walk (output pixel, channel group, tap row, tap column, word) --------------
-    // The window's inputs are all in the buffer (padding only: its frame has begun).
-    wire avail = (fdist > 3'sd0) || (fdist == 3'sd0 && wpos > last_needed);
-    wire ce;     // the compute pipeline advances
-    wire a_fire = ce && avail;
+    // The window's inputs are all in the buffer (padding only: its frame has begun): the writer
+    // is past the last pixel the window reads (ln_3).
+    wire mac_ready;  // fpgagen_mac_out has a place for one more output group
+    wire a_fire;     // stage A issues a chunk
+    wire avail = w3v && (weff > ln_3);
 
     wire last_k  = (k == KG_LAST);
     wire last_kx = (kx == KX_LAST);
@@ -333,26 +352,105 @@ module fpgagen_conv2d #(
     wire end_row = last_k && last_kx;                // last word of a kernel row
     wire end_win = end_row && last_ky;               // last word of the window
     wire end_pix = end_win && (g == G_LAST);         // last word of the output pixel
-    wire end_orow = end_pix && (ox == OX_LAST);      // last word of the output row
-    wire end_frame = end_orow && (oy == OY_LAST);    // last word of the frame
-    wire c_wrap = a_fire && end_frame;
+    assign a_fire = avail && (mac_ready || !end_win);  // a group's last chunk needs a place
+    wire c_wrap = a_fire && end_pix && flast_3;      // the last word of the frame
+    wire w_shift = !w3v || (a_fire && end_pix);      // the window chain moves on
 
-    // the next output pixel's window
-    wire signed [PS-1:0] ix0_n = !end_pix ? ix0 : (ox == OX_LAST) ? C_PADL : ix0 + C_SW;
-    wire signed [PS-1:0] colbase_n = !end_pix ? colbase : (ox == OX_LAST) ? C_PADLNK : colbase + C_SWNK;
-    wire signed [PS-1:0] iy0_n = !end_orow ? iy0 : (oy == OY_LAST) ? C_PADT : iy0 + C_SH;
-    wire signed [PS-1:0] iyw_n = !end_orow ? iyw : (oy == OY_LAST) ? C_PADTW : iyw + C_SHW;
+    // the window the taps restart at: the next one (W2) after the pixel's last group
+    wire signed [PS-1:0] ix0_n = end_pix ? ix0_2 : ix0_3;
+    wire signed [PS-1:0] iy0_n = end_pix ? iy0_2 : iy0_3;
+    wire signed [PS-1:0] colbase_n = end_pix ? colbase_2 : colbase_3;
+    wire        [DA-1:0] prow_n = end_pix ? prow_2 : prow_3;
     // the next window's group offset
     wire signed [PS-1:0] goff_n = !end_win ? goff : (g == G_LAST) ? C_ZERO : (gp == GP_LAST) ? goff + C_NKG : goff;
-    wire        [DA-1:0] cbase_n = end_frame ? add_mod(cbase, H_OFF_C) : cbase;
-    wire        [DA-1:0] prow_n = !end_orow ? prow : (oy == OY_LAST) ? add_mod(cbase_n, PT_OFF_C)
-                                                                      : add_mod(prow, SH_OFF_C);
     // the tap: inside the map, and its line buffer address
     wire tap_in = (trow >= C_ZERO) && (trow < C_H) && (tcol >= C_ZERO) && (tcol < C_W);
     /* verilator lint_off UNUSEDSIGNAL */  // a tap inside the map lies in [0, DEPTH)
     wire signed [PS-1:0] raddr_s = $signed({{(PS-DA){1'b0}}, trowa}) + coloff;
     /* verilator lint_on UNUSEDSIGNAL */
     wire [DA-1:0] raddr = tap_in ? raddr_s[DA-1:0] : {DA{1'b0}};
+
+    // W0 -> W1 -> W2 -> W3, each stage one adder or comparator deep
+    always @(posedge clk) begin
+        if (w_shift) begin
+            // W0: the window after W1's
+            if (ox == OX_LAST) begin
+                ox <= {OXW{1'b0}};
+                ix0 <= C_PADL;
+                colbase <= C_PADLNK;
+                if (oy == OY_LAST) begin
+                    oy <= {OYW{1'b0}};
+                    iy0 <= C_PADT;
+                    iyw <= C_PADTW;
+                    cbase <= add_mod(cbase, H_OFF_C);
+                    prow <= add_mod(cbase, HPT_OFF_C);
+                end else begin
+                    oy <= oy + 1'b1;
+                    iy0 <= iy0 + C_SH;
+                    iyw <= iyw + C_SHW;
+                    prow <= add_mod(prow, SH_OFF_C);
+                end
+            end else begin
+                ox <= ox + 1'b1;
+                ix0 <= ix0 + C_SW;
+                colbase <= colbase + C_SWNK;
+            end
+            // W1: W0's window and the terms of its pixel bounds
+            w1v <= 1'b1;
+            ix0_1 <= ix0;
+            iy0_1 <= iy0;
+            colbase_1 <= colbase;
+            prow_1 <= prow;
+            flast_1 <= flast0;
+            c0_1 <= (ix0 < C_ZERO) ? C_ZERO : (ix0 > C_W1) ? C_W1 : ix0;  // first column read
+            iyneg_1 <= (iy0 < C_ZERO);
+            iybig_1 <= (iy0 >= C_H);
+            none_1 <= (iy0 < C_MKH1) || (iy0 >= C_H) || (ix0 < C_MKW1) || (ix0 >= C_W);  // padding only
+            lrw_1 <= (iyw > C_LRW) ? C_H1W : iyw + C_KH1W;      // last row read, times W
+            lcol_1 <= (ix0 > C_LCOL) ? C_W1 : ix0 + C_KW1;      // last column read
+            iywnp_1 <= iyw + C_NP;
+            // W2: W1's window and its bounds: first_needed + ROWS*W (the earliest pixel this or a
+            // later window reads, plus the buffer) and the last pixel it reads (a window in the
+            // padding only waits for pixel 0, so that no output leaves before its frame begins)
+            w2v <= w1v;
+            ix0_2 <= ix0_1;
+            iy0_2 <= iy0_1;
+            colbase_2 <= colbase_1;
+            prow_2 <= prow_1;
+            flast_2 <= flast_1;
+            fnp_2 <= iyneg_1 ? C_NP : iybig_1 ? C_HWNP : iywnp_1 + c0_1;
+            ln_2 <= none_1 ? C_ZERO : lrw_1 + lcol_1;
+            // W3: the current window
+            w3v <= w2v;
+            ix0_3 <= ix0_2;
+            iy0_3 <= iy0_2;
+            colbase_3 <= colbase_2;
+            prow_3 <= prow_2;
+            flast_3 <= flast_2;
+            fnp_3 <= fnp_2;
+            ln_3 <= ln_2;
+        end
+        if (rst) begin
+            ox      <= {OXW{1'b0}};
+            oy      <= {OYW{1'b0}};
+            ix0     <= C_PADL;
+            iy0     <= C_PADT;
+            iyw     <= C_PADTW;
+            colbase <= C_PADLNK;
+            cbase   <= {DA{1'b0}};
+            prow    <= add_mod({DA{1'b0}}, PT_OFF_C);
+            w1v     <= 1'b0;
+            w2v     <= 1'b0;
+            w3v     <= 1'b0;
+            // until the chain is filled: the bounds of window 0, which reads from pixel 0 on
+            iyneg_1 <= 1'b1;
+            none_1  <= 1'b1;
+            fnp_2   <= C_NP;
+            fnp_3   <= C_NP;
+            ln_2    <= C_ZERO;
+            ln_3    <= C_ZERO;
+        end
+    end
 
     always @(posedge clk) begin
         if (a_fire) begin
@@ -377,14 +475,6 @@ module fpgagen_conv2d #(
                 gp <= (g == G_LAST || gp == GP_LAST) ? {GPW{1'b0}} : gp + 1'b1;
             end
             goff <= goff_n;
-            if (end_pix) ox <= (ox == OX_LAST) ? {OXW{1'b0}} : ox + 1'b1;
-            if (end_orow) oy <= (oy == OY_LAST) ? {OYW{1'b0}} : oy + 1'b1;
-            ix0 <= ix0_n;
-            colbase <= colbase_n;
-            iy0 <= iy0_n;
-            iyw <= iyw_n;
-            prow <= prow_n;
-            cbase <= cbase_n;
         end
         if (rst) begin
             k       <= {KB{1'b0}};
@@ -393,38 +483,30 @@ module fpgagen_conv2d #(
             g       <= {GW{1'b0}};
             gp      <= {GPW{1'b0}};
             goff    <= C_ZERO;
-            ox      <= {OXW{1'b0}};
-            oy      <= {OYW{1'b0}};
             wa      <= {WA{1'b0}};
-            ix0     <= C_PADL;
-            iy0     <= C_PADT;
-            iyw     <= C_PADTW;
-            colbase <= C_PADLNK;
             tcol    <= C_PADL;
             trow    <= C_PADT;
             coloff  <= C_PADLNK;
-            cbase   <= {DA{1'b0}};
-            prow    <= add_mod({DA{1'b0}}, PT_OFF_C);
             trowa   <= add_mod({DA{1'b0}}, PT_OFF_C);
         end
     end
 
-    // writer position and the frame distance between writer and compute side
+    // writer position, in the numbering of the frame being computed
+    wire signed [PS-1:0] weff_n = weff + (c_wrap ? (wpix ? C_1MHW : C_MHW) : (wpix ? C_ONE : C_ZERO));
     always @(posedge clk) begin
         if (take) ws <= (ws == S_LAST) ? {SB{1'b0}} : ws + 1'b1;
         if (wword_en) begin
             wk <= (wk == K_LAST) ? {KB{1'b0}} : wk + 1'b1;
             waddr <= add_mod(waddr, {{DA{1'b0}}, 1'b1});
         end
-        if (wpix) wn <= (wn == N_LAST) ? {PXB{1'b0}} : wn + 1'b1;
-        if (w_wrap && !c_wrap) fdist <= fdist + 3'sd1;
-        else if (c_wrap && !w_wrap) fdist <= fdist - 3'sd1;
+        weff <= weff_n;
+        tready <= weff_n < (w_shift ? fnp_2 : fnp_3);
         if (rst) begin
             ws     <= {SB{1'b0}};
             wk     <= {KB{1'b0}};
-            wn     <= {PXB{1'b0}};
             waddr  <= {DA{1'b0}};
-            fdist  <= 3'sd0;
+            weff   <= C_ZERO;
+            tready <= 1'b1;
         end
     end
 
@@ -443,12 +525,10 @@ module fpgagen_conv2d #(
     end
 
     always @(posedge clk) begin
-        if (ce) begin
-            b_v     <= avail;
-            b_first <= (k == {KB{1'b0}}) && (kx == {KXB{1'b0}}) && (ky == {KYB{1'b0}});
-            b_last  <= end_win;
-            b_in    <= tap_in;
-        end
+        b_v     <= a_fire;
+        b_first <= (k == {KB{1'b0}}) && (kx == {KXB{1'b0}}) && (ky == {KYB{1'b0}});
+        b_last  <= end_win;
+        b_in    <= tap_in;
         if (rst) b_v <= 1'b0;
     end
 
@@ -463,6 +543,7 @@ module fpgagen_conv2d #(
         .OUT_WIDTH(OUT_WIDTH),
         .PE(PE),
         .SIMD(SIMD),
+        .CHUNKS(KH * KW * NKG),
         .N_OUT(NOUT),
         .ACC_WIDTH(ACC_WIDTH),
         .SHIFT(SHIFT),
@@ -471,13 +552,14 @@ module fpgagen_conv2d #(
     ) u_mac (
         .clk(clk),
         .rst(rst),
+        .ready(mac_ready),
+        .issue(a_fire && end_win),
         .valid(b_v),
         .first(b_first),
         .last(b_last),
         .x(xin),
         .w(b_w),
         .bias(b_bias),
-        .ce(ce),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready),

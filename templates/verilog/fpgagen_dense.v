@@ -78,6 +78,8 @@ module fpgagen_dense #(
     end
 
     // ---- ROMs and the double-buffered input vector -----------------------------------------
+    // the weights go to block RAM (a synchronous read with enable), never to flip-flops or LUTs
+    (* rom_style = "block" *)
     reg [WW-1:0]            wrom [0:NW-1];
     reg [PE*BIAS_WIDTH-1:0] brom [0:NG-1];
     reg [XW-1:0]            xbuf [0:(2 << KW) - 1];   // address {bank, chunk}
@@ -89,7 +91,7 @@ module fpgagen_dense #(
     reg  [1:0] full;   // bank holds a complete input vector
     reg        wbank;  // bank being written
     reg        rbank;  // bank being read
-    wire       ce;     // the compute pipeline advances
+    wire       mac_ready;  // fpgagen_mac_out has a place for one more output group
 
     // ---- input side: assemble SIMD elements, write one chunk per SIMD beats -------------------
     reg [KW-1:0] wk;
@@ -116,8 +118,9 @@ module fpgagen_dense #(
     reg [KW-1:0] ak;
     reg [WA-1:0] awa;
     wire         arun = full[rbank];
-    wire         a_fire = ce && arun;
-    wire         a_end = (ak == K_LAST) && (ag == G_LAST);
+    wire         a_lastk = (ak == K_LAST);              // the group's last chunk
+    wire         a_fire = arun && (mac_ready || !a_lastk);  // ... needs a place for its results
+    wire         a_end = a_lastk && (ag == G_LAST);
 
     // ---- stage B: ROM and buffer outputs -----------------------------------------------------
     reg                      b_v, b_first, b_last;
@@ -138,11 +141,9 @@ module fpgagen_dense #(
             ws <= (ws == S_LAST) ? {SW{1'b0}} : ws + 1'b1;
             if (ws == S_LAST) wk <= (wk == K_LAST) ? {KW{1'b0}} : wk + 1'b1;
         end
-        if (ce) begin
-            b_v     <= arun;
-            b_first <= (ak == {KW{1'b0}});
-            b_last  <= (ak == K_LAST);
-        end
+        b_v     <= a_fire;
+        b_first <= (ak == {KW{1'b0}});
+        b_last  <= a_lastk;
         if (a_fire) begin
             ak  <= (ak == K_LAST) ? {KW{1'b0}} : ak + 1'b1;
             awa <= (awa == W_LAST) ? {WA{1'b0}} : awa + 1'b1;
@@ -179,6 +180,7 @@ module fpgagen_dense #(
         .OUT_WIDTH(OUT_WIDTH),
         .PE(PE),
         .SIMD(SIMD),
+        .CHUNKS(NK),
         .N_OUT(N_OUT),
         .ACC_WIDTH(ACC_WIDTH),
         .SHIFT(SHIFT),
@@ -187,13 +189,14 @@ module fpgagen_dense #(
     ) u_mac (
         .clk(clk),
         .rst(rst),
+        .ready(mac_ready),
+        .issue(a_fire && a_lastk),
         .valid(b_v),
         .first(b_first),
         .last(b_last),
         .x(b_x),
         .w(b_w),
         .bias(b_bias),
-        .ce(ce),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready),

@@ -1,19 +1,29 @@
 // fpgagen_mac_out: the multiply-accumulate, requantize and output tail of fpgagen_dense and
 // fpgagen_conv2d, y = requant(B + sum of x * W) for PE outputs at a time.
 //
-// The instantiating layer walks its (output group, input chunk) schedule and presents, one
-// chunk per cycle while ce is high, SIMD input elements x (element s at bits
+// The instantiating layer walks its (output group, input chunk) schedule and presents one chunk
+// per cycle for one cycle (valid high): SIMD input elements x (element s at bits
 // [s*IN_WIDTH +: IN_WIDTH]), the PE*SIMD weights w of the group (element (p, s) at bits
 // [(p*SIMD + s)*W_WIDTH +: W_WIDTH], two's complement) and the PE biases of the group (bits
-// [p*BIAS_WIDTH +: BIAS_WIDTH], two's complement, at the accumulator frac), with valid, first
-// (the group's first chunk) and last (its last chunk). These are registered inputs held while
-// ce is low: the layer's stage B, which it updates only when ce is high.
-// Stage C multiplies the PE x SIMD pairs and adds the SIMD products of each output; stage D
-// accumulates them on top of the bias, modulo 2**AW with AW > ACC_WIDTH (exact, since the
-// result fits ACC_WIDTH bits), and requantizes the finished group with fpgagen_requant (round
-// half away from zero by SHIFT, clamp to [LO, HI]). The PE results of a group leave one per beat,
-// output 0 first, through a 2-deep fpgagen_fifo; tlast marks the last of every N_OUT outputs.
-// ce (the pipeline advances) is low only while a finished group waits for the output buffer.
+// [p*BIAS_WIDTH +: BIAS_WIDTH], two's complement, at the accumulator frac), with first (the
+// group's first chunk) and last (its last chunk); CHUNKS chunks make a group. These come from
+// registers of the layer (its stage B, the ROM and buffer outputs).
+//
+// The pipeline never stalls: every stage is a register without a clock enable, so no stall
+// signal fans out to the multipliers. Instead the layer issues a group's last chunk only while
+// ready is high and says so on issue (in the cycle before that chunk arrives on valid/last):
+// ready counts the free places of an NR-group result buffer, less the groups on their way to it,
+// so every finished group finds a place. ready and every output come from registers only.
+//
+// Stages after the input: R registers x, w and the bias (DSP input registers); P registers the
+// PE x SIMD products and, per output, one more leaf, the bias on the group's first chunk (else
+// 0); LV = clog2(SIMD + 1) registered adder levels sum the leaves of each output; the
+// accumulator adds the sum on top of 0 (first chunk) or itself, modulo 2**AW with AW > ACC_WIDTH
+// (exact, since the result fits ACC_WIDTH bits). A finished group is requantized with
+// fpgagen_requant (round half away from zero by SHIFT, clamp to [LO, HI]) into the result buffer,
+// whose groups leave one output per beat, output 0 first, through a 2-deep fpgagen_fifo; tlast
+// marks the last of every N_OUT outputs. Latency from a group's last chunk on valid to its first
+// output on m_axis: LV + 5 cycles.
 `default_nettype none
 
 module fpgagen_mac_out #(
@@ -24,6 +34,7 @@ module fpgagen_mac_out #(
     parameter integer OUT_WIDTH  = 8,     // bits of output elements
     parameter integer PE         = 1,     // outputs computed in parallel
     parameter integer SIMD       = 1,     // inputs multiplied in parallel per output
+    parameter integer CHUNKS     = 1,     // chunks per output group (sizes the result buffer)
     parameter integer N_OUT      = 8,     // output elements per frame (tlast on the last)
     parameter integer ACC_WIDTH  = 24,    // bits that hold every accumulator value exactly
     parameter integer SHIFT      = 8,     // requantization right shift (negative: left shift)
@@ -33,13 +44,14 @@ module fpgagen_mac_out #(
     input  wire                         clk,
     input  wire                         rst,     // synchronous, active high
 
-    input  wire                         valid,   // x, w, bias hold a chunk
+    output wire                         ready,   // a group's last chunk may be issued now
+    input  wire                         issue,   // a group's last chunk is issued now (valid next cycle)
+    input  wire                         valid,   // x, w, bias hold a chunk (this cycle only)
     input  wire                         first,   // ... the first of its output group
     input  wire                         last,    // ... the last of its output group
     input  wire [SIMD*IN_WIDTH-1:0]     x,
     input  wire [PE*SIMD*W_WIDTH-1:0]   w,
     input  wire [PE*BIAS_WIDTH-1:0]     bias,
-    output wire                         ce,      // the pipeline advances (take the next chunk)
 
     output wire [OUT_WIDTH-1:0]         m_axis_tdata,
     output wire                         m_axis_tvalid,
@@ -47,75 +59,128 @@ module fpgagen_mac_out #(
     output wire                         m_axis_tlast
 );
     localparam integer PW   = IN_WIDTH + 1 + W_WIDTH;            // one product, exact
-    localparam integer SUMW = PW + $clog2(SIMD) + 1;             // SIMD products, exact
+    localparam integer LW   = (PW > BIAS_WIDTH) ? PW : BIAS_WIDTH;  // one leaf
+    localparam integer NL   = SIMD + 1;                          // leaves per output
+    localparam integer LV   = $clog2(NL);                        // adder levels (>= 1)
+    localparam integer SUMW = LW + LV + 1;                       // any node, with a spare bit
     localparam integer AW   = (ACC_WIDTH > SUMW ? ACC_WIDTH : SUMW) + 1;  // accumulator (modulo)
-    localparam integer PCW  = $clog2(PE + 1);                    // output buffer count
+    localparam integer NT   = node_base(LV + 1);                 // nodes of one output's tree
+    // a group's last chunk holds its place from issue until its last output enters the FIFO:
+    // RT cycles; a group is issued at most every max(CHUNKS, PE) cycles
+    localparam integer RT   = LV + PE + 6;
+    localparam integer PER  = (CHUNKS > PE) ? CHUNKS : PE;
+    localparam integer NR   = (RT + PER - 1) / PER + 1;          // result buffer groups
+    localparam integer RB   = $clog2(NR + 1);                    // its counters
+    localparam integer RA   = (NR > 1) ? $clog2(NR) : 1;         // its addresses
+    localparam integer EB   = (PE > 1) ? $clog2(PE) : 1;         // output within a group
     localparam integer OIB  = (N_OUT > 1) ? $clog2(N_OUT) : 1;   // output element index
     localparam integer N_OUT_LAST_I = N_OUT - 1;
+    localparam integer PE_LAST_I = PE - 1;
+    localparam integer NR_LAST_I = NR - 1;
     localparam [OIB-1:0] O_LAST = N_OUT_LAST_I[OIB-1:0];
-    localparam [PCW-1:0] PE_C   = PE[PCW-1:0];
+    localparam [EB-1:0]  E_LAST = PE_LAST_I[EB-1:0];
+    localparam [RA-1:0]  R_LAST = NR_LAST_I[RA-1:0];
+    localparam [RB-1:0]  NR_C   = NR[RB-1:0];
+
+    // nodes of one output's tree: level 0 the NL leaves, level l+1 half of level l (rounded up)
+    function integer level_nodes(input integer l);
+        integer j, n;
+        begin
+            n = NL;
+            for (j = 0; j < l; j = j + 1) n = (n + 1) / 2;
+            level_nodes = n;
+        end
+    endfunction
+    function integer node_base(input integer l);  // index of level l's first node
+        integer j, b;
+        begin
+            b = 0;
+            for (j = 0; j < l; j = j + 1) b = b + level_nodes(j);
+            node_base = b;
+        end
+    endfunction
 
     initial begin
-        if (PE < 1 || SIMD < 1 || N_OUT < 1)
-            $error("fpgagen_mac_out %m: PE %0d, SIMD %0d and N_OUT %0d must be >= 1", PE, SIMD, N_OUT);
+        if (PE < 1 || SIMD < 1 || N_OUT < 1 || CHUNKS < 1)
+            $error("fpgagen_mac_out %m: PE %0d, SIMD %0d, CHUNKS %0d and N_OUT %0d must be >= 1",
+                   PE, SIMD, CHUNKS, N_OUT);
         if (BIAS_WIDTH > AW) $error("fpgagen_mac_out %m: BIAS_WIDTH %0d wider than the accumulator (%0d)", BIAS_WIDTH, AW);
     end
 
-    // ---- stage C: PE dot products of SIMD elements ------------------------------------------
-    reg              c_v, c_first, c_last;
-    reg [PE*AW-1:0]  c_part;
-    reg [PE*AW-1:0]  c_bias;
-    wire [PE*AW-1:0] part;
-    wire [PE*AW-1:0] bias_ext;
-
-    genvar gp;
-    generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            wire [SIMD*PW-1:0] prods;
-            genvar gs;
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_mul
-                wire [IN_WIDTH-1:0] xr = x[gs*IN_WIDTH +: IN_WIDTH];
-                wire [W_WIDTH-1:0]  wr = w[(gp*SIMD + gs)*W_WIDTH +: W_WIDTH];
-                wire                xsign = (IN_SIGNED != 0) && xr[IN_WIDTH-1];
-                wire signed [PW-1:0] xe = $signed({{(PW-IN_WIDTH){xsign}}, xr});
-                wire signed [PW-1:0] we = $signed({{(PW-W_WIDTH){wr[W_WIDTH-1]}}, wr});
-                wire signed [PW-1:0] prod = xe * we;
-                assign prods[gs*PW +: PW] = prod;
-            end
-            reg signed [AW-1:0] dot;
-            integer s;
-            always @* begin
-                dot = {AW{1'b0}};
-                for (s = 0; s < SIMD; s = s + 1)
-                    dot = dot + {{(AW-PW){prods[s*PW+PW-1]}}, prods[s*PW +: PW]};
-            end
-            assign part[gp*AW +: AW] = dot;
-            wire [BIAS_WIDTH-1:0] br = bias[gp*BIAS_WIDTH +: BIAS_WIDTH];
-            assign bias_ext[gp*AW +: AW] = {{(AW-BIAS_WIDTH){br[BIAS_WIDTH-1]}}, br};
-        end
-    endgenerate
-
+    // ---- stage R: input registers ------------------------------------------------------------
+    reg [SIMD*IN_WIDTH-1:0]   x_r;
+    reg [PE*SIMD*W_WIDTH-1:0] w_r;
+    reg [PE*BIAS_WIDTH-1:0]   bias_r;
+    reg                       v_r, f_r, l_r;
+    // control along the leaves (index 0) and the adder levels (index l): valid, first, last
+    reg [LV:0]                vq, fq, lq;
     always @(posedge clk) begin
-        if (ce) begin
-            c_v     <= valid;
-            c_first <= first;
-            c_last  <= last;
-            c_part  <= part;
-            c_bias  <= bias_ext;
+        x_r    <= x;
+        w_r    <= w;
+        bias_r <= bias;
+        v_r    <= valid;
+        f_r    <= first;
+        l_r    <= last;
+        vq     <= {vq[LV-1:0], v_r};
+        fq     <= {fq[LV-1:0], f_r};
+        lq     <= {lq[LV-1:0], l_r};
+        if (rst) begin
+            v_r <= 1'b0;
+            vq  <= {(LV + 1){1'b0}};
         end
-        if (rst) c_v <= 1'b0;
     end
 
-    // ---- stage D: accumulate; requantize the finished group ----------------------------------
+    // ---- stages P and the adder levels: per output a registered tree of SIMD products + bias --
     reg [PE*AW-1:0]   acc;
     reg               d_final;   // acc holds a finished output group
     wire [PE*OUT_WIDTH-1:0] y;
 
+    genvar gp, gs, gl, gi;
     generate
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_acc
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            /* verilator lint_off UNUSEDSIGNAL */  // sign bits above a node's exact width
+            wire [NT*SUMW-1:0] nd;                // node n at [n*SUMW +: SUMW], sign-extended
+            /* verilator lint_on UNUSEDSIGNAL */
+            for (gs = 0; gs < NL; gs = gs + 1) begin : g_leaf
+                reg [LW-1:0] r;
+                if (gs < SIMD) begin : g_mul
+                    wire [IN_WIDTH-1:0] xr = x_r[gs*IN_WIDTH +: IN_WIDTH];
+                    wire [W_WIDTH-1:0]  wr = w_r[(gp*SIMD + gs)*W_WIDTH +: W_WIDTH];
+                    wire                xsign = (IN_SIGNED != 0) && xr[IN_WIDTH-1];
+                    wire signed [PW-1:0] xe = $signed({{(PW-IN_WIDTH){xsign}}, xr});
+                    wire signed [PW-1:0] we = $signed({{(PW-W_WIDTH){wr[W_WIDTH-1]}}, wr});
+                    wire signed [PW-1:0] prod = xe * we;
+                    always @(posedge clk) r <= {{(LW-PW+1){prod[PW-1]}}, prod[PW-2:0]};
+                end else begin : g_bias
+                    wire [BIAS_WIDTH-1:0] br = bias_r[gp*BIAS_WIDTH +: BIAS_WIDTH];
+                    always @(posedge clk)
+                        r <= f_r ? {{(LW-BIAS_WIDTH+1){br[BIAS_WIDTH-1]}}, br[BIAS_WIDTH-2:0]} : {LW{1'b0}};
+                end
+                assign nd[gs*SUMW +: SUMW] = {{(SUMW-LW+1){r[LW-1]}}, r[LW-2:0]};
+            end
+            for (gl = 1; gl <= LV; gl = gl + 1) begin : g_lv
+                for (gi = 0; gi < level_nodes(gl); gi = gi + 1) begin : g_n
+                    localparam integer NWID = LW + gl;                 // exact width at level gl
+                    localparam integer A = node_base(gl - 1) + 2 * gi;  // first operand node
+                    reg [NWID-1:0] r;
+                    wire signed [SUMW-1:0] a = nd[A*SUMW +: SUMW];
+                    /* verilator lint_off UNUSEDSIGNAL */  // bits above NWID are sign copies
+                    wire signed [SUMW-1:0] s;
+                    /* verilator lint_on UNUSEDSIGNAL */
+                    if (2 * gi + 1 < level_nodes(gl - 1)) begin : g_add
+                        assign s = a + $signed(nd[(A+1)*SUMW +: SUMW]);
+                    end else begin : g_pass
+                        assign s = a;
+                    end
+                    always @(posedge clk) r <= s[NWID-1:0];
+                    assign nd[(node_base(gl) + gi)*SUMW +: SUMW] = {{(SUMW-NWID+1){r[NWID-1]}}, r[NWID-2:0]};
+                end
+            end
+            wire [SUMW-1:0] sum = nd[(NT-1)*SUMW +: SUMW];
+            wire [AW-1:0]   sum_ext = {{(AW-SUMW+1){sum[SUMW-1]}}, sum[SUMW-2:0]};
             always @(posedge clk) begin
-                if (ce && c_v)
-                    acc[gp*AW +: AW] <= (c_first ? c_bias[gp*AW +: AW] : acc[gp*AW +: AW]) + c_part[gp*AW +: AW];
+                if (vq[LV])
+                    acc[gp*AW +: AW] <= (fq[LV] ? {AW{1'b0}} : acc[gp*AW +: AW]) + sum_ext;
             end
             fpgagen_requant #(
                 .ACC_WIDTH(ACC_WIDTH),
@@ -130,29 +195,42 @@ module fpgagen_mac_out #(
         end
     endgenerate
 
-    // ---- output: the PE results of a group leave one per beat ------------------------------
-    reg [PE*OUT_WIDTH-1:0] obuf;   // element 0 at the bottom
-    reg [PCW-1:0]          ocnt;
+    // ---- result buffer: NR groups of PE outputs; places counted from issue ------------------
+    reg [PE*OUT_WIDTH-1:0] rbuf [0:NR-1];
+    reg [RA-1:0]           rwp, rrp;     // write / read group
+    reg [RB-1:0]           rcount;       // groups in the buffer
+    reg [RB-1:0]           credits;      // free places not yet promised to an issued group
+    reg [EB-1:0]           e;            // output of the head group
     reg [OIB-1:0]          oidx;
     wire                   fifo_ready;
-    wire                   pop = (ocnt != {PCW{1'b0}}) && fifo_ready;
-    wire                   obuf_free = (ocnt == {PCW{1'b0}}) || (ocnt == {{(PCW-1){1'b0}}, 1'b1} && pop);
-    wire                   load = d_final && obuf_free;
-    assign ce = !d_final || obuf_free;
+    wire [PE*OUT_WIDTH-1:0] head = rbuf[rrp];
+    wire                   push = (rcount != {RB{1'b0}}) && fifo_ready;  // one output to the FIFO
+    wire                   release_g = push && (e == E_LAST);           // ... the head group's last
+    assign ready = (credits != {RB{1'b0}});
 
     always @(posedge clk) begin
-        if (ce) d_final <= c_v && c_last;
-        if (load) begin
-            obuf <= y;
-            ocnt <= PE_C;
-        end else if (pop) begin
-            obuf <= obuf >> OUT_WIDTH;
-            ocnt <= ocnt - 1'b1;
+        if (d_final) rbuf[rwp] <= y;
+    end
+
+    always @(posedge clk) begin
+        d_final <= vq[LV] && lq[LV];
+        if (d_final) rwp <= (rwp == R_LAST) ? {RA{1'b0}} : rwp + 1'b1;
+        if (release_g) rrp <= (rrp == R_LAST) ? {RA{1'b0}} : rrp + 1'b1;
+        if (d_final && !release_g) rcount <= rcount + 1'b1;
+        else if (release_g && !d_final) rcount <= rcount - 1'b1;
+        if (issue && !release_g) credits <= credits - 1'b1;
+        else if (release_g && !issue) credits <= credits + 1'b1;
+        if (push) begin
+            e <= (e == E_LAST) ? {EB{1'b0}} : e + 1'b1;
+            oidx <= (oidx == O_LAST) ? {OIB{1'b0}} : oidx + 1'b1;
         end
-        if (pop) oidx <= (oidx == O_LAST) ? {OIB{1'b0}} : oidx + 1'b1;
         if (rst) begin
             d_final <= 1'b0;
-            ocnt    <= {PCW{1'b0}};
+            rwp     <= {RA{1'b0}};
+            rrp     <= {RA{1'b0}};
+            rcount  <= {RB{1'b0}};
+            credits <= NR_C;
+            e       <= {EB{1'b0}};
             oidx    <= {OIB{1'b0}};
         end
     end
@@ -163,8 +241,8 @@ module fpgagen_mac_out #(
     ) u_out (
         .clk(clk),
         .rst(rst),
-        .s_axis_tdata(obuf[OUT_WIDTH-1:0]),
-        .s_axis_tvalid(ocnt != {PCW{1'b0}}),
+        .s_axis_tdata(head[e*OUT_WIDTH +: OUT_WIDTH]),
+        .s_axis_tvalid(rcount != {RB{1'b0}}),
         .s_axis_tready(fifo_ready),
         .s_axis_tlast(oidx == O_LAST),
         .m_axis_tdata(m_axis_tdata),
