@@ -188,7 +188,7 @@ def test_builders(sweep):
     rom = by_name["av_k3s1p1_rom"]["params"]
     assert rom["RECIP_ROM"] == 1 and rom["RECIP_FILE"] == "av_k3s1p1_rom_recip.mem"
     text = mems["av_k3s1p1_rom_recip.mem"]
-    assert text.startswith("// pool: reciprocals round(2**")
+    assert text.startswith("// 'pool': reciprocals round(2**")
     words = [int(v, 16) for v in text.splitlines()[1:]]
     q, layer = build_layer(CASES[[c[0] for c in CASES].index("av_k3s1p1_rom")], seed=0)
     assert words == np.asarray(layer.recip).ravel().tolist() and len(words) == 7 * 5

@@ -57,8 +57,10 @@ def test_places_and_routes(small, capsys, dev):
     assert r["device"] == dev and r["clock_mhz"] == DEVICES[dev].clock_mhz
     assert r["routed"] is True and r["fits"] is True
     assert r["fmax_mhz"] > 0 and r["met"] == (r["fmax_mhz"] >= r["clock_mhz"])
-    # every multiplier the design instantiates is one DSP block: the estimate is exact here
-    assert r["used"]["dsp"] == r["estimate"]["multipliers"] == 2 * 2 + 2 * 2
+    # the design instantiates 8 multipliers; Yosys puts each in a DSP block or (the pipelined
+    # mac_out's small products, on the iCE40) in LUTs: never more DSPs than multipliers
+    assert r["estimate"]["multipliers"] == 2 * 2 + 2 * 2
+    assert 0 < r["used"]["dsp"] <= r["estimate"]["multipliers"]
     assert r["available"]["dsp"] == DEVICES[dev].dsps
     assert 0 < r["used"]["lut"] <= r["available"]["lut"]
     assert "Yosys" in r["tools"]["yosys"] and "nextpnr" in r["tools"]["nextpnr"]
