@@ -683,7 +683,7 @@ def _signature(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg[:160]}"
 
 
-def run_case(case: Path, targets: list[str]) -> dict:
+def run_case(case: Path, targets: list[str], report: bool = False) -> dict:
     """Every check of one case directory (already written); results also saved to result.json."""
     from fpgagen.errors import FpgagenError, VerificationMismatch
 
@@ -711,6 +711,10 @@ def run_case(case: Path, targets: list[str]) -> dict:
     save()
     import fpgagen
 
+    if not report:  # the HTML report (heat map: half of a small net's time) is not under test here
+        import fpgagen.report.html
+
+        fpgagen.report.html.render_report = lambda out: "<html></html>\n"
     for t in targets:
         r: dict = {"started": time.time()}
         res["targets"][t] = r
