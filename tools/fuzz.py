@@ -73,15 +73,22 @@ KNOWN_BUGS = [
     ("residual Add of flattened map and dense output", ("c", "hls"), r"different element orders"),
     ("model with no layers in C", ("c",), r"no layers"),
     ("AveragePool ceil_mode + count_include_pad partial window", None, r"ceil_mode' = 1 together with count_include_pad"),
-    ("verilog_cocotb IndexError on early-finishing designs", ("verilog",), r"IndexError|sent\[0\]"),
+    ("verilog_cocotb IndexError on early-finishing designs", ("verilog",), r"(?s)verilog_cocotb\.py.*IndexError"),
+    ("Verilog trailing Flatten order", ("verilog",), r"^mismatch after a trailing flatten"),
 ]
 
 
 def classify_rejection(target: str | None, message: str) -> str:
-    """``documented:<feature>``, ``known:<bug>`` or ``finding``."""
+    """``documented:<feature>``, ``known:<bug>`` or ``finding`` (for crashes and mismatches, the
+    message is the traceback or a description of the net)."""
     for name, rx in DOCUMENTED:
         if re.search(rx, message):
             return f"documented:{name}"
+    return known_bug(target, message)
+
+
+def known_bug(target: str | None, message: str) -> str:
+    """``known:<bug>`` when ``message`` matches a known open bug on ``target``, else ``finding``."""
     for name, targets, rx in KNOWN_BUGS:
         if (targets is None or target in targets) and re.search(rx, message):
             return f"known:{name}"
@@ -727,12 +734,17 @@ def run_case(case: Path, targets: list[str], report: bool = False) -> dict:
                 out = fpgagen.verify(case / "config.yaml", targets=[t], progress=False)
                 r.update({"class": "pass", "samples": out[t]["samples"]})
             except VerificationMismatch as exc:
-                r.update({"class": "mismatch", "message": str(exc)[:2000], "signature": f"mismatch {t}"})
+                graph = fpgagen.load(case / "model.onnx")
+                trailing = graph.nodes and graph.nodes[-1].op == "flatten" and graph.nodes[-1].output == graph.output
+                what = "mismatch after a trailing flatten" if trailing else "mismatch"
+                r.update({"class": "mismatch", "message": str(exc)[:2000], "signature": f"{what} {t}",
+                          "kind": known_bug(t, what)})
             except FpgagenError as exc:
                 r.update({"class": "rejected", "message": str(exc)[:2000], "signature": _signature(exc),
                           "kind": classify_rejection(t, str(exc))})
             except Exception as exc:
-                r.update({"class": "crash", "message": traceback.format_exc()[-4000:], "signature": _signature(exc)})
+                tb = traceback.format_exc()[-4000:]
+                r.update({"class": "crash", "message": tb, "signature": _signature(exc), "kind": known_bug(t, tb)})
         r["seconds"] = round(time.perf_counter() - t0, 3)
         r.pop("started")
         save()
@@ -921,6 +933,22 @@ def _candidates(spec: dict):
                     yield {**spec, "layers": layers[:i] + [{**lay, "post": post}] + layers[i + 1:]}
 
 
+def shrink(spec: dict, fails, echo=print) -> tuple[dict, int]:
+    """The smallest spec reachable from ``spec`` by :func:`_candidates` steps on which ``fails``
+    (a predicate on specs) stays true (greedy delta debugging); and the number of tries."""
+    tries = 0
+    changed = True
+    while changed:
+        changed = False
+        for cand in _candidates(spec):
+            tries += 1
+            if fails(cand):
+                spec, changed = cand, True
+                echo(f"  smaller ({tries} tries): {describe(spec)}")
+                break
+    return spec, tries
+
+
 def reduce(seed: int, target: str, timeout: float, out: Path, echo=print, spec: dict | None = None) -> Path:
     """Shrink the failing net of ``seed`` on ``target`` while the failure keeps its signature."""
     work = Path(tempfile.mkdtemp(prefix=f"fuzz-reduce{seed}-", dir=out))
@@ -931,17 +959,8 @@ def reduce(seed: int, target: str, timeout: float, out: Path, echo=print, spec: 
     if key is None:
         raise SystemExit(f"seed {seed} does not fail on {target}: {json.dumps(res.get('targets'))[:500]}")
     echo(f"seed {seed} on {target}: {key}\n  {describe(spec)}")
-    tries = 0
-    changed = True
-    while changed:
-        changed = False
-        for cand in _candidates(spec):
-            tries += 1
-            r = run_seed(seed, targets, timeout, work, cand)
-            if _failure_key(r, target) == key:
-                spec, changed = cand, True
-                echo(f"  smaller ({tries} tries): {describe(spec)}")
-                break
+    spec, tries = shrink(spec, lambda cand: _failure_key(run_seed(seed, targets, timeout, work, cand), target) == key,
+                         echo)
     dest = out / f"seed{seed}_{target}"
     import shutil
 
