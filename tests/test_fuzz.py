@@ -121,3 +121,12 @@ def test_shrink_finds_a_minimal_net():
     assert [lay["op"] for lay in small["layers"]] == ["avgpool"]
     assert small["layers"][0]["ceil"] and small["word_length"] == 8 and small["opset"] == 13
     assert tries > 0
+
+
+def test_a_hung_worker_is_killed_and_blamed(tmp_path):
+    """A worker over its time budget is killed; the target it was on counts as a hang."""
+    fuzz.write_case(fuzz.generate(3), tmp_path / "case")
+    res = fuzz.run_worker(tmp_path / "case", ["hls", "c"], timeout=0.2, grace=0.0)
+    assert res["targets"]["hls"]["class"] == "hang"
+    assert res["targets"]["c"]["class"] == "skipped"
+    assert res["wall"] < 30

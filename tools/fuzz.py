@@ -48,6 +48,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("c", "hls", "verilog")
+#: generator profiles: "small" (the default; what CI runs) and "wide" (3x the channels, sizes, 10 layers)
+PROFILES = ("small", "wide")
 CLASSES = ("pass", "mismatch", "crash", "hang", "rejected")
 
 # -- what a rejection may be ---------------------------------------------------------------------
@@ -131,7 +133,7 @@ def _window(rng, pool: bool, opset: int) -> dict:
     return d
 
 
-def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool) -> dict:
+def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool, wide: int = 1) -> dict:
     if kind == "vec":
         ops = ["gemm", "matmul", "resdense", "layout", "identity", "act"]
         w = [5, 3, 0.3 if from_flatten else 1.2, 0.8, 0.5, 0.6 if act_ok else 0.1]
@@ -142,7 +144,7 @@ def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool) -> dict
     d: dict = {"op": op}
     if op in ("conv", "resconv"):
         d.update(_window(rng, False, opset))
-        d["co"] = int(rng.integers(1, 7))
+        d["co"] = int(rng.integers(1, 6 * wide + 1))
         d["groups"] = _pick(rng, ["1", "dw", "g"], [6, 2, 2])
         d["g"] = int(_pick(rng, [2, 3]))
         d["mult"] = int(_pick(rng, [1, 1, 2]))
@@ -154,7 +156,7 @@ def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool) -> dict
         d.update(_window(rng, True, opset))
         d["cip"] = bool(rng.random() < 0.4)
     elif op in ("gemm", "matmul", "resdense"):
-        d["m"] = int(rng.integers(1, 13))
+        d["m"] = int(rng.integers(1, 12 * wide + 1))
         d["transA"] = bool(rng.random() < 0.12)
         d["transB"] = bool(rng.random() < 0.5)
         d["alpha"] = float(_pick(rng, [1.0, 1.0, 0.5, 2.0, 0.3]))
@@ -177,25 +179,28 @@ def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool) -> dict
     return d
 
 
-def generate(seed: int) -> dict:
+def generate(seed: int, profile: str = "small") -> dict:
     """The spec of net ``seed``: a JSON-able dict that :func:`build_model` turns into ONNX.
 
     A spec states intents (kernel, stride, channels, ...); the builder clamps them to what fits the
     shape it meets, so that removing or simplifying any layer (delta debugging) still gives a valid net.
     """
-    rng = np.random.default_rng([seed, 20261202])
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    rng = np.random.default_rng([seed, 20261202] if profile == "small" else [seed, 20261202, PROFILES.index(profile)])
+    wide = 1 if profile == "small" else 3
     opset = int(_pick(rng, list(range(7, 22)), [1] * 6 + [2] * 7 + [1, 1]))
     kind = _pick(rng, ["img", "seq", "vec"], [5, 2, 2])
     if kind == "img":
-        shape = [int(rng.integers(1, 5)), int(rng.integers(3, 11)), int(rng.integers(3, 11))]
+        shape = [int(rng.integers(1, 4 * wide + 1)), int(rng.integers(3, 8 + 3 * wide)), int(rng.integers(3, 8 + 3 * wide))]
     elif kind == "seq":
-        shape = [int(rng.integers(1, 5)), int(rng.integers(4, 17))]
+        shape = [int(rng.integers(1, 4 * wide + 1)), int(rng.integers(4, 16 * wide + 1))]
     else:
-        shape = [int(rng.integers(2, 17))]
+        shape = [int(rng.integers(2, 16 * wide + 1))]
     layers = []
     act_ok, from_flatten, k = False, False, kind
-    for _ in range(int(rng.integers(1, 7))):
-        lay = _layer(rng, k, opset, act_ok, from_flatten)
+    for _ in range(int(rng.integers(1, 7 if wide == 1 else 11))):
+        lay = _layer(rng, k, opset, act_ok, from_flatten, wide)
         layers.append(lay)
         op = lay["op"]
         from_flatten = op == "flatten"
@@ -223,6 +228,7 @@ def generate(seed: int) -> dict:
         "simd": int(_pick(rng, [1, 2, 4, 8, 16])),
         "par_layers": float(_pick(rng, [0.0, 0.0, 0.5, 1.0])),
         "samples": 6,
+        "profile": profile,
     }
     return spec
 
@@ -759,13 +765,15 @@ def _env() -> dict:
     return env
 
 
-def run_worker(case: Path, targets: list[str], timeout: float) -> dict:
-    """Run one written case in a fresh process; a hang is killed (its whole process group)."""
+def run_worker(case: Path, targets: list[str], timeout: float, grace: float = 60.0) -> dict:
+    """Run one written case in a fresh process; after ``timeout`` per target (+ ``grace`` for the
+    checks before them) it is killed with its whole process group: the target it was running (or
+    the first, if none had started) is a ``hang``, the ones after it ``skipped``."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(case), "--targets", *targets]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(),
                             start_new_session=True, text=True)
-    budget = timeout * len(targets) + 60
+    budget = timeout * len(targets) + grace
     try:
         log, _ = proc.communicate(timeout=budget)
         hung = False
@@ -774,24 +782,32 @@ def run_worker(case: Path, targets: list[str], timeout: float) -> dict:
         log, _ = proc.communicate()
         hung = True
     path = case / "result.json"
-    res = json.loads(path.read_text()) if path.is_file() else {"targets": {}}
+    try:
+        res = json.loads(path.read_text())
+    except (OSError, ValueError):  # killed before (or while) writing it
+        res = {"targets": {}}
+    blamed = False
     for t in targets:
         r = res["targets"].get(t)
-        if r is None or "class" not in r:
-            if hung:
-                started = r.get("started") if r else None
-                secs = time.time() - started if started else budget
-                res["targets"][t] = {"class": "hang" if r else "skipped", "seconds": round(secs, 1),
-                                     "signature": f"hang {t}", "message": f"killed after {budget:.0f} s"}
-            elif "invalid" not in res:
-                res["targets"][t] = {"class": "crash", "signature": f"worker died {proc.returncode}",
-                                     "message": (log or "")[-4000:], "seconds": 0.0}
+        if r is not None and "class" in r:
+            continue
+        if hung:
+            cls = "skipped" if blamed else "hang"
+            blamed = True
+            res["targets"][t] = {"class": cls, "seconds": round(time.perf_counter() - t0, 1) if cls == "hang" else 0.0,
+                                 "signature": f"{cls} {t}", "message": f"worker killed after {budget:.0f} s"}
+        elif "invalid" not in res:
+            res["targets"][t] = {"class": "crash", "signature": f"worker died {proc.returncode}",
+                                 "message": (log or "")[-4000:], "seconds": 0.0}
+    if hung and "float" not in res and "import" not in res and "invalid" not in res and not targets:
+        res["hang"] = f"worker killed after {budget:.0f} s"
     res["wall"] = round(time.perf_counter() - t0, 2)
     return res
 
 
-def run_seed(seed: int, targets: list[str], timeout: float, work: Path, spec: dict | None = None) -> dict:
-    spec = spec or generate(seed)
+def run_seed(seed: int, targets: list[str], timeout: float, work: Path, spec: dict | None = None,
+             profile: str = "small") -> dict:
+    spec = spec or generate(seed, profile)
     case = work / f"seed{seed}"
     write_case(spec, case)
     res = run_worker(case, targets, timeout)
@@ -853,7 +869,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_many(seeds, targets, timeout, out: Path, jobs: int = 1, keep: bool = False, echo=print,
-             minutes: float | None = None) -> list[dict]:
+             minutes: float | None = None, profile: str = "small") -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     work = out / "cases"
     results = []
@@ -864,7 +880,7 @@ def run_many(seeds, targets, timeout, out: Path, jobs: int = 1, keep: bool = Fal
     def one(seed):
         if stop is not None and time.monotonic() > stop:
             return None
-        res = run_seed(seed, targets, timeout, work)
+        res = run_seed(seed, targets, timeout, work, profile=profile)
         if not keep and not any(is_failure(x) for x in res["targets"].values()) and "invalid" not in res:
             import shutil
 
@@ -949,11 +965,12 @@ def shrink(spec: dict, fails, echo=print) -> tuple[dict, int]:
     return spec, tries
 
 
-def reduce(seed: int, target: str, timeout: float, out: Path, echo=print, spec: dict | None = None) -> Path:
+def reduce(seed: int, target: str, timeout: float, out: Path, echo=print, spec: dict | None = None,
+           profile: str = "small") -> Path:
     """Shrink the failing net of ``seed`` on ``target`` while the failure keeps its signature."""
     work = Path(tempfile.mkdtemp(prefix=f"fuzz-reduce{seed}-", dir=out))
     targets = [] if target == "float" else [target]
-    spec = spec or generate(seed)
+    spec = spec or generate(seed, profile)
     res = run_seed(seed, targets, timeout, work, spec)
     key = _failure_key(res, target)
     if key is None:
@@ -989,6 +1006,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per target before a net counts as hung")
     ap.add_argument("--out", type=Path, default=None, help="results directory (default: a new temp dir)")
+    ap.add_argument("--profile", choices=PROFILES, default="small", help="net sizes (default: small)")
     ap.add_argument("--minutes", type=float, default=None, help="start no new net after this many minutes")
     ap.add_argument("--keep", action="store_true", help="keep the case directories of passing nets")
     ap.add_argument("--reduce", type=int, metavar="SEED", help="shrink the failing net of SEED to a reproducer")
@@ -1000,18 +1018,19 @@ def main(argv=None) -> int:
         run_case(args.worker, targets)
         return 0
     if args.show is not None:
-        spec = generate(args.show)
+        spec = generate(args.show, args.profile)
         print(describe(spec))
         print(json.dumps(spec, indent=1))
         return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="fpgagen-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
     if args.reduce is not None:
-        reduce(args.reduce, args.targets[0], args.timeout, out)
+        reduce(args.reduce, args.targets[0], args.timeout, out, profile=args.profile)
         return 0
     seeds = parse_seeds(args.seeds)
     t0 = time.perf_counter()
-    results = run_many(seeds, targets, args.timeout, out, args.jobs, args.keep, minutes=args.minutes)
+    results = run_many(seeds, targets, args.timeout, out, args.jobs, args.keep, minutes=args.minutes,
+                       profile=args.profile)
     print()
     print(summarize(results, targets))
     print(f"wall {time.perf_counter() - t0:.0f} s, --jobs {args.jobs}; results: {out / 'results.jsonl'}")
