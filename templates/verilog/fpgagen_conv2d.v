@@ -316,9 +316,11 @@ module fpgagen_conv2d #(
     // the writer's next pixel in the numbering of the frame being computed (the writer runs
     // up to two frames ahead, or one behind: -H*W .. 3*H*W)
     reg signed [PS-1:0]  weff;
+    reg signed [PS-1:0]  weff1;     // weff + 1
     // pixel weff overwrites pixel weff - ROWS*W, which no window may need any more: weff is
     // below first_needed + ROWS*W (fnp_3) of the current window. tready holds that comparison,
-    // made a cycle ahead on the next weff and the next window's bound.
+    // made a cycle ahead for the next weff and the next window's bound: every case is compared
+    // on registers and the late handshake and window signals only choose among them.
     reg           tready;
     assign s_axis_tready = tready;
     wire          take     = s_axis_tvalid && tready;
@@ -492,7 +494,13 @@ module fpgagen_conv2d #(
     end
 
     // writer position, in the numbering of the frame being computed
-    wire signed [PS-1:0] weff_n = weff + (c_wrap ? (wpix ? C_1MHW : C_MHW) : (wpix ? C_ONE : C_ZERO));
+    // (a frame wrap moves the numbering back by H*W; the next frame's first window needs pixels
+    // from 0 on, so its bound is ROWS*W)
+    wire signed [PS-1:0] weff_n  = c_wrap ? (wpix ? weff1 + C_MHW : weff + C_MHW) : (wpix ? weff1 : weff);
+    wire signed [PS-1:0] weff1_n = c_wrap ? (wpix ? weff1 + C_1MHW : weff1 + C_MHW) : (wpix ? weff1 + C_ONE : weff1);
+    wire tr_stay   = wpix ? (weff1 < fnp_3) : (weff < fnp_3);     // same window
+    wire tr_next   = wpix ? (weff1 < fnp_2) : (weff < fnp_2);     // the next window
+    wire tr_frame  = wpix ? (weff1 < C_HWNP) : (weff < C_HWNP);   // the next frame's first window
     always @(posedge clk) begin
         if (take) ws <= (ws == S_LAST) ? {SB{1'b0}} : ws + 1'b1;
         if (wword_en) begin
@@ -500,12 +508,14 @@ module fpgagen_conv2d #(
             waddr <= add_mod(waddr, {{DA{1'b0}}, 1'b1});
         end
         weff <= weff_n;
-        tready <= weff_n < (w_shift ? fnp_2 : fnp_3);
+        weff1 <= weff1_n;
+        tready <= c_wrap ? tr_frame : w_shift ? tr_next : tr_stay;
         if (rst) begin
             ws     <= {SB{1'b0}};
             wk     <= {KB{1'b0}};
             waddr  <= {DA{1'b0}};
             weff   <= C_ZERO;
+            weff1  <= C_ONE;
             tready <= 1'b1;
         end
     end
