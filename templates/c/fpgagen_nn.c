@@ -6,6 +6,14 @@
 
 #include <string.h>
 
+/* The Cortex-M DSP extension (ACLE intrinsics), unless FPGAGEN_NO_DSP is defined. */
+#if defined(__ARM_FEATURE_DSP) && !defined(FPGAGEN_NO_DSP)
+#define FPGAGEN_DSP 1
+#include <arm_acle.h>
+#else
+#define FPGAGEN_DSP 0
+#endif
+
 /* The dot-product kernels below keep FPGAGEN_BLOCK accumulators in named locals. */
 typedef char fpgagen_block_must_be_8[(FPGAGEN_BLOCK == 8) ? 1 : -1];
 
@@ -72,10 +80,16 @@ static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
     return r;
 }
 
+/* The narrow formula before the clamp. */
+static inline int32_t narrow_value(int32_t acc, uint32_t mul, uint32_t offset, uint32_t round, int32_t shift,
+                                   int32_t unbias)
+{
+    return (int32_t)(((uint32_t)acc * mul + offset - ((uint32_t)(acc < 0) & round)) >> shift) - unbias;
+}
+
 static inline int32_t requant_narrow(int32_t acc, const requant_t *r)
 {
-    const uint32_t u = (uint32_t)acc * r->mul32 + r->offset32 - ((uint32_t)(acc < 0) & r->round32);
-    int32_t v = (int32_t)(u >> r->shift32) - r->unbias32;
+    int32_t v = narrow_value(acc, r->mul32, r->offset32, r->round32, r->shift32, r->unbias32);
     v = v < r->lo32 ? r->lo32 : v;
     v = v > r->hi32 ? r->hi32 : v;
     return v;
@@ -109,10 +123,37 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
     const requant_t r = *rq;
     int32_t j;
 
-    if (r.narrow) { /* bias32 set: the accumulator fits 30 bits */
-        for (j = 0; j < n; ++j) {
-            y[j] = (uint8_t)requant_narrow(acc[j] + bias32[j], &r);
+    if (rq->narrow) { /* bias32 set: the accumulator fits 30 bits */
+        const uint32_t mul = rq->mul32, offset = rq->offset32, round = rq->round32;
+        const int32_t shift = rq->shift32, unbias = rq->unbias32, lo = rq->lo32, hi = rq->hi32;
+#define FPGAGEN_NARROW(a) narrow_value(a, mul, offset, round, shift, unbias)
+#if FPGAGEN_DSP && defined(__ARM_FEATURE_SAT)
+        /* the format's whole range (or [0, 127]): one saturating instruction */
+        if (lo == -128 && hi == 127) {
+            for (j = 0; j < n; ++j) {
+                const int32_t a = acc[j] + bias32[j];
+                y[j] = (uint8_t)__ssat(FPGAGEN_NARROW(a), 8);
+            }
+            return;
         }
+        if (lo == 0 && (hi == 255 || hi == 127)) {
+            for (j = 0; hi == 255 && j < n; ++j) {
+                const int32_t a = acc[j] + bias32[j];
+                y[j] = (uint8_t)__usat(FPGAGEN_NARROW(a), 8);
+            }
+            for (j = 0; hi == 127 && j < n; ++j) {
+                const int32_t a = acc[j] + bias32[j];
+                y[j] = (uint8_t)__usat(FPGAGEN_NARROW(a), 7);
+            }
+            return;
+        }
+#endif
+        for (j = 0; j < n; ++j) {
+            const int32_t a = acc[j] + bias32[j];
+            const int32_t v = FPGAGEN_NARROW(a);
+            y[j] = (uint8_t)(v < lo ? lo : v > hi ? hi : v);
+        }
+#undef FPGAGEN_NARROW
     } else if (bias32 != 0) {
         for (j = 0; j < n; ++j) {
             y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], &r);
@@ -183,13 +224,6 @@ static inline void add_lanes(uint64_t u, int32_t *a, int32_t *b)
     *b += lb;
 }
 
-/* The Cortex-M DSP extension (ACLE intrinsics), unless FPGAGEN_NO_DSP is defined. */
-#if defined(__ARM_FEATURE_DSP) && !defined(FPGAGEN_NO_DSP)
-#define FPGAGEN_DSP 1
-#include <arm_acle.h>
-#else
-#define FPGAGEN_DSP 0
-#endif
 
 /* Four input bytes as one little-endian word (an unaligned load where the core has one). */
 static inline uint32_t load4(const void *p)
