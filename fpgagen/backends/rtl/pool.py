@@ -99,7 +99,7 @@ def _geo_params(g: dict) -> dict:
 
 def _geo_text(g: dict) -> str:
     return (f"{g['C']}x{g['H']}x{g['W']} -> {g['C']}x{g['OH']}x{g['OW']}, window {g['KH']}x{g['KW']}, "
-            f"stride {g['SH']}x{g['SW']}, pads ({g['PAD_T']}, {g['PAD_L']}, {g['PAD_B']}, {g['PAD_R']})")
+            f"stride {g['SH']}x{g['SW']}, pads {g['PAD_T']}/{g['PAD_L']}/{g['PAD_B']}/{g['PAD_R']}")
 
 
 def maxpool_instance(q: QGraph, layer: QLayer) -> RtlInstance:
