@@ -24,6 +24,9 @@ from fpgagen.quant.choose import METHODS
 from fpgagen.quant.lower import OVERRIDE_KEYS
 from fpgagen.targets import BACKEND_MODULES
 
+#: the config keys naming input files (resolved against the config's folder; ``output`` is a folder)
+INPUT_PATH_KEYS = ("model", "data.calibration", "data.validation")
+
 #: the targets a config may name: the backends of :mod:`fpgagen.targets`, in their order
 TARGETS = tuple(BACKEND_MODULES)
 BUILTIN_DATASETS = ("sklearn-digits", "sklearn-digits:train", "sklearn-digits:test")
@@ -377,7 +380,7 @@ def resolve_config(raw: dict, file: str = "<config>", base: Path | str = ".", de
         except Invalid as exc:
             raise ConfigError(f"{file}: name: the config file's name {show(default_name)} cannot name the build; "
                               f"set `name:` to {exc}") from None
-    for where in ("model", "data.calibration", "data.validation"):
+    for where in INPUT_PATH_KEYS:
         _check_path(cfg, file, where, base)
     if cfg["output"] is not None:
         cfg["output"] = str((base / cfg["output"]).resolve())
@@ -403,7 +406,8 @@ def _resolve_parallelism(par: dict, file: str, raw) -> None:
         raise ConfigError(f"{file}: parallelism: give target_cycles or target_fps, not both")
 
 
-#: ROM budget of a design built for no particular device (the block RAM of a small FPGA)
+#: ROM budget of a design built for no particular device (the block RAM of a small FPGA); the
+#: Verilog backend's default too
 DEFAULT_MEMORY_BITS = 4 * 1024 * 1024
 
 

@@ -241,11 +241,11 @@ def portable_config(cfg: dict, out: Path) -> dict:
     import copy
     import os
 
-    from fpgagen.config import BUILTIN_DATASETS
+    from fpgagen.config import BUILTIN_DATASETS, INPUT_PATH_KEYS
 
     cfg = copy.deepcopy(cfg)
     base = Path(out).resolve()
-    for where in ("model", "data.calibration", "data.validation", "output"):
+    for where in (*INPUT_PATH_KEYS, "output"):
         *parents, key = where.split(".")
         section = cfg
         for name in parents:

@@ -29,6 +29,7 @@ from fpgagen import __version__
 from fpgagen.backends import hwc_order
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.backends.rtl import RtlInstance
+from fpgagen.config import DEFAULT_MEMORY_BITS
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, quoted, verilog_string
@@ -37,7 +38,6 @@ from fpgagen.render import read_library_file, render
 from fpgagen.targets import register
 
 #: the largest ROM (weights + biases, in bits) a design may hold by default: 4 Mbit, a small FPGA
-DEFAULT_MEMORY_BITS = 4 * 1024 * 1024
 
 
 #: the top level's own ports: no stream may be named like them
