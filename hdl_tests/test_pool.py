@@ -42,6 +42,8 @@ CASES = [
     ("mx_k3s3", "maxpool", 1, 9, 7, (3, 3), (3, 3), (0, 0, 0, 0), "s8.4", None, {}),
     ("mx_k2x3", "maxpool", 2, 5, 6, (2, 3), (2, 1), (0, 1, 1, 0), "s8.4", None, {}),
     ("mx_k1", "maxpool", 3, 3, 5, (1, 1), (1, 1), (0, 0, 0, 0), "u8.4", None, {}),
+    ("mx_relu", "maxpool", 3, 5, 5, (2, 2), (2, 2), (0, 0, 1, 1), "s8.4", None, {}, "relu"),  # clamp at LO = 0
+    ("mx_clip", "maxpool", 2, 4, 5, (3, 3), (1, 1), (1, 1, 1, 1), "s8.5", None, {}, ("clip", 0.0, 0.75)),
     ("av_k2s2", "avgpool", 3, 5, 5, (2, 2), (2, 2), (0, 0, 0, 0), "s8.4", "s8.4", {"count_include_pad": False}),
     ("av_k3s1p1_cip", "avgpool", 3, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), "s8.3", "s8.5", {"count_include_pad": True}),
     ("av_k3s1p1_rom", "avgpool", 1, 7, 5, (3, 3), (1, 1), (1, 1, 1, 1), "u8.4", "u8.4", {"count_include_pad": False}),
@@ -92,7 +94,7 @@ def stimulus(fmt, shape, n_random: int, rng) -> np.ndarray:
 def golden(layer, x: np.ndarray) -> np.ndarray:
     a = layer.attrs
     if layer.op == "maxpool":
-        return kernels.maxpool(x, a["kernel"], a["stride"], a["pads"])
+        return kernels.maxpool(x, a["kernel"], a["stride"], a["pads"], layer.lo, layer.hi)
     if layer.op == "avgpool":
         return kernels.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi)
     return kernels.gap(x, layer.recip, layer.shift, layer.lo, layer.hi)
@@ -180,7 +182,11 @@ def test_builders(sweep):
     mx = by_name["mx_k3s2p1"]
     assert mx["module"] == "fpgagen_maxpool"
     assert mx["params"] == {"IN_WIDTH": 8, "IN_SIGNED": 0, "C": 1, "H": 7, "W": 7, "KH": 3, "KW": 3, "SH": 2,
-                            "SW": 2, "PAD_T": 1, "PAD_L": 1, "PAD_B": 1, "PAD_R": 1}
+                            "SW": 2, "PAD_T": 1, "PAD_L": 1, "PAD_B": 1, "PAD_R": 1, "LO": 0, "HI": 255}
+    # a fused ReLU/Clip narrows the clamp; without one it is the format's range (no logic)
+    assert (by_name["mx_relu"]["params"]["LO"], by_name["mx_relu"]["params"]["HI"]) == (0, 127)
+    assert (by_name["mx_clip"]["params"]["LO"], by_name["mx_clip"]["params"]["HI"]) == (0, 24)
+    assert (by_name["mx_k2s2"]["params"]["LO"], by_name["mx_k2s2"]["params"]["HI"]) == (-128, 127)
     assert case["cycles"]["mx_k3s2p1_m_axis"] == 49            # input-bound
     assert case["cycles"]["mx_grow_m_axis"] == 3 * 4 * 4       # output-bound (padding grows the map)
     assert case["cycles"]["gap_c3_m_axis"] == 75
@@ -205,8 +211,8 @@ def test_builders(sweep):
 
 
 def _layer(op):
-    spec = {"maxpool": CASES[1], "avgpool": CASES[12], "gap": CASES[17]}[op]
-    return build_layer(spec, seed=1)
+    name = {"maxpool": "mx_k3s2p1", "avgpool": "av_k3s2p1_rom", "gap": "gap_c3"}[op]
+    return build_layer(next(c for c in CASES if c[0] == name), seed=1)
 
 
 def test_builder_errors():

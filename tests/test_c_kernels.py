@@ -127,7 +127,7 @@ def dense_cases(rng):
 
 
 def pool_graph(name, rng, op, c, hw, kernel=None, stride=None, pads=None, count_include_pad=False,
-               before_conv=True) -> Graph:
+               before_conv=True, act=None) -> Graph:
     """x -> (1x1 conv) -> pool; the conv makes the pool's input an intermediate tensor."""
     nodes, shapes = [], {"x": (c, *hw)}
     src = "x"
@@ -143,7 +143,7 @@ def pool_graph(name, rng, op, c, hw, kernel=None, stride=None, pads=None, count_
         attrs = dict(kernel=kernel, stride=stride, pads=pads)
         if op == "avgpool":
             attrs["count_include_pad"] = count_include_pad
-        nodes.append(Node("pool", op, [src], "y", attrs))
+        nodes.append(Node("pool", op, [src], "y", attrs, activation=act))
         shapes["y"] = (c, *conv_output_hw(hw, kernel, stride, pads))
     return Graph(name, "x", "y", nodes, shapes).validate()
 
@@ -164,6 +164,10 @@ def pool_cases(rng):
         g = pool_graph(name, rng, op, c, hw, k, s, p, count_include_pad=name.endswith("incl_pad"),
                        before_conv=i % 3 != 2)
         out.append((g, i % 2 == 0))
+    # a max pool with a fused ReLU / Clip clamps its maxima (signed inputs: the clamp bites)
+    out.append((pool_graph("maxpool_relu", rng, "maxpool", 3, (5, 6), (2, 2), (2, 2), (0, 0, 1, 0), act="relu"), True))
+    out.append((pool_graph("maxpool_clip_input", rng, "maxpool", 2, (5, 5), (3, 3), (1, 1), (1, 1, 1, 1),
+                           before_conv=False, act=("clip", 0.0, 0.5)), True))
     out.append((pool_graph("gap_odd", rng, "gap", 7, (5, 3)), True))
     out.append((pool_graph("gap_input", rng, "gap", 3, (4, 4), before_conv=False), False))
     return out

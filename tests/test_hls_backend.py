@@ -397,28 +397,44 @@ def test_model_without_layers(tmp_path):
     assert "fpgagen_nn::copy<FPGAGEN_EMPTY_OUT_SIZE>(t_x, y);" in cpp
 
 
+@pytest.mark.parametrize("target_name", ["hls", "c", "verilog"])
 @pytest.mark.parametrize("model", ["m_relu_after_input_pool", "m_clip_after_shared_pool", "m_avgpool_ceil_include_pad",
                                    "m_nothing_left"])
-def test_once_rejected_onnx_models_bit_exact(model, tmp_path):
-    """From ONNX (tests/test_frontend.py checks them against onnxruntime): a Relu after a MaxPool of
-    the model input; a Clip after a MaxPool whose conv feeds two layers, and an Add of a flattened
-    map and a dense output; AveragePool ceil_mode + count_include_pad with partial windows; a model
-    that is only Identity + Dropout."""
+def test_once_rejected_onnx_models_bit_exact(model, target_name, tmp_path):
+    """From ONNX (tests/test_frontend.py checks them against onnxruntime), in every backend: a Relu
+    after a MaxPool of the model input; a Clip after a MaxPool whose conv feeds two layers, and an
+    Add of a flattened map and a dense output; AveragePool ceil_mode + count_include_pad with
+    partial windows; a model that is only Identity + Dropout."""
     import test_frontend
     from fpgagen.frontend.onnx import from_model
+    from fpgagen.targets import backend
 
     graph = from_model(getattr(test_frontend, model)(13))
     rng = np.random.default_rng(18)
     build = build_for(graph, rng)
-    target = write_target(build, tmp_path)
-    r = verify_extremes(build, target)
+    be = backend(target_name)
+    files = be.generate(build)
+    files.write(tmp_path / target_name)
+    target = tmp_path / target_name
+    q = build.qgraph
+    xq, _ = flow.verification_inputs(build, 24)
+    xq[0], xq[1] = q.input_fmt.max_int, q.input_fmt.min_int
+    _, trace = run_int(q, xq, trace=True)
+    r = be.verify(build, target, xq, GoldenRun(trace[q.output], trace))
     assert (r["samples"], r["mismatches"]) == (24, 0)
-    cpp = (target / "fpgagen_net.cpp").read_text()
     if model == "m_relu_after_input_pool":
-        assert build.qgraph.input_fmt.signed  # the clamp is needed: negative inputs reach the pool
-        assert "static constexpr int64_t LO = 0;  // clamp bounds (the format range, narrowed by a fused relu)" in cpp
-    if model == "m_clip_after_shared_pool":
-        assert "fpgagen_nn::add_gather<" in cpp and "narrowed by a fused clip(0,0.5)" in cpp
+        assert q.input_fmt.signed  # the clamp is needed: negative inputs reach the pool
+        pool = next(layer for layer in q.layers if layer.op == "maxpool")
+        assert pool.clamp_bounds[0] == 0
+        # the golden clamp changes the result on these inputs (else the check above proves nothing)
+        assert (trace[pool.inputs[0]].min() < 0)
+    text = "".join(f.read_text() for f in target.iterdir() if f.suffix in (".cpp", ".h", ".v"))
+    if target_name == "hls" and model == "m_relu_after_input_pool":
+        assert "static constexpr int64_t LO = 0;  // clamp bounds (the format range, narrowed by a fused relu)" in text
+    if target_name == "hls" and model == "m_clip_after_shared_pool":
+        assert "fpgagen_nn::add_gather<" in text and "narrowed by a fused clip(0,0.5)" in text
+    if target_name == "verilog" and model == "m_relu_after_input_pool":
+        assert ".LO(0)" in text and "clamp [0, " in text
 
 
 def test_makefile_comment_lines_and_one_cxx_standard(digits_cnn, tmp_path):

@@ -632,7 +632,8 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
                   ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("in_type", x.code), ("out_type", y.code)]
         if layer.op == "maxpool":
             lc.kind = "maxpool"
-            fields += [("recip", "0"), ("recip_count", 0), ("shift", 0), ("lo", 0), ("hi", 0)]
+            lo, hi = layer.clamp_bounds
+            fields += [("recip", "0"), ("recip_count", 0), ("shift", 0), ("lo", lo), ("hi", hi)]
         else:
             lc.kind = "avgpool"
             recip = np.atleast_1d(np.asarray(layer.recip, np.int64)).ravel()

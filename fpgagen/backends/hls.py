@@ -419,8 +419,7 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
             *_window_cfg(a),
         ]
         if layer.op == "maxpool":
-            fmt = layer.out_fmt
-            lo, hi = (fmt.min_int, fmt.max_int) if layer.lo is None else (layer.lo, layer.hi)
+            lo, hi = layer.clamp_bounds
             cfg_lines += [
                 (f"static constexpr int64_t LO = {lo};", "clamp bounds (" + (
                     f"the format range, narrowed by a fused {activation_name(layer.activation)})"

@@ -66,6 +66,14 @@ class QLayer:
     def requantizes(self) -> bool:
         return self.shift is not None
 
+    @property
+    def clamp_bounds(self) -> tuple[int, int]:
+        """``[lo, hi]`` of the output: the fused ReLU/Clip's bounds, else the output format's range
+        (for a max pool, which does not requantize, the latter is no clamp at all)."""
+        if self.lo is None:
+            return self.out_fmt.min_int, self.out_fmt.max_int
+        return self.lo, self.hi
+
     def describe(self) -> str:
         """One line for headers and logs: op, formats, shift."""
         parts = [f"{self.op}", "in " + ",".join(map(str, self.in_fmts)), f"out {self.out_fmt}"]

@@ -200,6 +200,18 @@ static inline int32_t max32(int32_t a, int32_t b)
     return a > b ? a : b;
 }
 
+/* The range of a storage code's element type. */
+static int32_t type_min(int32_t code)
+{
+    return code == FPGAGEN_S8 ? -128 : code == FPGAGEN_S16 ? -32768 : code == FPGAGEN_S32 ? INT32_MIN : 0;
+}
+
+static int32_t type_max(int32_t code)
+{
+    return code == FPGAGEN_U8 ? 255 : code == FPGAGEN_S8 ? 127 : code == FPGAGEN_U16 ? 65535
+         : code == FPGAGEN_S16 ? 32767 : INT32_MAX;
+}
+
 /* The two's complement int32_t in the low 32 bits of u. */
 static inline int32_t low32(uint64_t u)
 {
@@ -909,6 +921,11 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
                         }                                                                       \
                     }                                                                           \
                 }                                                                               \
+                if (clamp) { /* a fused ReLU/Clip */                                            \
+                    for (c = 0; c < c_n; ++c) {                                                 \
+                        yp[c] = (T)(yp[c] < lo ? lo : (yp[c] > hi ? hi : yp[c]));               \
+                    }                                                                           \
+                }                                                                               \
             }                                                                                   \
         }                                                                                       \
     } while (0)
@@ -920,6 +937,9 @@ void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
     const int32_t kernel_h = l->kernel_h, kernel_w = l->kernel_w;
     const int32_t stride_h = l->stride_h, stride_w = l->stride_w;
     const int32_t pad_top = l->pad_top, pad_left = l->pad_left;
+    const int32_t lo = l->lo, hi = l->hi;
+    /* [lo, hi] is the format's range unless a ReLU/Clip is fused: clamp only then */
+    const int32_t clamp = lo > type_min(l->out_type) || hi < type_max(l->out_type);
     int32_t oy, ox, c, ky, kx;
 
     switch (l->in_type) {

@@ -113,7 +113,7 @@ typedef struct {
     int32_t in_type, out_type;      /* storage codes (max: equal) */
     const int32_t *recip;           /* average: [1] or [out_h * out_w] reciprocals; max: NULL */
     int32_t recip_count;            /* 1 or out_h * out_w (0 for max) */
-    int32_t shift, lo, hi;          /* average only */
+    int32_t shift, lo, hi;          /* average: requantization; max: the clamp (shift 0) */
 } fpgagen_pool_t;
 
 /* An element-wise (residual) add of two tensors of n elements each. */

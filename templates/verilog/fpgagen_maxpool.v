@@ -10,6 +10,7 @@
 // (a window's first real pixel is written, later ones compared), and emits each output row when
 // its last input row has arrived; output through a 2-deep fpgagen_fifo. Input and output run
 // concurrently: max(C*H*W, C*OH*OW) cycles per frame.
+// A fused ReLU/Clip clamps each maximum to [LO, HI] (the format's range by default: no logic).
 `default_nettype none
 
 module fpgagen_maxpool #(
@@ -25,7 +26,9 @@ module fpgagen_maxpool #(
     parameter integer PAD_T     = 0,   // padding rows above (< KH)
     parameter integer PAD_L     = 0,   // padding columns left (< KW)
     parameter integer PAD_B     = 0,   // padding rows below (< KH)
-    parameter integer PAD_R     = 0    // padding columns right (< KW)
+    parameter integer PAD_R     = 0,   // padding columns right (< KW)
+    parameter integer LO        = (IN_SIGNED != 0) ? -(1 << (IN_WIDTH - 1)) : 0,  // clamp: lowest output
+    parameter integer HI        = (IN_SIGNED != 0) ? (1 << (IN_WIDTH - 1)) - 1 : (1 << IN_WIDTH) - 1  // highest
 ) (
     input  wire                clk,
     input  wire                rst,            // synchronous, active high
@@ -81,13 +84,24 @@ module fpgagen_maxpool #(
         .m_pos(w_pos)
     );
 
+    // clamp to [LO, HI], compared as 32-bit signed (elements are at most 16 bits, signed or not)
+    localparam signed [31:0] LO32 = LO;
+    localparam signed [31:0] HI32 = HI;
+    wire signed [31:0]       w_wide = {{(32 - IN_WIDTH){IN_SIGNED != 0 && w_data[IN_WIDTH-1]}}, w_data};
+    wire [IN_WIDTH-1:0]      w_clamped = (w_wide < LO32) ? LO32[IN_WIDTH-1:0]
+                                       : (w_wide > HI32) ? HI32[IN_WIDTH-1:0] : w_data;
+
+    initial begin
+        if (LO > HI) $error("fpgagen_maxpool %m: LO %0d > HI %0d", LO, HI);
+    end
+
     fpgagen_fifo #(
         .WIDTH(IN_WIDTH),
         .DEPTH(2)
     ) u_out (
         .clk(clk),
         .rst(rst),
-        .s_axis_tdata(w_data),
+        .s_axis_tdata(w_clamped),
         .s_axis_tvalid(w_valid),
         .s_axis_tready(w_ready),
         .s_axis_tlast(w_last),

@@ -19,7 +19,7 @@ import numpy as np
 from fpgagen.backends.rtl import MAX_ACC_WIDTH, RtlInstance, check_op, hex_words, requant_params, where
 from fpgagen.errors import BackendError
 from fpgagen.golden.windows import window_counts
-from fpgagen.ir.graph import conv_output_hw
+from fpgagen.ir.graph import activation_name, conv_output_hw
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident, quoted
 
@@ -110,11 +110,11 @@ def maxpool_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     if layer.out_fmt != x_fmt:
         raise BackendError(f"{where(layer)}: a max pool passes its input format through, but the output "
                            f"format is {layer.out_fmt} and the input {x_fmt}")
-    if layer.activation is not None:
-        raise BackendError(f"{where(layer)}: {module} has no fused activation, got {layer.activation!r}")
-    params = {"IN_WIDTH": x_fmt.word, "IN_SIGNED": int(x_fmt.signed), **_geo_params(g)}
+    lo, hi = layer.clamp_bounds
+    params = {"IN_WIDTH": x_fmt.word, "IN_SIGNED": int(x_fmt.signed), **_geo_params(g), "LO": lo, "HI": hi}
     cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
-    describe = (f"maxpool {_geo_text(g)}, {x_fmt}, line buffer {buffer_words(g)} x {x_fmt.word} bits, "
+    clamp = f", clamp [{lo}, {hi}] ({activation_name(layer.activation)})" if layer.activation else ""
+    describe = (f"maxpool {_geo_text(g)}, {x_fmt}{clamp}, line buffer {buffer_words(g)} x {x_fmt.word} bits, "
                 f"{cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)
 
