@@ -255,7 +255,6 @@ def test_op_errors():
                r"node '/m' \(Mul\): Mul of two computed tensors is not supported; supported: Add")
     _net_error(lambda n: n.clip(n.conv("x", 2, 2), -1.0, 1.0),
                r"Clip\(min=-1, max=1\) is not supported; supported: min 0 with max > 0")
-    _net_error(lambda n: n.relu("x"), r"Relu '/relu1/Relu' applies relu to the model input 'x'")
     _net_error(lambda n: n.node("Add", [n.conv("x", 2, 2, k=(1, 1)), n.conv("x", 2, 2)]),
                r"Add of per-sample shapes \[2, 6, 6\] and \[2, 4, 4\]; supported: two tensors of the same shape")
     _net_error(lambda n: n.node("Div", [n.const(1.0), n.conv("x", 2, 2)], name="/d"),
@@ -269,11 +268,12 @@ def test_op_errors():
     _net_error(lambda n: n.node("Gemm", ["x", n.rand(4, 3)], transA=1),
                r"attribute 'transA' = 1 with input A having the batch on its first axis", shape=(4,))
 
-    def relu_and_add(n):
-        c = n.conv("x", 2, 2)
+    def relu_and_add(n):  # a vector read by the Relu and the Add: no layer to fuse into, no map to pool
+        c = n.gemm("x", 4, 4)
         return n.node("Add", [n.relu(c), c])
 
-    _net_error(relu_and_add, r"Relu '.*': its input '.*' \(computed by Conv '.*'\) is also read by '.*Add'")
+    _net_error(relu_and_add, r"Relu '.*': its input '.*' \(computed by Gemm '.*', a vector of 4\) is also read by "
+               r"'.*Add'", shape=(4,))
 
     def indices_used(n):
         n.node("MaxPool", ["x"], n_out=2, kernel_shape=[2, 2])
@@ -423,6 +423,29 @@ def m_avgpool_ceil_include_pad(opset):
     return n.model(n.node("Add", [n.gemm(n.flatten(a), 2 * 4 * 4, 5), y]))
 
 
+def m_act_of_input_map(opset):
+    """Relu of the model input, and a Clip of it that another branch reads beside: no layer computes
+    them, so each becomes a clamp layer (a 1x1 max pool with the activation)."""
+    n = Net((2, 5, 6), opset)
+    a = n.conv(n.relu("x"), 2, 3, pads=[1, 1, 1, 1])
+    b = n.conv(n.clip("x", 0.0, 0.5), 2, 3, pads=[1, 1, 1, 1])
+    c = n.conv("x", 2, 3, pads=[1, 1, 1, 1])
+    return n.model(n.gemm(n.flatten(n.node("Add", [n.node("Add", [a, b]), c])), 90, 4))
+
+
+def m_relu_of_shared_conv(opset):
+    """A conv read by a Relu and by the Add after it: the Relu becomes a clamp layer."""
+    n = Net((2, 5, 6), opset)
+    c = n.conv("x", 2, 3, pads=[1, 1, 1, 1])
+    return n.model(n.gemm(n.flatten(n.node("Add", [n.relu(c), c])), 90, 4))
+
+
+def m_relu_of_input_vector(opset):
+    """Relu of a vector model input: relabelled (N, 1, 1) for the clamp layer, flattened back."""
+    n = Net((10,), opset)
+    return n.model(n.gemm(n.relu("x"), 10, 3))
+
+
 def m_nothing_left(opset):
     """Identity and Dropout only: no layer is left, the model outputs its input."""
     n = Net((3, 4), opset)
@@ -430,7 +453,8 @@ def m_nothing_left(opset):
 
 
 @pytest.mark.parametrize("build", [m_relu_after_input_pool, m_clip_after_shared_pool, m_avgpool_ceil_include_pad,
-                                   m_nothing_left])
+                                   m_nothing_left, m_act_of_input_map, m_relu_of_shared_conv,
+                                   m_relu_of_input_vector])
 @pytest.mark.parametrize("opset", [11, 19])
 def test_once_rejected_now_matches_onnxruntime(build, opset):
     check_against_ort(build(opset), batches=(1, 4))
@@ -447,6 +471,16 @@ def test_activation_after_a_max_pool_lands_on_the_pool_only_when_needed():
     n = Net((2, 6, 6), 13)
     g = from_model(n.model(n.relu(n.node("MaxPool", [n.conv("x", 2, 2)], kernel_shape=[2, 2]))))
     assert [(x.op, x.activation) for x in g.nodes] == [("conv", "relu"), ("maxpool", None)]
+
+
+def test_activations_of_the_input_become_clamp_layers():
+    g = from_model(m_act_of_input_map(13))
+    pools = [n for n in g.nodes if n.op == "maxpool"]
+    assert [(p.activation, p.inputs, p.attrs["kernel"]) for p in pools] == [
+        ("relu", ["x"], (1, 1)), (("clip", 0.0, 0.5), ["x"], (1, 1))]
+    g = from_model(m_relu_of_input_vector(13))
+    assert [(n.op, n.activation) for n in g.nodes] == [("maxpool", "relu"), ("flatten", None), ("dense", None)]
+    assert g.shapes["x"] == (10, 1, 1) and g.onnx_input_shape == (10,)
 
 
 def test_avgpool_ceil_include_pad_counts_the_pads_only():

@@ -399,12 +399,13 @@ def test_model_without_layers(tmp_path):
 
 @pytest.mark.parametrize("target_name", ["hls", "c", "verilog"])
 @pytest.mark.parametrize("model", ["m_relu_after_input_pool", "m_clip_after_shared_pool", "m_avgpool_ceil_include_pad",
-                                   "m_nothing_left"])
+                                   "m_nothing_left", "m_act_of_input_map", "m_relu_of_input_vector"])
 def test_once_rejected_onnx_models_bit_exact(model, target_name, tmp_path):
     """From ONNX (tests/test_frontend.py checks them against onnxruntime), in every backend: a Relu
     after a MaxPool of the model input; a Clip after a MaxPool whose conv feeds two layers, and an
     Add of a flattened map and a dense output; AveragePool ceil_mode + count_include_pad with
-    partial windows; a model that is only Identity + Dropout."""
+    partial windows; a model that is only Identity + Dropout; activations of the model input (a
+    map, a vector) as clamp layers."""
     import test_frontend
     from fpgagen.frontend.onnx import from_model
     from fpgagen.targets import backend

@@ -257,25 +257,55 @@ def test_affine_varying_within_channel_before_conv_is_an_error():
         run_passes(g)
 
 
+@pytest.mark.parametrize("case", ["shared_conv", "input_vector", "input_map", "input_flatten", "shared_flatten"])
+def test_unfusable_activations_get_a_clamp_layer(case):
+    """An activation with no layer to fuse into (it reads the model input, or a tensor others read
+    too) becomes a 1x1 max pool with the activation fused, right after that tensor: exact."""
+    if case == "shared_conv":
+        g = graph([conv("c", "x", "a", 2, 2, pads=(1, 1, 1, 1)), act("r", "a", "b"), Node("s", "add", ["b", "a"], "y")],
+                  (2, 4, 4), {"a": (2, 4, 4), "b": (2, 4, 4), "y": (2, 4, 4)})
+    elif case == "input_vector":  # relabelled (4, 1, 1) for the pool, flattened back after it
+        g = graph([act("r", "x", "v"), dense("d", "v", "y", 3, 4)], (4,), {"v": (4,), "y": (3,)})
+        g.onnx_input_shape = (4,)
+    elif case == "input_map":
+        g = graph([act("r", "x", "a", ("clip", 0.0, 2.0)), conv("c", "a", "y", 2, 2)], (2, 4, 4),
+                  {"a": (2, 4, 4), "y": (2, 2, 2)})
+    elif case == "input_flatten":  # through a flatten: the clamp goes before it
+        g = graph([Node("f", "flatten", ["x"], "v", onnx_op="Flatten"), act("r", "v", "w"), dense("d", "w", "y", 2, 8)],
+                  (2, 2, 2), {"v": (8,), "w": (8,), "y": (2,)})
+    else:  # a conv whose output feeds two layers, then a flatten
+        g = graph([conv("c", "x", "a", 2, 2), Node("f", "flatten", ["a"], "v", onnx_op="Flatten"), act("r", "v", "w"),
+                   Node("f2", "flatten", ["a"], "v2"), Node("s", "add", ["w", "v2"], "y")],
+                  (2, 4, 4), {"a": (2, 2, 2), "v": (8,), "w": (8,), "v2": (8,), "y": (8,)})
+    x = ints(3, *g.shapes[g.input], lo=-4, hi=5)
+    want = reference(g, x)
+    out = run_passes(g)
+    clamps = [n for n in out.nodes if n.op == "maxpool"]
+    assert len(clamps) == 1 and clamps[0].name == "r/clamp" and clamps[0].onnx_nodes == ["r"]
+    assert clamps[0].attrs == dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0))
+    assert clamps[0].activation == g_act(case)
+    if case == "input_vector":
+        assert out.shapes[out.input] == (4, 1, 1) and out.onnx_input_shape == (4,)
+        assert [n.op for n in out.nodes] == ["maxpool", "flatten", "dense"]
+    if case in ("input_flatten", "shared_flatten"):
+        flat = out.node("f")
+        assert out.producer(flat.inputs[0]) is clamps[0]
+    got = run_float(out, x.reshape((3, *out.shapes[out.input])), dtype=np.float64)
+    assert np.array_equal(got, want)
+
+
+def g_act(case):
+    return ("clip", 0.0, 2.0) if case == "input_map" else "relu"
+
+
 def test_activation_errors():
-    g = graph([conv("c", "x", "a", 2, 2, pads=(1, 1, 1, 1)), act("r", "a", "b"), Node("s", "add", ["b", "a"], "y")],
-              (2, 4, 4), {"a": (2, 4, 4), "b": (2, 4, 4)})
-    with pytest.raises(ModelError, match=r"Relu 'r': its input 'a' \(computed by Conv 'c'\) is also read by 's'"):
-        run_passes(g)
-    g = graph([act("r", "x", "y")], (4,), {})
-    with pytest.raises(ModelError, match=r"Relu 'r' applies relu to the model input 'x'; fpgagen fuses"):
-        run_passes(g)
-    # through a flatten (no max pool to clamp): the real cause is still the model input
-    g = graph([Node("f", "flatten", ["x"], "v", onnx_op="Flatten"), act("r", "v", "w"), dense("d", "w", "y", 2, 8)],
-              (2, 2, 2), {"v": (8,), "w": (8,), "y": (2,)})
-    with pytest.raises(ModelError, match=r"Relu 'r' applies relu to the model input 'x' \(through Flatten 'f'\)"):
-        run_passes(g)
-    # a conv whose output feeds two layers, then a flatten: nothing can clamp
-    g = graph([conv("c", "x", "a", 2, 2), Node("f", "flatten", ["a"], "v", onnx_op="Flatten"), act("r", "v", "w"),
-               Node("f2", "flatten", ["a"], "v2"), Node("s", "add", ["w", "v2"], "y")],
-              (2, 4, 4), {"a": (2, 2, 2), "v": (8,), "w": (8,), "v2": (8,), "y": (8,)})
-    with pytest.raises(ModelError, match=r"Relu 'r' \(through Flatten 'f'\): its input 'a' \(computed by Conv "
-                                         r"'c'\) is also read by 'f2'"):
+    # a vector that other layers read too: no layer to fuse into, and a vector cannot be pooled
+    g = graph([dense("d", "x", "v", 4, 4), act("r", "v", "w"), Node("s", "add", ["w", "v"], "y")],
+              (4,), {"v": (4,), "w": (4,), "y": (4,)})
+    with pytest.raises(ModelError, match=r"Relu 'r': its input 'v' \(computed by Gemm 'd', a vector of 4\) is also "
+                                         r"read by 's'; fpgagen fuses an activation into the layer that computes its "
+                                         r"input \(or a max pool between them\), or clamps a feature map with a 1x1 "
+                                         r"max pool, so that vector must feed only the activation"):
         run_passes(g)
 
 

@@ -6,7 +6,10 @@ to the conv/dense/add/avgpool/gap that quantizes (its requantizer clamps), as lo
 on the way feeds nothing else. Where it cannot get there (the max pool reads the model input, or a
 tensor on the way has other readers), the nearest max pool it passed takes it instead: its output
 is then clamped to ``[lo, hi]`` (exact: ``relu(max(window)) == max(relu(window))`` and the pool's
-format holds every clamped value).
+format holds every clamped value). Where there is no such pool either (the activation reads the
+model input, or a tensor other layers read too), a clamp layer is inserted: a 1x1 max pool with
+the activation fused, which every backend has (a vector model input is relabelled ``(N, 1, 1)``
+for it, and flattened back after it).
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ def compose(first, second):
     return ("clip", 0.0, min(his)) if his else "relu"
 
 
-def _target(graph: Graph, act: Node) -> Node:
-    """The layer that takes ``act``'s activation; a ModelError naming the real cause when none can."""
+def _target(graph: Graph, act: Node) -> Node | None:
+    """The layer that takes ``act``'s activation; None where a clamp layer must be inserted (see
+    :func:`_insert_clamp`); a ModelError naming the real cause when neither can be done."""
     tensor = act.inputs[0]
     passed: list[Node] = []  # the through layers walked up, nearest first
     while True:
@@ -50,22 +54,22 @@ def _target(graph: Graph, act: Node) -> Node:
     pools = [n for n in passed if n.op in CLAMP_OPS]
     if pools:
         return pools[0]
+    if prod is None or shared:
+        top = tensor  # the start of the chain act <- passed: the clamp goes right after it
+        if len(graph.shape(top)) == 3 or (top == graph.input and not shared):
+            return None
     via = f" (through {', '.join(describe(n) for n in passed)})" if passed else ""
     what = activation_name(act.activation)
-    if prod is None:
-        raise ModelError(
-            f"{describe(act)} applies {what} to the model input {quoted(tensor)}{via}; fpgagen fuses an activation "
-            f"into the layer that computes its input ({', '.join(QUANT_OPS)}) or into a max pool between them, "
-            f"and the model input is computed by none"
-        )
     if shared:
         others = [quoted(r.name) for r in readers if r is not act and all(r is not p for p in passed)]
         if tensor == graph.output:
             others.append("the model output")
+        who = f"computed by {describe(prod)}" if prod is not None else "the model input"
         raise ModelError(
-            f"{describe(act)}{via}: its input {quoted(tensor)} (computed by {describe(prod)}) is also read by {', '.join(others)}; "
-            f"fpgagen fuses an activation into the layer that computes its input (or a max pool between "
-            f"them), so that tensor must feed only the activation"
+            f"{describe(act)}{via}: its input {quoted(tensor)} ({who}, a vector of "
+            f"{graph.shape(tensor)[0]}) is also read by {', '.join(others)}; fpgagen fuses an activation into the "
+            f"layer that computes its input (or a max pool between them), or clamps a feature map with a "
+            f"1x1 max pool, so that vector must feed only the activation"
         )
     raise ModelError(
         f"{describe(act)} cannot be fused: its input comes from {describe(prod)}{via}; fpgagen fuses an "
@@ -73,10 +77,63 @@ def _target(graph: Graph, act: Node) -> Node:
     )
 
 
+def _fresh(graph: Graph, base: str) -> str:
+    """A tensor name not in use, from ``base``."""
+    name, i = base, 1
+    while name in graph.shapes or any(name == t for n in graph.nodes for t in (n.output, *n.inputs)):
+        name, i = f"{base}_{i}", i + 1
+    return name
+
+
+def _insert_clamp(graph: Graph, act: Node) -> None:
+    """Replace ``act`` by a clamp layer (a 1x1 max pool with the activation fused) at the start of
+    its chain of through layers: right after the tensor it cannot be fused into."""
+    chain, tensor = [], act.inputs[0]  # walk up as _target did: flattens/pools feeding only the chain
+    while True:
+        prod = graph.producer(tensor)
+        if (prod is None or prod.op not in THROUGH_OPS or len(graph.consumers(tensor)) != 1
+                or tensor == graph.output):
+            break
+        chain.append(prod)
+        tensor = prod.inputs[0]
+    reader = chain[-1] if chain else act  # the node that reads `tensor` on the activation's path
+    unit = dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0))
+    clamp_name = f"{act.name}/clamp"
+    shape = graph.shape(tensor)
+    src = tensor
+    new_nodes = []
+    if len(shape) == 1:  # the model input, read by this chain only: relabel it (N, 1, 1)
+        if not graph.onnx_input_shape:
+            graph.onnx_input_shape = tuple(shape)
+        graph.shapes[tensor] = (shape[0], 1, 1)
+        out = _fresh(graph, f"{tensor}/clamped")
+        flat = _fresh(graph, f"{tensor}/clamped_flat")
+        graph.shapes[out], graph.shapes[flat] = (shape[0], 1, 1), tuple(shape)
+        new_nodes = [Node(clamp_name, "maxpool", [src], out, unit, activation=act.activation,
+                          onnx_nodes=list(act.onnx_nodes), onnx_op=act.onnx_op),
+                     Node(f"{act.name}/flatten", "flatten", [out], flat, onnx_nodes=list(act.onnx_nodes),
+                          onnx_op=act.onnx_op)]
+        new_src = flat
+    else:
+        out = _fresh(graph, f"{tensor}/clamped")
+        graph.shapes[out] = tuple(shape)
+        new_nodes = [Node(clamp_name, "maxpool", [src], out, unit, activation=act.activation,
+                          onnx_nodes=list(act.onnx_nodes), onnx_op=act.onnx_op)]
+        new_src = out
+    reader.inputs = [new_src if t == src else t for t in reader.inputs]
+    at = graph.nodes.index(reader)
+    graph.nodes[at:at] = new_nodes
+    bypass(graph, act)
+
+
 def fuse_activations(graph: Graph) -> bool:
-    """Fuse one ``act`` node into the layer that takes it (see :func:`_target`); True when changed."""
+    """Fuse one ``act`` node into the layer that takes it (see :func:`_target`), or replace it by a
+    clamp layer where none can; True when changed."""
     for act in [n for n in graph.nodes if n.op == "act"]:
         target = _target(graph, act)
+        if target is None:
+            _insert_clamp(graph, act)
+            return True
         target.activation = compose(target.activation, act.activation)
         target.onnx_nodes = target.onnx_nodes + act.onnx_nodes
         bypass(graph, act)
