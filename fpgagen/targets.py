@@ -26,6 +26,7 @@ BACKEND_MODULES = {
     "verilog": "fpgagen.backends.verilog",
     "hls": "fpgagen.backends.hls",
     "c": "fpgagen.backends.c",
+    "verilog-netlist": "fpgagen.backends.verilog_netlist",
 }
 
 

@@ -73,7 +73,7 @@ def test_issue_example_resolves_with_defaults(project):
         (MINIMAL.replace("scale: 0.00392156862745098", "scale: 0"),
          r"data.preprocess.scale: expected a non-zero number, got 0"),
         (MINIMAL.replace("targets: []", "targets: [vhdl]"),
-         r"targets: expected a list of targets from verilog, hls, c, got \['vhdl'\]"),
+         r"targets: expected a list of targets from verilog, hls, c, verilog-netlist, got \['vhdl'\]"),
         (MINIMAL.replace("word_length: 8", "layers: {conv1: {output: q8.3}}"),
          r"quantization.layers.conv1.output: expected a fixed-point format such as 's8.3'"),
         (MINIMAL.replace("word_length: 8", "layers: {conv1: {outptu: s8.3}}"),

@@ -202,7 +202,7 @@ def test_huge_value_is_shortened_in_the_message(tmp_path, capsys):
     cfg = write_config(tmp_path, targets="v" * 100_000)
     code, err = run(capsys, "build", str(cfg))
     assert code == 2
-    assert "targets: expected a list of targets from verilog, hls, c, got 'vvvv" in err
+    assert "targets: expected a list of targets from verilog, hls, c, verilog-netlist, got 'vvvv" in err
     assert len(err) < 500
 
 

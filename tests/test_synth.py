@@ -122,3 +122,25 @@ def test_device_table_is_in_the_readme():
         row = (f"| `{d['name']}` | {d['part']} | {d['luts']:,} | {d['ffs']:,} | {d['dsps']} {d['dsp_kind']} | "
                f"{d['brams']} x {d['bram_bits'] // 1024} kbit {d['bram_kind']} |")
         assert row in readme, row
+
+
+@needs_yosys
+def test_verify_the_synthesised_netlist(small, tmp_path, capsys):
+    """``--targets verilog-netlist``: the design after Yosys' generic synthesis (gates and
+    flip-flops, the ROMs inside), through the same cocotb harness: every integer as the golden model."""
+    out = tmp_path / "out"
+    code = cli.main(["verify", str(small / "small.yaml"), "--targets", "verilog-netlist", "--samples", "6",
+                     "-o", str(out), "--quiet"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.out + cap.err
+    r = json.loads((out / "verify.json").read_text())["verilog-netlist"]
+    assert (r["samples"], r["mismatches"]) == (6, 0)
+    assert r["cycles_per_frame"] == r["cycles_per_frame_analytic"]  # the netlist keeps the schedule
+    work = out / ".sim" / "verilog-netlist" / "synth"
+    # what was simulated is the netlist alone: flattened generic gates, no RTL module left
+    assert (work / "filelist.f").read_text().splitlines()[1:] == ["netlist.v"]
+    netlist = (work / "netlist.v").read_text()
+    assert "module fpgagen_dense" not in netlist and "$readmemh" not in netlist
+    stat = (work / "netlist_stat.txt").read_text()
+    assert "$_DFF" in stat and "$_XOR_" in stat and "$mul" not in stat and "$mem" not in stat
+    assert (out / "verilog-netlist" / "netlist.ys").read_text().count("synth -top") == 1

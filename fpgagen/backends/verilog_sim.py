@@ -137,8 +137,10 @@ def sim_job(q, d: Design, build_dir: Path, frames: np.ndarray, tag: str = "main"
     }
 
 
-def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: int = 3) -> dict:
-    """Build the design in ``target_dir`` (``OUT/verilog``; the model in ``OUT/.sim/verilog``),
+def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: int = 3,
+                  build_dir: Path | None = None) -> dict:
+    """Build the design in ``target_dir`` (``OUT/verilog``; the model in ``build_dir``, by default
+    ``OUT/.sim/verilog``),
     stream the input integers ``xq`` (``[N, *IR input shape]``) through it with random pauses,
     compare every output with ``golden``, then time ``timing_frames`` frames back to back."""
     from fpgagen.golden.model import check_int_input
@@ -147,7 +149,7 @@ def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: i
     xq = check_int_input(q, xq, f"the Verilog simulation's input {q.input!r}", BackendError)
     target_dir = Path(target_dir).resolve()
     d: Design = plan_design(q, build.cfg)
-    build_dir = target_dir.parent / ".sim" / "verilog"
+    build_dir = Path(build_dir) if build_dir is not None else target_dir.parent / ".sim" / "verilog"
     build_dir.mkdir(parents=True, exist_ok=True)
     runner, build_seconds = build_sim(target_dir, d.top, build_dir)
 
