@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,29 @@ def test_marked_count_agrees_with_one_frame_against_n_frames(digits_cnn, tmp_pat
     per_frame = (totals[1] - totals[0]) / 3
     print(f"\nmarked {marked}, 1 vs 4 frames {per_frame}")
     assert marked < per_frame < marked + 2000
+
+
+def test_a_block_qemu_logs_twice_counts_once(tmp_path):
+    """qemu logs a block again when icount's budget runs out at its start (every 65,536
+    instructions, seen on the marker itself): a line repeating the one before it is one
+    instruction, also across the reader's chunks; the segments stay one per marker call."""
+    mark = 0x40
+    line = lambda pc, sym: f"Trace 0: 0x7f00 [00800408/{pc:08x}/00000110/ff020201] {sym}\n"  # noqa: E731
+    log = (line(0x70, "main") * 1 + line(0x72, "main") + line(mark, "fpgagen_mark") + line(mark, "fpgagen_mark")
+           + line(0x74, "main") + line(0x76, "main") + line(0x76, "main") + line(mark, "fpgagen_mark")
+           + line(0x78, "main"))
+    script = tmp_path / "fake_qemu.py"
+    script.write_text("import sys\nsys.stderr.write(open(sys.argv[1]).read())\n")
+    (tmp_path / "log.txt").write_text(log)
+    segs, rest = cb.count_marked_instructions([sys.executable, str(script), str(tmp_path / "log.txt")], tmp_path,
+                                              mark)
+    assert (segs, rest) == ([3, 3], 1)
+    # split anywhere (the reader takes 16 MiB chunks): the same
+    data = log.encode()
+    for cut in range(1, len(data)):
+        buf1, last = cb._drop_repeats(data[:data.rfind(b"\n", 0, cut) + 1], b"")
+        buf2, _ = cb._drop_repeats(data[data.rfind(b"\n", 0, cut) + 1:], last)
+        assert buf1 + buf2 == cb._drop_repeats(data, b"")[0]
 
 
 def test_kernel_sweep_on_cortex_m4(tmp_path):
