@@ -919,24 +919,17 @@ def symbol_address(elf: Path, name: str, cwd: Path) -> int:
     raise BackendError(f"{elf}: no symbol {name} (was it built with -DFPGAGEN_COUNT?)")
 
 
-_REPEAT = re.compile(rb"(Trace [^\n]*\n)\1+")
+#: bytes of qemu's log read at a time
+_CHUNK = 1 << 24
+#: a block qemu logged, then did not execute: the next line says it stopped before it
+_NOT_RUN = re.compile(rb"Trace [^\n]*\nStopped execution of TB chain before [^\n]*\n")
 
 
-def _drop_repeats(buf: bytes, last: bytes) -> tuple[bytes, bytes]:
-    """``buf`` (whole lines) without a Trace line that repeats the line before it exactly, and its
-    last line. qemu logs a block again when icount's budget runs out at its start (every 65,536
-    instructions), so such a repeat is one instruction, not two (with -singlestep a block is one
-    instruction, and only a branch to itself could run twice in a row: the network has none)."""
-    if not buf:
-        return buf, last
-    if last and buf.startswith(last):
-        buf = buf[len(last):]
-        while buf.startswith(last):
-            buf = buf[len(last):]
-    buf = _REPEAT.sub(rb"\1", buf)
-    if buf:
-        last = buf[buf.rfind(b"\n", 0, len(buf) - 1) + 1:]
-    return buf, last
+def _executed(buf: bytes) -> bytes:
+    """``buf`` (whole lines) without the Trace lines of blocks that did not run: qemu logs a block,
+    then, when icount's budget runs out at its start (every 65,536 instructions), says "Stopped
+    execution of TB chain before ..." and runs it again later (logged again)."""
+    return _NOT_RUN.sub(b"", buf)
 
 
 def count_marked_instructions(cmd: list[str], cwd: Path, mark: int,
@@ -949,7 +942,20 @@ def count_marked_instructions(cmd: list[str], cwd: Path, mark: int,
     import time
 
     needle = b"/%08x/" % mark  # a line "Trace 0: 0x... [<flags>/<pc>/<...>/<...>] symbol"
-    counts, since, tail, out, last = [], 0, b"", [], b""
+    counts, since, tail, out = [], 0, b"", []
+
+    def scan(buf: bytes, counts: list[int], since: int) -> tuple[list[int], int]:
+        pos = 0
+        while (hit := buf.find(needle, pos)) >= 0:
+            if buf[hit - 9:hit - 8] != b"[":  # the value in another field
+                since += buf.count(b"Trace ", pos, hit)
+                pos = hit + 1
+                continue
+            since += buf.count(b"Trace ", pos, hit)  # up to the marker's own line: it ends the segment
+            counts.append(since)
+            since, pos = 0, buf.find(b"\n", hit) + 1
+        return counts, since + buf.count(b"Trace ", pos)
+
     try:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:
@@ -958,24 +964,18 @@ def count_marked_instructions(cmd: list[str], cwd: Path, mark: int,
         reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
         reader.start()
         start = time.monotonic()
-        while chunk := proc.stderr.read(1 << 24):
+        while chunk := proc.stderr.read(_CHUNK):
             buf = tail + chunk
-            cut = buf.rfind(b"\n") + 1
+            whole = buf.rfind(b"\n") + 1
+            buf = _executed(buf[:whole]) + buf[whole:]
+            # hold the last whole line back: the next chunk may say it did not run
+            cut = buf.rfind(b"\n", 0, max(buf.rfind(b"\n"), 0)) + 1
             buf, tail = buf[:cut], buf[cut:]
-            buf, last = _drop_repeats(buf, last)
-            pos = 0
-            while (hit := buf.find(needle, pos)) >= 0:
-                if buf[hit - 9:hit - 8] != b"[":  # the value in another field
-                    since += buf.count(b"Trace ", pos, hit)
-                    pos = hit + 1
-                    continue
-                since += buf.count(b"Trace ", pos, hit)  # up to the marker's own line: it ends the segment
-                counts.append(since)
-                since, pos = 0, buf.find(b"\n", hit) + 1
-            since += buf.count(b"Trace ", pos)
+            counts, since = scan(buf, counts, since)
             if time.monotonic() - start > timeout:
                 proc.kill()
                 raise BackendError(f"counting instructions: {' '.join(cmd)} did not finish within {timeout:.0f} s")
+        counts, since = scan(_executed(tail[:tail.rfind(b"\n") + 1]), counts, since)
         proc.wait()
         reader.join()
     if proc.returncode != 0:
