@@ -173,6 +173,7 @@ def layer_rows(b: Build) -> list[dict]:
             "weight_overflow_rate": w_stats.overflow_rate if w_stats else None,
             "weight_underflow_rate": w_stats.underflow_rate if w_stats else None,
         }
+        row["resources"] = ((b.hardware or {}).get("resources") or {}).get("layers", {}).get(layer.name)
         trace = traces.get(layer.output)
         if trace is not None:
             t = trace.as_dict()

