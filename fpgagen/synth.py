@@ -222,7 +222,7 @@ def run_synth(config, out=None, device_name: str | None = None, clock_mhz: float
     cfg = {**cfg, "hardware": hw, "targets": sorted(set(cfg["targets"]) | {"verilog"})}
     b, out = build(cfg, out, progress)
     result = synthesize(b, out, dev, float(hw["clock_mhz"]), progress is not False and sys.stderr.isatty())
-    layers = (b.hardware or {}).get("layers") or {}
-    result["estimate"] = {"multipliers": sum(int(v.get("multipliers") or 0) for v in layers.values())}
+    # the estimate before synthesis (summary.json hardware.resources), beside the tools' counts
+    result["estimate"] = dict(b.hardware["resources"]["total"])
     atomic_write(out / "synth.json", to_json(result))
     return result, out

@@ -60,6 +60,8 @@ def test_places_and_routes(small, capsys, dev):
     # the design instantiates 8 multipliers; Yosys puts each in a DSP block or (the pipelined
     # mac_out's small products, on the iCE40) in LUTs: never more DSPs than multipliers
     assert r["estimate"]["multipliers"] == 2 * 2 + 2 * 2
+    # block RAMs: the estimate within 25 % (or one block) of what the tools placed
+    assert abs(r["estimate"]["brams"] - r["used"]["bram"]) <= max(1, 0.25 * r["used"]["bram"]), r
     assert 0 < r["used"]["dsp"] <= r["estimate"]["multipliers"]
     assert r["available"]["dsp"] == DEVICES[dev].dsps
     assert 0 < r["used"]["lut"] <= r["available"]["lut"]

@@ -24,6 +24,8 @@ class Memory:
     depth: int
     width: int
     count: int = 1
+    #: declared ``(* rom_style = "block" *)``: the tools put it in block RAM whatever its size
+    block: bool = False
 
     @property
     def bits(self) -> int:
@@ -72,14 +74,14 @@ def memories(module: str, p: dict) -> list[Memory]:
     if module == "fpgagen_conv2d":
         cig = p["CI"] // p["GROUPS"]
         nk, nkg, ng = p["CI"] // p["SIMD"], cig // p["SIMD"], p["CO"] // p["PE"]
-        return [Memory("wrom", "rom", ng * p["KH"] * p["KW"] * nkg, p["PE"] * p["SIMD"] * p["W_WIDTH"]),
+        return [Memory("wrom", "rom", ng * p["KH"] * p["KW"] * nkg, p["PE"] * p["SIMD"] * p["W_WIDTH"], block=True),
                 Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
                 Memory("lbuf", "buffer", _conv_rows(p) * p["W"] * nk, p["SIMD"] * p["IN_WIDTH"]),
                 *_mac_out(p, p["KH"] * p["KW"] * nkg)]
     if module == "fpgagen_dense":
         nk, ng = p["N_IN"] // p["SIMD"], p["N_OUT"] // p["PE"]
         kw = _clog2(nk) if nk > 1 else 1
-        return [Memory("wrom", "rom", ng * nk, p["PE"] * p["SIMD"] * p["W_WIDTH"]),
+        return [Memory("wrom", "rom", ng * nk, p["PE"] * p["SIMD"] * p["W_WIDTH"], block=True),
                 Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
                 Memory("xbuf", "buffer", 2 << kw, p["SIMD"] * p["IN_WIDTH"]),
                 *_mac_out(p, nk)]
@@ -109,20 +111,23 @@ def multipliers(module: str, p: dict) -> int:
     return p["PE"] * p["SIMD"] if module in ("fpgagen_conv2d", "fpgagen_dense") else 0
 
 
-#: block RAM shapes per device family, (depth, width) per aspect ratio, and the smallest memory
-#: (bits) the synthesis flow puts in a block rather than in logic (Yosys' memory_libmap cost
-#: model, rounded: an estimate)
+#: block RAM shapes per device family, (depth, width) per aspect ratio
 BLOCK_SHAPES = {
     "ice40": [(256, 16), (512, 8), (1024, 4), (2048, 2)],  # SB_RAM40_4K
     "ecp5": [(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)],  # DP16KD
     "xc7": [(512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2), (32768, 1)],  # RAMB36E1
 }
-MIN_BLOCK_BITS = {"ice40": 1024, "ecp5": 2048, "xc7": 4096}
+#: the shallowest buffer Yosys puts in a block RAM rather than in logic (flip-flops on the
+#: iCE40, which has no LUT RAM; LUT RAM on ECP5 and 7-series), read off its memory_libmap
+#: decisions on the benchmark designs; the small ROMs (biases, reciprocals) stay in logic, the
+#: weight ROMs are forced into blocks. An estimate, an upper bound where Yosys prunes constant
+#: bit columns of a ROM
+MIN_BLOCK_DEPTH = {"ice40": 8, "ecp5": 65, "xc7": 65}
 
 
 def blocks(mem: Memory, family: str) -> int:
-    """Block RAMs ``mem`` takes on ``family`` (0 when it is small enough to stay in logic)."""
-    if mem.depth * mem.width < MIN_BLOCK_BITS[family]:
+    """Block RAMs ``mem`` takes on ``family`` (0 when it stays in logic)."""
+    if not mem.block and (mem.kind == "rom" or mem.depth < MIN_BLOCK_DEPTH[family]):
         return 0
     one = min(math.ceil(mem.depth / d) * math.ceil(mem.width / w) for d, w in BLOCK_SHAPES[family])
     return one * mem.count
