@@ -57,6 +57,9 @@ module fpgagen_dense #(
     localparam integer WA  = (NW > 1) ? $clog2(NW) : 1;
     localparam integer SW  = (SIMD > 1) ? $clog2(SIMD) : 1;
     localparam integer XW  = SIMD * IN_WIDTH;      // input buffer word
+    localparam integer XD  = 2 * NK;               // input buffer words: two banks of NK chunks
+    localparam integer XA  = $clog2(XD);           // their address bits (XD >= 2)
+    localparam [XA-1:0] BANK1 = NK[XA-1:0];        // bank 1's first word
     localparam integer WW  = PE * SIMD * W_WIDTH;  // weight ROM word
 
     localparam integer NK_LAST_I = NK - 1;
@@ -82,7 +85,7 @@ module fpgagen_dense #(
     (* rom_style = "block" *)
     reg [WW-1:0]            wrom [0:NW-1];
     reg [PE*BIAS_WIDTH-1:0] brom [0:NG-1];
-    reg [XW-1:0]            xbuf [0:(2 << KW) - 1];   // address {bank, chunk}
+    reg [XW-1:0]            xbuf [0:XD-1];           // address bank * NK + chunk
     initial begin
         $readmemh(WEIGHT_FILE, wrom);
         $readmemh(BIAS_FILE, brom);
@@ -109,14 +112,16 @@ module fpgagen_dense #(
         end
     endgenerate
 
+    reg [XA-1:0] wx;  // wbank * NK + wk
     always @(posedge clk) begin
-        if (take && ws == S_LAST) xbuf[{wbank, wk}] <= wword;
+        if (take && ws == S_LAST) xbuf[wx] <= wword;
     end
 
     // ---- stage A: walk (neuron group, chunk) over the full bank -----------------------------
     reg [GW-1:0] ag;
     reg [KW-1:0] ak;
     reg [WA-1:0] awa;
+    reg [XA-1:0] ax;  // rbank * NK + ak
     wire         arun = full[rbank];
     wire         a_lastk = (ak == K_LAST);              // the group's last chunk
     wire         a_fire = arun && (mac_ready || !a_lastk);  // ... needs a place for its results
@@ -131,7 +136,7 @@ module fpgagen_dense #(
     always @(posedge clk) begin
         if (a_fire) begin
             b_w    <= wrom[awa];
-            b_x    <= xbuf[{rbank, ak}];
+            b_x    <= xbuf[ax];
             b_bias <= brom[ag];
         end
     end
@@ -139,13 +144,19 @@ module fpgagen_dense #(
     always @(posedge clk) begin
         if (take) begin
             ws <= (ws == S_LAST) ? {SW{1'b0}} : ws + 1'b1;
-            if (ws == S_LAST) wk <= (wk == K_LAST) ? {KW{1'b0}} : wk + 1'b1;
+            if (ws == S_LAST) begin
+                wk <= (wk == K_LAST) ? {KW{1'b0}} : wk + 1'b1;
+                // a full bank: the next chunk is the other bank's first
+                wx <= (wk != K_LAST) ? wx + 1'b1 : (wbank ? {XA{1'b0}} : BANK1);
+            end
         end
         b_v     <= a_fire;
         b_first <= (ak == {KW{1'b0}});
         b_last  <= a_lastk;
         if (a_fire) begin
             ak  <= (ak == K_LAST) ? {KW{1'b0}} : ak + 1'b1;
+            // a group's last chunk: the bank again for the next group, the other after the last group
+            ax  <= !a_lastk ? ax + 1'b1 : ((rbank != a_end) ? BANK1 : {XA{1'b0}});
             awa <= (awa == W_LAST) ? {WA{1'b0}} : awa + 1'b1;
             if (ak == K_LAST) ag <= (ag == G_LAST) ? {GW{1'b0}} : ag + 1'b1;
         end
@@ -167,6 +178,8 @@ module fpgagen_dense #(
             ag    <= {GW{1'b0}};
             ak    <= {KW{1'b0}};
             awa   <= {WA{1'b0}};
+            wx    <= {XA{1'b0}};
+            ax    <= {XA{1'b0}};
             b_v   <= 1'b0;
         end
     end

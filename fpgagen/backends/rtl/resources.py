@@ -80,10 +80,9 @@ def memories(module: str, p: dict) -> list[Memory]:
                 *_mac_out(p, p["KH"] * p["KW"] * nkg)]
     if module == "fpgagen_dense":
         nk, ng = p["N_IN"] // p["SIMD"], p["N_OUT"] // p["PE"]
-        kw = _clog2(nk) if nk > 1 else 1
         return [Memory("wrom", "rom", ng * nk, p["PE"] * p["SIMD"] * p["W_WIDTH"], block=True),
                 Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
-                Memory("xbuf", "buffer", 2 << kw, p["SIMD"] * p["IN_WIDTH"]),
+                Memory("xbuf", "buffer", 2 * nk, p["SIMD"] * p["IN_WIDTH"]),
                 *_mac_out(p, nk)]
     if module == "fpgagen_maxpool":
         return [_pool_window(p, p["IN_WIDTH"]), _out_fifo(p["IN_WIDTH"])]
