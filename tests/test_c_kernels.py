@@ -104,6 +104,15 @@ def conv_cases(rng):
         conv_graph("conv_whole_map", rng, 7, (3, 3), 17, (3, 3), (1, 1), (0, 0, 0, 0)),
         # many input channels: long runs; 32 outputs: four full blocks
         conv_graph("conv_deep", rng, 33, (5, 5), 32, (3, 3), (1, 1), (1, 1, 1, 1), act="relu"),
+        # in_c a multiple of 4 (groups of four taps): the Cortex-M4's two-pixel kernel, with a
+        # rest channel, clipped windows, an odd number of groups, strides; one window beyond its
+        # lane buffer (280 taps)
+        conv_graph("conv_quads_pad", rng, 8, (6, 7), 11, (3, 3), (1, 1), (1, 1, 1, 1), act="relu"),
+        conv_graph("conv_quads_pad_signed", rng, 8, (6, 7), 11, (3, 3), (1, 1), (1, 1, 1, 1)),
+        conv_graph("conv_quads_s2_asym", rng, 4, (7, 6), 16, (3, 3), (2, 1), (2, 0, 1, 1)),
+        conv_graph("conv_quads_valid", rng, 16, (5, 6), 8, (3, 3), (1, 1), (0, 0, 0, 0), act="relu"),
+        conv_graph("conv_quads_1x1", rng, 12, (3, 5), 9, (1, 1), (1, 1), (0, 0, 0, 0)),
+        conv_graph("conv_quads_over_lanes", rng, 8, (7, 8), 8, (5, 7), (1, 1), (2, 3, 2, 3)),
     ]
     out += [(g, i % 2 == 0) for i, g in enumerate(specials)]
     return out

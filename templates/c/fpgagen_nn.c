@@ -411,6 +411,91 @@ static inline uint32_t load4(const void *p)
         eb += v * u[8];                                                                         \
         db += v * (uint32_t)((int32_t)u[8] + 256 * sg[9]);                                      \
     } while (0)
+/* Two output pixels whose windows clip alike (inputs d elements apart), on a layer whose windows
+ * are one run of whole groups per row within `fold` taps and at most FPGAGEN_LANE_TAPS taps:
+ * dual_lanes widens both windows' inputs once into int16_t lanes, per group of four taps the
+ * words (x0, x2), (x1, x3) of the first pixel, then of the second; dot_dual then takes each
+ * weight word, and its E lanes, for both pixels (CMSIS-NN's 2 channels x 2 pixels blocking). */
+#define FPGAGEN_LANE_TAPS 256
+
+/* the lanes of the `rows` runs of `run` taps (x_row apart) of both pixels; returns the first
+ * pixel's input sum X, *xs2 the second's */
+#define FPGAGEN_WIDEN(X16, FLIP)                                                                \
+    do {                                                                                        \
+        for (r = 0; r < rows; ++r, x += x_row) {                                                \
+            const uint8_t *p = x;                                                               \
+            const uint8_t *const end = x + run;                                                 \
+            for (; p < end; p += 4, lanes += 4) {                                               \
+                const uint32_t va = load4(p), vb = load4(p + d);                                \
+                sa = (uint32_t)__usada8(va FLIP, 0, sa);                                        \
+                sb = (uint32_t)__usada8(vb FLIP, 0, sb);                                        \
+                lanes[0] = (uint32_t)X16(va);                                                   \
+                lanes[1] = (uint32_t)X16(va >> 8);                                              \
+                lanes[2] = (uint32_t)X16(vb);                                                   \
+                lanes[3] = (uint32_t)X16(vb >> 8);                                              \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+static uint32_t dual_lanes(const uint8_t *x, int32_t d, int32_t x_signed, int32_t x_row, int32_t rows, int32_t run,
+                           uint32_t *lanes, uint32_t *xs2)
+{
+    uint32_t sa = 0, sb = 0;
+    int32_t r;
+    if (x_signed) { /* x + 128 = x ^ 0x80 as a byte */
+        FPGAGEN_WIDEN(__sxtb16, ^0x80808080u);
+        sa -= 128u * (uint32_t)(rows * run);
+        sb -= 128u * (uint32_t)(rows * run);
+    } else {
+        FPGAGEN_WIDEN(__uxtb16, );
+    }
+    *xs2 = sb;
+    return sa;
+}
+
+#undef FPGAGEN_WIDEN
+
+#define FPGAGEN_DUAL_QUAD(L, g)                                                                 \
+    do {                                                                                        \
+        uint32_t a = load4(g), u = __uxtb16(a);                                                 \
+        ea = (uint32_t)__smlad((L)[0], u, ea);                                                  \
+        da = (uint32_t)__smlad((L)[0], a, da);                                                  \
+        eb = (uint32_t)__smlad((L)[2], u, eb);                                                  \
+        db = (uint32_t)__smlad((L)[2], a, db);                                                  \
+        a = load4((g) + 4);                                                                     \
+        u = __uxtb16(a);                                                                        \
+        ea = (uint32_t)__smlad((L)[1], u, ea);                                                  \
+        da = (uint32_t)__smlad((L)[1], a, da);                                                  \
+        eb = (uint32_t)__smlad((L)[3], u, eb);                                                  \
+        db = (uint32_t)__smlad((L)[3], a, db);                                                  \
+    } while (0)
+
+static void dot_dual(const uint32_t *lanes, int32_t quads, int32_t rows, const uint8_t *w, int32_t w_row,
+                     uint32_t *sums)
+{
+    uint32_t ea = 0, da = 0, eb = 0, db = 0;
+    int32_t r;
+    for (r = 0; r < rows; ++r, w += w_row) {
+        const uint32_t *const end = lanes + 4 * quads;
+        const uint8_t *g = w;
+        if (quads & 1) { /* an odd number of groups: one, then pairs of groups */
+            FPGAGEN_DUAL_QUAD(lanes, g);
+            lanes += 4;
+            g += 32;
+        }
+        for (; lanes < end; lanes += 8, g += 64) {
+            FPGAGEN_DUAL_QUAD(lanes, g);
+            FPGAGEN_DUAL_QUAD(lanes + 4, g + 32);
+        }
+    }
+    sums[0] = ea;
+    sums[1] = da;
+    sums[2] = eb;
+    sums[3] = db;
+}
+
+#undef FPGAGEN_DUAL_QUAD
+
 /* xs += the four input bytes of xv (x02, x13: its lanes) */
 #define FPGAGEN_XSUM_U8 xs = (uint32_t)__usada8(xv, 0, xs)
 #define FPGAGEN_XSUM_S8 xs = (uint32_t)__smlad(x13, 0x00010001, __smlad(x02, 0x00010001, xs))
@@ -621,6 +706,56 @@ typedef struct {
     int32_t row0, tap0;
 } window_t;
 
+#if FPGAGEN_DSP
+/* window_channels for two pixels (inputs d elements, outputs dy bytes apart) of a layer whose
+ * windows are one run of whole groups per row within `fold` taps (fpgagen_conv pairs pixels on
+ * the DSP path only then): dot_dual over each half block, the inputs' sums X once per pixel. */
+static void window_dual(const channels_t *ch, const window_t *win, const uint8_t *x, const int8_t *w,
+                        int32_t first, int32_t d, int32_t dy, uint8_t *y)
+{
+    const int32_t *const bias32 = ch->bias32 != 0 ? ch->bias32 + first : 0;
+    const int64_t *const bias64 = ch->bias64 != 0 ? ch->bias64 + first : 0;
+    const int32_t rows = win->cols > 0 ? win->rows : 0, run = win->run, s = win->tap0;
+    /* whole kernel rows follow each other in the weights: one run */
+    const int32_t whole = run * FPGAGEN_BLOCK == ch->block_row;
+    uint32_t lanes[FPGAGEN_LANE_TAPS];
+    uint32_t xa, xb, sums[4];
+    int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK];
+    int32_t b, k, j, o = 0;
+
+    xa = 128u * dual_lanes(x, d, ch->x_signed, win->x_row, rows, run, lanes, &xb);
+    xb *= 128u;
+    for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
+        const uint8_t *const wc = (const uint8_t *)(w + win->row0 * ch->block_row) + 8 * s;
+        for (k = 0; k < FPGAGEN_BLOCK / 2; ++k) {
+            if (whole) {
+                dot_dual(lanes, rows * run / 4, 1, wc + 8 * k, 0, sums);
+            } else {
+                dot_dual(lanes, run / 4, rows, wc + 8 * k, ch->block_row, sums);
+            }
+            acc[2 * k] = low32(sums[0] - xa);
+            acc[2 * k + 1] = low32(sums[1] - sums[0]) / 256;
+            acc2[2 * k] = low32(sums[2] - xb);
+            acc2[2 * k + 1] = low32(sums[3] - sums[2]) / 256;
+        }
+        requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                      y + o);
+        requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                      y + dy + o);
+    }
+    for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
+        for (j = 0; j < 2; ++j) {
+            const uint8_t *const xc = x + j * d;
+            const int8_t *const wc = w + win->row0 * ch->one_row + s;
+            int32_t sum = ch->x_signed ? dot_one_s8((const int8_t *)xc, win->x_row, wc, ch->one_row, rows, run)
+                                       : dot_one_u8(xc, win->x_row, wc, ch->one_row, rows, run);
+            requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                          y + j * dy + o);
+        }
+    }
+}
+#endif
+
 /* Every output channel of one group at one output pixel (y: the group's first output channel
  * `first` of the pixel), or at two pixels with the same window whose inputs lie d elements and
  * outputs dy bytes apart (pair). */
@@ -632,6 +767,12 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
     int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK], part[FPGAGEN_BLOCK], part2[FPGAGEN_BLOCK];
     int32_t b, c, j, o = 0;
 
+#if FPGAGEN_DSP
+    if (pair) { /* fpgagen_conv pairs pixels on the DSP path only for window_dual */
+        window_dual(ch, win, x, w, first, d, dy, y);
+        return;
+    }
+#endif
     for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
         for (c = 0; c < win->cols; ++c) { /* one run per row when groups == 1 */
             const uint8_t *const xc = x + c * win->x_col;
@@ -723,7 +864,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     const int32_t taps = kernel_h * kernel_w * cg;   /* weights per output channel */
     channels_t ch;
     window_t win;
-    int32_t oy, ox, g, group_w;
+    int32_t oy, ox, g, group_w, pairs;
 
     ch.x_signed = l->in_type & 1;
     ch.blocks = og / FPGAGEN_BLOCK;
@@ -739,6 +880,13 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     ch.rq = requant_params(l->shift, l->lo, l->hi);
     ch.rq.narrow = l->narrow;
     group_w = ch.blocks * ch.block_w + ch.rest * ch.one_w;
+    /* pair pixels with the same window: 64-bit lanes on 64-bit hosts; on the DSP path for
+     * window_dual (one run of whole groups per row, never more than `fold` taps) */
+#if FPGAGEN_DSP
+    pairs = FPGAGEN_PAIRS || (ch.quads && groups == 1 && taps <= ch.fold && taps <= FPGAGEN_LANE_TAPS);
+#else
+    pairs = FPGAGEN_PAIRS;
+#endif
     win.x_row = in_w * in_c;
     win.x_col = in_c;
     for (oy = 0; oy < out_h; ++oy) {
@@ -746,7 +894,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
         int32_t ky0, rows, ky0_next, rows_next;
         int32_t twin = 0; /* the next row has the same window rows: do both rows at once */
         clip(iy, kernel_h, in_h, &ky0, &rows);
-        if (FPGAGEN_PAIRS && oy + 1 < out_h) {
+        if (pairs && oy + 1 < out_h) {
             clip(iy + stride_h, kernel_h, in_h, &ky0_next, &rows_next);
             twin = ky0_next == ky0 && rows_next == rows && rows > 0;
         }
@@ -759,7 +907,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
             uint8_t *const yp = y + (oy * out_w + ox) * out_c;
 
             clip(ix, kernel_w, in_w, &kx0, &cols);
-            if (!twin && FPGAGEN_PAIRS && ox + 1 < out_w) { /* else pair with the next pixel in the row */
+            if (!twin && pairs && ox + 1 < out_w) { /* else pair with the next pixel in the row */
                 clip(ix + stride_w, kernel_w, in_w, &kx0_next, &cols_next);
                 pair = kx0_next == kx0 && cols_next == cols && cols > 0 && rows > 0;
                 d = stride_w * in_c;

@@ -46,7 +46,10 @@
  * Bias addition and requantization are in int64_t; the generator checks
  * |acc| * 2**max(0, -shift) < 2**61. On 64-bit hosts two output pixels
  * with the same window clipping share each 64-bit multiply (see fpgagen_nn.c; define
- * FPGAGEN_PAIRS=0 to turn this off); 32-bit MCUs compute one pixel at a time.
+ * FPGAGEN_PAIRS=0 to turn this off); 32-bit MCUs compute one pixel at a time, except on the
+ * Cortex-M DSP path, where two such pixels of a conv with one group, in_c a multiple of 4 and
+ * at most 256 taps per window share each weight word (inputs widened once per window into a
+ * 1 KB stack buffer of int16_t lanes).
  *
  * Integer only: no floating point, no dynamic memory, no library calls beyond <stdint.h>.
  * Kernels never write outside their output tensor and read each input element before they
