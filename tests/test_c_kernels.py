@@ -177,6 +177,12 @@ def pool_cases(rng):
     out.append((pool_graph("maxpool_relu", rng, "maxpool", 3, (5, 6), (2, 2), (2, 2), (0, 0, 1, 0), act="relu"), True))
     out.append((pool_graph("maxpool_clip_input", rng, "maxpool", 2, (5, 5), (3, 3), (1, 1), (1, 1, 1, 1),
                            before_conv=False, act=("clip", 0.0, 0.5)), True))
+    # four channels at a time on the Cortex-M4 (a tail channel; the clamp in the words)
+    out.append((pool_graph("maxpool_relu_wide", rng, "maxpool", 9, (5, 6), (2, 2), (2, 2), (0, 0, 1, 0), act="relu"),
+                True))
+    out.append((pool_graph("maxpool_clip_k3_wide", rng, "maxpool", 8, (5, 5), (3, 3), (1, 1), (1, 1, 1, 1),
+                           before_conv=False, act=("clip", 0.0, 0.5)), True))
+    out.append((pool_graph("maxpool_k2s2_u8_wide", rng, "maxpool", 12, (6, 6), (2, 2), (2, 2), (0, 0, 0, 0)), False))
     out.append((pool_graph("gap_odd", rng, "gap", 7, (5, 3)), True))
     out.append((pool_graph("gap_input", rng, "gap", 3, (4, 4), before_conv=False), False))
     return out

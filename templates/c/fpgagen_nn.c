@@ -1078,6 +1078,89 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
         }                                                                                       \
     } while (0)
 
+#if FPGAGEN_DSP
+/* The max pool of 8-bit elements four channels at a time: per window pixel one word, a SIMD
+ * subtraction (__usub8 / __ssub8) sets the GE flag of each byte where the new element is at
+ * least the maximum so far, __sel keeps the larger byte; the fused clamp likewise. The maxima
+ * are stored after the window is read (in place: see FPGAGEN_MAXPOOL). */
+/* the fused clamp of four maxima m to [lo, hi] */
+#define FPGAGEN_CLAMP4(SUB)                                                                     \
+    do {                                                                                        \
+        if (clamp) {                                                                            \
+            (void)SUB(m, lo4);                                                                  \
+            m = __sel(m, lo4);                                                                  \
+            (void)SUB(hi4, m);                                                                  \
+            m = __sel(m, hi4);                                                                  \
+        }                                                                                       \
+    } while (0)
+#define FPGAGEN_MAX4(SUB, T)                                                                    \
+    do {                                                                                        \
+        for (oy = 0; oy < l->out_h; ++oy) {                                                     \
+            const int32_t iy = oy * l->stride_h - l->pad_top;                                   \
+            const int32_t ky0 = max32(0, -iy);                                                  \
+            const int32_t rows = min32(l->kernel_h, l->in_h - iy) - ky0;                        \
+            for (ox = 0; ox < l->out_w; ++ox) {                                                 \
+                const int32_t ix = ox * l->stride_w - l->pad_left;                              \
+                const int32_t kx0 = max32(0, -ix);                                              \
+                const int32_t cols = min32(l->kernel_w, l->in_w - ix) - kx0;                    \
+                const uint8_t *const xw = x + ((iy + ky0) * l->in_w + ix + kx0) * c_n;          \
+                uint8_t *const yp = y + (oy * l->out_w + ox) * c_n;                             \
+                for (c = 0; rows == 2 && cols == 2 && c + 4 <= c_n; c += 4) { /* 2 x 2 windows */ \
+                    uint32_t m = load4(xw + c), v = load4(xw + c_n + c);                        \
+                    (void)SUB(v, m);                                                            \
+                    m = __sel(v, m);                                                            \
+                    v = load4(xw + x_row + c);                                                  \
+                    (void)SUB(v, m);                                                            \
+                    m = __sel(v, m);                                                            \
+                    v = load4(xw + x_row + c_n + c);                                            \
+                    (void)SUB(v, m);                                                            \
+                    m = __sel(v, m);                                                            \
+                    FPGAGEN_CLAMP4(SUB);                                                        \
+                    memcpy(yp + c, &m, 4);                                                      \
+                }                                                                               \
+                for (; c + 4 <= c_n; c += 4) {                                                  \
+                    uint32_t m = load4(xw + c);                                                 \
+                    for (ky = 0; ky < rows; ++ky) {                                             \
+                        const uint8_t *xp = xw + ky * x_row + c;                                \
+                        for (kx = 0; kx < cols; ++kx, xp += c_n) {                              \
+                            const uint32_t v = load4(xp);                                       \
+                            (void)SUB(v, m);                                                    \
+                            m = __sel(v, m);                                                    \
+                        }                                                                       \
+                    }                                                                           \
+                    FPGAGEN_CLAMP4(SUB);                                                        \
+                    memcpy(yp + c, &m, 4);                                                      \
+                }                                                                               \
+                for (; c < c_n; ++c) { /* the channels beyond the last four */                  \
+                    int32_t v = (T)xw[c];                                                       \
+                    for (ky = 0; ky < rows; ++ky) {                                             \
+                        for (kx = 0; kx < cols; ++kx) {                                         \
+                            v = max32(v, (T)xw[ky * x_row + kx * c_n + c]);                     \
+                        }                                                                       \
+                    }                                                                           \
+                    yp[c] = (uint8_t)(clamp ? min32(max32(v, lo), hi) : v);                     \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+static void maxpool_bytes(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y, int32_t clamp)
+{
+    const int32_t c_n = l->channels, x_row = l->in_w * l->channels;
+    const int32_t lo = l->lo, hi = l->hi;
+    const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
+    int32_t oy, ox, c, ky, kx;
+    if (l->in_type == FPGAGEN_S8) {
+        FPGAGEN_MAX4(__ssub8, int8_t);
+    } else {
+        FPGAGEN_MAX4(__usub8, uint8_t);
+    }
+}
+
+#undef FPGAGEN_MAX4
+#undef FPGAGEN_CLAMP4
+#endif
+
 void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
 {
     const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
@@ -1090,6 +1173,12 @@ void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
     const int32_t clamp = lo > type_min(l->out_type) || hi < type_max(l->out_type);
     int32_t oy, ox, c, ky, kx;
 
+#if FPGAGEN_DSP
+    if (l->in_type == FPGAGEN_U8 || l->in_type == FPGAGEN_S8) {
+        maxpool_bytes(l, x, y, clamp);
+        return;
+    }
+#endif
     switch (l->in_type) {
     case FPGAGEN_U8:
         FPGAGEN_MAXPOOL(uint8_t);
