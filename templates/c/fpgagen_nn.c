@@ -120,7 +120,6 @@ int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_
 static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, const int64_t *bias64,
                           const requant_t *rq, uint8_t *y)
 {
-    const requant_t r = *rq;
     int32_t j;
 
     if (rq->narrow) { /* bias32 set: the accumulator fits 30 bits */
@@ -128,6 +127,35 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
         const int32_t shift = rq->shift32, unbias = rq->unbias32, lo = rq->lo32, hi = rq->hi32;
 #define FPGAGEN_NARROW(a) narrow_value(a, mul, offset, round, shift, unbias)
 #if FPGAGEN_DSP && defined(__ARM_FEATURE_SAT)
+        /* A right shift (shift in 1..30, the usual case) to the format's whole range (or [0, 127]):
+         * floor((a + 2**(shift-1) - (a < 0)) / 2**shift) as an arithmetic shift (GCC and the ARM
+         * compilers shift a negative int32_t so; |a| < 2**29), then one saturating instruction. */
+        if (shift > 0 && mul == 1) {
+            const int32_t half = (int32_t)1 << (shift - 1);
+#define FPGAGEN_RIGHT(a) (((a) + half - (int32_t)((uint32_t)(a) >> 31)) >> shift)
+            if (lo == -128 && hi == 127) {
+                for (j = 0; j < n; ++j) {
+                    const int32_t a = acc[j] + bias32[j];
+                    y[j] = (uint8_t)__ssat(FPGAGEN_RIGHT(a), 8);
+                }
+                return;
+            }
+            if (lo == 0 && hi == 255) {
+                for (j = 0; j < n; ++j) {
+                    const int32_t a = acc[j] + bias32[j];
+                    y[j] = (uint8_t)__usat(FPGAGEN_RIGHT(a), 8);
+                }
+                return;
+            }
+            if (lo == 0 && hi == 127) {
+                for (j = 0; j < n; ++j) {
+                    const int32_t a = acc[j] + bias32[j];
+                    y[j] = (uint8_t)__usat(FPGAGEN_RIGHT(a), 7);
+                }
+                return;
+            }
+#undef FPGAGEN_RIGHT
+        }
         /* the format's whole range (or [0, 127]): one saturating instruction */
         if (lo == -128 && hi == 127) {
             for (j = 0; j < n; ++j) {
@@ -156,11 +184,11 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
 #undef FPGAGEN_NARROW
     } else if (bias32 != 0) {
         for (j = 0; j < n; ++j) {
-            y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], &r);
+            y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], rq);
         }
     } else {
         for (j = 0; j < n; ++j) {
-            y[j] = (uint8_t)requant(acc[j] + bias64[j], &r);
+            y[j] = (uint8_t)requant(acc[j] + bias64[j], rq);
         }
     }
 }
@@ -619,6 +647,19 @@ static void dot_dual(const uint32_t *lanes, int32_t quads, int32_t rows, const u
         e0 = e1 = e2 = e3 = o0 = o1 = o2 = o3 = xs = 0;                                         \
     } while (0)
 
+/* dot_one's taps four at a time on the DSP path: SMLAD of the lanes (0, 2) and (1, 3) of four
+ * inputs and four weights (wrapping modulo 2**32, exact as the sum fits int32_t) */
+#if FPGAGEN_DSP
+#define FPGAGEN_ONE_QUADS(X16)                                                                  \
+    for (; i + 4 <= run; i += 4) {                                                              \
+        const uint32_t xv = load4(xp + i), wv = load4(wp + i);                                  \
+        a = __smlad(X16(xv), __sxtb16(wv), a);                                                  \
+        a = __smlad(X16(xv >> 8), __sxtb16(wv >> 8), a);                                        \
+    }
+#else
+#define FPGAGEN_ONE_QUADS(X16) (void)0
+#endif
+
 #define FPGAGEN_DEFINE_DOT(SUFFIX, XT, X16, XSUM)                                               \
     FPGAGEN_DEFINE_INTERLEAVED(SUFFIX, XT)                                                      \
     FPGAGEN_DEFINE_BLOCK(SUFFIX, XT, X16, XSUM)                                                 \
@@ -667,7 +708,9 @@ static void dot_dual(const uint32_t *lanes, int32_t quads, int32_t rows, const u
         for (r = 0; r < rows; ++r) {                                                            \
             const XT *const xp = x + r * x_row;                                                 \
             const int8_t *const wp = w + r * w_row;                                             \
-            for (i = 0; i < run; ++i) {                                                         \
+            i = 0;                                                                              \
+            FPGAGEN_ONE_QUADS(X16);                                                             \
+            for (; i < run; ++i) {                                                              \
                 a += (int32_t)xp[i] * wp[i];                                                    \
             }                                                                                   \
         }                                                                                       \
@@ -678,6 +721,7 @@ FPGAGEN_DEFINE_DOT(s8, int8_t, __sxtb16, FPGAGEN_XSUM_S8)
 FPGAGEN_DEFINE_DOT(u8, uint8_t, __uxtb16, FPGAGEN_XSUM_U8)
 
 #undef FPGAGEN_DEFINE_DOT
+#undef FPGAGEN_ONE_QUADS
 #undef FPGAGEN_DEFINE_INTERLEAVED
 #undef FPGAGEN_DEFINE_BLOCK
 
