@@ -895,6 +895,94 @@ static inline void clip(int32_t i, int32_t kernel, int32_t size, int32_t *k0, in
     *n = min32(kernel, size - i) - *k0;
 }
 
+/* A depthwise conv (groups = in_c = out_c, weights [kh][kw][c], `packing` 2): per output pixel,
+ * channels in steps of FPGAGEN_BLOCK, each channel's sum over the clipped window. On the DSP
+ * path four channels at a time: per tap one word of four inputs and one of four weights, their
+ * lanes (0, 2) and (1, 3) multiplied half by half (SMLABB / SMLATT). */
+#define FPGAGEN_DW_SUMS(XT, X16)                                                                \
+    do {                                                                                        \
+        const XT *const xs = (const XT *)(const void *)xw;                                      \
+        int32_t k = 0, r, t;                                                                    \
+        FPGAGEN_DW_QUADS(XT, X16);                                                              \
+        for (; k < n; ++k) {                                                                    \
+            int32_t a = 0;                                                                      \
+            for (r = 0; r < rows; ++r) {                                                        \
+                const XT *xp = xs + r * x_row + k;                                              \
+                const int8_t *wp = ww + r * w_row + k;                                          \
+                for (t = 0; t < cols; ++t, xp += c_n, wp += c_n) {                              \
+                    a += (int32_t)*xp * *wp;                                                    \
+                }                                                                               \
+            }                                                                                   \
+            acc[k] = a;                                                                         \
+        }                                                                                       \
+    } while (0)
+
+#if FPGAGEN_DSP
+#define FPGAGEN_DW_QUADS(XT, X16)                                                               \
+    for (; k + 4 <= n; k += 4) {                                                                \
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                 \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = xs + r * x_row + k;                                                  \
+            const int8_t *wp = ww + r * w_row + k;                                              \
+            for (t = 0; t < cols; ++t, xp += c_n, wp += c_n) {                                  \
+                const uint32_t xv = load4(xp), wv = load4(wp);                                  \
+                const uint32_t x02 = X16(xv), x13 = X16(xv >> 8);                               \
+                const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16(wv >> 8);                     \
+                a0 = __smlabb(x02, w02, a0);                                                    \
+                a2 = __smlatt(x02, w02, a2);                                                    \
+                a1 = __smlabb(x13, w13, a1);                                                    \
+                a3 = __smlatt(x13, w13, a3);                                                    \
+            }                                                                                   \
+        }                                                                                       \
+        acc[k] = a0;                                                                            \
+        acc[k + 1] = a1;                                                                        \
+        acc[k + 2] = a2;                                                                        \
+        acc[k + 3] = a3;                                                                        \
+    }
+#else
+#define FPGAGEN_DW_QUADS(XT, X16) (void)0
+#endif
+
+static void conv_depthwise(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t c_n = l->in_c, kernel_w = l->kernel_w;
+    const int32_t x_row = l->in_w * c_n, w_row = kernel_w * c_n;
+    requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t oy, ox, c0;
+
+    rq.narrow = l->narrow;
+    for (oy = 0; oy < l->out_h; ++oy) {
+        int32_t ky0, rows;
+        const int32_t iy = oy * l->stride_h - l->pad_top;
+        clip(iy, l->kernel_h, l->in_h, &ky0, &rows);
+        for (ox = 0; ox < l->out_w; ++ox) {
+            int32_t kx0, cols;
+            const int32_t ix = ox * l->stride_w - l->pad_left;
+            uint8_t *const yp = y + (oy * l->out_w + ox) * c_n;
+            clip(ix, kernel_w, l->in_w, &kx0, &cols);
+            rows = max32(rows, 0);
+            cols = rows > 0 ? max32(cols, 0) : 0;
+            for (c0 = 0; c0 < c_n; c0 += FPGAGEN_BLOCK) {
+                const int32_t n = min32(FPGAGEN_BLOCK, c_n - c0);
+                /* the window's first pixel inside the input (not read when the window lies in the padding) */
+                const uint8_t *const xw = x + (cols > 0 ? ((iy + ky0) * l->in_w + ix + kx0) * c_n : 0) + c0;
+                const int8_t *const ww = l->weight + (cols > 0 ? (ky0 * kernel_w + kx0) * c_n : 0) + c0;
+                int32_t acc[FPGAGEN_BLOCK];
+                if (l->in_type & 1) {
+                    FPGAGEN_DW_SUMS(int8_t, __sxtb16);
+                } else {
+                    FPGAGEN_DW_SUMS(uint8_t, __uxtb16);
+                }
+                requant_store(acc, n, l->bias32 != 0 ? l->bias32 + c0 : 0, l->bias64 != 0 ? l->bias64 + c0 : 0, &rq,
+                              yp + c0);
+            }
+        }
+    }
+}
+
+#undef FPGAGEN_DW_SUMS
+#undef FPGAGEN_DW_QUADS
+
 void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
 {
     /* copies of the descriptor: stores through y may alias it as far as the compiler knows */
@@ -910,6 +998,10 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     window_t win;
     int32_t oy, ox, g, group_w, pairs;
 
+    if (l->packing == 2) {
+        conv_depthwise(l, x, y);
+        return;
+    }
     ch.x_signed = l->in_type & 1;
     ch.blocks = og / FPGAGEN_BLOCK;
     ch.rest = og % FPGAGEN_BLOCK;

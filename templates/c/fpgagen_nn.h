@@ -32,6 +32,8 @@
  *   a first conv over 1 or 3 channels) take the interleaved packing instead (`packing` 0):
  *   per kernel row [kernel_w][in_c / groups][FPGAGEN_BLOCK], the block's channels together.
  *   Dense weights likewise: blocks of one row of in_n taps, then the remaining rows [in_n].
+ *   A depthwise conv (groups = in_c = out_c) takes the depthwise packing (`packing` 2):
+ *   [kernel_h][kernel_w][c], channel fastest like the input's pixels.
  * - Biases are int32_t (bias32) when the layer's accumulator fits 32 bits, else int64_t
  *   (bias64); exactly one of the two pointers is set.
  *
@@ -92,7 +94,7 @@ typedef struct {
     int32_t shift, lo, hi;          /* requantization */
     int32_t narrow;                 /* 1: requantize in 32 bits (fast path, |acc| * 2**max(0, -shift) < 2**29) */
     int32_t fold;                   /* fast path: taps (a multiple of 4) over which |sum x * w| < 2**23 */
-    int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved (see above) */
+    int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved, 2 depthwise (see above) */
 } fpgagen_conv_t;
 
 /* A fully-connected layer: in_n inputs, out_n outputs. */
