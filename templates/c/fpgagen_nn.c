@@ -498,28 +498,34 @@ static uint32_t dual_lanes(const uint8_t *x, int32_t d, int32_t x_signed, int32_
         db = (uint32_t)__smlad((L)[3], a, db);                                                  \
     } while (0)
 
+/* every channel pair of a block at both pixels: per pair the sums of dot_dual, unpacked
+ * with the pixels' 128 * X (xa, xb) into acc (first pixel) and acc2 */
 static void dot_dual(const uint32_t *lanes, int32_t quads, int32_t rows, const uint8_t *w, int32_t w_row,
-                     uint32_t *sums)
+                     uint32_t xa, uint32_t xb, int32_t *acc, int32_t *acc2)
 {
-    uint32_t ea = 0, da = 0, eb = 0, db = 0;
-    int32_t r;
-    for (r = 0; r < rows; ++r, w += w_row) {
-        const uint32_t *const end = lanes + 4 * quads;
-        const uint8_t *g = w;
-        if (quads & 1) { /* an odd number of groups: one, then pairs of groups */
-            FPGAGEN_DUAL_QUAD(lanes, g);
-            lanes += 4;
-            g += 32;
+    int32_t k, r;
+    for (k = 0; k < FPGAGEN_BLOCK; k += 2, w += 8) {
+        uint32_t ea = 0, da = 0, eb = 0, db = 0;
+        const uint32_t *l = lanes;
+        const uint8_t *wr = w;
+        for (r = 0; r < rows; ++r, wr += w_row) {
+            const uint32_t *const end = l + 4 * quads;
+            const uint8_t *g = wr;
+            if (quads & 1) { /* an odd number of groups: one, then pairs of groups */
+                FPGAGEN_DUAL_QUAD(l, g);
+                l += 4;
+                g += 32;
+            }
+            for (; l < end; l += 8, g += 64) {
+                FPGAGEN_DUAL_QUAD(l, g);
+                FPGAGEN_DUAL_QUAD(l + 4, g + 32);
+            }
         }
-        for (; lanes < end; lanes += 8, g += 64) {
-            FPGAGEN_DUAL_QUAD(lanes, g);
-            FPGAGEN_DUAL_QUAD(lanes + 4, g + 32);
-        }
+        acc[k] = low32(ea - xa);
+        acc[k + 1] = low32(da - ea) / 256;
+        acc2[k] = low32(eb - xb);
+        acc2[k + 1] = low32(db - eb) / 256;
     }
-    sums[0] = ea;
-    sums[1] = da;
-    sums[2] = eb;
-    sums[3] = db;
 }
 
 #undef FPGAGEN_DUAL_QUAD
@@ -763,24 +769,18 @@ static void window_dual(const channels_t *ch, const window_t *win, const uint8_t
     /* whole kernel rows follow each other in the weights: one run */
     const int32_t whole = run * FPGAGEN_BLOCK == ch->block_row;
     uint32_t lanes[FPGAGEN_LANE_TAPS];
-    uint32_t xa, xb, sums[4];
+    uint32_t xa, xb;
     int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK];
-    int32_t b, k, j, o = 0;
+    int32_t b, j, o = 0;
 
     xa = 128u * dual_lanes(x, d, ch->x_signed, win->x_row, rows, run, lanes, &xb);
     xb *= 128u;
     for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
         const uint8_t *const wc = (const uint8_t *)(w + win->row0 * ch->block_row) + 8 * s;
-        for (k = 0; k < FPGAGEN_BLOCK / 2; ++k) {
-            if (whole) {
-                dot_dual(lanes, rows * run / 4, 1, wc + 8 * k, 0, sums);
-            } else {
-                dot_dual(lanes, run / 4, rows, wc + 8 * k, ch->block_row, sums);
-            }
-            acc[2 * k] = low32(sums[0] - xa);
-            acc[2 * k + 1] = low32(sums[1] - sums[0]) / 256;
-            acc2[2 * k] = low32(sums[2] - xb);
-            acc2[2 * k + 1] = low32(sums[3] - sums[2]) / 256;
+        if (whole) {
+            dot_dual(lanes, rows * run / 4, 1, wc, 0, xa, xb, acc, acc2);
+        } else {
+            dot_dual(lanes, run / 4, rows, wc, ch->block_row, xa, xb, acc, acc2);
         }
         requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
                       y + o);
