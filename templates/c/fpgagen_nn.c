@@ -895,6 +895,53 @@ static inline void clip(int32_t i, int32_t kernel, int32_t size, int32_t *k0, in
     *n = min32(kernel, size - i) - *k0;
 }
 
+/* A conv with one group in the interleaved packing (in_c not a multiple of 4, e.g. a first
+ * layer over 1 or 3 channels) on a 32-bit target: per output pixel, the blocks straight to
+ * dot_block_il and the single channels to dot_one, without window_channels' generality. */
+static void conv_interleaved(const fpgagen_conv_t *l, const channels_t *ch, const uint8_t *x, uint8_t *y)
+{
+    const int32_t c_n = l->in_c, kernel_w = l->kernel_w, x_row = l->in_w * l->in_c;
+    int32_t oy, ox, b;
+
+    for (oy = 0; oy < l->out_h; ++oy) {
+        int32_t ky0, rows;
+        const int32_t iy = oy * l->stride_h - l->pad_top;
+        clip(iy, l->kernel_h, l->in_h, &ky0, &rows);
+        for (ox = 0; ox < l->out_w; ++ox) {
+            int32_t kx0, cols, o = 0, r0 = ky0, n_rows = rows;
+            const int32_t ix = ox * l->stride_w - l->pad_left;
+            const int8_t *w = l->weight;
+            const uint8_t *xw = x;
+            uint8_t *const yp = y + (oy * l->out_w + ox) * l->out_c;
+            clip(ix, kernel_w, l->in_w, &kx0, &cols);
+            if (rows > 0 && cols > 0) {
+                xw = x + ((iy + ky0) * l->in_w + ix + kx0) * c_n;
+            } else { /* the window lies in the padding: no taps */
+                r0 = kx0 = n_rows = cols = 0;
+            }
+            for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
+                int32_t acc[FPGAGEN_BLOCK];
+                const int8_t *const wb = w + r0 * ch->block_row + kx0 * c_n * FPGAGEN_BLOCK;
+                if (ch->x_signed) {
+                    dot_block_il_s8((const int8_t *)xw, x_row, wb, ch->block_row, n_rows, cols * c_n, acc);
+                } else {
+                    dot_block_il_u8(xw, x_row, wb, ch->block_row, n_rows, cols * c_n, acc);
+                }
+                requant_store(acc, FPGAGEN_BLOCK, ch->bias32 != 0 ? ch->bias32 + o : 0,
+                              ch->bias64 != 0 ? ch->bias64 + o : 0, &ch->rq, yp + o);
+            }
+            for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
+                const int8_t *const wb = w + r0 * ch->one_row + kx0 * c_n;
+                int32_t sum = ch->x_signed
+                    ? dot_one_s8((const int8_t *)xw, x_row, wb, ch->one_row, n_rows, cols * c_n)
+                    : dot_one_u8(xw, x_row, wb, ch->one_row, n_rows, cols * c_n);
+                requant_store(&sum, 1, ch->bias32 != 0 ? ch->bias32 + o : 0, ch->bias64 != 0 ? ch->bias64 + o : 0,
+                              &ch->rq, yp + o);
+            }
+        }
+    }
+}
+
 /* A depthwise conv (groups = in_c = out_c, weights [kh][kw][c], `packing` 2): per output pixel,
  * channels in steps of FPGAGEN_BLOCK, each channel's sum over the clipped window. On the DSP
  * path four channels at a time: per tap one word of four inputs and one of four weights, their
@@ -1023,6 +1070,10 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
 #else
     pairs = FPGAGEN_PAIRS;
 #endif
+    if (!FPGAGEN_PAIRS && !ch.quads && groups == 1) {
+        conv_interleaved(l, &ch, x, y);
+        return;
+    }
     win.x_row = in_w * in_c;
     win.x_col = in_c;
     for (oy = 0; oy < out_h; ++oy) {
