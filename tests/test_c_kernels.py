@@ -191,6 +191,12 @@ def pool_cases(rng):
     out.append((pool_graph("maxpool_clip_k3_wide", rng, "maxpool", 8, (5, 5), (3, 3), (1, 1), (1, 1, 1, 1),
                            before_conv=False, act=("clip", 0.0, 0.5)), True))
     out.append((pool_graph("maxpool_k2s2_u8_wide", rng, "maxpool", 12, (6, 6), (2, 2), (2, 2), (0, 0, 0, 0)), False))
+    # average pools four 8-bit channels at a time on the Cortex-M4 (tails; 16-bit lanes emptied
+    # every 256 pixels: a 400-pixel window)
+    out.append((pool_graph("avgpool_k2s2_wide", rng, "avgpool", 8, (6, 6), (2, 2), (2, 2), (0, 0, 0, 0)), False))
+    out.append((pool_graph("avgpool_excl_pad_wide", rng, "avgpool", 9, (5, 7), (3, 3), (2, 2), (1, 1, 1, 1)), True))
+    out.append((pool_graph("gap_400_signed", rng, "gap", 8, (20, 20)), True))
+    out.append((pool_graph("gap_400", rng, "gap", 12, (20, 20), before_conv=False), False))
     out.append((pool_graph("gap_odd", rng, "gap", 7, (5, 3)), True))
     out.append((pool_graph("gap_input", rng, "gap", 3, (4, 4), before_conv=False), False))
     return out

@@ -53,6 +53,14 @@
  * at most 256 taps per window share each weight word (inputs widened once per window into a
  * 1 KB stack buffer of int16_t lanes).
  *
+ * The Cortex-M DSP extension (ACLE intrinsics, under __ARM_FEATURE_DSP; define FPGAGEN_NO_DSP
+ * for the portable C on such a core) speeds up: convs and dense layers (SMLAD on the packed
+ * weight words; two pixels per weight word as above), single output channels and depthwise
+ * convs (four taps / four channels per word), 8-bit max pools (__usub8/__ssub8 + __sel, four
+ * channels per word) and 8-bit average pools (UXTAB16 window sums, four channels per word).
+ * Both paths give the same integers (tests/test_c_kernels.py on the host, test_c_arm.py under
+ * qemu with and without FPGAGEN_NO_DSP).
+ *
  * Integer only: no floating point, no dynamic memory, no library calls beyond <stdint.h>.
  * Kernels never write outside their output tensor and read each input element before they
  * overwrite it where the generator lets an output share its input's memory (pools, add).
