@@ -58,6 +58,8 @@
  * weight words; two pixels per weight word as above), single output channels and depthwise
  * convs (four taps / four channels per word), 8-bit max pools (__usub8/__ssub8 + __sel, four
  * channels per word) and 8-bit average pools (UXTAB16 window sums, four channels per word).
+ * On every target, an add of 8-bit tensors whose sums stay below 2**28 (after the alignment and
+ * any left shift) runs in 32-bit arithmetic with the narrow requantization.
  * Both paths give the same integers (tests/test_c_kernels.py on the host, test_c_arm.py under
  * qemu with and without FPGAGEN_NO_DSP).
  *
