@@ -113,6 +113,8 @@ def conv_cases(rng):
         conv_graph("conv_quads_valid", rng, 16, (5, 6), 8, (3, 3), (1, 1), (0, 0, 0, 0), act="relu"),
         conv_graph("conv_quads_1x1", rng, 12, (3, 5), 9, (1, 1), (1, 1), (0, 0, 0, 0)),
         conv_graph("conv_quads_over_lanes", rng, 8, (7, 8), 8, (5, 7), (1, 1), (2, 3, 2, 3)),
+        conv_graph("conv_quads_all_pad_border", rng, 4, (4, 5), 9, (1, 1), (1, 1), (1, 2, 1, 1)),
+        conv_graph("conv_quads_all_pad_border_s", rng, 8, (4, 5), 16, (1, 1), (1, 1), (2, 1, 1, 2)),
         # depthwise (the depthwise packing): four channels at a time on the Cortex-M4, a block of
         # eight, tails; strides, asymmetric pads, windows wholly in the padding, a 5x5 kernel
         conv_graph("conv_dw13", rng, 13, (6, 7), 13, (3, 3), (1, 1), (1, 1, 1, 1), groups=13, act="relu"),
