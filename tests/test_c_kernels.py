@@ -104,6 +104,25 @@ def conv_cases(rng):
         conv_graph("conv_whole_map", rng, 7, (3, 3), 17, (3, 3), (1, 1), (0, 0, 0, 0)),
         # many input channels: long runs; 32 outputs: four full blocks
         conv_graph("conv_deep", rng, 33, (5, 5), 32, (3, 3), (1, 1), (1, 1, 1, 1), act="relu"),
+        # in_c a multiple of 4 (groups of four taps): the Cortex-M4's two-pixel kernel, with a
+        # rest channel, clipped windows, an odd number of groups, strides; one window beyond its
+        # lane buffer (280 taps)
+        conv_graph("conv_quads_pad", rng, 8, (6, 7), 11, (3, 3), (1, 1), (1, 1, 1, 1), act="relu"),
+        conv_graph("conv_quads_pad_signed", rng, 8, (6, 7), 11, (3, 3), (1, 1), (1, 1, 1, 1)),
+        conv_graph("conv_quads_s2_asym", rng, 4, (7, 6), 16, (3, 3), (2, 1), (2, 0, 1, 1)),
+        conv_graph("conv_quads_valid", rng, 16, (5, 6), 8, (3, 3), (1, 1), (0, 0, 0, 0), act="relu"),
+        conv_graph("conv_quads_1x1", rng, 12, (3, 5), 9, (1, 1), (1, 1), (0, 0, 0, 0)),
+        conv_graph("conv_quads_over_lanes", rng, 8, (7, 8), 8, (5, 7), (1, 1), (2, 3, 2, 3)),
+        conv_graph("conv_quads_all_pad_border", rng, 4, (4, 5), 9, (1, 1), (1, 1), (1, 2, 1, 1)),
+        conv_graph("conv_quads_all_pad_border_s", rng, 8, (4, 5), 16, (1, 1), (1, 1), (2, 1, 1, 2)),
+        # depthwise (the depthwise packing): four channels at a time on the Cortex-M4, a block of
+        # eight, tails; strides, asymmetric pads, windows wholly in the padding, a 5x5 kernel
+        conv_graph("conv_dw13", rng, 13, (6, 7), 13, (3, 3), (1, 1), (1, 1, 1, 1), groups=13, act="relu"),
+        conv_graph("conv_dw13_signed", rng, 13, (6, 7), 13, (3, 3), (1, 1), (1, 1, 1, 1), groups=13),
+        conv_graph("conv_dw12_s2_asym", rng, 12, (7, 6), 12, (3, 3), (2, 2), (1, 0, 1, 2), groups=12),
+        conv_graph("conv_dw8_all_pad_border", rng, 8, (4, 5), 8, (1, 1), (1, 1), (1, 2, 1, 1), groups=8),
+        conv_graph("conv_dw16_k5", rng, 16, (6, 6), 16, (5, 5), (1, 1), (2, 2, 2, 2), groups=16, act="relu"),
+        conv_graph("conv_dw16_k5_signed", rng, 16, (6, 6), 16, (5, 5), (1, 2), (2, 2, 2, 2), groups=16),
     ]
     out += [(g, i % 2 == 0) for i, g in enumerate(specials)]
     return out
@@ -168,6 +187,18 @@ def pool_cases(rng):
     out.append((pool_graph("maxpool_relu", rng, "maxpool", 3, (5, 6), (2, 2), (2, 2), (0, 0, 1, 0), act="relu"), True))
     out.append((pool_graph("maxpool_clip_input", rng, "maxpool", 2, (5, 5), (3, 3), (1, 1), (1, 1, 1, 1),
                            before_conv=False, act=("clip", 0.0, 0.5)), True))
+    # four channels at a time on the Cortex-M4 (a tail channel; the clamp in the words)
+    out.append((pool_graph("maxpool_relu_wide", rng, "maxpool", 9, (5, 6), (2, 2), (2, 2), (0, 0, 1, 0), act="relu"),
+                True))
+    out.append((pool_graph("maxpool_clip_k3_wide", rng, "maxpool", 8, (5, 5), (3, 3), (1, 1), (1, 1, 1, 1),
+                           before_conv=False, act=("clip", 0.0, 0.5)), True))
+    out.append((pool_graph("maxpool_k2s2_u8_wide", rng, "maxpool", 12, (6, 6), (2, 2), (2, 2), (0, 0, 0, 0)), False))
+    # average pools four 8-bit channels at a time on the Cortex-M4 (tails; 16-bit lanes emptied
+    # every 256 pixels: a 400-pixel window)
+    out.append((pool_graph("avgpool_k2s2_wide", rng, "avgpool", 8, (6, 6), (2, 2), (2, 2), (0, 0, 0, 0)), False))
+    out.append((pool_graph("avgpool_excl_pad_wide", rng, "avgpool", 9, (5, 7), (3, 3), (2, 2), (1, 1, 1, 1)), True))
+    out.append((pool_graph("gap_400_signed", rng, "gap", 8, (20, 20)), True))
+    out.append((pool_graph("gap_400", rng, "gap", 12, (20, 20), before_conv=False), False))
     out.append((pool_graph("gap_odd", rng, "gap", 7, (5, 3)), True))
     out.append((pool_graph("gap_input", rng, "gap", 3, (4, 4), before_conv=False), False))
     return out
@@ -317,9 +348,11 @@ def test_cases_cover_the_runtime():
     shifts = {layer.shift for _, layer in layers if layer.requantizes}
     assert min(shifts) < 0 and 0 in shifts and max(shifts) >= 63
     assert any(layer.weight.min() == -128 and layer.weight.max() == 127 for layer in macs)
-    # both packings of the fast path; fan-ins beyond `fold` for both input signednesses
-    packings = {cb.quad_packing(layer) for layer in macs if layer.weight.shape[0] >= 8}
-    assert packings == {True, False}
+    # the three packings of the fast path (depthwise for both input signednesses); fan-ins
+    # beyond `fold` for both input signednesses
+    packings = {cb.packing_code(layer) for layer in macs if layer.weight.shape[0] >= 8}
+    assert packings == {0, 1, 2}
+    assert {layer.in_fmts[0].signed for layer in macs if cb.depthwise(layer)} == {True, False}
     infos = {name: cb.tensor_infos(q) for name, q, _ in CASES}
     long = [(name, layer) for name, q, _ in CASES for layer in q.layers if layer.op == "dense"
             and layer.weight.shape[1] > cb.fold_taps(layer, infos[name][layer.inputs[0]])]

@@ -134,6 +134,29 @@ def test_verification_is_a_table_of_named_figures(cnn_out, tmp_path):
     assert "2026-12-02T10:00:00+00:00" in html and "unknown (no time recorded)" in html
 
 
+def test_cortex_m4_instruction_counts_are_shown_as_instructions_not_cycles(cnn_out, tmp_path):
+    layers = [{"layer": "/conv1/Conv", "op": "conv", "instructions": 36491.0, "macs": 4608,
+               "instructions_per_mac": 7.919},
+              {"layer": "/pool/MaxPool", "op": "maxpool", "instructions": 1441.0, "macs": 0,
+               "instructions_per_mac": None}]
+    verify_json = {"c": {"samples": 20, "mismatches": 0, "arm": {
+        "samples": 20, "mismatches": 0, "instructions_per_frame": 70533.0, "instructions_per_mac": 2.979,
+        "instruction_count": {"counted": "executed instructions (not cycles) of the network alone",
+                              "compiler": "arm-none-eabi-gcc -O2 -mcpu=cortex-m4", "frames": 2, "frame_spread": 0,
+                              "layers": layers}}}}
+    html = render_report(copy_build(cnn_out, tmp_path, verify_json=verify_json))
+    for name, value in (("Cortex-M4 executed instructions per frame (not cycles)", "70,533"),
+                        ("Cortex-M4 executed instructions per MAC (not cycles)", "2.979"),
+                        ("Cortex-M4 instruction count: compiler", "arm-none-eabi-gcc -O2 -mcpu=cortex-m4"),
+                        ("Cortex-M4 instruction count: frames counted", "2")):
+        assert re.search(rf"<tr><td>{re.escape(name)}</td><td[^>]*>{re.escape(value)}</td></tr>", html), name
+    assert "<h4>Cortex-M4 executed instructions per layer (instructions, not cycles)</h4>" in html
+    assert ('<tr><td class="l">/conv1/Conv</td><td class="l">conv</td><td>36,491</td><td>4,608</td>'
+            '<td>7.919</td></tr>') in html
+    assert '<tr><td class="l">/pool/MaxPool</td><td class="l">maxpool</td><td>1,441</td><td>0</td><td>-</td></tr>' in html
+    assert "{'" not in html and "{&#39;" not in html and "[{" not in html  # no raw dicts or lists
+
+
 def test_stale_results_are_shown_as_stale(cnn_out, tmp_path):
     summary = load(cnn_out)
     digest = summary["files_sha256"]["verilog"]

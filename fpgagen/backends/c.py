@@ -392,10 +392,24 @@ def quad_packing(layer: QLayer) -> bool:
     return layer.op == "dense" or layer.weight.shape[1] % 4 == 0
 
 
+def depthwise(layer: QLayer) -> bool:
+    """A depthwise conv of channel multiplier 1 (groups = in_c = out_c): the fast path's
+    depthwise packing, the weights [kh][kw][c] like the input's pixels."""
+    return layer.op == "conv" and layer.weight.shape[1] == 1 and layer.weight.shape[0] == layer.attrs["groups"]
+
+
+def packing_code(layer: QLayer) -> int:
+    """The fast path's `packing` of the descriptor: 0 interleaved, 1 groups of four taps, 2 depthwise."""
+    return 2 if depthwise(layer) else int(quad_packing(layer))
+
+
 def pack_conv_weight(weight: np.ndarray, groups: int, packing: str = "quads") -> np.ndarray:
     """[Co, Ci/g, kh, kw] -> the runtime's packing: per group, blocks of BLOCK channels (per
     kernel row :func:`pack_block_row` for ``"quads"``, [kw][ci][BLOCK] for ``"interleaved"``),
-    then rows [kh][kw][ci]; ``"rows"``: unpacked [Co][kh][kw][ci] (the wide path)."""
+    then rows [kh][kw][ci]; ``"rows"``: unpacked [Co][kh][kw][ci] (the wide path);
+    ``"depthwise"`` (Ci/g = 1, Co = groups): [kh][kw][Co]."""
+    if packing == "depthwise":
+        return weight[:, 0].transpose(1, 2, 0).ravel().astype(np.int64)
     co, _, kh, _ = weight.shape
     og = co // groups
     nblk = og // BLOCK if packing != "rows" else 0
@@ -569,13 +583,15 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
         if layer.op == "conv":
             a = layer.attrs
             groups = int(a["groups"])
-            packing = ("quads" if quad_packing(layer) else "interleaved") if fast else "rows"
+            packing = ("depthwise" if depthwise(layer) else "quads" if quad_packing(layer) else "interleaved") \
+                if fast else "rows"
             packed = pack_conv_weight(w, groups, packing)
             order = {"quads": f"per group: blocks of {BLOCK} output channels (per kernel row, taps in groups "
                               f"of four, see fpgagen_nn.h), then single channels [kh][kw][ci]",
                      "interleaved": f"per group: blocks of {BLOCK} output channels [kh][kw][ci][{BLOCK}], then "
                                     f"single channels [kh][kw][ci]",
-                     "rows": "[co][kh][kw][ci] (unpacked)"}[packing]
+                     "rows": "[co][kh][kw][ci] (unpacked)",
+                     "depthwise": "depthwise [kh][kw][c] (channel fastest, like the input)"}[packing]
         else:
             packed = pack_dense_weight(w, x.perm, fast, y.perm)
             order = f"blocks of {BLOCK} outputs (taps in groups of four, see fpgagen_nn.h), then single rows [in]" \
@@ -618,7 +634,7 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
         fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi),
                    ("narrow", int(fast and narrow_requant(layer)))]
         if fast:
-            fields += [("fold", fold_taps(layer, x)), ("packing", int(quad_packing(layer)))]
+            fields += [("fold", fold_taps(layer, x)), ("packing", packing_code(layer))]
     elif layer.op in ("maxpool", "avgpool", "gap"):
         a = pool_attrs(q, layer)
         c, h, wd = x.shape

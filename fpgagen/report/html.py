@@ -399,6 +399,12 @@ FIGURES = {
     "arm.elf.data": "Cortex-M4 test image .data, bytes",
     "arm.elf.bss": "Cortex-M4 test image .bss, bytes",
     "arm.compiler": "Cortex-M4 compiler",
+    "arm.instructions_per_frame": "Cortex-M4 executed instructions per frame (not cycles)",
+    "arm.instructions_per_mac": "Cortex-M4 executed instructions per MAC (not cycles)",
+    "arm.instruction_count.compiler": "Cortex-M4 instruction count: compiler",
+    "arm.instruction_count.frames": "Cortex-M4 instruction count: frames counted",
+    "arm.instruction_count.frame_spread": "Cortex-M4 instruction count: spread between frames",
+    "arm.instruction_count.counted": "Cortex-M4 instruction count: what is counted",
     "arm.skipped": "Cortex-M4 check skipped",
     "first_mismatch_sample": "first mismatching sample",
     "first_mismatch_layer": "first mismatching layer",
@@ -407,15 +413,36 @@ FIGURES = {
 META = ("samples", "mismatches", "verified_at", "config", "files_sha256", "stale")
 
 
+#: lists of per-layer figures the report shows as their own table, not as a figure
+TABLES = ("arm.instruction_count.layers",)
+
+
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     items = []
     for key, value in d.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):
             items += _flatten(value, f"{path}.")
-        elif not (not prefix and key in META):
+        elif not (not prefix and key in META) and path not in TABLES:
             items.append((path, value))
     return items
+
+
+def instruction_layers(result: dict) -> list[dict]:
+    """The per-layer executed instructions of a C target's Cortex-M4 count (``verify.json``
+    ``arm.instruction_count.layers``), as table rows; [] where there are none."""
+    layers = ((result.get("arm") or {}).get("instruction_count") or {}).get("layers")
+    if not isinstance(layers, list):
+        return []
+    rows = []
+    for entry in layers:
+        if not isinstance(entry, dict):
+            continue
+        per_mac = entry.get("instructions_per_mac")
+        rows.append({"layer": shorten(str(entry.get("layer", "")), SHOWN), "op": shorten(str(entry.get("op", "")), 20),
+                     "instructions": number(entry.get("instructions")), "macs": number(entry.get("macs")),
+                     "per_mac": number(per_mac) if isinstance(per_mac, (int, float)) else "-"})
+    return rows
 
 
 def stale_reason(target: str, result: dict, summary: dict) -> str | None:
@@ -446,7 +473,8 @@ def verification_view(verify: dict | None, summary: dict) -> list[dict]:
                     isinstance(v, (int, float)) and not isinstance(v, bool)) for k, v in items]
         rows.append({"target": shorten(target, SHOWN), "samples": r["samples"], "mismatches": r["mismatches"],
                      "verified_at": r.get("verified_at") or "unknown (no time recorded)",
-                     "config": shorten(str(r.get("config") or ""), 120), "stale": stale, "figures": figures})
+                     "config": shorten(str(r.get("config") or ""), 120), "stale": stale, "figures": figures,
+                     "instruction_layers": instruction_layers(r)})
     return rows
 
 

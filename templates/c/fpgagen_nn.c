@@ -120,7 +120,6 @@ int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_
 static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, const int64_t *bias64,
                           const requant_t *rq, uint8_t *y)
 {
-    const requant_t r = *rq;
     int32_t j;
 
     if (rq->narrow) { /* bias32 set: the accumulator fits 30 bits */
@@ -128,6 +127,35 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
         const int32_t shift = rq->shift32, unbias = rq->unbias32, lo = rq->lo32, hi = rq->hi32;
 #define FPGAGEN_NARROW(a) narrow_value(a, mul, offset, round, shift, unbias)
 #if FPGAGEN_DSP && defined(__ARM_FEATURE_SAT)
+        /* A right shift (shift in 1..30, the usual case) to the format's whole range (or [0, 127]):
+         * floor((a + 2**(shift-1) - (a < 0)) / 2**shift) as an arithmetic shift (GCC and the ARM
+         * compilers shift a negative int32_t so; |a| < 2**29), then one saturating instruction. */
+        if (shift > 0 && mul == 1) {
+            const int32_t half = (int32_t)1 << (shift - 1);
+#define FPGAGEN_RIGHT(a) (((a) + half - (int32_t)((uint32_t)(a) >> 31)) >> shift)
+            if (lo == -128 && hi == 127) {
+                for (j = 0; j < n; ++j) {
+                    const int32_t a = acc[j] + bias32[j];
+                    y[j] = (uint8_t)__ssat(FPGAGEN_RIGHT(a), 8);
+                }
+                return;
+            }
+            if (lo == 0 && hi == 255) {
+                for (j = 0; j < n; ++j) {
+                    const int32_t a = acc[j] + bias32[j];
+                    y[j] = (uint8_t)__usat(FPGAGEN_RIGHT(a), 8);
+                }
+                return;
+            }
+            if (lo == 0 && hi == 127) {
+                for (j = 0; j < n; ++j) {
+                    const int32_t a = acc[j] + bias32[j];
+                    y[j] = (uint8_t)__usat(FPGAGEN_RIGHT(a), 7);
+                }
+                return;
+            }
+#undef FPGAGEN_RIGHT
+        }
         /* the format's whole range (or [0, 127]): one saturating instruction */
         if (lo == -128 && hi == 127) {
             for (j = 0; j < n; ++j) {
@@ -156,11 +184,11 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
 #undef FPGAGEN_NARROW
     } else if (bias32 != 0) {
         for (j = 0; j < n; ++j) {
-            y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], &r);
+            y[j] = (uint8_t)requant((int64_t)acc[j] + bias32[j], rq);
         }
     } else {
         for (j = 0; j < n; ++j) {
-            y[j] = (uint8_t)requant(acc[j] + bias64[j], &r);
+            y[j] = (uint8_t)requant(acc[j] + bias64[j], rq);
         }
     }
 }
@@ -411,6 +439,97 @@ static inline uint32_t load4(const void *p)
         eb += v * u[8];                                                                         \
         db += v * (uint32_t)((int32_t)u[8] + 256 * sg[9]);                                      \
     } while (0)
+/* Two output pixels whose windows clip alike (inputs d elements apart), on a layer whose windows
+ * are one run of whole groups per row within `fold` taps and at most FPGAGEN_LANE_TAPS taps:
+ * dual_lanes widens both windows' inputs once into int16_t lanes, per group of four taps the
+ * words (x0, x2), (x1, x3) of the first pixel, then of the second; dot_dual then takes each
+ * weight word, and its E lanes, for both pixels (CMSIS-NN's 2 channels x 2 pixels blocking). */
+#define FPGAGEN_LANE_TAPS 256
+
+/* the lanes of the `rows` runs of `run` taps (x_row apart) of both pixels; returns the first
+ * pixel's input sum X, *xs2 the second's */
+#define FPGAGEN_WIDEN(X16, FLIP)                                                                \
+    do {                                                                                        \
+        for (r = 0; r < rows; ++r, x += x_row) {                                                \
+            const uint8_t *p = x;                                                               \
+            const uint8_t *const end = x + run;                                                 \
+            for (; p < end; p += 4, lanes += 4) {                                               \
+                const uint32_t va = load4(p), vb = load4(p + d);                                \
+                sa = (uint32_t)__usada8(va FLIP, 0, sa);                                        \
+                sb = (uint32_t)__usada8(vb FLIP, 0, sb);                                        \
+                lanes[0] = (uint32_t)X16(va);                                                   \
+                lanes[1] = (uint32_t)X16(va >> 8);                                              \
+                lanes[2] = (uint32_t)X16(vb);                                                   \
+                lanes[3] = (uint32_t)X16(vb >> 8);                                              \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+static uint32_t dual_lanes(const uint8_t *x, int32_t d, int32_t x_signed, int32_t x_row, int32_t rows, int32_t run,
+                           uint32_t *lanes, uint32_t *xs2)
+{
+    uint32_t sa = 0, sb = 0;
+    int32_t r;
+    if (x_signed) { /* x + 128 = x ^ 0x80 as a byte */
+        FPGAGEN_WIDEN(__sxtb16, ^0x80808080u);
+        sa -= 128u * (uint32_t)(rows * run);
+        sb -= 128u * (uint32_t)(rows * run);
+    } else {
+        FPGAGEN_WIDEN(__uxtb16, );
+    }
+    *xs2 = sb;
+    return sa;
+}
+
+#undef FPGAGEN_WIDEN
+
+#define FPGAGEN_DUAL_QUAD(L, g)                                                                 \
+    do {                                                                                        \
+        uint32_t a = load4(g), u = __uxtb16(a);                                                 \
+        ea = (uint32_t)__smlad((L)[0], u, ea);                                                  \
+        da = (uint32_t)__smlad((L)[0], a, da);                                                  \
+        eb = (uint32_t)__smlad((L)[2], u, eb);                                                  \
+        db = (uint32_t)__smlad((L)[2], a, db);                                                  \
+        a = load4((g) + 4);                                                                     \
+        u = __uxtb16(a);                                                                        \
+        ea = (uint32_t)__smlad((L)[1], u, ea);                                                  \
+        da = (uint32_t)__smlad((L)[1], a, da);                                                  \
+        eb = (uint32_t)__smlad((L)[3], u, eb);                                                  \
+        db = (uint32_t)__smlad((L)[3], a, db);                                                  \
+    } while (0)
+
+/* every channel pair of a block at both pixels: per pair the sums of dot_dual, unpacked
+ * with the pixels' 128 * X (xa, xb) into acc (first pixel) and acc2 */
+static void dot_dual(const uint32_t *lanes, int32_t quads, int32_t rows, const uint8_t *w, int32_t w_row,
+                     uint32_t xa, uint32_t xb, int32_t *acc, int32_t *acc2)
+{
+    int32_t k, r;
+    for (k = 0; k < FPGAGEN_BLOCK; k += 2, w += 8) {
+        uint32_t ea = 0, da = 0, eb = 0, db = 0;
+        const uint32_t *l = lanes;
+        const uint8_t *wr = w;
+        for (r = 0; r < rows; ++r, wr += w_row) {
+            const uint32_t *const end = l + 4 * quads;
+            const uint8_t *g = wr;
+            if (quads & 1) { /* an odd number of groups: one, then pairs of groups */
+                FPGAGEN_DUAL_QUAD(l, g);
+                l += 4;
+                g += 32;
+            }
+            for (; l < end; l += 8, g += 64) {
+                FPGAGEN_DUAL_QUAD(l, g);
+                FPGAGEN_DUAL_QUAD(l + 4, g + 32);
+            }
+        }
+        acc[k] = low32(ea - xa);
+        acc[k + 1] = low32(da - ea) / 256;
+        acc2[k] = low32(eb - xb);
+        acc2[k + 1] = low32(db - eb) / 256;
+    }
+}
+
+#undef FPGAGEN_DUAL_QUAD
+
 /* xs += the four input bytes of xv (x02, x13: its lanes) */
 #define FPGAGEN_XSUM_U8 xs = (uint32_t)__usada8(xv, 0, xs)
 #define FPGAGEN_XSUM_S8 xs = (uint32_t)__smlad(x13, 0x00010001, __smlad(x02, 0x00010001, xs))
@@ -534,6 +653,19 @@ static inline uint32_t load4(const void *p)
         e0 = e1 = e2 = e3 = o0 = o1 = o2 = o3 = xs = 0;                                         \
     } while (0)
 
+/* dot_one's taps four at a time on the DSP path: SMLAD of the lanes (0, 2) and (1, 3) of four
+ * inputs and four weights (wrapping modulo 2**32, exact as the sum fits int32_t) */
+#if FPGAGEN_DSP
+#define FPGAGEN_ONE_QUADS(X16)                                                                  \
+    for (; i + 4 <= run; i += 4) {                                                              \
+        const uint32_t xv = load4(xp + i), wv = load4(wp + i);                                  \
+        a = __smlad(X16(xv), __sxtb16(wv), a);                                                  \
+        a = __smlad(X16(xv >> 8), __sxtb16(wv >> 8), a);                                        \
+    }
+#else
+#define FPGAGEN_ONE_QUADS(X16) (void)0
+#endif
+
 #define FPGAGEN_DEFINE_DOT(SUFFIX, XT, X16, XSUM)                                               \
     FPGAGEN_DEFINE_INTERLEAVED(SUFFIX, XT)                                                      \
     FPGAGEN_DEFINE_BLOCK(SUFFIX, XT, X16, XSUM)                                                 \
@@ -582,7 +714,9 @@ static inline uint32_t load4(const void *p)
         for (r = 0; r < rows; ++r) {                                                            \
             const XT *const xp = x + r * x_row;                                                 \
             const int8_t *const wp = w + r * w_row;                                             \
-            for (i = 0; i < run; ++i) {                                                         \
+            i = 0;                                                                              \
+            FPGAGEN_ONE_QUADS(X16);                                                             \
+            for (; i < run; ++i) {                                                              \
                 a += (int32_t)xp[i] * wp[i];                                                    \
             }                                                                                   \
         }                                                                                       \
@@ -593,6 +727,7 @@ FPGAGEN_DEFINE_DOT(s8, int8_t, __sxtb16, FPGAGEN_XSUM_S8)
 FPGAGEN_DEFINE_DOT(u8, uint8_t, __uxtb16, FPGAGEN_XSUM_U8)
 
 #undef FPGAGEN_DEFINE_DOT
+#undef FPGAGEN_ONE_QUADS
 #undef FPGAGEN_DEFINE_INTERLEAVED
 #undef FPGAGEN_DEFINE_BLOCK
 
@@ -621,6 +756,50 @@ typedef struct {
     int32_t row0, tap0;
 } window_t;
 
+#if FPGAGEN_DSP
+/* window_channels for two pixels (inputs d elements, outputs dy bytes apart) of a layer whose
+ * windows are one run of whole groups per row within `fold` taps (fpgagen_conv pairs pixels on
+ * the DSP path only then): dot_dual over each half block, the inputs' sums X once per pixel. */
+static void window_dual(const channels_t *ch, const window_t *win, const uint8_t *x, const int8_t *w,
+                        int32_t first, int32_t d, int32_t dy, uint8_t *y)
+{
+    const int32_t *const bias32 = ch->bias32 != 0 ? ch->bias32 + first : 0;
+    const int64_t *const bias64 = ch->bias64 != 0 ? ch->bias64 + first : 0;
+    const int32_t rows = win->cols > 0 ? win->rows : 0, run = win->run, s = win->tap0;
+    /* whole kernel rows follow each other in the weights: one run */
+    const int32_t whole = run * FPGAGEN_BLOCK == ch->block_row;
+    uint32_t lanes[FPGAGEN_LANE_TAPS];
+    uint32_t xa, xb;
+    int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK];
+    int32_t b, j, o = 0;
+
+    xa = 128u * dual_lanes(x, d, ch->x_signed, win->x_row, rows, run, lanes, &xb);
+    xb *= 128u;
+    for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
+        const uint8_t *const wc = (const uint8_t *)(w + win->row0 * ch->block_row) + 8 * s;
+        if (whole) {
+            dot_dual(lanes, rows * run / 4, 1, wc, 0, xa, xb, acc, acc2);
+        } else {
+            dot_dual(lanes, run / 4, rows, wc, ch->block_row, xa, xb, acc, acc2);
+        }
+        requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                      y + o);
+        requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                      y + dy + o);
+    }
+    for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
+        for (j = 0; j < 2; ++j) {
+            const uint8_t *const xc = x + j * d;
+            const int8_t *const wc = w + win->row0 * ch->one_row + s;
+            int32_t sum = ch->x_signed ? dot_one_s8((const int8_t *)xc, win->x_row, wc, ch->one_row, rows, run)
+                                       : dot_one_u8(xc, win->x_row, wc, ch->one_row, rows, run);
+            requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
+                          y + j * dy + o);
+        }
+    }
+}
+#endif
+
 /* Every output channel of one group at one output pixel (y: the group's first output channel
  * `first` of the pixel), or at two pixels with the same window whose inputs lie d elements and
  * outputs dy bytes apart (pair). */
@@ -632,6 +811,12 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
     int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK], part[FPGAGEN_BLOCK], part2[FPGAGEN_BLOCK];
     int32_t b, c, j, o = 0;
 
+#if FPGAGEN_DSP
+    if (pair) { /* fpgagen_conv pairs pixels on the DSP path only for window_dual */
+        window_dual(ch, win, x, w, first, d, dy, y);
+        return;
+    }
+#endif
     for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
         for (c = 0; c < win->cols; ++c) { /* one run per row when groups == 1 */
             const uint8_t *const xc = x + c * win->x_col;
@@ -710,6 +895,141 @@ static inline void clip(int32_t i, int32_t kernel, int32_t size, int32_t *k0, in
     *n = min32(kernel, size - i) - *k0;
 }
 
+/* A conv with one group in the interleaved packing (in_c not a multiple of 4, e.g. a first
+ * layer over 1 or 3 channels) on a 32-bit target: per output pixel, the blocks straight to
+ * dot_block_il and the single channels to dot_one, without window_channels' generality. */
+static void conv_interleaved(const fpgagen_conv_t *l, const channels_t *ch, const uint8_t *x, uint8_t *y)
+{
+    const int32_t c_n = l->in_c, kernel_w = l->kernel_w, x_row = l->in_w * l->in_c;
+    int32_t oy, ox, b;
+
+    for (oy = 0; oy < l->out_h; ++oy) {
+        int32_t ky0, rows;
+        const int32_t iy = oy * l->stride_h - l->pad_top;
+        clip(iy, l->kernel_h, l->in_h, &ky0, &rows);
+        for (ox = 0; ox < l->out_w; ++ox) {
+            int32_t kx0, cols, o = 0, r0 = ky0, n_rows = rows;
+            const int32_t ix = ox * l->stride_w - l->pad_left;
+            const int8_t *w = l->weight;
+            const uint8_t *xw = x;
+            uint8_t *const yp = y + (oy * l->out_w + ox) * l->out_c;
+            clip(ix, kernel_w, l->in_w, &kx0, &cols);
+            if (rows > 0 && cols > 0) {
+                xw = x + ((iy + ky0) * l->in_w + ix + kx0) * c_n;
+            } else { /* the window lies in the padding: no taps */
+                r0 = kx0 = n_rows = cols = 0;
+            }
+            for (b = 0; b < ch->blocks; ++b, w += ch->block_w, o += FPGAGEN_BLOCK) {
+                int32_t acc[FPGAGEN_BLOCK];
+                const int8_t *const wb = w + r0 * ch->block_row + kx0 * c_n * FPGAGEN_BLOCK;
+                if (ch->x_signed) {
+                    dot_block_il_s8((const int8_t *)xw, x_row, wb, ch->block_row, n_rows, cols * c_n, acc);
+                } else {
+                    dot_block_il_u8(xw, x_row, wb, ch->block_row, n_rows, cols * c_n, acc);
+                }
+                requant_store(acc, FPGAGEN_BLOCK, ch->bias32 != 0 ? ch->bias32 + o : 0,
+                              ch->bias64 != 0 ? ch->bias64 + o : 0, &ch->rq, yp + o);
+            }
+            for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
+                const int8_t *const wb = w + r0 * ch->one_row + kx0 * c_n;
+                int32_t sum = ch->x_signed
+                    ? dot_one_s8((const int8_t *)xw, x_row, wb, ch->one_row, n_rows, cols * c_n)
+                    : dot_one_u8(xw, x_row, wb, ch->one_row, n_rows, cols * c_n);
+                requant_store(&sum, 1, ch->bias32 != 0 ? ch->bias32 + o : 0, ch->bias64 != 0 ? ch->bias64 + o : 0,
+                              &ch->rq, yp + o);
+            }
+        }
+    }
+}
+
+/* A depthwise conv (groups = in_c = out_c, weights [kh][kw][c], `packing` 2): per output pixel,
+ * channels in steps of FPGAGEN_BLOCK, each channel's sum over the clipped window. On the DSP
+ * path four channels at a time: per tap one word of four inputs and one of four weights, their
+ * lanes (0, 2) and (1, 3) multiplied half by half (SMLABB / SMLATT). */
+#define FPGAGEN_DW_SUMS(XT, X16)                                                                \
+    do {                                                                                        \
+        const XT *const xs = (const XT *)(const void *)xw;                                      \
+        int32_t k = 0, r, t;                                                                    \
+        FPGAGEN_DW_QUADS(XT, X16);                                                              \
+        for (; k < n; ++k) {                                                                    \
+            int32_t a = 0;                                                                      \
+            for (r = 0; r < rows; ++r) {                                                        \
+                const XT *xp = xs + r * x_row + k;                                              \
+                const int8_t *wp = ww + r * w_row + k;                                          \
+                for (t = 0; t < cols; ++t, xp += c_n, wp += c_n) {                              \
+                    a += (int32_t)*xp * *wp;                                                    \
+                }                                                                               \
+            }                                                                                   \
+            acc[k] = a;                                                                         \
+        }                                                                                       \
+    } while (0)
+
+#if FPGAGEN_DSP
+#define FPGAGEN_DW_QUADS(XT, X16)                                                               \
+    for (; k + 4 <= n; k += 4) {                                                                \
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                 \
+        for (r = 0; r < rows; ++r) {                                                            \
+            const XT *xp = xs + r * x_row + k;                                                  \
+            const int8_t *wp = ww + r * w_row + k;                                              \
+            for (t = 0; t < cols; ++t, xp += c_n, wp += c_n) {                                  \
+                const uint32_t xv = load4(xp), wv = load4(wp);                                  \
+                const uint32_t x02 = X16(xv), x13 = X16(xv >> 8);                               \
+                const uint32_t w02 = __sxtb16(wv), w13 = __sxtb16(wv >> 8);                     \
+                a0 = __smlabb(x02, w02, a0);                                                    \
+                a2 = __smlatt(x02, w02, a2);                                                    \
+                a1 = __smlabb(x13, w13, a1);                                                    \
+                a3 = __smlatt(x13, w13, a3);                                                    \
+            }                                                                                   \
+        }                                                                                       \
+        acc[k] = a0;                                                                            \
+        acc[k + 1] = a1;                                                                        \
+        acc[k + 2] = a2;                                                                        \
+        acc[k + 3] = a3;                                                                        \
+    }
+#else
+#define FPGAGEN_DW_QUADS(XT, X16) (void)0
+#endif
+
+static void conv_depthwise(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t c_n = l->in_c, kernel_w = l->kernel_w;
+    const int32_t x_row = l->in_w * c_n, w_row = kernel_w * c_n;
+    requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    int32_t oy, ox, c0;
+
+    rq.narrow = l->narrow;
+    for (oy = 0; oy < l->out_h; ++oy) {
+        int32_t ky0, rows;
+        const int32_t iy = oy * l->stride_h - l->pad_top;
+        clip(iy, l->kernel_h, l->in_h, &ky0, &rows);
+        for (ox = 0; ox < l->out_w; ++ox) {
+            int32_t kx0, cols;
+            const int32_t ix = ox * l->stride_w - l->pad_left;
+            uint8_t *const yp = y + (oy * l->out_w + ox) * c_n;
+            clip(ix, kernel_w, l->in_w, &kx0, &cols);
+            rows = max32(rows, 0);
+            cols = rows > 0 ? max32(cols, 0) : 0;
+            for (c0 = 0; c0 < c_n; c0 += FPGAGEN_BLOCK) {
+                const int32_t n = min32(FPGAGEN_BLOCK, c_n - c0);
+                /* the window's first pixel inside the input (not read when the window lies in the padding) */
+                const uint8_t *const xw = x + (cols > 0 ? ((iy + ky0) * l->in_w + ix + kx0) * c_n : 0) + c0;
+                const int8_t *const ww = l->weight + (cols > 0 ? (ky0 * kernel_w + kx0) * c_n : 0) + c0;
+                int32_t acc[FPGAGEN_BLOCK];
+                if (l->in_type & 1) {
+                    FPGAGEN_DW_SUMS(int8_t, __sxtb16);
+                } else {
+                    FPGAGEN_DW_SUMS(uint8_t, __uxtb16);
+                }
+                requant_store(acc, n, l->bias32 != 0 ? l->bias32 + c0 : 0, l->bias64 != 0 ? l->bias64 + c0 : 0, &rq,
+                              yp + c0);
+            }
+        }
+    }
+}
+
+#undef FPGAGEN_DW_SUMS
+#undef FPGAGEN_DW_QUADS
+
 void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
 {
     /* copies of the descriptor: stores through y may alias it as far as the compiler knows */
@@ -723,8 +1043,12 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     const int32_t taps = kernel_h * kernel_w * cg;   /* weights per output channel */
     channels_t ch;
     window_t win;
-    int32_t oy, ox, g, group_w;
+    int32_t oy, ox, g, group_w, pairs;
 
+    if (l->packing == 2) {
+        conv_depthwise(l, x, y);
+        return;
+    }
     ch.x_signed = l->in_type & 1;
     ch.blocks = og / FPGAGEN_BLOCK;
     ch.rest = og % FPGAGEN_BLOCK;
@@ -739,6 +1063,17 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     ch.rq = requant_params(l->shift, l->lo, l->hi);
     ch.rq.narrow = l->narrow;
     group_w = ch.blocks * ch.block_w + ch.rest * ch.one_w;
+    /* pair pixels with the same window: 64-bit lanes on 64-bit hosts; on the DSP path for
+     * window_dual (one run of whole groups per row, never more than `fold` taps) */
+#if FPGAGEN_DSP
+    pairs = FPGAGEN_PAIRS || (ch.quads && groups == 1 && taps <= ch.fold && taps <= FPGAGEN_LANE_TAPS);
+#else
+    pairs = FPGAGEN_PAIRS;
+#endif
+    if (!FPGAGEN_PAIRS && !ch.quads && groups == 1) {
+        conv_interleaved(l, &ch, x, y);
+        return;
+    }
     win.x_row = in_w * in_c;
     win.x_col = in_c;
     for (oy = 0; oy < out_h; ++oy) {
@@ -746,7 +1081,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
         int32_t ky0, rows, ky0_next, rows_next;
         int32_t twin = 0; /* the next row has the same window rows: do both rows at once */
         clip(iy, kernel_h, in_h, &ky0, &rows);
-        if (FPGAGEN_PAIRS && oy + 1 < out_h) {
+        if (pairs && oy + 1 < out_h) {
             clip(iy + stride_h, kernel_h, in_h, &ky0_next, &rows_next);
             twin = ky0_next == ky0 && rows_next == rows && rows > 0;
         }
@@ -759,7 +1094,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
             uint8_t *const yp = y + (oy * out_w + ox) * out_c;
 
             clip(ix, kernel_w, in_w, &kx0, &cols);
-            if (!twin && FPGAGEN_PAIRS && ox + 1 < out_w) { /* else pair with the next pixel in the row */
+            if (!twin && pairs && ox + 1 < out_w) { /* else pair with the next pixel in the row */
                 clip(ix + stride_w, kernel_w, in_w, &kx0_next, &cols_next);
                 pair = kx0_next == kx0 && cols_next == cols && cols > 0 && rows > 0;
                 d = stride_w * in_c;
@@ -930,6 +1265,89 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
         }                                                                                       \
     } while (0)
 
+#if FPGAGEN_DSP
+/* The max pool of 8-bit elements four channels at a time: per window pixel one word, a SIMD
+ * subtraction (__usub8 / __ssub8) sets the GE flag of each byte where the new element is at
+ * least the maximum so far, __sel keeps the larger byte; the fused clamp likewise. The maxima
+ * are stored after the window is read (in place: see FPGAGEN_MAXPOOL). */
+/* the fused clamp of four maxima m to [lo, hi] */
+#define FPGAGEN_CLAMP4(SUB)                                                                     \
+    do {                                                                                        \
+        if (clamp) {                                                                            \
+            (void)SUB(m, lo4);                                                                  \
+            m = __sel(m, lo4);                                                                  \
+            (void)SUB(hi4, m);                                                                  \
+            m = __sel(m, hi4);                                                                  \
+        }                                                                                       \
+    } while (0)
+#define FPGAGEN_MAX4(SUB, T)                                                                    \
+    do {                                                                                        \
+        for (oy = 0; oy < l->out_h; ++oy) {                                                     \
+            const int32_t iy = oy * l->stride_h - l->pad_top;                                   \
+            const int32_t ky0 = max32(0, -iy);                                                  \
+            const int32_t rows = min32(l->kernel_h, l->in_h - iy) - ky0;                        \
+            for (ox = 0; ox < l->out_w; ++ox) {                                                 \
+                const int32_t ix = ox * l->stride_w - l->pad_left;                              \
+                const int32_t kx0 = max32(0, -ix);                                              \
+                const int32_t cols = min32(l->kernel_w, l->in_w - ix) - kx0;                    \
+                const uint8_t *const xw = x + ((iy + ky0) * l->in_w + ix + kx0) * c_n;          \
+                uint8_t *const yp = y + (oy * l->out_w + ox) * c_n;                             \
+                for (c = 0; rows == 2 && cols == 2 && c + 4 <= c_n; c += 4) { /* 2 x 2 windows */ \
+                    uint32_t m = load4(xw + c), v = load4(xw + c_n + c);                        \
+                    (void)SUB(v, m);                                                            \
+                    m = __sel(v, m);                                                            \
+                    v = load4(xw + x_row + c);                                                  \
+                    (void)SUB(v, m);                                                            \
+                    m = __sel(v, m);                                                            \
+                    v = load4(xw + x_row + c_n + c);                                            \
+                    (void)SUB(v, m);                                                            \
+                    m = __sel(v, m);                                                            \
+                    FPGAGEN_CLAMP4(SUB);                                                        \
+                    memcpy(yp + c, &m, 4);                                                      \
+                }                                                                               \
+                for (; c + 4 <= c_n; c += 4) {                                                  \
+                    uint32_t m = load4(xw + c);                                                 \
+                    for (ky = 0; ky < rows; ++ky) {                                             \
+                        const uint8_t *xp = xw + ky * x_row + c;                                \
+                        for (kx = 0; kx < cols; ++kx, xp += c_n) {                              \
+                            const uint32_t v = load4(xp);                                       \
+                            (void)SUB(v, m);                                                    \
+                            m = __sel(v, m);                                                    \
+                        }                                                                       \
+                    }                                                                           \
+                    FPGAGEN_CLAMP4(SUB);                                                        \
+                    memcpy(yp + c, &m, 4);                                                      \
+                }                                                                               \
+                for (; c < c_n; ++c) { /* the channels beyond the last four */                  \
+                    int32_t v = (T)xw[c];                                                       \
+                    for (ky = 0; ky < rows; ++ky) {                                             \
+                        for (kx = 0; kx < cols; ++kx) {                                         \
+                            v = max32(v, (T)xw[ky * x_row + kx * c_n + c]);                     \
+                        }                                                                       \
+                    }                                                                           \
+                    yp[c] = (uint8_t)(clamp ? min32(max32(v, lo), hi) : v);                     \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+static void maxpool_bytes(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y, int32_t clamp)
+{
+    const int32_t c_n = l->channels, x_row = l->in_w * l->channels;
+    const int32_t lo = l->lo, hi = l->hi;
+    const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
+    int32_t oy, ox, c, ky, kx;
+    if (l->in_type == FPGAGEN_S8) {
+        FPGAGEN_MAX4(__ssub8, int8_t);
+    } else {
+        FPGAGEN_MAX4(__usub8, uint8_t);
+    }
+}
+
+#undef FPGAGEN_MAX4
+#undef FPGAGEN_CLAMP4
+#endif
+
 void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
 {
     const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
@@ -942,6 +1360,12 @@ void fpgagen_maxpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
     const int32_t clamp = lo > type_min(l->out_type) || hi < type_max(l->out_type);
     int32_t oy, ox, c, ky, kx;
 
+#if FPGAGEN_DSP
+    if (l->in_type == FPGAGEN_U8 || l->in_type == FPGAGEN_S8) {
+        maxpool_bytes(l, x, y, clamp);
+        return;
+    }
+#endif
     switch (l->in_type) {
     case FPGAGEN_U8:
         FPGAGEN_MAXPOOL(uint8_t);
@@ -993,6 +1417,51 @@ static int32_t window_sum(const uint8_t *xw, int32_t type, int32_t rows, int32_t
 
 #undef FPGAGEN_WINDOW_SUM
 
+#if FPGAGEN_DSP
+/* The window sums of four channels of 8-bit elements (rows x cols pixels from xw, x_row bytes
+ * between rows, c_n between pixels): per pixel one word, its bytes (0, 2) and (1, 3) added into
+ * 16-bit lanes (UXTAB16; int8_t elements as x + 128 = x ^ 0x80, less 128 per pixel at the
+ * end), the lanes moved to 32-bit sums every 256 pixels, before they could overflow. */
+static void window_sum4(const uint8_t *xw, int32_t x_signed, int32_t rows, int32_t cols, int32_t x_row, int32_t c_n,
+                        int32_t *sums)
+{
+    const uint32_t flip = x_signed ? 0x80808080u : 0;
+    uint32_t h02 = 0, h13 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int32_t ky, kx, since = 0;
+    for (ky = 0; ky < rows; ++ky) {
+        const uint8_t *xp = xw + ky * x_row;
+        for (kx = 0; kx < cols; ++kx, xp += c_n) {
+            const uint32_t v = load4(xp) ^ flip;
+            h02 = __uxtab16(h02, v);
+            h13 = __uxtab16(h13, v >> 8);
+            if (++since == 256) {
+                s0 += h02 & 0xFFFFu;
+                s2 += h02 >> 16;
+                s1 += h13 & 0xFFFFu;
+                s3 += h13 >> 16;
+                h02 = h13 = 0;
+                since = 0;
+            }
+        }
+    }
+    s0 += h02 & 0xFFFFu;
+    s2 += h02 >> 16;
+    s1 += h13 & 0xFFFFu;
+    s3 += h13 >> 16;
+    if (x_signed) {
+        const uint32_t bias = 128u * (uint32_t)(max32(rows, 0) * max32(cols, 0));
+        s0 -= bias;
+        s1 -= bias;
+        s2 -= bias;
+        s3 -= bias;
+    }
+    sums[0] = low32(s0);
+    sums[1] = low32(s1);
+    sums[2] = low32(s2);
+    sums[3] = low32(s3);
+}
+#endif
+
 void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
 {
     const int32_t in_h = l->in_h, in_w = l->in_w, c_n = l->channels;
@@ -1017,7 +1486,17 @@ void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
             const int32_t cols = min32(kernel_w, in_w - ix) - kx0;
             const int64_t r = recip[per_position ? oy * out_w + ox : 0];
             const uint8_t *const xw = x + ((iy + ky0) * in_w + ix + kx0) * c_n * size;
-            for (c = 0; c < c_n; ++c) { /* padding adds 0 */
+            c = 0;
+#if FPGAGEN_DSP
+            for (; size == 1 && c + 4 <= c_n; c += 4) { /* four 8-bit channels at a time */
+                int32_t sums[4], k;
+                window_sum4(xw + c, in_type & 1, rows, cols, in_w * c_n, c_n, sums);
+                for (k = 0; k < 4; ++k) {
+                    store(y, (oy * out_w + ox) * c_n + c + k, out_type, requant(sums[k] * r, &rq));
+                }
+            }
+#endif
+            for (; c < c_n; ++c) { /* padding adds 0 */
                 const int32_t sum = window_sum(xw + c * size, in_type, rows, cols, in_w, c_n);
                 store(y, (oy * out_w + ox) * c_n + c, out_type, requant(sum * r, &rq));
             }
@@ -1032,8 +1511,35 @@ void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uin
     const int64_t scale_a = (int64_t)1 << l->align_a; /* a left shift, without shifting negatives */
     const int64_t scale_b = (int64_t)1 << l->align_b;
     const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    /* 8-bit tensors whose sums stay below 2**29 after any left shift: 32-bit arithmetic only
+     * (the narrow requantization), the element types resolved once (FPGAGEN_ADD8) */
+    const int32_t align_max = max32(l->align_a, l->align_b), up = max32(0, -l->shift);
+    const int32_t narrow = a_type <= FPGAGEN_S8 && b_type <= FPGAGEN_S8 && out_type <= FPGAGEN_S8
+                           && align_max + up <= 19; /* |a| + |b| <= 2 * 255 * 2**align_max < 2**28 */
     int32_t i;
 
+#define FPGAGEN_ADD8(TA, TB)                                                                    \
+    do {                                                                                        \
+        const TA *const as = (const TA *)(const void *)a;                                       \
+        const TB *const bs = (const TB *)(const void *)b;                                       \
+        const int32_t sa = (int32_t)scale_a, sb = (int32_t)scale_b;                             \
+        for (i = 0; i < n; ++i) { /* element i of a and b is read before y[i] is written */    \
+            y[i] = (uint8_t)requant_narrow((int32_t)as[i] * sa + (int32_t)bs[i] * sb, &rq);      \
+        }                                                                                       \
+    } while (0)
+    if (narrow) {
+        if (a_type == FPGAGEN_S8 && b_type == FPGAGEN_S8) {
+            FPGAGEN_ADD8(int8_t, int8_t);
+        } else if (a_type == FPGAGEN_S8) {
+            FPGAGEN_ADD8(int8_t, uint8_t);
+        } else if (b_type == FPGAGEN_S8) {
+            FPGAGEN_ADD8(uint8_t, int8_t);
+        } else {
+            FPGAGEN_ADD8(uint8_t, uint8_t);
+        }
+        return;
+    }
+#undef FPGAGEN_ADD8
     for (i = 0; i < n; ++i) { /* element i of a and b is read before y[i] is written */
         const int64_t va = load(a, i, a_type), vb = load(b, i, b_type);
         store(y, i, out_type, requant(va * scale_a + vb * scale_b, &rq));

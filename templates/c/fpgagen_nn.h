@@ -32,6 +32,8 @@
  *   a first conv over 1 or 3 channels) take the interleaved packing instead (`packing` 0):
  *   per kernel row [kernel_w][in_c / groups][FPGAGEN_BLOCK], the block's channels together.
  *   Dense weights likewise: blocks of one row of in_n taps, then the remaining rows [in_n].
+ *   A depthwise conv (groups = in_c = out_c) takes the depthwise packing (`packing` 2):
+ *   [kernel_h][kernel_w][c], channel fastest like the input's pixels.
  * - Biases are int32_t (bias32) when the layer's accumulator fits 32 bits, else int64_t
  *   (bias64); exactly one of the two pointers is set.
  *
@@ -46,7 +48,20 @@
  * Bias addition and requantization are in int64_t; the generator checks
  * |acc| * 2**max(0, -shift) < 2**61. On 64-bit hosts two output pixels
  * with the same window clipping share each 64-bit multiply (see fpgagen_nn.c; define
- * FPGAGEN_PAIRS=0 to turn this off); 32-bit MCUs compute one pixel at a time.
+ * FPGAGEN_PAIRS=0 to turn this off); 32-bit MCUs compute one pixel at a time, except on the
+ * Cortex-M DSP path, where two such pixels of a conv with one group, in_c a multiple of 4 and
+ * at most 256 taps per window share each weight word (inputs widened once per window into a
+ * 1 KB stack buffer of int16_t lanes).
+ *
+ * The Cortex-M DSP extension (ACLE intrinsics, under __ARM_FEATURE_DSP; define FPGAGEN_NO_DSP
+ * for the portable C on such a core) speeds up: convs and dense layers (SMLAD on the packed
+ * weight words; two pixels per weight word as above), single output channels and depthwise
+ * convs (four taps / four channels per word), 8-bit max pools (__usub8/__ssub8 + __sel, four
+ * channels per word) and 8-bit average pools (UXTAB16 window sums, four channels per word).
+ * On every target, an add of 8-bit tensors whose sums stay below 2**28 (after the alignment and
+ * any left shift) runs in 32-bit arithmetic with the narrow requantization.
+ * Both paths give the same integers (tests/test_c_kernels.py on the host, test_c_arm.py under
+ * qemu with and without FPGAGEN_NO_DSP).
  *
  * Integer only: no floating point, no dynamic memory, no library calls beyond <stdint.h>.
  * Kernels never write outside their output tensor and read each input element before they
@@ -89,7 +104,7 @@ typedef struct {
     int32_t shift, lo, hi;          /* requantization */
     int32_t narrow;                 /* 1: requantize in 32 bits (fast path, |acc| * 2**max(0, -shift) < 2**29) */
     int32_t fold;                   /* fast path: taps (a multiple of 4) over which |sum x * w| < 2**23 */
-    int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved (see above) */
+    int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved, 2 depthwise (see above) */
 } fpgagen_conv_t;
 
 /* A fully-connected layer: in_n inputs, out_n outputs. */
