@@ -102,11 +102,58 @@ def test_errors_name_the_key():
         cfg_of("digits_mlp", target_cycles=100, target_fps=5.0)
 
 
+@pytest.mark.parametrize("name, budget", [("digits_mlp", 7), ("digits_cnn", 9), ("digits_cnn", 21)])
+def test_a_block_budget_like_the_multiplier_budget_gives_the_same_folding(quantized, name, budget):
+    """Blocks counted as multipliers: the block budget binds exactly as the multiplier budget does."""
+    q = quantized[name]
+    f = fold(q, budget=10_000, blocks=lambda ly, o: o.multipliers, block_budget=budget)
+    g = fold(q, budget=budget)
+    assert (f.layers, f.interval, f.multipliers) == (g.layers, g.interval, g.multipliers)
+
+
+def test_layers_trade_multipliers_for_blocks(quantized):
+    """Narrow options cost more blocks (as narrow weight ROMs pack worse): the folding moves the
+    layers to wider options within the multiplier budget until the blocks fit, at the fastest
+    interval where that is possible, and never exceeds either budget."""
+    q = quantized["digits_cnn"]
+    mac = [ly for ly in q.layers if layer_dims(q, ly) is not None]
+
+    def blocks(ly, o):
+        return 6 if o.multipliers < 4 else 1
+
+    f = fold(q, budget=40, blocks=blocks, block_budget=len(mac) + 2)
+    chosen = {ly.name: next(o for o in options(q, ly) if (o.pe, o.simd) == f.layers[ly.name]) for ly in mac}
+    assert sum(blocks(ly, chosen[ly.name]) for ly in mac) <= len(mac) + 2 and f.multipliers <= 40
+    assert all(o.multipliers >= 4 for o in chosen.values())  # one narrow layer alone takes 6 blocks
+    plain = fold(q, budget=40)
+    assert f.interval >= plain.interval  # the block budget can only slow it down
+    with pytest.raises(BackendError, match=r"no folding reaches \d+ cycles/frame within 1 block RAMs"):
+        fold(q, target_cycles=plain.interval, blocks=blocks, block_budget=1)
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "models").is_dir(), reason="../shared (the MNIST CNN) is absent")
+def test_mnist_cnn_folding_fits_the_ecp5_85f_block_rams():
+    """The MNIST CNN of ../shared on the ECP5-85F: the fastest folding within its 156 multipliers
+    overfills the 208 DP16KD (224 estimated, 225 placed); folded with the block model it fits."""
+    raw = yaml.safe_load((CONFIGS / "mnist_cnn.yaml").read_text())
+    raw.update(targets=["verilog"], parallelism="auto", hardware={"device": "ecp5-85f"})
+    raw["data"]["validation"] = None
+    raw["data"]["samples"] = 64
+    b = run_quantization(resolve_config(raw, "mnist_cnn.yaml", CONFIGS, "mnist_cnn"), progress=False)
+    from fpgagen.backends.verilog import estimate_resources, plan_design
+
+    r = estimate_resources(plan_design(b.qgraph, b.cfg), b.cfg["hardware"])
+    assert r["total"]["brams"] <= 208 - 4 and r["fits"]
+    assert b.folding.multipliers <= 156 and b.folding.interval < 50_000
+    assert "block RAMs" in b.folding.how
+
+
 def test_device_budget_and_target_fps(quantized):
     c = cfg_of("digits_cnn")
     c["hardware"].update(device="ice40-up5k", clock_mhz=24.0, multipliers=8)
     b = run_quantization(c, progress=False)
-    assert b.folding.multipliers <= 8 and b.folding.how == "fastest within 8 multipliers"
+    assert b.folding.multipliers <= 8
+    assert b.folding.how == "fastest within 8 multipliers and the ice40-up5k's block RAMs (estimated)"
     c = cfg_of("digits_cnn", target_fps=20000.0)
     c["hardware"]["clock_mhz"] = 24.0
     b = run_quantization(c, progress=False)

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 from fpgagen.backends.parallelism import layer_dims, layer_parallelism, macs
+from fpgagen.devices import DEVICES
 from fpgagen.errors import BackendError, ConfigError
 from fpgagen.ir.qgraph import QGraph, QLayer
 
@@ -92,25 +93,58 @@ class Folding:
 
 
 def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
-         target_cycles: int | None = None) -> Folding:
-    """Per-layer (PE, SIMD): the fastest within ``budget``, or the cheapest reaching ``target_cycles``."""
+         target_cycles: int | None = None, blocks=None, block_budget: int | None = None) -> Folding:
+    """Per-layer (PE, SIMD): the fastest within ``budget``, or the cheapest reaching ``target_cycles``.
+
+    With ``blocks`` (``(layer, option) -> block RAMs`` of the memories that grow with its
+    parallelism) and ``block_budget`` (the blocks those may take together), an interval counts
+    only where the layers' blocks fit too: each starts at its cheapest option, then the layers
+    trade multipliers for blocks (a wider ROM word can pack better) while the budget allows."""
     fixed = fixed or {}
     mac_layers = [ly for ly in q.layers if layer_dims(q, ly) is not None]
     free = [ly for ly in mac_layers if ly.name not in fixed]
     opts = {ly.name: options(q, ly) for ly in free}
+    by_name = {ly.name: ly for ly in free}
+
+    def pick(interval: int) -> dict | None:
+        """name -> Option for ``interval``: the fewest multipliers, then blocks traded in."""
+        chosen = {}
+        for ly in free:
+            o = _cheapest(opts[ly.name], interval)
+            if o is None:
+                return None
+            chosen[ly.name] = o
+        if blocks is None or block_budget is None:
+            return chosen
+        cost = {n: blocks(by_name[n], o) for n, o in chosen.items()}
+        mults = fixed_mults + sum(o.multipliers for o in chosen.values())
+        while sum(cost.values()) > block_budget:
+            best = None  # (blocks saved per extra multiplier, name, option, its blocks)
+            for n, cur in chosen.items():
+                for o in opts[n]:
+                    if o.cycles > interval or o == cur:
+                        continue
+                    b = blocks(by_name[n], o)
+                    extra = o.multipliers - cur.multipliers
+                    if b >= cost[n] or (budget is not None and mults + extra > budget):
+                        continue
+                    score = (cost[n] - b) / max(extra, 0.5)
+                    if best is None or score > best[0]:
+                        best = (score, n, o, b)
+            if best is None:
+                return None
+            _, n, o, b = best
+            mults += o.multipliers - chosen[n].multipliers
+            chosen[n], cost[n] = o, b
+        return chosen
     floor = max([layer_cycles(q, ly) for ly in q.layers if layer_dims(q, ly) is None] +
                 [layer_cycles(q, ly, *fixed[ly.name]) for ly in mac_layers if ly.name in fixed] +
                 [opts[ly.name][-1].cycles for ly in free] + [1])
     fixed_mults = sum(pe * simd for pe, simd in fixed.values())
 
     def cost(interval: int) -> int | None:
-        total = fixed_mults
-        for ly in free:
-            o = _cheapest(opts[ly.name], interval)
-            if o is None:
-                return None
-            total += o.multipliers
-        return total
+        chosen = pick(interval)
+        return None if chosen is None else fixed_mults + sum(o.multipliers for o in chosen.values())
 
     if target_cycles is not None:
         if target_cycles < floor:
@@ -140,13 +174,38 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
             else:
                 lo = mid + 1
         interval, how = cands[lo], f"fastest within {budget} multipliers"
+    picked = pick(interval)
+    if picked is None:  # a target the blocks cannot meet
+        raise BackendError(f"parallelism: no folding reaches {interval} cycles/frame within {block_budget} "
+                           f"block RAMs for the weight ROMs and input buffers (estimated)")
     chosen = dict(fixed)
-    for ly in free:
-        o = _cheapest(opts[ly.name], interval)
-        chosen[ly.name] = (o.pe, o.simd)
+    chosen.update({n: (o.pe, o.simd) for n, o in picked.items()})
     real = max([layer_cycles(q, ly, *chosen.get(ly.name, (1, 1))) for ly in q.layers] + [0])
     return Folding({ly.name: chosen[ly.name] for ly in mac_layers}, real,
                    sum(pe * simd for pe, simd in chosen.values()), how)
+
+
+def _block_model(cfg: dict, q: QGraph, fixed: dict):
+    """With ``hardware.device``: ``(layer, option) -> blocks`` and the blocks the free MAC layers
+    may take (the device's less a margin, less the pools', FIFOs' and fixed layers' estimated
+    blocks); else (None, None)."""
+    from fpgagen.backends.rtl.resources import mac_layer_blocks
+    from fpgagen.backends.verilog import estimate_resources, plan_design
+
+    dev = DEVICES.get(cfg["hardware"].get("device") or "")
+    if dev is None:
+        return None, None
+    mac = [ly for ly in q.layers if layer_dims(q, ly) is not None]
+    ones = {ly.name: fixed.get(ly.name, (1, 1)) for ly in mac}
+    par = dict(cfg["parallelism"], auto=False, layers={n: {"pe": pe, "simd": simd} for n, (pe, simd) in ones.items()})
+    total = estimate_resources(plan_design(q, dict(cfg, parallelism=par)), cfg["hardware"])["total"]["brams"]
+    free_now = sum(mac_layer_blocks(q, ly, 1, 1, dev.family) for ly in mac if ly.name not in fixed)
+
+    def blocks(layer, o: Option) -> int:
+        return mac_layer_blocks(q, layer, o.pe, o.simd, dev.family)
+
+    # a margin of 2 % (at least one block): the estimate came within a block or two of the tools
+    return blocks, dev.brams - max(1, dev.brams // 50) - (total - free_now)
 
 
 def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
@@ -178,7 +237,10 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
     for ly in q.layers:
         if ly.name in (par.get("layers") or {}):
             fixed[ly.name] = layer_parallelism(cfg, q, ly, pe_in_group=True)
-    f = fold(q, fixed, None if target is not None else budget, target)
+    blocks, block_budget = _block_model(cfg, q, fixed)
+    f = fold(q, fixed, None if target is not None else budget, target, blocks, block_budget)
+    if block_budget is not None:
+        f.how += f" and the {hw['device']}'s block RAMs (estimated)"
     if target is not None and budget is not None and f.multipliers > budget:
         raise BackendError(f"parallelism: reaching {target} cycles/frame needs {f.multipliers} multipliers, more "
                            f"than the budget of {budget}")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Memory:
@@ -130,3 +132,25 @@ def blocks(mem: Memory, family: str) -> int:
         return 0
     one = min(math.ceil(mem.depth / d) * math.ceil(mem.width / w) for d, w in BLOCK_SHAPES[family])
     return one * mem.count
+
+
+def mac_layer_blocks(q, layer, pe: int, simd: int, family: str) -> int:
+    """Block RAMs of a conv/dense layer's weight ROM and input buffer at ``pe`` x ``simd`` (the
+    memories that grow with its parallelism), as :func:`memories` gives them; for the folding."""
+    from fpgagen.backends.parallelism import layer_dims
+
+    outs, ins = layer_dims(q, layer)
+    w_bits = layer.w_fmt.word if layer.w_fmt is not None else 8
+    x_bits = layer.in_fmts[0].word
+    taps = int(np.prod(layer.weight.shape[2:])) if layer.op == "conv" else 1
+    rom = Memory("wrom", "rom", (outs // pe) * (ins // simd) * taps, pe * simd * w_bits, block=True)
+    if layer.op == "conv":
+        c, h, w = q.shapes[layer.inputs[0]]
+        a = layer.attrs
+        rows = _conv_rows({"H": h, "W": w, "KH": a["kernel"][0], "KW": a["kernel"][1], "SH": a["stride"][0],
+                           "SW": a["stride"][1], "PAD_T": a["pads"][0], "PAD_L": a["pads"][1],
+                           "PAD_B": a["pads"][2], "PAD_R": a["pads"][3]})
+        buf = Memory("lbuf", "buffer", rows * w * (c // simd), simd * x_bits)
+    else:
+        buf = Memory("xbuf", "buffer", 2 * (ins // simd), simd * x_bits)
+    return blocks(rom, family) + blocks(buf, family)
