@@ -115,6 +115,20 @@ def test_hardware_at_the_configured_clock_with_measured_latency_and_resources(cn
     assert '<td class="l">DSP</td><td>52</td><td>28</td><td class="bad">186 %</td>' in html
 
 
+def test_resource_estimates_of_the_verilog_backend_against_the_device(cnn_out, tmp_path):
+    summary = load(cnn_out)
+    summary["hardware"]["resources"] = {
+        "estimate": "before synthesis", "device": "ecp5-25f",
+        "total": {"multipliers": 52, "rom_bits": 15298, "buffer_bits": 3338, "memories": 21, "brams": 7},
+        "available": {"multipliers": 28, "brams": 56, "memory_bits": 1032192}, "fits": False, "layers": {}}
+    html = render_report(copy_build(cnn_out, tmp_path, summary))
+    assert "<h3>Resources on ecp5-25f</h3>" in html
+    assert '<td class="l">multipliers</td><td>52</td><td>28</td><td class="bad">186 %</td>' in html
+    assert '<td class="l">block RAMs (estimated)</td><td>7</td><td>56</td><td>12.5 %</td>' in html
+    assert '<td class="l">ROM bits</td><td>15,298</td><td>1,032,192</td><td>1.48 %</td>' in html
+    assert '<td class="l">buffer bits</td><td>3,338</td>' in html
+
+
 def test_verification_is_a_table_of_named_figures(cnn_out, tmp_path):
     verify_json = {
         "verilog": {"samples": 20, "mismatches": 0, "cycles_per_frame": 1240.0, "latency_cycles": 1572,

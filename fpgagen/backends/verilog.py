@@ -428,6 +428,7 @@ def estimate_resources(d: Design, hw: dict) -> dict:
                        "block RAMs from the memories' shapes); `fpgagen synth` gives the tools' counts",
            "total": total, "layers": layers}
     if dev is not None:
+        out["device"] = dev.name
         out["available"] = {"multipliers": dev.dsps * dev.int8_per_dsp, "brams": dev.brams,
                             "memory_bits": dev.memory_bits}
         out["fits"] = (total["multipliers"] <= out["available"]["multipliers"]

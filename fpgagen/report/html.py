@@ -315,7 +315,8 @@ def hardware_view(summary: dict, verify: dict | None) -> dict | None:
         "fps": (clock or DEFAULT_CLOCK_MHZ) * 1e6 / interval,
         "measured_interval": measured.get("cycles_per_frame") if measured else None,
         "latency": measured.get("latency_cycles") if measured else None,
-        "device": hw.get("device"),
+        "device": hw.get("device") or ((hw.get("resources") or {}).get("device")
+                                        if isinstance(hw.get("resources"), dict) else None),
         "resources": _resources(hw),
         "chart": Markup(cycles_chart_svg(layers, hw["pipeline_cycles"])) if layers else "",
     }
@@ -325,10 +326,17 @@ def hardware_view(summary: dict, verify: dict | None) -> dict | None:
 
 
 def _resources(hw: dict) -> list:
-    """(resource, used, available, share) rows from ``hardware.resources`` / ``available``."""
+    """(resource, used, available, share) rows from ``hardware.resources`` / ``available``: the
+    Verilog backend's estimate (``{total, available}``) or flat ``{name: count}`` figures."""
     used, avail = hw.get("resources"), hw.get("available") or {}
     if not isinstance(used, dict):
         return []
+    if isinstance(used.get("total"), dict):  # the backend's estimate before synthesis
+        total, cap = used["total"], used.get("available") or {}
+        names = [("multipliers", "multipliers", "multipliers"), ("brams", "block RAMs (estimated)", "brams"),
+                 ("rom_bits", "ROM bits", "memory_bits"), ("buffer_bits", "buffer bits", None)]
+        used = {label: total[key] for key, label, _ in names if key in total}
+        avail = {label: cap.get(c) for key, label, c in names if key in total and c}
     rows = []
     for name, value in used.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
