@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class Memory:
@@ -59,12 +57,17 @@ def _conv_rows(p: dict) -> int:
                             (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"]))
 
 
+def _pool_out(p: dict) -> tuple[int, int]:
+    """OH, OW of a pooling window engine."""
+    return ((p["H"] + p["PAD_T"] + p["PAD_B"] - p["KH"]) // p["SH"] + 1,
+            (p["W"] + p["PAD_L"] + p["PAD_R"] - p["KW"]) // p["SW"] + 1)
+
+
 def _pool_window(p: dict, dw: int) -> Memory:
     """fpgagen_pool_window: NS x NJ banks of WPB*C partial results."""
     from fpgagen.backends.rtl.pool import pool_slots
 
-    oh = (p["H"] + p["PAD_T"] + p["PAD_B"] - p["KH"]) // p["SH"] + 1
-    ow = (p["W"] + p["PAD_L"] + p["PAD_R"] - p["KW"]) // p["SW"] + 1
+    oh, ow = _pool_out(p)
     g = dict(p, OH=oh, OW=ow)
     nj = min((p["KW"] + p["SW"] - 1) // p["SW"], ow)
     wpb = -(-ow // nj)
@@ -91,8 +94,7 @@ def memories(module: str, p: dict) -> list[Memory]:
     if module == "fpgagen_avgpool":
         out = [_pool_window(p, p["IN_WIDTH"] + 1 + _clog2(p["KH"] * p["KW"])), _out_fifo(p["OUT_WIDTH"])]
         if p.get("RECIP_ROM"):
-            oh = (p["H"] + p["PAD_T"] + p["PAD_B"] - p["KH"]) // p["SH"] + 1
-            ow = (p["W"] + p["PAD_L"] + p["PAD_R"] - p["KW"]) // p["SW"] + 1
+            oh, ow = _pool_out(p)
             out.append(Memory("rrom", "rom", oh * ow, p["RECIP_WIDTH"]))
         return out
     if module == "fpgagen_gap":  # an fpgagen_avgpool of one window over the whole map
@@ -136,21 +138,18 @@ def blocks(mem: Memory, family: str) -> int:
 
 def mac_layer_blocks(q, layer, pe: int, simd: int, family: str) -> int:
     """Block RAMs of a conv/dense layer's weight ROM and input buffer at ``pe`` x ``simd`` (the
-    memories that grow with its parallelism), as :func:`memories` gives them; for the folding."""
-    from fpgagen.backends.parallelism import layer_dims
-
-    outs, ins = layer_dims(q, layer)
-    w_bits = layer.w_fmt.word if layer.w_fmt is not None else 8
+    memories that grow with its parallelism), from :func:`memories` of the module's parameters."""
     x_bits = layer.in_fmts[0].word
-    taps = int(np.prod(layer.weight.shape[2:])) if layer.op == "conv" else 1
-    rom = Memory("wrom", "rom", (outs // pe) * (ins // simd) * taps, pe * simd * w_bits, block=True)
+    p = {"PE": pe, "SIMD": simd, "W_WIDTH": layer.w_fmt.word if layer.w_fmt is not None else 8,
+         "IN_WIDTH": x_bits, "BIAS_WIDTH": 0, "OUT_WIDTH": 0}  # the bias ROM and outputs stay in logic
     if layer.op == "conv":
         c, h, w = q.shapes[layer.inputs[0]]
         a = layer.attrs
-        rows = _conv_rows({"H": h, "W": w, "KH": a["kernel"][0], "KW": a["kernel"][1], "SH": a["stride"][0],
-                           "SW": a["stride"][1], "PAD_T": a["pads"][0], "PAD_L": a["pads"][1],
-                           "PAD_B": a["pads"][2], "PAD_R": a["pads"][3]})
-        buf = Memory("lbuf", "buffer", rows * w * (c // simd), simd * x_bits)
+        p.update(CI=c, CO=q.shapes[layer.output][0], GROUPS=int(a.get("groups", 1)), H=h, W=w,
+                 KH=a["kernel"][0], KW=a["kernel"][1], SH=a["stride"][0], SW=a["stride"][1],
+                 PAD_T=a["pads"][0], PAD_L=a["pads"][1], PAD_B=a["pads"][2], PAD_R=a["pads"][3])
+        module = "fpgagen_conv2d"
     else:
-        buf = Memory("xbuf", "buffer", 2 * (ins // simd), simd * x_bits)
-    return blocks(rom, family) + blocks(buf, family)
+        p.update(N_IN=q.shapes[layer.inputs[0]][0], N_OUT=q.shapes[layer.output][0])
+        module = "fpgagen_dense"
+    return sum(blocks(m, family) for m in memories(module, p) if m.name in ("wrom", "lbuf", "xbuf"))
