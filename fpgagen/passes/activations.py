@@ -35,22 +35,29 @@ def compose(first, second):
     return ("clip", 0.0, min(his)) if his else "relu"
 
 
+def _walk_up(graph: Graph, act: Node) -> tuple[list[Node], str]:
+    """The through layers above ``act`` whose outputs feed only the chain (nearest first), and the
+    tensor where the walk stops (the chain's start)."""
+    tensor = act.inputs[0]
+    passed: list[Node] = []
+    while True:
+        prod = graph.producer(tensor)
+        if (prod is None or prod.op not in THROUGH_OPS or len(graph.consumers(tensor)) != 1
+                or tensor == graph.output):
+            return passed, tensor
+        passed.append(prod)
+        tensor = prod.inputs[0]
+
+
 def _target(graph: Graph, act: Node) -> Node | None:
     """The layer that takes ``act``'s activation; None where a clamp layer must be inserted (see
     :func:`_insert_clamp`); a ModelError naming the real cause when neither can be done."""
-    tensor = act.inputs[0]
-    passed: list[Node] = []  # the through layers walked up, nearest first
-    while True:
-        readers = graph.consumers(tensor)
-        prod = graph.producer(tensor)
-        shared = len(readers) != 1 or tensor == graph.output
-        if not shared and prod is not None and (prod.op in QUANT_OPS or prod.op == "act"):
-            return prod
-        if not shared and prod is not None and prod.op in THROUGH_OPS:
-            passed.append(prod)
-            tensor = prod.inputs[0]
-            continue
-        break
+    passed, tensor = _walk_up(graph, act)
+    readers = graph.consumers(tensor)
+    prod = graph.producer(tensor)
+    shared = len(readers) != 1 or tensor == graph.output
+    if not shared and prod is not None and (prod.op in QUANT_OPS or prod.op == "act"):
+        return prod
     pools = [n for n in passed if n.op in CLAMP_OPS]
     if pools:
         return pools[0]
@@ -88,14 +95,7 @@ def _fresh(graph: Graph, base: str) -> str:
 def _insert_clamp(graph: Graph, act: Node) -> None:
     """Replace ``act`` by a clamp layer (a 1x1 max pool with the activation fused) at the start of
     its chain of through layers: right after the tensor it cannot be fused into."""
-    chain, tensor = [], act.inputs[0]  # walk up as _target did: flattens/pools feeding only the chain
-    while True:
-        prod = graph.producer(tensor)
-        if (prod is None or prod.op not in THROUGH_OPS or len(graph.consumers(tensor)) != 1
-                or tensor == graph.output):
-            break
-        chain.append(prod)
-        tensor = prod.inputs[0]
+    chain, tensor = _walk_up(graph, act)
     reader = chain[-1] if chain else act  # the node that reads `tensor` on the activation's path
     unit = dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0))
     clamp_name = f"{act.name}/clamp"
