@@ -139,8 +139,9 @@ def synthesize(build, out: Path, dev: Device, clock_mhz: float, progress: bool =
     vdir = out / "verilog"
     sdir = out / "synth"
     sdir.mkdir(parents=True, exist_ok=True)
-    sources = [ln.strip() for ln in (vdir / "filelist.f").read_text().splitlines()
-               if ln.strip() and not ln.startswith("//")]
+    from fpgagen.backends.verilog import filelist_sources
+
+    sources = filelist_sources((vdir / "filelist.f").read_text())
     # the ROM images are read by $readmemh relative to the working directory: copy them beside
     for mem in vdir.glob("*.mem"):
         shutil.copyfile(mem, sdir / mem.name)

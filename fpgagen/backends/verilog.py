@@ -364,6 +364,11 @@ def core_file(top: str, sources: list[str], mems: list[str], header: list[str] =
     return "\n".join(lines)
 
 
+def filelist_sources(text: str) -> list[str]:
+    """The source files a ``filelist.f`` names (its ``//`` and ``#`` comment lines skipped)."""
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("//", "#"))]
+
+
 def generate(build) -> FileSet:
     q = build.qgraph
     d = plan_design(q, build.cfg)

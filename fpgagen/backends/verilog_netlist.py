@@ -45,8 +45,7 @@ def netlist_script(top: str, sources: list[str]) -> str:
 
 def generate(build) -> FileSet:
     files = verilog.generate(build)
-    sources = [ln.strip() for ln in files.files["filelist.f"].decode().splitlines()
-               if ln.strip() and not ln.lstrip().startswith(("//", "#"))]
+    sources = verilog.filelist_sources(files.files["filelist.f"].decode())
     files.add("netlist.ys", netlist_script(build.hardware["top"], sources))
     return files
 

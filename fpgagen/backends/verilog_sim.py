@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.backends import to_hwc
-from fpgagen.backends.verilog import Design, plan_design
+from fpgagen.backends.verilog import Design, filelist_sources, plan_design
 from fpgagen.errors import BackendError
 from fpgagen.toolchain import verilator_env
 
@@ -57,8 +57,7 @@ def build_sim(target_dir: Path, top: str, build_dir: Path):
     """Compile the design in ``target_dir`` with Verilator; returns (runner, build seconds)."""
     from cocotb_tools.runner import get_runner
 
-    sources = [target_dir / line.strip() for line in (target_dir / "filelist.f").read_text().splitlines()
-               if line.strip() and not line.lstrip().startswith(("//", "#"))]
+    sources = [target_dir / f for f in filelist_sources((target_dir / "filelist.f").read_text())]
     runner = get_runner("verilator")
     start = time.monotonic()
     with _Env(_make_env()):
