@@ -30,9 +30,41 @@ def _max_abs(a: np.ndarray) -> int:
     return int(np.abs(a).max()) if a.size else 0
 
 
-def requantize(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
-    """SPEC.md 3: round half away from zero by ``shift`` (left shift if ``<= 0``), clamp to [lo, hi]."""
-    return np.clip(shift_round(acc, shift), lo, hi)
+def requantize(acc: np.ndarray, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
+    """SPEC.md 3: round half away from zero by ``shift`` (left shift if ``<= 0``), clamp to [lo, hi].
+
+    ``leaky = (A, Fal)``, a fused LeakyRelu's integer slope ``A = round(alpha * 2**Fal)``: a
+    negative ``acc`` is requantized as ``acc * A`` by ``shift + Fal`` instead (SPEC.md 3)."""
+    if leaky is None:
+        return np.clip(shift_round(acc, shift), lo, hi)
+    acc = np.asarray(acc, np.int64)
+    alpha, frac = leaky
+    neg = shift_round(acc * np.int64(alpha), shift + frac)
+    return np.clip(np.where(acc >= 0, shift_round(acc, shift), neg), lo, hi)
+
+
+def leakyrelu(x: np.ndarray, shift: int, lo: int, hi: int, leaky) -> np.ndarray:
+    """A standalone LeakyRelu: the input integers are the accumulator, ``shift = Fx - Fy``."""
+    return requantize(np.asarray(x, np.int64), shift, lo, hi, leaky)
+
+
+def concat(xs, shifts, lo: int, hi: int, leaky=None) -> np.ndarray:
+    """Channel concat: each input requantized to the output format by its own shift (and a fused
+    ReLU/Clip/LeakyRelu), then the channels placed in input order (axis 1)."""
+    return np.concatenate([requantize(np.asarray(x, np.int64), s, lo, hi, leaky) for x, s in zip(xs, shifts)],
+                          axis=1)
+
+
+def resize_nearest(x: np.ndarray, factors) -> np.ndarray:
+    """Nearest-neighbour upsampling by integer factors ``(fh, fw)``: each pixel replicated."""
+    fh, fw = factors
+    return np.repeat(np.repeat(x, fh, axis=2), fw, axis=3)
+
+
+def pad(x: np.ndarray, pads) -> np.ndarray:
+    """Zero padding ``(top, left, bottom, right)`` of ``[N, C, H, W]`` (0 is in every format)."""
+    top, left, bottom, right = pads
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
 
 
 def _requantize_fresh(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:

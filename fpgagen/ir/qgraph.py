@@ -54,6 +54,10 @@ class QLayer:
     recip: np.ndarray | int | None = None
     recip_bits: int | None = None
     align: list[int] | None = None
+    #: a fused (or standalone) LeakyRelu's integer slope (``fpgagen.ops.params.LeakyInt``), else None
+    leaky: object = None
+    #: the typed, frozen parameters of ops that have them (``fpgagen.ops.params``), else None
+    params: object = None
     onnx_nodes: list[str] = field(default_factory=list)
     onnx_op: str = ""
 
