@@ -16,7 +16,6 @@ the default does not fit) and per-layer values (``parallelism.layers.<name>``, w
 
 from __future__ import annotations
 
-
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.ops import get as get_op
