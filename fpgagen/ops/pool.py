@@ -37,6 +37,7 @@ def _ints(args):
 class MaxPool(Op):
     name = "maxpool"
     passes_format = True
+    commutes = "monotone"
 
     def run_float(self, node, args, dtype):
         a = node.attrs
