@@ -12,7 +12,7 @@ the export fixed it to. An IR tensor holds the same data in the same C order as 
 so a Reshape/Squeeze/Unsqueeze/Transpose/Flatten that only relabels the layout becomes an IR
 ``flatten`` (to a vector) or nothing at all.
 
-Supported ONNX ops (default domain, opsets 7 to 21) are :data:`SUPPORTED_OPS`; constant subgraphs
+Supported ONNX ops (default domain, opsets 7 to the newest the installed onnx defines) are :data:`SUPPORTED_OPS`; constant subgraphs
 may use :data:`CONSTANT_OPS`. The import rule of an ONNX op that becomes an IR layer (Conv, Gemm,
 MatMul, the pools, LeakyRelu, Concat, Resize/Upsample, Pad) lives with that op in
 :mod:`fpgagen.ops` (``Op.import_onnx``, registered here); this module keeps the walk, constant
@@ -38,7 +38,12 @@ from fpgagen.ops.activation import Clip, ReLU
 from fpgagen.passes import run_passes
 from fpgagen.passes.pending import PendingNode
 
-MIN_OPSET, MAX_OPSET = 7, 21
+#: the opsets a model may import: 7 up to the newest the installed onnx defines
+MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
+#: the newest opset whose changes to the supported ops were checked against these import rules (22-28
+#: only widened element types, and Cast got `round_mode` for float8 targets); an op whose schema
+#: changed after it is refused by name (:meth:`_Importer.check_schema`)
+CHECKED_OPSET = 28
 #: ONNX Clip's default bounds before opset 11 (float32 lowest/max)
 _FLT_MAX = float(np.finfo(np.float32).max)
 #: the batch size a Shape node reports when the model's batch axis is symbolic: an unlikely size, so
@@ -318,6 +323,7 @@ class _Importer:
         fn = _IMPORTERS.get(op)
         if fn is None:
             raise self.err(node, index, f"op {op} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}")
+        self.check_schema(node, index)
         t = self.tensors[computed[0]]
         if any(self.tensors[c].batch_axis for c in computed) and op not in ("Transpose", "Gemm"):
             raise self.err(node, index, f"input {quoted(computed[0])} has the batch on axis 1 (after a Transpose); "
@@ -327,6 +333,17 @@ class _Importer:
                 raise self.err(node, index, f"output {quoted(extra)} (output {list(node.output).index(extra)}) is used; "
                                             f"fpgagen supports only the first output of {op}")
         fn(self, node, index, t, _attrs(node))
+
+    def check_schema(self, node, index) -> None:
+        """Refuse an op whose ONNX definition at the model's opset is newer than :data:`CHECKED_OPSET`."""
+        try:
+            since = onnx.defs.get_schema(node.op_type, self.opset).since_version
+        except onnx.defs.SchemaError:
+            return
+        if since > CHECKED_OPSET:
+            raise self.err(node, index, f"{node.op_type} changed at opset {since}, after the opsets fpgagen's import "
+                                        f"rules were checked against (up to {CHECKED_OPSET}); export at opset "
+                                        f"{CHECKED_OPSET} or lower")
 
     def _fold(self, node, index, args) -> None:
         fn = _FOLDERS.get(node.op_type)
@@ -528,7 +545,7 @@ def _dropout(im: _Importer, node, index, t: _Tensor, attrs) -> None:
 
 @imports("Cast")
 def _cast(im: _Importer, node, index, t: _Tensor, attrs) -> None:
-    im.check_attrs(node, index, attrs, ("to", "saturate"))
+    im.check_attrs(node, index, attrs, ("to", "saturate", "round_mode"))  # both only matter for float8 targets
     if attrs.get("to") != onnx.TensorProto.FLOAT:
         to = onnx.TensorProto.DataType.Name(attrs.get("to", 0))
         raise im.err(node, index, f"attribute 'to' = {to} is not supported on a computed tensor; supported: FLOAT")
