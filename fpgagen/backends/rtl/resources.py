@@ -104,8 +104,12 @@ def memories(module: str, p: dict) -> list[Memory]:
         return [Memory("fifo", "buffer", max(p["DEPTH"], 2), p["WIDTH"] + 1)]
     if module == "fpgagen_hwc_to_chw":
         return [Memory("reorder", "buffer", 2 * p["C"] * p["H"] * p["W"], p["WIDTH"])]
-    if module == "fpgagen_add":
+    if module in ("fpgagen_add", "fpgagen_act", "fpgagen_concat"):
         return [_out_fifo(p["OUT_WIDTH"])]
+    if module == "fpgagen_resize":  # the ring of one input row (2 words for a 1-word row)
+        return [Memory("row", "buffer", max(p["W"] * p["C"], 2), p["WIDTH"]), _out_fifo(p["WIDTH"])]
+    if module == "fpgagen_pad":
+        return [_out_fifo(p["WIDTH"])]
     return []  # fork: registers only
 
 
