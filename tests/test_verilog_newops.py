@@ -182,3 +182,29 @@ def test_memory_estimates_are_the_memories_yosys_infers(make, tmp_path):
     assert yosys_memories(tmp_path, d.top) == want
     est = b.hardware["resources"]
     assert sum(v["buffer_bits"] for v in est["layers"].values()) == est["total"]["buffer_bits"]  # all attributed
+
+
+@pytest.mark.parametrize("tool", ["verilator", "iverilog"])
+@pytest.mark.parametrize("make", list(GRAPHS.values()), ids=list(GRAPHS))
+def test_generated_design_is_warning_free(make, tool, tmp_path):
+    """``verilator --lint-only -Wall`` and ``iverilog -g2012 -Wall`` take the generated design
+    (the new modules with the parameters the builders give) without a warning."""
+    import os
+    import subprocess
+
+    from fpgagen.toolchain import verilator_env
+
+    b = quantize_graph(make(np.random.default_rng(11)))
+    verilog.generate(b).write(tmp_path)
+    top = verilog.plan_design(b.qgraph, b.cfg).top
+    if tool == "verilator":
+        if not HAVE_SIM:
+            pytest.skip("Verilator not installed")
+        cmd, env = ["verilator", "--lint-only", "-Wall", "--top-module", top, "-f", "filelist.f"], verilator_env()
+    else:
+        if shutil.which("iverilog") is None:
+            pytest.skip("iverilog not installed (Debian package iverilog)")
+        cmd, env = ["iverilog", "-g2012", "-Wall", "-s", top, "-o", "design.vvp", "-c", "filelist.f"], {}
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False, env={**os.environ, **env})
+    out = res.stdout + res.stderr
+    assert res.returncode == 0 and "warning" not in out.lower() and "%error" not in out.lower(), out
