@@ -123,7 +123,7 @@ def build(n_frames: int = N_FRAMES):
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_concat.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
+    return [rtlsim.LIB / f for f in ("fpgagen_concat.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 
 
 # ---- cocotb side: every stream, four pause phases ------------------------------------------

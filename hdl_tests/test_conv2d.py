@@ -33,7 +33,7 @@ from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.ops.params import LeakyInt
 
-SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
+SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 TOP = "conv2d_sweep"
 N_FRAMES = 4
 TOLERANCE = 0.10

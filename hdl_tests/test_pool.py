@@ -29,7 +29,7 @@ from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 
 TOP = "pool_sweep"
 SOURCES = [rtlsim.LIB / f for f in ("fpgagen_maxpool.v", "fpgagen_avgpool.v", "fpgagen_gap.v",
-                                    "fpgagen_pool_window.v", "fpgagen_fifo.v", "fpgagen_requant.v")]
+                                    "fpgagen_pool_window.v", "fpgagen_fifo.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v")]
 N_RANDOM = 3  # random frames after the 3 extreme ones
 
 # (name, op, C, H, W, kernel, stride, pads (t, l, b, r), in format, out format, extra attrs / activation)

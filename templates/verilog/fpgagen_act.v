@@ -4,8 +4,10 @@
 // fpgagen_requant: rounded half away from zero by SHIFT = Fx - Fy (a left shift when <= 0),
 // with LEAKY = 1 a negative x as x * ALPHA by SHIFT + ALPHA_FRAC, then clamped to [LO, HI].
 // One element in and one out per beat; tlast is generated on the last of every LENGTH elements
-// (input tlast is ignored). Output through a 2-deep fpgagen_fifo (m_axis_* from registers);
-// s_axis_tready is that FIFO's registered ready. Latency: 3 cycles.
+// (input tlast is ignored). With LEAKY the product of fpgagen_leaky_pre is registered before the
+// rounding (a pipeline stage on the same clock enable). Output through a 2-deep fpgagen_fifo
+// (m_axis_* from registers); s_axis_tready is that FIFO's registered ready. Latency: 3 cycles
+// (4 with LEAKY).
 `default_nettype none
 
 module fpgagen_act #(
@@ -37,6 +39,12 @@ module fpgagen_act #(
     localparam integer LW = (LENGTH > 1) ? $clog2(LENGTH) : 1;
     localparam integer LAST_I = LENGTH - 1;
     localparam [LW-1:0] IDX_LAST = LAST_I[LW-1:0];
+    // with LEAKY: the bits of fpgagen_leaky_pre's p and the shift that rounds it
+    localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
+    localparam integer LN   = (ALPHA_FRAC < 0) ? -ALPHA_FRAC : 0;
+    localparam integer LP   = (ALPHA_FRAC > 0) ? ALPHA_FRAC : 0;
+    localparam integer PWN  = AW + $clog2(AABS + 1) + 1 + LN;
+    localparam integer QW   = (PWN > AW + LP) ? PWN : AW + LP;
 
     initial begin
         if (IN_WIDTH < 1 || AW > 64 || OUT_WIDTH < 1)
@@ -75,21 +83,58 @@ module fpgagen_act #(
         end
     end
 
-    // ---- stage 2: requantize into the output FIFO -----------------------------------------
+    // ---- stage 2: requantize into the output FIFO (LeakyRelu: the product registered first) --
     wire [OUT_WIDTH-1:0] y;
-    fpgagen_requant #(
-        .ACC_WIDTH(AW),
-        .SHIFT(SHIFT),
-        .OUT_WIDTH(OUT_WIDTH),
-        .LO(LO),
-        .HI(HI),
-        .LEAKY(LEAKY),
-        .ALPHA(ALPHA),
-        .ALPHA_FRAC(ALPHA_FRAC)
-    ) u_requant (
-        .acc(r_x),
-        .y(y)
-    );
+    wire                 y_valid, y_last;
+    generate
+        if (LEAKY != 0) begin : g_leaky
+            wire [QW-1:0] p;
+            reg  [QW-1:0] p_r;
+            reg           p_valid, p_last;
+            fpgagen_leaky_pre #(
+                .ACC_WIDTH(AW),
+                .ALPHA(ALPHA),
+                .ALPHA_FRAC(ALPHA_FRAC),
+                .P_WIDTH(QW)
+            ) u_pre (
+                .acc(r_x),
+                .p(p)
+            );
+            always @(posedge clk) begin
+                if (ce) begin
+                    p_valid <= r_valid;
+                    p_last  <= r_last;
+                    p_r     <= p;
+                end
+                if (rst) p_valid <= 1'b0;
+            end
+            fpgagen_requant #(
+                .ACC_WIDTH(QW),
+                .SHIFT(SHIFT + LP),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant (
+                .acc(p_r),
+                .y(y)
+            );
+            assign y_valid = p_valid;
+            assign y_last  = p_last;
+        end else begin : g_plain
+            fpgagen_requant #(
+                .ACC_WIDTH(AW),
+                .SHIFT(SHIFT),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant (
+                .acc(r_x),
+                .y(y)
+            );
+            assign y_valid = r_valid;
+            assign y_last  = r_last;
+        end
+    endgenerate
 
     fpgagen_fifo #(
         .WIDTH(OUT_WIDTH),
@@ -98,9 +143,9 @@ module fpgagen_act #(
         .clk(clk),
         .rst(rst),
         .s_axis_tdata(y),
-        .s_axis_tvalid(r_valid),
+        .s_axis_tvalid(y_valid),
         .s_axis_tready(ce),
-        .s_axis_tlast(r_last),
+        .s_axis_tlast(y_last),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready),

@@ -9,8 +9,9 @@
 // two inputs are chained: concat(concat(x0, x1), x2), the outer stage passing the inner one's
 // output with SHIFT0 = 0 and LEAKY0 = 0 (exact: already in [LO, HI]).
 // tlast is generated on the last element of each frame (input tlast is ignored). Each input's
-// tready is a register AND whose turn it is, never its own tvalid. Output through a 2-deep
-// fpgagen_fifo (m_axis_* from registers). Latency: 3 cycles.
+// tready is a register AND whose turn it is, never its own tvalid. With a LeakyRelu the product
+// of fpgagen_leaky_pre is registered before the rounding. Output through a 2-deep fpgagen_fifo
+// (m_axis_* from registers). Latency: 3 cycles (4 with a LeakyRelu).
 `default_nettype none
 
 module fpgagen_concat #(
@@ -59,6 +60,13 @@ module fpgagen_concat #(
     localparam [CB-1:0] C0_LAST = C0_LAST_I[CB-1:0];
     localparam [CB-1:0] C1_LAST = C1_LAST_I[CB-1:0];
     localparam [PB-1:0] P_LAST = P_LAST_I[PB-1:0];
+    // with a LeakyRelu: the bits of fpgagen_leaky_pre's p and its extra shift
+    localparam integer PIPE = (LEAKY0 != 0 || LEAKY1 != 0) ? 1 : 0;
+    localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
+    localparam integer LN   = (ALPHA_FRAC < 0) ? -ALPHA_FRAC : 0;
+    localparam integer LP   = (ALPHA_FRAC > 0) ? ALPHA_FRAC : 0;
+    localparam integer PWN  = AW + $clog2(AABS + 1) + 1 + LN;
+    localparam integer QW   = (PWN > AW + LP) ? PWN : AW + LP;
 
     initial begin
         if (IN0_WIDTH < 1 || IN1_WIDTH < 1 || AW > 64 || OUT_WIDTH < 1)
@@ -108,34 +116,83 @@ module fpgagen_concat #(
         end
     end
 
-    // ---- stage 2: requantize by the element's input into the output FIFO ------------------
+    // ---- stage 2: requantize by the element's input into the output FIFO (with a LeakyRelu:
+    // its product registered first, on the same clock enable) --------------------------------
     wire [OUT_WIDTH-1:0] y0, y1;
-    fpgagen_requant #(
-        .ACC_WIDTH(AW),
-        .SHIFT(SHIFT0),
-        .OUT_WIDTH(OUT_WIDTH),
-        .LO(LO),
-        .HI(HI),
-        .LEAKY(LEAKY0),
-        .ALPHA(ALPHA),
-        .ALPHA_FRAC(ALPHA_FRAC)
-    ) u_requant0 (
-        .acc(r_x),
-        .y(y0)
-    );
-    fpgagen_requant #(
-        .ACC_WIDTH(AW),
-        .SHIFT(SHIFT1),
-        .OUT_WIDTH(OUT_WIDTH),
-        .LO(LO),
-        .HI(HI),
-        .LEAKY(LEAKY1),
-        .ALPHA(ALPHA),
-        .ALPHA_FRAC(ALPHA_FRAC)
-    ) u_requant1 (
-        .acc(r_x),
-        .y(y1)
-    );
+    wire                 y_valid, y_last, y_sel;
+    generate
+        if (PIPE != 0) begin : g_leaky
+            wire [QW-1:0] p;
+            reg  [QW-1:0] q_r;       // p, or the element itself for an input without LeakyRelu
+            reg           q_valid, q_last, q_sel;
+            fpgagen_leaky_pre #(
+                .ACC_WIDTH(AW),
+                .ALPHA(ALPHA),
+                .ALPHA_FRAC(ALPHA_FRAC),
+                .P_WIDTH(QW)
+            ) u_pre (
+                .acc(r_x),
+                .p(p)
+            );
+            wire leaky_here = r_sel ? (LEAKY1 != 0) : (LEAKY0 != 0);
+            always @(posedge clk) begin
+                if (ce) begin
+                    q_valid <= r_valid;
+                    q_last  <= r_last;
+                    q_sel   <= r_sel;
+                    q_r     <= leaky_here ? p : {{(QW-AW){r_x[AW-1]}}, r_x};
+                end
+                if (rst) q_valid <= 1'b0;
+            end
+            fpgagen_requant #(
+                .ACC_WIDTH(QW),
+                .SHIFT(SHIFT0 + ((LEAKY0 != 0) ? LP : 0)),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant0 (
+                .acc(q_r),
+                .y(y0)
+            );
+            fpgagen_requant #(
+                .ACC_WIDTH(QW),
+                .SHIFT(SHIFT1 + ((LEAKY1 != 0) ? LP : 0)),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant1 (
+                .acc(q_r),
+                .y(y1)
+            );
+            assign y_valid = q_valid;
+            assign y_last  = q_last;
+            assign y_sel   = q_sel;
+        end else begin : g_plain
+            fpgagen_requant #(
+                .ACC_WIDTH(AW),
+                .SHIFT(SHIFT0),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant0 (
+                .acc(r_x),
+                .y(y0)
+            );
+            fpgagen_requant #(
+                .ACC_WIDTH(AW),
+                .SHIFT(SHIFT1),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant1 (
+                .acc(r_x),
+                .y(y1)
+            );
+            assign y_valid = r_valid;
+            assign y_last  = r_last;
+            assign y_sel   = r_sel;
+        end
+    endgenerate
 
     fpgagen_fifo #(
         .WIDTH(OUT_WIDTH),
@@ -143,10 +200,10 @@ module fpgagen_concat #(
     ) u_out (
         .clk(clk),
         .rst(rst),
-        .s_axis_tdata(r_sel ? y1 : y0),
-        .s_axis_tvalid(r_valid),
+        .s_axis_tdata(y_sel ? y1 : y0),
+        .s_axis_tvalid(y_valid),
         .s_axis_tready(ce),
-        .s_axis_tlast(r_last),
+        .s_axis_tlast(y_last),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready),

@@ -46,7 +46,8 @@ def _mac_out(p: dict, chunks: int) -> list[Memory]:
     pe, simd = p["PE"], p["SIMD"]
     lv = _clog2(simd + 1)
     per = max(chunks, pe)
-    nr = (lv + pe + 6 + per - 1) // per + 1
+    rt = lv + pe + 6 + (1 if p.get("LEAKY") else 0)  # a LeakyRelu's product is registered
+    nr = (rt + per - 1) // per + 1
     return [Memory("rbuf", "buffer", nr, pe * p["OUT_WIDTH"]), _out_fifo(p["OUT_WIDTH"])]
 
 
