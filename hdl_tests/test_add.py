@@ -4,7 +4,7 @@ Each case is a QLayer (hand-made with the lowering's own rules, or lowered from 
 graph) built by fpgagen.backends.rtl.add.add_instance; a generated wrapper holds one
 fpgagen_add per case on its own streams. Cases: different alignments (0..7 on either input),
 different formats and signedness on the two inputs (s8/u8/s16/s4), right and left shifts,
-ReLU / Clip bounds, one-element frames, and frames at the extremes (both inputs at their maximum,
+ReLU / Clip bounds, fused LeakyRelus (0.1, 1.5), one-element frames, and frames at the extremes (both inputs at their maximum,
 both at their minimum, one each) so the sums saturate at both ends. Every case streams its
 frames with no pauses (cycles per frame measured against the analytic LENGTH), with random
 idle cycles on each input independently and random back-pressure, and with a nearly stopped
@@ -21,24 +21,28 @@ import pytest
 import rtlsim
 from fpgagen.backends.rtl import add as rtl_add
 from fpgagen.errors import BackendError
-from fpgagen.fixed import shift_round, signed_width
+from fpgagen.fixed import signed_width
 from fpgagen.golden.kernels import add as golden_add
 from fpgagen.ir.format import Format
+from fpgagen.golden.kernels import requantize
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.ops.params import LeakyInt
 from fpgagen.quant.lower import clamp_bounds
 
 TOP = "add_sweep"
 
 
-def add_graph(f0: str, f1: str, fy: str, activation=None, shape=(3, 2, 2), name="res") -> QGraph:
-    """A one-layer QGraph ``y = a + b`` with the lowering's rules for align/shift/bounds."""
+def add_graph(f0: str, f1: str, fy: str, activation=None, shape=(3, 2, 2), name="res", leaky=None) -> QGraph:
+    """A one-layer QGraph ``y = a + b`` with the lowering's rules for align/shift/bounds (and a
+    fused LeakyRelu ``leaky = (A, Fal)``)."""
     fa, fb, out = Format.parse(f0), Format.parse(f1), Format.parse(fy)
     frac = max(fa.frac, fb.frac)
     align = [frac - fa.frac, frac - fb.frac]
     lo = sum(f.min_int << s for f, s in zip((fa, fb), align))
     hi = sum(f.max_int << s for f, s in zip((fa, fb), align))
     layer = QLayer(name, "add", ["a", "b"], "y", [fa, fb], out, activation=activation, align=align,
-                   acc_frac=frac, acc_width=signed_width(lo, hi), shift=frac - out.frac)
+                   acc_frac=frac, acc_width=signed_width(lo, hi), shift=frac - out.frac,
+                   leaky=None if leaky is None else LeakyInt(*leaky))
     layer.lo, layer.hi = clamp_bounds(out, activation)
     shape = tuple(shape)
     return QGraph(f"add_{name}", "a", "y", [layer], {"a": shape, "b": shape, "y": shape},
@@ -75,6 +79,8 @@ def cases() -> list[tuple[str, QGraph]]:
         ("g", add_graph("s8.3", "u8.1", "s8.3", "relu", shape=(4, 1, 2))),  # ReLU on a signed output
         ("h", add_graph("s4.1", "s8.6", "s16.6", shape=(9,))),           # 4-bit input, 16-bit output, shift 0
         ("i", add_graph("s8.1", "s8.1", "s8.4", shape=(3,))),            # left shift by 3, saturating
+        ("lk", add_graph("s8.4", "s8.2", "s8.3", shape=(6,), leaky=(205, 11))),   # fused LeakyRelu 0.1
+        ("lk2", add_graph("s8.1", "s8.1", "s8.4", shape=(3,), leaky=(192, 7))),   # LeakyRelu 1.5, left shift
     ]
     graphs = [g for _, g in out]
     assert {g.layers[0].shift for g in graphs} >= {-3, -1, 0, 1, 7}
@@ -106,6 +112,9 @@ def build(n_frames: int = 12):
         assert rtl.params["LENGTH"] == length and rtl.cycles == length
         a, b = frames_for(layer, length, n_frames, rng)
         y = golden_add(a, b, layer.align, layer.shift, layer.lo, layer.hi)
+        if layer.leaky is not None:  # the aligned sum through the two-path requantizer
+            total = (a << layer.align[0]) + (b << layer.align[1])
+            y = requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky)
         f0, f1 = layer.in_fmts
         w0, w1, wy = rtl.params["IN0_WIDTH"], rtl.params["IN1_WIDTH"], rtl.params["OUT_WIDTH"]
         s0, s1, m = f"{name}_s0_axis", f"{name}_s1_axis", f"{name}_m_axis"
@@ -120,7 +129,7 @@ def build(n_frames: int = 12):
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_add.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
+    return [rtlsim.LIB / f for f in ("fpgagen_add.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 
 
 # ---- cocotb side: every stream, four pause phases ------------------------------------------
@@ -142,7 +151,7 @@ def test_golden_cases_reach_both_ends():
         f0, f1 = layer.in_fmts
         ends = [(f0.min_int << layer.align[0]) + (f1.min_int << layer.align[1]),
                 (f0.max_int << layer.align[0]) + (f1.max_int << layer.align[1])]
-        reach = shift_round(np.array(ends, np.int64), layer.shift).tolist()
+        reach = requantize(np.array(ends, np.int64), layer.shift, -(1 << 62), 1 << 62, layer.leaky).tolist()
         flat = {v for f in frames for v in f}
         if reach[0] <= layer.lo:
             assert layer.lo in flat, (p, "lo", layer.lo)

@@ -8,7 +8,7 @@ padding only), odd map sizes, a 1-D conv, channel counts that are not powers of 
 ...) with PE/SIMD 1 and > 1, signed and unsigned inputs, ReLU clamps (to an unsigned and to a
 signed format), compute-, input- and output-bound layers, grouped and depthwise convs
 (depthwise 3x3 pad 1, depthwise stride 2, depthwise with 2 outputs per group and PE 2, groups=2
-with PE 2 x SIMD 3, an input-bound grouped 1x1 with PE 3 x SIMD 4), and one layer lowered from
+with PE 2 x SIMD 3, an input-bound grouped 1x1 with PE 3 x SIMD 4), a fused LeakyRelu, and one layer lowered from
 a float graph by calibrate -> lower. Frames: random values, all minimum (-128 / 0), all maximum
 (127 / 255) and a random mix of both extremes; weights include whole output channels of -128
 and of 127. Every case streams its frames back to back three
@@ -31,8 +31,9 @@ from fpgagen.errors import BackendError
 from fpgagen.golden.kernels import conv_acc, requantize
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.ops.params import LeakyInt
 
-SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
+SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 TOP = "conv2d_sweep"
 N_FRAMES = 4
 TOLERANCE = 0.10
@@ -54,6 +55,7 @@ class Case:
     act: str = ""    # "" (s8 out), "relu_u" (u8 out, [0, 255]), "relu_s" (s8 out, [0, 127])
     lowered: bool = False  # build the layer by calibrate -> lower from a float graph
     groups: int = 1  # grouped / depthwise conv: weights [co, ci/groups, kh, kw]
+    leaky: tuple | None = None  # a fused LeakyRelu (A, Fal)
 
 
 CASES = [
@@ -95,6 +97,8 @@ CASES = [
     Case("grp2", 6, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, False, groups=2),
     # grouped 1x1, input-bound: Ci=8 / Co=6 in 2 groups, PE 3 x SIMD 4
     Case("grp1x1", 8, 6, 4, 5, (1, 1), (1, 1), (0, 0, 0, 0), 3, 4, True, groups=2),
+    # a fused LeakyRelu 0.1 (A = 205, Fal = 11) on a 3x3 conv, PE 2 x SIMD 3
+    Case("leaky", 3, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, True, leaky=(205, 11)),
 ]
 
 
@@ -153,6 +157,7 @@ def hand_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np.nd
         activation="relu" if c.act else None, weight=weight, w_fmt=w_fmt, bias=bias,
         b_fmt=Format.parse("s16.10"), acc_frac=x_fmt.frac + w_fmt.frac,
         acc_width=signed_width(*acc_bounds(weight, bias, x_fmt)), shift=shift, lo=lo, hi=hi,
+        leaky=None if c.leaky is None else LeakyInt(*c.leaky),
     )
     q = QGraph(c.name, "x", "y", [layer], {"x": (c.ci, c.h, c.w), "y": (c.co, oh, ow)},
                {"x": x_fmt, "y": out_fmt})
@@ -191,7 +196,7 @@ def build_case(c: Case, index: int):
     q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
     inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name)
     acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads, c.groups)
-    y = requantize(acc, layer.shift, layer.lo, layer.hi)
+    y = requantize(acc, layer.shift, layer.lo, layer.hi, layer.leaky)
     assert (acc >= -(1 << (layer.acc_width - 1))).all() and (acc < (1 << (layer.acc_width - 1))).all()
     frames_in = [f.transpose(1, 2, 0).ravel().tolist() for f in x]     # HWC stream order
     frames_out = [f.transpose(1, 2, 0).ravel().tolist() for f in y]

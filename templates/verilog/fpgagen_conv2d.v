@@ -67,6 +67,9 @@ module fpgagen_conv2d #(
     parameter integer SHIFT       = 8,     // requantization right shift (negative: left shift)
     parameter integer LO          = -128,  // lowest output value
     parameter integer HI          = 127,   // highest output value
+    parameter integer LEAKY       = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
+    parameter integer ALPHA       = 0,     // the LeakyRelu's integer slope (signed)
+    parameter integer ALPHA_FRAC  = 0,     // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
     parameter         BIAS_FILE   = "bias.mem"      // $readmemh file of the bias ROM
 ) (
@@ -558,7 +561,10 @@ module fpgagen_conv2d #(
         .ACC_WIDTH(ACC_WIDTH),
         .SHIFT(SHIFT),
         .LO(LO),
-        .HI(HI)
+        .HI(HI),
+        .LEAKY(LEAKY),
+        .ALPHA(ALPHA),
+        .ALPHA_FRAC(ALPHA_FRAC)
     ) u_mac (
         .clk(clk),
         .rst(rst),

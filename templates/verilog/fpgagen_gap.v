@@ -22,7 +22,10 @@ module fpgagen_gap #(
     parameter integer RECIP       = 16384, // round(2**recip_bits / (H*W))
     parameter integer SHIFT       = 16,    // requantization right shift (negative: left shift)
     parameter integer LO          = -128,  // lowest output value
-    parameter integer HI          = 127    // highest output value
+    parameter integer HI          = 127,   // highest output value
+    parameter integer LEAKY       = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
+    parameter integer ALPHA       = 0,     // the LeakyRelu's integer slope (signed)
+    parameter integer ALPHA_FRAC  = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
 ) (
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
@@ -59,7 +62,10 @@ module fpgagen_gap #(
         .RECIP_FILE(""),
         .SHIFT(SHIFT),
         .LO(LO),
-        .HI(HI)
+        .HI(HI),
+        .LEAKY(LEAKY),
+        .ALPHA(ALPHA),
+        .ALPHA_FRAC(ALPHA_FRAC)
     ) u_avg (
         .clk(clk),
         .rst(rst),

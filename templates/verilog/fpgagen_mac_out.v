@@ -22,8 +22,9 @@
 // (exact, since the result fits ACC_WIDTH bits). A finished group is requantized with
 // fpgagen_requant (round half away from zero by SHIFT, clamp to [LO, HI]) into the result buffer,
 // whose groups leave one output per beat, output 0 first, through a 2-deep fpgagen_fifo; tlast
-// marks the last of every N_OUT outputs. Latency from a group's last chunk on valid to its first
-// output on m_axis: LV + 5 cycles.
+// marks the last of every N_OUT outputs. With a fused LeakyRelu (LEAKY = 1) the product
+// fpgagen_leaky_pre forms is registered before the rounding (one more cycle). Latency from a
+// group's last chunk on valid to its first output on m_axis: LV + 5 cycles (LV + 6 with LEAKY).
 `default_nettype none
 
 module fpgagen_mac_out #(
@@ -39,7 +40,10 @@ module fpgagen_mac_out #(
     parameter integer ACC_WIDTH  = 24,    // bits that hold every accumulator value exactly
     parameter integer SHIFT      = 8,     // requantization right shift (negative: left shift)
     parameter integer LO         = -128,  // lowest output value
-    parameter integer HI         = 127    // highest output value
+    parameter integer HI         = 127,   // highest output value
+    parameter integer LEAKY      = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
+    parameter integer ALPHA      = 0,     // the LeakyRelu's integer slope (signed)
+    parameter integer ALPHA_FRAC = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
 ) (
     input  wire                         clk,
     input  wire                         rst,     // synchronous, active high
@@ -65,9 +69,16 @@ module fpgagen_mac_out #(
     localparam integer SUMW = LW + LV + 1;                       // any node, with a spare bit
     localparam integer AW   = (ACC_WIDTH > SUMW ? ACC_WIDTH : SUMW) + 1;  // accumulator (modulo)
     localparam integer NT   = node_base(LV + 1);                 // nodes of one output's tree
+    // a fused LeakyRelu: its product (fpgagen_leaky_pre) is registered before the rounding
+    localparam integer PIPE = (LEAKY != 0) ? 1 : 0;
+    localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
+    localparam integer LN   = (ALPHA_FRAC < 0) ? -ALPHA_FRAC : 0;
+    localparam integer LP   = (ALPHA_FRAC > 0) ? ALPHA_FRAC : 0;
+    localparam integer PWN  = ACC_WIDTH + $clog2(AABS + 1) + 1 + LN;
+    localparam integer QW   = (PWN > ACC_WIDTH + LP) ? PWN : ACC_WIDTH + LP;  // fpgagen_leaky_pre's p
     // a group's last chunk holds its place from issue until its last output enters the FIFO:
     // RT cycles; a group is issued at most every max(CHUNKS, PE) cycles
-    localparam integer RT   = LV + PE + 6;
+    localparam integer RT   = LV + PE + 6 + PIPE;
     localparam integer PER  = (CHUNKS > PE) ? CHUNKS : PE;
     localparam integer NR   = (RT + PER - 1) / PER + 1;          // result buffer groups
     localparam integer RB   = $clog2(NR + 1);                    // its counters
@@ -182,16 +193,41 @@ module fpgagen_mac_out #(
                 if (vq[LV])
                     acc[gp*AW +: AW] <= (fq[LV] ? {AW{1'b0}} : acc[gp*AW +: AW]) + sum_ext;
             end
-            fpgagen_requant #(
-                .ACC_WIDTH(ACC_WIDTH),
-                .SHIFT(SHIFT),
-                .OUT_WIDTH(OUT_WIDTH),
-                .LO(LO),
-                .HI(HI)
-            ) u_requant (
-                .acc(acc[gp*AW +: ACC_WIDTH]),
-                .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
-            );
+            if (PIPE != 0) begin : g_leaky  // product, register, then round and clamp
+                wire [QW-1:0] p;
+                reg  [QW-1:0] p_r;
+                fpgagen_leaky_pre #(
+                    .ACC_WIDTH(ACC_WIDTH),
+                    .ALPHA(ALPHA),
+                    .ALPHA_FRAC(ALPHA_FRAC),
+                    .P_WIDTH(QW)
+                ) u_pre (
+                    .acc(acc[gp*AW +: ACC_WIDTH]),
+                    .p(p)
+                );
+                always @(posedge clk) if (d_final) p_r <= p;
+                fpgagen_requant #(
+                    .ACC_WIDTH(QW),
+                    .SHIFT(SHIFT + LP),
+                    .OUT_WIDTH(OUT_WIDTH),
+                    .LO(LO),
+                    .HI(HI)
+                ) u_requant (
+                    .acc(p_r),
+                    .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
+                );
+            end else begin : g_plain
+                fpgagen_requant #(
+                    .ACC_WIDTH(ACC_WIDTH),
+                    .SHIFT(SHIFT),
+                    .OUT_WIDTH(OUT_WIDTH),
+                    .LO(LO),
+                    .HI(HI)
+                ) u_requant (
+                    .acc(acc[gp*AW +: ACC_WIDTH]),
+                    .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
+                );
+            end
         end
     endgenerate
 
@@ -208,16 +244,19 @@ module fpgagen_mac_out #(
     wire                   release_g = push && (e == E_LAST);           // ... the head group's last
     assign ready = (credits != {RB{1'b0}});
 
+    reg                    d_final2;  // (LeakyRelu) p_r holds it
+    wire                   w_final = (PIPE != 0) ? d_final2 : d_final;  // y holds a finished group
     always @(posedge clk) begin
-        if (d_final) rbuf[rwp] <= y;
+        if (w_final) rbuf[rwp] <= y;
     end
 
     always @(posedge clk) begin
         d_final <= vq[LV] && lq[LV];
-        if (d_final) rwp <= (rwp == R_LAST) ? {RA{1'b0}} : rwp + 1'b1;
+        d_final2 <= d_final;
+        if (w_final) rwp <= (rwp == R_LAST) ? {RA{1'b0}} : rwp + 1'b1;
         if (release_g) rrp <= (rrp == R_LAST) ? {RA{1'b0}} : rrp + 1'b1;
-        if (d_final && !release_g) rcount <= rcount + 1'b1;
-        else if (release_g && !d_final) rcount <= rcount - 1'b1;
+        if (w_final && !release_g) rcount <= rcount + 1'b1;
+        else if (release_g && !w_final) rcount <= rcount - 1'b1;
         if (issue && !release_g) credits <= credits - 1'b1;
         else if (release_g && !issue) credits <= credits + 1'b1;
         if (push) begin
@@ -226,6 +265,7 @@ module fpgagen_mac_out #(
         end
         if (rst) begin
             d_final <= 1'b0;
+            d_final2 <= 1'b0;
             rwp     <= {RA{1'b0}};
             rrp     <= {RA{1'b0}};
             rcount  <= {RB{1'b0}};

@@ -87,16 +87,51 @@ def check_op(layer, module: str, op: str) -> None:
         raise BackendError(f"layer {layer.name!r}: {module} builds {op} layers, not {layer.op!r}")
 
 
-def requant_params(layer) -> dict:
-    """SHIFT, LO, HI of a requantizing layer, checked against what fpgagen_requant takes."""
-    if layer.shift is None or layer.lo is None or layer.hi is None:
-        raise BackendError(f"{where(layer)}: the integer IR has no shift/lo/hi to requantize with")
+#: the largest LeakyRelu slope magnitude fpgagen_requant takes (|ALPHA| < 2**16)
+MAX_ALPHA = (1 << 16) - 1
+
+
+def bounds_params(layer) -> dict:
+    """LO, HI of a requantizing layer, checked to fit 32-bit Verilog parameters."""
+    if layer.lo is None or layer.hi is None:
+        raise BackendError(f"{where(layer)}: the integer IR has no lo/hi to clamp to")
     if not (INT32_MIN <= layer.lo <= layer.hi <= INT32_MAX):
         raise BackendError(
             f"{where(layer)}: output bounds [{layer.lo}, {layer.hi}] must lie within a "
             f"32-bit signed Verilog parameter (output format {layer.out_fmt})"
         )
-    return {"SHIFT": int(layer.shift), "LO": int(layer.lo), "HI": int(layer.hi)}
+    return {"LO": int(layer.lo), "HI": int(layer.hi)}
+
+
+def leaky_params(layer, always: bool = False) -> dict:
+    """LEAKY, ALPHA, ALPHA_FRAC of fpgagen_requant for ``layer.leaky`` (a ``LeakyInt``): empty
+    without a LeakyRelu (the module's defaults: off) unless ``always`` (then LEAKY 0)."""
+    leaky = layer.leaky
+    if leaky is None:
+        return {"LEAKY": 0, "ALPHA": 0, "ALPHA_FRAC": 0} if always else {}
+    alpha, frac = (int(v) for v in leaky)
+    if not -MAX_ALPHA <= alpha <= MAX_ALPHA:
+        raise BackendError(f"{where(layer)}: the LeakyRelu slope A = {alpha} (2**-{frac} units) is outside the "
+                           f"-{MAX_ALPHA}..{MAX_ALPHA} fpgagen_requant takes")
+    if not -64 <= frac <= 64:
+        raise BackendError(f"{where(layer)}: the LeakyRelu slope's frac {frac} is outside -64..64")
+    return {"LEAKY": 1, "ALPHA": alpha, "ALPHA_FRAC": frac}
+
+
+def leaky_text(layer) -> str:
+    """``, LeakyRelu A*2**-F`` for descriptions, empty without a LeakyRelu."""
+    if layer.leaky is None:
+        return ""
+    alpha, frac = layer.leaky
+    return f", LeakyRelu {alpha}*2**-{frac}"
+
+
+def requant_params(layer) -> dict:
+    """SHIFT, LO, HI (and, with a fused LeakyRelu, LEAKY, ALPHA, ALPHA_FRAC) of a requantizing
+    layer, checked against what fpgagen_requant takes."""
+    if layer.shift is None or layer.lo is None or layer.hi is None:
+        raise BackendError(f"{where(layer)}: the integer IR has no shift/lo/hi to requantize with")
+    return {"SHIFT": int(layer.shift), **bounds_params(layer), **leaky_params(layer)}
 
 
 def check_mac_layer(layer, module: str, op: str) -> None:

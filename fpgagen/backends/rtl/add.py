@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from fpgagen.backends.rtl import RtlInstance, check_op, requant_params, where
+from fpgagen.backends.rtl import RtlInstance, check_op, leaky_text, requant_params, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 
@@ -63,5 +63,5 @@ def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
         **rq,
     }
     describe = (f"add of {length} elements, in {f0} << {align[0]} + {f1} << {align[1]}, out {y_fmt}, "
-                f"shift {layer.shift}, clamp [{layer.lo}, {layer.hi}], {length} cycles/frame")
+                f"shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, {length} cycles/frame")
     return RtlInstance(MODULE, params, {}, int(length), describe)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, mac_params, where
+from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, leaky_text, mac_params, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -112,6 +112,7 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
     describe = (f"{kind}conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
                 f"pads {'/'.join(map(str, pads))}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
-                f"acc s{layer.acc_width}, shift {layer.shift}, PE {pe} x SIMD {simd}, line buffer {rows} rows, "
+                f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}, "
+                f"line buffer {rows} rows, "
                 f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)

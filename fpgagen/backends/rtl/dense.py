@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, mac_params, where
+from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, leaky_text, mac_params, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -52,5 +52,6 @@ def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stre
                               f"{ng}x{nk}", f"line g*{nk}+k")
     cycles = dense_cycles(n_in, n_out, pe, simd)
     describe = (f"dense {n_in} -> {n_out}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
-                f"acc s{layer.acc_width}, shift {layer.shift}, PE {pe} x SIMD {simd}, {cycles} cycles/frame")
+                f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}, "
+                f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)

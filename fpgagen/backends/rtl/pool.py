@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import MAX_ACC_WIDTH, RtlInstance, check_op, hex_words, requant_params, where
+from fpgagen.backends.rtl import MAX_ACC_WIDTH, RtlInstance, check_op, hex_words, leaky_text, requant_params, where
 from fpgagen.errors import BackendError
 from fpgagen.golden.windows import window_counts
 from fpgagen.ir.graph import activation_name, conv_output_hw
@@ -185,7 +185,7 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
     }
     cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
     describe = (f"avgpool {_geo_text(g)}, in {x_fmt} out {y_fmt}, {recip_text} ({layer.recip_bits} bits), "
-                f"acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}], "
+                f"acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, "
                 f"line buffer {buffer_words(g)} sums, {cycles} cycles/frame")
     return RtlInstance(module, params, mems, cycles, describe)
 
@@ -218,6 +218,7 @@ def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     }
     cycles = pool_cycles(g["C"], g["H"], g["W"], 1, 1)
     describe = (f"gap {g['C']}x{g['H']}x{g['W']} -> {g['C']}, in {x_fmt} out {y_fmt}, recip {recip} "
-                f"({layer.recip_bits} bits), acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}], "
+                f"({layer.recip_bits} bits), acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]"
+                f"{leaky_text(layer)}, "
                 f"{cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)

@@ -46,7 +46,8 @@ def _mac_out(p: dict, chunks: int) -> list[Memory]:
     pe, simd = p["PE"], p["SIMD"]
     lv = _clog2(simd + 1)
     per = max(chunks, pe)
-    nr = (lv + pe + 6 + per - 1) // per + 1
+    rt = lv + pe + 6 + (1 if p.get("LEAKY") else 0)  # a LeakyRelu's product is registered
+    nr = (rt + per - 1) // per + 1
     return [Memory("rbuf", "buffer", nr, pe * p["OUT_WIDTH"]), _out_fifo(p["OUT_WIDTH"])]
 
 
@@ -104,8 +105,12 @@ def memories(module: str, p: dict) -> list[Memory]:
         return [Memory("fifo", "buffer", max(p["DEPTH"], 2), p["WIDTH"] + 1)]
     if module == "fpgagen_hwc_to_chw":
         return [Memory("reorder", "buffer", 2 * p["C"] * p["H"] * p["W"], p["WIDTH"])]
-    if module == "fpgagen_add":
+    if module in ("fpgagen_add", "fpgagen_act", "fpgagen_concat"):
         return [_out_fifo(p["OUT_WIDTH"])]
+    if module == "fpgagen_resize":  # the ring of one input row (2 words for a 1-word row)
+        return [Memory("row", "buffer", max(p["W"] * p["C"], 2), p["WIDTH"]), _out_fifo(p["WIDTH"])]
+    if module == "fpgagen_pad":
+        return [_out_fifo(p["WIDTH"])]
     return []  # fork: registers only
 
 

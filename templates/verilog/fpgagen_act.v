@@ -1,0 +1,160 @@
+// fpgagen_act: elementwise requantization of a stream, y = requant(x) (a standalone LeakyRelu).
+//
+// SPEC.md section 3: each input element x (at the input frac) is the accumulator of
+// fpgagen_requant: rounded half away from zero by SHIFT = Fx - Fy (a left shift when <= 0),
+// with LEAKY = 1 a negative x as x * ALPHA by SHIFT + ALPHA_FRAC, then clamped to [LO, HI].
+// One element in and one out per beat; tlast is generated on the last of every LENGTH elements
+// (input tlast is ignored). With LEAKY the product of fpgagen_leaky_pre is registered before the
+// rounding (a pipeline stage on the same clock enable). Output through a 2-deep fpgagen_fifo
+// (m_axis_* from registers); s_axis_tready is that FIFO's registered ready. Latency: 3 cycles
+// (4 with LEAKY).
+`default_nettype none
+
+module fpgagen_act #(
+    parameter integer IN_WIDTH   = 8,     // bits of input elements
+    parameter integer IN_SIGNED  = 1,     // 1: inputs are two's complement, 0: unsigned
+    parameter integer OUT_WIDTH  = 8,     // bits of output elements
+    parameter integer LENGTH     = 16,    // elements per frame (tlast on the last one)
+    parameter integer SHIFT      = 0,     // requantization right shift (negative: left shift)
+    parameter integer LO         = -128,  // lowest output value
+    parameter integer HI         = 127,   // highest output value
+    parameter integer LEAKY      = 0,     // 1: LeakyRelu, a negative input is requantized as x * ALPHA
+    parameter integer ALPHA      = 0,     // the LeakyRelu's integer slope (signed)
+    parameter integer ALPHA_FRAC = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
+) (
+    input  wire                 clk,
+    input  wire                 rst,            // synchronous, active high
+
+    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire                 s_axis_tvalid,
+    output wire                 s_axis_tready,
+    input  wire                 s_axis_tlast,
+
+    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire                 m_axis_tvalid,
+    input  wire                 m_axis_tready,
+    output wire                 m_axis_tlast
+);
+    localparam integer AW = IN_WIDTH + ((IN_SIGNED != 0) ? 0 : 1);  // the input as signed
+    localparam integer LW = (LENGTH > 1) ? $clog2(LENGTH) : 1;
+    localparam integer LAST_I = LENGTH - 1;
+    localparam [LW-1:0] IDX_LAST = LAST_I[LW-1:0];
+    // with LEAKY: the bits of fpgagen_leaky_pre's p and the shift that rounds it
+    localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
+    localparam integer LN   = (ALPHA_FRAC < 0) ? -ALPHA_FRAC : 0;
+    localparam integer LP   = (ALPHA_FRAC > 0) ? ALPHA_FRAC : 0;
+    localparam integer PWN  = AW + $clog2(AABS + 1) + 1 + LN;
+    localparam integer QW   = (PWN > AW + LP) ? PWN : AW + LP;
+
+    initial begin
+        if (IN_WIDTH < 1 || AW > 64 || OUT_WIDTH < 1)
+            $error("fpgagen_act %m: IN_WIDTH %0d must be 1..64 (63 unsigned) and OUT_WIDTH %0d >= 1",
+                   IN_WIDTH, OUT_WIDTH);
+        if (LENGTH < 1) $error("fpgagen_act %m: LENGTH %0d must be >= 1", LENGTH);
+    end
+
+    // ---- stage 1: take one element --------------------------------------------------------
+    wire ce;  // the pipeline advances (the output FIFO has room)
+    wire take = s_axis_tvalid && ce;
+    assign s_axis_tready = ce;
+
+    wire sign = (IN_SIGNED != 0) && s_axis_tdata[IN_WIDTH-1];
+    /* verilator lint_off UNUSEDSIGNAL */  // a signed input needs no extra sign bit
+    wire [IN_WIDTH:0] x_ext = {sign, s_axis_tdata};
+    /* verilator lint_on UNUSEDSIGNAL */
+
+    reg [LW-1:0]          idx;
+    reg                   r_valid;
+    reg                   r_last;
+    reg signed [AW-1:0]   r_x;
+
+    always @(posedge clk) begin
+        if (ce) begin
+            r_valid <= take;
+            if (take) begin
+                r_x    <= x_ext[AW-1:0];
+                r_last <= (idx == IDX_LAST);
+                idx    <= (idx == IDX_LAST) ? {LW{1'b0}} : idx + 1'b1;
+            end
+        end
+        if (rst) begin
+            r_valid <= 1'b0;
+            idx     <= {LW{1'b0}};
+        end
+    end
+
+    // ---- stage 2: requantize into the output FIFO (LeakyRelu: the product registered first) --
+    wire [OUT_WIDTH-1:0] y;
+    wire                 y_valid, y_last;
+    generate
+        if (LEAKY != 0) begin : g_leaky
+            wire [QW-1:0] p;
+            reg  [QW-1:0] p_r;
+            reg           p_valid, p_last;
+            fpgagen_leaky_pre #(
+                .ACC_WIDTH(AW),
+                .ALPHA(ALPHA),
+                .ALPHA_FRAC(ALPHA_FRAC),
+                .P_WIDTH(QW)
+            ) u_pre (
+                .acc(r_x),
+                .p(p)
+            );
+            always @(posedge clk) begin
+                if (ce) begin
+                    p_valid <= r_valid;
+                    p_last  <= r_last;
+                    p_r     <= p;
+                end
+                if (rst) p_valid <= 1'b0;
+            end
+            fpgagen_requant #(
+                .ACC_WIDTH(QW),
+                .SHIFT(SHIFT + LP),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant (
+                .acc(p_r),
+                .y(y)
+            );
+            assign y_valid = p_valid;
+            assign y_last  = p_last;
+        end else begin : g_plain
+            fpgagen_requant #(
+                .ACC_WIDTH(AW),
+                .SHIFT(SHIFT),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI)
+            ) u_requant (
+                .acc(r_x),
+                .y(y)
+            );
+            assign y_valid = r_valid;
+            assign y_last  = r_last;
+        end
+    endgenerate
+
+    fpgagen_fifo #(
+        .WIDTH(OUT_WIDTH),
+        .DEPTH(2)
+    ) u_out (
+        .clk(clk),
+        .rst(rst),
+        .s_axis_tdata(y),
+        .s_axis_tvalid(y_valid),
+        .s_axis_tready(ce),
+        .s_axis_tlast(y_last),
+        .m_axis_tdata(m_axis_tdata),
+        .m_axis_tvalid(m_axis_tvalid),
+        .m_axis_tready(m_axis_tready),
+        .m_axis_tlast(m_axis_tlast)
+    );
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire unused = s_axis_tlast;  // frames are counted, not taken from tlast
+    /* verilator lint_on UNUSEDSIGNAL */
+endmodule
+
+`default_nettype wire
