@@ -640,7 +640,8 @@ def pad_kernel_case(name, rng, ctype, c, h, w, pads) -> KernelCase:
     x = samples_of(ctype, c * h * w, rng).reshape(-1, c, h, w)
     want = k.pad(x, pads)
     top, left, bottom, right = pads
-    cfg = [f"using in_t = {ctype};", f"using out_t = {ctype};", f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};",
+    cfg = [f"using in_t = {ctype};", f"using out_t = {ctype};",
+           f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};",
            f"static constexpr int PAD_TOP = {top}, PAD_LEFT = {left}, PAD_BOTTOM = {bottom}, PAD_RIGHT = {right};",
            f"static constexpr int OUT_H = {h + top + bottom}, OUT_W = {w + left + right};"]
     return KernelCase(name, cfg, "fpgagen_nn::pad<cfg>(x0, y);", [(ctype, hwc(x))], ctype, hwc(want))

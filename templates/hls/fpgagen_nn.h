@@ -499,7 +499,8 @@ void resize_nearest(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C],
     static_assert(std::is_same<typename CFG::in_t, typename CFG::out_t>::value,
                   "resize_nearest: output type must be the input type");
     static_assert(CFG::FH >= 1 && CFG::FW >= 1, "resize_nearest: factors must be >= 1");
-    static_assert(CFG::OUT_H == CFG::IN_H * CFG::FH && CFG::OUT_W == CFG::IN_W * CFG::FW, "resize_nearest: OUT_H, OUT_W");
+    static_assert(CFG::OUT_H == CFG::IN_H * CFG::FH && CFG::OUT_W == CFG::IN_W * CFG::FW,
+                  "resize_nearest: OUT_H, OUT_W");
 resize_rows:
     for (int oh = 0; oh < CFG::OUT_H; ++oh) {
     resize_cols:
@@ -519,7 +520,8 @@ resize_rows:
 template <class CFG>
 void pad(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C],
          typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::C]) {
-    static_assert(std::is_same<typename CFG::in_t, typename CFG::out_t>::value, "pad: output type must be the input type");
+    static_assert(std::is_same<typename CFG::in_t, typename CFG::out_t>::value,
+                  "pad: output type must be the input type");
     static_assert(CFG::PAD_TOP >= 0 && CFG::PAD_LEFT >= 0 && CFG::PAD_BOTTOM >= 0 && CFG::PAD_RIGHT >= 0,
                   "pad: pads must be >= 0");
     static_assert(CFG::OUT_H == CFG::IN_H + CFG::PAD_TOP + CFG::PAD_BOTTOM &&
