@@ -58,8 +58,7 @@ from fpgagen.api import (
 from fpgagen.ir.format import Format
 from fpgagen.quant.choose import METHODS, choose_format
 from fpgagen.quant.histogram import MsbHistogram, msb_histogram
-
-__version__ = "0.1.0"
+from fpgagen.version import __version__
 
 __all__ = [
     "BackendError",

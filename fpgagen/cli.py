@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fpgagen import __version__
+from fpgagen.version import __version__
 from fpgagen.errors import FpgagenError, VerificationMismatch
 
 EPILOG = """\

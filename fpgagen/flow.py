@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fpgagen import __version__
+from fpgagen.version import __version__
 from fpgagen.config import dump_config, load_config
 from fpgagen.backends.folding import apply_folding
 from fpgagen.backends.parallelism import check_parallelism_keys

@@ -23,7 +23,7 @@ import numpy as np
 from fpgagen.errors import ConfigError
 
 BACKEND_MODULES = {
-    "verilog": "fpgagen.backends.verilog",
+    "verilog": "fpgagen.backends.verilog_sim",
     "hls": "fpgagen.backends.hls",
     "c": "fpgagen.backends.c",
     "verilog-netlist": "fpgagen.backends.verilog_netlist",
@@ -51,8 +51,10 @@ _BACKENDS: dict[str, Backend] = {}
 def register(name: str, verify: Callable | None = None):
     """Decorator for a backend's ``generate``; ``verify`` is its checker."""
     def deco(generate):
-        if name in _BACKENDS:
-            raise RuntimeError(f"target {name!r} registered twice")
+        old = _BACKENDS.get(name)
+        if old is not None and (old.generate.__module__, old.generate.__qualname__) != (generate.__module__,
+                                                                                     generate.__qualname__):
+            raise RuntimeError(f"target {name!r} registered twice")  # (a module imported again may re-register)
         _BACKENDS[name] = Backend(name, generate, verify)
         return generate
     return deco

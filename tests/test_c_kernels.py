@@ -26,7 +26,8 @@ from fpgagen.golden import kernels as gk
 from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
 from fpgagen.quant.calibrate import calibrate
-from fpgagen.quant.lower import QuantOptions, _mac_bounds, choose_formats, lower
+from fpgagen.ops._mac import mac_bounds
+from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -46,7 +47,7 @@ def lower_graph(graph: Graph, rng, signed_input: bool, input_fmt: str | None = N
 
 
 def refresh_acc_width(layer) -> None:
-    layer.acc_width = signed_width(*_mac_bounds(layer.weight, layer.bias, layer.in_fmts[0]))
+    layer.acc_width = signed_width(*mac_bounds(layer.weight, layer.bias, layer.in_fmts[0]))
 
 
 def push_weight_extremes(q, rng) -> None:

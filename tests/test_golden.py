@@ -18,7 +18,8 @@ from fpgagen.golden.model import run_int
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.quant.calibrate import calibrate
-from fpgagen.quant.lower import QuantOptions, choose_formats, clamp_bounds, lower, recip_constants
+from fpgagen.ops.pool import recip_constants
+from fpgagen.quant.lower import QuantOptions, choose_formats, clamp_bounds, lower
 
 
 def ref_conv(x, w, b, kernel, stride, pads, groups):

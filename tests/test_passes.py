@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from fpgagen.errors import ModelError
-from fpgagen.golden.float_exec import apply_activation, run_float, run_node
+from fpgagen.golden.float_exec import run_float, run_node
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.passes import run_passes
-from fpgagen.passes.activations import compose
+from fpgagen.ops.activation import Clip, LeakyRelu, ReLU, coerce, compose
 from fpgagen.passes.pending import PendingNode
 
 RNG = np.random.default_rng(7)
@@ -59,7 +59,7 @@ def reference(graph: Graph, x: np.ndarray) -> np.ndarray:
         if node.op == "affine":
             y = v * node.weight.astype(np.float64) + node.bias.astype(np.float64)
         elif node.op == "act":
-            y = apply_activation(v, node.activation)
+            y = node.activation.apply(v)
         elif node.op in ("identity", "softmax"):
             y = v
         else:
@@ -82,11 +82,20 @@ def check_exact(g: Graph, n=3):
 
 
 def test_compose_activations():
-    assert compose(None, "relu") == "relu" and compose("relu", None) == "relu"
-    assert compose("relu", "relu") == "relu"
-    assert compose("relu", ("clip", 0.0, 6.0)) == ("clip", 0.0, 6.0)
-    assert compose(("clip", 0.0, 6.0), "relu") == ("clip", 0.0, 6.0)
-    assert compose(("clip", 0.0, 6.0), ("clip", 0.0, 2.0)) == ("clip", 0.0, 2.0)
+    assert compose(None, "relu") == ReLU() and compose("relu", None) == ReLU()
+    assert compose("relu", "relu") == ReLU()
+    assert compose("relu", ("clip", 0.0, 6.0)) == Clip(0.0, 6.0)
+    assert compose(("clip", 0.0, 6.0), "relu") == Clip(0.0, 6.0)
+    assert compose(("clip", 0.0, 6.0), ("clip", 0.0, 2.0)) == Clip(0.0, 2.0)
+    # LeakyRelu: relu(leaky(x)) = leaky(relu(x)) = relu(x) for alpha >= 0; two slopes multiply
+    assert compose(LeakyRelu(0.1), ReLU()) == ReLU() and compose(ReLU(), LeakyRelu(0.1)) == ReLU()
+    assert compose(LeakyRelu(0.5), LeakyRelu(0.25)) == LeakyRelu(0.125)
+    x = np.linspace(-4, 4, 17)
+    for first, second in [(LeakyRelu(0.1), ReLU()), (ReLU(), LeakyRelu(0.3)), (LeakyRelu(0.5), LeakyRelu(0.25)),
+                          (Clip(0.0, 2.0), LeakyRelu(0.2)), (LeakyRelu(0.2), Clip(0.0, 3.0))]:
+        assert np.array_equal(compose(first, second).apply(x), second.apply(first.apply(x)))
+    with pytest.raises(ModelError, match=r"leakyrelu\(0.1\) after leakyrelu\(-0.5\) cannot be fused"):
+        compose(LeakyRelu(-0.5), LeakyRelu(0.1))
 
 
 def test_fold_backward_into_conv_and_dense():
@@ -102,7 +111,7 @@ def test_fold_backward_into_conv_and_dense():
                    "y0": (5,), "y": (5,)})
     check_exact(g)
     assert [(n.op, n.activation, n.onnx_nodes) for n in g.nodes] == [
-        ("conv", "relu", ["c", "bn", "r"]), ("flatten", None, []), ("dense", None, ["d", "bn2"])]
+        ("conv", ReLU(), ["c", "bn", "r"]), ("flatten", None, []), ("dense", None, ["d", "bn2"])]
     assert g.output == "y" and g.nodes[0].output == "i"  # later names are kept
     assert set(g.shapes) == {"x", "i", "v", "y"}
     assert any("Identity 'fl'" in note for note in g.notes)
@@ -172,7 +181,7 @@ def test_activation_moves_up_through_maxpool_and_flatten():
     ], (2, 5, 5), {"a": (3, 5, 5), "b": (3, 3, 3), "c1": (3, 3, 3), "v": (27,), "w": (27,), "y": (2,)})
     check_exact(g)
     assert [(n.op, n.activation) for n in g.nodes] == [
-        ("conv", ("clip", 0.0, 2.0)), ("maxpool", None), ("flatten", None), ("dense", None)]
+        ("conv", Clip(0.0, 2.0)), ("maxpool", None), ("flatten", None), ("dense", None)]
     assert g.nodes[0].onnx_nodes == ["c", "r", "r2"]
 
 
@@ -182,7 +191,7 @@ def test_activation_falls_back_to_the_nearest_max_pool():
     g = graph([Node("p", "maxpool", ["x"], "b", dict(pool)), act("r", "b", "c1"), Node("f", "flatten", ["c1"], "v"),
                dense("d", "v", "y", 2, 27)], (3, 5, 5), {"b": (3, 3, 3), "c1": (3, 3, 3), "v": (27,), "y": (2,)})
     check_exact(g)
-    assert [(n.op, n.activation) for n in g.nodes] == [("maxpool", "relu"), ("flatten", None), ("dense", None)]
+    assert [(n.op, n.activation) for n in g.nodes] == [("maxpool", ReLU()), ("flatten", None), ("dense", None)]
     assert g.nodes[0].onnx_nodes == ["r"]
     # the conv also feeds an add: the Clip (through a flatten) and a ReLU after it land on the pool
     g = graph([
@@ -198,7 +207,7 @@ def test_activation_falls_back_to_the_nearest_max_pool():
     ], (2, 5, 5), {"a": (3, 5, 5), "b": (3, 3, 3), "v": (27,), "w": (27,), "w2": (27,), "z": (3, 5, 5),
                    "z2": (3, 3, 3), "zv": (27,), "y": (27,)})
     check_exact(g)
-    assert [(n.name, n.activation) for n in g.nodes if n.activation] == [("p", ("clip", 0.0, 2.0))]
+    assert [(n.name, n.activation) for n in g.nodes if n.activation] == [("p", Clip(0.0, 2.0))]
 
 
 def test_relu_into_add_gap_avgpool():
@@ -206,11 +215,11 @@ def test_relu_into_add_gap_avgpool():
                            ("avgpool", {"kernel": (2, 2), "stride": (1, 1), "pads": (0, 0, 0, 0)}, (2, 3, 3))):
         g = graph([Node("p", op, ["x"], "a", attrs), act("r", "a", "y")], (2, 4, 4), {"a": out, "y": out})
         check_exact(g)
-        assert g.nodes[0].activation == "relu"
+        assert g.nodes[0].activation == ReLU()
     g = graph([conv("c", "x", "a", 2, 2, pads=(1, 1, 1, 1)), Node("s", "add", ["a", "x"], "b"),
                act("r", "b", "y")], (2, 4, 4), {"a": (2, 4, 4), "b": (2, 4, 4), "y": (2, 4, 4)})
     check_exact(g)
-    assert [n.activation for n in g.nodes] == [None, "relu"]
+    assert [n.activation for n in g.nodes] == [None, ReLU()]
 
 
 def test_final_softmax_dropped_with_a_note():
@@ -283,7 +292,7 @@ def test_unfusable_activations_get_a_clamp_layer(case):
     clamps = [n for n in out.nodes if n.op == "maxpool"]
     assert len(clamps) == 1 and clamps[0].name == "r/clamp" and clamps[0].onnx_nodes == ["r"]
     assert clamps[0].attrs == dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0))
-    assert clamps[0].activation == g_act(case)
+    assert clamps[0].activation == coerce(g_act(case))
     if case == "input_vector":
         assert out.shapes[out.input] == (4, 1, 1) and out.onnx_input_shape == (4,)
         assert [n.op for n in out.nodes] == ["maxpool", "flatten", "dense"]

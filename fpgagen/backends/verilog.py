@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fpgagen import __version__
+from fpgagen.version import __version__
 from fpgagen.backends import hwc_order
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.backends.rtl import RtlInstance
@@ -35,7 +35,6 @@ from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, quoted, verilog_string
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
-from fpgagen.targets import register
 
 #: the largest ROM (weights + biases, in bits) a design may hold by default: 4 Mbit, a small FPGA
 
@@ -441,10 +440,3 @@ def estimate_resources(d: Design, hw: dict) -> dict:
     return out
 
 
-def verify(build, target_dir, xq, golden) -> dict:
-    from fpgagen.backends.verilog_sim import verify_design
-
-    return verify_design(build, target_dir, xq, golden)
-
-
-register("verilog", verify=verify)(generate)

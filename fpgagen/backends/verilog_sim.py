@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.backends import to_hwc
-from fpgagen.backends.verilog import Design, filelist_sources, plan_design
+from fpgagen.backends.verilog import Design, filelist_sources, generate, plan_design
 from fpgagen.errors import BackendError
+from fpgagen.targets import register
 from fpgagen.toolchain import verilator_env
 
 
@@ -206,3 +207,7 @@ def locate_mismatch(runner, q, d: Design, target_dir, build_dir, job, frame, gol
         if got.shape != want.shape or not np.array_equal(got, want):
             return layer.name
     return None
+
+
+# the Verilog target: generate (plan and emit, fpgagen.backends.verilog) and verify (run, here)
+register("verilog", verify=verify_design)(generate)

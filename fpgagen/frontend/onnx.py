@@ -29,6 +29,8 @@ from onnx import helper, numpy_helper, shape_inference
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
 from fpgagen.names import quoted, shorten
+from fpgagen.ops import onnx_rules
+from fpgagen.ops.activation import Clip, ReLU
 from fpgagen.passes import run_passes
 from fpgagen.passes.pending import PendingNode
 
@@ -173,7 +175,7 @@ class _Importer:
 
     def emit(self, node: onnx.NodeProto, index: int, op: str, inputs: list[_Tensor], shape, *,
              attrs=None, weight=None, bias=None, activation=None, pending: bool = False,
-             extra_onnx: list[str] | None = None) -> _Tensor:
+             extra_onnx: list[str] | None = None, params=None) -> _Tensor:
         """Add an IR (or pending) node computing ``node``'s first output, of per-sample ONNX ``shape``."""
         shape = tuple(int(d) for d in shape)
         irs = ir_shape(shape) if op != "flatten" else (int(np.prod(shape)),)
@@ -190,6 +192,8 @@ class _Importer:
             attrs=attrs or {}, weight=weight, bias=bias, activation=activation,
             onnx_nodes=[label, *(extra_onnx or [])], onnx_op=node.op_type,
         )
+        if params is not None:
+            n.params = params
         self.nodes.append(n)
         self.shapes[out] = irs
         t = _Tensor(out, shape, irs)
@@ -668,7 +672,7 @@ def _batchnorm(im: _Importer, node, index, t: _Tensor, attrs) -> None:
 @imports("Relu")
 def _relu(im: _Importer, node, index, t: _Tensor, attrs) -> None:
     im.check_attrs(node, index, attrs, ())
-    im.emit(node, index, "act", [t], t.shape, activation="relu", pending=True)
+    im.emit(node, index, "act", [t], t.shape, activation=ReLU(), pending=True)
 
 
 @imports("Clip")
@@ -690,7 +694,7 @@ def _clip(im: _Importer, node, index, t: _Tensor, attrs) -> None:
     if lo != 0 or not hi > 0:
         raise im.err(node, index, f"Clip(min={lo:g}, max={hi:g}) is not supported; supported: min 0 with "
                                   f"max > 0 (a ReLU, capped or not)")
-    act = "relu" if hi == math.inf else ("clip", 0.0, hi)
+    act = ReLU() if hi == math.inf else Clip(0.0, hi)
     im.emit(node, index, "act", [t], t.shape, activation=act, pending=True)
 
 
@@ -992,6 +996,10 @@ def _c_unary(im, node, args, a):
 def _c_where(im, node, args, a):
     return [np.where(args[0], args[1], args[2])]
 
+
+# the import rules that live with their op (fpgagen/ops/<op>.py)
+for _onnx_op, _op in onnx_rules().items():
+    imports(_onnx_op)(_op.import_onnx)
 
 SUPPORTED_OPS = tuple(sorted(_IMPORTERS))
 CONSTANT_OPS = tuple(sorted(_FOLDERS))

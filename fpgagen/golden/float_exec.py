@@ -9,49 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.errors import ModelError
-from fpgagen.golden import windows as win
 from fpgagen.ir.graph import Graph, Node
-
-
-def apply_activation(y: np.ndarray, activation) -> np.ndarray:
-    if activation is None:
-        return y
-    if activation == "relu":
-        return np.maximum(y, 0)
-    _, lo, hi = activation
-    return np.clip(y, lo, hi)
-
-
-def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
-    return v.reshape((1, -1) + (1,) * (ndim - 2))
+from fpgagen.ops import get as get_op
 
 
 def run_node(node: Node, args: list[np.ndarray], dtype=np.float32) -> np.ndarray:
-    """One layer on a batch (float)."""
-    x = args[0]
-    a = node.attrs
-    if node.op == "conv":
-        y = win.conv_matmul(x, node.weight, a["kernel"], a["stride"], a["pads"], a["groups"], dtype)
-        if node.bias is not None:
-            y = y + _per_channel(node.bias.astype(dtype), 4)
-    elif node.op == "dense":
-        y = x.astype(dtype, copy=False) @ node.weight.astype(dtype, copy=False).T
-        if node.bias is not None:
-            y = y + node.bias.astype(dtype)
-    elif node.op == "maxpool":
-        y = win.windows(x, a["kernel"], a["stride"], a["pads"], -np.inf).max(axis=(-1, -2))
-    elif node.op == "avgpool":
-        total = win.windows(x, a["kernel"], a["stride"], a["pads"], 0).sum(axis=(-1, -2))
-        y = total / win.avgpool_divisors(x.shape[2:], a)
-    elif node.op == "gap":
-        y = x.mean(axis=(2, 3), keepdims=True)
-    elif node.op == "add":
-        y = x + args[1]
-    elif node.op == "flatten":
-        y = x.reshape(x.shape[0], -1)
-    else:  # pragma: no cover - Node() rejects unknown ops
-        raise ModelError(f"layer {node.name!r}: no float kernel for op {node.op!r}")
-    return apply_activation(y.astype(dtype, copy=False), node.activation)
+    """One layer on a batch (float): the op's float execution (fpgagen.ops), then its activation."""
+    y = get_op(node.op).run_float(node, args, dtype).astype(dtype, copy=False)
+    if node.activation is not None and get_op(node.op).takes_activation:
+        y = node.activation.apply(y)
+    return y
 
 
 def check_input(graph: Graph, x: np.ndarray, what: str = "input") -> np.ndarray:

@@ -63,8 +63,7 @@ def resize_nearest(x: np.ndarray, factors) -> np.ndarray:
 
 def pad(x: np.ndarray, pads) -> np.ndarray:
     """Zero padding ``(top, left, bottom, right)`` of ``[N, C, H, W]`` (0 is in every format)."""
-    top, left, bottom, right = pads
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    return win.pad(x, pads, 0)
 
 
 def _requantize_fresh(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
@@ -131,27 +130,29 @@ def _fused_dtype(fan_in: int, weight: np.ndarray, bias, x_max: int, shift: int):
 
 
 def conv_requant(x: np.ndarray, weight, bias, kernel, stride, pads, groups, shift: int, lo: int, hi: int,
-                 x_max: int | None = None, as_float: bool = False) -> np.ndarray:
+                 x_max: int | None = None, as_float: bool = False, leaky=None) -> np.ndarray:
     """``requantize(conv_acc(...))`` computed exactly in float where it provably is (fast);
     ``x_max`` bounds ``|x|`` (default: measured). ``x`` may hold integers as floats; with
     ``as_float`` the result may too (integer-valued float32/float64, exact)."""
     x_max = _max_abs(x) if x_max is None else x_max
     dtype = _fused_dtype(weight[0].size, weight, bias, x_max, shift)
-    if dtype is None:
+    if dtype is None or leaky is not None:
         x = x.astype(np.int64, copy=False)
-        return _requantize_fresh(conv_acc(x, weight, bias, kernel, stride, pads, groups), shift, lo, hi)
+        acc = conv_acc(x, weight, bias, kernel, stride, pads, groups)
+        return requantize(acc, shift, lo, hi, leaky) if leaky is not None else _requantize_fresh(acc, shift, lo, hi)
     acc = win.conv_matmul(x, weight, kernel, stride, pads, groups, dtype, bias)
     return _float_requant(acc, shift, lo, hi, as_float)
 
 
 def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_max: int | None = None,
-                  as_float: bool = False) -> np.ndarray:
+                  as_float: bool = False, leaky=None) -> np.ndarray:
     """``requantize(dense_acc(...))``, exactly in float where it provably is (fast); ``x`` and
     (with ``as_float``) the result may hold integers as floats, as in :func:`conv_requant`."""
     x_max = _max_abs(x) if x_max is None else x_max
     dtype = _fused_dtype(weight.shape[1], weight, bias, x_max, shift)
-    if dtype is None:
-        return _requantize_fresh(dense_acc(x.astype(np.int64, copy=False), weight, bias), shift, lo, hi)
+    if dtype is None or leaky is not None:
+        acc = dense_acc(x.astype(np.int64, copy=False), weight, bias)
+        return requantize(acc, shift, lo, hi, leaky) if leaky is not None else _requantize_fresh(acc, shift, lo, hi)
     acc = x.astype(dtype, copy=False) @ weight.astype(dtype).T
     if bias is not None:
         acc += np.asarray(bias).astype(dtype)
@@ -173,19 +174,19 @@ def window_sum(x: np.ndarray, kernel, stride, pads) -> np.ndarray:
     return win.windows(x, kernel, stride, pads, 0).sum(axis=(-1, -2), dtype=np.int64)
 
 
-def avgpool(x: np.ndarray, kernel, stride, pads, recip, shift: int, lo: int, hi: int) -> np.ndarray:
+def avgpool(x: np.ndarray, kernel, stride, pads, recip, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
     """Average pool: window sum times the integer reciprocal(s) ``recip``, then requantize."""
     total = window_sum(x, kernel, stride, pads)
-    return requantize(total * np.asarray(recip, np.int64), shift, lo, hi)
+    return requantize(total * np.asarray(recip, np.int64), shift, lo, hi, leaky)
 
 
-def gap(x: np.ndarray, recip: int, shift: int, lo: int, hi: int) -> np.ndarray:
+def gap(x: np.ndarray, recip: int, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
     """Global average pool ``[N, C, H, W] -> [N, C, 1, 1]``."""
     total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int64)
-    return requantize(total * np.int64(recip), shift, lo, hi)
+    return requantize(total * np.int64(recip), shift, lo, hi, leaky)
 
 
-def add(a: np.ndarray, b: np.ndarray, align, shift: int, lo: int, hi: int) -> np.ndarray:
+def add(a: np.ndarray, b: np.ndarray, align, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
     """Residual add: align both inputs by left shifts, add, requantize."""
     total = (a.astype(np.int64) << np.int64(align[0])) + (b.astype(np.int64) << np.int64(align[1]))
-    return requantize(total, shift, lo, hi)
+    return requantize(total, shift, lo, hi, leaky)

@@ -9,41 +9,15 @@ import numpy as np
 
 from fpgagen.errors import ModelError
 from fpgagen.fixed import quantize
-from fpgagen.golden import kernels as k
 from fpgagen.ir.qgraph import QGraph, QLayer
-
-
-def _x_max(layer: QLayer) -> int:
-    """The largest |x| the layer's input format holds."""
-    fmt = layer.in_fmts[0]
-    return max(abs(fmt.min_int), abs(fmt.max_int))
+from fpgagen.ops import get as get_op
 
 
 def run_layer(layer: QLayer, args: list[np.ndarray], as_float: bool = False) -> np.ndarray:
-    """One integer layer on a batch (int64). With ``as_float``, conv, dense, max pool and
-    flatten take and give integers held exactly in float arrays (faster between layers)."""
-    x = args[0]
-    a = layer.attrs
-    if layer.op == "conv":
-        return k.conv_requant(x, layer.weight, layer.bias, a["kernel"], a["stride"], a["pads"], a["groups"],
-                              layer.shift, layer.lo, layer.hi, _x_max(layer), as_float)
-    if layer.op == "dense":
-        return k.dense_requant(x, layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, _x_max(layer),
-                               as_float)
-    if layer.op == "maxpool":
-        return k.maxpool(x, a["kernel"], a["stride"], a["pads"], layer.lo, layer.hi)
-    if layer.op != "flatten":
-        args = [arg.astype(np.int64, copy=False) for arg in args]
-        x = args[0]
-    if layer.op == "avgpool":
-        return k.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi)
-    if layer.op == "gap":
-        return k.gap(x, layer.recip, layer.shift, layer.lo, layer.hi)
-    if layer.op == "add":
-        return k.add(x, args[1], layer.align, layer.shift, layer.lo, layer.hi)
-    if layer.op == "flatten":
-        return x.reshape(x.shape[0], -1)
-    raise ModelError(f"layer {layer.name!r}: no integer kernel for op {layer.op!r}")
+    """One integer layer on a batch (int64), by its op's golden kernel (fpgagen.ops). With
+    ``as_float``, conv, dense, max pool and flatten take and give integers held exactly in float
+    arrays (faster between layers); the other ops take int64."""
+    return get_op(layer.op).run_int(layer, args, as_float)
 
 
 def check_int_input(q: QGraph, xq, what: str = "golden model input", error=ModelError) -> np.ndarray:

@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fpgagen.ir.graph import conv_output_hw
+
+
+def conv_output_hw(in_hw, kernel, stride, pads) -> tuple[int, int]:
+    """Output height and width of a conv or pool window."""
+    (h, w), (kh, kw), (sh, sw) = in_hw, kernel, stride
+    top, left, bottom, right = pads
+    return (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
 
 
 def pad(x: np.ndarray, pads, value=0) -> np.ndarray:

@@ -17,8 +17,14 @@ Ops and their attributes (``Node.attrs``); every node has one output tensor:
 - ``add``: two inputs of the same shape (a residual add).
 - ``flatten``: ``(C, H, W) -> (C*H*W,)`` in C-major order (a relabelling; no arithmetic).
 
-A fused activation (``Node.activation``) is ``None``, ``"relu"`` or ``("clip", lo, hi)`` with
-``lo == 0``; it applies to the node's output.
+- ``leakyrelu``: a standalone LeakyRelu (``activation`` holds its slope).
+- ``concat``: two or more inputs joined along their channels.
+- ``resize``: nearest upsampling, ``params`` :class:`~fpgagen.ops.params.ResizeParams`.
+- ``pad``: zero padding, ``params`` :class:`~fpgagen.ops.params.PadParams`.
+
+What each op means (float and integer execution, lowering, ONNX import) is in its module of
+:mod:`fpgagen.ops`. A fused activation (``Node.activation``) is ``None`` or a value object of
+:mod:`fpgagen.ops.activation` (ReLU, Clip(0, k), LeakyRelu(alpha)); it applies to the node's output.
 """
 
 from __future__ import annotations
@@ -28,13 +34,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpgagen.errors import ModelError
+from fpgagen.golden.windows import conv_output_hw  # noqa: F401 (re-exported: shapes of windows)
 from fpgagen.names import shorten
+from fpgagen import ops as _ops  # registers every op
+from fpgagen.ops.activation import coerce as coerce_activation
+from fpgagen.ops.activation import name as activation_name  # noqa: F401 (re-exported)
 
-OPS = ("conv", "dense", "maxpool", "avgpool", "gap", "add", "flatten")
+#: the IR ops, one module each in fpgagen/ops
+OPS = _ops.names()
 #: ops whose output is a new quantization point (their output format is chosen by calibration)
-QUANT_OPS = ("conv", "dense", "avgpool", "gap", "add")
+QUANT_OPS = tuple(op for op in OPS if not _ops.get(op).passes_format)
 #: ops that pass their input format through unchanged
-PASS_OPS = ("maxpool", "flatten")
+PASS_OPS = tuple(op for op in OPS if _ops.get(op).passes_format)
 
 
 @dataclass
@@ -53,10 +64,13 @@ class Node:
     onnx_nodes: list[str] = field(default_factory=list)
     #: the ONNX op type of the main node, e.g. "Conv", "Gemm"
     onnx_op: str = ""
+    #: the typed, frozen parameters of ops that have them (fpgagen.ops.params), else None
+    params: object = None
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ModelError(f"node {self.name!r}: unknown IR op {self.op!r}, expected one of {OPS}")
+        self.activation = coerce_activation(self.activation, f"node {self.name!r}")
 
     def __repr__(self) -> str:
         """One line: name, op, tensors, constant shapes (never the constants themselves)."""
@@ -156,19 +170,3 @@ def constants_text(layer) -> str:
     if layer.activation is not None:
         parts.append(activation_name(layer.activation))
     return "".join(f", {p}" for p in parts)
-
-
-def activation_name(activation) -> str:
-    if activation is None:
-        return "none"
-    if activation == "relu":
-        return "relu"
-    kind, lo, hi = activation
-    return f"clip({lo:g},{hi:g})"
-
-
-def conv_output_hw(in_hw, kernel, stride, pads) -> tuple[int, int]:
-    """Output height and width of a conv or pool window."""
-    (h, w), (kh, kw), (sh, sw) = in_hw, kernel, stride
-    top, left, bottom, right = pads
-    return (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1

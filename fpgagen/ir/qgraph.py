@@ -28,6 +28,7 @@ from fpgagen.errors import ModelError
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name, constants_text, short_name, tensors_text
 from fpgagen.names import shorten
+from fpgagen.ops import get as get_op
 
 
 @dataclass
@@ -68,7 +69,8 @@ class QLayer:
 
     @property
     def requantizes(self) -> bool:
-        return self.shift is not None
+        """The output is a new quantization point (its format was chosen), not the input's."""
+        return not get_op(self.op).passes_format
 
     @property
     def clamp_bounds(self) -> tuple[int, int]:
@@ -89,6 +91,10 @@ class QLayer:
             parts.append(f"acc s{self.acc_width}.{self.acc_frac}")
         if self.shift is not None:
             parts.append(f"shift {self.shift}")
+        if self.leaky is not None:
+            parts.append(f"leaky A {self.leaky.alpha} >> {self.leaky.frac}")
+        if self.params is not None:
+            parts.append(", ".join(f"{k} {v}" for k, v in vars(self.params).items()))
         return ", ".join(parts)
 
 

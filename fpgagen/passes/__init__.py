@@ -12,6 +12,7 @@ from collections.abc import Callable
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph
 from fpgagen.names import quoted
+from fpgagen.ops.pad import merge_pads
 from fpgagen.passes.activations import fuse_activations
 from fpgagen.passes.cleanup import drop_final_softmax, remove_dead, remove_identities
 from fpgagen.passes.fold_affine import fold_affine
@@ -20,8 +21,10 @@ from fpgagen.passes.pending import PENDING_OPS, describe, prune_shapes
 Pass = Callable[[Graph], bool]
 
 #: in order: dead branches and identities first (they hide neighbours), affines before activations
-#: (an affine is folded backward only into a layer without activation), the final softmax last
-DEFAULT_PASSES: tuple[Pass, ...] = (remove_dead, remove_identities, fold_affine, fuse_activations, drop_final_softmax)
+#: (an affine is folded backward only into a layer without activation), zero pads into the convs
+#: reading them, the final softmax last
+DEFAULT_PASSES: tuple[Pass, ...] = (remove_dead, remove_identities, fold_affine, fuse_activations, merge_pads,
+                                    drop_final_softmax)
 
 
 def run_passes(graph: Graph, passes: tuple[Pass, ...] = DEFAULT_PASSES) -> Graph:

@@ -1,4 +1,4 @@
-"""Fuse ReLU / Clip(0, k) nodes into the layer that computes their input (``Node.activation``).
+"""Fuse ReLU / Clip(0, k) / LeakyRelu nodes into the layer that computes their input (``Node.activation``).
 
 ReLU and Clip are monotone and elementwise, so they commute with max pooling and with a flatten:
 ``relu(maxpool(conv(x))) == maxpool(relu(conv(x)))``. An activation after such layers is moved up
@@ -9,7 +9,9 @@ is then clamped to ``[lo, hi]`` (exact: ``relu(max(window)) == max(relu(window))
 format holds every clamped value). Where there is no such pool either (the activation reads the
 model input, or a tensor other layers read too), a clamp layer is inserted: a 1x1 max pool with
 the activation fused, which every backend has (a vector model input is relabelled ``(N, 1, 1)``
-for it, and flattened back after it).
+for it, and flattened back after it). A LeakyRelu changes the format (its output is signed), so
+where it cannot be fused into a requantizing layer it becomes a ``leakyrelu`` layer of its own; with
+a negative slope it is not monotone and moves through flattens only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import QUANT_OPS, Graph, Node, activation_name
 from fpgagen.names import quoted
+from fpgagen.ops import get as get_op
+from fpgagen.ops.activation import LeakyRelu, compose
 from fpgagen.passes.pending import bypass, describe
 
 #: layers an activation can move through (elementwise monotone functions commute with them)
@@ -25,24 +29,16 @@ THROUGH_OPS = ("maxpool", "flatten")
 CLAMP_OPS = ("maxpool",)
 
 
-def compose(first, second):
-    """The activation ``second(first(x))`` (both None, "relu" or ("clip", 0, k))."""
-    if first is None:
-        return second
-    if second is None:
-        return first
-    his = [a[2] for a in (first, second) if a != "relu"]
-    return ("clip", 0.0, min(his)) if his else "relu"
-
-
 def _walk_up(graph: Graph, act: Node) -> tuple[list[Node], str]:
     """The through layers above ``act`` whose outputs feed only the chain (nearest first), and the
-    tensor where the walk stops (the chain's start)."""
+    tensor where the walk stops (the chain's start). A non-monotone activation (LeakyRelu with a
+    negative slope) passes only flattens."""
     tensor = act.inputs[0]
     passed: list[Node] = []
+    through = THROUGH_OPS if act.activation.monotone else ("flatten",)
     while True:
         prod = graph.producer(tensor)
-        if (prod is None or prod.op not in THROUGH_OPS or len(graph.consumers(tensor)) != 1
+        if (prod is None or prod.op not in through or len(graph.consumers(tensor)) != 1
                 or tensor == graph.output):
             return passed, tensor
         passed.append(prod)
@@ -56,8 +52,10 @@ def _target(graph: Graph, act: Node) -> Node | None:
     readers = graph.consumers(tensor)
     prod = graph.producer(tensor)
     shared = len(readers) != 1 or tensor == graph.output
-    if not shared and prod is not None and (prod.op in QUANT_OPS or prod.op == "act"):
+    if not shared and prod is not None and prod.op in QUANT_OPS and get_op(prod.op).takes_activation:
         return prod
+    if isinstance(act.activation, LeakyRelu):
+        return None  # it changes the format: a leakyrelu layer of its own (never a max pool's clamp)
     pools = [n for n in passed if n.op in CLAMP_OPS]
     if pools:
         return pools[0]
@@ -126,13 +124,23 @@ def _insert_clamp(graph: Graph, act: Node) -> None:
     bypass(graph, act)
 
 
+def _standalone(graph: Graph, act: Node) -> None:
+    """Replace the pending ``act`` (a LeakyRelu) by a ``leakyrelu`` layer in the same place."""
+    graph.nodes[graph.nodes.index(act)] = Node(act.name, "leakyrelu", list(act.inputs), act.output,
+                                               activation=act.activation, onnx_nodes=list(act.onnx_nodes),
+                                               onnx_op=act.onnx_op)
+
+
 def fuse_activations(graph: Graph) -> bool:
     """Fuse one ``act`` node into the layer that takes it (see :func:`_target`), or replace it by a
-    clamp layer where none can; True when changed."""
+    clamp layer (ReLU, Clip) or a ``leakyrelu`` layer where none can; True when changed."""
     for act in [n for n in graph.nodes if n.op == "act"]:
         target = _target(graph, act)
         if target is None:
-            _insert_clamp(graph, act)
+            if isinstance(act.activation, LeakyRelu):
+                _standalone(graph, act)
+            else:
+                _insert_clamp(graph, act)
             return True
         target.activation = compose(target.activation, act.activation)
         target.onnx_nodes = target.onnx_nodes + act.onnx_nodes

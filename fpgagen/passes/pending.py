@@ -7,7 +7,8 @@ or to a :class:`PendingNode` with one of :data:`PENDING_OPS`:
   tensor's IR shape (``(C, 1, 1)`` per channel for a feature map, ``(N,)`` for a vector, ``()``
   for a scalar). A BatchNormalization, or a Mul/Div/Add/Sub with a constant. Folded into the conv
   or dense layer before it (:mod:`fpgagen.passes.fold_affine`), or after it where that is exact.
-- ``act``: a ReLU or Clip(0, k) (``activation``), fused into the layer that computes its input.
+- ``act``: a ReLU, Clip(0, k) or LeakyRelu (``activation``), fused into the layer that computes its input
+  (a LeakyRelu that cannot be fused becomes a ``leakyrelu`` layer).
 - ``identity``: Identity, Dropout, a Cast to float: removed.
 - ``softmax``: a Softmax/LogSoftmax; dropped when it computes the model output (argmax is unchanged).
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from fpgagen.errors import ModelError
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.names import quoted
+from fpgagen.ops.activation import coerce as coerce_activation
 
 PENDING_OPS = ("affine", "act", "identity", "softmax")
 
@@ -32,6 +34,7 @@ class PendingNode(Node):
     def __post_init__(self) -> None:
         if self.op not in PENDING_OPS:
             raise ModelError(f"node {quoted(self.name)}: unknown pending op {self.op!r}, expected one of {PENDING_OPS}")
+        self.activation = coerce_activation(self.activation, f"node {quoted(self.name)}")
 
 
 def describe(node: Node) -> str:

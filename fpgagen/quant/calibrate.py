@@ -13,18 +13,11 @@ import numpy as np
 
 from fpgagen.golden.float_exec import check_input, run_node
 from fpgagen.ir.graph import QUANT_OPS, Graph
+from fpgagen.ops._mac import bias_key, weight_key  # noqa: F401 (re-exported)
 from fpgagen.progress import Progress
 from fpgagen.quant.histogram import MsbHistogram
 
 DEFAULT_BATCH = 256
-
-
-def weight_key(layer: str) -> str:
-    return f"{layer}.weight"
-
-
-def bias_key(layer: str) -> str:
-    return f"{layer}.bias"
 
 
 @dataclass

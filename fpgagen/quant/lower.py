@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from fpgagen.errors import QuantizationError
-from fpgagen.fixed import QuantStats, quantize_with_stats, resolve_rounding, round_real, shift_round, signed_width
-from fpgagen.golden.windows import avgpool_divisors
+from fpgagen.fixed import QuantStats, resolve_rounding
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import PASS_OPS, Graph, Node
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.quant.calibrate import Calibration, bias_key, weight_key
+from fpgagen.ops import get as get_op
+from fpgagen.ops._mac import bias_key, weight_key
+from fpgagen.ops.activation import coerce as coerce_activation
+from fpgagen.quant.calibrate import Calibration
 from fpgagen.quant.choose import DEFAULT_EPS, choose_format
-
-#: bits of precision of an average pool's integer reciprocal, beyond the window count's bits
-RECIP_PRECISION = 16
 #: keys a per-layer override may set
 OVERRIDE_KEYS = ("output", "weight", "bias", "method", "weight_method", "eps", "word_length")
 
@@ -108,34 +105,8 @@ def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
 
 def clamp_bounds(fmt: Format, activation) -> tuple[int, int]:
     """The saturation bounds of a requantized output: the format's range, narrowed by ReLU/Clip."""
-    lo, hi = fmt.min_int, fmt.max_int
-    if activation is None:
-        return lo, hi
-    lo = max(lo, 0)
-    if activation != "relu":
-        _, a_lo, a_hi = activation
-        if a_lo != 0:
-            raise QuantizationError(f"Clip with a lower bound of {a_lo} is not supported (must be 0)")
-        hi = min(hi, int(round_real(np.ldexp(float(a_hi), fmt.frac))))
-    return lo, hi
-
-
-def recip_constants(counts: np.ndarray) -> tuple[np.ndarray, int]:
-    """Integer reciprocals ``round(2**bits / count)`` (half away) and ``bits``."""
-    counts = np.asarray(counts, np.int64)
-    bits = RECIP_PRECISION + int(int(counts.max()) - 1).bit_length()
-    recip = ((np.int64(1) << np.int64(bits + 1)) + counts) // (2 * counts)
-    return recip, bits
-
-
-def _mac_bounds(wq: np.ndarray, bias: np.ndarray, x_fmt: Format) -> tuple[int, int]:
-    w = wq.reshape(wq.shape[0], -1).astype(object)
-    xlo, xhi = x_fmt.min_int, x_fmt.max_int
-    pos = np.where(wq.reshape(wq.shape[0], -1) > 0, w, 0).sum(axis=1)
-    neg = np.where(wq.reshape(wq.shape[0], -1) < 0, w, 0).sum(axis=1)
-    hi = pos * xhi + neg * xlo + bias.astype(object)
-    lo = pos * xlo + neg * xhi + bias.astype(object)
-    return int(min(lo)), int(max(hi))
+    activation = coerce_activation(activation)
+    return (fmt.min_int, fmt.max_int) if activation is None else activation.bounds(fmt)
 
 
 @dataclass
@@ -146,68 +117,34 @@ class LoweringStats:
     biases: dict[str, QuantStats] = field(default_factory=dict)
 
 
-def _lower_mac(node: Node, layer: QLayer, plan: FormatPlan, stats: LoweringStats) -> None:
-    x_fmt = layer.in_fmts[0]
-    w_fmt = plan.weights[node.name]
-    wq, stats.weights[node.name] = quantize_with_stats(node.weight, w_fmt, plan.rounding, name=weight_key(node.name))
-    acc_frac = x_fmt.frac + w_fmt.frac
-    co = node.weight.shape[0]
-    if node.bias is not None:
-        b_fmt = plan.biases[node.name]
-        bq, stats.biases[node.name] = quantize_with_stats(node.bias, b_fmt, plan.rounding, name=bias_key(node.name))
-        # SPEC 3: B is b re-expressed at the accumulator frac (left shift, or offline rounding)
-        bias = shift_round(bq, b_fmt.frac - acc_frac, plan.rounding)
-        layer.b_fmt, layer.bias_q = b_fmt, bq
-    else:
-        bias = np.zeros(co, np.int64)
-    layer.weight, layer.w_fmt, layer.bias = wq, w_fmt, bias
-    lo, hi = _mac_bounds(wq, bias, x_fmt)
-    layer.acc_frac = acc_frac
-    layer.acc_width = signed_width(lo, hi)
-    layer.shift = acc_frac - layer.out_fmt.frac
+@dataclass
+class LowerContext:
+    """What an op's lowering (:meth:`fpgagen.ops.Op.lower`) may read and record."""
+
+    plan: FormatPlan
+    stats: LoweringStats
+    #: per-sample shape of every tensor
+    shapes: dict
 
 
 def lower(graph: Graph, plan: FormatPlan) -> tuple[QGraph, LoweringStats]:
-    """The integer IR of ``graph`` with the formats of ``plan``."""
+    """The integer IR of ``graph`` with the formats of ``plan``: each op lowers its own constants
+    (fpgagen.ops); a requantizing layer's clamp bounds and LeakyRelu slope come from its activation."""
     stats = LoweringStats()
+    ctx = LowerContext(plan, stats, graph.shapes)
     layers = []
     for node in graph.nodes:
-        in_fmts = [plan.tensors[t] for t in node.inputs]
+        op = get_op(node.op)
         out_fmt = plan.tensors[node.output]
         layer = QLayer(
             name=node.name, op=node.op, inputs=list(node.inputs), output=node.output,
-            in_fmts=in_fmts, out_fmt=out_fmt, attrs=dict(node.attrs), activation=node.activation,
-            onnx_nodes=list(node.onnx_nodes), onnx_op=node.onnx_op,
+            in_fmts=[plan.tensors[t] for t in node.inputs], out_fmt=out_fmt, attrs=dict(node.attrs),
+            activation=node.activation, onnx_nodes=list(node.onnx_nodes), onnx_op=node.onnx_op,
         )
-        x_fmt = in_fmts[0]
-        if node.op in ("conv", "dense"):
-            _lower_mac(node, layer, plan, stats)
-        elif node.op in ("avgpool", "gap"):
-            in_shape = graph.shapes[node.inputs[0]]
-            if node.op == "gap":
-                counts = np.array(in_shape[1] * in_shape[2])
-            else:
-                counts = avgpool_divisors(in_shape[1:], node.attrs)
-                if (counts == counts.flat[0]).all():
-                    counts = np.array(counts.flat[0])
-            recip, bits = recip_constants(counts)
-            layer.recip = int(recip) if recip.ndim == 0 else recip
-            layer.recip_bits = bits
-            layer.acc_frac = x_fmt.frac + bits
-            n_max = int(np.max(counts))
-            layer.acc_width = signed_width(n_max * x_fmt.min_int * int(np.max(recip)),
-                                           n_max * x_fmt.max_int * int(np.max(recip)))
-            layer.shift = layer.acc_frac - out_fmt.frac
-        elif node.op == "add":
-            frac = max(f.frac for f in in_fmts)
-            layer.align = [frac - f.frac for f in in_fmts]
-            lo = sum(f.min_int << s for f, s in zip(in_fmts, layer.align))
-            hi = sum(f.max_int << s for f, s in zip(in_fmts, layer.align))
-            layer.acc_frac, layer.acc_width = frac, signed_width(lo, hi)
-            layer.shift = frac - out_fmt.frac
-        if layer.shift is not None or (node.op == "maxpool" and node.activation is not None):
-            # a max pool with a fused ReLU/Clip (passes/activations.py) clamps without requantizing
+        op.lower(node, layer, ctx)
+        if not op.passes_format:
             layer.lo, layer.hi = clamp_bounds(out_fmt, node.activation)
+            layer.leaky = node.activation.leaky() if node.activation is not None else None
         layers.append(layer)
     q = QGraph(
         name=graph.name, input=graph.input, output=graph.output, layers=layers,

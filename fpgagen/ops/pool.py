@@ -1,0 +1,101 @@
+"""``maxpool``, ``avgpool`` and ``gap`` (global average pool).
+
+``maxpool``/``avgpool`` attributes: ``kernel``, ``stride``, ``pads``; ``avgpool`` also
+``count_include_pad``. A max pool is exact (its output format is its input's; padding never wins;
+a fused ReLU/Clip clamps the maxima). An average pool sums the window and multiplies by the
+integer reciprocal of its count (a scalar, or ``[OH, OW]`` where counts vary at the border), then
+requantizes with ``shift = recip_bits + Fx - Fy`` (SPEC.md 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpgagen.errors import QuantizationError
+from fpgagen.fixed import signed_width
+from fpgagen.golden import kernels as k
+from fpgagen.golden import windows as win
+from fpgagen.ops.registry import Op, register
+
+#: bits of precision of an average pool's integer reciprocal, beyond the window count's bits
+RECIP_PRECISION = 16
+
+
+def recip_constants(counts: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer reciprocals ``round(2**bits / count)`` (half away) and ``bits``."""
+    counts = np.asarray(counts, np.int64)
+    bits = RECIP_PRECISION + int(int(counts.max()) - 1).bit_length()
+    recip = ((np.int64(1) << np.int64(bits + 1)) + counts) // (2 * counts)
+    return recip, bits
+
+
+def _ints(args):
+    return [a.astype(np.int64, copy=False) for a in args]
+
+
+@register
+class MaxPool(Op):
+    name = "maxpool"
+    passes_format = True
+
+    def run_float(self, node, args, dtype):
+        a = node.attrs
+        return win.windows(args[0], a["kernel"], a["stride"], a["pads"], -np.inf).max(axis=(-1, -2))
+
+    def lower(self, node, layer, ctx):
+        if node.activation is not None:  # a fused ReLU/Clip clamps the maxima (passes/activations.py)
+            if not node.activation.monotone or node.activation.leaky() is not None:
+                raise QuantizationError(f"layer {node.name!r} (maxpool): a {node.activation.text} cannot clamp "
+                                        f"a max pool (it changes the format)")
+            layer.lo, layer.hi = node.activation.bounds(layer.out_fmt)
+
+    def run_int(self, layer, args, as_float):
+        a = layer.attrs
+        return k.maxpool(args[0], a["kernel"], a["stride"], a["pads"], layer.lo, layer.hi)
+
+
+def _lower_average(layer, counts, x_fmt) -> None:
+    recip, bits = recip_constants(counts)
+    layer.recip = int(recip) if recip.ndim == 0 else recip
+    layer.recip_bits = bits
+    layer.acc_frac = x_fmt.frac + bits
+    n_max = int(np.max(counts))
+    layer.acc_width = signed_width(n_max * x_fmt.min_int * int(np.max(recip)), n_max * x_fmt.max_int * int(np.max(recip)))
+    layer.shift = layer.acc_frac - layer.out_fmt.frac
+
+
+@register
+class AvgPool(Op):
+    name = "avgpool"
+
+    def run_float(self, node, args, dtype):
+        a, x = node.attrs, args[0]
+        total = win.windows(x, a["kernel"], a["stride"], a["pads"], 0).sum(axis=(-1, -2))
+        return total / win.avgpool_divisors(x.shape[2:], a)
+
+    def lower(self, node, layer, ctx):
+        counts = win.avgpool_divisors(ctx.shapes[node.inputs[0]][1:], node.attrs)
+        if (counts == counts.flat[0]).all():
+            counts = np.array(counts.flat[0])
+        _lower_average(layer, counts, layer.in_fmts[0])
+
+    def run_int(self, layer, args, as_float):
+        a, (x,) = layer.attrs, _ints(args)
+        return k.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi,
+                         layer.leaky)
+
+
+@register
+class GlobalAvgPool(Op):
+    name = "gap"
+
+    def run_float(self, node, args, dtype):
+        return args[0].mean(axis=(2, 3), keepdims=True)
+
+    def lower(self, node, layer, ctx):
+        _, h, w = ctx.shapes[node.inputs[0]]
+        _lower_average(layer, np.array(h * w), layer.in_fmts[0])
+
+    def run_int(self, layer, args, as_float):
+        (x,) = _ints(args)
+        return k.gap(x, layer.recip, layer.shift, layer.lo, layer.hi, layer.leaky)
