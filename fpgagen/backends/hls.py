@@ -16,6 +16,11 @@ chain them in a ``#pragma HLS DATAFLOW`` region. Files in ``OUT/hls/`` (``<top>`
   outputs for it; ``run_hls.tcl`` (Vitis HLS: csim, csynth, export); a ``Makefile``
   (``make csim`` builds the C simulation with g++ and runs it).
 
+Ops: conv, dense, max/average/global pools, add, a standalone LeakyRelu, channel concat (one
+``concat_input`` call per input, each with its own shift and input type, written at its channel
+offset), nearest resize and zero pad. A fused LeakyRelu is three more members of the layer's
+config struct (``LEAKY``, ``ALPHA``, ``ALPHA_FRAC``), which the library's requantizer reads.
+
 Layout: feature maps live in HWC order (channel fastest, then column, then row), as the
 Verilog backend streams them; vectors in index order. A Flatten is free (its output shares its
 input's buffer): the Dense after it takes its weight columns in HWC order, and an Add whose
@@ -51,6 +56,7 @@ from fpgagen import __version__
 from fpgagen.backends import hwc_order, to_hwc
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.errors import BackendError
+from fpgagen.fixed import signed_width
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -116,7 +122,10 @@ def data_ctype(fmt: Format) -> str:
 
 
 def acc_ctype(layer: QLayer) -> str:
-    """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR)."""
+    """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR).
+
+    With a fused LeakyRelu the library also forms ``acc * ALPHA`` (in int64_t when the
+    accumulator is): that needs ``acc_width`` plus ALPHA's signed bits, at most 64."""
     width = layer.acc_width
     if width is None:
         raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): the integer IR gives no accumulator width")
@@ -125,6 +134,15 @@ def acc_ctype(layer: QLayer) -> str:
             f"layer {quoted(layer.name)} ({layer.op}): its accumulator needs {width} bits, more than the 64 bits "
             f"of int64_t, the widest C++ integer the HLS backend uses; use narrower formats for this layer"
         )
+    if layer.leaky is not None:
+        alpha = layer.leaky.alpha
+        product = width + signed_width(alpha, alpha)
+        if product > 64:
+            raise BackendError(
+                f"layer {quoted(layer.name)} ({layer.op}): its fused LeakyRelu multiplies the {width}-bit accumulator "
+                f"by the slope {alpha} ({signed_width(alpha, alpha)} bits): {product} bits, more than the 64 bits of "
+                f"int64_t, the widest C++ integer the HLS backend uses; use narrower formats for this layer"
+            )
     return "int32_t" if width <= 32 else "int64_t"
 
 
@@ -304,15 +322,28 @@ def _fmt_comment(fmt: Format, tensor: str) -> str:
     return f"{fmt} (tensor {quoted(tensor)})"
 
 
+def _shift_comment(shift: int) -> str:
+    return ("requantize: round half away from zero by SHIFT bits" if shift > 0 else
+            "requantize: exact left shift by -SHIFT bits")
+
+
 def _requant_cfg(layer: QLayer) -> list:
-    return [
-        (f"static constexpr int SHIFT = {layer.shift};",
-         "requantize: round half away from zero by SHIFT bits" if layer.shift > 0 else
-         "requantize: exact left shift by -SHIFT bits"),
+    """SHIFT (unless the layer has one per input: concat), LO, HI and a fused LeakyRelu's slope."""
+    narrowed = layer.activation is not None and layer.leaky is None
+    lines = [] if layer.shift is None else [(f"static constexpr int SHIFT = {layer.shift};",
+                                             _shift_comment(layer.shift))]
+    lines += [
         (f"static constexpr int64_t LO = {layer.lo};", "saturation bounds (format range"
-         + (f", narrowed by {activation_name(layer.activation)})" if layer.activation else ")")),
+         + (f", narrowed by {activation_name(layer.activation)})" if narrowed else ")")),
         (f"static constexpr int64_t HI = {layer.hi};", ""),
     ]
+    if layer.leaky is not None:
+        alpha, frac = layer.leaky
+        what = "" if layer.op == "leakyrelu" else f"fused {activation_name(layer.activation)}: "
+        lines += [("static constexpr bool LEAKY = true;",
+                   f"{what}a negative accumulator is requantized as acc * ALPHA by SHIFT + ALPHA_FRAC"),
+                  (f"static constexpr int ALPHA = {alpha}, ALPHA_FRAC = {frac};", f"slope {alpha} * 2**-{frac}")]
+    return lines
 
 
 def _window_cfg(a: dict) -> list:
@@ -335,7 +366,7 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
     out_shape = q.shapes[layer.output]
     in_size, out_size = math.prod(in_shape), math.prod(out_shape)
     name = ident.upper()
-    act = f", fused {activation_name(layer.activation)}" if layer.activation else ""
+    act = f", fused {activation_name(layer.activation)}" if layer.activation and layer.op != "leakyrelu" else ""
     header = (f"{_provenance(layer)} -> {quoted(layer.output)} {list(out_shape)}; {layer.describe()}{act}; "
               f"PE {pe} x SIMD {simd}")
     types = [(f"using in_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
@@ -480,6 +511,65 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
             call = f"fpgagen_nn::add_gather<{ident}_cfg>(a, b, y, {name}_INDEX);"
         read_factors = [1, 1]
         out_layout = tuple(in_layouts[0])
+    elif layer.op == "leakyrelu":
+        if layer.leaky is None:
+            raise BackendError(f"layer {quoted(layer.name)} (leakyrelu): the integer IR gives no slope (leaky is None)")
+        # elementwise: any buffer order (its output is stored like its input)
+        cfg_lines = types + [(f"static constexpr int SIZE = {in_size};", ""), *_requant_cfg(layer)]
+        call = f"fpgagen_nn::leakyrelu<{ident}_cfg>(x, y);"
+        out_layout = tuple(in_layouts[0])
+    elif layer.op == "concat":
+        p = layer.params
+        n = len(layer.inputs)
+        if n < 2 or len(p.shifts) != n or len(p.channels) != n:
+            raise BackendError(f"layer {quoted(layer.name)} (concat): {n} inputs, {len(p.shifts)} shifts and "
+                               f"{len(p.channels)} channel counts; expected 2 or more inputs, one shift and one "
+                               f"channel count each")
+        for i in range(n):
+            check_layout(i)
+        c_out, h, w = layout_of(out_shape)
+        cfg_lines = [(f"using out_t = {out_t};", _fmt_comment(layer.out_fmt, layer.output)),
+                     (f"static constexpr int PIXELS = {h * w}, C = {c_out};",
+                      "output pixels (1: vectors) and channels per pixel"),
+                     *_requant_cfg(layer)]
+        params, calls, offset = [], [], 0
+        for i, (tensor, fmt, shift, ch) in enumerate(zip(layer.inputs, layer.in_fmts, p.shifts, p.channels)):
+            if layout_of(q.shapes[tensor]) != (ch, h, w):
+                raise BackendError(f"layer {quoted(layer.name)} (concat): input {i} {quoted(tensor)} has shape "
+                                   f"{list(q.shapes[tensor])}; expected {ch} channels of {h} x {w}")
+            cfg_lines.append((f"struct in{i} {{ using in_t = {in_t[i]}; static constexpr int C = {ch}, "
+                              f"OFFSET = {offset}, SHIFT = {shift}; }};",
+                              f"{_fmt_comment(fmt, tensor)}; {_shift_comment(shift)}"))
+            params.append(f"const {in_t[i]} x{i}[{ch * h * w}]")
+            calls.append(f"fpgagen_nn::concat_input<{ident}_cfg, {ident}_cfg::in{i}>(x{i}, y);")
+            offset += ch
+        if offset != c_out:
+            raise BackendError(f"layer {quoted(layer.name)} (concat): its inputs have {offset} channels; its output "
+                               f"{quoted(layer.output)} has {c_out}")
+        params.append(f"{out_t} y[{out_size}]")
+        call = "\n    ".join(calls)
+        read_factors = [1] * n
+    elif layer.op in ("resize", "pad"):
+        check_layout(0)
+        if len(in_shape) != 3:
+            raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): input {quoted(layer.inputs[0])} has shape "
+                               f"{list(in_shape)}; expected a feature map (C, H, W)")
+        if in_t[0] != out_t:
+            raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): input format {layer.in_fmts[0]} and output "
+                               f"format {layer.out_fmt} differ; the op is exact and keeps its input's format")
+        c, h, w = in_shape
+        _, oh, ow = out_shape
+        cfg_lines = types + [(f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
+                             (f"static constexpr int OUT_H = {oh}, OUT_W = {ow};", "")]
+        if layer.op == "resize":
+            fh, fw = layer.params.factors
+            cfg_lines.append((f"static constexpr int FH = {fh}, FW = {fw};", "nearest: every pixel FH x FW times"))
+            call = f"fpgagen_nn::resize_nearest<{ident}_cfg>(x, y);"
+        else:
+            top, left, bottom, right = layer.params.pads
+            cfg_lines.append((f"static constexpr int PAD_TOP = {top}, PAD_LEFT = {left}, PAD_BOTTOM = {bottom}, "
+                              f"PAD_RIGHT = {right};", "zero padding"))
+            call = f"fpgagen_nn::pad<{ident}_cfg>(x, y);"
     else:
         raise BackendError(f"layer {quoted(layer.name)}: the HLS library has no function for op {layer.op!r}")
     return LayerCode(layer, ident, pe, simd, header, cfg_lines, consts, params, pragmas, call, out_size,
