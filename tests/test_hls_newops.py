@@ -8,7 +8,8 @@ and on the extremes of the input format (all-max, all-min, alternating). Cases: 
 into conv, dense, average/global pools and a residual add (alpha 0.1, 0.25, -0.5, 1.5, 0.01); a
 standalone LeakyRelu on the model input and after a max pool; Concat of 2 and 3 inputs whose
 formats differ, of the model input (which another layer also reads), of the same tensor twice,
-of vectors, with a fused LeakyRelu; Resize and Pad between convs. Also: the rendered config
+of vectors, with a fused LeakyRelu; Resize and Pad between convs. An ONNX model with the new ops
+goes through the whole flow (import, passes, calibration, lowering). Also: the rendered config
 structs, and the error for a LeakyRelu product wider than 64 bits.
 """
 
@@ -281,3 +282,41 @@ def test_leaky_product_wider_than_64_bits_is_an_error():
         hls.plan_model(build.qgraph, build.cfg)
     layer.acc_width = 55  # 64 bits: fits
     hls.plan_model(build.qgraph, build.cfg)
+
+
+def test_onnx_model_through_the_flow(tmp_path):
+    """An ONNX model with the new ops, through import, passes, calibration and lowering as a user
+    runs it (``flow.verify``), then at the input extremes: a LeakyRelu on the model input and
+    after a max pool (standalone), one fused into a conv and into a Gemm (alpha -0.5), Resize
+    (scales), a 3-input Concat incl. the model input, and a Pad that no conv can take."""
+    onnx = pytest.importorskip("onnx")
+    from fpgagen.config import resolve_config
+    from models_onnx import Net
+
+    n = Net((2, 6, 6), opset=13, seed=3, name="newops")
+    x2 = n.node("LeakyRelu", ["x"], alpha=0.3)
+    b1 = n.node("LeakyRelu", [n.conv(x2, 2, 4, pads=[1, 1, 1, 1])], alpha=0.1)
+    up = n.node("Resize", [n.node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2]), "", n.const([1, 1, 2, 2])],
+                mode="nearest")
+    cat = n.node("Concat", [b1, up, "x"], axis=1)
+    pad = n.node("Pad", [cat, n.const([0, 0, 1, 1, 0, 0, 0, 0], dtype=np.int64)])
+    lr = n.node("LeakyRelu", [n.node("MaxPool", [pad], kernel_shape=[2, 2], strides=[2, 2])], alpha=0.05)
+    y = n.node("LeakyRelu", [n.gemm(n.flatten(lr), 72, 5)], alpha=-0.5)
+    onnx.save(n.model(y), tmp_path / "newops.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "cal.npz", x=rng.normal(size=(40, 2, 6, 6)).astype(np.float32))
+    cfg = resolve_config({"name": "newops", "model": str(tmp_path / "newops.onnx"),
+                          "data": {"calibration": str(tmp_path / "cal.npz")}, "targets": ["hls"]}, base=tmp_path)
+    results, out = flow.verify(cfg, targets=["hls"], samples=16, out=tmp_path / "out", progress=False)
+    assert (results["hls"]["samples"], results["hls"]["mismatches"]) == (16, 0)
+
+    build = flow.run_quantization(cfg, progress=False)
+    q = build.qgraph
+    ops = [(layer.op, layer.leaky is not None) for layer in q.layers]
+    assert ops.count(("leakyrelu", True)) == 2 and ("conv", True) in ops and ("dense", True) in ops
+    assert {"resize", "concat", "pad"} <= {op for op, _ in ops}
+    assert next(layer for layer in q.layers if layer.op == "concat").inputs[2] == q.input
+    xq = extreme_inputs(build, 16)
+    _, trace = run_int(q, xq, trace=True)
+    r = hls.verify(build, out / "hls", xq, GoldenRun(trace[q.output], trace))
+    assert (r["samples"], r["mismatches"]) == (16, 0)
