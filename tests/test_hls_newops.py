@@ -10,7 +10,8 @@ standalone LeakyRelu on the model input and after a max pool; Concat of 2 and 3 
 formats differ, of the model input (which another layer also reads), of the same tensor twice,
 of vectors, with a fused LeakyRelu; Resize and Pad between convs. An ONNX model with the new ops
 goes through the whole flow (import, passes, calibration, lowering). Also: the rendered config
-structs, and the error for a LeakyRelu product wider than 64 bits.
+structs (two cases again with explicit PE/SIMD), and the error for a LeakyRelu product wider than
+64 bits.
 """
 
 from __future__ import annotations
@@ -171,6 +172,10 @@ GRAPHS = {fn.__name__.removesuffix("_graph"): fn for fn in (fused_mac_graph, fus
 
 #: cases whose input is calibrated on [0, 1] (an unsigned input format: concat of u8 and s8 inputs)
 UNSIGNED_INPUT = ("concat_input",)
+#: cases run again with explicit PE/SIMD on their MAC layers (the requantizer is per output)
+PARALLEL = {"fused_mac": {"c1": {"pe": 3, "simd": 2}, "c2": {"pe": 2, "simd": 3}, "fc": {"pe": 5, "simd": 4}},
+            "concat_input": {"c2": {"pe": 2, "simd": 5}, "c3": {"pe": 3, "simd": 7}}}
+CASE_NAMES = sorted(GRAPHS) + [f"{name}_parallel" for name in sorted(PARALLEL)]
 
 
 def extreme_inputs(build, n: int = 24) -> np.ndarray:
@@ -184,10 +189,12 @@ def extreme_inputs(build, n: int = 24) -> np.ndarray:
     return xq
 
 
-@pytest.fixture(scope="module", params=sorted(GRAPHS))
+@pytest.fixture(scope="module", params=CASE_NAMES)
 def case(request, tmp_path_factory):
-    graph = GRAPHS[request.param]()
-    build = build_for(graph, np.random.default_rng(len(request.param)), signed=request.param not in UNSIGNED_INPUT)
+    name = request.param.removesuffix("_parallel")
+    build = build_for(GRAPHS[name](), np.random.default_rng(len(name)), signed=name not in UNSIGNED_INPUT)
+    if name != request.param:
+        build.cfg["parallelism"]["layers"] = PARALLEL[name]
     target = tmp_path_factory.mktemp(f"hls_{request.param}") / "hls"
     hls.generate(build).write(target)
     xq = extreme_inputs(build)
@@ -195,6 +202,13 @@ def case(request, tmp_path_factory):
     result = hls.verify(build, target, xq, GoldenRun(trace[build.qgraph.output], trace))
     cpp = (target / f"{result['top']}.cpp").read_text()
     return dict(name=request.param, build=build, xq=xq, trace=trace, result=result, cpp=cpp)
+
+
+@pytest.mark.parametrize("case", [n for n in CASE_NAMES if n.endswith("_parallel")], indirect=True)
+def test_parallelism_is_rendered(case):
+    for layer, p in PARALLEL[case["name"].removesuffix("_parallel")].items():
+        block = case["cpp"].split(f"struct {layer}_cfg {{")[1].split("};\n")[0]
+        assert f"static constexpr int PE = {p['pe']};" in block and f"static constexpr int SIMD = {p['simd']};" in block
 
 
 def test_bit_exact_in_c_simulation(case):
