@@ -16,29 +16,19 @@ the default does not fit) and per-layer values (``parallelism.layers.<name>``, w
 
 from __future__ import annotations
 
-import math
-
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.ops import get as get_op
 
 
 def layer_dims(q: QGraph, layer: QLayer) -> tuple[int, int] | None:
-    """(outputs, inputs-per-tap) that PE and SIMD divide, or None for layers without MACs."""
-    if layer.op == "conv":
-        ci = q.shapes[layer.inputs[0]][0]
-        co = q.shapes[layer.output][0]
-        groups = layer.attrs.get("groups", 1)
-        return co, ci // groups
-    if layer.op == "dense":
-        return q.shapes[layer.output][0], q.shapes[layer.inputs[0]][0]
-    return None
+    """(outputs, inputs-per-tap) that PE and SIMD divide, or None for layers without MACs (the op's)."""
+    return get_op(layer.op).fold_dims(layer, q.shapes)
 
 
 def macs(q: QGraph, layer: QLayer) -> int:
-    """Multiply-accumulates per frame."""
-    if layer.op in ("conv", "dense"):
-        return int(layer.weight[0].size * math.prod(q.shapes[layer.output]))
-    return 0
+    """Multiply-accumulates per frame (the op's count)."""
+    return get_op(layer.op).macs(layer, q.shapes)
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:

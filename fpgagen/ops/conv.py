@@ -35,3 +35,6 @@ class Conv(Op):
 
     def macs(self, layer, shapes):
         return int(layer.weight[0].size * math.prod(shapes[layer.output]))
+
+    def fold_dims(self, layer, shapes):
+        return shapes[layer.output][0], shapes[layer.inputs[0]][0] // layer.attrs.get("groups", 1)

@@ -29,3 +29,6 @@ class Dense(Op):
 
     def macs(self, layer, shapes):
         return int(layer.weight.size)
+
+    def fold_dims(self, layer, shapes):
+        return shapes[layer.output][0], shapes[layer.inputs[0]][0]

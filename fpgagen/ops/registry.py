@@ -47,6 +47,10 @@ class Op:
         """Multiply-accumulates per frame (0 for ops without multipliers)."""
         return 0
 
+    def fold_dims(self, layer, shapes: dict) -> tuple[int, int] | None:
+        """(outputs, inputs per kernel tap) that a backend's PE and SIMD divide; None without MACs."""
+        return None
+
 
 class ExactOp(Op):
     """A layout op whose integers are its float values (resize, pad): one kernel of the input and
