@@ -189,6 +189,14 @@ def extreme_inputs(build, n: int = 24) -> np.ndarray:
     return xq
 
 
+def verify_at_extremes(build, target, n: int = 24):
+    """The C simulation of ``target`` on :func:`extreme_inputs`: (result, inputs, golden trace)."""
+    q = build.qgraph
+    xq = extreme_inputs(build, n)
+    _, trace = run_int(q, xq, trace=True)
+    return hls.verify(build, target, xq, GoldenRun(trace[q.output], trace)), xq, trace
+
+
 @pytest.fixture(scope="module", params=CASE_NAMES)
 def case(request, tmp_path_factory):
     name = request.param.removesuffix("_parallel")
@@ -197,9 +205,7 @@ def case(request, tmp_path_factory):
         build.cfg["parallelism"]["layers"] = PARALLEL[name]
     target = tmp_path_factory.mktemp(f"hls_{request.param}") / "hls"
     hls.generate(build).write(target)
-    xq = extreme_inputs(build)
-    _, trace = run_int(build.qgraph, xq, trace=True)
-    result = hls.verify(build, target, xq, GoldenRun(trace[build.qgraph.output], trace))
+    result, xq, trace = verify_at_extremes(build, target)
     cpp = (target / f"{result['top']}.cpp").read_text()
     return dict(name=request.param, build=build, xq=xq, trace=trace, result=result, cpp=cpp)
 
@@ -330,7 +336,23 @@ def test_onnx_model_through_the_flow(tmp_path):
     assert ops.count(("leakyrelu", True)) == 2 and ("conv", True) in ops and ("dense", True) in ops
     assert {"resize", "concat", "pad"} <= {op for op, _ in ops}
     assert next(layer for layer in q.layers if layer.op == "concat").inputs[2] == q.input
-    xq = extreme_inputs(build, 16)
-    _, trace = run_int(q, xq, trace=True)
-    r = hls.verify(build, out / "hls", xq, GoldenRun(trace[q.output], trace))
+    r, _, _ = verify_at_extremes(build, out / "hls", 16)
+    assert (r["samples"], r["mismatches"]) == (16, 0)
+
+
+def test_digits_ops_acceptance_model(tmp_path):
+    """configs/digits_ops.yaml (examples/ops: every new op, PE 2 x SIMD 4) on the HLS target alone:
+    bit-exact on validation samples and at the input extremes."""
+    from pathlib import Path
+
+    from fpgagen.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "digits_ops.yaml")
+    cfg["targets"] = ["hls"]
+    results, out = flow.verify(cfg, targets=["hls"], samples=32, out=tmp_path / "out", progress=False)
+    assert (results["hls"]["samples"], results["hls"]["mismatches"]) == (32, 0)
+    build = flow.run_quantization(cfg, progress=False)
+    q = build.qgraph
+    assert {"leakyrelu", "concat", "resize", "pad"} <= {layer.op for layer in q.layers}
+    r, _, _ = verify_at_extremes(build, out / "hls", 16)
     assert (r["samples"], r["mismatches"]) == (16, 0)
