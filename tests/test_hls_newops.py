@@ -356,3 +356,10 @@ def test_digits_ops_acceptance_model(tmp_path):
     assert {"leakyrelu", "concat", "resize", "pad"} <= {layer.op for layer in q.layers}
     r, _, _ = verify_at_extremes(build, out / "hls", 16)
     assert (r["samples"], r["mismatches"]) == (16, 0)
+
+
+def test_every_ir_op_has_an_emitter():
+    """Each op of the IR (fpgagen.ops) has an HLS emitter, except flatten (a buffer alias)."""
+    from fpgagen import ops
+
+    assert set(hls.EMITTERS) == set(ops.names()) - {"flatten"}
