@@ -459,6 +459,7 @@ def leaky_int(alpha: float) -> tuple[int, int]:
     return round_away(Fraction(alpha) * 2**frac), frac
 
 
+UBSAN = ("-fsanitize=undefined", "-fno-sanitize-recover=all")
 LEAKIES = [leaky_int(a) for a in ALPHAS] + [(150, -1), (255, 0), (-128, 7)]  # alpha 300, 255, -1
 
 
@@ -711,8 +712,14 @@ def kernel_cases() -> list[KernelCase]:
 
 KERNEL_CASES = kernel_cases()
 
-# requantize_leaky: accumulator types (values kept where acc * ALPHA fits int64_t), shifts, slopes
-RQL_ACCS = (("int16_t", 16), ("int32_t", 32), ("int64_t", 55))
+# requantize_leaky: accumulator types (negative values kept where acc * ALPHA fits int64_t), shifts, slopes
+RQL_ACCS = (("int16_t", 16), ("int32_t", 32), ("int64_t", 63))
+
+
+def rql_values(bits: int) -> list[int]:
+    """Accumulators of ``bits``; in int64_t the negative ones (which are multiplied by ALPHA) above
+    -2**54, the positive ones up to 2**62 - 1 (never multiplied)."""
+    return [v for v in rq_values(bits) if bits < 63 or v >= -2**54]
 RQL_SHIFTS = (-12, -3, 0, 1, 4, 11, 20, 33, 50)
 RQL_RANGES = (("int8_t", -128, 127), ("int16_t", -32768, 1000))
 
@@ -740,7 +747,7 @@ def kernel_driver_source(cases: list[KernelCase]) -> str:
              "    std::printf(\"\\n\");",
              "}", ""]
     for acc_t, bits in RQL_ACCS:
-        lines.append(f"static const long long RQL_{bits}[] = {{{', '.join(f'{v}LL' for v in rq_values(bits))}}};")
+        lines.append(f"static const long long RQL_{bits}[] = {{{', '.join(f'{v}LL' for v in rql_values(bits))}}};")
     for n, case in enumerate(cases):
         samples = len(case.want)
         lines += ["", f"namespace kc{n} {{  // {case.name}", "struct cfg {"]
@@ -771,7 +778,8 @@ def kernel_sweep(tmp_path_factory):
     (root / "driver.cpp").write_text(kernel_driver_source(KERNEL_CASES))
     for name in hls.LIBRARY:
         (root / name).write_text(read_library_file(f"hls/{name}"))
-    cmd = ["g++", *hls.CXXFLAGS, f"-I{root}", "-o", str(root / "driver"), str(root / "driver.cpp")]
+    # with the undefined-behaviour sanitizer: no overflow of acc * ALPHA, no shift out of range
+    cmd = ["g++", *hls.CXXFLAGS, *UBSAN, f"-I{root}", "-o", str(root / "driver"), str(root / "driver.cpp")]
     comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert comp.returncode == 0, comp.stderr[-4000:]
     run = subprocess.run([str(root / "driver")], capture_output=True, text=True, check=False, timeout=120)
@@ -803,7 +811,7 @@ def test_new_kernel_cases_reach_both_paths_and_the_bounds():
 
 def test_requantize_leaky_matches_reference(kernel_sweep):
     for n, (acc_t, bits, shift, leaky, out_t, lo, hi) in enumerate(rql_jobs()):
-        vals = rq_values(bits)
+        vals = rql_values(bits)
         got = kernel_sweep[f"rql{n}"][0]
         want = [ref_leaky(v, shift, lo, hi, leaky) for v in vals]
         assert got == want, (acc_t, shift, leaky, out_t, lo, hi)

@@ -152,7 +152,9 @@ inline Out requantize_leaky(Acc acc) {
     static_assert(ALPHA >= -256 && ALPHA <= 255, "requantize_leaky: ALPHA must fit 9 signed bits");
     using prod_t = typename detail::widened<Acc>::type;
     const Out positive = requantize<SHIFT, LO, HI, Out>(acc);
-    const prod_t prod = static_cast<prod_t>(static_cast<prod_t>(acc) * static_cast<prod_t>(ALPHA));
+    // only a negative acc is multiplied (a non-negative one would need no bound on acc * ALPHA)
+    const prod_t negative_acc = static_cast<prod_t>(acc < 0 ? acc : Acc(0));
+    const prod_t prod = static_cast<prod_t>(negative_acc * static_cast<prod_t>(ALPHA));
     const Out negative = detail::requantizer<SHIFT + ALPHA_FRAC, LO, HI, Out, prod_t>::apply(prod);
     return (acc >= 0) ? positive : negative;
 }
