@@ -10,8 +10,8 @@ standalone LeakyRelu on the model input and after a max pool; Concat of 2 and 3 
 formats differ, of the model input (which another layer also reads), of the same tensor twice,
 of vectors, with a fused LeakyRelu; Resize and Pad between convs. An ONNX model with the new ops
 goes through the whole flow (import, passes, calibration, lowering). Also: the rendered config
-structs (two cases again with explicit PE/SIMD), and the error for a LeakyRelu product wider than
-64 bits.
+structs (two cases again with explicit PE/SIMD), no undefined behaviour (-fsanitize=undefined), and
+the error for a LeakyRelu product wider than 64 bits.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def case(request, tmp_path_factory):
     hls.generate(build).write(target)
     result, xq, trace = verify_at_extremes(build, target)
     cpp = (target / f"{result['top']}.cpp").read_text()
-    return dict(name=request.param, build=build, xq=xq, trace=trace, result=result, cpp=cpp)
+    return dict(name=request.param, build=build, xq=xq, trace=trace, result=result, cpp=cpp, target=target)
 
 
 @pytest.mark.parametrize("case", [n for n in CASE_NAMES if n.endswith("_parallel")], indirect=True)
@@ -220,6 +220,20 @@ def test_parallelism_is_rendered(case):
 def test_bit_exact_in_c_simulation(case):
     r = case["result"]
     assert (r["samples"], r["mismatches"]) == (24, 0), r
+
+
+def test_no_undefined_behaviour(case, tmp_path):
+    """The same C simulation built with -fsanitize=undefined (any signed overflow or bad shift
+    aborts it) gives the same integers."""
+    top, target = case["result"]["top"], case["target"]
+    binary, _, _ = hls.compile_csim(target, top, tmp_path, extra_flags=("-fsanitize=undefined",
+                                                                       "-fno-sanitize-recover=all"))
+    np.savetxt(tmp_path / "in.txt", case["xq"].reshape(len(case["xq"]), -1), fmt="%d")
+    hls.run_csim(binary, tmp_path / "in.txt", tmp_path / "out.txt")
+    got = np.array((tmp_path / "out.txt").read_text().split(), dtype=np.int64).reshape(len(case["xq"]), -1)
+    q = case["build"].qgraph
+    want = np.asarray(case["trace"][q.output]).reshape(len(case["xq"]), -1)
+    assert got.tolist() == want.tolist()
 
 
 def test_inputs_reach_the_extremes(case):
