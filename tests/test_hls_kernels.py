@@ -46,6 +46,9 @@ from fpgagen.render import read_library_file
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 
 SAMPLES = 6  # per case: all-min, all-max, alternating min/max, 3 random
+#: both drivers run under the undefined-behaviour sanitizer: a signed overflow or a shift out of
+#: range aborts them
+UBSAN = ("-fsanitize=undefined", "-fno-sanitize-recover=all")
 
 
 @dataclass
@@ -345,7 +348,7 @@ def sweep(tmp_path_factory):
     (root / "driver.cpp").write_text(driver_source(tops))
     (root / "inputs.txt").write_text("".join(" ".join(map(str, row.tolist())) + "\n" for block in inputs
                                              for row in block))
-    cmd = ["g++", *hls.CXXFLAGS, "-o", str(root / "driver"), str(root / "driver.cpp")]
+    cmd = ["g++", *hls.CXXFLAGS, *UBSAN, "-o", str(root / "driver"), str(root / "driver.cpp")]
     comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert comp.returncode == 0, comp.stdout + comp.stderr[-4000:]
     run = subprocess.run([str(root / "driver"), str(root / "inputs.txt")], capture_output=True, text=True,
@@ -459,7 +462,6 @@ def leaky_int(alpha: float) -> tuple[int, int]:
     return round_away(Fraction(alpha) * 2**frac), frac
 
 
-UBSAN = ("-fsanitize=undefined", "-fno-sanitize-recover=all")
 LEAKIES = [leaky_int(a) for a in ALPHAS] + [(150, -1), (255, 0), (-128, 7)]  # alpha 300, 255, -1
 
 
@@ -778,7 +780,6 @@ def kernel_sweep(tmp_path_factory):
     (root / "driver.cpp").write_text(kernel_driver_source(KERNEL_CASES))
     for name in hls.LIBRARY:
         (root / name).write_text(read_library_file(f"hls/{name}"))
-    # with the undefined-behaviour sanitizer: no overflow of acc * ALPHA, no shift out of range
     cmd = ["g++", *hls.CXXFLAGS, *UBSAN, f"-I{root}", "-o", str(root / "driver"), str(root / "driver.cpp")]
     comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert comp.returncode == 0, comp.stderr[-4000:]
