@@ -157,6 +157,11 @@ def shorten(text: str, max_len: int = MAX_SHOWN) -> str:
     return text[: keep - keep // 3] + "..." + text[len(text) - keep // 3:]
 
 
+def fmt_shape(shape) -> str:
+    """``[1, 8, 8]``: a shape as error messages show it."""
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
 def quoted(name: str, max_len: int = MAX_SHOWN) -> str:
     """``'name'`` for comments and messages: printable ASCII, escaped, shortened, never splicing."""
     body = _escape(shorten(str(name), max_len))

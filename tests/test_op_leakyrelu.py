@@ -104,3 +104,25 @@ def test_unknown_attribute_is_named():
     with pytest.raises(ModelError, match=r"\(LeakyRelu\): attribute 'beta' = 1.0 is not supported; supported attributes "
                                          r"of LeakyRelu: alpha"):
         from_model(m)
+
+
+def m_relu_after_negative_slope(opset):
+    n = Net((8,), opset)
+    return n.model(n.relu(leaky(n, n.gemm("x", 8, 6), -0.3)))
+
+
+def m_relu_after_resize(opset):
+    n = Net((2, 4, 4), opset)
+    r = n.node("Resize", [n.conv("x", 2, 3, pads=[1, 1, 1, 1]), "", n.const([1, 1, 2, 2])], mode="nearest")
+    return n.model(n.relu(r))
+
+
+@pytest.mark.parametrize("build", [m_relu_after_negative_slope, m_relu_after_resize], ids=lambda f: f.__name__[2:])
+def test_activations_that_do_not_compose_or_move_through_layout_ops(build):
+    """Found by tools/fuzz.py --profile ops (seeds 33, 114, 123): a ReLU after a LeakyRelu of
+    negative slope is a layer of its own; a ReLU after a Resize moves up through it to the conv."""
+    g = check_against_ort(build(13))
+    if build is m_relu_after_negative_slope:
+        assert [(x.op, x.activation) for x in g.nodes] == [("dense", L(-0.3)), ("leakyrelu", ReLU())]
+    else:
+        assert [(x.op, x.activation) for x in g.nodes] == [("conv", ReLU()), ("resize", None)]

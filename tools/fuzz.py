@@ -48,8 +48,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("c", "hls", "verilog")
-#: generator profiles: "small" (the default; what CI runs) and "wide" (3x the channels, sizes, 10 layers)
-PROFILES = ("small", "wide")
+#: generator profiles: "small" (the default; what CI runs), "wide" (3x the channels, sizes, 10 layers)
+#: and "ops" (small nets that also use LeakyRelu, Concat, Resize and Pad)
+PROFILES = ("small", "wide", "ops")
 CLASSES = ("pass", "mismatch", "crash", "hang", "rejected")
 
 # -- what a rejection may be ---------------------------------------------------------------------
@@ -129,15 +130,22 @@ def _window(rng, pool: bool, opset: int) -> dict:
     return d
 
 
-def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool, wide: int = 1) -> dict:
+def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool, wide: int = 1, new_ops: bool = False) -> dict:
     if kind == "vec":
         ops = ["gemm", "matmul", "resdense", "layout", "identity", "act"]
         w = [5, 3, 0.3 if from_flatten else 1.2, 0.8, 0.5, 0.6 if act_ok else 0.1]
+        if new_ops:
+            ops, w = ops + ["leaky", "catdense"], w + [1.5, 1.5]
     else:
         ops = ["conv", "maxpool", "avgpool", "gap", "resconv", "flatten", "layout", "identity", "act"]
         w = [5, 1.5, 1.5, 0.4, 1.0, 1.2, 0.8, 0.4, 0.6 if act_ok else 0.1]
+        if new_ops:
+            ops, w = ops + ["leaky", "catconv", "catinput", "resize", "pad"], w + [1.5, 1.2, 0.6, 1.2, 1.2]
     op = _pick(rng, ops, w)
     d: dict = {"op": op}
+    if new_ops:
+        d["leaky_post"] = bool(rng.random() < 0.3)
+        d["alpha"] = float(_pick(rng, [0.1, 0.01, 0.2, 0.25, -0.3, 1.5]))
     if op in ("conv", "resconv"):
         d.update(_window(rng, False, opset))
         d["co"] = int(rng.integers(1, 6 * wide + 1))
@@ -172,6 +180,19 @@ def _layer(rng, kind: str, opset: int, act_ok: bool, from_flatten: bool, wide: i
     elif op == "act":
         d["act"] = _pick(rng, ["relu", "clip"])
         d["clip_hi"] = float(_pick(rng, [1.0, 6.0, 2.0]))
+    elif op in ("catconv", "catdense", "catinput"):
+        d["co"] = d["m"] = int(rng.integers(1, 6 * wide + 1))
+        d["first"] = bool(rng.random() < 0.5)
+        d["post"] = _post(rng)
+    elif op == "resize":
+        d["f"] = [int(_pick(rng, [1, 2, 2, 3])), int(_pick(rng, [1, 2, 2, 3]))]
+        d["how"] = _pick(rng, ["scales", "sizes", "upsample"], [3, 2, 1])
+        d["mode"] = _pick(rng, [("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"),
+                                ("pytorch_half_pixel", "round_prefer_ceil"), ("tf_half_pixel_for_nn", "floor"), None])
+    elif op == "pad":
+        d["pads"] = [int(x) for x in rng.integers(0, 3, 4)]
+        d["then"] = _pick(rng, ["conv", "maxpool", "none"])
+        d.update(_window(rng, False, opset))
     return d
 
 
@@ -184,7 +205,8 @@ def generate(seed: int, profile: str = "small") -> dict:
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
     rng = np.random.default_rng([seed, 20261202] if profile == "small" else [seed, 20261202, PROFILES.index(profile)])
-    wide = 1 if profile == "small" else 3
+    wide = 3 if profile == "wide" else 1
+    new_ops = profile == "ops"
     opset = int(_pick(rng, list(range(7, 22)), [1] * 6 + [2] * 7 + [1, 1]))
     kind = _pick(rng, ["img", "seq", "vec"], [5, 2, 2])
     if kind == "img":
@@ -196,13 +218,14 @@ def generate(seed: int, profile: str = "small") -> dict:
     layers = []
     act_ok, from_flatten, k = False, False, kind
     for _ in range(int(rng.integers(1, 7 if wide == 1 else 11))):
-        lay = _layer(rng, k, opset, act_ok, from_flatten, wide)
+        lay = _layer(rng, k, opset, act_ok, from_flatten, wide, new_ops)
         layers.append(lay)
         op = lay["op"]
         from_flatten = op == "flatten"
         if op == "flatten":
             k = "vec"
-        if op in ("conv", "resconv", "gemm", "matmul", "resdense", "avgpool", "gap"):
+        if op in ("conv", "resconv", "gemm", "matmul", "resdense", "avgpool", "gap", "catconv", "catinput",
+                  "catdense", "leaky"):
             act_ok = True
         elif op in ("maxpool", "flatten", "layout", "identity", "act"):
             pass
@@ -345,6 +368,66 @@ class _Builder:
             y = self.node("BatchNormalization", [y, *(self.const(v) for v in parts)], epsilon=1e-3, **attrs)
         if p["act"]:
             y = self.activation(y, p["act"], p["clip_hi"])
+        return y
+
+    def new_op(self, lay: dict) -> str:
+        """The layers of the "ops" profile: LeakyRelu, Concat, Resize/Upsample, Pad."""
+        op, x = lay["op"], self.cur
+        if op == "leaky":
+            return self.node("LeakyRelu", [x], alpha=lay["alpha"])
+        if op in ("catconv", "catdense", "catinput"):
+            if op == "catinput" and tuple(self.shape[1:]) == tuple(self.spec["input"][1:]) and len(self.shape) > 1:
+                other, c = "x", self.spec["input"][0]
+            elif op == "catdense":
+                shape = self.shape
+                other = self.dense({**lay, "op": "gemm", "transA": False, "transB": True, "alpha": 1.0, "beta": 1.0,
+                                    "cform": "m", "bias": "none", "swap": False})
+                c, self.shape = self.shape[0], shape
+            else:
+                shape = self.shape
+                other = self.conv({**lay, "k": [3, 3], "s": [1, 1], "pad": "sym", "pads": [1, 1, 1, 1], "groups": "1",
+                                   "g": 1, "mult": 1, "bias": "input", "swap": False}, co=lay["co"], same=True)
+                c, self.shape = lay["co"], shape
+            ins = [other, x] if lay.get("first") else [x, other]
+            self.shape = (self.shape[0] + c, *self.shape[1:])
+            return self.node("Concat", ins, axis=1 if self.rng.random() < 0.5 else -len(self.shape))
+        if op == "resize":
+            f = lay["f"][-(len(self.shape) - 1):] if len(self.shape) == 2 else lay["f"]
+            full = [1, 1, *f]
+            out = tuple(d * k for d, k in zip(self.shape[1:], f))
+            if self.opset < 10 or (lay["how"] == "upsample" and self.opset < 10):
+                if self.opset < 9:
+                    y = self.node("Upsample", [x], mode="nearest", scales=[float(v) for v in full])
+                else:
+                    y = self.node("Upsample", [x, self.const(full)], mode="nearest")
+            elif self.opset < 11:
+                y = self.node("Resize", [x, self.const(full)], mode="nearest")
+            else:
+                attrs = {} if lay["mode"] is None else {"coordinate_transformation_mode": lay["mode"][0],
+                                                        "nearest_mode": lay["mode"][1]}
+                if lay["how"] == "sizes" and self.spec["batch"] == 1:
+                    empty = self.const(np.zeros(0)) if self.opset < 13 else ""  # roi, scales required before 13
+                    ins = [x, empty, empty, self.const([1, self.shape[0], *out], np.int64)]
+                else:
+                    ins = [x, self.const(np.zeros(0)) if self.opset < 13 else "", self.const(full)]
+                y = self.node("Resize", ins, mode="nearest", **attrs)
+            self.shape = (self.shape[0], *out)
+            return y
+        # pad (then a conv, a max pool or nothing)
+        rank = len(self.shape) + 1
+        b = [0, 0] + lay["pads"][: rank - 2]
+        e = [0, 0] + lay["pads"][2: 2 + rank - 2]
+        if self.opset < 11:
+            y = self.node("Pad", [x], pads=b + e)
+        else:
+            y = self.node("Pad", [x, self.const(b + e, np.int64)])
+        self.shape = (self.shape[0], *(d + p + q for d, p, q in zip(self.shape[1:], b[2:], e[2:])))
+        self.cur = y
+        if lay["then"] == "conv":
+            return self.conv({**lay, "pad": "none", "groups": "1", "g": 1, "mult": 1, "bias": "input", "swap": False,
+                              "co": 3, "post": {"bn": False, "act": None, "clip_hi": 1.0, "wscale": None}})
+        if lay["then"] == "maxpool":
+            return self.pool({**lay, "op": "maxpool", "pad": "none", "ceil": False, "cip": False})
         return y
 
     def activation(self, y: str, act: str, hi: float) -> str:
@@ -519,6 +602,12 @@ class _Builder:
         elif op == "act":
             self.cur = self.activation(self.cur, lay["act"], lay["clip_hi"])
             return
+        elif op in ("leaky", "catconv", "catdense", "catinput", "resize", "pad"):
+            if (op == "catdense") != (kind == "vec") and op != "leaky":
+                return  # not applicable to this shape
+            self.cur = self.new_op(lay)
+        if lay.get("leaky_post") and op in ("conv", "resconv", "gemm", "matmul", "resdense"):
+            self.cur = self.node("LeakyRelu", [self.cur], alpha=lay["alpha"])
         if op not in ("maxpool", "flatten"):  # activations move through these to the layer before
             self.act_ok = True
 
@@ -765,7 +854,7 @@ def run_worker(case: Path, targets: list[str], timeout: float, grace: float = 60
     """Run one written case in a fresh process; after ``timeout`` per target (+ ``grace`` for the
     checks before them) it is killed with its whole process group: the target it was running (or
     the first, if none had started) is a ``hang``, the ones after it ``skipped``."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(case), "--targets", *targets]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(case), "--targets", *(targets or ["float"])]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(),
                             start_new_session=True, text=True)

@@ -13,7 +13,11 @@ so a Reshape/Squeeze/Unsqueeze/Transpose/Flatten that only relabels the layout b
 ``flatten`` (to a vector) or nothing at all.
 
 Supported ONNX ops (default domain, opsets 7 to 21) are :data:`SUPPORTED_OPS`; constant subgraphs
-may use :data:`CONSTANT_OPS`.
+may use :data:`CONSTANT_OPS`. The import rule of an ONNX op that becomes an IR layer (Conv, Gemm,
+MatMul, the pools, LeakyRelu, Concat, Resize/Upsample, Pad) lives with that op in
+:mod:`fpgagen.ops` (``Op.import_onnx``, registered here); this module keeps the walk, constant
+folding and the rules of what the passes remove or fold (BatchNormalization, Add/Mul of a
+constant, Relu/Clip, Identity, layouts).
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from fpgagen.errors import ModelError
-from fpgagen.ir.graph import Graph, Node, conv_output_hw
-from fpgagen.names import quoted, shorten
+from fpgagen.ir.graph import Graph, Node
+from fpgagen.names import fmt_shape, quoted, shorten
 from fpgagen.ops import onnx_rules
 from fpgagen.ops.activation import Clip, ReLU
 from fpgagen.passes import run_passes
@@ -90,8 +94,7 @@ class _Tensor:
     batch_axis: int = 0
 
 
-def _fmt_shape(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+_fmt_shape = fmt_shape
 
 
 # -- the importer --------------------------------------------------------------------------------------
@@ -392,196 +395,6 @@ def _attrs(node: onnx.NodeProto) -> dict:
             v = v.decode()
         out[a.name] = v
     return out
-
-
-# -- windows (conv and pooling) ---------------------------------------------------------------------
-def _window_params(im: _Importer, node, index, t: _Tensor, attrs: dict, kernel: tuple[int, ...],
-                   pool: bool) -> dict:
-    """kernel/stride/pads in IR (2-D) form from ONNX attributes, for a (C, W) or (C, H, W) input."""
-    nd = len(t.shape) - 1
-    if len(kernel) != nd:
-        raise im.err(node, index, f"{len(kernel)}-D kernel on an input of per-sample shape {_fmt_shape(t.shape)}")
-    spatial = t.shape[1:]
-    strides = tuple(attrs.get("strides", (1,) * nd))
-    dil = tuple(attrs.get("dilations", (1,) * nd))
-    if any(d != 1 for d in dil):
-        raise im.err(node, index, f"attribute 'dilations' = {list(dil)} is not supported; supported: dilations all 1")
-    if len(strides) != nd or any(s < 1 for s in strides):
-        raise im.err(node, index, f"attribute 'strides' = {list(strides)} is not valid for a {nd}-D window")
-    auto_pad = attrs.get("auto_pad", "NOTSET")
-    if auto_pad in ("NOTSET", ""):
-        pads = tuple(attrs.get("pads", (0,) * (2 * nd)))
-        if len(pads) != 2 * nd or any(p < 0 for p in pads):
-            raise im.err(node, index, f"attribute 'pads' = {list(pads)} is not valid for a {nd}-D window")
-        begin, end = list(pads[:nd]), list(pads[nd:])
-    elif auto_pad == "VALID":
-        begin, end = [0] * nd, [0] * nd
-    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        begin, end = [], []
-        for size, k, s in zip(spatial, kernel, strides):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            small, big = total // 2, total - total // 2
-            begin.append(small if auto_pad == "SAME_UPPER" else big)
-            end.append(big if auto_pad == "SAME_UPPER" else small)
-    else:
-        raise im.err(node, index, f"attribute 'auto_pad' = {auto_pad!r} is not supported; supported: "
-                                  f"NOTSET, VALID, SAME_UPPER, SAME_LOWER")
-    if pool and attrs.get("ceil_mode", 0):
-        for i, (size, k, s) in enumerate(zip(spatial, kernel, strides)):
-            span = size + begin[i] + end[i] - k
-            out = -(-span // s) + 1
-            if (out - 1) * s >= size + begin[i]:  # the last window would start in the end padding
-                out -= 1  # as onnxruntime (and PyTorch) do; onnx's shape inference keeps it, so
-                im.inferred.clear()  # stop cross-checking shapes against it from here on
-            end[i] += max((out - 1) * s + k - (size + begin[i] + end[i]), 0)
-    if nd == 1:
-        return {"kernel": (1, kernel[0]), "stride": (1, strides[0]), "pads": (0, begin[0], 0, end[0])}
-    return {"kernel": tuple(kernel), "stride": tuple(strides), "pads": (begin[0], begin[1], end[0], end[1])}
-
-
-def _window_out_shape(im, node, index, t: _Tensor, channels: int, p: dict) -> tuple[int, ...]:
-    h, w = t.irs[1:]
-    oh, ow = conv_output_hw((h, w), p["kernel"], p["stride"], p["pads"])
-    if oh < 1 or ow < 1:
-        raise im.err(node, index, f"the window {p['kernel']} does not fit the input {_fmt_shape(t.shape)} "
-                                  f"with pads {p['pads']}")
-    return (channels, ow) if len(t.shape) == 2 else (channels, oh, ow)
-
-
-# -- importers: layers ---------------------------------------------------------------------------------
-@imports("Conv")
-def _conv(im: _Importer, node, index, t: _Tensor, attrs) -> None:
-    im.check_attrs(node, index, attrs, ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
-    if node.input[0] in im.consts:
-        raise im.err(node, index, "the data input is a constant but the weight is computed; expected "
-                                  "the data first and a constant weight")
-    w = im.need_const(node, index, 1, "the weight")
-    b = im.opt_const(node, index, 2, "the bias")
-    if w.ndim not in (3, 4):
-        raise im.err(node, index, f"weight of shape {_fmt_shape(w.shape)}: only 1-D and 2-D convolutions "
-                                  f"(3-D or 4-D weights) are supported")
-    im.need_layout(node, index, t, (w.ndim - 1,), f"a {w.ndim - 2}-D Conv expects [C, W]" if w.ndim == 3
-                   else "a 2-D Conv expects [C, H, W]")
-    groups = int(attrs.get("group", 1))
-    ci, co = t.shape[0], w.shape[0]
-    if groups < 1 or ci % groups or co % groups or w.shape[1] * groups != ci:
-        raise im.err(node, index, f"group={groups} does not fit {ci} input channels and weight "
-                                  f"{_fmt_shape(w.shape)} (expected [Co, C/group, ...])")
-    kernel = tuple(int(k) for k in w.shape[2:])
-    if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != kernel:
-        raise im.err(node, index, f"attribute 'kernel_shape' = {list(attrs['kernel_shape'])} does not match "
-                                  f"the weight shape {_fmt_shape(w.shape)}")
-    p = _window_params(im, node, index, t, attrs, kernel, pool=False)
-    if b is not None and b.shape != (co,):
-        raise im.err(node, index, f"bias of shape {_fmt_shape(b.shape)}; expected [{co}]")
-    w4 = w.reshape(co, w.shape[1], 1, kernel[0]) if w.ndim == 3 else w
-    shape = _window_out_shape(im, node, index, t, co, p)
-    im.emit(node, index, "conv", [t], shape, attrs={**p, "groups": groups},
-            weight=w4.astype(np.float32), bias=None if b is None else b.astype(np.float32))
-
-
-def _weight_2d(im, node, index, pos, what) -> np.ndarray:
-    w = im.need_const(node, index, pos, what)
-    if w.ndim != 2:
-        raise im.err(node, index, f"{what} has shape {_fmt_shape(w.shape)}; expected a 2-D matrix")
-    return w.astype(np.float64)
-
-
-@imports("Gemm")
-def _gemm(im: _Importer, node, index, t: _Tensor, attrs) -> None:
-    im.check_attrs(node, index, attrs, ("alpha", "beta", "transA", "transB"))
-    if node.input[0] in im.consts:
-        raise im.err(node, index, "input A is a constant and B is computed; supported: A computed "
-                                  "(the batch), B a constant weight")
-    trans_a, trans_b = int(attrs.get("transA", 0)), int(attrs.get("transB", 0))
-    if trans_a != t.batch_axis:
-        where = "first" if t.batch_axis == 0 else "second"
-        raise im.err(node, index, f"attribute 'transA' = {trans_a} with input A having the batch on its {where} "
-                                  f"axis would mix samples; supported: transA=0 on [batch, K], transA=1 on [K, batch]")
-    im.need_layout(node, index, t, (1,), "Gemm expects a vector per sample ([batch, K])")
-    b = _weight_2d(im, node, index, 1, "input B")
-    b = b.T if trans_b else b  # [K, M]
-    k = t.shape[0]
-    if b.shape[0] != k:
-        raise im.err(node, index, f"input B{'^T' if trans_b else ''} has {b.shape[0]} rows; expected K = {k}")
-    m = b.shape[1]
-    weight = float(attrs.get("alpha", 1.0)) * b.T
-    c = im.opt_const(node, index, 2, "input C (bias)")
-    bias = None
-    if c is not None:
-        c = np.asarray(c, np.float64)
-        if c.ndim == 2:
-            if c.shape[0] != 1:
-                raise im.err(node, index, f"input C of shape {_fmt_shape(c.shape)} varies along the batch axis; "
-                                          f"supported: C of shape [M], [1, M], [1, 1] or a scalar")
-            c = c[0]
-        try:
-            bias = float(attrs.get("beta", 1.0)) * np.broadcast_to(c, (m,))
-        except ValueError as exc:
-            raise im.err(node, index, f"input C of shape {_fmt_shape(c.shape)} does not broadcast to [{m}]") from exc
-        bias = bias.astype(np.float32)
-    im.emit(node, index, "dense", [t], (m,), weight=weight.astype(np.float32), bias=bias)
-
-
-@imports("MatMul")
-def _matmul(im: _Importer, node, index, t: _Tensor, attrs) -> None:
-    im.check_attrs(node, index, attrs, ())
-    if node.input[0] in im.consts:
-        raise im.err(node, index, "input A is a constant and B is computed; supported: A computed, B a constant")
-    im.need_layout(node, index, t, (1,), "MatMul expects a vector per sample ([batch, K]) times a constant [K, M]")
-    b = _weight_2d(im, node, index, 1, "input B")
-    if b.shape[0] != t.shape[0]:
-        raise im.err(node, index, f"input B has {b.shape[0]} rows; expected K = {t.shape[0]}")
-    im.emit(node, index, "dense", [t], (b.shape[1],), weight=b.T.astype(np.float32))
-
-
-def _pool_common(im, node, index, t, attrs, allowed, what) -> dict:
-    im.check_attrs(node, index, attrs, allowed)
-    im.need_layout(node, index, t, (2, 3), f"{what} expects [C, W] or [C, H, W]")
-    kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
-    if not kernel:
-        raise im.err(node, index, "attribute 'kernel_shape' is missing")
-    return _window_params(im, node, index, t, attrs, kernel, pool=True)
-
-
-@imports("MaxPool")
-def _maxpool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
-    if int(attrs.get("storage_order", 0)) != 0:
-        raise im.err(node, index, f"attribute 'storage_order' = {attrs['storage_order']} is not supported; "
-                                  f"supported: 0")
-    p = _pool_common(im, node, index, t, attrs,
-                     ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"),
-                     "MaxPool")
-    im.emit(node, index, "maxpool", [t], _window_out_shape(im, node, index, t, t.shape[0], p), attrs=p)
-
-
-@imports("AveragePool")
-def _avgpool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
-    include = bool(attrs.get("count_include_pad", 0))
-    p = _pool_common(im, node, index, t, attrs,
-                     ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"),
-                     "AveragePool")
-    extra = {}
-    if include and attrs.get("ceil_mode", 0):
-        # the divisor counts the pads but not the end padding ceil_mode adds (as onnxruntime does)
-        plain = _window_params(im, node, index, t, {**attrs, "ceil_mode": 0}, p["kernel"][-len(t.shape) + 1:],
-                               pool=True)
-        if plain["pads"] != p["pads"]:
-            extra["count_pads"] = plain["pads"]
-    im.emit(node, index, "avgpool", [t], _window_out_shape(im, node, index, t, t.shape[0], p),
-            attrs={**p, "count_include_pad": include, **extra})
-
-
-@imports("GlobalAveragePool", "GlobalMaxPool")
-def _global_pool(im: _Importer, node, index, t: _Tensor, attrs) -> None:
-    im.check_attrs(node, index, attrs, ())
-    im.need_layout(node, index, t, (2, 3), f"{node.op_type} expects [C, W] or [C, H, W]")
-    shape = (t.shape[0],) + (1,) * (len(t.shape) - 1)
-    if node.op_type == "GlobalAveragePool":
-        im.emit(node, index, "gap", [t], shape)
-    else:
-        h, w = t.irs[1:]
-        im.emit(node, index, "maxpool", [t], shape, attrs={"kernel": (h, w), "stride": (1, 1), "pads": (0, 0, 0, 0)})
 
 
 # -- importers: elementwise ---------------------------------------------------------------------------

@@ -11,13 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.golden import kernels as k
-from fpgagen.names import quoted
+from fpgagen.names import fmt_shape, quoted
 from fpgagen.ops.params import ConcatParams
 from fpgagen.ops.registry import Op, register
-
-
-def _fmt(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 @register
@@ -45,7 +41,7 @@ class Concat(Op):
         for x in ins:
             im.need_layout(node, index, x, (1, 2, 3), "Concat needs every input in an IR layout")
             if x.shape[1:] != t.shape[1:] or len(x.shape) != len(t.shape):
-                raise im.err(node, index, f"inputs of per-sample shapes {_fmt(t.shape)} and {_fmt(x.shape)} differ "
+                raise im.err(node, index, f"inputs of per-sample shapes {fmt_shape(t.shape)} and {fmt_shape(x.shape)} differ "
                                           f"in more than the channel axis")
         if len(ins) == 1:
             im.emit(node, index, "identity", ins, t.shape, pending=True)

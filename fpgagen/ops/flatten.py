@@ -10,6 +10,7 @@ class Flatten(Op):
     name = "flatten"
     passes_format = True
     takes_activation = False
+    commutes = "all"
 
     def run_float(self, node, args, dtype):
         return args[0].reshape(args[0].shape[0], -1)

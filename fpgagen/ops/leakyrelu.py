@@ -4,7 +4,8 @@ ONNX ``LeakyRelu(alpha)`` becomes an activation (:class:`~fpgagen.ops.activation
 that the activations pass fuses into the conv/dense/add/pool/concat computing its input; where
 there is none (the model input, a max pool's output, a tensor other layers read too) it is this
 layer: each integer ``x`` (at Fx) is requantized to Fy on two paths (SPEC.md 3): ``x >= 0``:
-``requant(x, s)``; ``x < 0``: ``requant(x * A, s + Fal)``, ``s = Fx - Fy``.
+``requant(x, s)``; ``x < 0``: ``requant(x * A, s + Fal)``, ``s = Fx - Fy``. Its ``activation`` is
+the LeakyRelu (a ReLU/Clip after it composes into it: then it is a requantizing clamp).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from fpgagen.ops.registry import Op, register
 class LeakyReluOp(Op):
     name = "leakyrelu"
     onnx_ops = ("LeakyRelu",)
-    takes_activation = False
 
     def import_onnx(self, im, node, index, t, attrs):
         im.check_attrs(node, index, attrs, ("alpha",))
@@ -29,7 +29,7 @@ class LeakyReluOp(Op):
         im.emit(node, index, "act", [t], t.shape, activation=act, pending=True)
 
     def run_float(self, node, args, dtype):
-        return node.activation.apply(args[0])
+        return args[0]  # the layer's activation (its LeakyRelu, composed with any fused after it) is applied after
 
     def lower(self, node, layer, ctx):
         layer.shift = layer.in_fmts[0].frac - layer.out_fmt.frac

@@ -15,6 +15,7 @@ from fpgagen.errors import QuantizationError
 from fpgagen.fixed import signed_width
 from fpgagen.golden import kernels as k
 from fpgagen.golden import windows as win
+from fpgagen.ops._window import window_out_shape, window_params
 from fpgagen.ops.registry import Op, register
 
 #: bits of precision of an average pool's integer reciprocal, beyond the window count's bits
@@ -33,10 +34,61 @@ def _ints(args):
     return [a.astype(np.int64, copy=False) for a in args]
 
 
+def _pool_common(im, node, index, t, attrs, allowed, what) -> dict:
+    im.check_attrs(node, index, attrs, allowed)
+    im.need_layout(node, index, t, (2, 3), f"{what} expects [C, W] or [C, H, W]")
+    kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
+    if not kernel:
+        raise im.err(node, index, "attribute 'kernel_shape' is missing")
+    return window_params(im, node, index, t, attrs, kernel, pool=True)
+
+
+def _maxpool(im, node, index, t, attrs) -> None:
+    if int(attrs.get("storage_order", 0)) != 0:
+        raise im.err(node, index, f"attribute 'storage_order' = {attrs['storage_order']} is not supported; "
+                                  f"supported: 0")
+    p = _pool_common(im, node, index, t, attrs,
+                     ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"),
+                     "MaxPool")
+    im.emit(node, index, "maxpool", [t], window_out_shape(im, node, index, t, t.shape[0], p), attrs=p)
+
+
+def _avgpool(im, node, index, t, attrs) -> None:
+    include = bool(attrs.get("count_include_pad", 0))
+    p = _pool_common(im, node, index, t, attrs,
+                     ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"),
+                     "AveragePool")
+    extra = {}
+    if include and attrs.get("ceil_mode", 0):
+        # the divisor counts the pads but not the end padding ceil_mode adds (as onnxruntime does)
+        plain = window_params(im, node, index, t, {**attrs, "ceil_mode": 0}, p["kernel"][-len(t.shape) + 1:],
+                               pool=True)
+        if plain["pads"] != p["pads"]:
+            extra["count_pads"] = plain["pads"]
+    im.emit(node, index, "avgpool", [t], window_out_shape(im, node, index, t, t.shape[0], p),
+            attrs={**p, "count_include_pad": include, **extra})
+
+
+def _global_pool(im, node, index, t, attrs) -> None:
+    im.check_attrs(node, index, attrs, ())
+    im.need_layout(node, index, t, (2, 3), f"{node.op_type} expects [C, W] or [C, H, W]")
+    shape = (t.shape[0],) + (1,) * (len(t.shape) - 1)
+    if node.op_type == "GlobalAveragePool":
+        im.emit(node, index, "gap", [t], shape)
+    else:
+        h, w = t.irs[1:]
+        im.emit(node, index, "maxpool", [t], shape, attrs={"kernel": (h, w), "stride": (1, 1), "pads": (0, 0, 0, 0)})
+
+
 @register
 class MaxPool(Op):
     name = "maxpool"
     passes_format = True
+    commutes = "monotone"
+    onnx_ops = ("MaxPool", "GlobalMaxPool")
+
+    def import_onnx(self, im, node, index, t, attrs):
+        (_maxpool if node.op_type == "MaxPool" else _global_pool)(im, node, index, t, attrs)
 
     def run_float(self, node, args, dtype):
         a = node.attrs
@@ -67,6 +119,10 @@ def _lower_average(layer, counts, x_fmt) -> None:
 @register
 class AvgPool(Op):
     name = "avgpool"
+    onnx_ops = ("AveragePool",)
+
+    def import_onnx(self, im, node, index, t, attrs):
+        _avgpool(im, node, index, t, attrs)
 
     def run_float(self, node, args, dtype):
         a, x = node.attrs, args[0]
@@ -88,6 +144,10 @@ class AvgPool(Op):
 @register
 class GlobalAvgPool(Op):
     name = "gap"
+    onnx_ops = ("GlobalAveragePool",)
+
+    def import_onnx(self, im, node, index, t, attrs):
+        _global_pool(im, node, index, t, attrs)
 
     def run_float(self, node, args, dtype):
         return args[0].mean(axis=(2, 3), keepdims=True)

@@ -27,6 +27,9 @@ class Op:
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     #: a fused activation may be given to this op (its requantizer clamps / takes the LeakyRelu)
     takes_activation: ClassVar[bool] = True
+    #: an elementwise activation f (with f(0) = 0) commutes with this op, so the activations pass may
+    #: move it up through: "all" (layout ops), "monotone" (max: only non-decreasing f), or None
+    commutes: ClassVar[str | None] = None
 
     def import_onnx(self, im, node, index, t, attrs) -> None:  # pragma: no cover - per op
         raise NotImplementedError(self.name)
@@ -59,6 +62,7 @@ class ExactOp(Op):
 
     passes_format = True
     takes_activation = False
+    commutes = "all"  # replication and zero padding: f(pad(x)) = pad(f(x)) when f(0) = 0
 
     def kernel(self, x, params):  # pragma: no cover - per op
         raise NotImplementedError(self.name)

@@ -9,7 +9,8 @@ is then clamped to ``[lo, hi]`` (exact: ``relu(max(window)) == max(relu(window))
 format holds every clamped value). Where there is no such pool either (the activation reads the
 model input, or a tensor other layers read too), a clamp layer is inserted: a 1x1 max pool with
 the activation fused, which every backend has (a vector model input is relabelled ``(N, 1, 1)``
-for it, and flattened back after it). A LeakyRelu changes the format (its output is signed), so
+for it, and flattened back after it). Resize, Pad and Flatten commute with every activation here
+(f(0) = 0), max pooling with the monotone ones (``Op.commutes``). A LeakyRelu changes the format (its output is signed), so
 where it cannot be fused into a requantizing layer it becomes a ``leakyrelu`` layer of its own; with
 a negative slope it is not monotone and moves through flattens only.
 """
@@ -17,14 +18,14 @@ a negative slope it is not monotone and moves through flattens only.
 from __future__ import annotations
 
 from fpgagen.errors import ModelError
-from fpgagen.ir.graph import QUANT_OPS, Graph, Node, activation_name
+from fpgagen.ir.graph import OPS, QUANT_OPS, Graph, Node, activation_name
 from fpgagen.names import quoted
 from fpgagen.ops import get as get_op
 from fpgagen.ops.activation import LeakyRelu, compose
 from fpgagen.passes.pending import bypass, describe
 
-#: layers an activation can move through (elementwise monotone functions commute with them)
-THROUGH_OPS = ("maxpool", "flatten")
+#: layers an activation can move through (they declare it: ``Op.commutes``)
+THROUGH_OPS = tuple(op for op in OPS if get_op(op).commutes)
 #: layers that can clamp their output without requantizing (the fallback target)
 CLAMP_OPS = ("maxpool",)
 
@@ -35,7 +36,7 @@ def _walk_up(graph: Graph, act: Node) -> tuple[list[Node], str]:
     negative slope) passes only flattens."""
     tensor = act.inputs[0]
     passed: list[Node] = []
-    through = THROUGH_OPS if act.activation.monotone else ("flatten",)
+    through = tuple(op for op in THROUGH_OPS if act.activation.monotone or get_op(op).commutes == "all")
     while True:
         prod = graph.producer(tensor)
         if (prod is None or prod.op not in through or len(graph.consumers(tensor)) != 1
@@ -124,8 +125,17 @@ def _insert_clamp(graph: Graph, act: Node) -> None:
     bypass(graph, act)
 
 
+def _composes(first, second) -> bool:
+    try:
+        compose(first, second)
+    except ModelError:
+        return False
+    return True
+
+
 def _standalone(graph: Graph, act: Node) -> None:
-    """Replace the pending ``act`` (a LeakyRelu) by a ``leakyrelu`` layer in the same place."""
+    """Replace the pending ``act`` by a ``leakyrelu`` layer in the same place: an elementwise
+    requantizer with the activation (a LeakyRelu, or one that does not compose with the layer below)."""
     graph.nodes[graph.nodes.index(act)] = Node(act.name, "leakyrelu", list(act.inputs), act.output,
                                                activation=act.activation, onnx_nodes=list(act.onnx_nodes),
                                                onnx_op=act.onnx_op)
@@ -136,6 +146,9 @@ def fuse_activations(graph: Graph) -> bool:
     clamp layer (ReLU, Clip) or a ``leakyrelu`` layer where none can; True when changed."""
     for act in [n for n in graph.nodes if n.op == "act"]:
         target = _target(graph, act)
+        if target is not None and not _composes(target.activation, act.activation):
+            _standalone(graph, act)  # e.g. a ReLU after a LeakyRelu of negative slope: a layer of its own
+            return True
         if target is None:
             if isinstance(act.activation, LeakyRelu):
                 _standalone(graph, act)
