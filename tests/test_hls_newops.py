@@ -320,9 +320,10 @@ def test_leaky_product_wider_than_64_bits_is_an_error():
 
 def test_onnx_model_through_the_flow(tmp_path):
     """An ONNX model with the new ops, through import, passes, calibration and lowering as a user
-    runs it (``flow.verify``), then at the input extremes: a LeakyRelu on the model input and
-    after a max pool (standalone), one fused into a conv and into a Gemm (alpha -0.5), Resize
-    (scales), a 3-input Concat incl. the model input, and a Pad that no conv can take."""
+    runs it (``flow.verify``), then at the input extremes: a LeakyRelu on the model input
+    (standalone), one fused into a conv and into a Gemm (alpha -0.5), one after a max pool (the
+    passes move it to the layer that can take it), Resize (scales), a 3-input Concat incl. the
+    model input, and a Pad that no conv can take."""
     onnx = pytest.importorskip("onnx")
     from fpgagen.config import resolve_config
     from models_onnx import Net
@@ -347,7 +348,7 @@ def test_onnx_model_through_the_flow(tmp_path):
     build = flow.run_quantization(cfg, progress=False)
     q = build.qgraph
     ops = [(layer.op, layer.leaky is not None) for layer in q.layers]
-    assert ops.count(("leakyrelu", True)) == 2 and ("conv", True) in ops and ("dense", True) in ops
+    assert ("leakyrelu", True) in ops and ("conv", True) in ops and ("dense", True) in ops
     assert {"resize", "concat", "pad"} <= {op for op, _ in ops}
     assert next(layer for layer in q.layers if layer.op == "concat").inputs[2] == q.input
     r, _, _ = verify_at_extremes(build, out / "hls", 16)
