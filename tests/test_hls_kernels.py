@@ -16,7 +16,8 @@ PE/SIMD that do, groups and depthwise, signed and unsigned inputs at the extreme
 The new ops' kernels are also instantiated directly (hand-written CFG structs, a second driver):
 a fused LeakyRelu (alpha 0.1, 0.25, -0.5, 1.5, 0.01 and slopes with Fal <= 0) in conv2d, dense,
 avgpool, gap and add, the standalone leakyrelu, concat (2 and 3 inputs, mixed signedness and
-widths, shifts <= 0, the same tensor twice, vectors), resize_nearest and pad, each against
+widths, shifts <= 0, the same tensor twice, vectors, a flattened map read through an index
+table), resize_nearest and pad, each against
 fpgagen.golden.kernels; requantize_leaky against an exact Fraction reference.
 """
 
@@ -630,6 +631,26 @@ def concat_kernel_case(name, rng, parts, hw, leaky, lo=-128, hi=127, same=False)
                       "int8_t", hwc(want), plain=hwc(k.concat(xs, shifts, lo, hi)))
 
 
+def concat_gather_kernel_case(name, rng, map_part, vec_part, leaky) -> KernelCase:
+    """A vector concat of a flattened (c, h, w) map (its buffer in HWC order, read through the
+    index table) and a vector: ``map_part = (ctype, (c, h, w), shift)``, ``vec_part = (ctype, n, shift)``."""
+    (mt, shape, ms), (vt, n, vs) = map_part, vec_part
+    m = math.prod(shape)
+    fm = samples_of(mt, m, rng).reshape(-1, *shape)
+    vec = samples_of(vt, n, rng)
+    flat = fm.reshape(len(fm), -1)
+    want = k.concat([flat, vec], (ms, vs), -128, 127, leaky)
+    index = np.concatenate([hls.gather_index((m, 1, 1), shape), np.arange(n)])
+    cfg = ["using out_t = int8_t;", f"static constexpr int PIXELS = 1, C = {m + n};",
+           "static constexpr int64_t LO = -128, HI = 127;", *leaky_cfg(leaky),
+           f"struct in0 {{ using in_t = {mt}; static constexpr int C = {m}, OFFSET = 0, SHIFT = {ms}; }};",
+           f"struct in1 {{ using in_t = {vt}; static constexpr int C = {n}, OFFSET = {m}, SHIFT = {vs}; }};"]
+    call = ("fpgagen_nn::concat_input_gather<cfg, cfg::in0>(x0, y, INDEX); "
+            "fpgagen_nn::concat_input<cfg, cfg::in1>(x1, y);")
+    return KernelCase(name, cfg, call, [(mt, hwc(fm)), (vt, vec)], "int8_t", want, [("uint16_t", "INDEX", index)],
+                      plain=k.concat([flat, vec], (ms, vs), -128, 127))
+
+
 def resize_kernel_case(name, rng, ctype, c, h, w, factors) -> KernelCase:
     x = samples_of(ctype, c * h * w, rng).reshape(-1, c, h, w)
     want = k.resize_nearest(x, factors)
@@ -702,6 +723,8 @@ def kernel_cases() -> list[KernelCase]:
                            (1, 1), a025),
         concat_kernel_case("concat_leftshift_leaky", rng, [("int8_t", 2, -3), ("int8_t", 2, -8)], (2, 2),
                            (150, -1)),
+        concat_gather_kernel_case("concat_gather", rng, ("int8_t", (3, 2, 4), 1), ("uint8_t", 5, 0), None),
+        concat_gather_kernel_case("concat_gather_leaky", rng, ("uint8_t", (2, 3, 3), -1), ("int16_t", 4, 8), a01),
     ]
     for i, (c, h, w, f) in enumerate(((1, 1, 1, (1, 1)), (3, 4, 5, (2, 2)), (2, 3, 3, (3, 1)), (2, 2, 3, (1, 4)),
                                       (4, 3, 2, (2, 3)))):

@@ -8,7 +8,8 @@ and on the extremes of the input format (all-max, all-min, alternating). Cases: 
 into conv, dense, average/global pools and a residual add (alpha 0.1, 0.25, -0.5, 1.5, 0.01); a
 standalone LeakyRelu on the model input and after a max pool; Concat of 2 and 3 inputs whose
 formats differ, of the model input (which another layer also reads), of the same tensor twice,
-of vectors, with a fused LeakyRelu; Resize and Pad between convs. An ONNX model with the new ops
+of vectors (also of flattened maps, read through an index table), with a fused LeakyRelu; Resize
+and Pad between convs. An ONNX model with the new ops
 goes through the whole flow (import, passes, calibration, lowering). Also: the rendered config
 structs (two cases again with explicit PE/SIMD), no undefined behaviour (-fsanitize=undefined), and
 the error for a LeakyRelu product wider than 64 bits.
@@ -165,9 +166,20 @@ def concat_vectors_graph() -> Graph:
     return g.graph(g.dense("d3", k, 4))
 
 
+def concat_flat_graph() -> Graph:
+    """concat of flattened maps (stored in HWC order: read through an index table) and a dense
+    output: the flattened model input, a dense on it, a flattened conv map; + leaky(0.1) -> dense."""
+    g = G("concat_flat", (2, 3, 4), 7)
+    f = g.flatten("flat_x", "x")
+    a = g.dense("d1", f, 5)
+    m = g.flatten("flat_c", g.conv("c1", "x", 3))
+    k = g.concat("cat", [f, a, m], act=LeakyRelu(0.1))
+    return g.graph(g.dense("d2", k, 4))
+
+
 GRAPHS = {fn.__name__.removesuffix("_graph"): fn for fn in (fused_mac_graph, fused_pool_add_graph, standalone_graph,
                                                            concat_input_graph, concat_twice_graph,
-                                                           concat_vectors_graph)}
+                                                           concat_vectors_graph, concat_flat_graph)}
 
 
 #: cases whose input is calibrated on [0, 1] (an unsigned input format: concat of u8 and s8 inputs)
@@ -260,12 +272,18 @@ def test_leaky_layers_take_both_paths(case):
 def test_new_ops_are_rendered(case):
     """Each new op is one library call (concat: one per input) of the IR's own numbers."""
     q, cpp = case["build"].qgraph, case["cpp"]
-    idents = hls.plan_model(q, case["build"].cfg).trace_names
+    plan = hls.plan_model(q, case["build"].cfg)
+    idents = plan.trace_names
     for layer in q.layers:
         ident = idents.get(layer.name)
         if layer.op == "concat":
             for i, shift in enumerate(layer.params.shifts):
-                assert f"fpgagen_nn::concat_input<{ident}_cfg, {ident}_cfg::in{i}>(x{i}, y);" in cpp
+                c, h, w = plan.layouts[layer.inputs[i]]  # a vector stored as a flattened map: gathered
+                flat = len(q.shapes[layer.inputs[i]]) == 1 and c > 1 and h * w > 1
+                gather = f"fpgagen_nn::concat_input_gather<{ident}_cfg, {ident}_cfg::in{i}>(x{i}, y, " \
+                         f"{ident.upper()}_INDEX);"
+                plain = f"fpgagen_nn::concat_input<{ident}_cfg, {ident}_cfg::in{i}>(x{i}, y);"
+                assert (gather if flat else plain) in cpp, (layer.name, i)
                 assert f"OFFSET = {sum(layer.params.channels[:i])}, SHIFT = {shift}; }};" in cpp
         elif layer.op == "resize":
             fh, fw = layer.params.factors

@@ -18,14 +18,16 @@ chain them in a ``#pragma HLS DATAFLOW`` region. Files in ``OUT/hls/`` (``<top>`
 
 Ops: conv, dense, max/average/global pools, add, a standalone LeakyRelu, channel concat (one
 ``concat_input`` call per input, each with its own shift and input type, written at its channel
-offset), nearest resize and zero pad. A fused LeakyRelu is three more members of the layer's
-config struct (``LEAKY``, ``ALPHA``, ``ALPHA_FRAC``), which the library's requantizer reads.
+offset; a vector input that is a flattened map is read through an index table), nearest resize
+and zero pad. A fused LeakyRelu is three more members of the layer's config struct (``LEAKY``,
+``ALPHA``, ``ALPHA_FRAC``), which the library's requantizer reads.
 
 Layout: feature maps live in HWC order (channel fastest, then column, then row), as the
 Verilog backend streams them; vectors in index order. A Flatten is free (its output shares its
 input's buffer): the Dense after it takes its weight columns in HWC order, and an Add whose
 inputs are stored in different orders (a flattened map and a vector) reads its second input
-through an index table. The testbench reads and writes CHW (ONNX) order and converts.
+through an index table, as a Concat of vectors reads a flattened map. The testbench reads and
+writes CHW (ONNX) order and converts.
 
 Names: every identifier comes from :mod:`fpgagen.names`, one :class:`~fpgagen.names.Namespace`
 per C++ scope (the files' globals, the ``<top>_impl`` namespace, the top functions' locals), and
@@ -618,19 +620,33 @@ def _concat(e: Emit) -> None:
               "output pixels (1: vectors) and channels per pixel"),
              *_requant_cfg(layer)]
     e.params, calls, offset = [], [], 0
+    index = np.arange(c_out)  # vectors: the position in its input's buffer of each output element
+    gathered = []
     for i, (tensor, fmt, shift, ch) in enumerate(zip(layer.inputs, layer.in_fmts, p.shifts, p.channels)):
-        e.check_layout(i)
-        if layout_of(e.q.shapes[tensor]) != (ch, h, w):
+        if layout_of(e.q.shapes[tensor]) != (ch, h, w) or offset + ch > c_out:
             raise e.error(f"input {i} {quoted(tensor)} has shape {list(e.q.shapes[tensor])}; expected {ch} channels "
                           f"of {h} x {w}")
         ctype = data_ctype(fmt)
         e.cfg.append((f"struct in{i} {{ using in_t = {ctype}; static constexpr int C = {ch}, OFFSET = {offset}, "
                       f"SHIFT = {shift}; }};", f"{_fmt_comment(fmt, tensor)}; {_shift_comment(shift)}"))
         e.params.append(f"const {ctype} x{i}[{ch * h * w}]")
-        calls.append(f"fpgagen_nn::concat_input<{e.ident}_cfg, {e.ident}_cfg::in{i}>(x{i}, y);")
+        # a vector input that is a flattened map (stored in HWC order) is read through the index table
+        order = gather_index((ch, 1, 1), e.in_layouts[i]) if h * w == 1 else None
+        if order is None:
+            e.check_layout(i)
+            calls.append(f"fpgagen_nn::concat_input<{e.ident}_cfg, {e.ident}_cfg::in{i}>(x{i}, y);")
+        else:
+            index[offset:offset + ch] = order
+            gathered.append(f"{i} ({_order(e.in_layouts[i], True)})")
+            calls.append(f"fpgagen_nn::concat_input_gather<{e.ident}_cfg, {e.ident}_cfg::in{i}>(x{i}, y, "
+                         f"{e.name}_INDEX);")
         offset += ch
     if offset != c_out:
         raise e.error(f"its inputs have {offset} channels; its output {quoted(layer.output)} has {c_out}")
+    if gathered:
+        e.consts = [Const(f"{e.name}_INDEX", "uint16_t" if c_out <= 1 << 16 else "uint32_t", index,
+                          f"{quoted(layer.name)}: position in its input's buffer of each output element "
+                          f"(read for input {', '.join(gathered)})")]
     e.params.append(f"{e.out_t} y[{e.out_size}]")
     e.call = "\n    ".join(calls)  # one call per input, each writing its channels
     e.read_factors = [1] * n

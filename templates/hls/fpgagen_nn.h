@@ -11,7 +11,9 @@
 //                  b through an index table when it is stored in another order than a
 //   maxpool      : exact; padding never wins; then clamp to [LO, HI] (a fused ReLU/Clip)
 //   leakyrelu    : acc = x, then requantize(acc) with the LeakyRelu's two paths
-//   concat       : each input requantized by its own SHIFT (acc = x), placed at its channels
+//   concat       : each input requantized by its own SHIFT (acc = x), placed at its channels;
+//                  concat_input_gather reads a vector input through an index table when it is a
+//                  flattened feature map (stored in HWC order)
 //   resize_nearest, pad: exact (pixel replication, zeros)
 //
 // requantize() is the only place rounding is written: round half away from zero by SHIFT bits
@@ -489,6 +491,22 @@ concat_pixels:
 #pragma HLS PIPELINE II=1
             y[p * CFG::C + IN::OFFSET + c] = layer_requantize<CFG, IN::SHIFT>(static_cast<acc_t>(x[p * IN::C + c]));
         }
+    }
+}
+
+// The same for a vector concat (PIXELS = 1) whose input IN is stored in another order than its
+// index order (a flattened feature map, in HWC order): its element i is x[index[IN::OFFSET + i]].
+// index covers the whole output (the entries of the other inputs are not read here).
+template <class CFG, class IN, typename Index>
+void concat_input_gather(const typename IN::in_t x[IN::C], typename CFG::out_t y[CFG::C], const Index index[CFG::C]) {
+    using acc_t = typename detail::widened<typename IN::in_t>::type;
+    static_assert(CFG::PIXELS == 1, "concat_input_gather: only vectors (PIXELS = 1) are gathered");
+    static_assert(IN::C >= 1 && IN::OFFSET >= 0 && IN::OFFSET + IN::C <= CFG::C,
+                  "concat_input_gather: channels out of range");
+concat_gather_elements:
+    for (int i = 0; i < IN::C; ++i) {
+#pragma HLS PIPELINE II=1
+        y[IN::OFFSET + i] = layer_requantize<CFG, IN::SHIFT>(static_cast<acc_t>(x[index[IN::OFFSET + i]]));
     }
 }
 
