@@ -601,7 +601,7 @@ def add_kernel_case(name, rng, in0, in1, size, align, shift, leaky, hi=127) -> K
 
 def leakyrelu_kernel_case(name, rng, in_t, out_t, size, shift, leaky, hi=None) -> KernelCase:
     x = samples_of(in_t, size, rng)
-    lo, thi = CTYPES[out_t]
+    lo, thi = CTYPES[out_t] if leaky is not None or out_t.startswith("uint") else (0, CTYPES[out_t][1])
     hi = thi if hi is None else hi
     cfg = [f"using in_t = {in_t};", f"using out_t = {out_t};", f"static constexpr int SIZE = {size};",
            f"static constexpr int SHIFT = {shift};", f"static constexpr int64_t LO = {lo}, HI = {hi};",
@@ -706,6 +706,9 @@ def kernel_cases() -> list[KernelCase]:
                                                   ("int8_t", "int16_t", -9), ("int8_t", "int8_t", 3))):
             cases.append(leakyrelu_kernel_case(f"leakyrelu_{i}_{j}", rng, in_t, out_t, 17, shift, leaky,
                                                hi=100 if j == 5 else None))
+    # no slope: a standalone ReLU (LO = 0) or Clip that no layer could take
+    cases += [leakyrelu_kernel_case("leakyrelu_relu", rng, "int8_t", "uint8_t", 17, -1, None),
+              leakyrelu_kernel_case("leakyrelu_clip", rng, "int16_t", "int8_t", 17, 4, None, hi=50)]
     # concat: 2 and 3 inputs, mixed signedness and widths, shifts <= 0, the same tensor twice, vectors
     cases += [
         concat_kernel_case("concat2", rng, [("int8_t", 3, 1), ("int8_t", 2, 0)], (4, 5), None),

@@ -125,14 +125,16 @@ def fused_pool_add_graph() -> Graph:
 
 
 def standalone_graph() -> Graph:
-    """leakyrelu(0.25) on the model input -> conv -> maxpool -> leakyrelu(0.1) -> resize (1, 3) -> conv."""
+    """leakyrelu(0.25) on the model input -> conv -> maxpool -> leakyrelu(0.1) -> resize (1, 3) -> conv
+    -> a standalone ReLU (op leakyrelu without a slope: what the passes leave of a ReLU no layer took)."""
     g = G("standalone", (2, 5, 5), 3)
     a = g.leakyrelu("lr_in", "x", 0.25)
     b = g.conv("c1", a, 3)
     m = g.pool("mp", "maxpool", b, kernel=2, stride=1)
     c = g.leakyrelu("lr_mp", m, 0.1)
     r = g.resize("up", c, (1, 3))
-    return g.graph(g.conv("c2", r, 2, kernel=1, pads=(0, 0, 0, 0)))
+    d = g.conv("c2", r, 2, kernel=1, pads=(0, 0, 0, 0))
+    return g.graph(g._add("relu_out", "leakyrelu", [d], g.shapes[d], "Relu", activation="relu"))
 
 
 def concat_input_graph() -> Graph:

@@ -599,9 +599,8 @@ def _add(e: Emit) -> None:
 
 @emits("leakyrelu")
 def _leakyrelu(e: Emit) -> None:
-    if e.layer.leaky is None:
-        raise e.error("the integer IR gives no slope (leaky is None)")
-    # elementwise: any buffer order (its output is stored like its input)
+    # elementwise: any buffer order (its output is stored like its input); without a slope
+    # (leaky None: a ReLU/Clip that no layer could take) it only requantizes and clamps
     e.cfg = e.types + [(f"static constexpr int SIZE = {e.in_size};", ""), *_requant_cfg(e.layer)]
     e.call = f"fpgagen_nn::leakyrelu<{e.ident}_cfg>(x, y);"
     e.out_layout = tuple(e.in_layouts[0])

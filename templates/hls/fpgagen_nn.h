@@ -462,11 +462,11 @@ add_gather_elements:
 
 // ---------------------------------------------------------------------------------------------
 // Standalone LeakyRelu (elementwise, any buffer order): the input integers are the accumulator,
-// requantized by SHIFT = Fx - Fy with CFG's LeakyRelu (LEAKY, ALPHA, ALPHA_FRAC).
+// requantized by SHIFT = Fx - Fy with CFG's LeakyRelu (LEAKY, ALPHA, ALPHA_FRAC). A CFG without
+// LEAKY is a standalone ReLU/Clip (the requantizer's clamp to [LO, HI] alone).
 template <class CFG>
 void leakyrelu(const typename CFG::in_t x[CFG::SIZE], typename CFG::out_t y[CFG::SIZE]) {
     using acc_t = typename detail::widened<typename CFG::in_t>::type;
-    static_assert(detail::cfg_leaky<CFG>::on, "leakyrelu: the CFG must declare LEAKY = true, ALPHA, ALPHA_FRAC");
 leakyrelu_elements:
     for (int i = 0; i < CFG::SIZE; ++i) {
 #pragma HLS PIPELINE II=1
