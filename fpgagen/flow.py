@@ -299,15 +299,12 @@ def calibration_only(config, out=None, progress: bool | None = None) -> tuple[Bu
 
 
 def verification_inputs(b: Build, samples: int):
-    """The first ``samples`` validation samples (else calibration samples) as input integers."""
-    from fpgagen.golden.model import quantize_input, run_int
-    from fpgagen.targets import GoldenRun
+    """The first ``samples`` validation samples (else calibration samples) as input integers,
+    and the golden model's run on them (:func:`fpgagen.targets.reference_samples`)."""
+    from fpgagen.targets import reference_samples
 
-    x = b.x_valid if b.x_valid is not None else b.x_calib
-    xq = quantize_input(b.qgraph, x[:samples])
-    xq = xq.reshape((len(xq),) + tuple(b.qgraph.shapes[b.qgraph.input]))
-    _, trace = run_int(b.qgraph, xq, trace=True)
-    return xq, GoldenRun(trace[b.qgraph.output], trace)
+    xq, golden, _ = reference_samples(b, samples)
+    return xq, golden
 
 
 def target_digests(files: FileSet) -> dict[str, str]:
