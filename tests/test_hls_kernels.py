@@ -12,6 +12,13 @@ Sweeps (as the Verilog library's): kernel 1/3/5, stride 1/2, padding 0/1/asymmet
 channels that the parallelism does not divide (the default PE/SIMD is clipped) and explicit
 PE/SIMD that do, groups and depthwise, signed and unsigned inputs at the extremes of their range
 (-128/127, 0/255), saturating weights (-128/127), outputs clamped at both ends, left shifts.
+
+The new ops' kernels are also instantiated directly (hand-written CFG structs, a second driver):
+a fused LeakyRelu (alpha 0.1, 0.25, -0.5, 1.5, 0.01 and slopes with Fal <= 0) in conv2d, dense,
+avgpool, gap and add, the standalone leakyrelu, concat (2 and 3 inputs, mixed signedness and
+widths, shifts <= 0, the same tensor twice, vectors, a flattened map read through an index
+table), resize_nearest and pad, each against
+fpgagen.golden.kernels; requantize_leaky against an exact Fraction reference.
 """
 
 from __future__ import annotations
@@ -35,10 +42,14 @@ from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+from fpgagen.render import read_library_file
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 
 SAMPLES = 6  # per case: all-min, all-max, alternating min/max, 3 random
+#: both drivers run under the undefined-behaviour sanitizer: a signed overflow or a shift out of
+#: range aborts them
+UBSAN = ("-fsanitize=undefined", "-fno-sanitize-recover=all")
 
 
 @dataclass
@@ -250,6 +261,15 @@ def rq_jobs():
 
 
 # -- the one compile --------------------------------------------------------------------------------
+def tagged_rows(stdout: str) -> dict[str, list]:
+    """A driver's lines ``<tag> v0 v1 ...`` -> {tag: [[v0, v1, ...], ...]} in order."""
+    by_tag: dict[str, list] = {}
+    for line in stdout.splitlines():
+        tag, *vals = line.split()
+        by_tag.setdefault(tag, []).append([int(v) for v in vals])
+    return by_tag
+
+
 def driver_source(tops: list[tuple[str, str, int]]) -> str:
     lines = ["#include <cstdint>", "#include <cstdio>", ""]
     lines += [f'#include "{path}"' for _, path, _ in tops]
@@ -329,17 +349,13 @@ def sweep(tmp_path_factory):
     (root / "driver.cpp").write_text(driver_source(tops))
     (root / "inputs.txt").write_text("".join(" ".join(map(str, row.tolist())) + "\n" for block in inputs
                                              for row in block))
-    cmd = ["g++", *hls.CXXFLAGS, "-o", str(root / "driver"), str(root / "driver.cpp")]
+    cmd = ["g++", *hls.CXXFLAGS, *UBSAN, "-o", str(root / "driver"), str(root / "driver.cpp")]
     comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert comp.returncode == 0, comp.stdout + comp.stderr[-4000:]
     run = subprocess.run([str(root / "driver"), str(root / "inputs.txt")], capture_output=True, text=True,
                          check=False, timeout=120)
     assert run.returncode == 0, f"driver exit {run.returncode} (3: array and stream tops disagree)\n{run.stderr}"
-    lines = run.stdout.splitlines()
-    by_tag: dict[str, list] = {}
-    for line in lines:
-        tag, *vals = line.split()
-        by_tag.setdefault(tag, []).append([int(v) for v in vals])
+    by_tag = tagged_rows(run.stdout)
     for case in CASES:
         r = results[case.name]
         got = np.array(by_tag[r["plan"].top], dtype=np.int64)
@@ -397,17 +413,19 @@ def test_clamping_pools_and_gathering_adds_are_rendered(sweep):
     assert recip.shape == (4, 4) and len(set(recip.ravel().tolist())) == 2  # 9 and 6 positions counted
 
 
-def test_unoptimised_build_links_and_agrees(sweep):
+@pytest.mark.parametrize("which", ["sweep", "kernel_sweep"])
+def test_unoptimised_build_links_and_agrees(request, which):
     """-O0 as well: C++14 needs an out-of-class definition of a ``static constexpr`` member that is
     odr-used (bound to a reference, address taken), which -O2 can hide; the library uses them
-    only as constants, so every case links and gives the same integers."""
-    root, cmd, stdout = sweep["_build"]
+    only as constants, so every case (the models' and the direct kernel cases') links and gives
+    the same integers."""
+    root, cmd, stdout = request.getfixturevalue(which)["_build"]
     cmd = [("-O0" if flag == "-O2" else flag) for flag in cmd]
     cmd[cmd.index("-o") + 1] = str(root / "driver_O0")
     comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert comp.returncode == 0, comp.stderr[-4000:]
-    run = subprocess.run([str(root / "driver_O0"), str(root / "inputs.txt")], capture_output=True, text=True,
-                         check=False, timeout=300)
+    args = [str(root / "inputs.txt")] if which == "sweep" else []
+    run = subprocess.run([str(root / "driver_O0"), *args], capture_output=True, text=True, check=False, timeout=300)
     assert run.returncode == 0 and run.stdout == stdout
 
 
@@ -422,6 +440,414 @@ def test_requantize_matches_golden(sweep):
         ok = [i for i, v in enumerate(vals) if (shift > 0 or abs(v) < 2 ** (62 + shift)) and abs(v) < 2**62]
         gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi)
         assert gold.tolist() == [want[i] for i in ok], (acc_t, shift)
+
+
+# -- the new ops' kernels, instantiated directly ----------------------------------------------------
+# Each case is a hand-written CFG struct and one library call on constant arrays (no lowering):
+# a fused LeakyRelu in every requantizing kernel (conv2d, dense, avgpool, gap, add), the standalone
+# leakyrelu, concat, resize_nearest and pad. All go into one more translation unit; every output
+# integer must equal the golden kernels' (fpgagen.golden.kernels) on inputs that include the
+# extremes of each input type. requantize_leaky is also swept against an exact Fraction reference.
+ALPHAS = (0.1, 0.25, -0.5, 1.5, 0.01)
+CTYPES = {"int8_t": (-128, 127), "uint8_t": (0, 255), "int16_t": (-32768, 32767), "uint16_t": (0, 65535),
+          "int32_t": (-2**31, 2**31 - 1), "int64_t": (-2**63, 2**63 - 1)}
+
+
+def leaky_int(alpha: float) -> tuple[int, int]:
+    """(A, Fal) of SPEC.md 3: the largest Fal whose A = round_away(alpha * 2**Fal) fits an 8-bit word
+    (signed when alpha < 0)."""
+    lo, hi = (-128, 127) if alpha < 0 else (0, 255)
+    frac = 30
+    while not lo <= round_away(Fraction(alpha) * 2**frac) <= hi:
+        frac -= 1
+    return round_away(Fraction(alpha) * 2**frac), frac
+
+
+LEAKIES = [leaky_int(a) for a in ALPHAS] + [(150, -1), (255, 0), (-128, 7)]  # alpha 300, 255, -1
+
+
+def ref_leaky(acc: int, shift: int, lo: int, hi: int, leaky) -> int:
+    a, frac = leaky
+    return ref_requant(acc, shift, lo, hi) if acc >= 0 else ref_requant(acc * a, shift + frac, lo, hi)
+
+
+def samples_of(ctype: str, n: int, rng, count: int = SAMPLES, lo=None, hi=None) -> np.ndarray:
+    """``count`` rows of ``n`` integers of ``ctype`` (or of [lo, hi]): all-min, all-max, alternating,
+    random."""
+    tlo, thi = CTYPES[ctype]
+    lo, hi = tlo if lo is None else lo, thi if hi is None else hi
+    rows = [np.full(n, lo), np.full(n, hi), np.where(np.arange(n) % 2 == 0, lo, hi)]
+    rows += [rng.integers(lo, hi + 1, n) for _ in range(count - len(rows))]
+    return np.stack(rows).astype(np.int64)
+
+
+@dataclass
+class KernelCase:
+    name: str
+    cfg: list  # lines of struct cfg
+    call: str  # the library call on x0.., y (and the case's constants)
+    inputs: list  # [(ctype, [S, n] ints in buffer order)]
+    out_t: str
+    want: np.ndarray  # [S, out] in buffer order
+    consts: list = field(default_factory=list)  # [(ctype, name, ints)]
+    #: with a LeakyRelu: the outputs the same kernel gives without it (the sweep must differ)
+    plain: np.ndarray | None = None
+
+
+def leaky_cfg(leaky) -> list:
+    if leaky is None:
+        return []
+    return ["static constexpr bool LEAKY = true;", f"static constexpr int ALPHA = {leaky[0]}, ALPHA_FRAC = {leaky[1]};"]
+
+
+def shift_for(acc: np.ndarray, out_bits: int = 8, extra: int = 1) -> int:
+    """A shift that saturates the largest accumulators (by ``extra`` bits) and keeps the rest."""
+    return int(np.abs(acc).max()).bit_length() - (out_bits - 1) - extra
+
+
+def hwc(x: np.ndarray) -> np.ndarray:
+    return to_hwc(x, x.shape[1:])
+
+
+def conv_kernel_case(name, rng, in_t, c, h, w, co, kern, stride, pads, groups, leaky, hi=None) -> KernelCase:
+    x = samples_of(in_t, c * h * w, rng).reshape(-1, c, h, w)
+    wt = rng.integers(-128, 128, (co, c // groups, kern, kern))
+    wt.reshape(-1)[:2] = (-128, 127)
+    b = rng.integers(-3000, 3000, co)
+    acc = k.conv_acc(x, wt, b, (kern, kern), (stride, stride), pads, groups)
+    shift = shift_for(acc)
+    lo, hi = -128, 127 if hi is None else hi
+    oh, ow = acc.shape[2:]
+    cfg = ["using in_t = %s;" % in_t, "using out_t = int8_t;", "using w_t = int8_t;", "using acc_t = int32_t;",
+           f"static constexpr int IN_C = {c}, IN_H = {h}, IN_W = {w};",
+           f"static constexpr int OUT_C = {co}, OUT_H = {oh}, OUT_W = {ow};",
+           f"static constexpr int KERNEL_H = {kern}, KERNEL_W = {kern};",
+           f"static constexpr int STRIDE_H = {stride}, STRIDE_W = {stride};",
+           "static constexpr int PAD_TOP = %d, PAD_LEFT = %d, PAD_BOTTOM = %d, PAD_RIGHT = %d;" % tuple(pads),
+           f"static constexpr int GROUPS = {groups}, PE = {co // groups if groups > 1 else 1}, SIMD = 1;",
+           f"static constexpr int SHIFT = {shift};", f"static constexpr int64_t LO = {lo}, HI = {hi};",
+           *leaky_cfg(leaky)]
+    want = k.requantize(acc, shift, lo, hi, leaky)
+    return KernelCase(name, cfg, "fpgagen_nn::conv2d<cfg>(x0, y, W, B);", [(in_t, hwc(x))], "int8_t", hwc(want),
+                      [("int8_t", "W", wt), ("int32_t", "B", b)], hwc(k.requantize(acc, shift, lo, hi)))
+
+
+def dense_kernel_case(name, rng, in_t, w_t, acc_t, out_t, n_in, n_out, pe, simd, leaky, shift=None,
+                      small=False) -> KernelCase:
+    """``small``: weights in [-2, 2] and biases in [-50, 50] (a left shift that does not always saturate)."""
+    x = samples_of(in_t, n_in, rng)
+    wlo, whi = (-2, 2) if small else CTYPES[w_t]
+    wt = rng.integers(wlo, whi + 1, (n_out, n_in), dtype=np.int64)
+    wt.reshape(-1)[:2] = (wlo, whi)
+    b = rng.integers(-50, 51, n_out) if small else rng.integers(-1000, 1000, n_out)
+    acc = k.dense_acc(x, wt, b)
+    shift = shift_for(acc, int(out_t[3:-2])) if shift is None else shift
+    lo, hi = CTYPES[out_t]
+    cfg = [f"using in_t = {in_t};", f"using out_t = {out_t};", f"using w_t = {w_t};", f"using acc_t = {acc_t};",
+           f"static constexpr int IN = {n_in}, OUT = {n_out}, PE = {pe}, SIMD = {simd};",
+           f"static constexpr int SHIFT = {shift};", f"static constexpr int64_t LO = {lo}, HI = {hi};",
+           *leaky_cfg(leaky)]
+    want = k.requantize(acc, shift, lo, hi, leaky)
+    return KernelCase(name, cfg, "fpgagen_nn::dense<cfg>(x0, y, W, B);", [(in_t, x)], out_t, want,
+                      [(w_t, "W", wt), (acc_t, "B", b)], k.requantize(acc, shift, lo, hi))
+
+
+def avgpool_kernel_case(name, rng, c, h, w, kern, stride, pads, per_position, leaky) -> KernelCase:
+    x = samples_of("int8_t", c * h * w, rng).reshape(-1, c, h, w)
+    total = k.window_sum(x, (kern, kern), (stride, stride), pads)
+    oh, ow = total.shape[2:]
+    recip = rng.integers(200, 2000, (oh, ow)) if per_position else np.array([round(2**12 / kern**2)])
+    acc = total * (recip if per_position else recip[0])
+    shift = shift_for(acc)
+    cfg = ["using in_t = int8_t;", "using out_t = int8_t;", "using acc_t = int32_t;",
+           f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w}, OUT_H = {oh}, OUT_W = {ow};",
+           f"static constexpr int KERNEL_H = {kern}, KERNEL_W = {kern};",
+           f"static constexpr int STRIDE_H = {stride}, STRIDE_W = {stride};",
+           "static constexpr int PAD_TOP = %d, PAD_LEFT = %d, PAD_BOTTOM = %d, PAD_RIGHT = %d;" % tuple(pads),
+           f"static constexpr int RECIP_SIZE = {recip.size};",
+           f"static constexpr int SHIFT = {shift};", "static constexpr int64_t LO = -128, HI = 127;",
+           *leaky_cfg(leaky)]
+    want = k.requantize(acc, shift, -128, 127, leaky)
+    return KernelCase(name, cfg, "fpgagen_nn::avgpool<cfg>(x0, y, R);", [("int8_t", hwc(x))], "int8_t", hwc(want),
+                      [("int32_t", "R", recip.reshape(-1))], hwc(k.requantize(acc, shift, -128, 127)))
+
+
+def gap_kernel_case(name, rng, in_t, c, h, w, leaky) -> KernelCase:
+    x = samples_of(in_t, c * h * w, rng).reshape(-1, c, h, w)
+    recip = round(2**14 / (h * w))
+    acc = x.sum(axis=(2, 3)) * recip
+    shift = shift_for(acc)
+    cfg = [f"using in_t = {in_t};", "using out_t = int8_t;", "using acc_t = int32_t;",
+           f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", f"static constexpr int64_t RECIP = {recip};",
+           f"static constexpr int SHIFT = {shift};", "static constexpr int64_t LO = -128, HI = 127;",
+           *leaky_cfg(leaky)]
+    want = k.requantize(acc, shift, -128, 127, leaky)
+    return KernelCase(name, cfg, "fpgagen_nn::gap<cfg>(x0, y);", [(in_t, hwc(x))], "int8_t", want,
+                      plain=k.requantize(acc, shift, -128, 127))
+
+
+def add_kernel_case(name, rng, in0, in1, size, align, shift, leaky, hi=127) -> KernelCase:
+    a, b = samples_of(in0, size, rng), samples_of(in1, size, rng)
+    b[2] = b[2][::-1]  # the alternating rows meet min with max
+    acc = (a << align[0]) + (b << align[1])
+    cfg = [f"using in0_t = {in0};", f"using in1_t = {in1};", "using out_t = int8_t;", "using acc_t = int32_t;",
+           f"static constexpr int SIZE = {size}, ALIGN0 = {align[0]}, ALIGN1 = {align[1]};",
+           f"static constexpr int SHIFT = {shift};", f"static constexpr int64_t LO = -128, HI = {hi};",
+           *leaky_cfg(leaky)]
+    want = k.requantize(acc, shift, -128, hi, leaky)
+    return KernelCase(name, cfg, "fpgagen_nn::add<cfg>(x0, x1, y);", [(in0, a), (in1, b)], "int8_t", want,
+                      plain=k.requantize(acc, shift, -128, hi))
+
+
+def leakyrelu_kernel_case(name, rng, in_t, out_t, size, shift, leaky, hi=None) -> KernelCase:
+    x = samples_of(in_t, size, rng)
+    lo, thi = CTYPES[out_t] if leaky is not None or out_t.startswith("uint") else (0, CTYPES[out_t][1])
+    hi = thi if hi is None else hi
+    cfg = [f"using in_t = {in_t};", f"using out_t = {out_t};", f"static constexpr int SIZE = {size};",
+           f"static constexpr int SHIFT = {shift};", f"static constexpr int64_t LO = {lo}, HI = {hi};",
+           *leaky_cfg(leaky)]
+    return KernelCase(name, cfg, "fpgagen_nn::leakyrelu<cfg>(x0, y);", [(in_t, x)], out_t,
+                      k.leakyrelu(x, shift, lo, hi, leaky), plain=k.requantize(x, shift, lo, hi))
+
+
+def concat_kernel_case(name, rng, parts, hw, leaky, lo=-128, hi=127, same=False) -> KernelCase:
+    """``parts``: (ctype, channels, shift) per input; with ``same`` every input is x0's tensor."""
+    h, w = hw
+    xs = []
+    for i, (ctype, ch, _) in enumerate(parts):
+        xs.append(xs[0] if same and i else samples_of(ctype, ch * h * w, rng).reshape(-1, ch, h, w))
+    shifts = [s for _, _, s in parts]
+    want = k.concat(xs, shifts, lo, hi, leaky)
+    cout = sum(ch for _, ch, _ in parts)
+    cfg = ["using out_t = int8_t;", f"static constexpr int PIXELS = {h * w}, C = {cout};",
+           f"static constexpr int64_t LO = {lo}, HI = {hi};", *leaky_cfg(leaky)]
+    calls, offset = [], 0
+    for i, (ctype, ch, s) in enumerate(parts):
+        cfg.append(f"struct in{i} {{ using in_t = {ctype}; static constexpr int C = {ch}, OFFSET = {offset}, "
+                   f"SHIFT = {s}; }};")
+        calls.append(f"fpgagen_nn::concat_input<cfg, cfg::in{i}>(x{i}, y);")
+        offset += ch
+    return KernelCase(name, cfg, " ".join(calls), [(ctype, hwc(x)) for (ctype, _, _), x in zip(parts, xs)],
+                      "int8_t", hwc(want), plain=hwc(k.concat(xs, shifts, lo, hi)))
+
+
+def concat_gather_kernel_case(name, rng, map_part, vec_part, leaky) -> KernelCase:
+    """A vector concat of a flattened (c, h, w) map (its buffer in HWC order, read through the
+    index table) and a vector: ``map_part = (ctype, (c, h, w), shift)``, ``vec_part = (ctype, n, shift)``."""
+    (mt, shape, ms), (vt, n, vs) = map_part, vec_part
+    m = math.prod(shape)
+    fm = samples_of(mt, m, rng).reshape(-1, *shape)
+    vec = samples_of(vt, n, rng)
+    flat = fm.reshape(len(fm), -1)
+    want = k.concat([flat, vec], (ms, vs), -128, 127, leaky)
+    index = np.concatenate([hls.gather_index((m, 1, 1), shape), np.arange(n)])
+    cfg = ["using out_t = int8_t;", f"static constexpr int PIXELS = 1, C = {m + n};",
+           "static constexpr int64_t LO = -128, HI = 127;", *leaky_cfg(leaky),
+           f"struct in0 {{ using in_t = {mt}; static constexpr int C = {m}, OFFSET = 0, SHIFT = {ms}; }};",
+           f"struct in1 {{ using in_t = {vt}; static constexpr int C = {n}, OFFSET = {m}, SHIFT = {vs}; }};"]
+    call = ("fpgagen_nn::concat_input_gather<cfg, cfg::in0>(x0, y, INDEX); "
+            "fpgagen_nn::concat_input<cfg, cfg::in1>(x1, y);")
+    return KernelCase(name, cfg, call, [(mt, hwc(fm)), (vt, vec)], "int8_t", want, [("uint16_t", "INDEX", index)],
+                      plain=k.concat([flat, vec], (ms, vs), -128, 127))
+
+
+def resize_kernel_case(name, rng, ctype, c, h, w, factors) -> KernelCase:
+    x = samples_of(ctype, c * h * w, rng).reshape(-1, c, h, w)
+    want = k.resize_nearest(x, factors)
+    cfg = [f"using in_t = {ctype};", f"using out_t = {ctype};",
+           f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w}, FH = {factors[0]}, FW = {factors[1]};",
+           f"static constexpr int OUT_H = {h * factors[0]}, OUT_W = {w * factors[1]};"]
+    return KernelCase(name, cfg, "fpgagen_nn::resize_nearest<cfg>(x0, y);", [(ctype, hwc(x))], ctype, hwc(want))
+
+
+def pad_kernel_case(name, rng, ctype, c, h, w, pads) -> KernelCase:
+    x = samples_of(ctype, c * h * w, rng).reshape(-1, c, h, w)
+    want = k.pad(x, pads)
+    top, left, bottom, right = pads
+    cfg = [f"using in_t = {ctype};", f"using out_t = {ctype};",
+           f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};",
+           f"static constexpr int PAD_TOP = {top}, PAD_LEFT = {left}, PAD_BOTTOM = {bottom}, PAD_RIGHT = {right};",
+           f"static constexpr int OUT_H = {h + top + bottom}, OUT_W = {w + left + right};"]
+    return KernelCase(name, cfg, "fpgagen_nn::pad<cfg>(x0, y);", [(ctype, hwc(x))], ctype, hwc(want))
+
+
+def kernel_cases() -> list[KernelCase]:
+    rng = np.random.default_rng(2026)
+    cases = []
+    a01, a025, am05, a15, a001 = LEAKIES[:5]
+    # fused LeakyRelu in every requantizing kernel
+    for i, leaky in enumerate(LEAKIES):
+        in_t = ("int8_t", "uint8_t")[i % 2]
+        cases.append(conv_kernel_case(f"conv_leaky{i}", rng, in_t, 3, 6, 5, 4, 3, 1 + i % 2,
+                                      ((1, 1, 1, 1), (0, 1, 2, 0))[i % 2], 1, leaky, hi=(None, 90)[i % 3 == 2]))
+        cases.append(dense_kernel_case(f"dense_leaky{i}", rng, in_t, "int8_t", "int32_t", "int8_t", 13, 6,
+                                       (1, 3, 6)[i % 3], (1, 13)[i % 2], leaky))
+        cases.append(avgpool_kernel_case(f"avgpool_leaky{i}", rng, 2, 6, 5, 3, 1 + i % 2, (1, 1, 1, 1), i % 2 == 1,
+                                         leaky))
+        cases.append(gap_kernel_case(f"gap_leaky{i}", rng, ("int8_t", "int16_t")[i % 2], 3, 5, 4, leaky))
+        cases.append(add_kernel_case(f"add_leaky{i}", rng, "int8_t", ("uint8_t", "int8_t")[i % 2], 30,
+                                     ((0, 2), (3, 0))[i % 2], (1, 2, 3)[i % 3], leaky, hi=(127, 100)[i % 2]))
+    cases += [
+        conv_kernel_case("conv_depthwise_leaky", rng, "int8_t", 4, 7, 6, 4, 3, 2, (1, 1, 1, 1), 4, am05),
+        conv_kernel_case("conv_noleaky", rng, "uint8_t", 3, 5, 5, 2, 3, 1, (1, 1, 1, 1), 1, None),
+        # 16-bit inputs and weights: int64_t accumulator, acc * ALPHA in int64_t
+        dense_kernel_case("dense_wide_leaky", rng, "int16_t", "int16_t", "int64_t", "int16_t", 9, 4, 2, 3, a001),
+        dense_kernel_case("dense_wide_neg", rng, "int16_t", "int16_t", "int64_t", "int16_t", 9, 4, 4, 1, am05),
+        # left shifts on both paths (SHIFT + ALPHA_FRAC <= 0)
+        dense_kernel_case("dense_leftshift_leaky", rng, "int8_t", "int8_t", "int32_t", "int16_t", 3, 4, 1, 1,
+                          (150, -1), shift=-2, small=True),
+        dense_kernel_case("dense_leftshift_a15", rng, "int8_t", "int8_t", "int32_t", "int16_t", 2, 3, 3, 2,
+                          a15, shift=-7, small=True),
+    ]
+    # standalone LeakyRelu: input types, shifts (<= 0 too), slopes, output types, a narrowed HI
+    for i, leaky in enumerate(LEAKIES):
+        for j, (in_t, out_t, shift) in enumerate((("int8_t", "int8_t", 0), ("uint8_t", "int8_t", 1),
+                                                  ("int8_t", "int8_t", -2), ("int16_t", "int8_t", 7),
+                                                  ("int8_t", "int16_t", -9), ("int8_t", "int8_t", 3))):
+            cases.append(leakyrelu_kernel_case(f"leakyrelu_{i}_{j}", rng, in_t, out_t, 17, shift, leaky,
+                                               hi=100 if j == 5 else None))
+    # no slope: a standalone ReLU (LO = 0) or Clip that no layer could take
+    cases += [leakyrelu_kernel_case("leakyrelu_relu", rng, "int8_t", "uint8_t", 17, -1, None),
+              leakyrelu_kernel_case("leakyrelu_clip", rng, "int16_t", "int8_t", 17, 4, None, hi=50)]
+    # concat: 2 and 3 inputs, mixed signedness and widths, shifts <= 0, the same tensor twice, vectors
+    cases += [
+        concat_kernel_case("concat2", rng, [("int8_t", 3, 1), ("int8_t", 2, 0)], (4, 5), None),
+        concat_kernel_case("concat2_relu", rng, [("int8_t", 3, 2), ("uint8_t", 2, 1)], (3, 3), None, lo=0),
+        concat_kernel_case("concat3_mixed", rng, [("uint8_t", 2, 1), ("int8_t", 3, -1), ("int16_t", 1, 8)],
+                           (3, 4), None),
+        concat_kernel_case("concat3_leaky", rng, [("int8_t", 1, 0), ("uint8_t", 4, 2), ("int8_t", 2, -2)],
+                           (2, 3), a01),
+        concat_kernel_case("concat3_leaky_neg", rng, [("int16_t", 2, 9), ("int8_t", 2, 0), ("uint8_t", 1, 1)],
+                           (3, 2), am05, hi=90),
+        concat_kernel_case("concat_same_twice", rng, [("int8_t", 3, 0), ("int8_t", 3, 0)], (3, 4), None, same=True),
+        concat_kernel_case("concat_same_twice_leaky", rng, [("int8_t", 2, 1), ("int8_t", 2, 1)], (2, 2), a15,
+                           same=True),
+        concat_kernel_case("concat_vectors", rng, [("int8_t", 7, -1), ("int8_t", 5, 1), ("uint8_t", 3, 0)],
+                           (1, 1), a025),
+        concat_kernel_case("concat_leftshift_leaky", rng, [("int8_t", 2, -3), ("int8_t", 2, -8)], (2, 2),
+                           (150, -1)),
+        concat_gather_kernel_case("concat_gather", rng, ("int8_t", (3, 2, 4), 1), ("uint8_t", 5, 0), None),
+        concat_gather_kernel_case("concat_gather_leaky", rng, ("uint8_t", (2, 3, 3), -1), ("int16_t", 4, 8), a01),
+    ]
+    for i, (c, h, w, f) in enumerate(((1, 1, 1, (1, 1)), (3, 4, 5, (2, 2)), (2, 3, 3, (3, 1)), (2, 2, 3, (1, 4)),
+                                      (4, 3, 2, (2, 3)))):
+        cases.append(resize_kernel_case(f"resize_{i}", rng, ("int8_t", "uint8_t", "int16_t")[i % 3], c, h, w, f))
+    for i, (c, h, w, pads) in enumerate(((2, 3, 3, (0, 0, 0, 0)), (3, 4, 5, (1, 1, 1, 1)), (2, 3, 4, (0, 2, 3, 1)),
+                                         (1, 2, 2, (2, 0, 0, 0)), (4, 1, 3, (0, 0, 2, 5)))):
+        cases.append(pad_kernel_case(f"pad_{i}", rng, ("uint8_t", "int8_t", "int16_t")[i % 3], c, h, w, pads))
+    return cases
+
+
+KERNEL_CASES = kernel_cases()
+
+# requantize_leaky: accumulator types (negative values kept where acc * ALPHA fits int64_t), shifts, slopes
+RQL_ACCS = (("int16_t", 16), ("int32_t", 32), ("int64_t", 63))
+
+
+def rql_values(bits: int) -> list[int]:
+    """Accumulators of ``bits``; in int64_t the negative ones (which are multiplied by ALPHA) above
+    -2**54, the positive ones up to 2**62 - 1 (never multiplied)."""
+    return [v for v in rq_values(bits) if bits < 63 or v >= -2**54]
+RQL_SHIFTS = (-12, -3, 0, 1, 4, 11, 20, 33, 50)
+RQL_RANGES = (("int8_t", -128, 127), ("int16_t", -32768, 1000))
+
+
+def rql_jobs():
+    for (acc_t, bits), shift, leaky, (out_t, lo, hi) in itertools.product(RQL_ACCS, RQL_SHIFTS, LEAKIES,
+                                                                          RQL_RANGES):
+        yield acc_t, bits, shift, leaky, out_t, lo, hi
+
+
+def kernel_driver_source(cases: list[KernelCase]) -> str:
+    lines = ['#include <cstdint>', '#include <cstdio>', '', '#include "fpgagen_nn.h"', '',
+             "template <typename T>",
+             "void print_row(const char* name, const T* y, int n) {",
+             "    std::printf(\"%s\", name);",
+             "    for (int i = 0; i < n; ++i) std::printf(\" %lld\", static_cast<long long>(y[i]));",
+             "    std::printf(\"\\n\");",
+             "}", "",
+             "template <int S, int64_t LO, int64_t HI, typename Out, int A, int F, typename Acc, int N>",
+             "void rql(const char* tag, const long long (&v)[N]) {",
+             "    std::printf(\"%s\", tag);",
+             "    for (int i = 0; i < N; ++i)",
+             "        std::printf(\" %lld\", static_cast<long long>(",
+             "            fpgagen_nn::requantize_leaky<S, LO, HI, Out, A, F>(static_cast<Acc>(v[i]))));",
+             "    std::printf(\"\\n\");",
+             "}", ""]
+    for acc_t, bits in RQL_ACCS:
+        lines.append(f"static const long long RQL_{bits}[] = {{{', '.join(f'{v}LL' for v in rql_values(bits))}}};")
+    for n, case in enumerate(cases):
+        samples = len(case.want)
+        lines += ["", f"namespace kc{n} {{  // {case.name}", "struct cfg {"]
+        lines += [f"    {line}" for line in case.cfg]
+        lines.append("};")
+        for ctype, cname, values in case.consts:
+            dims = "".join(f"[{d}]" for d in np.shape(values))
+            lines.append(f"static const {ctype} {cname}{dims} =\n{hls.c_array(np.asarray(values))};")
+        for i, (ctype, values) in enumerate(case.inputs):
+            lines.append(f"static const {ctype} X{i}[{samples}][{values.shape[1]}] =\n{hls.c_array(values)};")
+        lines += ["void run() {", f"    static {case.out_t} y[{case.want.shape[1]}];",
+                  f"    for (int s = 0; s < {samples}; ++s) {{"]
+        lines += [f"        const {ctype}* x{i} = X{i}[s];" for i, (ctype, _) in enumerate(case.inputs)]
+        lines += [f"        {case.call}", f"        print_row(\"{case.name}\", y, {case.want.shape[1]});", "    }",
+                  "}", f"}}  // namespace kc{n}"]
+    lines += ["", "int main() {"]
+    lines += [f"    kc{n}::run();" for n in range(len(cases))]
+    for n, (acc_t, bits, shift, (a, f), out_t, lo, hi) in enumerate(rql_jobs()):
+        lines.append(f"    rql<{shift}, {lo}, {hi}, {out_t}, {a}, {f}, {acc_t}>(\"rql{n}\", RQL_{bits});")
+    lines += ["    return 0;", "}", ""]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def kernel_sweep(tmp_path_factory):
+    """Compile and run the direct kernel cases once: {tag: [rows of ints]}."""
+    root = tmp_path_factory.mktemp("hls_newops_kernels")
+    (root / "driver.cpp").write_text(kernel_driver_source(KERNEL_CASES))
+    for name in hls.LIBRARY:
+        (root / name).write_text(read_library_file(f"hls/{name}"))
+    cmd = ["g++", *hls.CXXFLAGS, *UBSAN, f"-I{root}", "-o", str(root / "driver"), str(root / "driver.cpp")]
+    comp = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert comp.returncode == 0, comp.stderr[-4000:]
+    run = subprocess.run([str(root / "driver")], capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr
+    by_tag = tagged_rows(run.stdout)
+    by_tag["_build"] = (root, cmd, run.stdout)
+    return by_tag
+
+
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda c: c.name)
+def test_new_kernel_matches_golden(kernel_sweep, case):
+    assert kernel_sweep[case.name] == case.want.tolist()
+
+
+def test_new_kernel_cases_reach_both_paths_and_the_bounds():
+    """The sweep is not vacuous: every case with a LeakyRelu takes both paths (some outputs
+    differ from the same kernel's without it, some nonzero ones agree), the MAC and pool cases
+    reach both bounds, and the slopes are SPEC.md's. (Unsigned-only inputs of a standalone
+    leakyrelu are never negative: they check that the positive path alone is right.)"""
+    for case in KERNEL_CASES:
+        leaky = any(line.startswith("static constexpr bool LEAKY") for line in case.cfg)
+        if leaky and any(ctype.startswith("int") for ctype, _ in case.inputs):  # unsigned: never negative
+            assert (case.want != case.plain).any(), case.name
+            assert ((case.want == case.plain) & (case.want != 0)).any(), case.name
+    leaky = [c for c in KERNEL_CASES if c.name.startswith(("conv_leaky", "dense_leaky", "avgpool_leaky"))]
+    assert any((c.want == -128).any() for c in leaky) and any((c.want == 127).any() for c in leaky)
+    assert {leaky_int(a) for a in ALPHAS} == {(205, 11), (128, 9), (-128, 8), (192, 7), (164, 14)}
+
+
+def test_requantize_leaky_matches_reference(kernel_sweep):
+    for n, (acc_t, bits, shift, leaky, out_t, lo, hi) in enumerate(rql_jobs()):
+        vals = rql_values(bits)
+        got = kernel_sweep[f"rql{n}"][0]
+        want = [ref_leaky(v, shift, lo, hi, leaky) for v in vals]
+        assert got == want, (acc_t, shift, leaky, out_t, lo, hi)
+        # the golden kernel where its int64 arithmetic is valid (no overflow of a left shift)
+        a, frac = leaky
+        ok = [i for i, v in enumerate(vals)
+              if abs(v * (a if v < 0 else 1)) < 2 ** (62 + min(0, shift + (frac if v < 0 else 0)))]
+        gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi, leaky)
+        assert gold.tolist() == [want[i] for i in ok], (acc_t, shift, leaky)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,11 +16,18 @@ chain them in a ``#pragma HLS DATAFLOW`` region. Files in ``OUT/hls/`` (``<top>`
   outputs for it; ``run_hls.tcl`` (Vitis HLS: csim, csynth, export); a ``Makefile``
   (``make csim`` builds the C simulation with g++ and runs it).
 
+Ops: conv, dense, max/average/global pools, add, a standalone LeakyRelu, channel concat (one
+``concat_input`` call per input, each with its own shift and input type, written at its channel
+offset; a vector input that is a flattened map is read through an index table), nearest resize
+and zero pad. A fused LeakyRelu is three more members of the layer's config struct (``LEAKY``,
+``ALPHA``, ``ALPHA_FRAC``), which the library's requantizer reads.
+
 Layout: feature maps live in HWC order (channel fastest, then column, then row), as the
 Verilog backend streams them; vectors in index order. A Flatten is free (its output shares its
 input's buffer): the Dense after it takes its weight columns in HWC order, and an Add whose
 inputs are stored in different orders (a flattened map and a vector) reads its second input
-through an index table. The testbench reads and writes CHW (ONNX) order and converts.
+through an index table, as a Concat of vectors reads a flattened map. The testbench reads and
+writes CHW (ONNX) order and converts.
 
 Names: every identifier comes from :mod:`fpgagen.names`, one :class:`~fpgagen.names.Namespace`
 per C++ scope (the files' globals, the ``<top>_impl`` namespace, the top functions' locals), and
@@ -51,6 +58,7 @@ from fpgagen import __version__
 from fpgagen.backends import hwc_order, to_hwc
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.errors import BackendError
+from fpgagen.fixed import signed_width
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -116,7 +124,10 @@ def data_ctype(fmt: Format) -> str:
 
 
 def acc_ctype(layer: QLayer) -> str:
-    """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR)."""
+    """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR).
+
+    With a fused LeakyRelu the library also forms ``acc * ALPHA`` (in int64_t when the
+    accumulator is): that needs ``acc_width`` plus ALPHA's signed bits, at most 64."""
     width = layer.acc_width
     if width is None:
         raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): the integer IR gives no accumulator width")
@@ -125,6 +136,15 @@ def acc_ctype(layer: QLayer) -> str:
             f"layer {quoted(layer.name)} ({layer.op}): its accumulator needs {width} bits, more than the 64 bits "
             f"of int64_t, the widest C++ integer the HLS backend uses; use narrower formats for this layer"
         )
+    if layer.leaky is not None:
+        alpha = layer.leaky.alpha
+        product = width + signed_width(alpha, alpha)
+        if product > 64:
+            raise BackendError(
+                f"layer {quoted(layer.name)} ({layer.op}): its fused LeakyRelu multiplies the {width}-bit accumulator "
+                f"by the slope {alpha} ({signed_width(alpha, alpha)} bits): {product} bits, more than the 64 bits of "
+                f"int64_t, the widest C++ integer the HLS backend uses; use narrower formats for this layer"
+            )
     return "int32_t" if width <= 32 else "int64_t"
 
 
@@ -304,15 +324,28 @@ def _fmt_comment(fmt: Format, tensor: str) -> str:
     return f"{fmt} (tensor {quoted(tensor)})"
 
 
+def _shift_comment(shift: int) -> str:
+    return ("requantize: round half away from zero by SHIFT bits" if shift > 0 else
+            "requantize: exact left shift by -SHIFT bits")
+
+
 def _requant_cfg(layer: QLayer) -> list:
-    return [
-        (f"static constexpr int SHIFT = {layer.shift};",
-         "requantize: round half away from zero by SHIFT bits" if layer.shift > 0 else
-         "requantize: exact left shift by -SHIFT bits"),
+    """SHIFT (unless the layer has one per input: concat), LO, HI and a fused LeakyRelu's slope."""
+    narrowed = layer.activation is not None and layer.leaky is None
+    lines = [] if layer.shift is None else [(f"static constexpr int SHIFT = {layer.shift};",
+                                             _shift_comment(layer.shift))]
+    lines += [
         (f"static constexpr int64_t LO = {layer.lo};", "saturation bounds (format range"
-         + (f", narrowed by {activation_name(layer.activation)})" if layer.activation else ")")),
+         + (f", narrowed by {activation_name(layer.activation)})" if narrowed else ")")),
         (f"static constexpr int64_t HI = {layer.hi};", ""),
     ]
+    if layer.leaky is not None:
+        alpha, frac = layer.leaky
+        what = "" if layer.op == "leakyrelu" else f"fused {activation_name(layer.activation)}: "
+        lines += [("static constexpr bool LEAKY = true;",
+                   f"{what}a negative accumulator is requantized as acc * ALPHA by SHIFT + ALPHA_FRAC"),
+                  (f"static constexpr int ALPHA = {alpha}, ALPHA_FRAC = {frac};", f"slope {alpha} * 2**-{frac}")]
+    return lines
 
 
 def _window_cfg(a: dict) -> list:
@@ -325,165 +358,333 @@ def _window_cfg(a: dict) -> list:
     ]
 
 
-def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: list) -> LayerCode:
-    """The config struct, constants and library call of one layer."""
-    pe, simd = layer_parallelism(cfg, q, layer)
-    a = layer.attrs
-    in_t = [data_ctype(f) for f in layer.in_fmts]
-    out_t = data_ctype(layer.out_fmt)
-    in_shape = q.shapes[layer.inputs[0]]
-    out_shape = q.shapes[layer.output]
-    in_size, out_size = math.prod(in_shape), math.prod(out_shape)
-    name = ident.upper()
-    act = f", fused {activation_name(layer.activation)}" if layer.activation else ""
-    header = (f"{_provenance(layer)} -> {quoted(layer.output)} {list(out_shape)}; {layer.describe()}{act}; "
-              f"PE {pe} x SIMD {simd}")
-    types = [(f"using in_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
-             (f"using out_t = {out_t};", _fmt_comment(layer.out_fmt, layer.output))]
-    params = [f"const {in_t[0]} x[{in_size}]", f"{out_t} y[{out_size}]"]
-    consts, pragmas, read_factors, write_factor = [], [], [1], 1
-    out_layout = layout_of(out_shape)
+@dataclass
+class Emit:
+    """What an op's emitter reads (the layer, its shapes, types and parallelism) and fills in (its
+    config struct, constants, parameters, pragmas and library call)."""
 
-    def check_layout(i: int) -> None:
-        if not _trivial(in_layouts[i]) and tuple(in_layouts[i]) != layout_of(q.shapes[layer.inputs[i]]):
-            raise BackendError(
-                f"layer {quoted(layer.name)} ({layer.op}): its input {quoted(layer.inputs[i])} is a flattened "
-                f"{list(in_layouts[i])} feature map (stored in HWC order); the HLS backend only lets a "
-                f"dense layer read a flattened feature map"
-            )
+    q: QGraph
+    layer: QLayer
+    ident: str
+    pe: int
+    simd: int
+    #: (C, H, W) order of each input's buffer
+    in_layouts: list
+    cfg: list = field(default_factory=list)
+    consts: list = field(default_factory=list)
+    params: list = field(default_factory=list)
+    pragmas: list = field(default_factory=list)
+    call: str = ""
+    read_factors: list = field(default_factory=lambda: [1])
+    write_factor: int = 1
+    out_layout: tuple = ()
 
-    if layer.op == "conv":
-        check_layout(0)
-        ci, h, w = in_shape
-        co, oh, ow = out_shape
-        groups = a.get("groups", 1)
-        acc_t = acc_ctype(layer)
-        cog = co // groups
-        cfg_lines = types + [
-            (f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
-            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (accumulator; bias {layer.b_fmt})"),
-            (f"static constexpr int IN_C = {ci}, IN_H = {h}, IN_W = {w};", ""),
-            (f"static constexpr int OUT_C = {co}, OUT_H = {oh}, OUT_W = {ow};", ""),
-            *_window_cfg(a),
-            (f"static constexpr int GROUPS = {groups};", "depthwise" if groups == ci and groups > 1 else ""),
-            (f"static constexpr int PE = {pe};", "output channels computed in parallel"),
-            (f"static constexpr int SIMD = {simd};", "input channels of one tap multiplied in parallel"),
-            *_requant_cfg(layer),
+    def __post_init__(self) -> None:
+        self.params = [f"const {self.in_t[0]} x[{self.in_size}]", f"{self.out_t} y[{self.out_size}]"]
+        self.out_layout = layout_of(self.out_shape)
+
+    @property
+    def in_t(self) -> list[str]:
+        return [data_ctype(f) for f in self.layer.in_fmts]
+
+    @property
+    def out_t(self) -> str:
+        return data_ctype(self.layer.out_fmt)
+
+    @property
+    def in_shape(self) -> tuple:
+        return tuple(self.q.shapes[self.layer.inputs[0]])
+
+    @property
+    def out_shape(self) -> tuple:
+        return tuple(self.q.shapes[self.layer.output])
+
+    @property
+    def in_size(self) -> int:
+        return math.prod(self.in_shape)
+
+    @property
+    def out_size(self) -> int:
+        return math.prod(self.out_shape)
+
+    @property
+    def name(self) -> str:
+        """The prefix of the layer's constants (``<NAME>_W``, ...)."""
+        return self.ident.upper()
+
+    @property
+    def types(self) -> list:
+        """``in_t`` and ``out_t`` of a one-input layer's config."""
+        layer = self.layer
+        return [(f"using in_t = {self.in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
+                (f"using out_t = {self.out_t};", _fmt_comment(layer.out_fmt, layer.output))]
+
+    def error(self, message: str) -> BackendError:
+        return BackendError(f"layer {quoted(self.layer.name)} ({self.layer.op}): {message}")
+
+    def check_layout(self, i: int) -> None:
+        """Input ``i`` is stored as its own shape (not a flattened map in another order)."""
+        layout = self.in_layouts[i]
+        if not _trivial(layout) and tuple(layout) != layout_of(self.q.shapes[self.layer.inputs[i]]):
+            raise self.error(f"its input {quoted(self.layer.inputs[i])} is a flattened {list(layout)} feature map "
+                             f"(stored in HWC order); the HLS backend only lets a dense layer read a flattened "
+                             f"feature map")
+
+    def feature_map(self) -> tuple[int, int, int]:
+        """(C, H, W) of a one-input layer's input, checked to be a feature map stored as one."""
+        self.check_layout(0)
+        if len(self.in_shape) != 3:
+            raise self.error(f"input {quoted(self.layer.inputs[0])} has shape {list(self.in_shape)}; expected a "
+                             f"feature map (C, H, W)")
+        return self.in_shape
+
+    def mac_consts(self, weight: np.ndarray, acc_t: str, dims: str, order: str = "") -> None:
+        """The weights ``<NAME>_W`` and biases ``<NAME>_B`` of a conv/dense, partitioned for PE/SIMD."""
+        layer, name = self.layer, self.name
+        self.consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), weight,
+                             f"{quoted(layer.name)} weights {dims}{order}, {layer.w_fmt}"),
+                       Const(f"{name}_B", acc_t, np.asarray(layer.bias),
+                             f"{quoted(layer.name)} biases B at the accumulator frac {layer.acc_frac} "
+                             f"(from {layer.b_fmt})")]
+        if self.pe > 1:
+            self.pragmas += [f"ARRAY_PARTITION variable={name}_W cyclic factor={self.pe} dim=1",
+                             f"ARRAY_PARTITION variable={name}_B cyclic factor={self.pe} dim=1"]
+        if self.simd > 1:
+            self.pragmas.append(f"ARRAY_PARTITION variable={name}_W cyclic factor={self.simd} dim=2")
+
+
+#: op -> its emitter (fills in an :class:`Emit`); an op without one has no HLS code
+EMITTERS: dict = {}
+
+
+def emits(*ops: str):
+    """Register the decorated function as the HLS emitter of ``ops`` (once per op)."""
+    def deco(fn):
+        for op in ops:
+            if op in EMITTERS:
+                raise ValueError(f"the HLS emitter of op {op!r} is registered twice")
+            EMITTERS[op] = fn
+        return fn
+    return deco
+
+
+def _mac_cfg(e: Emit, acc_t: str) -> list:
+    layer = e.layer
+    return [(f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
+            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (accumulator; bias {layer.b_fmt})")]
+
+
+@emits("conv")
+def _conv(e: Emit) -> None:
+    layer, a = e.layer, e.layer.attrs
+    ci, h, w = e.feature_map()
+    co, oh, ow = e.out_shape
+    groups = a.get("groups", 1)
+    acc_t = acc_ctype(layer)
+    e.cfg = e.types + _mac_cfg(e, acc_t) + [
+        (f"static constexpr int IN_C = {ci}, IN_H = {h}, IN_W = {w};", ""),
+        (f"static constexpr int OUT_C = {co}, OUT_H = {oh}, OUT_W = {ow};", ""),
+        *_window_cfg(a),
+        (f"static constexpr int GROUPS = {groups};", "depthwise" if groups == ci and groups > 1 else ""),
+        (f"static constexpr int PE = {e.pe};", "output channels computed in parallel"),
+        (f"static constexpr int SIMD = {e.simd};", "input channels of one tap multiplied in parallel"),
+        *_requant_cfg(layer),
+    ]
+    e.mac_consts(np.asarray(layer.weight), acc_t, "[OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W]")
+    e.call = f"fpgagen_nn::conv2d<{e.ident}_cfg>(x, y, {e.name}_W, {e.name}_B);"
+    e.read_factors = [e.simd if groups == 1 else e.simd * max(1, -(-e.pe // (co // groups)))]
+    e.write_factor = e.pe
+
+
+@emits("dense")
+def _dense(e: Emit) -> None:
+    layer = e.layer
+    acc_t = acc_ctype(layer)
+    weight = np.asarray(layer.weight)
+    order = "index order"
+    if not _trivial(e.in_layouts[0]):
+        weight = weight[:, hwc_order(e.in_layouts[0])]
+        order = f"columns in the HWC order of the flattened {list(e.in_layouts[0])} map"
+    e.cfg = e.types + _mac_cfg(e, acc_t) + [
+        (f"static constexpr int IN = {e.in_shape[0]}, OUT = {e.out_shape[0]};", ""),
+        (f"static constexpr int PE = {e.pe};", "neurons computed in parallel"),
+        (f"static constexpr int SIMD = {e.simd};", "inputs per neuron multiplied in parallel"),
+        *_requant_cfg(layer),
+    ]
+    e.mac_consts(weight, acc_t, "[OUT][IN]", f" ({order})")
+    e.call = f"fpgagen_nn::dense<{e.ident}_cfg>(x, y, {e.name}_W, {e.name}_B);"
+    e.read_factors, e.write_factor = [e.simd], e.pe
+
+
+@emits("maxpool", "avgpool")
+def _pool(e: Emit) -> None:
+    layer = e.layer
+    c, h, w = e.feature_map()
+    _, oh, ow = e.out_shape
+    e.cfg = e.types + [
+        (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
+        (f"static constexpr int OUT_H = {oh}, OUT_W = {ow};", ""),
+        *_window_cfg(layer.attrs),
+    ]
+    if layer.op == "maxpool":
+        lo, hi = layer.clamp_bounds
+        e.cfg += [
+            (f"static constexpr int64_t LO = {lo};", "clamp bounds (" + (
+                f"the format range, narrowed by a fused {activation_name(layer.activation)})"
+                if layer.activation else "the format range: no clamp)")),
+            (f"static constexpr int64_t HI = {hi};", ""),
         ]
-        consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), np.asarray(layer.weight),
-                        f"{quoted(layer.name)} weights [OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W], {layer.w_fmt}"),
-                  Const(f"{name}_B", acc_t, np.asarray(layer.bias),
-                        f"{quoted(layer.name)} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
-        call = f"fpgagen_nn::conv2d<{ident}_cfg>(x, y, {name}_W, {name}_B);"
-        read_factors = [simd if groups == 1 else simd * max(1, -(-pe // cog))]
-        write_factor = pe
-        if pe > 1:
-            pragmas += [f"ARRAY_PARTITION variable={name}_W cyclic factor={pe} dim=1",
-                        f"ARRAY_PARTITION variable={name}_B cyclic factor={pe} dim=1"]
-        if simd > 1:
-            pragmas.append(f"ARRAY_PARTITION variable={name}_W cyclic factor={simd} dim=2")
-    elif layer.op == "dense":
-        n_in, n_out = in_shape[0], out_shape[0]
-        acc_t = acc_ctype(layer)
-        weight = np.asarray(layer.weight)
-        order = "index order"
-        if not _trivial(in_layouts[0]):
-            weight = weight[:, hwc_order(in_layouts[0])]
-            order = f"columns in the HWC order of the flattened {list(in_layouts[0])} map"
-        cfg_lines = types + [
-            (f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
-            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (accumulator; bias {layer.b_fmt})"),
-            (f"static constexpr int IN = {n_in}, OUT = {n_out};", ""),
-            (f"static constexpr int PE = {pe};", "neurons computed in parallel"),
-            (f"static constexpr int SIMD = {simd};", "inputs per neuron multiplied in parallel"),
-            *_requant_cfg(layer),
-        ]
-        consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), weight,
-                        f"{quoted(layer.name)} weights [OUT][IN] ({order}), {layer.w_fmt}"),
-                  Const(f"{name}_B", acc_t, np.asarray(layer.bias),
-                        f"{quoted(layer.name)} biases B at the accumulator frac {layer.acc_frac} (from {layer.b_fmt})")]
-        call = f"fpgagen_nn::dense<{ident}_cfg>(x, y, {name}_W, {name}_B);"
-        read_factors, write_factor = [simd], pe
-        if pe > 1:
-            pragmas += [f"ARRAY_PARTITION variable={name}_W cyclic factor={pe} dim=1",
-                        f"ARRAY_PARTITION variable={name}_B cyclic factor={pe} dim=1"]
-        if simd > 1:
-            pragmas.append(f"ARRAY_PARTITION variable={name}_W cyclic factor={simd} dim=2")
-    elif layer.op in ("maxpool", "avgpool"):
-        check_layout(0)
-        c, h, w = in_shape
-        _, oh, ow = out_shape
-        cfg_lines = types + [
-            (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
-            (f"static constexpr int OUT_H = {oh}, OUT_W = {ow};", ""),
-            *_window_cfg(a),
-        ]
-        if layer.op == "maxpool":
-            lo, hi = layer.clamp_bounds
-            cfg_lines += [
-                (f"static constexpr int64_t LO = {lo};", "clamp bounds (" + (
-                    f"the format range, narrowed by a fused {activation_name(layer.activation)})"
-                    if layer.activation else "the format range: no clamp)")),
-                (f"static constexpr int64_t HI = {hi};", ""),
-            ]
-            call = f"fpgagen_nn::maxpool<{ident}_cfg>(x, y);"
+        e.call = f"fpgagen_nn::maxpool<{e.ident}_cfg>(x, y);"
+        return
+    acc_t = acc_ctype(layer)
+    recip = np.asarray(layer.recip, dtype=np.int64).reshape(-1)
+    e.cfg += [
+        (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (window sum x reciprocal)"),
+        (f"static constexpr int RECIP_SIZE = {recip.size};",
+         "one reciprocal per output position (real pixels per window vary)" if recip.size > 1
+         else "every window counts the same pixels"),
+        *_requant_cfg(layer),
+    ]
+    what = "per output position [OUT_H * OUT_W]" if recip.size > 1 else "of the window size"
+    e.consts = [Const(f"{e.name}_RECIP", acc_t, recip,
+                      f"{quoted(layer.name)} reciprocals {what}: round(2**{layer.recip_bits} / count)")]
+    e.call = f"fpgagen_nn::avgpool<{e.ident}_cfg>(x, y, {e.name}_RECIP);"
+
+
+@emits("gap")
+def _gap(e: Emit) -> None:
+    layer = e.layer
+    c, h, w = e.feature_map()
+    acc_t = acc_ctype(layer)
+    e.cfg = e.types + [
+        (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (sum x reciprocal)"),
+        (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
+        (f"static constexpr int64_t RECIP = {int(np.asarray(layer.recip).reshape(-1)[0])};",
+         f"round(2**{layer.recip_bits} / {h * w})"),
+        *_requant_cfg(layer),
+    ]
+    e.call = f"fpgagen_nn::gap<{e.ident}_cfg>(x, y);"
+
+
+@emits("add")
+def _add(e: Emit) -> None:
+    layer, in_t = e.layer, e.in_t
+    if len(layer.inputs) != 2:
+        raise e.error(f"expected 2 inputs, got {len(layer.inputs)}")
+    # the inputs may be stored in different orders (a flattened map in HWC order and a vector,
+    # or two maps flattened from different shapes): b is then read through an index table
+    index = gather_index(e.in_layouts[0], e.in_layouts[1])
+    acc_t = acc_ctype(layer)
+    e.cfg = [
+        (f"using in0_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
+        (f"using in1_t = {in_t[1]};", _fmt_comment(layer.in_fmts[1], layer.inputs[1])),
+        (f"using out_t = {e.out_t};", _fmt_comment(layer.out_fmt, layer.output)),
+        (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (aligned sum)"),
+        (f"static constexpr int SIZE = {e.in_size};", ""),
+        (f"static constexpr int ALIGN0 = {layer.align[0]}, ALIGN1 = {layer.align[1]};",
+         "left shifts aligning both inputs to the larger frac"),
+        *_requant_cfg(layer),
+    ]
+    e.params = [f"const {in_t[0]} a[{e.in_size}]", f"const {in_t[1]} b[{e.in_size}]", f"{e.out_t} y[{e.out_size}]"]
+    e.call = f"fpgagen_nn::add<{e.ident}_cfg>(a, b, y);"
+    if index is not None:
+        index_t = "uint16_t" if e.in_size <= 1 << 16 else "uint32_t"
+        e.consts = [Const(f"{e.name}_INDEX", index_t, index,
+                          f"{quoted(layer.name)}: position in b's buffer ({_order(e.in_layouts[1], True)}) of the "
+                          f"element at each position of a's ({_order(e.in_layouts[0], True)})")]
+        e.call = f"fpgagen_nn::add_gather<{e.ident}_cfg>(a, b, y, {e.name}_INDEX);"
+    e.read_factors = [1, 1]
+    e.out_layout = tuple(e.in_layouts[0])
+
+
+@emits("leakyrelu")
+def _leakyrelu(e: Emit) -> None:
+    # elementwise: any buffer order (its output is stored like its input); without a slope
+    # (leaky None: a ReLU/Clip that no layer could take) it only requantizes and clamps
+    e.cfg = e.types + [(f"static constexpr int SIZE = {e.in_size};", ""), *_requant_cfg(e.layer)]
+    e.call = f"fpgagen_nn::leakyrelu<{e.ident}_cfg>(x, y);"
+    e.out_layout = tuple(e.in_layouts[0])
+
+
+@emits("concat")
+def _concat(e: Emit) -> None:
+    layer, p = e.layer, e.layer.params
+    n = len(layer.inputs)
+    if n < 2 or len(p.shifts) != n or len(p.channels) != n:
+        raise e.error(f"{n} inputs, {len(p.shifts)} shifts and {len(p.channels)} channel counts; expected 2 or more "
+                      f"inputs, one shift and one channel count each")
+    c_out, h, w = e.out_layout
+    e.cfg = [(f"using out_t = {e.out_t};", _fmt_comment(layer.out_fmt, layer.output)),
+             (f"static constexpr int PIXELS = {h * w}, C = {c_out};",
+              "output pixels (1: vectors) and channels per pixel"),
+             *_requant_cfg(layer)]
+    e.params, calls, offset = [], [], 0
+    index = np.arange(c_out)  # vectors: the position in its input's buffer of each output element
+    gathered = []
+    for i, (tensor, fmt, shift, ch) in enumerate(zip(layer.inputs, layer.in_fmts, p.shifts, p.channels)):
+        if layout_of(e.q.shapes[tensor]) != (ch, h, w) or offset + ch > c_out:
+            raise e.error(f"input {i} {quoted(tensor)} has shape {list(e.q.shapes[tensor])}; expected {ch} channels "
+                          f"of {h} x {w}")
+        ctype = data_ctype(fmt)
+        e.cfg.append((f"struct in{i} {{ using in_t = {ctype}; static constexpr int C = {ch}, OFFSET = {offset}, "
+                      f"SHIFT = {shift}; }};", f"{_fmt_comment(fmt, tensor)}; {_shift_comment(shift)}"))
+        e.params.append(f"const {ctype} x{i}[{ch * h * w}]")
+        # a vector input that is a flattened map (stored in HWC order) is read through the index table
+        order = gather_index((ch, 1, 1), e.in_layouts[i]) if h * w == 1 else None
+        if order is None:
+            e.check_layout(i)
+            calls.append(f"fpgagen_nn::concat_input<{e.ident}_cfg, {e.ident}_cfg::in{i}>(x{i}, y);")
         else:
-            acc_t = acc_ctype(layer)
-            recip = np.asarray(layer.recip, dtype=np.int64).reshape(-1)
-            cfg_lines += [
-                (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (window sum x reciprocal)"),
-                (f"static constexpr int RECIP_SIZE = {recip.size};",
-                 "one reciprocal per output position (real pixels per window vary)" if recip.size > 1
-                 else "every window counts the same pixels"),
-                *_requant_cfg(layer),
-            ]
-            what = "per output position [OUT_H * OUT_W]" if recip.size > 1 else "of the window size"
-            consts = [Const(f"{name}_RECIP", acc_t, recip,
-                            f"{quoted(layer.name)} reciprocals {what}: round(2**{layer.recip_bits} / count)")]
-            call = f"fpgagen_nn::avgpool<{ident}_cfg>(x, y, {name}_RECIP);"
-    elif layer.op == "gap":
-        check_layout(0)
-        c, h, w = in_shape
-        acc_t = acc_ctype(layer)
-        cfg_lines = types + [
-            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (sum x reciprocal)"),
-            (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
-            (f"static constexpr int64_t RECIP = {int(np.asarray(layer.recip).reshape(-1)[0])};",
-             f"round(2**{layer.recip_bits} / {h * w})"),
-            *_requant_cfg(layer),
-        ]
-        call = f"fpgagen_nn::gap<{ident}_cfg>(x, y);"
-    elif layer.op == "add":
-        if len(layer.inputs) != 2:
-            raise BackendError(f"layer {quoted(layer.name)} (add): expected 2 inputs, got {len(layer.inputs)}")
-        # the inputs may be stored in different orders (a flattened map in HWC order and a vector,
-        # or two maps flattened from different shapes): b is then read through an index table
-        index = gather_index(in_layouts[0], in_layouts[1])
-        acc_t = acc_ctype(layer)
-        cfg_lines = [
-            (f"using in0_t = {in_t[0]};", _fmt_comment(layer.in_fmts[0], layer.inputs[0])),
-            (f"using in1_t = {in_t[1]};", _fmt_comment(layer.in_fmts[1], layer.inputs[1])),
-            (f"using out_t = {out_t};", _fmt_comment(layer.out_fmt, layer.output)),
-            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (aligned sum)"),
-            (f"static constexpr int SIZE = {in_size};", ""),
-            (f"static constexpr int ALIGN0 = {layer.align[0]}, ALIGN1 = {layer.align[1]};",
-             "left shifts aligning both inputs to the larger frac"),
-            *_requant_cfg(layer),
-        ]
-        params = [f"const {in_t[0]} a[{in_size}]", f"const {in_t[1]} b[{in_size}]", f"{out_t} y[{out_size}]"]
-        call = f"fpgagen_nn::add<{ident}_cfg>(a, b, y);"
-        if index is not None:
-            index_t = "uint16_t" if in_size <= 1 << 16 else "uint32_t"
-            consts = [Const(f"{name}_INDEX", index_t, index,
-                            f"{quoted(layer.name)}: position in b's buffer ({_order(in_layouts[1], True)}) of the "
-                            f"element at each position of a's ({_order(in_layouts[0], True)})")]
-            call = f"fpgagen_nn::add_gather<{ident}_cfg>(a, b, y, {name}_INDEX);"
-        read_factors = [1, 1]
-        out_layout = tuple(in_layouts[0])
+            index[offset:offset + ch] = order
+            gathered.append(f"{i} ({_order(e.in_layouts[i], True)})")
+            calls.append(f"fpgagen_nn::concat_input_gather<{e.ident}_cfg, {e.ident}_cfg::in{i}>(x{i}, y, "
+                         f"{e.name}_INDEX);")
+        offset += ch
+    if offset != c_out:
+        raise e.error(f"its inputs have {offset} channels; its output {quoted(layer.output)} has {c_out}")
+    if gathered:
+        e.consts = [Const(f"{e.name}_INDEX", "uint16_t" if c_out <= 1 << 16 else "uint32_t", index,
+                          f"{quoted(layer.name)}: position in its input's buffer of each output element "
+                          f"(read for input {', '.join(gathered)})")]
+    e.params.append(f"{e.out_t} y[{e.out_size}]")
+    e.call = "\n    ".join(calls)  # one call per input, each writing its channels
+    e.read_factors = [1] * n
+
+
+@emits("resize", "pad")
+def _resize_pad(e: Emit) -> None:
+    layer = e.layer
+    c, h, w = e.feature_map()
+    if e.in_t[0] != e.out_t:
+        raise e.error(f"input format {layer.in_fmts[0]} and output format {layer.out_fmt} differ; the op is exact "
+                      f"and keeps its input's format")
+    _, oh, ow = e.out_shape
+    e.cfg = e.types + [(f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
+                       (f"static constexpr int OUT_H = {oh}, OUT_W = {ow};", "")]
+    if layer.op == "resize":
+        fh, fw = layer.params.factors
+        e.cfg.append((f"static constexpr int FH = {fh}, FW = {fw};", "nearest: every pixel FH x FW times"))
+        e.call = f"fpgagen_nn::resize_nearest<{e.ident}_cfg>(x, y);"
     else:
+        top, left, bottom, right = layer.params.pads
+        e.cfg.append((f"static constexpr int PAD_TOP = {top}, PAD_LEFT = {left}, PAD_BOTTOM = {bottom}, "
+                      f"PAD_RIGHT = {right};", "zero padding"))
+        e.call = f"fpgagen_nn::pad<{e.ident}_cfg>(x, y);"
+
+
+def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: list) -> LayerCode:
+    """The config struct, constants and library call of one layer (its op's emitter)."""
+    emitter = EMITTERS.get(layer.op)
+    if emitter is None:
         raise BackendError(f"layer {quoted(layer.name)}: the HLS library has no function for op {layer.op!r}")
-    return LayerCode(layer, ident, pe, simd, header, cfg_lines, consts, params, pragmas, call, out_size,
-                     out_layout, read_factors, write_factor)
+    pe, simd = layer_parallelism(cfg, q, layer)
+    e = Emit(q, layer, ident, pe, simd, list(in_layouts))
+    emitter(e)
+    act = f", fused {activation_name(layer.activation)}" if layer.activation and layer.op != "leakyrelu" else ""
+    header = (f"{_provenance(layer)} -> {quoted(layer.output)} {list(e.out_shape)}; {layer.describe()}{act}; "
+              f"PE {pe} x SIMD {simd}")
+    return LayerCode(layer, ident, pe, simd, header, e.cfg, e.consts, e.params, e.pragmas, e.call, e.out_size,
+                     e.out_layout, e.read_factors, e.write_factor)
 
 
 def plan_model(q: QGraph, cfg: dict) -> ModelPlan:

@@ -10,10 +10,18 @@
 //   add          : acc = (a << align0) + (b << align1), then requantize(acc); add_gather reads
 //                  b through an index table when it is stored in another order than a
 //   maxpool      : exact; padding never wins; then clamp to [LO, HI] (a fused ReLU/Clip)
+//   leakyrelu    : acc = x, then requantize(acc) with the LeakyRelu's two paths
+//   concat       : each input requantized by its own SHIFT (acc = x), placed at its channels;
+//                  concat_input_gather reads a vector input through an index table when it is a
+//                  flattened feature map (stored in HWC order)
+//   resize_nearest, pad: exact (pixel replication, zeros)
 //
 // requantize() is the only place rounding is written: round half away from zero by SHIFT bits
 // (a left shift when SHIFT <= 0), then saturate() to [LO, HI] (the output format's range,
 // narrowed by a fused ReLU/Clip); saturate() is the only place clamping is written.
+// A fused LeakyRelu (a CFG with LEAKY = true, ALPHA, ALPHA_FRAC: alpha ~= ALPHA * 2**-ALPHA_FRAC)
+// gives every requantizing kernel two paths: acc >= 0 as above, acc < 0 requantizes acc * ALPHA
+// by SHIFT + ALPHA_FRAC instead (requantize_leaky). A CFG without LEAKY has no LeakyRelu.
 //
 // Feature maps are flat arrays in HWC order (channel fastest, then column, then row), the
 // order the top function streams them in; vectors are in index order.
@@ -123,6 +131,86 @@ inline Out requantize(Acc acc) {
     return detail::requantizer<SHIFT, LO, HI, Out, Acc>::apply(acc);
 }
 
+namespace detail {
+
+// int32_t for a type T of up to 16 bits, else int64_t. It holds every value of T (the
+// accumulator of leakyrelu and concat, which requantize their input directly) and the product
+// of a T and a LeakyRelu slope ALPHA of up to 9 signed bits (the 64-bit product of a wider
+// accumulator is exact because fpgagen's HLS backend refuses a layer whose acc_width plus
+// ALPHA's bits exceed 64).
+template <typename T>
+struct widened {
+    using type = typename std::conditional<(sizeof(T) <= 2), int32_t, int64_t>::type;
+};
+
+}  // namespace detail
+
+// SPEC.md section 3 requantization with a fused LeakyRelu of slope ALPHA * 2**-ALPHA_FRAC:
+// acc >= 0: requantize<SHIFT>(acc); acc < 0: acc * ALPHA rounded half away from zero by
+// SHIFT + ALPHA_FRAC bits (an exact left shift when that is <= 0); both saturate to [LO, HI].
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, typename Acc>
+inline Out requantize_leaky(Acc acc) {
+#pragma HLS INLINE
+    static_assert(ALPHA >= -256 && ALPHA <= 255, "requantize_leaky: ALPHA must fit 9 signed bits");
+    using prod_t = typename detail::widened<Acc>::type;
+    const Out positive = requantize<SHIFT, LO, HI, Out>(acc);
+    // only a negative acc is multiplied (a non-negative one would need no bound on acc * ALPHA)
+    const prod_t negative_acc = static_cast<prod_t>(acc < 0 ? acc : Acc(0));
+    const prod_t prod = static_cast<prod_t>(negative_acc * static_cast<prod_t>(ALPHA));
+    const Out negative = detail::requantizer<SHIFT + ALPHA_FRAC, LO, HI, Out, prod_t>::apply(prod);
+    return (acc >= 0) ? positive : negative;
+}
+
+namespace detail {
+
+template <typename...>
+struct make_void {
+    using type = void;
+};
+
+// The LeakyRelu of a layer's CFG: none unless the CFG declares LEAKY (then ALPHA, ALPHA_FRAC).
+template <class CFG, typename = void>
+struct cfg_leaky {
+    static constexpr bool on = false;
+    static constexpr int alpha = 0, frac = 0;
+};
+
+template <class CFG>
+struct cfg_leaky<CFG, typename make_void<decltype(CFG::LEAKY)>::type> {
+    static constexpr bool on = CFG::LEAKY;
+    static constexpr int alpha = CFG::ALPHA, frac = CFG::ALPHA_FRAC;
+};
+
+template <bool LEAKY>
+struct leaky_switch {  // no LeakyRelu: today's requantizer
+    template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, typename Acc>
+    static Out apply(Acc acc) {
+#pragma HLS INLINE
+        return requantize<SHIFT, LO, HI, Out>(acc);
+    }
+};
+
+template <>
+struct leaky_switch<true> {
+    template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, typename Acc>
+    static Out apply(Acc acc) {
+#pragma HLS INLINE
+        return requantize_leaky<SHIFT, LO, HI, Out, ALPHA, ALPHA_FRAC>(acc);
+    }
+};
+
+}  // namespace detail
+
+// The requantizer of a layer: requantize by SHIFT to CFG's [LO, HI] and out_t, with CFG's
+// LeakyRelu if it has one. Every requantizing kernel calls this.
+template <class CFG, int SHIFT, typename Acc>
+inline typename CFG::out_t layer_requantize(Acc acc) {
+#pragma HLS INLINE
+    using leaky = detail::cfg_leaky<CFG>;
+    return detail::leaky_switch<leaky::on>::template apply<SHIFT, CFG::LO, CFG::HI, typename CFG::out_t,
+                                                           leaky::alpha, leaky::frac>(acc);
+}
+
 // acc * 2**S for an alignment shift S >= 0 (exact: the accumulator is wide enough).
 template <int S, typename Acc, typename T>
 inline Acc align(T v) {
@@ -192,7 +280,7 @@ conv_rows:
                 for (int p = 0; p < CFG::PE; ++p) {
 #pragma HLS UNROLL
                     y[(oh * CFG::OUT_W + ow) * CFG::OUT_C + cb * CFG::PE + p] =
-                        requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(acc[p]);
+                        layer_requantize<CFG, CFG::SHIFT>(acc[p]);
                 }
             }
         }
@@ -235,7 +323,7 @@ dense_pe_blocks:
     dense_out:
         for (int p = 0; p < CFG::PE; ++p) {
 #pragma HLS UNROLL
-            y[ob * CFG::PE + p] = requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(acc[p]);
+            y[ob * CFG::PE + p] = layer_requantize<CFG, CFG::SHIFT>(acc[p]);
         }
     }
 }
@@ -308,7 +396,7 @@ avgpool_rows:
                 }
                 const acc_t r = recip[CFG::RECIP_SIZE == 1 ? 0 : oh * CFG::OUT_W + ow];
                 y[(oh * CFG::OUT_W + ow) * CFG::C + c] =
-                    requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(static_cast<acc_t>(sum * r));
+                    layer_requantize<CFG, CFG::SHIFT>(static_cast<acc_t>(sum * r));
             }
         }
     }
@@ -335,7 +423,7 @@ gap_pixels:
 gap_out:
     for (int c = 0; c < CFG::C; ++c) {
 #pragma HLS PIPELINE II=1
-        y[c] = requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(
+        y[c] = layer_requantize<CFG, CFG::SHIFT>(
             static_cast<acc_t>(sum[c] * static_cast<acc_t>(CFG::RECIP)));
     }
 }
@@ -347,7 +435,7 @@ inline typename CFG::out_t add_one(typename CFG::in0_t a, typename CFG::in1_t b)
 #pragma HLS INLINE
     using acc_t = typename CFG::acc_t;
     const acc_t sum = static_cast<acc_t>(align<CFG::ALIGN0, acc_t>(a) + align<CFG::ALIGN1, acc_t>(b));
-    return requantize<CFG::SHIFT, CFG::LO, CFG::HI, typename CFG::out_t>(sum);
+    return layer_requantize<CFG, CFG::SHIFT>(sum);
 }
 
 template <class CFG>
@@ -369,6 +457,109 @@ add_gather_elements:
     for (int i = 0; i < CFG::SIZE; ++i) {
 #pragma HLS PIPELINE II=1
         y[i] = add_one<CFG>(a[i], b[index[i]]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standalone LeakyRelu (elementwise, any buffer order): the input integers are the accumulator,
+// requantized by SHIFT = Fx - Fy with CFG's LeakyRelu (LEAKY, ALPHA, ALPHA_FRAC). A CFG without
+// LEAKY is a standalone ReLU/Clip (the requantizer's clamp to [LO, HI] alone).
+template <class CFG>
+void leakyrelu(const typename CFG::in_t x[CFG::SIZE], typename CFG::out_t y[CFG::SIZE]) {
+    using acc_t = typename detail::widened<typename CFG::in_t>::type;
+leakyrelu_elements:
+    for (int i = 0; i < CFG::SIZE; ++i) {
+#pragma HLS PIPELINE II=1
+        y[i] = layer_requantize<CFG, CFG::SHIFT>(static_cast<acc_t>(x[i]));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel concat, HWC (a vector is PIXELS = 1): output pixel p holds CFG::C channels, input
+// IN's IN::C of them at channels IN::OFFSET.., each requantized by IN::SHIFT = Fx_in - Fy (the
+// input integers are the accumulator) with CFG's [LO, HI] and LeakyRelu. One call per input,
+// in input order; together they write every element of y once.
+// IN: using in_t; static constexpr int C, OFFSET, SHIFT.
+template <class CFG, class IN>
+void concat_input(const typename IN::in_t x[CFG::PIXELS * IN::C], typename CFG::out_t y[CFG::PIXELS * CFG::C]) {
+    using acc_t = typename detail::widened<typename IN::in_t>::type;
+    static_assert(IN::C >= 1 && IN::OFFSET >= 0 && IN::OFFSET + IN::C <= CFG::C, "concat_input: channels out of range");
+concat_pixels:
+    for (int p = 0; p < CFG::PIXELS; ++p) {
+    concat_channels:
+        for (int c = 0; c < IN::C; ++c) {
+#pragma HLS PIPELINE II=1
+            y[p * CFG::C + IN::OFFSET + c] = layer_requantize<CFG, IN::SHIFT>(static_cast<acc_t>(x[p * IN::C + c]));
+        }
+    }
+}
+
+// The same for a vector concat (PIXELS = 1) whose input IN is stored in another order than its
+// index order (a flattened feature map, in HWC order): its element i is x[index[IN::OFFSET + i]].
+// index covers the whole output (the entries of the other inputs are not read here).
+template <class CFG, class IN, typename Index>
+void concat_input_gather(const typename IN::in_t x[IN::C], typename CFG::out_t y[CFG::C], const Index index[CFG::C]) {
+    using acc_t = typename detail::widened<typename IN::in_t>::type;
+    static_assert(CFG::PIXELS == 1, "concat_input_gather: only vectors (PIXELS = 1) are gathered");
+    static_assert(IN::C >= 1 && IN::OFFSET >= 0 && IN::OFFSET + IN::C <= CFG::C,
+                  "concat_input_gather: channels out of range");
+concat_gather_elements:
+    for (int i = 0; i < IN::C; ++i) {
+#pragma HLS PIPELINE II=1
+        y[IN::OFFSET + i] = layer_requantize<CFG, IN::SHIFT>(static_cast<acc_t>(x[index[IN::OFFSET + i]]));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nearest-neighbour upsampling by integer factors, HWC: y[oh][ow][c] = x[oh / FH][ow / FW][c]
+// (exact: the output format is the input format). One output element per iteration.
+template <class CFG>
+void resize_nearest(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C],
+                    typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::C]) {
+    static_assert(std::is_same<typename CFG::in_t, typename CFG::out_t>::value,
+                  "resize_nearest: output type must be the input type");
+    static_assert(CFG::FH >= 1 && CFG::FW >= 1, "resize_nearest: factors must be >= 1");
+    static_assert(CFG::OUT_H == CFG::IN_H * CFG::FH && CFG::OUT_W == CFG::IN_W * CFG::FW,
+                  "resize_nearest: OUT_H, OUT_W");
+resize_rows:
+    for (int oh = 0; oh < CFG::OUT_H; ++oh) {
+    resize_cols:
+        for (int ow = 0; ow < CFG::OUT_W; ++ow) {
+        resize_channels:
+            for (int c = 0; c < CFG::C; ++c) {
+#pragma HLS PIPELINE II=1
+                y[(oh * CFG::OUT_W + ow) * CFG::C + c] = x[((oh / CFG::FH) * CFG::IN_W + ow / CFG::FW) * CFG::C + c];
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zero padding, HWC: PAD_TOP rows above, PAD_BOTTOM below, PAD_LEFT / PAD_RIGHT columns at the
+// sides, all 0 (exact: 0 is in every format). One output element per iteration.
+template <class CFG>
+void pad(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::C],
+         typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::C]) {
+    static_assert(std::is_same<typename CFG::in_t, typename CFG::out_t>::value,
+                  "pad: output type must be the input type");
+    static_assert(CFG::PAD_TOP >= 0 && CFG::PAD_LEFT >= 0 && CFG::PAD_BOTTOM >= 0 && CFG::PAD_RIGHT >= 0,
+                  "pad: pads must be >= 0");
+    static_assert(CFG::OUT_H == CFG::IN_H + CFG::PAD_TOP + CFG::PAD_BOTTOM &&
+                  CFG::OUT_W == CFG::IN_W + CFG::PAD_LEFT + CFG::PAD_RIGHT, "pad: OUT_H, OUT_W");
+pad_rows:
+    for (int oh = 0; oh < CFG::OUT_H; ++oh) {
+    pad_cols:
+        for (int ow = 0; ow < CFG::OUT_W; ++ow) {
+        pad_channels:
+            for (int c = 0; c < CFG::C; ++c) {
+#pragma HLS PIPELINE II=1
+                const int ih = oh - CFG::PAD_TOP;
+                const int iw = ow - CFG::PAD_LEFT;
+                const bool inside = ih >= 0 && ih < CFG::IN_H && iw >= 0 && iw < CFG::IN_W;
+                y[(oh * CFG::OUT_W + ow) * CFG::C + c] =
+                    inside ? x[(ih * CFG::IN_W + iw) * CFG::C + c] : typename CFG::out_t(0);
+            }
+        }
     }
 }
 
