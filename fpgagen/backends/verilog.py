@@ -31,6 +31,14 @@ import numpy as np
 from fpgagen.version import __version__
 from fpgagen.backends import hwc_order
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
+from fpgagen.backends.rtl import act as rtl_act
+from fpgagen.backends.rtl import add as rtl_add
+from fpgagen.backends.rtl import concat as rtl_concat
+from fpgagen.backends.rtl import conv2d as rtl_conv
+from fpgagen.backends.rtl import dense as rtl_dense
+from fpgagen.backends.rtl import layout as rtl_layout
+from fpgagen.backends.rtl import pool as rtl_pool
+from fpgagen.backends.rtl import stream as rtl_stream
 from fpgagen.backends.rtl import RtlInstance
 from fpgagen.config import DEFAULT_MEMORY_BITS
 from fpgagen.errors import BackendError
@@ -151,52 +159,76 @@ def join_fifo_depth(q: QGraph, layer: QLayer, tensor: str) -> int:
     return math.prod(q.shapes[tensor]) * frames
 
 
+#: IR op -> its emitter: ``(prefix, q, layer, cfg, source) -> ([RtlInstance, ...], pe, simd)``
+EMITTERS: dict = {}
+
+
+def emits(*ops: str):
+    """Register the Verilog emitter of IR ops (one per op; a second is an error)."""
+    def deco(fn):
+        for op in ops:
+            if op in EMITTERS:
+                raise RuntimeError(f"two Verilog emitters for op {op!r}")
+            EMITTERS[op] = fn
+        return fn
+    return deco
+
+
 def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[list[RtlInstance], int, int]:
     """The library instances of ``layer`` (one, or a chain of stages for a concat of more than
     two inputs: stage k joins stage k-1's output with input k+1) and its PE, SIMD."""
-    from fpgagen.backends.rtl import concat as rtl_concat
-
-    if layer.op == "concat":
-        return rtl_concat.concat_instances(q, layer), 1, 1
-    rtl, pe, simd = _rtl_one(prefix, q, layer, cfg, source)
-    return [rtl], pe, simd
+    emitter = EMITTERS.get(layer.op)
+    if emitter is None:
+        raise BackendError(f"layer {layer.name!r}: the Verilog library has no module for op {layer.op!r}")
+    return emitter(prefix, q, layer, cfg, source)
 
 
-def _rtl_one(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[RtlInstance, int, int]:
-    from fpgagen.backends.rtl import act as rtl_act
-    from fpgagen.backends.rtl import add as rtl_add
-    from fpgagen.backends.rtl import conv2d as rtl_conv
-    from fpgagen.backends.rtl import dense as rtl_dense
-    from fpgagen.backends.rtl import layout as rtl_layout
-    from fpgagen.backends.rtl import pool as rtl_pool
-    from fpgagen.backends.rtl import stream as rtl_stream
+def _mac_parallelism(cfg, q, layer) -> tuple[int, int]:
+    return layer_parallelism(cfg, q, layer, pe_in_group=True)  # fpgagen_conv2d: PE divides Co/groups
 
-    if layer.op == "flatten":
-        shape = q.shapes[layer.inputs[0]]
-        return rtl_stream.hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name), 1, 1
-    simple = {"leakyrelu": rtl_act.act_instance, "resize": rtl_layout.resize_instance,
-              "pad": rtl_layout.pad_instance}
-    if layer.op in simple:
-        return simple[layer.op](q, layer), 1, 1
-    pe, simd = layer_parallelism(cfg, q, layer, pe_in_group=True)  # fpgagen_conv2d: PE divides Co/groups
-    if layer.op == "conv":
-        return rtl_conv.conv2d_instance(q, layer, pe, simd, prefix), pe, simd
-    if layer.op == "dense":
-        weights = layer.weight
-        carried = source(layer.inputs[0])
-        if carried != layer.inputs[0]:
-            # the input is a flattened map travelling in HWC order: permute the weight columns
-            weights = layer.weight[:, hwc_order(q.shapes[carried])]
-        return rtl_dense.dense_instance(q, layer, pe, simd, weights, prefix), pe, simd
-    if layer.op == "maxpool":
-        return rtl_pool.maxpool_instance(q, layer), 1, 1
-    if layer.op == "avgpool":
-        return rtl_pool.avgpool_instance(q, layer, prefix), 1, 1
-    if layer.op == "gap":
-        return rtl_pool.gap_instance(q, layer), 1, 1
-    if layer.op == "add":
-        return rtl_add.add_instance(q, layer), 1, 1
-    raise BackendError(f"layer {layer.name!r}: the Verilog library has no module for op {layer.op!r}")
+
+@emits("conv")
+def _conv(prefix, q, layer, cfg, source):
+    pe, simd = _mac_parallelism(cfg, q, layer)
+    return [rtl_conv.conv2d_instance(q, layer, pe, simd, prefix)], pe, simd
+
+
+@emits("dense")
+def _dense(prefix, q, layer, cfg, source):
+    pe, simd = _mac_parallelism(cfg, q, layer)
+    weights = layer.weight
+    carried = source(layer.inputs[0])
+    if carried != layer.inputs[0]:
+        # the input is a flattened map travelling in HWC order: permute the weight columns
+        weights = layer.weight[:, hwc_order(q.shapes[carried])]
+    return [rtl_dense.dense_instance(q, layer, pe, simd, weights, prefix)], pe, simd
+
+
+@emits("flatten")
+def _flatten(prefix, q, layer, cfg, source):
+    shape = q.shapes[layer.inputs[0]]
+    return [rtl_stream.hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name)], 1, 1
+
+
+@emits("concat")
+def _concat(prefix, q, layer, cfg, source):
+    return rtl_concat.concat_instances(q, layer), 1, 1
+
+
+@emits("avgpool")
+def _avgpool(prefix, q, layer, cfg, source):
+    return [rtl_pool.avgpool_instance(q, layer, prefix)], 1, 1
+
+
+def _simple(builder):
+    """An emitter of a one-instance layer without parallelism: ``builder(q, layer)``."""
+    return lambda prefix, q, layer, cfg, source: ([builder(q, layer)], 1, 1)
+
+
+for _op, _builder in {"maxpool": rtl_pool.maxpool_instance, "gap": rtl_pool.gap_instance, "add": rtl_add.add_instance,
+                      "leakyrelu": rtl_act.act_instance, "resize": rtl_layout.resize_instance,
+                      "pad": rtl_layout.pad_instance}.items():
+    emits(_op)(_simple(_builder))
 
 
 def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
@@ -205,8 +237,6 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     ``memory_bits``: the ROM the weights and biases may fill (default: the config's
     ``hardware.memory_bits``, else :data:`DEFAULT_MEMORY_BITS`).
     """
-    from fpgagen.backends.rtl import stream as rtl_stream
-
     if memory_bits is None:
         memory_bits = ((cfg or {}).get("hardware") or {}).get("memory_bits") or DEFAULT_MEMORY_BITS
 
