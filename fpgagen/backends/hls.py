@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen import __version__
+from fpgagen.version import __version__
 from fpgagen.backends import hwc_order, to_hwc
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.errors import BackendError
@@ -65,6 +65,7 @@ from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, ident, quoted
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
+from fpgagen.tables import registrar
 from fpgagen.targets import register
 
 #: the C++ standard of the generated code, the same for g++ (Makefile, :func:`verify`) and Vitis
@@ -457,15 +458,8 @@ class Emit:
 EMITTERS: dict = {}
 
 
-def emits(*ops: str):
-    """Register the decorated function as the HLS emitter of ``ops`` (once per op)."""
-    def deco(fn):
-        for op in ops:
-            if op in EMITTERS:
-                raise ValueError(f"the HLS emitter of op {op!r} is registered twice")
-            EMITTERS[op] = fn
-        return fn
-    return deco
+#: register the decorated function as the HLS emitter of IR ops (once per op)
+emits = registrar(EMITTERS, "HLS emitters")
 
 
 def _mac_cfg(e: Emit, acc_t: str) -> list:

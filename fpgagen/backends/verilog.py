@@ -31,6 +31,7 @@ import numpy as np
 from fpgagen.version import __version__
 from fpgagen.backends import hwc_order
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
+from fpgagen.tables import registrar
 from fpgagen.backends.rtl import act as rtl_act
 from fpgagen.backends.rtl import add as rtl_add
 from fpgagen.backends.rtl import concat as rtl_concat
@@ -163,15 +164,8 @@ def join_fifo_depth(q: QGraph, layer: QLayer, tensor: str) -> int:
 EMITTERS: dict = {}
 
 
-def emits(*ops: str):
-    """Register the Verilog emitter of IR ops (one per op; a second is an error)."""
-    def deco(fn):
-        for op in ops:
-            if op in EMITTERS:
-                raise RuntimeError(f"two Verilog emitters for op {op!r}")
-            EMITTERS[op] = fn
-        return fn
-    return deco
+#: register the Verilog emitter of IR ops (one per op; a second is an error)
+emits = registrar(EMITTERS, "Verilog emitters")
 
 
 def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[list[RtlInstance], int, int]:

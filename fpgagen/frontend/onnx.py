@@ -37,6 +37,7 @@ from fpgagen.ops import onnx_rules
 from fpgagen.ops.activation import Clip, ReLU
 from fpgagen.passes import run_passes
 from fpgagen.passes.pending import PendingNode
+from fpgagen.tables import registrar
 
 #: the opsets a model may import: 7 up to the newest the installed onnx defines
 MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
@@ -56,25 +57,10 @@ _IMPORTERS: dict = {}
 _FOLDERS: dict = {}
 
 
-def _register(table: dict, kind: str, *ops: str):
-    def deco(fn):
-        for op in ops:
-            if op in table:
-                raise RuntimeError(f"two {kind} registered for ONNX op {op}")
-            table[op] = fn
-        return fn
-
-    return deco
-
-
-def imports(*ops: str):
-    """Register the importer of ONNX ops whose data input is a computed tensor."""
-    return _register(_IMPORTERS, "importers", *ops)
-
-
-def folds(*ops: str):
-    """Register the NumPy evaluator of ONNX ops whose inputs are all constants."""
-    return _register(_FOLDERS, "constant evaluators", *ops)
+#: register the importer of ONNX ops whose data input is a computed tensor
+imports = registrar(_IMPORTERS, "importers")
+#: register the NumPy evaluator of ONNX ops whose inputs are all constants
+folds = registrar(_FOLDERS, "constant evaluators")
 
 
 # -- per-sample tensors ------------------------------------------------------------------------------
