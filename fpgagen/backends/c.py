@@ -36,11 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen import __version__
+from fpgagen.version import __version__
 from fpgagen.backends import hwc_order
 from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
+from fpgagen.ops import get as get_op
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, c_string, quoted
 from fpgagen.outdir import FileSet
@@ -149,7 +150,7 @@ def tensor_infos(q: QGraph) -> dict[str, TensorInfo]:
         return t
 
     for layer in q.layers:
-        if layer.op in ("flatten", "add"):
+        if layer.op in ("flatten", "add", "leakyrelu"):  # element i of the output is element i of the inputs
             for t in layer.inputs:
                 root[find(t)] = find(layer.output)
     # tensors whose order is fixed: the input and feature maps (HWC), flattened maps (their map's)
@@ -170,7 +171,7 @@ def tensor_infos(q: QGraph) -> dict[str, TensorInfo]:
             src = layer.inputs[0]
             if len(q.shapes[src]) == 3:
                 fix(src, hwc_order(q.shapes[src]), f"HWC of the map {quoted(src)}")
-        elif layer.op not in ("add", "dense"):
+        elif layer.op not in ("add", "dense", "leakyrelu"):
             fix(layer.output, hwc_order(q.shapes[layer.output]), f"HWC of {quoted(layer.output)}")
     infos = {}
     for name in tensors:
@@ -294,7 +295,7 @@ def plan_memory(q: QGraph, infos: dict[str, TensorInfo], search_budget: int = 20
             src = layer.inputs[0]
             if pool_in_place_ok(q.shapes[src], q.shapes[out], pool_attrs(q, layer)):
                 candidates = [src]
-        elif layer.op == "add":
+        elif layer.op in ("add", "leakyrelu"):  # elementwise: element i is read before it is written
             candidates = list(dict.fromkeys(layer.inputs))
         for src in candidates:
             if group_last(src) == k and infos[out].nbytes <= infos[src].nbytes \
@@ -511,6 +512,8 @@ class LayerC:
     out_offset: int = 0
     out_bytes: int = 0
     const_bytes: int = 0
+    #: more descriptors of one layer (a concat: one per input), {ident, desc_type, descriptor, input}
+    parts: list[dict] = field(default_factory=list)
 
 
 def _bias_array(ident: str, layer: QLayer, out_perm: np.ndarray, wide_path: bool) -> tuple[dict, str, str, int]:
@@ -551,22 +554,43 @@ def describe_layer(q: QGraph, layer: QLayer, infos: dict[str, TensorInfo]) -> li
                         if layer.op == "avgpool" else ""))
     if layer.requantizes:
         extra = f"acc s{layer.acc_width}.{layer.acc_frac}, " if layer.acc_width is not None else ""
-        lines.append(f"  {extra}shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]")
+        shift = f"shift {layer.shift}" if layer.shift is not None else f"shifts {list(layer.params.shifts)}"
+        lines.append(f"  {extra}{shift}, clamp [{layer.lo}, {layer.hi}]"
+                     + (f", LeakyRelu slope {layer.leaky.alpha} * 2**-{layer.leaky.frac}" if layer.leaky else ""))
+    if layer.params is not None and layer.op in ("resize", "pad"):
+        lines.append("  " + ", ".join(f"{k} {v}" for k, v in vars(layer.params).items()))
     if layer.op == "add":
         lines.append(f"  align (left shifts) {list(layer.align)}")
     return lines
 
 
 def check_requant_range(layer: QLayer) -> None:
-    """The runtime's requantization is exact for |acc| * 2**max(0, -shift) < 2**61."""
+    """The runtime's requantization is exact for |acc| * 2**max(0, -shift) < 2**61 (and, with a
+    LeakyRelu, for |acc * alpha| * 2**max(0, -(shift + alpha_frac)) < 2**61)."""
     if not layer.requantizes:
         return
-    bits = (layer.acc_width or 64) - 1 + max(0, -layer.shift)
-    if bits > 61:
-        raise BackendError(
-            f"layer {quoted(layer.name)} ({layer.op}): a {layer.acc_width}-bit accumulator shifted left by "
-            f"{max(0, -layer.shift)} exceeds the C runtime's 61-bit requantization range"
-        )
+    if layer.acc_width is not None:
+        pairs = [(layer.acc_width, layer.shift)]
+    else:  # leakyrelu, concat: the accumulator is an input integer
+        shifts = layer.params.shifts if layer.shift is None else [layer.shift] * len(layer.inputs)
+        pairs = [(f.word + 1, s) for f, s in zip(layer.in_fmts, shifts)]
+    for width, shift in pairs:
+        bits = width - 1 + max(0, -shift)
+        if layer.leaky is not None:
+            bits = max(bits, width - 1 + abs(layer.leaky.alpha).bit_length() + max(0, -(shift + layer.leaky.frac)))
+        if bits > 61:
+            raise BackendError(
+                f"layer {quoted(layer.name)} ({layer.op}): a {width}-bit accumulator shifted left by "
+                f"{max(0, -shift)}{' (with its LeakyRelu slope)' if layer.leaky else ''} exceeds the C runtime's "
+                f"61-bit requantization range"
+            )
+
+
+def leaky_fields(layer: QLayer) -> list[tuple[str, object]]:
+    """A fused LeakyRelu's descriptor fields (none without one: zero-initialised, off)."""
+    if layer.leaky is None:
+        return []
+    return [("leaky", 1), ("alpha", layer.leaky.alpha), ("alpha_frac", layer.leaky.frac)]
 
 
 def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInfo], plan: MemoryPlan) -> LayerC:
@@ -579,6 +603,8 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
     fields: list[tuple[str, object]] = []
     if layer.op in ("conv", "dense"):
         fast, why = mac_path(layer, x, y)
+        if fast and layer.leaky is not None:
+            fast, why = False, "a fused LeakyRelu (the wide path's requantizer takes its two paths)"
         w = layer.weight
         if layer.op == "conv":
             a = layer.attrs
@@ -635,6 +661,7 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
                    ("narrow", int(fast and narrow_requant(layer)))]
         if fast:
             fields += [("fold", fold_taps(layer, x)), ("packing", packing_code(layer))]
+        fields += leaky_fields(layer)
     elif layer.op in ("maxpool", "avgpool", "gap"):
         a = pool_attrs(q, layer)
         c, h, wd = x.shape
@@ -665,7 +692,7 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
                                   comment=f"reciprocals round(2**{layer.recip_bits} / count), {what}"))
             lc.const_bytes = 4 * recip.size
             fields += [("recip", f"{ident}__recip"), ("recip_count", recip.size), ("shift", layer.shift),
-                       ("lo", layer.lo), ("hi", layer.hi)]
+                       ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
     elif layer.op == "add":
         b = infos[layer.inputs[1]]
         if max(layer.align) > 40:
@@ -673,7 +700,46 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
         lc.desc_type, lc.kind = "fpgagen_add_t", "add"
         fields = [("n", y.elems), ("a_type", x.code), ("b_type", b.code), ("out_type", y.code),
                   ("align_a", layer.align[0]), ("align_b", layer.align[1]), ("shift", layer.shift),
-                  ("lo", layer.lo), ("hi", layer.hi)]
+                  ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
+    elif layer.op == "leakyrelu":
+        lc.desc_type, lc.kind = "fpgagen_act_t", "act"
+        fields = [("n", y.elems), ("in_type", x.code), ("out_type", y.code), ("shift", layer.shift),
+                  ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
+    elif layer.op == "concat":
+        lc.kind = "concat"
+        pixels = math.prod(y.shape[1:]) if len(y.shape) == 3 else 1
+        out_c = y.shape[0]
+        offset = 0
+        for i, (t, shift) in enumerate(zip(layer.inputs, layer.params.shifts)):
+            xi = infos[t]
+            in_c = xi.shape[0]
+            index = "0"
+            if len(xi.shape) != 3 and not np.array_equal(xi.perm, np.arange(xi.elems)):
+                # a vector held in the HWC order of a flattened map: read in index order
+                where = np.argsort(xi.perm).astype(np.int64)
+                index = f"{ident}__index{i}"
+                lc.arrays.append(dict(ctype="int32_t", name=index, size=len(where), body=c_int_list(where),
+                                      comment=f"element of {quoted(t)} for each of its {len(where)} channels "
+                                              f"(it is held in {xi.layout()})"))
+                lc.const_bytes += 4 * len(where)
+            part = [("pixels", pixels), ("in_c", in_c), ("out_c", out_c), ("offset", offset), ("in_type", xi.code),
+                    ("out_type", y.code), ("shift", shift), ("lo", layer.lo), ("hi", layer.hi)]
+            part += leaky_fields(layer) + [("index", index)]
+            width = max(len(n) for n, _ in part)
+            lc.parts.append(dict(ident=f"{ident}__in{i}", desc_type="fpgagen_concat_t",
+                                 descriptor="\n".join(f"    .{n:<{width}} = {v}," for n, v in part), input=t))
+            offset += in_c
+    elif layer.op == "resize":
+        c, h, wd = x.shape
+        lc.desc_type, lc.kind = "fpgagen_resize_t", "resize"
+        fh, fw = layer.params.factors
+        fields = [("in_h", h), ("in_w", wd), ("channels", c), ("fh", fh), ("fw", fw), ("type", x.code)]
+    elif layer.op == "pad":
+        c, h, wd = x.shape
+        lc.desc_type, lc.kind = "fpgagen_pad_t", "pad"
+        top, left, bottom, right = layer.params.pads
+        fields = [("in_h", h), ("in_w", wd), ("channels", c), ("top", top), ("left", left), ("bottom", bottom),
+                  ("right", right), ("type", x.code)]
     elif layer.op == "flatten":
         lc.kind = "flatten"
     else:
@@ -708,10 +774,8 @@ class CModel:
 
 
 def layer_macs(q: QGraph, layer: QLayer) -> int:
-    """Multiply-accumulates of a conv/dense layer per inference (0 for other layers)."""
-    if layer.op not in ("conv", "dense"):
-        return 0
-    return int(layer.weight[0].size) * math.prod(q.shapes[layer.output])
+    """Multiply-accumulates of a layer per inference (the op's count; 0 without multipliers)."""
+    return get_op(layer.op).macs(layer, q.shapes)
 
 
 def build_model(q: QGraph, prefix: str | None = None) -> CModel:
@@ -733,8 +797,11 @@ def _call(m: CModel, lc: LayerC) -> str:
     out = f"a + {off[lc.layer.output]}"
     if lc.kind == "flatten":
         return ""
+    if lc.kind == "concat":
+        return "\n    ".join(f"fpgagen_concat(&{p['ident']}, a + {off[p['input']]}, {out});" for p in lc.parts)
     fn = {"conv": "fpgagen_conv", "conv_wide": "fpgagen_conv_wide", "dense": "fpgagen_dense",
-          "maxpool": "fpgagen_maxpool", "avgpool": "fpgagen_avgpool", "add": "fpgagen_add"}[lc.kind]
+          "maxpool": "fpgagen_maxpool", "avgpool": "fpgagen_avgpool", "add": "fpgagen_add", "act": "fpgagen_act",
+          "resize": "fpgagen_resize", "pad": "fpgagen_pad"}[lc.kind]
     return f"{fn}(&{lc.ident}, {', '.join(args)}, {out});"
 
 

@@ -116,6 +116,36 @@ int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_
     return requant_narrow(acc, &r);
 }
 
+/* A fused LeakyRelu: the negative side's slope and its own requantization (shift + alpha_frac). */
+typedef struct {
+    int32_t on;
+    int64_t alpha;
+    requant_t neg;
+} leaky_t;
+
+static leaky_t leaky_params(int32_t on, int32_t alpha, int32_t alpha_frac, int32_t shift, int32_t lo, int32_t hi)
+{
+    leaky_t k;
+    k.on = on;
+    k.alpha = alpha;
+    k.neg = requant_params(on ? shift + alpha_frac : 0, lo, hi);
+    return k;
+}
+
+/* requant, or LeakyRelu's negative path for acc < 0 when the layer has one. */
+static inline int32_t requant_leaky(int64_t acc, const requant_t *r, const leaky_t *k)
+{
+    return (k->on && acc < 0) ? requant(acc * k->alpha, &k->neg) : requant(acc, r);
+}
+
+int32_t fpgagen_requantize_leaky(int64_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t alpha,
+                                 int32_t alpha_frac)
+{
+    const requant_t r = requant_params(shift, lo, hi);
+    const leaky_t k = leaky_params(1, alpha, alpha_frac, shift, lo, hi);
+    return requant_leaky(acc, &r, &k);
+}
+
 /* Bias, requantize and store n outputs of one pixel. */
 static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, const int64_t *bias64,
                           const requant_t *rq, uint8_t *y)
@@ -1197,6 +1227,7 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
                            : w_type == FPGAGEN_S16 ? (const uint8_t *)(const void *)l->weight16
                                                    : (const uint8_t *)(const void *)l->weight32;
     const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
     int32_t oy, ox, o, ky, kx, ci;
 
     for (oy = 0; oy < out_h; ++oy) {
@@ -1219,7 +1250,7 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
                         }
                     }
                 }
-                store(y, (oy * out_w + ox) * out_c + o, out_type, requant(acc, &rq));
+                store(y, (oy * out_w + ox) * out_c + o, out_type, requant_leaky(acc, &rq, &lk));
             }
         }
     }
@@ -1474,6 +1505,7 @@ void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
     const int32_t *const recip = l->recip;
     const int32_t per_position = l->recip_count != 1;
     const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
     int32_t oy, ox, c;
 
     for (oy = 0; oy < out_h; ++oy) {
@@ -1492,13 +1524,13 @@ void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
                 int32_t sums[4], k;
                 window_sum4(xw + c, in_type & 1, rows, cols, in_w * c_n, c_n, sums);
                 for (k = 0; k < 4; ++k) {
-                    store(y, (oy * out_w + ox) * c_n + c + k, out_type, requant(sums[k] * r, &rq));
+                    store(y, (oy * out_w + ox) * c_n + c + k, out_type, requant_leaky(sums[k] * r, &rq, &lk));
                 }
             }
 #endif
             for (; c < c_n; ++c) { /* padding adds 0 */
                 const int32_t sum = window_sum(xw + c * size, in_type, rows, cols, in_w, c_n);
-                store(y, (oy * out_w + ox) * c_n + c, out_type, requant(sum * r, &rq));
+                store(y, (oy * out_w + ox) * c_n + c, out_type, requant_leaky(sum * r, &rq, &lk));
             }
         }
     }
@@ -1511,11 +1543,13 @@ void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uin
     const int64_t scale_a = (int64_t)1 << l->align_a; /* a left shift, without shifting negatives */
     const int64_t scale_b = (int64_t)1 << l->align_b;
     const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
     /* 8-bit tensors whose sums stay below 2**29 after any left shift: 32-bit arithmetic only
      * (the narrow requantization), the element types resolved once (FPGAGEN_ADD8) */
     const int32_t align_max = max32(l->align_a, l->align_b), up = max32(0, -l->shift);
     const int32_t narrow = a_type <= FPGAGEN_S8 && b_type <= FPGAGEN_S8 && out_type <= FPGAGEN_S8
-                           && align_max + up <= 19; /* |a| + |b| <= 2 * 255 * 2**align_max < 2**28 */
+                           && align_max + up <= 19 /* |a| + |b| <= 2 * 255 * 2**align_max < 2**28 */
+                           && !l->leaky;
     int32_t i;
 
 #define FPGAGEN_ADD8(TA, TB)                                                                    \
@@ -1542,6 +1576,64 @@ void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uin
 #undef FPGAGEN_ADD8
     for (i = 0; i < n; ++i) { /* element i of a and b is read before y[i] is written */
         const int64_t va = load(a, i, a_type), vb = load(b, i, b_type);
-        store(y, i, out_type, requant(va * scale_a + vb * scale_b, &rq));
+        store(y, i, out_type, requant_leaky(va * scale_a + vb * scale_b, &rq, &lk));
+    }
+}
+
+void fpgagen_act(const fpgagen_act_t *l, const uint8_t *x, uint8_t *y)
+{
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
+    int32_t i;
+
+    for (i = 0; i < l->n; ++i) {
+        store(y, i, l->out_type, requant_leaky(load(x, i, l->in_type), &rq, &lk));
+    }
+}
+
+void fpgagen_concat(const fpgagen_concat_t *l, const uint8_t *x, uint8_t *y)
+{
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
+    const int32_t in_c = l->in_c, out_c = l->out_c, offset = l->offset;
+    int32_t p, k;
+
+    for (p = 0; p < l->pixels; ++p) {
+        for (k = 0; k < in_c; ++k) {
+            const int32_t src = l->index != 0 ? l->index[k] : p * in_c + k;
+            store(y, p * out_c + offset + k, l->out_type, requant_leaky(load(x, src, l->in_type), &rq, &lk));
+        }
+    }
+}
+
+void fpgagen_resize(const fpgagen_resize_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t size = 1 + (l->type >> 1); /* bytes per element */
+    const int32_t pixel = l->channels * size, out_w = l->in_w * l->fw;
+    int32_t iy, ix, r, k;
+
+    for (iy = 0; iy < l->in_h; ++iy) {
+        uint8_t *const row = y + (int64_t)iy * l->fh * out_w * pixel;
+        for (ix = 0; ix < l->in_w; ++ix) { /* the first output row of this input row */
+            for (k = 0; k < l->fw; ++k) {
+                memcpy(row + (ix * l->fw + k) * pixel, x + (iy * l->in_w + ix) * pixel, (size_t)pixel);
+            }
+        }
+        for (r = 1; r < l->fh; ++r) { /* then that row again */
+            memcpy(row + r * out_w * pixel, row, (size_t)(out_w * pixel));
+        }
+    }
+}
+
+void fpgagen_pad(const fpgagen_pad_t *l, const uint8_t *x, uint8_t *y)
+{
+    const int32_t size = 1 + (l->type >> 1);
+    const int32_t pixel = l->channels * size;
+    const int32_t out_w = l->left + l->in_w + l->right, out_h = l->top + l->in_h + l->bottom;
+    int32_t iy;
+
+    memset(y, 0, (size_t)(out_h * out_w * pixel)); /* 0 is the integer 0 in every format */
+    for (iy = 0; iy < l->in_h; ++iy) {
+        memcpy(y + ((iy + l->top) * out_w + l->left) * pixel, x + iy * l->in_w * pixel, (size_t)(l->in_w * pixel));
     }
 }

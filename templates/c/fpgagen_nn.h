@@ -9,6 +9,12 @@
  *   avgpool / gap: acc = (window sum) * reciprocal, then requantize(acc)
  *   add          : acc = (a << align_a) + (b << align_b), then requantize(acc)
  *   maxpool      : exact; padding never wins
+ *   leakyrelu    : acc = x, then requantize(acc) on LeakyRelu's two paths
+ *   concat       : each input requantized by its own shift into its channels of the output
+ *   resize / pad : exact (pixel replication, zeros)
+ * A fused LeakyRelu (descriptor fields leaky, alpha, alpha_frac) requantizes a negative acc as
+ * acc * alpha by shift + alpha_frac (fpgagen_requantize_leaky); conv/dense layers with one take
+ * the wide path.
  *
  * fpgagen_requantize() is the only place rounding and saturation are written: round half
  * away from zero by `shift` bits (a left shift when shift <= 0), then clamp to [lo, hi]
@@ -105,6 +111,7 @@ typedef struct {
     int32_t narrow;                 /* 1: requantize in 32 bits (fast path, |acc| * 2**max(0, -shift) < 2**29) */
     int32_t fold;                   /* fast path: taps (a multiple of 4) over which |sum x * w| < 2**23 */
     int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved, 2 depthwise (see above) */
+    int32_t leaky, alpha, alpha_frac; /* wide path: a fused LeakyRelu (see fpgagen_requantize_leaky); 0: none */
 } fpgagen_conv_t;
 
 /* A fully-connected layer: in_n inputs, out_n outputs. */
@@ -129,6 +136,7 @@ typedef struct {
     const int32_t *recip;           /* average: [1] or [out_h * out_w] reciprocals; max: NULL */
     int32_t recip_count;            /* 1 or out_h * out_w (0 for max) */
     int32_t shift, lo, hi;          /* average: requantization; max: the clamp (shift 0) */
+    int32_t leaky, alpha, alpha_frac; /* average: a fused LeakyRelu; 0: none */
 } fpgagen_pool_t;
 
 /* An element-wise (residual) add of two tensors of n elements each. */
@@ -137,13 +145,51 @@ typedef struct {
     int32_t a_type, b_type, out_type;  /* storage codes */
     int32_t align_a, align_b;       /* left shifts to the common frac */
     int32_t shift, lo, hi;
+    int32_t leaky, alpha, alpha_frac; /* a fused LeakyRelu; 0: none */
 } fpgagen_add_t;
+
+/* A standalone LeakyRelu (or a requantizing clamp): y[i] = requantize(x[i]) of n elements. */
+typedef struct {
+    int32_t n;
+    int32_t in_type, out_type;
+    int32_t shift, lo, hi;
+    int32_t leaky, alpha, alpha_frac; /* leaky 0: a plain requantization and clamp */
+} fpgagen_act_t;
+
+/* One input of a channel concat: its in_c channels of each of the pixels go to channels
+ * [offset, offset + in_c) of the out_c-channel output, requantized by its own shift. A vector
+ * input held in another element order (a flattened map) is read through index (else NULL). */
+typedef struct {
+    int32_t pixels, in_c, out_c, offset;
+    int32_t in_type, out_type;
+    int32_t shift, lo, hi;
+    int32_t leaky, alpha, alpha_frac;
+    const int32_t *index;           /* [in_c] element of the input for output channel offset + k, or NULL */
+} fpgagen_concat_t;
+
+/* Nearest upsampling of an HWC map by integer factors: every pixel repeated fh x fw times. */
+typedef struct {
+    int32_t in_h, in_w, channels;
+    int32_t fh, fw;
+    int32_t type;                   /* storage code of input and output */
+} fpgagen_resize_t;
+
+/* Zero padding of an HWC map. */
+typedef struct {
+    int32_t in_h, in_w, channels;
+    int32_t top, left, bottom, right;
+    int32_t type;
+} fpgagen_pad_t;
 
 /* SPEC.md 3: acc * 2**-shift rounded half away from zero (shift > 0) or acc << -shift,
  * then clamped to [lo, hi]; for |acc| * 2**max(0, -shift) < 2**61. */
 int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi);
 /* The same in 32-bit arithmetic only, for |acc| * 2**max(0, -shift) < 2**29. */
 int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_t hi);
+/* SPEC.md 3, LeakyRelu: acc >= 0 as fpgagen_requantize; acc < 0: acc * alpha requantized by
+ * shift + alpha_frac; for |acc * alpha| * 2**max(0, -(shift + alpha_frac)) < 2**61. */
+int32_t fpgagen_requantize_leaky(int64_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t alpha,
+                                 int32_t alpha_frac);
 
 void fpgagen_conv(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_conv_wide(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
@@ -151,6 +197,10 @@ void fpgagen_dense(const fpgagen_dense_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_maxpool(const fpgagen_pool_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_avgpool(const fpgagen_pool_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_add(const fpgagen_add_t *layer, const uint8_t *a, const uint8_t *b, uint8_t *y);
+void fpgagen_act(const fpgagen_act_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_concat(const fpgagen_concat_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_resize(const fpgagen_resize_t *layer, const uint8_t *x, uint8_t *y);
+void fpgagen_pad(const fpgagen_pad_t *layer, const uint8_t *x, uint8_t *y);
 
 #ifdef __cplusplus
 }
