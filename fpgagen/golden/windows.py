@@ -37,16 +37,33 @@ def windows(x: np.ndarray, kernel, stride, pads, value=0) -> np.ndarray:
     return view[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
 
 
-#: elements of the im2col matrix built at a time (a few samples' worth)
-CONV_CHUNK_ELEMENTS = 1 << 20
+def window_max(x: np.ndarray, kernel, stride, pads, low) -> np.ndarray:
+    """The maximum of each window, ``[N, C, OH, OW]``, the padding being ``low`` (never wins).
+
+    Non-overlapping unpadded windows (``stride == kernel``) are a reshape of the input, not a
+    strided view: one pass over memory."""
+    oh, ow = conv_output_hw(x.shape[2:], kernel, stride, pads)
+    (kh, kw), (sh, sw) = kernel, stride
+    if (kh, kw) == (sh, sw) and not any(pads):
+        n, c = x.shape[:2]
+        return x[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw).max(axis=(3, 5))
+    return windows(x, kernel, stride, pads, low).max(axis=(-1, -2))
+
+
+#: elements of the im2col buffer of one chunk of samples (1 MB of float32: it stays in the L2
+#: cache between its copy, its matmul and the epilogue)
+CONV_CHUNK_ELEMENTS = 1 << 18
 
 
 def conv_matmul(x: np.ndarray, weight: np.ndarray, kernel, stride, pads, groups: int,
-                dtype, bias=None) -> np.ndarray:
-    """``sum(w * x) (+ bias)`` over each window, as ``[N, Co, OH, OW]`` in ``dtype``.
+                dtype, bias=None, epilogue=None) -> np.ndarray:
+    """``sum(w * x) (+ bias)`` over each window, as a C-contiguous ``[N, Co, OH, OW]`` in ``dtype``.
 
-    im2col laid out ``[Ci*kh*kw, N*OH*OW]`` (each tap's copy is a contiguous block of rows of
-    the NCHW input) and one BLAS matmul per group, ``[Co, Ci*kh*kw] @ cols``, a few samples at a time.
+    Per chunk of samples, im2col into one reused buffer laid out ``[n, Ci, kh, kw, OH*OW]`` (each
+    tap's copy is a strided block of the NCHW input; a 1x1 stride-1 conv reads its input as is),
+    then one BLAS matmul per sample and group, ``[Co/g, Ci/g*kh*kw] @ cols``, written straight
+    into the output. ``epilogue(block)`` then works in place on the chunk's ``[n, Co, OH, OW]``
+    block while it is still in cache (the golden model's requantizer, fused).
     """
     n, c = x.shape[:2]
     co = weight.shape[0]
@@ -54,21 +71,31 @@ def conv_matmul(x: np.ndarray, weight: np.ndarray, kernel, stride, pads, groups:
     sh, sw = stride
     oh, ow = conv_output_hw(x.shape[2:], kernel, stride, pads)
     cg, og = c // groups, co // groups
-    wm = weight.astype(dtype, copy=False).reshape(groups, og, cg * kh * kw)  # columns in (c, u, v) order
-    out = np.empty((co, n, oh, ow), dtype=dtype)
+    taps = cg * kh * kw
+    wm = weight.astype(dtype, copy=False).reshape(groups, og, taps)  # columns in (c, u, v) order
+    b = None if bias is None else np.asarray(bias).astype(dtype).reshape(co, 1, 1)
+    out = np.empty((n, co, oh, ow), dtype=dtype)
+    direct = kh == kw == 1 and sh == sw == 1 and not any(pads) and x.dtype == dtype
     chunk = max(1, CONV_CHUNK_ELEMENTS // max(1, oh * ow * kh * kw * c))
+    cols = None if direct else np.empty((min(chunk, n), c, kh, kw, oh, ow), dtype=dtype)
     for start in range(0, n, chunk):
-        xb = pad(x[start : start + chunk], pads)
+        xb = x[start : start + chunk]
         m = len(xb)
-        cols = np.empty((c, kh, kw, m, oh, ow), dtype=dtype)
-        for u in range(kh):
-            for v in range(kw):
-                cols[:, u, v] = xb[:, :, u : u + (oh - 1) * sh + 1 : sh, v : v + (ow - 1) * sw + 1 : sw].transpose(1, 0, 2, 3)
-        res = np.matmul(wm, cols.reshape(groups, cg * kh * kw, m * oh * ow))  # groups, og, m*oh*ow
-        out[:, start : start + m] = res.reshape(co, m, oh, ow)
-    if bias is not None:
-        out += np.asarray(bias).astype(dtype).reshape(-1, 1, 1, 1)
-    return out.transpose(1, 0, 2, 3)
+        if direct:
+            block = xb.reshape(m, groups, taps, oh * ow)
+        else:
+            xb = pad(xb, pads)
+            for u in range(kh):
+                for v in range(kw):
+                    cols[:m, :, u, v] = xb[:, :, u : u + (oh - 1) * sh + 1 : sh, v : v + (ow - 1) * sw + 1 : sw]
+            block = cols[:m].reshape(m, groups, taps, oh * ow)
+        res = out[start : start + m]
+        np.matmul(wm, block, out=res.reshape(m, groups, og, oh * ow))
+        if b is not None:
+            res += b
+        if epilogue is not None:
+            epilogue(res)
+    return out
 
 
 def window_counts(in_hw, kernel, stride, pads, counted=(0, 0, 0, 0)) -> np.ndarray:
