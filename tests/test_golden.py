@@ -348,12 +348,12 @@ def test_dense_split_into_float32_segments_is_exact():
 @pytest.mark.parametrize("kernel, stride, pads, groups", [
     ((3, 3), (1, 1), (0, 0, 0, 0), 1), ((1, 1), (1, 1), (0, 0, 0, 0), 1), ((1, 1), (1, 1), (0, 0, 0, 0), 2),
     ((3, 3), (2, 2), (1, 1, 1, 1), 1), ((3, 1), (1, 2), (0, 1, 2, 0), 3), ((2, 2), (2, 2), (0, 0, 0, 0), 6)])
-def test_conv_requant_float_path_matches_reference(kernel, stride, pads, groups):
+def test_conv_requant_float_path_matches_reference(kernel, stride, pads, groups, monkeypatch):
     """Every layout of conv_matmul (im2col chunks, the direct 1x1 read, groups, strides, pads)
     with the fused requantizer, near the float32 edge, against the Python reference."""
     rng = np.random.default_rng(hash((kernel, stride, pads, groups)) % 2**32)
     ci, co = 6, 6
-    x = rng.integers(0, 256, size=(3, ci, 7, 6))
+    x = rng.integers(0, 256, size=(5, ci, 7, 6))
     x[0] = 255
     w = rng.integers(-128, 128, size=(co, ci // groups, *kernel))
     w[0] = 127
@@ -362,18 +362,16 @@ def test_conv_requant_float_path_matches_reference(kernel, stride, pads, groups)
     big = (2**24 - 1 - fan_in * 255 * 127 - 2**6) // 2  # accumulators within a factor 2 of the edge
     bias[0] = big if big > 0 else 0
     want_acc = ref_conv(x, w, bias, kernel, stride, pads, groups)
-    old_chunk = k.win.CONV_CHUNK_ELEMENTS
-    try:
-        k.win.CONV_CHUNK_ELEMENTS = 1  # one sample per chunk: every chunk boundary is crossed
-        for shift, lo, hi in ((7, 0, 255), (7, -128, 127), (0, -(2**30), 2**30), (-2, 0, 2**31)):
-            assert k.float_mac(w, bias, 255, shift, lo, hi).dtype == np.float32
-            for xin in (x, x.astype(np.float32)):
-                got = k.conv_requant(xin, w, bias, kernel, stride, pads, groups, shift, lo, hi, 255, as_float=True)
-                assert got.flags.c_contiguous
-                want = np.vectorize(lambda a: ref_requant(int(a), shift, lo, hi))(want_acc)
-                assert got.astype(np.int64).tolist() == want.tolist()
-    finally:
-        k.win.CONV_CHUNK_ELEMENTS = old_chunk
+    # one sample per chunk, a few (the last chunk shorter), all at once
+    for chunk_elements, (shift, lo, hi) in itertools.product(
+            (1, 1000, 2**30), ((7, 0, 255), (7, -128, 127), (0, -(2**30), 2**30), (-2, 0, 2**31))):
+        monkeypatch.setattr(k.win, "CONV_CHUNK_ELEMENTS", chunk_elements)
+        assert k.float_mac(w, bias, 255, shift, lo, hi).dtype == np.float32
+        for xin in (x, x.astype(np.float32)):
+            got = k.conv_requant(xin, w, bias, kernel, stride, pads, groups, shift, lo, hi, 255, as_float=True)
+            assert got.flags.c_contiguous
+            want = np.vectorize(lambda a: ref_requant(int(a), shift, lo, hi))(want_acc)
+            assert got.astype(np.int64).tolist() == want.tolist()
 
 
 def test_maxpool_reshape_path_equals_windows():

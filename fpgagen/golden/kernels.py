@@ -142,15 +142,18 @@ class FloatMac:
     lo: int
     hi: int
 
-    def finish(self, t: np.ndarray) -> np.ndarray:
-        """The integers of the scaled accumulators ``t``, in place (still in their float type)."""
+    def finish(self, t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The integers of the scaled accumulators ``t`` (same float type), into ``out`` (default: ``t``)."""
+        out = t if out is None else out
         if self.shift > 0 and self.lo < 0:
-            t += np.copysign(t.dtype.type(0.5), t)
-            np.trunc(t, out=t)
+            np.add(t, np.copysign(t.dtype.type(0.5), t), out=out)
+            np.trunc(out, out=out)
         elif self.shift > 0:
-            np.floor(t, out=t)
-        np.clip(t, self.lo, self.hi, out=t)
-        return t
+            np.floor(t, out=out)
+        elif out is not t:
+            out[...] = t
+        np.clip(out, self.lo, self.hi, out=out)
+        return out
 
 
 def _mac_bound(w: np.ndarray, bias: np.ndarray, x_max: int, shift: int) -> int:
