@@ -26,8 +26,8 @@ MAX_BIT = 1023
 _NBINS = MAX_BIT - MIN_BIT + 1
 
 # ``add`` works through a batch in slices of this many values, so its temporaries stay in the
-# CPU cache (sorting 64K float32 values and their float64 copy: under 1 MB) and its extra memory
-# is bounded whatever the batch size.
+# CPU cache (64K float32 values sorted, and their squares in float64: under 1 MB) and its extra
+# memory is bounded whatever the batch size.
 CHUNK = 1 << 16
 
 # Float dtypes logged in their own precision (frexp is exact in each, denormals included), with
@@ -80,18 +80,6 @@ def _loggable(values, name: str) -> np.ndarray:
     return array.reshape(-1)
 
 
-def _check_finite(flat: np.ndarray, name: str) -> tuple[float, float]:
-    """(min, max) of ``flat``; NaN or infinity raises the error of ``as_real_array``.
-
-    NaN propagates through ``min`` and ``max`` and an infinity becomes one of them, so the two
-    reductions the histogram needs anyway are also the finiteness check.
-    """
-    lo, hi = flat.min(), flat.max()
-    if flat.dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
-        as_real_array(flat, name)  # raises, counting the NaN and infinite values
-    return float(lo), float(hi)
-
-
 def _int_exponents(ints: np.ndarray, magnitude: np.ndarray, exponent: np.ndarray) -> np.ndarray:
     """frexp exponents of integers made exact where float64 rounded up to a power of two."""
     big = magnitude >= _EXACT_FLOAT_INT
@@ -108,38 +96,40 @@ def _int_exponents(ints: np.ndarray, magnitude: np.ndarray, exponent: np.ndarray
     return exponent
 
 
-def _float_chunk_sums(chunk: np.ndarray, nonneg: bool) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Per-MSB sums of one slice of finite float16/32/64 values (``nonneg``: none is below 0).
+def _sorted_sums(ordered: np.ndarray, negative: bool) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-MSB sums of sorted (ascending) non-zero float16/32/64 values of one sign.
 
-    Returns ``(lowest_bit, counts, sum_abs, sum_sq, zeros)``, the arrays covering bits
-    ``lowest_bit`` upwards. The magnitudes are sorted; a bin is the run between two powers of
-    two of the dtype (``searchsorted``: exact comparisons), zeros are the run below the smallest
-    denormal. ``|v|`` and ``v**2`` are summed per run in float64: ``v**2`` of a float16 or float32
-    is exact there, and so is the sum of up to 2**29 float32 magnitudes of one bin (multiples of
-    its LSB, below 2**53 of them).
+    Returns ``(lowest_bit, counts, sum_abs, sum_sq)``, the arrays covering bits ``lowest_bit``
+    upwards. A bin is the run between two powers of two of the dtype (``searchsorted``: exact
+    comparisons, denormals included; negative values are cut at the negated powers). ``|v|`` and
+    ``v**2`` are summed per run in float64: ``v**2`` of a float16 or float32 is exact there, and
+    so is the sum of up to 2**29 float32 magnitudes of one bin (multiples of its LSB, below 2**53
+    of them); a run of negative values sums to exactly minus the sum of its magnitudes.
     """
-    mag = np.sort(chunk if nonneg else np.abs(chunk))
-    low_bit, powers = _POWERS[mag.dtype]
-    zeros = int(np.searchsorted(mag, powers[0]))
-    if zeros == mag.size:
-        return 0, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), zeros
-    first, last = (int(np.frexp(v)[1]) - 1 for v in (mag[zeros], mag[-1]))
-    cuts = np.searchsorted(mag, powers[first + 1 - low_bit : last + 1 - low_bit])
-    bounds = np.concatenate(([zeros], cuts, [mag.size]))
+    low_bit, powers = _POWERS[ordered.dtype]
+    small, large = (ordered[-1], ordered[0]) if negative else (ordered[0], ordered[-1])
+    first, last = (int(np.frexp(v)[1]) - 1 for v in (small, large))
+    edges = powers[first + 1 - low_bit : last + 1 - low_bit]  # 2**(first+1) .. 2**last
+    if negative:  # values <= -2**b end where the bins below b begin
+        cuts = np.searchsorted(ordered, -edges[::-1], "right")
+    else:
+        cuts = np.searchsorted(ordered, edges)
+    bounds = np.concatenate(([0], cuts, [ordered.size]))
     counts = np.diff(bounds)
     occupied = counts > 0
-    starts = bounds[:-1][occupied] - zeros  # runs of the occupied bins in ``wide``
-    wide = mag[zeros:].astype(np.float64)
+    starts = bounds[:-1][occupied]
     sum_abs, sum_sq = np.zeros(counts.size), np.zeros(counts.size)
     with np.errstate(over="ignore"):  # sums (or v**2) beyond float64: inf
-        sum_abs[occupied] = np.add.reduceat(wide, starts)
-        np.multiply(wide, wide, out=wide)
-        sum_sq[occupied] = np.add.reduceat(wide, starts)
-    return first, counts.astype(np.int64), sum_abs, sum_sq, zeros
+        sum_abs[occupied] = np.add.reduceat(ordered, starts, dtype=np.float64)
+        sum_sq[occupied] = np.add.reduceat(np.multiply(ordered, ordered, dtype=np.float64), starts)
+    if negative:  # runs from the largest magnitude down
+        counts, sum_abs, sum_sq = counts[::-1], -sum_abs[::-1], sum_sq[::-1]
+    return first, counts.astype(np.int64), sum_abs, sum_sq
 
 
 def _int_chunk_sums(ints: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, int]:
-    """:func:`_float_chunk_sums` of a slice of integers: binned by their float64 exponent."""
+    """Per-MSB sums of a slice of integers, binned by their float64 exponent: ``(lowest_bit,
+    counts, sum_abs, sum_sq, zeros)`` as in :func:`_sorted_sums`."""
     chunk = ints.astype(np.float64)
     exp_lo, exp_hi = _NATIVE_EXPONENTS[chunk.dtype]
     is_zero = chunk == 0
@@ -181,28 +171,46 @@ class MsbHistogram:
 
     # -- logging ----------------------------------------------------------------------------
     def add(self, values) -> "MsbHistogram":
-        """Log a batch of values (any shape). NaN/inf raise an error naming the tensor.
+        """Log a batch of values (any shape). NaN/inf raise an error naming the tensor, and
+        nothing of the batch is logged.
 
         float16/float32/float64 batches are read in their own dtype (no float64 copy); integers
         and anything else are converted. Bins are exact; the batch is worked through in slices
-        of :data:`CHUNK` values, so memory use does not depend on its size.
+        of :data:`CHUNK` values, so memory use does not depend on its size. A float slice is
+        sorted once: its ends are its minimum and maximum (and show NaN and infinity), zeros
+        are the run in between its negative and positive values.
         """
         flat = _loggable(values, self.name)
-        lo, hi = _check_finite(flat, self.name)
+        batch = MsbHistogram(self.name)
         for start in range(0, flat.size, CHUNK):
             chunk = flat[start : start + CHUNK]
-            if chunk.dtype.kind == "f":
-                low_bit, counts, sum_abs, sum_sq, zeros = _float_chunk_sums(chunk, lo >= 0)
-            else:
-                low_bit, counts, sum_abs, sum_sq, zeros = _int_chunk_sums(chunk)
-            bins = slice(low_bit - MIN_BIT, low_bit - MIN_BIT + counts.size)
-            self.counts[bins] += counts
+            if chunk.dtype.kind != "f":
+                batch._log_bins(*_int_chunk_sums(chunk))
+                batch.min, batch.max = min(batch.min, float(chunk.min())), max(batch.max, float(chunk.max()))
+                continue
+            ordered = np.sort(chunk)
+            lo, hi = ordered[0], ordered[-1]  # NaN sorts last
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                as_real_array(flat, self.name)  # raises, counting the NaN and infinite values
+            neg = int(np.searchsorted(ordered, 0, "left")) if lo < 0 else 0
+            pos = int(np.searchsorted(ordered, 0, "right"))
+            for part, negative in ((ordered[:neg], True), (ordered[pos:], False)):
+                if part.size:
+                    batch._log_bins(*_sorted_sums(part, negative), 0)
+            batch.zeros += pos - neg
+            batch.min, batch.max = min(batch.min, float(lo)), max(batch.max, float(hi))
+        self._log_bins(MIN_BIT, batch.counts, batch.sum_abs, batch.sum_sq, batch.zeros)
+        self.min = min(self.min, batch.min)
+        self.max = max(self.max, batch.max)
+        return self
+
+    def _log_bins(self, low_bit: int, counts: np.ndarray, sum_abs: np.ndarray, sum_sq: np.ndarray, zeros: int) -> None:
+        bins = slice(low_bit - MIN_BIT, low_bit - MIN_BIT + counts.size)
+        self.counts[bins] += counts
+        with np.errstate(over="ignore"):  # sums beyond float64: inf
             self.sum_abs[bins] += sum_abs
             self.sum_sq[bins] += sum_sq
-            self.zeros += zeros
-        self.min = min(self.min, lo)
-        self.max = max(self.max, hi)
-        return self
+        self.zeros += zeros
 
     def merge(self, other: "MsbHistogram") -> "MsbHistogram":
         """A new histogram holding both ``self``'s and ``other``'s values."""
