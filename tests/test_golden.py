@@ -386,3 +386,21 @@ def test_maxpool_reshape_path_equals_windows():
         xf = x.astype(np.float32)
         assert np.array_equal(win.window_max(xf, kernel, kernel, (0, 0, 0, 0), -np.inf),
                               win.windows(xf, kernel, kernel, (0, 0, 0, 0)).max(axis=(-1, -2)))
+
+
+@pytest.mark.parametrize("magnitude, dtype", [(2**20, np.float64), (2**27, None)])  # 27 * 2**54 < 2**63
+def test_conv_requant_beyond_float32(magnitude, dtype):
+    """Wider integers: the float64 form of the requantizer, then int64 when float64 cannot hold it."""
+    rng = np.random.default_rng(magnitude % 1000)
+    x = rng.integers(-magnitude, magnitude, size=(2, 3, 5, 5))
+    w = rng.integers(-magnitude, magnitude, size=(4, 3, 3, 3))
+    w[0] = magnitude - 1
+    x[0] = magnitude - 1
+    b = rng.integers(-1000, 1000, size=4)
+    x_max = int(np.abs(x).max())
+    shift, lo, hi = 20, -(2**40), 2**40
+    mac = k.float_mac(w, b, x_max, shift, lo, hi)
+    assert (mac is None) if dtype is None else (mac.dtype == dtype)
+    acc = ref_conv(x, w, b, (3, 3), (1, 1), (1, 1, 1, 1), 1)
+    want = np.vectorize(lambda a: ref_requant(int(a), shift, lo, hi))(acc)
+    assert k.conv_requant(x, w, b, (3, 3), (1, 1), (1, 1, 1, 1), 1, shift, lo, hi, x_max).tolist() == want.tolist()
