@@ -1,8 +1,10 @@
 """Speed of the integer golden model and of calibration, side by side with onnxruntime.
 
-Issue 3's targets: the golden model within 3x of onnxruntime's float time on the same batch;
-calibrating 1,000 images at most 2x a plain float pass over them. One run, same machine,
-best of ``--repeat`` for each, so the ratios are what matters.
+Targets ("op-centric core", item 6): the golden model within 2x of onnxruntime's float time on
+the same batch; calibrating 1,000 images at most 1.4x a plain float pass over them. One run, same
+machine, best of ``--repeat`` for each, so the ratios are what matters. Each is timed twice: wall
+clock and the process's CPU time (all on one thread, so CPU time is the work done, and it stays
+steady when other jobs share the machine; the wall clock does not).
 
     python benchmarks/bench_golden.py            # the MNIST CNN of ../shared (else digits CNN)
     python benchmarks/bench_golden.py --config configs/digits_cnn.yaml
@@ -24,13 +26,15 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def best(fn, repeat: int) -> float:
-    times = []
+def best(fn, repeat: int) -> tuple[float, float]:
+    """The shortest wall-clock and the shortest CPU time of ``repeat`` runs of ``fn``, in seconds."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return min(wall), min(cpu)
 
 
 def dynamic_batch(model_path: str) -> bytes:
@@ -83,11 +87,14 @@ def main() -> None:
 
     print(f"model {b.graph.name} ({Path(cfg['model']).name}), {n} samples, best of {args.repeat}, "
           f"onnxruntime and NumPy's BLAS on 1 thread")
-    print(f"  onnxruntime float          {t_ort * 1e3:9.1f} ms")
-    print(f"  fpgagen golden (integers)  {t_int * 1e3:9.1f} ms   {t_int / t_ort:5.2f}x onnxruntime (target <= 3x)")
-    print(f"  fpgagen float pass         {t_float * 1e3:9.1f} ms")
-    print(f"  calibration (histograms)   {t_cal * 1e3:9.1f} ms   {t_cal / t_float:5.2f}x the float pass (target <= 2x)")
-
+    print(f"  {'':27s}{'wall':>9s}    {'cpu':>9s}")
+    rows = [("onnxruntime float", t_ort, None, ""), ("fpgagen golden (integers)", t_int, t_ort, "onnxruntime (target <= 2x)"),
+            ("fpgagen float pass", t_float, None, ""), ("calibration (histograms)", t_cal, t_float, "the float pass (target <= 1.4x)")]
+    for label, (wall, cpu), ref, what in rows:
+        line = f"  {label:27s}{wall * 1e3:9.1f} ms {cpu * 1e3:9.1f} ms"
+        if ref is not None:
+            line += f"   {wall / ref[0]:5.2f}x wall {cpu / ref[1]:5.2f}x cpu  {what}"
+        print(line)
 
 if __name__ == "__main__":
     main()

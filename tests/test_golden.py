@@ -275,3 +275,132 @@ def test_model_without_layers():
     assert q.layers == [] and q.input == q.output
     xq = np.arange(-6, 6).reshape(1, 3, 4)
     assert run_int(q, xq).tolist() == xq.tolist()
+
+
+# -- the float fast path of conv/dense (kernels.FloatMac): exact at the mantissa's edge ------------------
+def ref_dense(x, w, b):
+    return [[sum(int(a) * int(c) for a, c in zip(row, wr)) + int(bb) for wr, bb in zip(w, b)] for row in x]
+
+
+@pytest.mark.parametrize("shift, lo, hi", [(0, -(2**40), 2**40), (-1, -(2**40), 2**40), (3, 0, 2**30),
+                                           (3, -(2**30), 2**30)])
+def test_float_path_takes_float32_up_to_the_mantissa_edge(shift, lo, hi):
+    """The bound max(sum|w| * x_max + |B|) + 2**(s-1) at 2**24 - 1 runs in float32, and the
+    accumulator reaches it (odd: a float32 that rounded would lose it); two more and the kernel
+    must leave float32, where plain float32 arithmetic does round."""
+    x_max, fan_in, half = 255, 4, 2 ** (shift - 1) if shift > 0 else 0
+    x = np.array([[255] * fan_in, [254, 255, 253, 255], [0] * fan_in])
+    for extra, want in ((0, np.float32), (2, np.float64)):
+        w = np.full((2, fan_in), 16384)
+        edge = 2**24 - 1 + extra - half - fan_in * 255 * 16384
+        b = np.array([edge, -edge])
+        assert k.float_mac(w, b, x_max, shift, lo, hi).dtype == want
+        want_acc = ref_dense(x, w, b)
+        assert abs(want_acc[0][0]) == 2**24 - 1 + extra - half  # the edge itself is reached
+        got = k.dense_requant(x.astype(np.float32), w, b, shift, lo, hi, x_max, as_float=True)
+        assert got.dtype.kind == "f"
+        assert got.astype(np.int64).tolist() == [[ref_requant(a, shift, lo, hi) for a in r] for r in want_acc]
+        # acc + 2**(s-1) in plain float32: exact at the edge, rounded (2**24 + 1) past it
+        plain = (x.astype(np.float32) @ w.T.astype(np.float32) + (b + half).astype(np.float32)).astype(np.int64)
+        assert (plain.tolist() == [[a + half for a in r] for r in want_acc]) == (extra == 0)
+
+
+def test_float_path_requantizer_rounding_cases():
+    """Ties, negative accumulators into signed and unsigned ranges, left shifts: a 1-input dense
+    layer makes the accumulator the input itself."""
+    acc = np.concatenate([np.arange(-70, 71), [-(2**20) - 8, -(2**20) + 8, 2**20 - 8, 2**20 + 8]])
+    x = acc.reshape(-1, 1)
+    for shift in (-3, 0, 1, 2, 4, 7):
+        for lo, hi in ((-128, 127), (0, 255), (0, 6), (-(2**30), 2**30)):
+            mac = k.float_mac(np.ones((1, 1), np.int64), None, int(np.abs(acc).max()), shift, lo, hi)
+            assert mac is not None and mac.dtype == np.float32
+            got = k.dense_requant(x, np.ones((1, 1), np.int64), None, shift, lo, hi)
+            assert got.dtype == np.int64
+            assert got[:, 0].tolist() == [ref_requant(int(a), shift, lo, hi) for a in acc], (shift, lo, hi)
+
+
+def test_dense_split_into_float32_segments_is_exact():
+    """A wide dense layer whose accumulator passes 2**24 runs float32 segments summed in float64;
+    accumulators far above 2**24, odd, come out exact."""
+    rng = np.random.default_rng(11)
+    fan_in = 3000
+    w = rng.integers(-128, 128, size=(5, fan_in))
+    w[0] = 127
+    w[1] = -127
+    b = np.array([1, -1, 12345, 0, -(2**30)])
+    x = rng.integers(0, 256, size=(4, fan_in))
+    x[0] = 255
+    x[1, ::2] = 255
+    x[1, 1::2] = 253
+    segments = k._dense_segments(w, 255)
+    assert segments is not None and len(segments) > 1
+    assert segments[0][0] == 0 and segments[-1][1] == fan_in
+    assert all(a[1] == b_[0] for a, b_ in zip(segments, segments[1:]))
+    for k0, k1 in segments:  # each segment's partial sums are float32-exact
+        assert 255 * int(np.abs(w[:, k0:k1]).max(axis=0).sum()) < 2**24
+    want_acc = ref_dense(x, w, b)
+    assert max(abs(a) for r in want_acc for a in r) > 2**26
+    for shift, lo, hi in ((0, -(2**40), 2**40), (5, 0, 255), (5, -128, 127), (9, -(2**31), 2**31)):
+        got = k.dense_requant(x.astype(np.float32), w, b, shift, lo, hi, 255, as_float=True)
+        assert got.astype(np.int64).tolist() == [[ref_requant(a, shift, lo, hi) for a in r] for r in want_acc]
+
+
+@pytest.mark.parametrize("kernel, stride, pads, groups", [
+    ((3, 3), (1, 1), (0, 0, 0, 0), 1), ((1, 1), (1, 1), (0, 0, 0, 0), 1), ((1, 1), (1, 1), (0, 0, 0, 0), 2),
+    ((3, 3), (2, 2), (1, 1, 1, 1), 1), ((3, 1), (1, 2), (0, 1, 2, 0), 3), ((2, 2), (2, 2), (0, 0, 0, 0), 6)])
+def test_conv_requant_float_path_matches_reference(kernel, stride, pads, groups, monkeypatch):
+    """Every layout of conv_matmul (im2col chunks, the direct 1x1 read, groups, strides, pads)
+    with the fused requantizer, near the float32 edge, against the Python reference."""
+    rng = np.random.default_rng(hash((kernel, stride, pads, groups)) % 2**32)
+    ci, co = 6, 6
+    x = rng.integers(0, 256, size=(5, ci, 7, 6))
+    x[0] = 255
+    w = rng.integers(-128, 128, size=(co, ci // groups, *kernel))
+    w[0] = 127
+    bias = rng.integers(-1000, 1000, size=co)
+    fan_in = w[0].size
+    big = (2**24 - 1 - fan_in * 255 * 127 - 2**6) // 2  # accumulators within a factor 2 of the edge
+    bias[0] = big if big > 0 else 0
+    want_acc = ref_conv(x, w, bias, kernel, stride, pads, groups)
+    # one sample per chunk, a few (the last chunk shorter), all at once
+    for chunk_elements, (shift, lo, hi) in itertools.product(
+            (1, 1000, 2**30), ((7, 0, 255), (7, -128, 127), (0, -(2**30), 2**30), (-2, 0, 2**31))):
+        monkeypatch.setattr(k.win, "CONV_CHUNK_ELEMENTS", chunk_elements)
+        assert k.float_mac(w, bias, 255, shift, lo, hi).dtype == np.float32
+        for xin in (x, x.astype(np.float32)):
+            got = k.conv_requant(xin, w, bias, kernel, stride, pads, groups, shift, lo, hi, 255, as_float=True)
+            assert got.flags.c_contiguous
+            want = np.vectorize(lambda a: ref_requant(int(a), shift, lo, hi))(want_acc)
+            assert got.astype(np.int64).tolist() == want.tolist()
+
+
+def test_maxpool_reshape_path_equals_windows():
+    """stride == kernel without padding is a reshape (floor mode crops the rest)."""
+    from fpgagen.golden import windows as win
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(-128, 128, size=(2, 3, 7, 9))
+    for kernel in ((2, 2), (3, 3), (2, 3), (1, 1)):
+        got = win.window_max(x, kernel, kernel, (0, 0, 0, 0), -(2**63))
+        assert got.tolist() == win.windows(x, kernel, kernel, (0, 0, 0, 0)).max(axis=(-1, -2)).tolist()
+        xf = x.astype(np.float32)
+        assert np.array_equal(win.window_max(xf, kernel, kernel, (0, 0, 0, 0), -np.inf),
+                              win.windows(xf, kernel, kernel, (0, 0, 0, 0)).max(axis=(-1, -2)))
+
+
+@pytest.mark.parametrize("magnitude, dtype", [(2**20, np.float64), (2**27, None)])  # 27 * 2**54 < 2**63
+def test_conv_requant_beyond_float32(magnitude, dtype):
+    """Wider integers: the float64 form of the requantizer, then int64 when float64 cannot hold it."""
+    rng = np.random.default_rng(magnitude % 1000)
+    x = rng.integers(-magnitude, magnitude, size=(2, 3, 5, 5))
+    w = rng.integers(-magnitude, magnitude, size=(4, 3, 3, 3))
+    w[0] = magnitude - 1
+    x[0] = magnitude - 1
+    b = rng.integers(-1000, 1000, size=4)
+    x_max = int(np.abs(x).max())
+    shift, lo, hi = 20, -(2**40), 2**40
+    mac = k.float_mac(w, b, x_max, shift, lo, hi)
+    assert (mac is None) if dtype is None else (mac.dtype == dtype)
+    acc = ref_conv(x, w, b, (3, 3), (1, 1), (1, 1, 1, 1), 1)
+    want = np.vectorize(lambda a: ref_requant(int(a), shift, lo, hi))(acc)
+    assert k.conv_requant(x, w, b, (3, 3), (1, 1), (1, 1, 1, 1), 1, shift, lo, hi, x_max).tolist() == want.tolist()

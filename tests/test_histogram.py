@@ -246,3 +246,49 @@ def test_mostly_zero_batches_bin_like_dense_ones(dtype, zero_fraction):
     expect = np.bincount(np.frexp(np.abs(nz))[1] - 1 - MIN_BIT, minlength=h.counts.size) if nz.size else 0 * h.counts
     assert h.counts.tolist() == np.asarray(expect).tolist()
     assert h.sum_abs.sum() == pytest.approx(np.abs(nz).sum()) and h.sum_sq.sum() == pytest.approx((nz * nz).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_sorted_binning_across_chunks_with_denormals_and_signs(dtype, monkeypatch):
+    """The sort-and-cut binning of float batches against frexp on float64 (exact), with denormals,
+    negative zeros, powers of two and their neighbours, over many chunk boundaries."""
+    monkeypatch.setattr(histogram_module, "CHUNK", 1000)
+    rng = np.random.default_rng(13)
+    info = np.finfo(dtype)
+    tiny, small = info.smallest_subnormal, info.smallest_normal
+    edge = np.ldexp(1.0, rng.integers(int(np.log2(float(small))), info.maxexp - 1, 300)).astype(dtype)
+    parts = [
+        (rng.standard_normal(2500) * 3).astype(dtype),
+        np.array([tiny, -tiny, small, -small, np.nextafter(small, dtype(0)), dtype(-0.0), dtype(0.0), info.max],
+                 dtype),
+        edge, np.nextafter(edge, dtype(0)), -np.nextafter(edge, dtype(np.inf)),
+        (rng.integers(1, 50, 400) * tiny).astype(dtype),
+        np.zeros(700, dtype),
+    ]
+    x = np.concatenate(parts)
+    x = x[rng.permutation(x.size)]
+    h = msb_histogram(x)
+    wide = x.astype(np.float64)
+    nz = wide[wide != 0]
+    want = np.bincount(np.frexp(np.abs(nz))[1] - 1 - MIN_BIT, minlength=NBINS)
+    assert h.counts.tolist() == want.tolist()
+    assert h.zeros == int(np.count_nonzero(x == 0)) and h.total == x.size
+    assert (h.min, h.max) == (float(x.min()), float(x.max()))
+    if dtype != np.float64:  # each bin's sum of |v| is exact (multiples of its LSB, far below 2**53)
+        for b in np.flatnonzero(h.counts):
+            in_bin = np.abs(nz[np.frexp(np.abs(nz))[1] - 1 - MIN_BIT == b])
+            assert h.sum_abs[b] == float(sum(Fraction(float(v)) for v in in_bin))
+
+
+def test_float32_sums_of_magnitudes_do_not_depend_on_the_batches(monkeypatch):
+    """float32 sum_abs is exact, so batches and slices of any size give the same float64 sums."""
+    rng = np.random.default_rng(14)
+    x = np.maximum(rng.standard_normal(20_000) * 7, 0).astype(np.float32)
+    one = msb_histogram(x)
+    monkeypatch.setattr(histogram_module, "CHUNK", 777)
+    batched = MsbHistogram()
+    for part in np.array_split(x, 13):
+        batched.add(part)
+    assert np.array_equal(one.counts, batched.counts) and one.zeros == batched.zeros
+    assert np.array_equal(one.sum_abs, batched.sum_abs)
+    np.testing.assert_allclose(one.sum_sq, batched.sum_sq, rtol=1e-12)

@@ -8,6 +8,8 @@ Backend tests compare their hardware/C against these functions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fpgagen.fixed import shift_round
@@ -106,66 +108,157 @@ def dense_acc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.
     return acc
 
 
-def _float_requant(acc: np.ndarray, shift: int, lo: int, hi: int, as_float: bool = False) -> np.ndarray:
-    """:func:`requantize` of integer-valued float accumulators, exact while ``|acc| + 2**(shift-1)``
-    fits the mantissa (the caller checks): adds, a multiply by a power of two and floor are exact."""
-    if shift > 0:
-        acc -= acc < 0
-        acc += acc.dtype.type(2.0 ** (shift - 1))
-        acc *= acc.dtype.type(2.0 ** -shift)
-        np.floor(acc, out=acc)
-    elif shift < 0:
-        acc *= acc.dtype.type(2.0 ** -shift)
-    np.clip(acc, lo, hi, out=acc)
-    return acc if as_float else acc.astype(np.int64)
+# -- the fast path: conv/dense and requantizer exactly in float --------------------------------------
+#: shifts the float path takes: ``2**-shift`` scales the integer weights without leaving the
+#: normal float32 range, and the scaled accumulator stays a finite float
+_FLOAT_SHIFTS = range(-40, 101)
+#: a split dense layer (see :func:`_dense_segments`) has segments of at least this many inputs
+_MIN_SEGMENT = 64
 
 
-def _fused_dtype(fan_in: int, weight: np.ndarray, bias, x_max: int, shift: int):
-    """The float type in which ``requantize(sum(w*x) + B)`` is exact, or None."""
-    bound = fan_in * _max_abs(weight) * x_max + (_max_abs(np.asarray(bias)) if bias is not None else 0)
-    bound += 2 ** (shift - 1) if shift > 0 else 0
-    if shift < -40 or bound >= _F64_EXACT:
+@dataclass(frozen=True)
+class FloatMac:
+    """A conv/dense layer and its requantizer run in float, exactly (SPEC.md 3).
+
+    The weights are ``w * 2**-s`` and the bias ``(B + h) * 2**-s``, with ``h = 2**(s-1)`` for a
+    rounding shift into an unsigned range (``lo >= 0``), else 0. Every product ``w*x`` is an
+    integer and every partial sum of the matmul (any order, FMA or not) is an integer of
+    magnitude at most ``bound = max_o(sum|w_o| * x_max + |B_o|) + 2**(s-1)``, so scaled by
+    ``2**-s`` it is a multiple of ``2**-s`` with at most ``log2(bound)`` significant bits: exact in
+    float32 when ``bound < 2**24`` (float64: ``2**53``). The float accumulator is then exactly
+    ``t = (acc + h) * 2**-s`` and :meth:`finish` gives SPEC.md 3's integers:
+
+    - ``s <= 0``: ``t = acc * 2**-s``, saturated.
+    - ``s > 0``, ``lo >= 0``: ``floor(t) = floor((acc + 2**(s-1)) / 2**s)``, the SPEC's value for
+      ``acc >= 0``; for ``acc < 0`` both it and the SPEC's value are ``<= 0 <= lo``: both saturate to ``lo``.
+    - ``s > 0``, ``lo < 0``: ``trunc(t + copysign(1/2, t))``, round half away from zero (``t`` exact,
+      and ``|t| + 1/2`` too, by the bound).
+    """
+
+    dtype: type
+    weight: np.ndarray  # [Co, fan_in], scaled, in dtype
+    bias: np.ndarray  # [Co], scaled, in dtype
+    shift: int
+    lo: int
+    hi: int
+
+    def finish(self, t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The integers of the scaled accumulators ``t`` (same float type), into ``out`` (default: ``t``)."""
+        out = t if out is None else out
+        if self.shift > 0 and self.lo < 0:
+            np.add(t, np.copysign(t.dtype.type(0.5), t), out=out)
+            np.trunc(out, out=out)
+        elif self.shift > 0:
+            np.floor(t, out=out)
+        elif out is not t:
+            out[...] = t
+        np.clip(out, self.lo, self.hi, out=out)
+        return out
+
+
+def _mac_bound(w: np.ndarray, bias: np.ndarray, x_max: int, shift: int) -> int:
+    """``max_o(sum|w_o| * x_max + |B_o|) + 2**(s-1)`` (see :class:`FloatMac`), in Python integers
+    where int64 could overflow."""
+    fan_in = w.shape[1]
+    w_max, b_max = _max_abs(w), _max_abs(bias)
+    half = 2 ** (shift - 1) if shift > 0 else 0
+    loose = fan_in * w_max * x_max + b_max + half
+    if loose < _F64_EXACT:  # the tight bound is below it: int64 is safe
+        return int((np.abs(w).sum(axis=1) * x_max + np.abs(bias)).max(initial=0)) + half
+    return loose
+
+
+def float_mac(weight, bias, x_max: int, shift: int, lo: int, hi: int) -> FloatMac | None:
+    """The exact float form of a conv/dense requantizer (:class:`FloatMac`), or None when neither
+    float32 nor float64 holds it."""
+    w = np.asarray(weight, np.int64).reshape(len(weight), -1)
+    b = np.zeros(len(w), np.int64) if bias is None else np.asarray(bias, np.int64)
+    if shift not in _FLOAT_SHIFTS or max(_max_abs(w), x_max) >= _F32_EXACT:
         return None
-    return np.float32 if bound < _F32_EXACT else np.float64
+    bound = _mac_bound(w, b, x_max, shift)
+    if bound >= _F64_EXACT:
+        return None
+    dtype = np.float32 if bound < _F32_EXACT else np.float64
+    half = 2 ** (shift - 1) if shift > 0 and lo >= 0 else 0
+    scale = 2.0**-shift
+    return FloatMac(dtype, (w.astype(np.float64) * scale).astype(dtype), ((b + half).astype(np.float64) * scale).astype(dtype),
+                    shift, lo, hi)
+
+
+def _float_output(y: np.ndarray, lo: int, hi: int, as_float: bool) -> np.ndarray:
+    """Requantized integers held in floats: as int64, or (``as_float``) as float32 where exact."""
+    if not as_float:
+        return y.astype(np.int64)
+    return y.astype(np.float32, copy=False) if max(abs(lo), abs(hi)) < _F32_EXACT else y
 
 
 def conv_requant(x: np.ndarray, weight, bias, kernel, stride, pads, groups, shift: int, lo: int, hi: int,
                  x_max: int | None = None, as_float: bool = False, leaky=None) -> np.ndarray:
-    """``requantize(conv_acc(...))`` computed exactly in float where it provably is (fast);
+    """``requantize(conv_acc(...))`` computed exactly in float where it provably is (fast, see
+    :class:`FloatMac`: the requantizer runs on each chunk of the matmul while it is in cache);
     ``x_max`` bounds ``|x|`` (default: measured). ``x`` may hold integers as floats; with
     ``as_float`` the result may too (integer-valued float32/float64, exact)."""
     x_max = _max_abs(x) if x_max is None else x_max
-    dtype = _fused_dtype(weight[0].size, weight, bias, x_max, shift)
-    if dtype is None or leaky is not None:
+    mac = None if leaky is not None else float_mac(weight, bias, x_max, shift, lo, hi)
+    if mac is None:
         x = x.astype(np.int64, copy=False)
         acc = conv_acc(x, weight, bias, kernel, stride, pads, groups)
         return requantize(acc, shift, lo, hi, leaky) if leaky is not None else _requantize_fresh(acc, shift, lo, hi)
-    acc = win.conv_matmul(x, weight, kernel, stride, pads, groups, dtype, bias)
-    return _float_requant(acc, shift, lo, hi, as_float)
+    y = win.conv_matmul(x, mac.weight.reshape(np.shape(weight)), kernel, stride, pads, groups, mac.dtype, mac.bias,
+                        mac.finish)
+    return _float_output(y, lo, hi, as_float)
+
+
+def _dense_segments(w: np.ndarray, x_max: int) -> list[tuple[int, int]] | None:
+    """Input ranges ``[k0, k1)`` over which every partial sum of a dense layer is below ``2**24``
+    (``x_max * sum_k max_o |w_ok|`` bounds them), or None when they would be shorter than
+    :data:`_MIN_SEGMENT` inputs."""
+    reach = np.cumsum(np.abs(w).max(axis=0) * x_max)  # int64: below 2**53 (the caller's bound)
+    limit = _F32_EXACT - 1
+    segments, k0, base = [], 0, 0
+    while k0 < len(reach):
+        k1 = int(np.searchsorted(reach, base + limit, side="right"))
+        if k1 - k0 < min(_MIN_SEGMENT, len(reach) - k0):
+            return None
+        segments.append((k0, k1))
+        k0, base = k1, int(reach[k1 - 1])
+    return segments
 
 
 def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_max: int | None = None,
                   as_float: bool = False, leaky=None) -> np.ndarray:
     """``requantize(dense_acc(...))``, exactly in float where it provably is (fast); ``x`` and
-    (with ``as_float``) the result may hold integers as floats, as in :func:`conv_requant`."""
+    (with ``as_float``) the result may hold integers as floats, as in :func:`conv_requant`.
+
+    A layer whose accumulator needs float64 but whose inputs split into segments with float32-exact
+    partial sums (:func:`_dense_segments`) runs float32 matmuls per segment, summed in float64:
+    each partial is exact (its bound is below ``2**24``), so is their sum (below ``2**53``)."""
     x_max = _max_abs(x) if x_max is None else x_max
-    dtype = _fused_dtype(weight.shape[1], weight, bias, x_max, shift)
-    if dtype is None or leaky is not None:
+    mac = None if leaky is not None else float_mac(weight, bias, x_max, shift, lo, hi)
+    if mac is None:
         acc = dense_acc(x.astype(np.int64, copy=False), weight, bias)
         return requantize(acc, shift, lo, hi, leaky) if leaky is not None else _requantize_fresh(acc, shift, lo, hi)
-    acc = x.astype(dtype, copy=False) @ weight.astype(dtype).T
-    if bias is not None:
-        acc += np.asarray(bias).astype(dtype)
-    return _float_requant(acc, shift, lo, hi, as_float)
+    segments = None
+    if mac.dtype == np.float64:
+        segments = _dense_segments(np.asarray(weight, np.int64), x_max)
+    if segments is None or len(segments) == 1:
+        y = x.astype(mac.dtype, copy=False) @ mac.weight.T
+    else:
+        x32, w32 = x.astype(np.float32, copy=False), mac.weight.T.astype(np.float32)  # exact: partial bounds
+        y = np.zeros((len(x), len(mac.weight)), np.float64)
+        for k0, k1 in segments:
+            y += x32[:, k0:k1] @ w32[k0:k1]
+    y += mac.bias
+    return _float_output(mac.finish(y), lo, hi, as_float)
 
 
 def maxpool(x: np.ndarray, kernel, stride, pads, lo: int | None = None, hi: int | None = None) -> np.ndarray:
     """Max over each window; padding never wins. Integers, or integers held in a float array.
     With a fused ReLU/Clip the result is then clamped to ``[lo, hi]`` (no rounding: same format)."""
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(np.int64).min
-    y = win.windows(x, kernel, stride, pads, low).max(axis=(-1, -2))
+    y = win.window_max(x, kernel, stride, pads, low)
     if lo is not None:
-        y = np.clip(y, lo, hi)
+        np.clip(y, lo, hi, out=y)
     return y
 
 

@@ -58,10 +58,7 @@ class Conv(Op):
 
     def run_float(self, node, args, dtype):
         a = node.attrs
-        y = win.conv_matmul(args[0], node.weight, a["kernel"], a["stride"], a["pads"], a["groups"], dtype)
-        if node.bias is not None:
-            y = y + node.bias.astype(dtype).reshape(1, -1, 1, 1)
-        return y
+        return win.conv_matmul(args[0], node.weight, a["kernel"], a["stride"], a["pads"], a["groups"], dtype, node.bias)
 
     def lower(self, node, layer, ctx):
         lower_mac(node, layer, ctx)
