@@ -48,6 +48,22 @@ class GoldenRun:
 _BACKENDS: dict[str, Backend] = {}
 
 
+def first_mismatch(layers, got, want) -> str | None:
+    """The one first-mismatch locator of the backends: the name of the first of ``layers`` (in
+    order) whose observed output ``got(layer)`` differs from the golden ``want(layer)`` (both int
+    arrays in the backend's element order); ``got`` returns None for an output it did not observe
+    (skipped: no verdict on that layer)."""
+    for layer in layers:
+        g = got(layer)
+        if g is None:
+            continue
+        w = np.asarray(want(layer))
+        g = np.asarray(g)
+        if g.shape != w.shape or not np.array_equal(g, w):
+            return layer.name
+    return None
+
+
 def reference_samples(build, n: int, zero_if_none: bool = False):
     """The one place backends get golden references: the first ``n`` validation samples (else
     calibration samples) of ``build`` as input integers ``[N, *IR input shape]``, the golden

@@ -42,11 +42,12 @@ from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
 from fpgagen.ops import get as get_op
+from fpgagen.tables import registrar
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, c_string, quoted
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
-from fpgagen.targets import register
+from fpgagen.targets import first_mismatch, reference_samples, register
 
 #: output channels (dense: outputs) the runtime computes per pass; weights are packed in blocks
 BLOCK = 8
@@ -593,6 +594,184 @@ def leaky_fields(layer: QLayer) -> list[tuple[str, object]]:
     return [("leaky", 1), ("alpha", layer.leaky.alpha), ("alpha_frac", layer.leaky.frac)]
 
 
+#: IR op -> its emitter: fills the LayerC (kind, descriptor type, constant arrays) and returns the
+#: descriptor's fields ``[(name, value), ...]``
+EMITTERS: dict = {}
+#: register the C emitter of IR ops (one per op; a second is an error)
+emits = registrar(EMITTERS, "C emitters")
+
+
+@emits("conv", "dense")
+def _emit_mac(q, layer, ident, infos, lc, x, y) -> list:
+    fields: list[tuple[str, object]] = []
+    fast, why = mac_path(layer, x, y)
+    if fast and layer.leaky is not None:
+        fast, why = False, "a fused LeakyRelu (the wide path's requantizer takes its two paths)"
+    w = layer.weight
+    if layer.op == "conv":
+        a = layer.attrs
+        groups = int(a["groups"])
+        packing = ("depthwise" if depthwise(layer) else "quads" if quad_packing(layer) else "interleaved") \
+            if fast else "rows"
+        packed = pack_conv_weight(w, groups, packing)
+        order = {"quads": f"per group: blocks of {BLOCK} output channels (per kernel row, taps in groups "
+                          f"of four, see fpgagen_nn.h), then single channels [kh][kw][ci]",
+                 "interleaved": f"per group: blocks of {BLOCK} output channels [kh][kw][ci][{BLOCK}], then "
+                                f"single channels [kh][kw][ci]",
+                 "rows": "[co][kh][kw][ci] (unpacked)",
+                 "depthwise": "depthwise [kh][kw][c] (channel fastest, like the input)"}[packing]
+    else:
+        packed = pack_dense_weight(w, x.perm, fast, y.perm)
+        order = f"blocks of {BLOCK} outputs (taps in groups of four, see fpgagen_nn.h), then single rows [in]" \
+            if fast else \
+            "rows [out][in] (unpacked)"
+        if x.layout() != "vector":
+            order += "; columns in the input's element order (HWC of the flattened map)"
+        if not np.array_equal(y.perm, np.arange(y.elems)):
+            order += "; rows in the output's element order (HWC of the flattened map it is added to)"
+    w_code, w_ctype = ("FPGAGEN_S8", "int8_t") if fast else weight_storage(packed)
+    w_name = {"int8_t": "weight", "int16_t": "weight16", "int32_t": "weight32"}[w_ctype]
+    origin = layer.onnx_nodes[0] if layer.onnx_nodes else layer.name
+    lc.arrays.append(dict(
+        ctype=w_ctype, name=f"{ident}__weight", size=len(packed), body=c_int_list(packed),
+        comment=f"{list(w.shape)} {layer.w_fmt} weights of {quoted(origin)}, packed {order}"))
+    bias_arr, b32, b64, bias_bytes = _bias_array(ident, layer, y.perm, not fast)
+    lc.arrays.append(bias_arr)
+    lc.const_bytes = len(packed) * int(w_ctype[3:-2]) // 8 + bias_bytes
+    if not fast:
+        lc.comment.append(f"  wide path (int64_t sums, fpgagen_conv_wide): {why}")
+    if layer.op == "conv":
+        c, h, wd = x.shape
+        co, oh, ow = y.shape
+        geometry = [("in_h", h), ("in_w", wd), ("in_c", c), ("out_h", oh), ("out_w", ow), ("out_c", co),
+                    ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
+                    ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
+                    ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("groups", groups)]
+    else:  # the wide path: a 1x1 conv over a 1x1 map
+        geometry = [("in_h", 1), ("in_w", 1), ("in_c", x.elems), ("out_h", 1), ("out_w", 1),
+                    ("out_c", y.elems), ("kernel_h", 1), ("kernel_w", 1), ("stride_h", 1), ("stride_w", 1),
+                    ("pad_top", 0), ("pad_left", 0), ("groups", 1)]
+    if fast and layer.op == "dense":
+        lc.desc_type, lc.kind = "fpgagen_dense_t", "dense"
+        fields = [("in_n", x.elems), ("out_n", y.elems), ("in_type", x.code), ("out_type", y.code),
+                  ("weight", f"{ident}__weight")]
+    else:
+        lc.desc_type, lc.kind = "fpgagen_conv_t", "conv" if fast else "conv_wide"
+        fields = geometry + [("in_type", x.code), ("out_type", y.code), ("w_type", w_code)]
+        fields += [(n, f"{ident}__weight" if n == w_name else "0") for n in ("weight", "weight16", "weight32")]
+    fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi),
+               ("narrow", int(fast and narrow_requant(layer)))]
+    if fast:
+        fields += [("fold", fold_taps(layer, x)), ("packing", packing_code(layer))]
+    fields += leaky_fields(layer)
+    return fields
+
+
+@emits("maxpool", "avgpool", "gap")
+def _emit_pool(q, layer, ident, infos, lc, x, y) -> list:
+    fields: list[tuple[str, object]] = []
+    a = pool_attrs(q, layer)
+    c, h, wd = x.shape
+    _, oh, ow = y.shape
+    ky0, ky1, kx0, kx1, _, _ = pool_window_geometry(x.shape, y.shape, a)
+    if ((ky1 <= ky0) | (kx1 <= kx0)).any():
+        raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): a window lies wholly in the padding")
+    lc.desc_type = "fpgagen_pool_t"
+    fields = [("in_h", h), ("in_w", wd), ("channels", c), ("out_h", oh), ("out_w", ow),
+              ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
+              ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
+              ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("in_type", x.code), ("out_type", y.code)]
+    if layer.op == "maxpool":
+        lc.kind = "maxpool"
+        lo, hi = layer.clamp_bounds
+        fields += [("recip", "0"), ("recip_count", 0), ("shift", 0), ("lo", lo), ("hi", hi)]
+    else:
+        lc.kind = "avgpool"
+        recip = np.atleast_1d(np.asarray(layer.recip, np.int64)).ravel()
+        if recip.max() >= _INT32 or recip.min() < 0:
+            raise BackendError(f"layer {quoted(layer.name)}: reciprocal {int(recip.max())} does not fit int32_t")
+        count = int(np.max((ky1 - ky0) * (kx1 - kx0)))
+        if count * max(abs(x.fmt.min_int), x.fmt.max_int) >= _INT32:
+            raise BackendError(f"layer {quoted(layer.name)}: a window sum of {count} pixels could overflow int32_t")
+        what = "per output position [out_h * out_w]" if recip.size > 1 else "one for every window"
+        lc.arrays.append(dict(ctype="int32_t", name=f"{ident}__recip", size=recip.size,
+                              body=c_int_list(recip, per_line=8),
+                              comment=f"reciprocals round(2**{layer.recip_bits} / count), {what}"))
+        lc.const_bytes = 4 * recip.size
+        fields += [("recip", f"{ident}__recip"), ("recip_count", recip.size), ("shift", layer.shift),
+                   ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
+    return fields
+
+
+@emits("add")
+def _emit_add(q, layer, ident, infos, lc, x, y) -> list:
+    fields: list[tuple[str, object]] = []
+    b = infos[layer.inputs[1]]
+    if max(layer.align) > 40:
+        raise BackendError(f"layer {quoted(layer.name)} (add): alignment shift {max(layer.align)} is too large")
+    lc.desc_type, lc.kind = "fpgagen_add_t", "add"
+    fields = [("n", y.elems), ("a_type", x.code), ("b_type", b.code), ("out_type", y.code),
+              ("align_a", layer.align[0]), ("align_b", layer.align[1]), ("shift", layer.shift),
+              ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
+    return fields
+
+
+@emits("leakyrelu")
+def _emit_leakyrelu(q, layer, ident, infos, lc, x, y) -> list:
+    fields: list[tuple[str, object]] = []
+    lc.desc_type, lc.kind = "fpgagen_act_t", "act"
+    fields = [("n", y.elems), ("in_type", x.code), ("out_type", y.code), ("shift", layer.shift),
+              ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
+    return fields
+
+
+@emits("concat")
+def _emit_concat(q, layer, ident, infos, lc, x, y) -> list:
+    fields: list[tuple[str, object]] = []
+    lc.kind = "concat"
+    pixels = math.prod(y.shape[1:]) if len(y.shape) == 3 else 1
+    out_c = y.shape[0]
+    offset = 0
+    for i, (t, shift) in enumerate(zip(layer.inputs, layer.params.shifts)):
+        xi = infos[t]
+        in_c = xi.shape[0]
+        index = "0"
+        if len(xi.shape) != 3 and not np.array_equal(xi.perm, np.arange(xi.elems)):
+            # a vector held in the HWC order of a flattened map: read in index order
+            where = np.argsort(xi.perm).astype(np.int64)
+            index = f"{ident}__index{i}"
+            lc.arrays.append(dict(ctype="int32_t", name=index, size=len(where), body=c_int_list(where),
+                                  comment=f"element of {quoted(t)} for each of its {len(where)} channels "
+                                          f"(it is held in {xi.layout()})"))
+            lc.const_bytes += 4 * len(where)
+        part = [("pixels", pixels), ("in_c", in_c), ("out_c", out_c), ("offset", offset), ("in_type", xi.code),
+                ("out_type", y.code), ("shift", shift), ("lo", layer.lo), ("hi", layer.hi)]
+        part += leaky_fields(layer) + [("index", index)]
+        lc.parts.append(dict(ident=f"{ident}__in{i}", desc_type="fpgagen_concat_t",
+                             descriptor=designated(part), input=t))
+        offset += in_c
+    return fields
+
+
+@emits("resize", "pad")
+def _emit_layout(q, layer, ident, infos, lc, x, y) -> list:
+    """Resize and pad: the map's geometry, the op's parameters and the storage code."""
+    c, h, wd = x.shape
+    lc.desc_type, lc.kind = f"fpgagen_{layer.op}_t", layer.op
+    if layer.op == "resize":
+        params = list(zip(("fh", "fw"), layer.params.factors))
+    else:
+        params = list(zip(("top", "left", "bottom", "right"), layer.params.pads))
+    return [("in_h", h), ("in_w", wd), ("channels", c), *params, ("type", x.code)]
+
+
+@emits("flatten")
+def _emit_flatten(q, layer, ident, infos, lc, x, y) -> list:
+    fields: list[tuple[str, object]] = []
+    lc.kind = "flatten"
+    return fields
+
+
 def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInfo], plan: MemoryPlan) -> LayerC:
     """Check one layer against the runtime and turn it into C constants and a descriptor."""
     check_requant_range(layer)
@@ -600,153 +779,17 @@ def lower_layer(q: QGraph, layer: QLayer, ident: str, infos: dict[str, TensorInf
     x = infos[layer.inputs[0]]
     y = infos[layer.output]
     lc.out_offset, lc.out_bytes = plan.offsets[layer.output], y.nbytes
-    fields: list[tuple[str, object]] = []
-    if layer.op in ("conv", "dense"):
-        fast, why = mac_path(layer, x, y)
-        if fast and layer.leaky is not None:
-            fast, why = False, "a fused LeakyRelu (the wide path's requantizer takes its two paths)"
-        w = layer.weight
-        if layer.op == "conv":
-            a = layer.attrs
-            groups = int(a["groups"])
-            packing = ("depthwise" if depthwise(layer) else "quads" if quad_packing(layer) else "interleaved") \
-                if fast else "rows"
-            packed = pack_conv_weight(w, groups, packing)
-            order = {"quads": f"per group: blocks of {BLOCK} output channels (per kernel row, taps in groups "
-                              f"of four, see fpgagen_nn.h), then single channels [kh][kw][ci]",
-                     "interleaved": f"per group: blocks of {BLOCK} output channels [kh][kw][ci][{BLOCK}], then "
-                                    f"single channels [kh][kw][ci]",
-                     "rows": "[co][kh][kw][ci] (unpacked)",
-                     "depthwise": "depthwise [kh][kw][c] (channel fastest, like the input)"}[packing]
-        else:
-            packed = pack_dense_weight(w, x.perm, fast, y.perm)
-            order = f"blocks of {BLOCK} outputs (taps in groups of four, see fpgagen_nn.h), then single rows [in]" \
-                if fast else \
-                "rows [out][in] (unpacked)"
-            if x.layout() != "vector":
-                order += "; columns in the input's element order (HWC of the flattened map)"
-            if not np.array_equal(y.perm, np.arange(y.elems)):
-                order += "; rows in the output's element order (HWC of the flattened map it is added to)"
-        w_code, w_ctype = ("FPGAGEN_S8", "int8_t") if fast else weight_storage(packed)
-        w_name = {"int8_t": "weight", "int16_t": "weight16", "int32_t": "weight32"}[w_ctype]
-        origin = layer.onnx_nodes[0] if layer.onnx_nodes else layer.name
-        lc.arrays.append(dict(
-            ctype=w_ctype, name=f"{ident}__weight", size=len(packed), body=c_int_list(packed),
-            comment=f"{list(w.shape)} {layer.w_fmt} weights of {quoted(origin)}, packed {order}"))
-        bias_arr, b32, b64, bias_bytes = _bias_array(ident, layer, y.perm, not fast)
-        lc.arrays.append(bias_arr)
-        lc.const_bytes = len(packed) * int(w_ctype[3:-2]) // 8 + bias_bytes
-        if not fast:
-            lc.comment.append(f"  wide path (int64_t sums, fpgagen_conv_wide): {why}")
-        if layer.op == "conv":
-            c, h, wd = x.shape
-            co, oh, ow = y.shape
-            geometry = [("in_h", h), ("in_w", wd), ("in_c", c), ("out_h", oh), ("out_w", ow), ("out_c", co),
-                        ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
-                        ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
-                        ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("groups", groups)]
-        else:  # the wide path: a 1x1 conv over a 1x1 map
-            geometry = [("in_h", 1), ("in_w", 1), ("in_c", x.elems), ("out_h", 1), ("out_w", 1),
-                        ("out_c", y.elems), ("kernel_h", 1), ("kernel_w", 1), ("stride_h", 1), ("stride_w", 1),
-                        ("pad_top", 0), ("pad_left", 0), ("groups", 1)]
-        if fast and layer.op == "dense":
-            lc.desc_type, lc.kind = "fpgagen_dense_t", "dense"
-            fields = [("in_n", x.elems), ("out_n", y.elems), ("in_type", x.code), ("out_type", y.code),
-                      ("weight", f"{ident}__weight")]
-        else:
-            lc.desc_type, lc.kind = "fpgagen_conv_t", "conv" if fast else "conv_wide"
-            fields = geometry + [("in_type", x.code), ("out_type", y.code), ("w_type", w_code)]
-            fields += [(n, f"{ident}__weight" if n == w_name else "0") for n in ("weight", "weight16", "weight32")]
-        fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi),
-                   ("narrow", int(fast and narrow_requant(layer)))]
-        if fast:
-            fields += [("fold", fold_taps(layer, x)), ("packing", packing_code(layer))]
-        fields += leaky_fields(layer)
-    elif layer.op in ("maxpool", "avgpool", "gap"):
-        a = pool_attrs(q, layer)
-        c, h, wd = x.shape
-        _, oh, ow = y.shape
-        ky0, ky1, kx0, kx1, _, _ = pool_window_geometry(x.shape, y.shape, a)
-        if ((ky1 <= ky0) | (kx1 <= kx0)).any():
-            raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): a window lies wholly in the padding")
-        lc.desc_type = "fpgagen_pool_t"
-        fields = [("in_h", h), ("in_w", wd), ("channels", c), ("out_h", oh), ("out_w", ow),
-                  ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
-                  ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
-                  ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("in_type", x.code), ("out_type", y.code)]
-        if layer.op == "maxpool":
-            lc.kind = "maxpool"
-            lo, hi = layer.clamp_bounds
-            fields += [("recip", "0"), ("recip_count", 0), ("shift", 0), ("lo", lo), ("hi", hi)]
-        else:
-            lc.kind = "avgpool"
-            recip = np.atleast_1d(np.asarray(layer.recip, np.int64)).ravel()
-            if recip.max() >= _INT32 or recip.min() < 0:
-                raise BackendError(f"layer {quoted(layer.name)}: reciprocal {int(recip.max())} does not fit int32_t")
-            count = int(np.max((ky1 - ky0) * (kx1 - kx0)))
-            if count * max(abs(x.fmt.min_int), x.fmt.max_int) >= _INT32:
-                raise BackendError(f"layer {quoted(layer.name)}: a window sum of {count} pixels could overflow int32_t")
-            what = "per output position [out_h * out_w]" if recip.size > 1 else "one for every window"
-            lc.arrays.append(dict(ctype="int32_t", name=f"{ident}__recip", size=recip.size,
-                                  body=c_int_list(recip, per_line=8),
-                                  comment=f"reciprocals round(2**{layer.recip_bits} / count), {what}"))
-            lc.const_bytes = 4 * recip.size
-            fields += [("recip", f"{ident}__recip"), ("recip_count", recip.size), ("shift", layer.shift),
-                       ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
-    elif layer.op == "add":
-        b = infos[layer.inputs[1]]
-        if max(layer.align) > 40:
-            raise BackendError(f"layer {quoted(layer.name)} (add): alignment shift {max(layer.align)} is too large")
-        lc.desc_type, lc.kind = "fpgagen_add_t", "add"
-        fields = [("n", y.elems), ("a_type", x.code), ("b_type", b.code), ("out_type", y.code),
-                  ("align_a", layer.align[0]), ("align_b", layer.align[1]), ("shift", layer.shift),
-                  ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
-    elif layer.op == "leakyrelu":
-        lc.desc_type, lc.kind = "fpgagen_act_t", "act"
-        fields = [("n", y.elems), ("in_type", x.code), ("out_type", y.code), ("shift", layer.shift),
-                  ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
-    elif layer.op == "concat":
-        lc.kind = "concat"
-        pixels = math.prod(y.shape[1:]) if len(y.shape) == 3 else 1
-        out_c = y.shape[0]
-        offset = 0
-        for i, (t, shift) in enumerate(zip(layer.inputs, layer.params.shifts)):
-            xi = infos[t]
-            in_c = xi.shape[0]
-            index = "0"
-            if len(xi.shape) != 3 and not np.array_equal(xi.perm, np.arange(xi.elems)):
-                # a vector held in the HWC order of a flattened map: read in index order
-                where = np.argsort(xi.perm).astype(np.int64)
-                index = f"{ident}__index{i}"
-                lc.arrays.append(dict(ctype="int32_t", name=index, size=len(where), body=c_int_list(where),
-                                      comment=f"element of {quoted(t)} for each of its {len(where)} channels "
-                                              f"(it is held in {xi.layout()})"))
-                lc.const_bytes += 4 * len(where)
-            part = [("pixels", pixels), ("in_c", in_c), ("out_c", out_c), ("offset", offset), ("in_type", xi.code),
-                    ("out_type", y.code), ("shift", shift), ("lo", layer.lo), ("hi", layer.hi)]
-            part += leaky_fields(layer) + [("index", index)]
-            width = max(len(n) for n, _ in part)
-            lc.parts.append(dict(ident=f"{ident}__in{i}", desc_type="fpgagen_concat_t",
-                                 descriptor="\n".join(f"    .{n:<{width}} = {v}," for n, v in part), input=t))
-            offset += in_c
-    elif layer.op == "resize":
-        c, h, wd = x.shape
-        lc.desc_type, lc.kind = "fpgagen_resize_t", "resize"
-        fh, fw = layer.params.factors
-        fields = [("in_h", h), ("in_w", wd), ("channels", c), ("fh", fh), ("fw", fw), ("type", x.code)]
-    elif layer.op == "pad":
-        c, h, wd = x.shape
-        lc.desc_type, lc.kind = "fpgagen_pad_t", "pad"
-        top, left, bottom, right = layer.params.pads
-        fields = [("in_h", h), ("in_w", wd), ("channels", c), ("top", top), ("left", left), ("bottom", bottom),
-                  ("right", right), ("type", x.code)]
-    elif layer.op == "flatten":
-        lc.kind = "flatten"
-    else:
+    emitter = EMITTERS.get(layer.op)
+    if emitter is None:
         raise BackendError(f"layer {quoted(layer.name)}: the C runtime has no kernel for op {layer.op!r}")
-    width = max((len(n) for n, _ in fields), default=0)
-    lc.descriptor = "\n".join(f"    .{n:<{width}} = {v}," for n, v in fields)  # noqa: E501
+    lc.descriptor = designated(emitter(q, layer, ident, infos, lc, x, y))
     return lc
+
+
+def designated(fields) -> str:
+    """A descriptor's designated initializers, one per line, the names aligned."""
+    width = max((len(n) for n, _ in fields), default=0)
+    return "\n".join(f"    .{n:<{width}} = {v}," for n, v in fields)
 
 
 # -------------------------------------------------------------------------------------------
@@ -848,20 +891,9 @@ SAMPLE_FILES = 10
 
 def example_samples(build, q: QGraph, n: int = SAMPLE_FILES):
     """The first ``n`` validation (else calibration) samples as input integers, or one all-zero
-    input; their golden outputs; and where they came from."""
-    from fpgagen.golden.model import quantize_input, run_int
-
-    x = getattr(build, "x_valid", None)
-    if x is None:
-        x = getattr(build, "x_calib", None)
-    if x is not None and len(x):
-        xq = quantize_input(q, x[:n]).reshape((-1,) + tuple(q.shapes[q.input]))
-        where = "validation" if getattr(build, "x_valid", None) is not None else "calibration"
-        where = f"the first {len(xq)} {where} sample" + ("s" if len(xq) > 1 else "")
-    else:
-        xq = np.zeros((1,) + tuple(q.shapes[q.input]), np.int64)
-        where = "an all-zero input"
-    return xq, run_int(q, xq, trace=True)[1][q.output], where
+    input; their golden outputs; and where they came from (:func:`fpgagen.targets.reference_samples`)."""
+    xq, golden, where = reference_samples(build, n, zero_if_none=True)
+    return xq, golden.output, where
 
 
 def to_bytes(values: np.ndarray, info: TensorInfo) -> np.ndarray:
@@ -1155,11 +1187,12 @@ def count_mismatches(got: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 
 def first_mismatch_layer(m: CModel, traces: dict, golden_trace: dict) -> str | None:
-    for lc in m.layers:
-        t = lc.layer.output
-        if t in golden_trace and count_mismatches(traces[t], golden_trace[t]).any():
-            return lc.layer.name
-    return None
+    """The first layer whose traced output differs from the golden model's on any sample."""
+    def flat(a):
+        return np.asarray(a, np.int64).reshape(len(a), -1)
+
+    return first_mismatch([lc.layer for lc in m.layers if lc.layer.output in golden_trace],
+                          lambda layer: flat(traces[layer.output]), lambda layer: flat(golden_trace[layer.output]))
 
 
 def _model_and_inputs(build, xq):

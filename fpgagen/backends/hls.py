@@ -66,7 +66,7 @@ from fpgagen.names import Namespace, ident, quoted
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
 from fpgagen.tables import registrar
-from fpgagen.targets import register
+from fpgagen.targets import first_mismatch, reference_samples, register
 
 #: the C++ standard of the generated code, the same for g++ (Makefile, :func:`verify`) and Vitis
 #: HLS (run_hls.tcl): Vitis HLS's front end compiles C++14, so the C simulation checks that level
@@ -816,16 +816,9 @@ def _ints_text(rows: np.ndarray) -> str:
 
 def csim_samples(build, count: int = CSIM_SAMPLES):
     """Up to ``count`` real input samples (IR layout ints) and the golden outputs, or None."""
-    x = getattr(build, "x_valid", None)
-    if x is None:
-        x = getattr(build, "x_calib", None)
-    if x is None or len(x) == 0:
-        return None
-    from fpgagen.flow import verification_inputs
-
     want = (build.cfg or {}).get("verify", {}).get("samples", count)
-    xq, golden = verification_inputs(build, min(count, want, len(x)))
-    return xq, golden.output
+    ref = reference_samples(build, min(count, want))
+    return None if ref is None else (ref[0], ref[1].output)
 
 
 def generate(build) -> FileSet:
@@ -947,14 +940,15 @@ def parse_trace(text: str) -> dict[str, np.ndarray]:
 
 
 def first_differing_layer(plan: ModelPlan, trace: dict, golden_trace: dict, index: int) -> str | None:
-    """The first layer (in order) whose traced output differs from the golden model's."""
-    for lc in plan.layers:
-        t = lc.layer.output
-        want = to_hwc(np.asarray(golden_trace[t])[index:index + 1], plan.layouts[t])[0]
-        got = trace.get(lc.ident)
-        if got is None or got.shape != want.shape or not np.array_equal(got, want):
-            return lc.layer.name
-    return None
+    """The first layer (in order) whose traced output differs from the golden model's (a layer
+    missing from the trace counts as differing: the run stopped before it)."""
+    idents = {lc.layer.name: lc.ident for lc in plan.layers}
+
+    def want(layer):
+        return to_hwc(np.asarray(golden_trace[layer.output])[index:index + 1], plan.layouts[layer.output])[0]
+
+    return first_mismatch([lc.layer for lc in plan.layers],
+                          lambda layer: trace.get(idents[layer.name], np.zeros(0, np.int64)), want)
 
 
 def verify(build, target_dir, xq, golden) -> dict:

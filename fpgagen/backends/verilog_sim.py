@@ -18,7 +18,7 @@ import numpy as np
 from fpgagen.backends import to_hwc
 from fpgagen.backends.verilog import Design, filelist_sources, generate, plan_design
 from fpgagen.errors import BackendError
-from fpgagen.targets import register
+from fpgagen.targets import first_mismatch, register
 from fpgagen.toolchain import verilator_env
 
 
@@ -197,16 +197,17 @@ def locate_mismatch(runner, q, d: Design, target_dir, build_dir, job, frame, gol
     res = run_sim(runner, target_dir, d.top, build_dir, pjob)
     if "timeout" in res and not res.get("probes"):
         return None  # stuck before the probes were recorded: no layer can be named
-    for layer in q.layers:
-        if layer.output not in probes:
-            continue
-        want = to_hwc(golden.trace[layer.output][index:index + 1], q.shapes[layer.output])[0]
-        got = np.array(res["probes"].get(layer.output, [])[: len(want)], dtype=np.int64)
-        if "timeout" in res and len(got) < len(want):
-            continue  # stopped before this layer gave out the whole frame: no verdict on it
-        if got.shape != want.shape or not np.array_equal(got, want):
-            return layer.name
-    return None
+    def want(layer):
+        return to_hwc(golden.trace[layer.output][index:index + 1], q.shapes[layer.output])[0]
+
+    def got(layer):
+        n = len(want(layer))
+        values = np.array(res["probes"].get(layer.output, [])[:n], dtype=np.int64)
+        if "timeout" in res and len(values) < n:
+            return None  # stopped before this layer gave out the whole frame: no verdict on it
+        return values
+
+    return first_mismatch([layer for layer in q.layers if layer.output in probes], got, want)
 
 
 # the Verilog target: generate (plan and emit, fpgagen.backends.verilog) and verify (run, here)
