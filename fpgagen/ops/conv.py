@@ -51,10 +51,7 @@ def _conv(im, node, index, t, attrs) -> None:
 @register
 class Conv(Op):
     name = "conv"
-    onnx_ops = ("Conv",)
-
-    def import_onnx(self, im, node, index, t, attrs):
-        _conv(im, node, index, t, attrs)
+    import_rules = {"Conv": _conv}
 
     def run_float(self, node, args, dtype):
         a = node.attrs

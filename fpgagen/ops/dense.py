@@ -69,10 +69,7 @@ def _matmul(im, node, index, t, attrs) -> None:
 @register
 class Dense(Op):
     name = "dense"
-    onnx_ops = ("Gemm", "MatMul")
-
-    def import_onnx(self, im, node, index, t, attrs):
-        (_gemm if node.op_type == "Gemm" else _matmul)(im, node, index, t, attrs)
+    import_rules = {"Gemm": _gemm, "MatMul": _matmul}
 
     def run_float(self, node, args, dtype):
         y = args[0].astype(dtype, copy=False) @ node.weight.astype(dtype, copy=False).T

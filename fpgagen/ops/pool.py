@@ -85,10 +85,7 @@ class MaxPool(Op):
     name = "maxpool"
     passes_format = True
     commutes = "monotone"
-    onnx_ops = ("MaxPool", "GlobalMaxPool")
-
-    def import_onnx(self, im, node, index, t, attrs):
-        (_maxpool if node.op_type == "MaxPool" else _global_pool)(im, node, index, t, attrs)
+    import_rules = {"MaxPool": _maxpool, "GlobalMaxPool": _global_pool}
 
     def run_float(self, node, args, dtype):
         a = node.attrs
@@ -119,10 +116,7 @@ def _lower_average(layer, counts, x_fmt) -> None:
 @register
 class AvgPool(Op):
     name = "avgpool"
-    onnx_ops = ("AveragePool",)
-
-    def import_onnx(self, im, node, index, t, attrs):
-        _avgpool(im, node, index, t, attrs)
+    import_rules = {"AveragePool": _avgpool}
 
     def run_float(self, node, args, dtype):
         a, x = node.attrs, args[0]
@@ -144,10 +138,7 @@ class AvgPool(Op):
 @register
 class GlobalAvgPool(Op):
     name = "gap"
-    onnx_ops = ("GlobalAveragePool",)
-
-    def import_onnx(self, im, node, index, t, attrs):
-        _global_pool(im, node, index, t, attrs)
+    import_rules = {"GlobalAveragePool": _global_pool}
 
     def run_float(self, node, args, dtype):
         return args[0].mean(axis=(2, 3), keepdims=True)

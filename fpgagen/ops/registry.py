@@ -25,14 +25,21 @@ class Op:
     passes_format: ClassVar[bool] = False
     #: the ONNX op types whose import rule is :meth:`import_onnx`
     onnx_ops: ClassVar[tuple[str, ...]] = ()
+    #: or: ONNX op type -> its import rule ``rule(im, node, index, t, attrs)`` (module functions)
+    import_rules: ClassVar[dict] = {}
     #: a fused activation may be given to this op (its requantizer clamps / takes the LeakyRelu)
     takes_activation: ClassVar[bool] = True
     #: an elementwise activation f (with f(0) = 0) commutes with this op, so the activations pass may
     #: move it up through: "all" (layout ops), "monotone" (max: only non-decreasing f), or None
     commutes: ClassVar[str | None] = None
 
-    def import_onnx(self, im, node, index, t, attrs) -> None:  # pragma: no cover - per op
-        raise NotImplementedError(self.name)
+    def import_onnx(self, im, node, index, t, attrs) -> None:
+        """Import one ONNX node as this op (the rule of :attr:`import_rules` for its type)."""
+        self.import_rules[node.op_type](im, node, index, t, attrs)
+
+    @classmethod
+    def onnx_types(cls) -> tuple[str, ...]:
+        return cls.onnx_ops or tuple(cls.import_rules)
 
     def run_float(self, node, args: list, dtype):  # pragma: no cover - per op
         """The float output (before the fused activation) on a batch."""
@@ -85,11 +92,11 @@ def register(cls: type[Op]) -> type[Op]:
         raise RuntimeError(f"{cls.__name__} has no op name")
     if op.name in _OPS:
         raise RuntimeError(f"IR op {op.name!r} is registered twice ({type(_OPS[op.name]).__name__}, {cls.__name__})")
-    for onnx_op in op.onnx_ops:
+    for onnx_op in op.onnx_types():
         if onnx_op in _ONNX:
             raise RuntimeError(f"ONNX op {onnx_op} has two import rules ({_ONNX[onnx_op].name}, {op.name})")
     _OPS[op.name] = op
-    for onnx_op in op.onnx_ops:
+    for onnx_op in op.onnx_types():
         _ONNX[onnx_op] = op
     return cls
 
