@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from fpgagen import flow  # noqa: E402
 from fpgagen.backends import c as cb  # noqa: E402
 from fpgagen.config import load_config, resolve_config  # noqa: E402
+from fpgagen.ops.conv import ConvParams
 
 SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
               ROOT.parent / "shared")
@@ -71,14 +72,14 @@ def separable_build():
 
     def conv(name, src, dst, ci, co, k, s, groups):
         p = k // 2
-        return Node(name, "conv", [src], dst, dict(kernel=(k, k), stride=(s, s), pads=(p, p, p, p), groups=groups),
+        return Node(name, "conv", [src], dst, ConvParams(kernel=(k, k), stride=(s, s), pads=(p, p, p, p), groups=groups),
                     rng.normal(0, 1 / np.sqrt(ci // groups * k * k), (co, ci // groups, k, k)),
                     rng.normal(0, 0.1, co), "relu", [f"Conv_{name}"], "Conv")
 
     nodes = [conv("conv0", "x", "a", 3, 16, 3, 2, 1), conv("dw1", "a", "b", 16, 16, 3, 1, 16),
              conv("pw1", "b", "c", 16, 32, 1, 1, 1), conv("dw2", "c", "d", 32, 32, 3, 2, 32),
              conv("pw2", "d", "e", 32, 64, 1, 1, 1), Node("gap", "gap", ["e"], "g"), Node("flat", "flatten", ["g"], "f"),
-             Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.2, (10, 64)), rng.normal(0, 0.1, 10), None,
+             Node("fc", "dense", ["f"], "y", None, rng.normal(0, 0.2, (10, 64)), rng.normal(0, 0.1, 10), None,
                   ["Gemm_fc"], "Gemm")]
     shapes = {"x": (3, 32, 32), "a": (16, 16, 16), "b": (16, 16, 16), "c": (32, 16, 16), "d": (32, 8, 8),
               "e": (64, 8, 8), "g": (64, 1, 1), "f": (64,), "y": (10,)}

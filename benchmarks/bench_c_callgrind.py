@@ -131,21 +131,21 @@ def naive_program(q) -> str:
             parts.append(f"static const int8_t w{k}[] = {{\n{c_int_list(layer.weight)}\n}};")
             parts.append(f"static const int64_t b{k}[] = {{\n{c_int_list(layer.bias)}\n}};")
         if layer.op == "conv":
-            a = layer.attrs
+            a = layer.params
             c, h, w = q.shapes[layer.inputs[0]]
             co, oh, ow = q.shapes[layer.output]
-            calls.append(f"conv({x}, {c}, {h}, {w}, w{k}, b{k}, {co}, {oh}, {ow}, {a['kernel'][0]}, {a['kernel'][1]}, "
-                         f"{a['stride'][0]}, {a['stride'][1]}, {a['pads'][0]}, {a['pads'][1]}, {a['groups']}, "
+            calls.append(f"conv({x}, {c}, {h}, {w}, w{k}, b{k}, {co}, {oh}, {ow}, {a.kernel[0]}, {a.kernel[1]}, "
+                         f"{a.stride[0]}, {a.stride[1]}, {a.pads[0]}, {a.pads[1]}, {a.groups}, "
                          f"{layer.shift}, {layer.lo}, {layer.hi}, {y});")
         elif layer.op == "dense":
             calls.append(f"dense({x}, {math.prod(q.shapes[layer.inputs[0]])}, w{k}, b{k}, "
                          f"{q.shapes[layer.output][0]}, {layer.shift}, {layer.lo}, {layer.hi}, {y});")
         elif layer.op == "maxpool":
-            a = layer.attrs
+            a = layer.params
             c, h, w = q.shapes[layer.inputs[0]]
             _, oh, ow = q.shapes[layer.output]
-            calls.append(f"maxpool({x}, {c}, {h}, {w}, {oh}, {ow}, {a['kernel'][0]}, {a['kernel'][1]}, "
-                         f"{a['stride'][0]}, {a['stride'][1]}, {a['pads'][0]}, {a['pads'][1]}, {y});")
+            calls.append(f"maxpool({x}, {c}, {h}, {w}, {oh}, {ow}, {a.kernel[0]}, {a.kernel[1]}, "
+                         f"{a.stride[0]}, {a.stride[1]}, {a.pads[0]}, {a.pads[1]}, {y});")
         elif layer.op == "flatten":
             calls.append(f"memcpy({y}, {x}, sizeof {y});")
         else:

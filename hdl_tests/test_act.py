@@ -23,7 +23,7 @@ from fpgagen.errors import BackendError
 from fpgagen.golden.kernels import leakyrelu
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import LeakyInt
+from fpgagen.ops.activation import LeakyInt
 
 TOP = "act_sweep"
 

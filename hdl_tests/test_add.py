@@ -26,8 +26,9 @@ from fpgagen.golden.kernels import add as golden_add
 from fpgagen.ir.format import Format
 from fpgagen.golden.kernels import requantize
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import LeakyInt
+from fpgagen.ops.activation import LeakyInt
 from fpgagen.quant.lower import clamp_bounds
+from fpgagen.ops.add import AddParams
 
 TOP = "add_sweep"
 
@@ -40,7 +41,7 @@ def add_graph(f0: str, f1: str, fy: str, activation=None, shape=(3, 2, 2), name=
     align = [frac - fa.frac, frac - fb.frac]
     lo = sum(f.min_int << s for f, s in zip((fa, fb), align))
     hi = sum(f.max_int << s for f, s in zip((fa, fb), align))
-    layer = QLayer(name, "add", ["a", "b"], "y", [fa, fb], out, activation=activation, align=align,
+    layer = QLayer(name, "add", ["a", "b"], "y", [fa, fb], out, activation=activation, params=AddParams(tuple(align)),
                    acc_frac=frac, acc_width=signed_width(lo, hi), shift=frac - out.frac,
                    leaky=None if leaky is None else LeakyInt(*leaky))
     layer.lo, layer.hi = clamp_bounds(out, activation)
@@ -57,9 +58,9 @@ def lowered_add_graph() -> QGraph:
 
     rng = np.random.default_rng(7)
     graph = Graph("resmlp", "x", "r", [
-        Node("d1", "dense", ["x"], "h", {}, rng.normal(0, 0.6, (6, 5)), rng.normal(0, 0.1, 6)),
-        Node("d2", "dense", ["x"], "g", {}, rng.normal(0, 3.0, (6, 5)), rng.normal(0, 1.0, 6)),
-        Node("res", "add", ["h", "g"], "r", {}, activation="relu"),
+        Node("d1", "dense", ["x"], "h", None, rng.normal(0, 0.6, (6, 5)), rng.normal(0, 0.1, 6)),
+        Node("d2", "dense", ["x"], "g", None, rng.normal(0, 3.0, (6, 5)), rng.normal(0, 1.0, 6)),
+        Node("res", "add", ["h", "g"], "r", None, activation="relu"),
     ], {"x": (5,), "h": (6,), "g": (6,), "r": (6,)}).validate()
     x = rng.uniform(-1, 1, (32, 5)).astype(np.float32)
     q, _ = lower(graph, choose_formats(calibrate(graph, x, progress=False), QuantOptions(method="max")))
@@ -111,9 +112,9 @@ def build(n_frames: int = 12):
         length = math.prod(q.shapes[layer.output])
         assert rtl.params["LENGTH"] == length and rtl.cycles == length
         a, b = frames_for(layer, length, n_frames, rng)
-        y = golden_add(a, b, layer.align, layer.shift, layer.lo, layer.hi)
+        y = golden_add(a, b, layer.params.align, layer.shift, layer.lo, layer.hi)
         if layer.leaky is not None:  # the aligned sum through the two-path requantizer
-            total = (a << layer.align[0]) + (b << layer.align[1])
+            total = (a << layer.params.align[0]) + (b << layer.params.align[1])
             y = requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky)
         f0, f1 = layer.in_fmts
         w0, w1, wy = rtl.params["IN0_WIDTH"], rtl.params["IN1_WIDTH"], rtl.params["OUT_WIDTH"]
@@ -149,8 +150,8 @@ def test_golden_cases_reach_both_ends():
     for p, (frames, _, _) in case["outputs"].items():
         layer = named[p[: -len("_m_axis")]].layers[0]
         f0, f1 = layer.in_fmts
-        ends = [(f0.min_int << layer.align[0]) + (f1.min_int << layer.align[1]),
-                (f0.max_int << layer.align[0]) + (f1.max_int << layer.align[1])]
+        ends = [(f0.min_int << layer.params.align[0]) + (f1.min_int << layer.params.align[1]),
+                (f0.max_int << layer.params.align[0]) + (f1.max_int << layer.params.align[1])]
         reach = requantize(np.array(ends, np.int64), layer.shift, -(1 << 62), 1 << 62, layer.leaky).tolist()
         flat = {v for f in frames for v in f}
         if reach[0] <= layer.lo:
@@ -194,14 +195,14 @@ def _bad(mutate):
 
 @pytest.mark.parametrize("mutate,match", [
     (lambda q, l: setattr(l, "op", "dense"), r"layer 'res': fpgagen_add builds add layers, not 'dense'"),
-    (lambda q, l: setattr(l, "align", None), r"layer 'res' \(add\): the integer IR has no alignment shift"),
-    (lambda q, l: setattr(l, "align", [0, -1]),
+    (lambda q, l: setattr(l, "params", None), r"layer 'res' \(add\): the integer IR has no alignment shift"),
+    (lambda q, l: setattr(l, "params", AddParams((0, -1))),
      r"layer 'res' \(add\): input alignments must be left shifts >= 0, got \[0, -1\]"),
     (lambda q, l: setattr(l, "shift", None), r"layer 'res' \(add\): the integer IR has no shift/lo/hi"),
     (lambda q, l: q.shapes.update(b=(2, 2)), r"layer 'res' \(add\): input 'b' has shape \(2, 2\), the output \(4,\)"),
     (lambda q, l: (setattr(l, "inputs", ["a", "b", "c"]), setattr(l, "in_fmts", l.in_fmts * 2)),
      r"layer 'res' \(add\): fpgagen_add adds exactly 2 inputs, the layer has 3"),
-    (lambda q, l: setattr(l, "align", [60, 0]),
+    (lambda q, l: setattr(l, "params", AddParams((60, 0))),
      r"layer 'res' \(add\): the aligned sum needs 70 bits .* more than the 64"),
 ])
 def test_builder_errors(mutate, match):

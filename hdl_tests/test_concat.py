@@ -25,7 +25,8 @@ from fpgagen.errors import BackendError
 from fpgagen.golden.kernels import concat as golden_concat
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import ConcatParams, LeakyInt
+from fpgagen.ops.activation import LeakyInt
+from fpgagen.ops.concat import ConcatParams
 
 TOP = "concat_sweep"
 N_FRAMES = 8

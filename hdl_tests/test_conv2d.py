@@ -19,6 +19,8 @@ back-pressure (30 % each); and with heavy ones (50 % idle, 85 % back-pressure).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import subprocess
 from dataclasses import dataclass
 
@@ -31,7 +33,8 @@ from fpgagen.errors import BackendError
 from fpgagen.golden.kernels import conv_acc, requantize
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import LeakyInt
+from fpgagen.ops.activation import LeakyInt
+from fpgagen.ops.conv import ConvParams
 
 SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 TOP = "conv2d_sweep"
@@ -153,7 +156,7 @@ def hand_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np.nd
     oh, ow = out_size(c)
     layer = QLayer(
         name=f"/{c.name}/Conv", op="conv", inputs=["x"], output="y", in_fmts=[x_fmt], out_fmt=out_fmt,
-        attrs=dict(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=c.groups),
+        params=ConvParams(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=c.groups),
         activation="relu" if c.act else None, weight=weight, w_fmt=w_fmt, bias=bias,
         b_fmt=Format.parse("s16.10"), acc_frac=x_fmt.frac + w_fmt.frac,
         acc_width=signed_width(*acc_bounds(weight, bias, x_fmt)), shift=shift, lo=lo, hi=hi,
@@ -172,7 +175,7 @@ def lowered_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np
     from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 
     oh, ow = out_size(c)
-    node = Node("conv", "conv", ["x"], "y", dict(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=1),
+    node = Node("conv", "conv", ["x"], "y", ConvParams(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=1),
                 rng.normal(0, 0.4, (c.co, c.ci, *c.kernel)), rng.normal(0, 0.2, c.co),
                 "relu" if c.act else None, ["Conv_0"], "Conv")
     graph = Graph(c.name, "x", "y", [node], {"x": (c.ci, c.h, c.w), "y": (c.co, oh, ow)},
@@ -345,7 +348,7 @@ def test_builder_errors():
     with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): SIMD 2 must divide the layer's 3 input channels "
                                            r"per group \(Ci/groups, groups=2\)"):
         conv2d_instance(qg, grouped, 1, 2)
-    odd = QLayer(**{**grouped.__dict__, "attrs": {**grouped.attrs, "groups": 3}})
+    odd = QLayer(**{**grouped.__dict__, "params": replace(grouped.params, groups=3)})
     with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): groups=3 must be >= 1 and divide the 4 output"):
         conv2d_instance(qg, odd, 1, 1)
     dense = QLayer(**{**layer.__dict__, "op": "dense"})

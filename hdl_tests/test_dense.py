@@ -26,7 +26,7 @@ from fpgagen.fixed import signed_width
 from fpgagen.golden.kernels import dense_acc, requantize
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import LeakyInt
+from fpgagen.ops.activation import LeakyInt
 from fpgagen.quant.lower import clamp_bounds
 
 TOP = "dense_sweep"
@@ -78,8 +78,8 @@ def lowered_mlp() -> QGraph:
 
     rng = np.random.default_rng(9)
     graph = Graph("mlp", "x", "y", [
-        Node("fc1", "dense", ["x"], "h", {}, rng.normal(0, 0.4, (12, 16)), rng.normal(0, 0.2, 12), "relu"),
-        Node("fc2", "dense", ["h"], "y", {}, rng.normal(0, 0.4, (10, 12)), rng.normal(0, 0.2, 10)),
+        Node("fc1", "dense", ["x"], "h", None, rng.normal(0, 0.4, (12, 16)), rng.normal(0, 0.2, 12), "relu"),
+        Node("fc2", "dense", ["h"], "y", None, rng.normal(0, 0.4, (10, 12)), rng.normal(0, 0.2, 10)),
     ], {"x": (16,), "h": (12,), "y": (10,)}).validate()
     x = rng.uniform(-1, 1, (64, 16)).astype(np.float32)
     q, _ = lower(graph, choose_formats(calibrate(graph, x, progress=False), QuantOptions()))

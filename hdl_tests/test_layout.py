@@ -1,4 +1,4 @@
-"""fpgagen_resize and fpgagen_pad against fpgagen.golden.kernels resize_nearest and pad.
+"""fpgagen_resize and fpgagen_pad against the golden kernels of their ops (resize_nearest, pad_zeros).
 
 Each case is a hand-made resize / pad QLayer (the output format is the input format) built by
 fpgagen.backends.rtl.layout; a generated wrapper holds one instance per case on its own streams.
@@ -22,11 +22,12 @@ import rtlsim
 from fpgagen.backends.rtl import layout as rtl_layout
 from fpgagen.backends.rtl import resources
 from fpgagen.errors import BackendError
-from fpgagen.golden.kernels import pad as golden_pad
-from fpgagen.golden.kernels import resize_nearest
+from fpgagen.ops.pad import pad_zeros as golden_pad
+from fpgagen.ops.resize import resize_nearest
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import PadParams, ResizeParams
+from fpgagen.ops.pad import PadParams
+from fpgagen.ops.resize import ResizeParams
 
 TOP = "layout_sweep"
 N_FRAMES = 5

@@ -15,6 +15,8 @@ idle cycles and back-pressure, a nearly stopped sink and a nearly stopped source
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -23,16 +25,17 @@ from fpgagen.backends.rtl import pool as rtl_pool
 from fpgagen.errors import BackendError
 from fpgagen.golden import kernels
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
-from fpgagen.ops.params import LeakyInt
+from fpgagen.ops.activation import LeakyInt
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+from fpgagen.ops.pool import AvgPoolParams, Window
 
 TOP = "pool_sweep"
 SOURCES = [rtlsim.LIB / f for f in ("fpgagen_maxpool.v", "fpgagen_avgpool.v", "fpgagen_gap.v",
                                     "fpgagen_pool_window.v", "fpgagen_fifo.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v")]
 N_RANDOM = 3  # random frames after the 3 extreme ones
 
-# (name, op, C, H, W, kernel, stride, pads (t, l, b, r), in format, out format, extra attrs / activation)
+# (name, op, C, H, W, kernel, stride, pads (t, l, b, r), in format, out format, extra params / activation)
 CASES = [
     ("mx_k2s2", "maxpool", 3, 5, 5, (2, 2), (2, 2), (0, 0, 0, 0), "s8.4", None, {}),
     ("mx_k3s2p1", "maxpool", 1, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), "u8.5", None, {}),
@@ -70,11 +73,11 @@ def build_layer(spec, seed: int):
     name, op, c, h, w, kernel, stride, pads, in_fmt, out_fmt, extra = spec[:11]
     act = spec[11] if len(spec) > 11 else None
     if op == "gap":
-        attrs, (oh, ow) = {}, (1, 1)
+        params, (oh, ow) = None, (1, 1)
     else:
-        attrs = dict(kernel=kernel, stride=stride, pads=pads, **extra)
+        params = (AvgPoolParams if op == "avgpool" else Window)(kernel=kernel, stride=stride, pads=pads, **extra)
         oh, ow = conv_output_hw((h, w), kernel, stride, pads)
-    graph = Graph(name, "x", "y", [Node("pool", op, ["x"], "y", attrs, activation=act, onnx_nodes=[f"{name}_0"])],
+    graph = Graph(name, "x", "y", [Node("pool", op, ["x"], "y", params, activation=act, onnx_nodes=[f"{name}_0"])],
                   {"x": (c, h, w), "y": (c, oh, ow)}).validate()
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (6, c, h, w)).astype(np.float32)
@@ -99,17 +102,17 @@ def stimulus(fmt, shape, n_random: int, rng) -> np.ndarray:
 
 
 def golden(layer, x: np.ndarray) -> np.ndarray:
-    a = layer.attrs
+    a = layer.params
     if layer.op == "maxpool":
-        return kernels.maxpool(x, a["kernel"], a["stride"], a["pads"], layer.lo, layer.hi)
+        return kernels.maxpool(x, a.kernel, a.stride, a.pads, layer.lo, layer.hi)
     if layer.leaky is not None:  # sum * reciprocal through the two-path requantizer
         if layer.op == "avgpool":
-            total = kernels.window_sum(x, a["kernel"], a["stride"], a["pads"]) * np.asarray(layer.recip, np.int64)
+            total = kernels.window_sum(x, a.kernel, a.stride, a.pads) * np.asarray(layer.recip, np.int64)
         else:
             total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int64) * np.int64(layer.recip)
         return kernels.requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky)
     if layer.op == "avgpool":
-        return kernels.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi)
+        return kernels.avgpool(x, a.kernel, a.stride, a.pads, layer.recip, layer.shift, layer.lo, layer.hi)
     return kernels.gap(x, layer.recip, layer.shift, layer.lo, layer.hi)
 
 
@@ -230,7 +233,7 @@ def _layer(op):
 
 def test_builder_errors():
     q, layer = _layer("maxpool")
-    layer.attrs = dict(layer.attrs, pads=(3, 1, 1, 1))
+    layer.params = replace(layer.params, pads=(3, 1, 1, 1))
     with pytest.raises(BackendError, match=r"layer 'pool' \(maxpool\): fpgagen_maxpool needs every pad smaller "
                                            r"than the kernel .* got pads \(3, 1, 1, 1\)"):
         rtl_pool.maxpool_instance(q, layer)

@@ -25,6 +25,8 @@ from fpgagen.ir.graph import Graph, Node
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.targets import GoldenRun, backend
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import AvgPoolParams, Window
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits"
@@ -132,8 +134,8 @@ def pool_geometry(q, layer):
     if layer.op == "gap":
         _, h, w = q.shapes[layer.inputs[0]]
         return (h, w), (1, 1), (0, 0, 0, 0)
-    a = layer.attrs
-    return a["kernel"], a["stride"], a["pads"]
+    a = layer.params
+    return a.kernel, a.stride, a.pads
 
 
 def simulate_in_place(q, layer) -> bool:
@@ -239,18 +241,18 @@ def check_placement(q, plan) -> None:
 def residual_graph(rng) -> Graph:
     """x -> conv a -> conv b -> add(b, x) -> maxpool -> add(p, avg(p)) -> gap -> flatten -> dense:
     a skip over two layers, in-place pools and adds, a tensor read twice."""
-    conv = dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1)
+    conv = ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1)
     nodes = [
         Node("c1", "conv", ["x"], "a", conv, rng.normal(0, 0.4, (4, 4, 3, 3)), rng.normal(0, 0.2, 4), "relu"),
         Node("c2", "conv", ["a"], "b", conv, rng.normal(0, 0.4, (4, 4, 3, 3)), rng.normal(0, 0.2, 4)),
-        Node("r1", "add", ["b", "x"], "r", {}, activation="relu"),
-        Node("mp", "maxpool", ["r"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
-        Node("av", "avgpool", ["p"], "v", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1),
+        Node("r1", "add", ["b", "x"], "r", None, activation="relu"),
+        Node("mp", "maxpool", ["r"], "p", Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
+        Node("av", "avgpool", ["p"], "v", AvgPoolParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1),
                                                 count_include_pad=False)),
-        Node("r2", "add", ["p", "v"], "s", {}),
+        Node("r2", "add", ["p", "v"], "s", None),
         Node("gp", "gap", ["s"], "g"),
         Node("fl", "flatten", ["g"], "f"),
-        Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.4, (3, 4)), rng.normal(0, 0.2, 3)),
+        Node("fc", "dense", ["f"], "y", None, rng.normal(0, 0.4, (3, 4)), rng.normal(0, 0.2, 3)),
     ]
     shapes = {"x": (4, 8, 6), "a": (4, 8, 6), "b": (4, 8, 6), "r": (4, 8, 6), "p": (4, 4, 3), "v": (4, 4, 3),
               "s": (4, 4, 3), "g": (4, 1, 1), "f": (4,), "y": (3,)}

@@ -18,6 +18,8 @@ under qemu where the tools exist; every layer's output is compared with the gold
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import shutil
 import subprocess
 import types
@@ -31,6 +33,8 @@ from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import Window
 
 import test_c_kernels as tk
 
@@ -57,17 +61,17 @@ def positive_weights(graph: Graph) -> Graph:
 def flatten_add_graph(name, rng, dense_first: bool, end_with_add: bool = False) -> Graph:
     """conv -> flatten f; dense(f) -> d; add(f, d) [-> dense]: a flattened map plus a dense output."""
     nodes = [
-        Node("c1", "conv", ["x"], "m", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+        Node("c1", "conv", ["x"], "m", ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
              rng.normal(0, 0.4, (3, 2, 3, 3)), rng.normal(0, 0.2, 3), "relu", ["Conv_0"], "Conv"),
         Node("flat", "flatten", ["m"], "f"),
-        Node("fc1", "dense", ["f"], "d", {}, rng.normal(0, 0.3, (36, 36)), rng.normal(0, 0.2, 36), None,
+        Node("fc1", "dense", ["f"], "d", None, rng.normal(0, 0.3, (36, 36)), rng.normal(0, 0.2, 36), None,
              ["Gemm_0"], "Gemm"),
-        Node("res", "add", ["d", "f"] if dense_first else ["f", "d"], "r", {}, activation="relu"),
+        Node("res", "add", ["d", "f"] if dense_first else ["f", "d"], "r", None, activation="relu"),
     ]
     shapes = {"x": (2, 3, 4), "m": (3, 3, 4), "f": (36,), "d": (36,), "r": (36,)}
     if end_with_add:
         return Graph(name, "x", "r", nodes, shapes, onnx_output_shape=(36,)).validate()
-    nodes.append(Node("fc2", "dense", ["r"], "y", {}, rng.normal(0, 0.3, (5, 36)), rng.normal(0, 0.2, 5), None,
+    nodes.append(Node("fc2", "dense", ["r"], "y", None, rng.normal(0, 0.3, (5, 36)), rng.normal(0, 0.2, 5), None,
                       ["Gemm_1"], "Gemm"))
     shapes["y"] = (5,)
     return Graph(name, "x", "y", nodes, shapes, onnx_output_shape=(5,)).validate()
@@ -242,16 +246,16 @@ def hostile_graph(rng) -> Graph:
     names = iter(HOSTILE)
     t = {k: next(names) for k in ("x", "a", "b", "r", "p", "f", "y")}
     layer_names = [next(names) for _ in range(6)]
-    conv = dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1)
+    conv = ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1)
     nodes = [
         Node(layer_names[0], "conv", [t["x"]], t["a"], conv, rng.normal(0, 0.4, (4, 4, 3, 3)),
              rng.normal(0, 0.2, 4), None, ["Conv */ #0\n"], "Conv"),
         Node(layer_names[1], "conv", [t["a"]], t["b"], conv, rng.normal(0, 0.4, (4, 4, 3, 3)),
              rng.normal(0, 0.2, 4), "relu", ["卷积"], "Conv"),
-        Node(layer_names[2], "add", [t["b"], t["x"]], t["r"], {}, activation="relu"),
-        Node(layer_names[3], "maxpool", [t["r"]], t["p"], dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
+        Node(layer_names[2], "add", [t["b"], t["x"]], t["r"], None, activation="relu"),
+        Node(layer_names[3], "maxpool", [t["r"]], t["p"], Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
         Node(layer_names[4], "flatten", [t["p"]], t["f"]),
-        Node(layer_names[5], "dense", [t["f"]], t["y"], {}, rng.normal(0, 0.3, (5, 4 * 2 * 3)),
+        Node(layer_names[5], "dense", [t["f"]], t["y"], None, rng.normal(0, 0.3, (5, 4 * 2 * 3)),
              rng.normal(0, 0.2, 5), None, ['Gemm "x" \\'], "Gemm"),
     ]
     shapes = {t["x"]: (4, 5, 6), t["a"]: (4, 5, 6), t["b"]: (4, 5, 6), t["r"]: (4, 5, 6), t["p"]: (4, 2, 3),
@@ -267,7 +271,7 @@ def colliding_graph(rng) -> Graph:
     nodes, shapes, src = [], {"x": (6,)}, "x"
     for i, name in enumerate(names):
         out = names[(i + 3) % len(names)] + f"/{i}"
-        nodes.append(Node(name, "dense", [src], out, {}, rng.normal(0, 0.4, (6, 6)), rng.normal(0, 0.2, 6),
+        nodes.append(Node(name, "dense", [src], out, None, rng.normal(0, 0.4, (6, 6)), rng.normal(0, 0.2, 6),
                           "relu" if i % 2 else None, [name], "Gemm"))
         shapes[out] = (6,)
         src = out
@@ -323,17 +327,17 @@ def test_hostile_names_build_directory_runs_with_make(hostile_cases, tmp_path):
 def test_tensor_needing_two_orders_is_refused(tmp_path):
     """add(flatten(A), flatten(B)) of maps [2, 3, 4] and [4, 3, 2]: no element order serves both."""
     rng = np.random.default_rng(5)
-    conv = dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0), groups=1)
+    conv = ConvParams(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0), groups=1)
 
     def graph(b_channels, b_stride):
         b_shape = (b_channels, 3, 4 // b_stride)
         nodes = [
             Node("c1", "conv", ["x"], "a", conv, rng.normal(0, 0.4, (2, 2, 1, 1)), rng.normal(0, 0.2, 2)),
             Node("fa", "flatten", ["a"], "fa_out"),
-            Node("c2", "conv", ["x"], "b", dict(conv, stride=(1, b_stride)),
+            Node("c2", "conv", ["x"], "b", replace(conv, stride=(1, b_stride)),
                  rng.normal(0, 0.4, (b_channels, 2, 1, 1)), rng.normal(0, 0.2, b_channels)),
             Node("fb", "flatten", ["b"], "fb_out"),
-            Node("res", "add", ["fa_out", "fb_out"], "y", {}),
+            Node("res", "add", ["fa_out", "fb_out"], "y", None),
         ]
         shapes = {"x": (2, 3, 4), "a": (2, 3, 4), "fa_out": (24,), "b": b_shape, "fb_out": (24,), "y": (24,)}
         return Graph("two_orders", "x", "y", nodes, shapes, onnx_output_shape=(24,)).validate()

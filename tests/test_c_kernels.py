@@ -28,6 +28,8 @@ from fpgagen.ir.graph import Graph, Node, conv_output_hw
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.ops._mac import mac_bounds
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import AvgPoolParams, Window
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -77,7 +79,7 @@ def conv_graph(name, rng, cin, hw, cout, kernel, stride, pads, groups=1, act=Non
     oh, ow = conv_output_hw(hw, kernel, stride, pads)
     w = rng.normal(0, 0.4, (cout, cin // groups, *kernel))
     b = rng.normal(0, 0.3, cout)
-    node = Node("conv", "conv", ["x"], "y", dict(kernel=kernel, stride=stride, pads=pads, groups=groups), w, b, act,
+    node = Node("conv", "conv", ["x"], "y", ConvParams(kernel=kernel, stride=stride, pads=pads, groups=groups), w, b, act,
                 ["Conv_0"], "Conv")
     return Graph(name, "x", "y", [node], {"x": (cin, *hw), "y": (cout, oh, ow)}).validate()
 
@@ -130,7 +132,7 @@ def conv_cases(rng):
 
 
 def dense_graph(name, rng, n_in, n_out, act=None) -> Graph:
-    node = Node("fc", "dense", ["x"], "y", {}, rng.normal(0, 0.3, (n_out, n_in)), rng.normal(0, 0.3, n_out), act,
+    node = Node("fc", "dense", ["x"], "y", None, rng.normal(0, 0.3, (n_out, n_in)), rng.normal(0, 0.3, n_out), act,
                 ["Gemm_0"], "Gemm")
     return Graph(name, "x", "y", [node], {"x": (n_in,), "y": (n_out,)}, onnx_output_shape=(n_out,)).validate()
 
@@ -152,18 +154,17 @@ def pool_graph(name, rng, op, c, hw, kernel=None, stride=None, pads=None, count_
     nodes, shapes = [], {"x": (c, *hw)}
     src = "x"
     if before_conv:
-        nodes.append(Node("pre", "conv", ["x"], "p", dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0), groups=1),
-                          rng.normal(0, 0.5, (c, c, 1, 1)), rng.normal(0, 0.2, c), None, ["Conv_0"], "Conv"))
+        nodes.append(Node("pre", "conv", ["x"], "p", ConvParams((1, 1)), rng.normal(0, 0.5, (c, c, 1, 1)),
+                          rng.normal(0, 0.2, c), None, ["Conv_0"], "Conv"))
         shapes["p"] = (c, *hw)
         src = "p"
     if op == "gap":
         nodes.append(Node("pool", "gap", [src], "y"))
         shapes["y"] = (c, 1, 1)
     else:
-        attrs = dict(kernel=kernel, stride=stride, pads=pads)
-        if op == "avgpool":
-            attrs["count_include_pad"] = count_include_pad
-        nodes.append(Node("pool", op, [src], "y", attrs, activation=act))
+        params = (AvgPoolParams(kernel, stride, pads, count_include_pad) if op == "avgpool" else
+                  Window(kernel, stride, pads))
+        nodes.append(Node("pool", op, [src], "y", activation=act, params=params))
         shapes["y"] = (c, *conv_output_hw(hw, kernel, stride, pads))
     return Graph(name, "x", "y", nodes, shapes).validate()
 
@@ -206,20 +207,20 @@ def pool_cases(rng):
 
 
 def residual_graph(name, rng, c, hw, act="relu", reuse_after=False) -> Graph:
-    conv = dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1)
+    conv = ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1)
     nodes = [
         Node("c1", "conv", ["x"], "a", conv, rng.normal(0, 0.4, (c, c, 3, 3)), rng.normal(0, 0.2, c), None,
              ["Conv_0"], "Conv"),
         Node("c2", "conv", ["a"], "b", conv, rng.normal(0, 0.4, (c, c, 3, 3)), rng.normal(0, 0.2, c), "relu",
              ["Conv_1"], "Conv"),
-        Node("res", "add", ["b", "x"], "r", {}, activation=act),
+        Node("res", "add", ["b", "x"], "r", None, activation=act),
     ]
     shapes = {"x": (c, *hw), "a": (c, *hw), "b": (c, *hw), "r": (c, *hw)}
     if reuse_after:  # `a` is read again after the add: the add may only reuse b's bytes
-        nodes.append(Node("res2", "add", ["r", "a"], "s", {}))
+        nodes.append(Node("res2", "add", ["r", "a"], "s", None))
         shapes["s"] = (c, *hw)
     nodes += [Node("gap", "gap", [nodes[-1].output], "g"), Node("flat", "flatten", ["g"], "f"),
-              Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.4, (5, c)), rng.normal(0, 0.2, 5))]
+              Node("fc", "dense", ["f"], "y", None, rng.normal(0, 0.4, (5, c)), rng.normal(0, 0.2, 5))]
     shapes.update(g=(c, 1, 1), f=(c,), y=(5,))
     return Graph(name, "x", "y", nodes, shapes, onnx_output_shape=(5,)).validate()
 
@@ -227,13 +228,13 @@ def residual_graph(name, rng, c, hw, act="relu", reuse_after=False) -> Graph:
 def flatten_graph(name, rng) -> Graph:
     """conv -> maxpool -> flatten -> dense: the dense takes its columns in HWC order."""
     nodes = [
-        Node("c1", "conv", ["x"], "a", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+        Node("c1", "conv", ["x"], "a", ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
              rng.normal(0, 0.4, (6, 3, 3, 3)), rng.normal(0, 0.2, 6), "relu", ["Conv_0"], "Conv"),
-        Node("mp", "maxpool", ["a"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
+        Node("mp", "maxpool", ["a"], "p", Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
         Node("flat", "flatten", ["p"], "f"),
-        Node("fc", "dense", ["f"], "h", {}, rng.normal(0, 0.3, (12, 6 * 2 * 3)), rng.normal(0, 0.2, 12), "relu",
+        Node("fc", "dense", ["f"], "h", None, rng.normal(0, 0.3, (12, 6 * 2 * 3)), rng.normal(0, 0.2, 12), "relu",
              ["Gemm_0"], "Gemm"),
-        Node("fc2", "dense", ["h"], "y", {}, rng.normal(0, 0.3, (4, 12)), rng.normal(0, 0.2, 4), None,
+        Node("fc2", "dense", ["h"], "y", None, rng.normal(0, 0.3, (4, 12)), rng.normal(0, 0.2, 4), None,
              ["Gemm_1"], "Gemm"),
     ]
     shapes = {"x": (3, 5, 7), "a": (6, 5, 7), "p": (6, 2, 3), "f": (36,), "h": (12,), "y": (4,)}
@@ -344,7 +345,7 @@ def test_cases_cover_the_runtime():
     macs = [layer for _, layer in layers if layer.op in ("conv", "dense")]
     assert {layer.in_fmts[0].signed for layer in macs} == {True, False}
     assert any(layer.weight.shape[0] % 8 for layer in macs) and any(layer.weight.shape[0] >= 16 for layer in macs)
-    assert any(layer.attrs.get("groups", 1) > 1 for layer in macs)
+    assert any(layer.op == "conv" and layer.params.groups > 1 for layer in macs)
     assert any(layer.acc_width > 32 for layer in macs)
     shifts = {layer.shift for _, layer in layers if layer.requantizes}
     assert min(shifts) < 0 and 0 in shifts and max(shifts) >= 63
@@ -361,7 +362,7 @@ def test_cases_cover_the_runtime():
     plans = {name: cb.build_model(q, name).plan for name, q, _ in CASES}
     in_place = {kind for plan in plans.values() for kind, _ in plan.shares.values()}
     assert in_place == {"view", "in-place"}
-    assert not cb.pool_in_place_ok((3, 5, 6), (3, 5, 6), dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1)))
+    assert not cb.pool_in_place_ok((3, 5, 6), (3, 5, 6), Window(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1)))
     avg = [layer for _, layer in layers if layer.op == "avgpool"]
     assert any(np.ndim(layer.recip) == 2 for layer in avg) and any(np.ndim(layer.recip) == 0 for layer in avg)
 

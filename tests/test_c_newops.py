@@ -18,7 +18,7 @@ from test_hls_newops import GRAPHS, UNSIGNED_INPUT, extreme_inputs
 from fpgagen.backends import c
 from fpgagen.errors import BackendError
 from fpgagen.golden.model import run_int
-from fpgagen.ops.params import LeakyInt
+from fpgagen.ops.activation import LeakyInt
 from fpgagen.targets import GoldenRun
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")

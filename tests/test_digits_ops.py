@@ -17,7 +17,8 @@ from test_frontend import check_against_ort
 
 from fpgagen import flow
 from fpgagen.config import load_config
-from fpgagen.ops.params import PadParams, ResizeParams
+from fpgagen.ops.pad import PadParams
+from fpgagen.ops.resize import ResizeParams
 from fpgagen.toolchain import verilator_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def test_float_matches_onnxruntime_and_the_ir_has_every_new_op():
     ops = [n.op for n in g.nodes]
     assert ops.count("concat") == 2 and ops.count("resize") == 2 and ops.count("leakyrelu") == 1
     assert [n.params for n in g.nodes if n.op == "pad"] == [PadParams((0, 0, 1, 1))]  # the other merged:
-    assert g.node("/conv2/Conv").attrs["pads"] == (1, 0, 0, 1)                      # top 1, right 1
+    assert g.node("/conv2/Conv").params.pads == (1, 0, 0, 1)                      # top 1, right 1
     assert [n.params for n in g.nodes if n.op == "resize"] == [ResizeParams((2, 2))] * 2
     assert g.node("/cat1/Concat").inputs[0] == g.input
     assert sum(1 for n in g.nodes if n.activation is not None and n.activation.text.startswith("leakyrelu")) == 3

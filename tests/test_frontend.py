@@ -16,6 +16,7 @@ from fpgagen.frontend.onnx import SUPPORTED_OPS, from_model, load_onnx
 from fpgagen.golden.float_exec import run_float
 from fpgagen.ir.graph import OPS, Node
 from fpgagen.ops.activation import Clip, ReLU
+from fpgagen.ops.conv import ConvParams
 from models_onnx import CASES, Net
 
 ort = pytest.importorskip("onnxruntime")
@@ -113,7 +114,7 @@ def test_one_d_conv_shapes():
 
     g = from_model(m_conv1d(13))
     assert g.onnx_input_shape == (3, 12) and g.shapes[g.input] == (3, 1, 12)
-    assert g.nodes[0].attrs == {"kernel": (1, 3), "stride": (1, 2), "pads": (0, 1, 0, 2), "groups": 1}
+    assert g.nodes[0].params == ConvParams((1, 3), (1, 2), (0, 1, 0, 2), 1)
     assert g.onnx_output_shape == (2, 7)
 
 
@@ -479,7 +480,7 @@ def test_activation_after_a_max_pool_lands_on_the_pool_only_when_needed():
 def test_activations_of_the_input_become_clamp_layers():
     g = from_model(m_act_of_input_map(13))
     pools = [n for n in g.nodes if n.op == "maxpool"]
-    assert [(p.activation, p.inputs, p.attrs["kernel"]) for p in pools] == [
+    assert [(p.activation, p.inputs, p.params.kernel) for p in pools] == [
         (ReLU(), ["x"], (1, 1)), (Clip(0.0, 0.5), ["x"], (1, 1))]
     g = from_model(m_relu_of_input_vector(13))
     assert [(n.op, n.activation) for n in g.nodes] == [("maxpool", ReLU()), ("flatten", None), ("dense", None)]
@@ -489,12 +490,12 @@ def test_activations_of_the_input_become_clamp_layers():
 def test_avgpool_ceil_include_pad_counts_the_pads_only():
     g = from_model(m_avgpool_ceil_include_pad(13))
     pools = [n for n in g.nodes if n.op == "avgpool"]
-    assert [p.attrs.get("count_pads") for p in pools] == [(1, 1, 1, 1), (1, 0, 0, 1), (0, 0, 0, 0)]
-    assert [p.attrs["pads"] for p in pools] == [(1, 1, 2, 1), (1, 0, 1, 2), (0, 0, 0, 1)]
+    assert [p.params.count_pads for p in pools] == [(1, 1, 1, 1), (1, 0, 0, 1), (0, 0, 0, 0)]
+    assert [p.params.pads for p in pools] == [(1, 1, 2, 1), (1, 0, 1, 2), (0, 0, 0, 1)]
     from fpgagen.golden.windows import avgpool_divisors
 
     # the last row of windows of the first pool: 2 of its 3 rows counted (a pad and a real one)
-    d = avgpool_divisors((6, 7), pools[0].attrs)
+    d = avgpool_divisors((6, 7), pools[0].params)
     assert d.shape == (4, 4) and (d[:3] == 9).all() and (d[3] == 6).all()
 
 

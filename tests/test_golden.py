@@ -18,8 +18,10 @@ from fpgagen.golden.model import run_int
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.quant.calibrate import calibrate
-from fpgagen.ops.pool import recip_constants
+from fpgagen.ops.pool import AvgPoolParams, Window, recip_constants
 from fpgagen.quant.lower import QuantOptions, choose_formats, clamp_bounds, lower
+from fpgagen.ops.pool import AvgPoolParams
+from fpgagen.ops.conv import ConvParams
 
 
 def ref_conv(x, w, b, kernel, stride, pads, groups):
@@ -135,17 +137,17 @@ def small_cnn(rng) -> Graph:
     return Graph(
         "small", "x", "y",
         [
-            Node("conv1", "conv", ["x"], "c1", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+            Node("conv1", "conv", ["x"], "c1", ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
                  rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), "relu", ["Conv_0"], "Conv"),
-            Node("pool1", "maxpool", ["c1"], "p1", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
-            Node("conv2", "conv", ["p1"], "c2", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=4),
+            Node("pool1", "maxpool", ["c1"], "p1", Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0))),
+            Node("conv2", "conv", ["p1"], "c2", ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=4),
                  rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), None, ["Conv_1"], "Conv"),
-            Node("res", "add", ["c2", "p1"], "r", {}, activation="relu"),
-            Node("avg", "avgpool", ["r"], "a", dict(kernel=(2, 2), stride=(1, 1), pads=(0, 0, 1, 1),
+            Node("res", "add", ["c2", "p1"], "r", None, activation="relu"),
+            Node("avg", "avgpool", ["r"], "a", AvgPoolParams(kernel=(2, 2), stride=(1, 1), pads=(0, 0, 1, 1),
                                                     count_include_pad=False)),
             Node("gap", "gap", ["a"], "g"),
             Node("flat", "flatten", ["g"], "f"),
-            Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3)),
+            Node("fc", "dense", ["f"], "y", None, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3)),
         ],
         {"x": (1, 6, 6), "c1": (4, 6, 6), "p1": (4, 3, 3), "c2": (4, 3, 3), "r": (4, 3, 3),
          "a": (4, 3, 3), "g": (4, 1, 1), "f": (4,), "y": (3,)},
@@ -169,9 +171,8 @@ def test_lowered_graph_runs_per_spec_and_tracks_float():
         fmt = q.fmts[layer.output]
         assert trace[layer.output].min() >= fmt.min_int and trace[layer.output].max() <= fmt.max_int
         if layer.op == "conv":
-            a = layer.attrs
-            acc = ref_conv(trace[layer.inputs[0]], layer.weight, layer.bias, a["kernel"], a["stride"],
-                           a["pads"], a["groups"])
+            a = layer.params
+            acc = ref_conv(trace[layer.inputs[0]], layer.weight, layer.bias, a.kernel, a.stride, a.pads, a.groups)
             want = [ref_requant(int(v), layer.shift, layer.lo, layer.hi) for v in acc.ravel()]
             assert trace[layer.output].ravel().tolist() == want
             lo, hi = int(acc.min()), int(acc.max())
@@ -235,12 +236,10 @@ def test_avgpool_divisors(counted):
     from fpgagen.golden.windows import avgpool_divisors
 
     pads = (1, 1, 2, 2)  # e.g. pads 1 plus one row and column that ceil_mode added
-    attrs = dict(kernel=(3, 3), stride=(2, 2), pads=pads, count_include_pad=counted != (0, 0, 0, 0))
-    if counted == "all":
-        counted = pads
-    elif attrs["count_include_pad"]:
-        attrs["count_pads"] = counted
-    got = avgpool_divisors((6, 7), attrs)
+    include = counted != (0, 0, 0, 0)
+    counted = pads if counted == "all" else counted
+    params = AvgPoolParams((3, 3), (2, 2), pads, include, counted if include and counted != pads else None)
+    got = avgpool_divisors((6, 7), params)
     assert got.tolist() == ref_divisors((6, 7), (3, 3), (2, 2), pads, counted).tolist()
     if counted == pads:
         assert (got == 9).all()
@@ -249,8 +248,8 @@ def test_avgpool_divisors(counted):
 def test_avgpool_ceil_include_pad_lowers_per_window_reciprocals():
     """count_include_pad with a partial ceil_mode window: the IR's reciprocals follow its divisor."""
     rng = np.random.default_rng(7)
-    attrs = dict(kernel=(3, 3), stride=(2, 2), pads=(1, 1, 2, 1), count_include_pad=True, count_pads=(1, 1, 1, 1))
-    graph = Graph("ceil", "x", "y", [Node("avg", "avgpool", ["x"], "y", attrs)],
+    params = AvgPoolParams((3, 3), (2, 2), (1, 1, 2, 1), True, (1, 1, 1, 1))
+    graph = Graph("ceil", "x", "y", [Node("avg", "avgpool", ["x"], "y", params=params)],
                   {"x": (2, 6, 7), "y": (2, 4, 4)}, onnx_output_shape=(2, 4, 4)).validate()
     x = rng.uniform(-1, 1, (8, 2, 6, 7)).astype(np.float32)
     q, _ = lower(graph, choose_formats(calibrate(graph, x, progress=False), QuantOptions(method="max")))

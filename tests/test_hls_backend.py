@@ -29,6 +29,8 @@ from fpgagen.names import quoted
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.targets import GoldenRun
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import AvgPoolParams, Window
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -195,13 +197,13 @@ def map_output_graph(rng) -> Graph:
     return Graph(
         "map_out", "x", "f",
         [
-            Node("c1", "conv", ["x"], "a", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+            Node("c1", "conv", ["x"], "a", ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
                  rng.normal(0, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.1, 4), "relu", ["Conv_0"], "Conv"),
-            Node("p1", "maxpool", ["a"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)),
+            Node("p1", "maxpool", ["a"], "p", Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)),
                  onnx_nodes=["MaxPool_1"], onnx_op="MaxPool"),
-            Node("dw", "conv", ["p"], "d", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=4),
+            Node("dw", "conv", ["p"], "d", ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=4),
                  rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), None, ["Conv_2"], "Conv"),
-            Node("res", "add", ["d", "p"], "r", {}, activation="relu", onnx_nodes=["Add_3"], onnx_op="Add"),
+            Node("res", "add", ["d", "p"], "r", None, activation="relu", onnx_nodes=["Add_3"], onnx_op="Add"),
             Node("flat", "flatten", ["r"], "f", onnx_nodes=["Flatten_4"], onnx_op="Flatten"),
         ],
         {"x": (2, 7, 5), "a": (4, 7, 5), "p": (4, 4, 3), "d": (4, 4, 3), "r": (4, 4, 3), "f": (48,)},
@@ -296,22 +298,22 @@ def hostile_graph(rng) -> Graph:
     with a partial window, a residual Add of a flattened map and a dense output."""
     t = HOSTILE_TENSORS
     nodes = [
-        Node("a.b", "conv", [t["x"]], t["t1"], dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+        Node("a.b", "conv", [t["x"]], t["t1"], ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
              rng.normal(0, 0.5, (3, 2, 3, 3)), rng.normal(0, 0.1, 3), None, ["a.b"], "Conv"),
-        Node("a-b", "maxpool", [t["t1"]], t["t2"], dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0)),
+        Node("a-b", "maxpool", [t["t1"]], t["t2"], Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0)),
              activation="relu", onnx_nodes=["a-b", "line\nbreak */ \\"], onnx_op="MaxPool"),
-        Node("A-B", "avgpool", [t["t1"]], t["t3"], dict(kernel=(3, 3), stride=(2, 2), pads=(1, 1, 2, 2),
+        Node("A-B", "avgpool", [t["t1"]], t["t3"], AvgPoolParams(kernel=(3, 3), stride=(2, 2), pads=(1, 1, 2, 2),
                                                         count_include_pad=True, count_pads=(1, 1, 1, 1)),
              onnx_nodes=["A-B"], onnx_op="AveragePool"),
         Node("卷积层", "flatten", [t["t2"]], t["t4"], onnx_nodes=["卷积层"], onnx_op="Flatten"),
         Node("class", "flatten", [t["t3"]], t["t5"], onnx_nodes=["class"], onnx_op="Flatten"),
-        Node("a_b", "dense", [t["t5"]], t["t6"], {}, rng.normal(0, 0.3, (27, 48)), rng.normal(0, 0.1, 27),
+        Node("a_b", "dense", [t["t5"]], t["t6"], None, rng.normal(0, 0.3, (27, 48)), rng.normal(0, 0.1, 27),
              onnx_nodes=["a_b"], onnx_op="Gemm"),
-        Node("layer_a_b", "add", [t["t4"], t["t6"]], t["t7"], {}, activation="relu", onnx_nodes=["layer_a_b"],
+        Node("layer_a_b", "add", [t["t4"], t["t6"]], t["t7"], None, activation="relu", onnx_nodes=["layer_a_b"],
              onnx_op="Add"),
-        Node("a_b_cfg", "dense", [t["t7"]], t["t8"], {}, rng.normal(0, 0.3, (5, 27)), rng.normal(0, 0.1, 5),
+        Node("a_b_cfg", "dense", [t["t7"]], t["t8"], None, rng.normal(0, 0.3, (5, 27)), rng.normal(0, 0.1, 5),
              onnx_nodes=["a_b_cfg"], onnx_op="Gemm"),
-        Node("x" * 5000, "dense", [t["t8"]], t["y"], {}, rng.normal(0, 0.5, (3, 5)), rng.normal(0, 0.1, 3),
+        Node("x" * 5000, "dense", [t["t8"]], t["y"], None, rng.normal(0, 0.5, (3, 5)), rng.normal(0, 0.1, 3),
              onnx_nodes=["x" * 5000], onnx_op="Gemm"),
     ]
     shapes = {t["x"]: (2, 6, 6), t["t1"]: (3, 6, 6), t["t2"]: (3, 3, 3), t["t3"]: (3, 4, 4), t["t4"]: (27,),

@@ -43,6 +43,10 @@ from fpgagen.ir.graph import Graph, Node, conv_output_hw
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.render import read_library_file
+from fpgagen.ops.pool import AvgPoolParams, Window
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pad import pad_zeros
+from fpgagen.ops.resize import resize_nearest
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 
@@ -70,7 +74,7 @@ def _rng(name: str) -> np.random.Generator:
 def conv_graph(name, c, h, w, co, kernel, stride, pads, groups=1, activation=None) -> Graph:
     rng = _rng(name)
     oh, ow = conv_output_hw((h, w), kernel, stride, pads)
-    node = Node("L", "conv", ["x"], "y", dict(kernel=kernel, stride=stride, pads=pads, groups=groups),
+    node = Node("L", "conv", ["x"], "y", ConvParams(kernel=kernel, stride=stride, pads=pads, groups=groups),
                 rng.normal(0, 0.6, (co, c // groups, *kernel)), rng.normal(0, 0.3, co), activation,
                 [f"/{name}/Conv"], "Conv")
     return Graph(name, "x", "y", [node], {"x": (c, h, w), "y": (co, oh, ow)}).validate()
@@ -80,12 +84,12 @@ def dense_graph(name, n_in, n_out, activation=None, flatten_from=None) -> Graph:
     rng = _rng(name)
     nodes, shapes, src = [], {}, "x"
     if flatten_from is not None:
-        nodes.append(Node("flat", "flatten", ["x"], "f", {}, onnx_nodes=[f"/{name}/Flatten"], onnx_op="Flatten"))
+        nodes.append(Node("flat", "flatten", ["x"], "f", None, onnx_nodes=[f"/{name}/Flatten"], onnx_op="Flatten"))
         shapes.update(x=flatten_from, f=(math.prod(flatten_from),))
         src, n_in = "f", math.prod(flatten_from)
     else:
         shapes["x"] = (n_in,)
-    nodes.append(Node("L", "dense", [src], "y", {}, rng.normal(0, 0.5, (n_out, n_in)), rng.normal(0, 0.3, n_out),
+    nodes.append(Node("L", "dense", [src], "y", None, rng.normal(0, 0.5, (n_out, n_in)), rng.normal(0, 0.3, n_out),
                       activation, [f"/{name}/Gemm"], "Gemm"))
     shapes["y"] = (n_out,)
     return Graph(name, "x", "y", nodes, shapes, onnx_output_shape=(n_out,)).validate()
@@ -93,28 +97,26 @@ def dense_graph(name, n_in, n_out, activation=None, flatten_from=None) -> Graph:
 
 def pool_graph(name, op, c, h, w, kernel, stride, pads, count_include_pad=False, activation=None,
                count_pads=None) -> Graph:
-    attrs = dict(kernel=kernel, stride=stride, pads=pads)
-    if op == "avgpool":
-        attrs["count_include_pad"] = count_include_pad
-    if count_pads is not None:
-        attrs["count_pads"] = count_pads  # ceil_mode's extra end padding is not counted
+    # count_pads: ceil_mode's extra end padding is not counted
+    params = (AvgPoolParams(kernel, stride, pads, count_include_pad, count_pads) if op == "avgpool" else
+              Window(kernel, stride, pads))
     oh, ow = conv_output_hw((h, w), kernel, stride, pads)
-    node = Node("L", op, ["x"], "y", attrs, activation=activation, onnx_nodes=[f"/{name}/Pool"],
+    node = Node("L", op, ["x"], "y", params=params, activation=activation, onnx_nodes=[f"/{name}/Pool"],
                 onnx_op="MaxPool" if op == "maxpool" else "AveragePool")
     return Graph(name, "x", "y", [node], {"x": (c, h, w), "y": (c, oh, ow)}).validate()
 
 
 def gap_graph(name, c, h, w) -> Graph:
-    node = Node("L", "gap", ["x"], "y", {}, onnx_nodes=[f"/{name}/GlobalAveragePool"], onnx_op="GlobalAveragePool")
+    node = Node("L", "gap", ["x"], "y", onnx_nodes=[f"/{name}/GlobalAveragePool"], onnx_op="GlobalAveragePool")
     return Graph(name, "x", "y", [node], {"x": (c, h, w), "y": (c, 1, 1)}).validate()
 
 
 def add_graph(name, c, h, w, activation=None) -> Graph:
     """y = conv1x1(x) + x: an add whose inputs have different formats (and a forked input)."""
     rng = _rng(name)
-    conv = Node("pre", "conv", ["x"], "p", dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0), groups=1),
+    conv = Node("pre", "conv", ["x"], "p", ConvParams(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0), groups=1),
                 rng.normal(0, 1.5, (c, c, 1, 1)), rng.normal(0, 0.3, c), None, [f"/{name}/Conv"], "Conv")
-    add = Node("L", "add", ["p", "x"], "y", {}, activation=activation, onnx_nodes=[f"/{name}/Add"], onnx_op="Add")
+    add = Node("L", "add", ["p", "x"], "y", None, activation=activation, onnx_nodes=[f"/{name}/Add"], onnx_op="Add")
     return Graph(name, "x", "y", [conv, add], {"x": (c, h, w), "p": (c, h, w), "y": (c, h, w)}).validate()
 
 
@@ -125,17 +127,17 @@ def flat_add_graph(name, first: str) -> Graph:
     nodes = [Node("flat", "flatten", ["x"], "f", onnx_nodes=[f"/{name}/Flatten"], onnx_op="Flatten")]
     shapes = {"x": (2, 3, 4), "f": (24,), "y": (24,)}
     if first == "map":  # the other input: a (1, 3) conv to (4, 3, 2), flattened
-        nodes += [Node("c", "conv", ["x"], "m", dict(kernel=(1, 3), stride=(1, 1), pads=(0, 0, 0, 0), groups=1),
+        nodes += [Node("c", "conv", ["x"], "m", ConvParams(kernel=(1, 3), stride=(1, 1), pads=(0, 0, 0, 0), groups=1),
                        rng.normal(0, 0.6, (4, 2, 1, 3)), rng.normal(0, 0.3, 4), None, [f"/{name}/Conv"], "Conv"),
                   Node("flat2", "flatten", ["m"], "v", onnx_nodes=[f"/{name}/Flatten2"], onnx_op="Flatten")]
         shapes.update(m=(4, 3, 2), v=(24,))
         inputs = ["f", "v"]
     else:
-        nodes.append(Node("d", "dense", ["f"], "v", {}, rng.normal(0, 0.4, (24, 24)), rng.normal(0, 0.3, 24), None,
+        nodes.append(Node("d", "dense", ["f"], "v", None, rng.normal(0, 0.4, (24, 24)), rng.normal(0, 0.3, 24), None,
                           [f"/{name}/Gemm"], "Gemm"))
         shapes["v"] = (24,)
         inputs = ["f", "v"] if first == "flat" else ["v", "f"]
-    nodes.append(Node("L", "add", inputs, "y", {}, activation="relu", onnx_nodes=[f"/{name}/Add"], onnx_op="Add"))
+    nodes.append(Node("L", "add", inputs, "y", None, activation="relu", onnx_nodes=[f"/{name}/Add"], onnx_op="Add"))
     return Graph(name, "x", "y", nodes, shapes, onnx_output_shape=(24,)).validate()
 
 
@@ -653,7 +655,7 @@ def concat_gather_kernel_case(name, rng, map_part, vec_part, leaky) -> KernelCas
 
 def resize_kernel_case(name, rng, ctype, c, h, w, factors) -> KernelCase:
     x = samples_of(ctype, c * h * w, rng).reshape(-1, c, h, w)
-    want = k.resize_nearest(x, factors)
+    want = resize_nearest(x, factors)
     cfg = [f"using in_t = {ctype};", f"using out_t = {ctype};",
            f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w}, FH = {factors[0]}, FW = {factors[1]};",
            f"static constexpr int OUT_H = {h * factors[0]}, OUT_W = {w * factors[1]};"]
@@ -662,7 +664,7 @@ def resize_kernel_case(name, rng, ctype, c, h, w, factors) -> KernelCase:
 
 def pad_kernel_case(name, rng, ctype, c, h, w, pads) -> KernelCase:
     x = samples_of(ctype, c * h * w, rng).reshape(-1, c, h, w)
-    want = k.pad(x, pads)
+    want = pad_zeros(x, pads)
     top, left, bottom, right = pads
     cfg = [f"using in_t = {ctype};", f"using out_t = {ctype};",
            f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};",

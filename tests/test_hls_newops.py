@@ -28,8 +28,11 @@ from fpgagen.errors import BackendError
 from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
 from fpgagen.ops.activation import LeakyRelu
-from fpgagen.ops.params import PadParams, ResizeParams
+from fpgagen.ops.pad import PadParams
+from fpgagen.ops.resize import ResizeParams
 from fpgagen.targets import GoldenRun
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import AvgPoolParams, Window
 from test_hls_backend import build_for
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
@@ -52,7 +55,7 @@ class G:
         c, h, w = self.shapes[x]
         oh, ow = conv_output_hw((h, w), (kernel, kernel), (stride, stride), pads)
         return self._add(name, "conv", [x], (co, oh, ow), "Conv",
-                         attrs=dict(kernel=(kernel, kernel), stride=(stride, stride), pads=pads, groups=1),
+                         params=ConvParams((kernel, kernel), (stride, stride), pads),
                          weight=self.rng.normal(0, scale, (co, c, kernel, kernel)),
                          bias=self.rng.normal(0, 0.3, co), activation=act)
 
@@ -66,10 +69,8 @@ class G:
     def pool(self, name, op, x, kernel=2, stride=2, pads=(0, 0, 0, 0), act=None) -> str:
         c, h, w = self.shapes[x]
         oh, ow = conv_output_hw((h, w), (kernel, kernel), (stride, stride), pads)
-        attrs = dict(kernel=(kernel, kernel), stride=(stride, stride), pads=pads)
-        if op == "avgpool":
-            attrs["count_include_pad"] = False
-        return self._add(name, op, [x], (c, oh, ow), "MaxPool" if op == "maxpool" else "AveragePool", attrs=attrs,
+        params = (AvgPoolParams if op == "avgpool" else Window)((kernel, kernel), (stride, stride), pads)
+        return self._add(name, op, [x], (c, oh, ow), "MaxPool" if op == "maxpool" else "AveragePool", params=params,
                          activation=act)
 
     def gap(self, name, x, act=None) -> str:

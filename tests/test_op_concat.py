@@ -11,7 +11,7 @@ from fpgagen.errors import ModelError
 from fpgagen.frontend.onnx import from_model
 from fpgagen.golden.float_exec import run_float
 from fpgagen.golden.model import quantize_input, run_int
-from fpgagen.ops.params import ConcatParams
+from fpgagen.ops.concat import ConcatParams
 from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 

@@ -10,7 +10,7 @@ from test_frontend import check_against_ort
 
 from fpgagen.errors import ModelError
 from fpgagen.frontend.onnx import from_model
-from fpgagen.ops.params import PadParams
+from fpgagen.ops.pad import PadParams
 
 
 def pad(n: Net, x, pads, value=None, mode=None, axes=None):
@@ -50,9 +50,10 @@ def test_float_matches_onnxruntime(build, opset):
 def test_merged_into_the_conv_or_a_layer():
     g = from_model(m_before_conv(13))
     assert [x.op for x in g.nodes] == ["conv", "conv"]
-    assert g.nodes[1].attrs["pads"] == (1, 0, 0, 2) and g.nodes[1].onnx_nodes[-1].endswith("/Pad")
+    assert g.nodes[1].params.pads == (1, 0, 0, 2) and g.nodes[1].onnx_nodes[-1].endswith("/Pad")
     g = from_model(m_before_pool(13))  # a zero pad is not a max pool's padding (which never wins): a layer
-    assert [(x.op, x.params) for x in g.nodes] == [("conv", None), ("pad", PadParams((2, 1, 0, 3))), ("maxpool", None)]
+    assert [(x.op, x.params) for x in g.nodes][1] == ("pad", PadParams((2, 1, 0, 3)))
+    assert [x.op for x in g.nodes] == ["conv", "pad", "maxpool"]
     g = from_model(m_of_input_at_output(13))
     assert [(x.op, x.params) for x in g.nodes] == [("pad", PadParams((1, 2, 3, 0)))]
 

@@ -10,7 +10,7 @@ from test_frontend import check_against_ort
 
 from fpgagen.errors import ModelError
 from fpgagen.frontend.onnx import from_model
-from fpgagen.ops.params import ResizeParams
+from fpgagen.ops.resize import ResizeParams
 from fpgagen.ops.resize import source_index
 
 

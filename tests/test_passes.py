@@ -15,6 +15,8 @@ from fpgagen.ir.graph import Graph, Node
 from fpgagen.passes import run_passes
 from fpgagen.ops.activation import Clip, LeakyRelu, ReLU, coerce, compose
 from fpgagen.passes.pending import PendingNode
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import AvgPoolParams, Window
 
 RNG = np.random.default_rng(7)
 
@@ -28,7 +30,7 @@ def pow2(*shape) -> np.ndarray:
 
 
 def conv(name, x, y, co, ci, k=3, pads=(0, 0, 0, 0), groups=1, act=None, bias=True) -> Node:
-    return Node(name, "conv", [x], y, {"kernel": (k, k), "stride": (1, 1), "pads": pads, "groups": groups},
+    return Node(name, "conv", [x], y, ConvParams((k, k), (1, 1), pads, groups),
                 weight=ints(co, ci // groups, k, k), bias=ints(co) if bias else None, activation=act,
                 onnx_nodes=[name], onnx_op="Conv")
 
@@ -170,10 +172,10 @@ def test_affines_in_a_row_merge():
 
 
 def test_activation_moves_up_through_maxpool_and_flatten():
-    pool = {"kernel": (2, 2), "stride": (2, 2), "pads": (0, 0, 1, 1)}
+    pool = Window((2, 2), (2, 2), (0, 0, 1, 1))
     g = graph([
         conv("c", "x", "a", 3, 2, pads=(1, 1, 1, 1)),
-        Node("p", "maxpool", ["a"], "b", dict(pool)),
+        Node("p", "maxpool", ["a"], "b", pool),
         act("r", "b", "c1", ("clip", 0.0, 2.0)),
         Node("f", "flatten", ["c1"], "v"),
         act("r2", "v", "w"),
@@ -186,9 +188,9 @@ def test_activation_moves_up_through_maxpool_and_flatten():
 
 
 def test_activation_falls_back_to_the_nearest_max_pool():
-    pool = {"kernel": (2, 2), "stride": (2, 2), "pads": (0, 0, 1, 1)}
+    pool = Window((2, 2), (2, 2), (0, 0, 1, 1))
     # the pool reads the model input: no conv/dense before it can take the ReLU
-    g = graph([Node("p", "maxpool", ["x"], "b", dict(pool)), act("r", "b", "c1"), Node("f", "flatten", ["c1"], "v"),
+    g = graph([Node("p", "maxpool", ["x"], "b", pool), act("r", "b", "c1"), Node("f", "flatten", ["c1"], "v"),
                dense("d", "v", "y", 2, 27)], (3, 5, 5), {"b": (3, 3, 3), "c1": (3, 3, 3), "v": (27,), "y": (2,)})
     check_exact(g)
     assert [(n.op, n.activation) for n in g.nodes] == [("maxpool", ReLU()), ("flatten", None), ("dense", None)]
@@ -196,12 +198,12 @@ def test_activation_falls_back_to_the_nearest_max_pool():
     # the conv also feeds an add: the Clip (through a flatten) and a ReLU after it land on the pool
     g = graph([
         conv("c", "x", "a", 3, 2, pads=(1, 1, 1, 1)),
-        Node("p", "maxpool", ["a"], "b", dict(pool)),
+        Node("p", "maxpool", ["a"], "b", pool),
         Node("f", "flatten", ["b"], "v"),
         act("r", "v", "w", ("clip", 0.0, 2.0)),
         act("r2", "w", "w2"),
         Node("s", "add", ["a", "a"], "z"),
-        Node("p2", "maxpool", ["z"], "z2", dict(pool)),
+        Node("p2", "maxpool", ["z"], "z2", pool),
         Node("f2", "flatten", ["z2"], "zv"),
         Node("t", "add", ["w2", "zv"], "y"),
     ], (2, 5, 5), {"a": (3, 5, 5), "b": (3, 3, 3), "v": (27,), "w": (27,), "w2": (27,), "z": (3, 5, 5),
@@ -211,9 +213,8 @@ def test_activation_falls_back_to_the_nearest_max_pool():
 
 
 def test_relu_into_add_gap_avgpool():
-    for op, attrs, out in (("gap", {}, (2, 1, 1)),
-                           ("avgpool", {"kernel": (2, 2), "stride": (1, 1), "pads": (0, 0, 0, 0)}, (2, 3, 3))):
-        g = graph([Node("p", op, ["x"], "a", attrs), act("r", "a", "y")], (2, 4, 4), {"a": out, "y": out})
+    for op, params, out in (("gap", None, (2, 1, 1)), ("avgpool", AvgPoolParams((2, 2)), (2, 3, 3))):
+        g = graph([Node("p", op, ["x"], "a", params=params), act("r", "a", "y")], (2, 4, 4), {"a": out, "y": out})
         check_exact(g)
         assert g.nodes[0].activation == ReLU()
     g = graph([conv("c", "x", "a", 2, 2, pads=(1, 1, 1, 1)), Node("s", "add", ["a", "x"], "b"),
@@ -291,7 +292,7 @@ def test_unfusable_activations_get_a_clamp_layer(case):
     out = run_passes(g)
     clamps = [n for n in out.nodes if n.op == "maxpool"]
     assert len(clamps) == 1 and clamps[0].name == "r/clamp" and clamps[0].onnx_nodes == ["r"]
-    assert clamps[0].attrs == dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0))
+    assert clamps[0].params == Window((1, 1), (1, 1), (0, 0, 0, 0))
     assert clamps[0].activation == coerce(g_act(case))
     if case == "input_vector":
         assert out.shapes[out.input] == (4, 1, 1) and out.onnx_input_shape == (4,)

@@ -40,6 +40,8 @@ from fpgagen.quant.calibrate import calibrate
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.targets import GoldenRun, backend
 from fpgagen.toolchain import verilator_env, verilator_root
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import AvgPoolParams, Window
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -319,7 +321,7 @@ def quantize_graph(graph: Graph, seed: int = 5, samples: int = 24) -> Build:
 
 
 def conv_node(rng, name, src, dst, ci, co, groups=1, activation="relu") -> Node:
-    return Node(name, "conv", [src], dst, dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=groups),
+    return Node(name, "conv", [src], dst, ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=groups),
                 rng.normal(0, 0.5, (co, ci // groups, 3, 3)), rng.normal(0, 0.1, co), activation,
                 [f"Conv_{name}"], "Conv")
 
@@ -334,7 +336,7 @@ def grouped_graph(rng) -> Graph:
             conv_node(rng, "g2", "d", "e", 4, 4, groups=2, activation=None),
             Node("gap", "gap", ["e"], "g", onnx_nodes=["GlobalAveragePool_3"], onnx_op="GlobalAveragePool"),
             Node("flat", "flatten", ["g"], "f", onnx_nodes=["Flatten_4"], onnx_op="Flatten"),
-            Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3),
+            Node("fc", "dense", ["f"], "y", None, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3),
                  onnx_nodes=["Gemm_5"], onnx_op="Gemm"),
         ],
         {"x": (2, 5, 6), "a": (4, 5, 6), "d": (4, 5, 6), "e": (4, 5, 6), "g": (4, 1, 1), "f": (4,), "y": (3,)},
@@ -351,7 +353,7 @@ def test_depthwise_and_grouped_convs_are_bit_exact(tmp_path):
     b = quantize_graph(grouped_graph(np.random.default_rng(9)))
     q = b.qgraph
     d = verilog.plan_design(q, b.cfg)
-    assert [layer.attrs.get("groups", 1) for layer in q.layers if layer.op == "conv"] == [1, 4, 2]
+    assert [layer.params.groups for layer in q.layers if layer.op == "conv"] == [1, 4, 2]
     assert {name: (row["pe"], row["simd"]) for name, row in d.layer_cycles.items() if name in ("c1", "dw", "g2")} \
         == {"c1": (2, 2), "dw": (1, 1), "g2": (2, 2)}
     # compute cycles = MACs / (PE*SIMD): the depthwise conv's 30 pixels * 4 channels * 9 taps
@@ -390,7 +392,7 @@ def test_layers_the_library_cannot_build_name_the_layer():
     rng = np.random.default_rng(3)
     padded = Graph("ap", "x", "p", [
         conv_node(rng, "c1", "x", "a", 2, 4),
-        Node("avg", "avgpool", ["a"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(2, 0, 0, 0), count_include_pad=True),
+        Node("avg", "avgpool", ["a"], "p", AvgPoolParams(kernel=(2, 2), stride=(2, 2), pads=(2, 0, 0, 0), count_include_pad=True),
              onnx_nodes=["AveragePool_1"], onnx_op="AveragePool"),
     ], {"x": (2, 5, 5), "a": (4, 5, 5), "p": (4, 4, 2)}, onnx_output_shape=(4, 4, 2)).validate()
     with pytest.raises(BackendError, match=r"layer 'avg' \(avgpool\): fpgagen_avgpool needs every pad smaller than "
@@ -474,13 +476,13 @@ def residual_graph(rng) -> Graph:
         [
             conv_node(rng, "c1", "x", "a", 2, 4),
             conv_node(rng, "c2", "a", "b", 4, 4, activation=None),
-            Node("res", "add", ["b", "a"], "r", {}, activation="relu", onnx_nodes=["Add_2"], onnx_op="Add"),
-            Node("avg", "avgpool", ["r"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1),
+            Node("res", "add", ["b", "a"], "r", None, activation="relu", onnx_nodes=["Add_2"], onnx_op="Add"),
+            Node("avg", "avgpool", ["r"], "p", AvgPoolParams(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1),
                                                     count_include_pad=False), onnx_nodes=["AveragePool_3"],
                  onnx_op="AveragePool"),
             Node("gap", "gap", ["p"], "g", onnx_nodes=["GlobalAveragePool_4"], onnx_op="GlobalAveragePool"),
             Node("flat", "flatten", ["g"], "f", onnx_nodes=["Flatten_5"], onnx_op="Flatten"),
-            Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3),
+            Node("fc", "dense", ["f"], "y", None, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3),
                  onnx_nodes=["Gemm_6"], onnx_op="Gemm"),
         ],
         {"x": (2, 5, 6), "a": (4, 5, 6), "b": (4, 5, 6), "r": (4, 5, 6), "p": (4, 3, 3), "g": (4, 1, 1),
@@ -540,7 +542,7 @@ def pool_flatten_graph(rng) -> Graph:
     """conv -> MaxPool(2x2, stride 2, ceil_mode: the extra bottom/right pad) -> Flatten, the output."""
     return Graph("pool_flat", "x", "y", [
         conv_node(rng, "c1", "x", "a", 2, 3),
-        Node("pool", "maxpool", ["a"], "p", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)),
+        Node("pool", "maxpool", ["a"], "p", Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1)),
              onnx_nodes=["MaxPool_1"], onnx_op="MaxPool"),
         Node("flat", "flatten", ["p"], "y", onnx_nodes=["Flatten_2"], onnx_op="Flatten"),
     ], {"x": (2, 5, 5), "a": (3, 5, 5), "p": (3, 3, 3), "y": (27,)}, onnx_output_shape=(27,)).validate()
@@ -550,7 +552,7 @@ def strided_flatten_graph(rng) -> Graph:
     """A depthwise 1x1 conv of stride 8 on 16 x 16: rows 9..15 are never used, so the last output
     leaves before the last input beats go in; then Flatten, the output."""
     return Graph("dw_flat", "x", "y", [
-        Node("dw", "conv", ["x"], "d", dict(kernel=(1, 1), stride=(8, 8), pads=(0, 0, 0, 0), groups=3),
+        Node("dw", "conv", ["x"], "d", ConvParams(kernel=(1, 1), stride=(8, 8), pads=(0, 0, 0, 0), groups=3),
              rng.normal(0, 0.5, (3, 1, 1, 1)), rng.normal(0, 0.1, 3), None, ["Conv_0"], "Conv"),
         Node("flat", "flatten", ["d"], "y", onnx_nodes=["Flatten_1"], onnx_op="Flatten"),
     ], {"x": (3, 16, 16), "d": (3, 2, 2), "y": (12,)}, onnx_output_shape=(12,)).validate()
@@ -679,18 +681,18 @@ def hostile_graph(rng) -> Graph:
     return Graph(
         'm"o\\d*/e`l#\n模型 input', x, t8,
         [
-            Node(n1, "conv", [x], t1, dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+            Node(n1, "conv", [x], t1, ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
                  rng.normal(0, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.1, 4), "relu", [n1], "Conv"),
-            Node(n2, "conv", [t1], t2, dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+            Node(n2, "conv", [t1], t2, ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
                  rng.normal(0, 0.5, (4, 4, 3, 3)), rng.normal(0, 0.1, 4), None, [n2], "Conv"),
-            Node(n3, "add", [t2, t1], t3, {}, activation="relu", onnx_nodes=[n3], onnx_op="Add"),
-            Node(n4, "avgpool", [t3], t4, dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1), count_include_pad=False),
+            Node(n3, "add", [t2, t1], t3, None, activation="relu", onnx_nodes=[n3], onnx_op="Add"),
+            Node(n4, "avgpool", [t3], t4, AvgPoolParams(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 1, 1), count_include_pad=False),
                  onnx_nodes=[n4], onnx_op="AveragePool"),
-            Node(n5, "maxpool", [t4], t5, dict(kernel=(2, 2), stride=(1, 1), pads=(0, 0, 0, 0)), onnx_nodes=[n5],
+            Node(n5, "maxpool", [t4], t5, Window(kernel=(2, 2), stride=(1, 1), pads=(0, 0, 0, 0)), onnx_nodes=[n5],
                  onnx_op="MaxPool"),
             Node(n6, "gap", [t5], t6, onnx_nodes=[n6], onnx_op="GlobalAveragePool"),
             Node(n7, "flatten", [t6], t7, onnx_nodes=[n7], onnx_op="Flatten"),
-            Node(n8, "dense", [t7], t8, {}, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3), onnx_nodes=[n8],
+            Node(n8, "dense", [t7], t8, None, rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3), onnx_nodes=[n8],
                  onnx_op="Gemm"),
         ],
         {x: (2, 5, 6), t1: (4, 5, 6), t2: (4, 5, 6), t3: (4, 5, 6), t4: (4, 3, 3), t5: (4, 2, 2), t6: (4, 1, 1),

@@ -24,9 +24,14 @@ from fpgagen.flow import Build
 from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node
 from fpgagen.ops.activation import LeakyRelu
-from fpgagen.ops.params import ConcatParams, LeakyInt, PadParams, ResizeParams
+from fpgagen.ops.activation import LeakyInt
+from fpgagen.ops.concat import ConcatParams
+from fpgagen.ops.pad import PadParams
+from fpgagen.ops.resize import ResizeParams
 from fpgagen.targets import GoldenRun
 from fpgagen.toolchain import verilator_root
+from fpgagen.ops.conv import ConvParams
+from fpgagen.ops.pool import Window
 from test_hls_backend import build_for
 
 HAVE_SIM = ((verilator_root() is not None or shutil.which("verilator") is not None)
@@ -42,12 +47,12 @@ def quantize_graph(graph: Graph, seed: int = 5, samples: int = 32, signed: bool 
 
 
 def conv(rng, name, src, dst, ci, co, k=3, pad=1, activation=None) -> Node:
-    return Node(name, "conv", [src], dst, dict(kernel=(k, k), stride=(1, 1), pads=(pad,) * 4, groups=1),
+    return Node(name, "conv", [src], dst, ConvParams(kernel=(k, k), stride=(1, 1), pads=(pad,) * 4, groups=1),
                 rng.normal(0, 0.5, (co, ci, k, k)), rng.normal(0, 0.1, co), activation, [f"Conv_{name}"], "Conv")
 
 
 def dense(rng, name, src, dst, n_in, n_out, activation=None) -> Node:
-    return Node(name, "dense", [src], dst, {}, rng.normal(0, 0.5, (n_out, n_in)), rng.normal(0, 0.1, n_out),
+    return Node(name, "dense", [src], dst, None, rng.normal(0, 0.5, (n_out, n_in)), rng.normal(0, 0.1, n_out),
                 activation, [f"Gemm_{name}"], "Gemm")
 
 
@@ -58,7 +63,7 @@ def skip_concat_graph(rng) -> Graph:
         conv(rng, "c1", "x", "a", 2, 3, activation=LeakyRelu(0.1)),
         Node("cat", "concat", ["x", "a"], "c", onnx_nodes=["Concat_1"], onnx_op="Concat"),
         Node("up", "resize", ["c"], "u", params=ResizeParams((2, 2)), onnx_nodes=["Resize_2"], onnx_op="Resize"),
-        Node("mp", "maxpool", ["u"], "m", dict(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0)),
+        Node("mp", "maxpool", ["u"], "m", Window(kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0)),
              onnx_nodes=["MaxPool_3"], onnx_op="MaxPool"),
         conv(rng, "c2", "m", "b", 5, 2, k=1, pad=0, activation=LeakyRelu(-0.5)),
         Node("pad", "pad", ["b"], "p", params=PadParams((1, 0, 2, 1)), onnx_nodes=["Pad_5"], onnx_op="Pad"),

@@ -689,7 +689,7 @@ def _par_layers(spec: dict, graph) -> dict:
             continue
         co = graph.shapes[node.output][0]
         ci = graph.shapes[node.inputs[0]][0]
-        groups = int(node.attrs.get("groups", 1)) if node.op == "conv" else 1
+        groups = node.params.groups if node.op == "conv" else 1
         outs = co // groups if groups > 1 else co  # within one group: fits every backend
         ins = ci // groups
         divs = lambda n: [d for d in range(1, n + 1) if n % d == 0]  # noqa: E731

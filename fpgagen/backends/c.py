@@ -42,6 +42,7 @@ from fpgagen.errors import BackendError
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name
 from fpgagen.ops import get as get_op
+from fpgagen.ops.pool import Window
 from fpgagen.tables import registrar
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, c_string, quoted
@@ -193,13 +194,13 @@ def tensor_infos(q: QGraph) -> dict[str, TensorInfo]:
 # -------------------------------------------------------------------------------------------
 # memory plan
 # -------------------------------------------------------------------------------------------
-def pool_window_geometry(in_shape, out_shape, attrs):
+def pool_window_geometry(in_shape, out_shape, win: Window):
     """(ky0, ky1, kx0, kx1, iy, ix) arrays [OH, OW]: the window rows/cols inside the input."""
     _, h, w = in_shape
     _, oh, ow = out_shape
-    kh, kw = attrs["kernel"]
-    sh, sw = attrs["stride"]
-    top, left = attrs["pads"][0], attrs["pads"][1]
+    kh, kw = win.kernel
+    sh, sw = win.stride
+    top, left = win.pads[0], win.pads[1]
     iy = (np.arange(oh) * sh - top)[:, None] + np.zeros((1, ow), np.int64)
     ix = (np.arange(ow) * sw - left)[None, :] + np.zeros((oh, 1), np.int64)
     ky0, ky1 = np.maximum(0, -iy), np.minimum(kh, h - iy)
@@ -207,15 +208,15 @@ def pool_window_geometry(in_shape, out_shape, attrs):
     return ky0, ky1, kx0, kx1, iy, ix
 
 
-def pool_attrs(q: QGraph, layer: QLayer) -> dict:
-    """kernel/stride/pads of a pool; a global average pool is one window over the whole map."""
+def pool_window(q: QGraph, layer: QLayer) -> Window:
+    """The window of a pool; a global average pool is one window over the whole map."""
     if layer.op == "gap":
         _, h, w = q.shapes[layer.inputs[0]]
-        return {"kernel": (h, w), "stride": (1, 1), "pads": (0, 0, 0, 0)}
-    return layer.attrs
+        return Window((h, w))
+    return layer.params
 
 
-def pool_in_place_ok(in_shape, out_shape, attrs) -> bool:
+def pool_in_place_ok(in_shape, out_shape, win: Window) -> bool:
     """May the runtime's pool write its output over its input?
 
     It visits output pixels q in order and writes pixel q's channels where input pixel q was
@@ -225,7 +226,7 @@ def pool_in_place_ok(in_shape, out_shape, attrs) -> bool:
     _, oh, ow = out_shape
     if oh * ow > h * w:
         return False
-    ky0, _, kx0, _, iy, ix = pool_window_geometry(in_shape, out_shape, attrs)
+    ky0, _, kx0, _, iy, ix = pool_window_geometry(in_shape, out_shape, win)
     first = (iy + ky0) * w + (ix + kx0)  # the smallest pixel index each window reads
     return bool((first >= np.arange(oh * ow).reshape(oh, ow)).all())
 
@@ -294,7 +295,7 @@ def plan_memory(q: QGraph, infos: dict[str, TensorInfo], search_budget: int = 20
         candidates = []
         if layer.op in ("maxpool", "avgpool", "gap"):
             src = layer.inputs[0]
-            if pool_in_place_ok(q.shapes[src], q.shapes[out], pool_attrs(q, layer)):
+            if pool_in_place_ok(q.shapes[src], q.shapes[out], pool_window(q, layer)):
                 candidates = [src]
         elif layer.op in ("add", "leakyrelu"):  # elementwise: element i is read before it is written
             candidates = list(dict.fromkeys(layer.inputs))
@@ -397,7 +398,7 @@ def quad_packing(layer: QLayer) -> bool:
 def depthwise(layer: QLayer) -> bool:
     """A depthwise conv of channel multiplier 1 (groups = in_c = out_c): the fast path's
     depthwise packing, the weights [kh][kw][c] like the input's pixels."""
-    return layer.op == "conv" and layer.weight.shape[1] == 1 and layer.weight.shape[0] == layer.attrs["groups"]
+    return layer.op == "conv" and layer.weight.shape[1] == 1 and layer.weight.shape[0] == layer.params.groups
 
 
 def packing_code(layer: QLayer) -> int:
@@ -547,12 +548,11 @@ def describe_layer(q: QGraph, layer: QLayer, infos: dict[str, TensorInfo]) -> li
     out = infos[layer.output]
     lines.append(f"  in  {ins}")
     lines.append(f"  out {quoted(layer.output)} {list(out.shape)} {out.fmt} ({out.ctype}, {out.layout()})")
-    a = layer.attrs
-    if layer.op in ("conv", "maxpool", "avgpool"):
-        lines.append(f"  kernel {tuple(a['kernel'])}, stride {tuple(a['stride'])}, pads (t, l, b, r) "
-                     f"{tuple(a['pads'])}" + (f", groups {a['groups']}" if layer.op == "conv" else "")
-                     + (f", count_include_pad {bool(a.get('count_include_pad', False))}"
-                        if layer.op == "avgpool" else ""))
+    a = layer.params
+    if isinstance(a, Window):
+        lines.append(f"  kernel {tuple(a.kernel)}, stride {tuple(a.stride)}, pads (t, l, b, r) "
+                     f"{tuple(a.pads)}" + (f", groups {a.groups}" if layer.op == "conv" else "")
+                     + (f", count_include_pad {a.count_include_pad}" if layer.op == "avgpool" else ""))
     if layer.requantizes:
         extra = f"acc s{layer.acc_width}.{layer.acc_frac}, " if layer.acc_width is not None else ""
         shift = f"shift {layer.shift}" if layer.shift is not None else f"shifts {list(layer.params.shifts)}"
@@ -561,7 +561,7 @@ def describe_layer(q: QGraph, layer: QLayer, infos: dict[str, TensorInfo]) -> li
     if layer.params is not None and layer.op in ("resize", "pad"):
         lines.append("  " + ", ".join(f"{k} {v}" for k, v in vars(layer.params).items()))
     if layer.op == "add":
-        lines.append(f"  align (left shifts) {list(layer.align)}")
+        lines.append(f"  align (left shifts) {list(layer.params.align)}")
     return lines
 
 
@@ -609,8 +609,8 @@ def _emit_mac(q, layer, ident, infos, lc, x, y) -> list:
         fast, why = False, "a fused LeakyRelu (the wide path's requantizer takes its two paths)"
     w = layer.weight
     if layer.op == "conv":
-        a = layer.attrs
-        groups = int(a["groups"])
+        a = layer.params
+        groups = a.groups
         packing = ("depthwise" if depthwise(layer) else "quads" if quad_packing(layer) else "interleaved") \
             if fast else "rows"
         packed = pack_conv_weight(w, groups, packing)
@@ -644,9 +644,9 @@ def _emit_mac(q, layer, ident, infos, lc, x, y) -> list:
         c, h, wd = x.shape
         co, oh, ow = y.shape
         geometry = [("in_h", h), ("in_w", wd), ("in_c", c), ("out_h", oh), ("out_w", ow), ("out_c", co),
-                    ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
-                    ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
-                    ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("groups", groups)]
+                    ("kernel_h", a.kernel[0]), ("kernel_w", a.kernel[1]),
+                    ("stride_h", a.stride[0]), ("stride_w", a.stride[1]),
+                    ("pad_top", a.pads[0]), ("pad_left", a.pads[1]), ("groups", groups)]
     else:  # the wide path: a 1x1 conv over a 1x1 map
         geometry = [("in_h", 1), ("in_w", 1), ("in_c", x.elems), ("out_h", 1), ("out_w", 1),
                     ("out_c", y.elems), ("kernel_h", 1), ("kernel_w", 1), ("stride_h", 1), ("stride_w", 1),
@@ -670,7 +670,7 @@ def _emit_mac(q, layer, ident, infos, lc, x, y) -> list:
 @emits("maxpool", "avgpool", "gap")
 def _emit_pool(q, layer, ident, infos, lc, x, y) -> list:
     fields: list[tuple[str, object]] = []
-    a = pool_attrs(q, layer)
+    a = pool_window(q, layer)
     c, h, wd = x.shape
     _, oh, ow = y.shape
     ky0, ky1, kx0, kx1, _, _ = pool_window_geometry(x.shape, y.shape, a)
@@ -678,9 +678,9 @@ def _emit_pool(q, layer, ident, infos, lc, x, y) -> list:
         raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): a window lies wholly in the padding")
     lc.desc_type = "fpgagen_pool_t"
     fields = [("in_h", h), ("in_w", wd), ("channels", c), ("out_h", oh), ("out_w", ow),
-              ("kernel_h", a["kernel"][0]), ("kernel_w", a["kernel"][1]),
-              ("stride_h", a["stride"][0]), ("stride_w", a["stride"][1]),
-              ("pad_top", a["pads"][0]), ("pad_left", a["pads"][1]), ("in_type", x.code), ("out_type", y.code)]
+              ("kernel_h", a.kernel[0]), ("kernel_w", a.kernel[1]),
+              ("stride_h", a.stride[0]), ("stride_w", a.stride[1]),
+              ("pad_top", a.pads[0]), ("pad_left", a.pads[1]), ("in_type", x.code), ("out_type", y.code)]
     if layer.op == "maxpool":
         lc.kind = "maxpool"
         lo, hi = layer.clamp_bounds
@@ -707,11 +707,11 @@ def _emit_pool(q, layer, ident, infos, lc, x, y) -> list:
 def _emit_add(q, layer, ident, infos, lc, x, y) -> list:
     fields: list[tuple[str, object]] = []
     b = infos[layer.inputs[1]]
-    if max(layer.align) > 40:
-        raise BackendError(f"layer {quoted(layer.name)} (add): alignment shift {max(layer.align)} is too large")
+    if max(layer.params.align) > 40:
+        raise BackendError(f"layer {quoted(layer.name)} (add): alignment shift {max(layer.params.align)} is too large")
     lc.desc_type, lc.kind = "fpgagen_add_t", "add"
     fields = [("n", y.elems), ("a_type", x.code), ("b_type", b.code), ("out_type", y.code),
-              ("align_a", layer.align[0]), ("align_b", layer.align[1]), ("shift", layer.shift),
+              ("align_a", layer.params.align[0]), ("align_b", layer.params.align[1]), ("shift", layer.shift),
               ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)
     return fields
 

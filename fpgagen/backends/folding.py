@@ -64,7 +64,7 @@ def options(q: QGraph, layer: QLayer) -> list[Option]:
     """Every valid (PE, SIMD) of a MAC layer that is not dominated (fewer multipliers, faster),
     sorted by multipliers; among equal multipliers the wider SIMD (a deeper, narrower ROM)."""
     outs, ins = layer_dims(q, layer)
-    groups = int(layer.attrs.get("groups", 1)) if layer.op == "conv" else 1
+    groups = layer.params.groups if layer.op == "conv" else 1
     if groups > 1:
         outs //= groups
     cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd))

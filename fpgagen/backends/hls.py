@@ -56,6 +56,7 @@ import numpy as np
 
 from fpgagen.version import __version__
 from fpgagen.backends import hwc_order, to_hwc
+from fpgagen.backends.dataflow import OUTPUT, plan_dataflow
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
 from fpgagen.errors import BackendError
 from fpgagen.fixed import signed_width
@@ -349,8 +350,8 @@ def _requant_cfg(layer: QLayer) -> list:
     return lines
 
 
-def _window_cfg(a: dict) -> list:
-    (kh, kw), (sh, sw), (top, left, bottom, right) = a["kernel"], a["stride"], a["pads"]
+def _window_cfg(a) -> list:
+    (kh, kw), (sh, sw), (top, left, bottom, right) = a.kernel, a.stride, a.pads
     return [
         (f"static constexpr int KERNEL_H = {kh}, KERNEL_W = {kw};", ""),
         (f"static constexpr int STRIDE_H = {sh}, STRIDE_W = {sw};", ""),
@@ -470,10 +471,10 @@ def _mac_cfg(e: Emit, acc_t: str) -> list:
 
 @emits("conv")
 def _conv(e: Emit) -> None:
-    layer, a = e.layer, e.layer.attrs
+    layer, a = e.layer, e.layer.params
     ci, h, w = e.feature_map()
     co, oh, ow = e.out_shape
-    groups = a.get("groups", 1)
+    groups = a.groups
     acc_t = acc_ctype(layer)
     e.cfg = e.types + _mac_cfg(e, acc_t) + [
         (f"static constexpr int IN_C = {ci}, IN_H = {h}, IN_W = {w};", ""),
@@ -518,7 +519,7 @@ def _pool(e: Emit) -> None:
     e.cfg = e.types + [
         (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
         (f"static constexpr int OUT_H = {oh}, OUT_W = {ow};", ""),
-        *_window_cfg(layer.attrs),
+        *_window_cfg(layer.params),
     ]
     if layer.op == "maxpool":
         lo, hi = layer.clamp_bounds
@@ -575,7 +576,7 @@ def _add(e: Emit) -> None:
         (f"using out_t = {e.out_t};", _fmt_comment(layer.out_fmt, layer.output)),
         (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (aligned sum)"),
         (f"static constexpr int SIZE = {e.in_size};", ""),
-        (f"static constexpr int ALIGN0 = {layer.align[0]}, ALIGN1 = {layer.align[1]};",
+        (f"static constexpr int ALIGN0 = {layer.params.align[0]}, ALIGN1 = {layer.params.align[1]};",
          "left shifts aligning both inputs to the larger frac"),
         *_requant_cfg(layer),
     ]
@@ -686,17 +687,15 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
     check_parallelism_keys(cfg or {}, q)
     top = top_name(q)
     idents = _layer_idents(q, top)
-    # a flatten is only a relabelling: its output shares its input's buffer
-    alias: dict[str, str] = {}
+    # a flatten is only a relabelling: its output shares its input's buffer (the layouts say how
+    # its readers index it)
+    flow = plan_dataflow(q, lambda q, layer: True)
+    alias = flow.alias
     layouts: dict[str, tuple] = {q.input: layout_of(q.shapes[q.input])}
     codes: list[LayerCode] = []
     headers: list[str] = []
     for layer in q.layers:
-        for t in layer.inputs:
-            if t not in layouts:
-                raise BackendError(f"layer {quoted(layer.name)} reads {quoted(t)} before it is computed")
-        if layer.op == "flatten":
-            alias[layer.output] = alias.get(layer.inputs[0], layer.inputs[0])
+        if layer.output in alias:
             layouts[layer.output] = layouts[layer.inputs[0]]
             headers.append(f"{_provenance(layer)} -> {quoted(layer.output)} {list(q.shapes[layer.output])}; "
                            f"flatten: no code, shares the buffer of {quoted(alias[layer.output])} (HWC order)")
@@ -712,20 +711,11 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
         codes.append(lc)
         headers.append(lc.header)
 
-    def source(tensor: str) -> str:
-        return alias.get(tensor, tensor)
-
-    # readers of every buffer: (layer code or None for the model output, input index)
-    readers: dict[str, list] = {}
-    for lc in codes:
-        for i, t in enumerate(lc.layer.inputs):
-            readers.setdefault(source(t), []).append((lc, i))
-    readers.setdefault(source(q.output), []).append((None, 0))
-
+    code_of = {lc.layer.name: lc for lc in codes}
     # the top functions' local arrays: one scope, apart from everything the bodies name
     local = Namespace([*LIBRARY_NAMES, top, *_top_family(top)])
     buffers: dict[str, Buffer] = {}
-    produced = [q.input] + [lc.layer.output for lc in codes]
+    produced = flow.produced()
     for t in produced:
         buffers[t] = Buffer(local.unique(f"t_{t}"), data_ctype(q.fmts[t]), math.prod(q.shapes[t]),
                             f"{quoted(t)} {list(q.shapes[t])} {q.fmts[t]}")
@@ -737,14 +727,10 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
     # buffer in a dataflow region)
     taps: dict = {}
     forks_after: dict[str, list] = {}
-    for tensor, rs in readers.items():
+    for tensor, rs in flow.readers.items():
         current = buffers[tensor]
-        for k, (lc, i) in enumerate(rs):
-            key = (lc.layer.name if lc else "<output>", i)
-            if k == len(rs) - 1:
-                taps[key] = current
-                break
-            who = lc.ident if lc else "output"
+        for k, read in enumerate(flow.fork_chain(tensor)):
+            who = code_of[read.reader].ident if read.reader != OUTPUT else "output"
             a = Buffer(local.unique(f"{current.ident}_to_{who}"), current.ctype, current.size,
                        f"copy of {quoted(tensor)} for {who}")
             b = Buffer(local.unique(f"{buffers[tensor].ident}_rest{k}"), current.ctype, current.size,
@@ -752,8 +738,9 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
             forks_after.setdefault(tensor, []).append(
                 (f"{quoted(tensor)} is read {len(rs)} times: one copy per reader",
                  f"fpgagen_nn::duplicate<{current.size}>({current.ident}, {a.ident}, {b.ident});", a, b))
-            taps[key] = a
+            taps[(read.reader, read.index)] = a
             current = b
+        taps[(rs[-1].reader, rs[-1].index)] = current
     for lc in codes:
         for i, t in enumerate(lc.layer.inputs):
             tap = taps[(lc.layer.name, i)]
@@ -773,7 +760,7 @@ def plan_model(q: QGraph, cfg: dict) -> ModelPlan:
             ordered += [a, b]
     return ModelPlan(
         top=top, q=q, layers=codes, buffers=ordered, statements=statements,
-        in_buffer=buffers[q.input].ident, out_buffer=taps[("<output>", 0)].ident,
+        in_buffer=buffers[q.input].ident, out_buffer=taps[(OUTPUT, 0)].ident,
         in_layout=layouts[q.input], out_layout=layouts[q.output],
         layouts=layouts, trace_names={lc.layer.name: lc.ident for lc in codes}, headers=headers,
     )

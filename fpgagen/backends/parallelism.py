@@ -46,7 +46,7 @@ def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer, pe_in_group: bool = F
         return 1, 1
     outs, ins = dims
     out_unit = "outputs"
-    groups = int(layer.attrs.get("groups", 1)) if layer.op == "conv" else 1
+    groups = layer.params.groups if layer.op == "conv" else 1
     if pe_in_group and groups > 1:
         outs //= groups
         out_unit = f"outputs per group (Co/groups, groups={groups}: one pass stays in one group)"

@@ -11,7 +11,8 @@ parameter builder in :mod:`fpgagen.backends.rtl`), wired stream to stream:
 - a tensor read by two layers goes through a fork; every input of a residual add goes through
   a FIFO deep enough for a whole frame, so the graph cannot deadlock (e.g. when one input is a
   fork of the other's source), every input of a concat through one of two frames
-  (:func:`join_fifo_depth`);
+  (:func:`fpgagen.backends.dataflow.join_depth`; aliases, readers, forks and join buffers are
+  the plan :mod:`fpgagen.backends.dataflow` shares with the HLS backend);
 - a concat of n inputs is a chain of n - 1 two-input ``fpgagen_concat`` stages;
 - weights and biases are ROMs initialised from ``.mem`` files (``$readmemh``).
 
@@ -21,26 +22,22 @@ FuseSoC ``<top>.core`` and a ``filelist.f``.
 
 from __future__ import annotations
 
+import importlib
 import math
-from pathlib import Path
+import pkgutil
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fpgagen.version import __version__
 from fpgagen.backends import hwc_order
-from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
-from fpgagen.tables import registrar
-from fpgagen.backends.rtl import act as rtl_act
-from fpgagen.backends.rtl import add as rtl_add
-from fpgagen.backends.rtl import concat as rtl_concat
-from fpgagen.backends.rtl import conv2d as rtl_conv
-from fpgagen.backends.rtl import dense as rtl_dense
-from fpgagen.backends.rtl import layout as rtl_layout
-from fpgagen.backends.rtl import pool as rtl_pool
+from fpgagen.backends.dataflow import JOINS, OUTPUT, join_depth, plan_dataflow
+from fpgagen.backends.parallelism import check_parallelism_keys
+from fpgagen.backends import rtl as _rtl_pkg
+from fpgagen.backends.rtl import EMITTERS, RtlInstance
 from fpgagen.backends.rtl import stream as rtl_stream
-from fpgagen.backends.rtl import RtlInstance
 from fpgagen.config import DEFAULT_MEMORY_BITS
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -135,6 +132,11 @@ def _param_value(v) -> str:
     return str(int(v))
 
 
+def flatten_relabels(q: QGraph, layer: QLayer) -> bool:
+    """A flatten without hardware (the dataflow plan's alias): see :func:`flatten_reorders`."""
+    return not flatten_reorders(q, layer)
+
+
 def flatten_reorders(q: QGraph, layer: QLayer) -> bool:
     """Whether the flatten ``layer`` needs hardware (``fpgagen_hwc_to_chw``): its map's HWC
     stream order differs from the CHW order of its output and something other than a dense
@@ -146,26 +148,9 @@ def flatten_reorders(q: QGraph, layer: QLayer) -> bool:
     return layer.output == q.output or any(r.op != "dense" for r in readers)
 
 
-#: ops whose every input is buffered by a FIFO (they join several streams)
-JOINS = ("add", "concat")
-
-
-def join_fifo_depth(q: QGraph, layer: QLayer, tensor: str) -> int:
-    """Elements of the FIFO on input ``tensor`` of the join ``layer``: a whole frame, so the
-    graph cannot deadlock when one input is a fork of the other's source. A concat takes its
-    inputs one after the other within each pixel, so an input read early (e.g. the model input
-    beside a layer computed from it) waits for the others' latency as well: two frames, so the
-    fork feeding both is not held back and the pipeline keeps its analytic rate."""
-    frames = 2 if layer.op == "concat" else 1
-    return math.prod(q.shapes[tensor]) * frames
-
-
-#: IR op -> its emitter: ``(prefix, q, layer, cfg, source) -> ([RtlInstance, ...], pe, simd)``
-EMITTERS: dict = {}
-
-
-#: register the Verilog emitter of IR ops (one per op; a second is an error)
-emits = registrar(EMITTERS, "Verilog emitters")
+# every builder module of fpgagen.backends.rtl registers its op's emitter (rtl.EMITTERS)
+for _m in sorted(m.name for m in pkgutil.iter_modules(_rtl_pkg.__path__)):
+    importlib.import_module(f"{_rtl_pkg.__name__}.{_m}")
 
 
 def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[list[RtlInstance], int, int]:
@@ -175,54 +160,6 @@ def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[list
     if emitter is None:
         raise BackendError(f"layer {layer.name!r}: the Verilog library has no module for op {layer.op!r}")
     return emitter(prefix, q, layer, cfg, source)
-
-
-def _mac_parallelism(cfg, q, layer) -> tuple[int, int]:
-    return layer_parallelism(cfg, q, layer, pe_in_group=True)  # fpgagen_conv2d: PE divides Co/groups
-
-
-@emits("conv")
-def _conv(prefix, q, layer, cfg, source):
-    pe, simd = _mac_parallelism(cfg, q, layer)
-    return [rtl_conv.conv2d_instance(q, layer, pe, simd, prefix)], pe, simd
-
-
-@emits("dense")
-def _dense(prefix, q, layer, cfg, source):
-    pe, simd = _mac_parallelism(cfg, q, layer)
-    weights = layer.weight
-    carried = source(layer.inputs[0])
-    if carried != layer.inputs[0]:
-        # the input is a flattened map travelling in HWC order: permute the weight columns
-        weights = layer.weight[:, hwc_order(q.shapes[carried])]
-    return [rtl_dense.dense_instance(q, layer, pe, simd, weights, prefix)], pe, simd
-
-
-@emits("flatten")
-def _flatten(prefix, q, layer, cfg, source):
-    shape = q.shapes[layer.inputs[0]]
-    return [rtl_stream.hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name)], 1, 1
-
-
-@emits("concat")
-def _concat(prefix, q, layer, cfg, source):
-    return rtl_concat.concat_instances(q, layer), 1, 1
-
-
-@emits("avgpool")
-def _avgpool(prefix, q, layer, cfg, source):
-    return [rtl_pool.avgpool_instance(q, layer, prefix)], 1, 1
-
-
-def _simple(builder):
-    """An emitter of a one-instance layer without parallelism: ``builder(q, layer)``."""
-    return lambda prefix, q, layer, cfg, source: ([builder(q, layer)], 1, 1)
-
-
-for _op, _builder in {"maxpool": rtl_pool.maxpool_instance, "gap": rtl_pool.gap_instance, "add": rtl_add.add_instance,
-                      "leakyrelu": rtl_act.act_instance, "resize": rtl_layout.resize_instance,
-                      "pad": rtl_layout.pad_instance}.items():
-    emits(_op)(_simple(_builder))
 
 
 def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
@@ -238,21 +175,8 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     # a flatten whose readers are all dense layers is only a relabelling: its output travels on
     # its input's stream (HWC order) and the dense takes its weight columns in that order; any
     # other flatten (read by an add, another flatten or the model output) reorders HWC to CHW
-    alias = {}
-    for layer in q.layers:
-        if layer.op == "flatten" and not flatten_reorders(q, layer):
-            alias[layer.output] = alias.get(layer.inputs[0], layer.inputs[0])
-
-    def source(tensor):
-        return alias.get(tensor, tensor)
-
-    readers: dict[str, list[tuple[str, int]]] = {}
-    for layer in q.layers:
-        if layer.output in alias:
-            continue
-        for i, t in enumerate(layer.inputs):
-            readers.setdefault(source(t), []).append((layer.name, i))
-    readers.setdefault(source(q.output), []).append(("<output>", 0))
+    flow = plan_dataflow(q, flatten_relabels)
+    alias, source = flow.alias, flow.source
 
     streams: list[Stream] = []
     instances: list[Instance] = []
@@ -263,7 +187,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     # meet the other; each kind is unique case-insensitively in its own namespace
     stream_ns = Namespace(TOP_PORTS)
     inst_ns = Namespace()
-    layer_ident = {layer.name: inst_ns.unique(layer.name) for layer in q.layers if layer.output not in alias}
+    layer_ident = {layer.name: inst_ns.unique(layer.name) for layer in flow.layers}
 
     def new_stream(name, tensor, comment):
         s = Stream(stream_ns.unique(f"s_{name}"), width[tensor], comment)
@@ -272,47 +196,40 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
 
     # the stream each tensor is produced on
     produced = {q.input: new_stream(q.input, q.input, f"input {quoted(q.input)} ({q.fmts[q.input]})")}
-    for layer in q.layers:
-        if layer.output not in alias:
-            produced[layer.output] = new_stream(layer.output, layer.output,
-                                                f"{quoted(layer.name)} -> {quoted(layer.output)} ({layer.out_fmt})")
+    for layer in flow.layers:
+        produced[layer.output] = new_stream(layer.output, layer.output,
+                                            f"{quoted(layer.name)} -> {quoted(layer.output)} ({layer.out_fmt})")
 
     # forks: a tensor read by n > 1 consumers is split by a chain of n-1 forks
     taps: dict[tuple[str, int], str] = {}  # (reader, input index) -> stream
     forks: dict[str, list[Instance]] = {}  # tensor -> its forks, placed after its producer
-    for tensor, rs in readers.items():
+    for tensor, rs in flow.readers.items():
         current = produced[tensor]
-        for k, reader in enumerate(rs):
-            if k == len(rs) - 1:
-                taps[reader] = current
-                break
+        for k, read in enumerate(flow.fork_chain(tensor)):
             fork = rtl_stream.fork_instance(width[tensor])
             fname = inst_ns.unique(f"fork_{tensor}_{k}")
-            user = "the model output" if reader[0] == "<output>" else quoted(reader[0])
-            a = new_stream(f"{fname}_a", tensor, f"copy of {quoted(tensor)} for {user}")
+            a = new_stream(f"{fname}_a", tensor, f"copy of {quoted(tensor)} for {read.who}")
             b = new_stream(f"{fname}_b", tensor, f"copy of {quoted(tensor)} for the other readers")
-            producer = next((ly.name for ly in q.layers if ly.output == tensor), None)
             forks.setdefault(tensor, []).append(
                 Instance(fname, fork.module, [(k2, _param_value(v)) for k2, v in fork.params.items()],
                          [("s_axis", current), ("m0_axis", a), ("m1_axis", b)], fork.describe,
-                         f"fork of {quoted(tensor)}", serves=producer))
+                         f"fork of {quoted(tensor)}", serves=flow.producer(tensor)))
             modules.add(fork.module)
-            taps[reader] = a
+            taps[(read.reader, read.index)] = a
             current = b
+        taps[(rs[-1].reader, rs[-1].index)] = current
 
     layer_cycles = {}
     total_bits = 0
     instances += forks.get(q.input, [])
-    for layer in q.layers:
-        if layer.output in alias:
-            continue
+    for layer in flow.layers:
         name = layer_ident[layer.name]
         stages, pe, simd = _rtl(name, q, layer, cfg, source)
         ins = []
         for i, t in enumerate(layer.inputs):
             s_in = taps[(layer.name, i)]
             if layer.op in JOINS:  # buffer each input of a join: the graph cannot deadlock
-                depth = join_fifo_depth(q, layer, t)
+                depth = join_depth(q, layer, t)
                 fifo = rtl_stream.fifo_instance(width[t], depth)
                 fname = inst_ns.unique(f"fifo_{layer.name}_{i}")
                 s_buf = new_stream(f"{fname}_out", t, f"{quoted(t)} buffered for {quoted(layer.name)}")
@@ -368,11 +285,11 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     notes = []
     for layer in q.layers:
         if layer.output in alias:
-            users = [r for r, _ in readers.get(source(layer.output), []) if r != "<output>"]
+            users = [r.reader for r in flow.readers.get(source(layer.output), []) if r.reader != OUTPUT]
             notes.append(f"{node_text(layer)}: no hardware, the {list(q.shapes[layer.inputs[0]])} map stays in "
                          f"HWC stream order"
                          + (f"; {', '.join(map(quoted, users))} takes its weight columns in that order" if users else ""))
-    return Design(top_name(q), instances, streams, produced[q.input], taps[("<output>", 0)],
+    return Design(top_name(q), instances, streams, produced[q.input], taps[(OUTPUT, 0)],
                   layer_cycles, probes, sorted(modules), notes, layer_ident,
                   max(math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output])))
 

@@ -168,7 +168,7 @@ class _Importer:
         return (*t.shape, b) if t.batch_axis else (b, *t.shape)
 
     def emit(self, node: onnx.NodeProto, index: int, op: str, inputs: list[_Tensor], shape, *,
-             attrs=None, weight=None, bias=None, activation=None, pending: bool = False,
+             weight=None, bias=None, activation=None, pending: bool = False,
              extra_onnx: list[str] | None = None, params=None) -> _Tensor:
         """Add an IR (or pending) node computing ``node``'s first output, of per-sample ONNX ``shape``."""
         shape = tuple(int(d) for d in shape)
@@ -183,11 +183,9 @@ class _Importer:
         label = node.name or f"{node.op_type}_{index}"
         n = cls(
             name=self.node_name(node, index), op=op, inputs=[t.ir for t in inputs], output=out,
-            attrs=attrs or {}, weight=weight, bias=bias, activation=activation,
-            onnx_nodes=[label, *(extra_onnx or [])], onnx_op=node.op_type,
+            weight=weight, bias=bias, activation=activation,
+            onnx_nodes=[label, *(extra_onnx or [])], onnx_op=node.op_type, params=params,
         )
-        if params is not None:
-            n.params = params
         self.nodes.append(n)
         self.shapes[out] = irs
         t = _Tensor(out, shape, irs)

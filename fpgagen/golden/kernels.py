@@ -57,17 +57,6 @@ def concat(xs, shifts, lo: int, hi: int, leaky=None) -> np.ndarray:
                           axis=1)
 
 
-def resize_nearest(x: np.ndarray, factors) -> np.ndarray:
-    """Nearest-neighbour upsampling by integer factors ``(fh, fw)``: each pixel replicated."""
-    fh, fw = factors
-    return np.repeat(np.repeat(x, fh, axis=2), fw, axis=3)
-
-
-def pad(x: np.ndarray, pads) -> np.ndarray:
-    """Zero padding ``(top, left, bottom, right)`` of ``[N, C, H, W]`` (0 is in every format)."""
-    return win.pad(x, pads, 0)
-
-
 def _requantize_fresh(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
     """:func:`requantize` on an int64 array nobody else holds: computed in place (fast)."""
     if 0 < shift < 63:

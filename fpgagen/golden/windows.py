@@ -138,14 +138,15 @@ def window_counts(in_hw, kernel, stride, pads, counted=(0, 0, 0, 0)) -> np.ndarr
     return windows(ones, kernel, stride, rest, 0).sum(axis=(-1, -2))[0, 0]
 
 
-def avgpool_divisors(in_hw, attrs: dict) -> np.ndarray:
-    """The divisor of every window of an ``avgpool`` layer, ``[OH, OW]`` (ONNX/onnxruntime semantics).
+def avgpool_divisors(in_hw, params) -> np.ndarray:
+    """The divisor of every window of an ``avgpool`` layer (``params``: its
+    :class:`~fpgagen.ops.pool.AvgPoolParams`), ``[OH, OW]`` (ONNX/onnxruntime semantics).
 
     ``count_include_pad`` 0: the real pixels of the window. 1: the window's positions inside the
     input and its pads, but not inside the extra end padding ``ceil_mode`` adds for a partial last
-    window (``attrs["count_pads"]``, the pads the divisor counts, defaults to ``pads``)."""
-    pads = attrs["pads"]
+    window (``params.count_pads``, the pads the divisor counts, defaults to ``pads``)."""
+    pads = params.pads
     counted = (0, 0, 0, 0)
-    if attrs.get("count_include_pad", False):
-        counted = tuple(attrs.get("count_pads", pads))
-    return window_counts(in_hw, attrs["kernel"], attrs["stride"], pads, counted)
+    if params.count_include_pad:
+        counted = tuple(params.count_pads or pads)
+    return window_counts(in_hw, params.kernel, params.stride, pads, counted)

@@ -6,21 +6,24 @@ it (:mod:`fpgagen.golden.float_exec`); :mod:`fpgagen.quant.lower` turns it into 
 Tensors are described per sample, without the batch axis, in ONNX's layout: ``(C, H, W)`` for
 feature maps (a 1-D conv's ``(C, W)`` is ``(C, 1, W)`` here) and ``(N,)`` for vectors.
 
-Ops and their attributes (``Node.attrs``); every node has one output tensor:
+Ops and their parameters (``Node.params``, a frozen dataclass of the op's module, checked
+against the op's ``params_type``); every node has one output tensor:
 
-- ``conv``: ``kernel (kh, kw)``, ``stride (sh, sw)``, ``pads (top, left, bottom, right)``,
-  ``groups``; constants ``weight [Co, Ci/groups, kh, kw]`` and ``bias [Co]``.
+- ``conv``: :class:`~fpgagen.ops.conv.ConvParams` (``kernel (kh, kw)``, ``stride (sh, sw)``,
+  ``pads (top, left, bottom, right)``, ``groups``); constants ``weight [Co, Ci/groups, kh, kw]``
+  and ``bias [Co]``.
 - ``dense``: constants ``weight [Out, In]`` and ``bias [Out]``; the input is a vector.
-- ``maxpool``: ``kernel``, ``stride``, ``pads`` (padding never wins the max).
-- ``avgpool``: ``kernel``, ``stride``, ``pads``, ``count_include_pad`` (bool).
+- ``maxpool``: a :class:`~fpgagen.ops._window.Window` (``kernel``, ``stride``, ``pads``; padding
+  never wins the max).
+- ``avgpool``: :class:`~fpgagen.ops.pool.AvgPoolParams` (the window, ``count_include_pad``).
 - ``gap``: global average pool, ``(C, H, W) -> (C, 1, 1)``.
 - ``add``: two inputs of the same shape (a residual add).
 - ``flatten``: ``(C, H, W) -> (C*H*W,)`` in C-major order (a relabelling; no arithmetic).
 
 - ``leakyrelu``: a standalone LeakyRelu (``activation`` holds its slope).
 - ``concat``: two or more inputs joined along their channels.
-- ``resize``: nearest upsampling, ``params`` :class:`~fpgagen.ops.params.ResizeParams`.
-- ``pad``: zero padding, ``params`` :class:`~fpgagen.ops.params.PadParams`.
+- ``resize``: nearest upsampling, ``params`` :class:`~fpgagen.ops.resize.ResizeParams`.
+- ``pad``: zero padding, ``params`` :class:`~fpgagen.ops.pad.PadParams`.
 
 What each op means (float and integer execution, lowering, ONNX import) is in its module of
 :mod:`fpgagen.ops`. A fused activation (``Node.activation``) is ``None`` or a value object of
@@ -46,6 +49,19 @@ OPS = _ops.names()
 QUANT_OPS = tuple(op for op in OPS if not _ops.get(op).passes_format)
 #: ops that pass their input format through unchanged
 PASS_OPS = tuple(op for op in OPS if _ops.get(op).passes_format)
+_NEEDS_PARAMS = {op for op in OPS if _ops.get(op).needs_params}
+
+
+def check_params(op: str, params, where: str, required: bool) -> None:
+    """``params`` is an instance of ``op``'s ``params_type`` (or None where not ``required``)."""
+    want = _ops.get(op).params_type
+    if params is None:
+        if required:
+            raise ModelError(f"{where} ({op}): params missing; expected {want.__name__}")
+        return
+    if want is None or not isinstance(params, want):
+        raise ModelError(f"{where} ({op}): params of type {type(params).__name__}; expected "
+                         f"{'none' if want is None else want.__name__}")
 
 
 @dataclass
@@ -56,7 +72,9 @@ class Node:
     op: str
     inputs: list[str]
     output: str
-    attrs: dict = field(default_factory=dict)
+    #: the op's typed, frozen parameters (a dataclass of its module in fpgagen.ops: the op's
+    #: ``params_type``), or None for ops without them
+    params: object = None
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
     activation: object = None
@@ -64,13 +82,12 @@ class Node:
     onnx_nodes: list[str] = field(default_factory=list)
     #: the ONNX op type of the main node, e.g. "Conv", "Gemm"
     onnx_op: str = ""
-    #: the typed, frozen parameters of ops that have them (fpgagen.ops.params), else None
-    params: object = None
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ModelError(f"node {self.name!r}: unknown IR op {self.op!r}, expected one of {OPS}")
         self.activation = coerce_activation(self.activation, f"node {self.name!r}")
+        check_params(self.op, self.params, f"node {self.name!r}", self.op in _NEEDS_PARAMS)
 
     def __repr__(self) -> str:
         """One line: name, op, tensors, constant shapes (never the constants themselves)."""

@@ -10,7 +10,7 @@ Per layer (:class:`QLayer`), by op:
   to), ``acc_width`` bits (it can never overflow), ``shift = acc_frac - Fy``.
 - ``avgpool`` / ``gap``: the window sum times the integer reciprocal ``recip`` (a scalar, or
   ``[OH, OW]`` when the window count varies at the border), ``shift = recip_bits + Fx - Fy``.
-- ``add``: each input left-shifted by ``align[i]`` to the larger frac, summed, ``shift`` to Fy.
+- ``add``: each input left-shifted by ``params.align[i]`` to the larger frac, summed, ``shift`` to Fy.
 - ``maxpool`` / ``flatten``: exact; the output format is the input format.
 
 Every requantizing layer then rounds half away from zero (``shift > 0``) or shifts left, and
@@ -26,7 +26,7 @@ import numpy as np
 
 from fpgagen.errors import ModelError
 from fpgagen.ir.format import Format
-from fpgagen.ir.graph import activation_name, constants_text, short_name, tensors_text
+from fpgagen.ir.graph import activation_name, check_params, constants_text, short_name, tensors_text
 from fpgagen.names import shorten
 from fpgagen.ops import get as get_op
 
@@ -39,7 +39,9 @@ class QLayer:
     output: str
     in_fmts: list[Format]
     out_fmt: Format
-    attrs: dict = field(default_factory=dict)
+    #: the op's typed, frozen parameters (its module in ``fpgagen.ops``; set by the lowering for
+    #: ops whose parameters are integers, e.g. add's alignment), else None
+    params: object = None
     activation: object = None
     weight: np.ndarray | None = None
     w_fmt: Format | None = None
@@ -54,13 +56,13 @@ class QLayer:
     hi: int | None = None
     recip: np.ndarray | int | None = None
     recip_bits: int | None = None
-    align: list[int] | None = None
-    #: a fused (or standalone) LeakyRelu's integer slope (``fpgagen.ops.params.LeakyInt``), else None
+    #: a fused (or standalone) LeakyRelu's integer slope (``fpgagen.ops.activation.LeakyInt``), else None
     leaky: object = None
-    #: the typed, frozen parameters of ops that have them (``fpgagen.ops.params``), else None
-    params: object = None
     onnx_nodes: list[str] = field(default_factory=list)
     onnx_op: str = ""
+
+    def __post_init__(self) -> None:
+        check_params(self.op, self.params, f"layer {self.name!r}", False)
 
     def __repr__(self) -> str:
         """One line: name, op, tensors, constant shapes and formats (never the constants)."""

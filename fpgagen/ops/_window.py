@@ -6,13 +6,24 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from fpgagen.golden.windows import conv_output_hw
 from fpgagen.names import fmt_shape
 
 
+@dataclass(frozen=True)
+class Window:
+    """A sliding window in IR (2-D) form: ``kernel (kh, kw)``, ``stride (sh, sw)``,
+    ``pads (top, left, bottom, right)`` (a 1-D window is ``(1, k)`` over ``(C, 1, W)``)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
 def window_params(im, node, index, t, attrs: dict, kernel: tuple[int, ...],
-                   pool: bool) -> dict:
+                  pool: bool) -> Window:
     """kernel/stride/pads in IR (2-D) form from ONNX attributes, for a (C, W) or (C, H, W) input."""
     nd = len(t.shape) - 1
     if len(kernel) != nd:
@@ -51,14 +62,15 @@ def window_params(im, node, index, t, attrs: dict, kernel: tuple[int, ...],
                 im.inferred.clear()  # stop cross-checking shapes against it from here on
             end[i] += max((out - 1) * s + k - (size + begin[i] + end[i]), 0)
     if nd == 1:
-        return {"kernel": (1, kernel[0]), "stride": (1, strides[0]), "pads": (0, begin[0], 0, end[0])}
-    return {"kernel": tuple(kernel), "stride": tuple(strides), "pads": (begin[0], begin[1], end[0], end[1])}
+        return Window((1, int(kernel[0])), (1, int(strides[0])), (0, int(begin[0]), 0, int(end[0])))
+    return Window(tuple(int(k) for k in kernel), tuple(int(s) for s in strides),
+                  (int(begin[0]), int(begin[1]), int(end[0]), int(end[1])))
 
 
-def window_out_shape(im, node, index, t, channels: int, p: dict) -> tuple[int, ...]:
+def window_out_shape(im, node, index, t, channels: int, p: Window) -> tuple[int, ...]:
     h, w = t.irs[1:]
-    oh, ow = conv_output_hw((h, w), p["kernel"], p["stride"], p["pads"])
+    oh, ow = conv_output_hw((h, w), p.kernel, p.stride, p.pads)
     if oh < 1 or ow < 1:
-        raise im.err(node, index, f"the window {p['kernel']} does not fit the input {fmt_shape(t.shape)} "
-                                  f"with pads {p['pads']}")
+        raise im.err(node, index, f"the window {p.kernel} does not fit the input {fmt_shape(t.shape)} "
+                                  f"with pads {p.pads}")
     return (channels, ow) if len(t.shape) == 2 else (channels, oh, ow)

@@ -15,10 +15,20 @@ import numpy as np
 from fpgagen.errors import ModelError, QuantizationError
 from fpgagen.fixed import quantize, round_real
 from fpgagen.ir.format import Format
-from fpgagen.ops.params import LeakyInt
 
 #: word length of a LeakyRelu's quantized slope (SPEC.md 3)
 ALPHA_WORD = 8
+
+
+@dataclass(frozen=True)
+class LeakyInt:
+    """A LeakyRelu's slope as integers (SPEC.md 3): ``alpha ~= A * 2**-frac``."""
+
+    alpha: int
+    frac: int
+
+    def __iter__(self):  # (A, Fal), as the golden requantizer takes it
+        return iter((self.alpha, self.frac))
 
 
 class Activation:

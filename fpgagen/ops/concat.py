@@ -8,17 +8,27 @@ for a fused LeakyRelu). The same tensor may appear more than once; the model inp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fpgagen.golden import kernels as k
 from fpgagen.names import fmt_shape, quoted
-from fpgagen.ops.params import ConcatParams
 from fpgagen.ops.registry import Op, register
+
+
+@dataclass(frozen=True)
+class ConcatParams:
+    """Channel concat: input ``i`` (``channels[i]`` channels) is requantized by ``shifts[i]``."""
+
+    shifts: tuple[int, ...]
+    channels: tuple[int, ...]
 
 
 @register
 class Concat(Op):
     name = "concat"
+    params_type = ConcatParams
     onnx_ops = ("Concat",)
 
     def import_onnx(self, im, node, index, t, attrs):

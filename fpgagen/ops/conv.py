@@ -1,12 +1,13 @@
 """``conv``: a 2-D convolution (a 1-D conv is ``(C, 1, W)``), grouped or depthwise.
 
-Attributes ``kernel (kh, kw)``, ``stride (sh, sw)``, ``pads (top, left, bottom, right)``,
-``groups``; constants ``weight [Co, Ci/groups, kh, kw]``, ``bias [Co]``. Integer datapath: SPEC.md 3.
+Parameters :class:`ConvParams` (``kernel (kh, kw)``, ``stride (sh, sw)``, ``pads (top, left,
+bottom, right)``, ``groups``); constants ``weight [Co, Ci/groups, kh, kw]``, ``bias [Co]``. Integer datapath: SPEC.md 3.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,8 +15,15 @@ from fpgagen.golden import kernels as k
 from fpgagen.golden import windows as win
 from fpgagen.names import fmt_shape
 from fpgagen.ops._mac import lower_mac, x_max
-from fpgagen.ops._window import window_out_shape, window_params
+from fpgagen.ops._window import Window, window_out_shape, window_params
 from fpgagen.ops.registry import Op, register
+
+
+@dataclass(frozen=True)
+class ConvParams(Window):
+    """A conv's window and its channel groups (``groups`` divides Ci and Co; Ci: depthwise)."""
+
+    groups: int = 1
 
 
 def _conv(im, node, index, t, attrs) -> None:
@@ -44,29 +52,31 @@ def _conv(im, node, index, t, attrs) -> None:
         raise im.err(node, index, f"bias of shape {fmt_shape(b.shape)}; expected [{co}]")
     w4 = w.reshape(co, w.shape[1], 1, kernel[0]) if w.ndim == 3 else w
     shape = window_out_shape(im, node, index, t, co, p)
-    im.emit(node, index, "conv", [t], shape, attrs={**p, "groups": groups},
+    im.emit(node, index, "conv", [t], shape, params=ConvParams(p.kernel, p.stride, p.pads, groups),
             weight=w4.astype(np.float32), bias=None if b is None else b.astype(np.float32))
 
 
 @register
 class Conv(Op):
     name = "conv"
+    params_type = ConvParams
+    needs_params = True
     import_rules = {"Conv": _conv}
 
     def run_float(self, node, args, dtype):
-        a = node.attrs
-        return win.conv_matmul(args[0], node.weight, a["kernel"], a["stride"], a["pads"], a["groups"], dtype, node.bias)
+        a = node.params
+        return win.conv_matmul(args[0], node.weight, a.kernel, a.stride, a.pads, a.groups, dtype, node.bias)
 
     def lower(self, node, layer, ctx):
         lower_mac(node, layer, ctx)
 
     def run_int(self, layer, args, as_float):
-        a = layer.attrs
-        return k.conv_requant(args[0], layer.weight, layer.bias, a["kernel"], a["stride"], a["pads"], a["groups"],
+        a = layer.params
+        return k.conv_requant(args[0], layer.weight, layer.bias, a.kernel, a.stride, a.pads, a.groups,
                               layer.shift, layer.lo, layer.hi, x_max(layer), as_float, layer.leaky)
 
     def macs(self, layer, shapes):
         return int(layer.weight[0].size * math.prod(shapes[layer.output]))
 
     def fold_dims(self, layer, shapes):
-        return shapes[layer.output][0], shapes[layer.inputs[0]][0] // layer.attrs.get("groups", 1)
+        return shapes[layer.output][0], shapes[layer.inputs[0]][0] // layer.params.groups

@@ -7,16 +7,32 @@ remains is a layer of its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
-from fpgagen.golden import kernels as k
-from fpgagen.ops.params import PadParams
+from fpgagen.golden import windows as win
 from fpgagen.ops.registry import ExactOp, register
+
+
+def pad_zeros(x: np.ndarray, pads) -> np.ndarray:
+    """The op's kernel (float and golden integer alike): zero padding ``(top, left, bottom,
+    right)`` of ``[N, C, H, W]`` (0 is in every format)."""
+    return win.pad(x, pads, 0)
+
+
+@dataclass(frozen=True)
+class PadParams:
+    """Zero padding ``(top, left, bottom, right)`` of a feature map."""
+
+    pads: tuple[int, int, int, int]
 
 
 @register
 class Pad(ExactOp):
     name = "pad"
+    params_type = PadParams
+    needs_params = True
     onnx_ops = ("Pad",)
 
     def import_onnx(self, im, node, index, t, attrs):
@@ -64,7 +80,7 @@ class Pad(ExactOp):
         im.emit(node, index, "pad", [t], shape, params=PadParams((top, left, bottom, right)))
 
     def kernel(self, x, params):
-        return k.pad(x, params.pads)
+        return pad_zeros(x, params.pads)
 
 
 def merge_pads(graph) -> bool:
@@ -77,7 +93,7 @@ def merge_pads(graph) -> bool:
         if not readers or any(r.op != "conv" for r in readers):
             continue
         for r in readers:
-            r.attrs = dict(r.attrs, pads=tuple(a + b for a, b in zip(r.attrs["pads"], node.params.pads)))
+            r.params = replace(r.params, pads=tuple(a + b for a, b in zip(r.params.pads, node.params.pads)))
             r.inputs = [node.inputs[0] if x == node.output else x for x in r.inputs]
             r.onnx_nodes = r.onnx_nodes + node.onnx_nodes
         graph.nodes.remove(node)

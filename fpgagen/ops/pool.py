@@ -1,7 +1,7 @@
 """``maxpool``, ``avgpool`` and ``gap`` (global average pool).
 
-``maxpool``/``avgpool`` attributes: ``kernel``, ``stride``, ``pads``; ``avgpool`` also
-``count_include_pad``. A max pool is exact (its output format is its input's; padding never wins;
+``maxpool`` parameters: a :class:`~fpgagen.ops._window.Window` (``kernel``, ``stride``, ``pads``);
+``avgpool``: :class:`AvgPoolParams` (the window and ``count_include_pad``, ``count_pads``). A max pool is exact (its output format is its input's; padding never wins;
 a fused ReLU/Clip clamps the maxima). An average pool sums the window and multiplies by the
 integer reciprocal of its count (a scalar, or ``[OH, OW]`` where counts vary at the border), then
 requantizes with ``shift = recip_bits + Fx - Fy`` (SPEC.md 3).
@@ -9,17 +9,28 @@ requantizes with ``shift = recip_bits + Fx - Fy`` (SPEC.md 3).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fpgagen.errors import QuantizationError
 from fpgagen.fixed import signed_width
 from fpgagen.golden import kernels as k
 from fpgagen.golden import windows as win
-from fpgagen.ops._window import window_out_shape, window_params
+from fpgagen.ops._window import Window, window_out_shape, window_params
 from fpgagen.ops.registry import Op, register
 
 #: bits of precision of an average pool's integer reciprocal, beyond the window count's bits
 RECIP_PRECISION = 16
+
+
+@dataclass(frozen=True)
+class AvgPoolParams(Window):
+    """An average pool's window; ``count_include_pad``: the divisor counts the zero padding
+    (``count_pads``, where ceil_mode's extra end padding is not counted: the pads it does count)."""
+
+    count_include_pad: bool = False
+    count_pads: tuple[int, int, int, int] | None = None
 
 
 def recip_constants(counts: np.ndarray) -> tuple[np.ndarray, int]:
@@ -34,7 +45,7 @@ def _ints(args):
     return [a.astype(np.int64, copy=False) for a in args]
 
 
-def _pool_common(im, node, index, t, attrs, allowed, what) -> dict:
+def _pool_common(im, node, index, t, attrs, allowed, what) -> Window:
     im.check_attrs(node, index, attrs, allowed)
     im.need_layout(node, index, t, (2, 3), f"{what} expects [C, W] or [C, H, W]")
     kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
@@ -50,7 +61,7 @@ def _maxpool(im, node, index, t, attrs) -> None:
     p = _pool_common(im, node, index, t, attrs,
                      ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"),
                      "MaxPool")
-    im.emit(node, index, "maxpool", [t], window_out_shape(im, node, index, t, t.shape[0], p), attrs=p)
+    im.emit(node, index, "maxpool", [t], window_out_shape(im, node, index, t, t.shape[0], p), params=p)
 
 
 def _avgpool(im, node, index, t, attrs) -> None:
@@ -58,15 +69,15 @@ def _avgpool(im, node, index, t, attrs) -> None:
     p = _pool_common(im, node, index, t, attrs,
                      ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"),
                      "AveragePool")
-    extra = {}
+    counted = None
     if include and attrs.get("ceil_mode", 0):
         # the divisor counts the pads but not the end padding ceil_mode adds (as onnxruntime does)
-        plain = window_params(im, node, index, t, {**attrs, "ceil_mode": 0}, p["kernel"][-len(t.shape) + 1:],
-                               pool=True)
-        if plain["pads"] != p["pads"]:
-            extra["count_pads"] = plain["pads"]
+        plain = window_params(im, node, index, t, {**attrs, "ceil_mode": 0}, p.kernel[-len(t.shape) + 1:],
+                              pool=True)
+        if plain.pads != p.pads:
+            counted = plain.pads
     im.emit(node, index, "avgpool", [t], window_out_shape(im, node, index, t, t.shape[0], p),
-            attrs={**p, "count_include_pad": include, **extra})
+            params=AvgPoolParams(p.kernel, p.stride, p.pads, include, counted))
 
 
 def _global_pool(im, node, index, t, attrs) -> None:
@@ -77,19 +88,21 @@ def _global_pool(im, node, index, t, attrs) -> None:
         im.emit(node, index, "gap", [t], shape)
     else:
         h, w = t.irs[1:]
-        im.emit(node, index, "maxpool", [t], shape, attrs={"kernel": (h, w), "stride": (1, 1), "pads": (0, 0, 0, 0)})
+        im.emit(node, index, "maxpool", [t], shape, params=Window((h, w)))
 
 
 @register
 class MaxPool(Op):
     name = "maxpool"
+    params_type = Window
+    needs_params = True
     passes_format = True
     commutes = "monotone"
     import_rules = {"MaxPool": _maxpool, "GlobalMaxPool": _global_pool}
 
     def run_float(self, node, args, dtype):
-        a = node.attrs
-        return win.window_max(args[0], a["kernel"], a["stride"], a["pads"], -np.inf)
+        a = node.params
+        return win.window_max(args[0], a.kernel, a.stride, a.pads, -np.inf)
 
     def lower(self, node, layer, ctx):
         if node.activation is not None:  # a fused ReLU/Clip clamps the maxima (passes/activations.py)
@@ -99,8 +112,8 @@ class MaxPool(Op):
             layer.lo, layer.hi = node.activation.bounds(layer.out_fmt)
 
     def run_int(self, layer, args, as_float):
-        a = layer.attrs
-        return k.maxpool(args[0], a["kernel"], a["stride"], a["pads"], layer.lo, layer.hi)
+        a = layer.params
+        return k.maxpool(args[0], a.kernel, a.stride, a.pads, layer.lo, layer.hi)
 
 
 def _lower_average(layer, counts, x_fmt) -> None:
@@ -116,22 +129,24 @@ def _lower_average(layer, counts, x_fmt) -> None:
 @register
 class AvgPool(Op):
     name = "avgpool"
+    params_type = AvgPoolParams
+    needs_params = True
     import_rules = {"AveragePool": _avgpool}
 
     def run_float(self, node, args, dtype):
-        a, x = node.attrs, args[0]
-        total = win.windows(x, a["kernel"], a["stride"], a["pads"], 0).sum(axis=(-1, -2))
+        a, x = node.params, args[0]
+        total = win.windows(x, a.kernel, a.stride, a.pads, 0).sum(axis=(-1, -2))
         return total / win.avgpool_divisors(x.shape[2:], a)
 
     def lower(self, node, layer, ctx):
-        counts = win.avgpool_divisors(ctx.shapes[node.inputs[0]][1:], node.attrs)
+        counts = win.avgpool_divisors(ctx.shapes[node.inputs[0]][1:], node.params)
         if (counts == counts.flat[0]).all():
             counts = np.array(counts.flat[0])
         _lower_average(layer, counts, layer.in_fmts[0])
 
     def run_int(self, layer, args, as_float):
-        a, (x,) = layer.attrs, _ints(args)
-        return k.avgpool(x, a["kernel"], a["stride"], a["pads"], layer.recip, layer.shift, layer.lo, layer.hi,
+        a, (x,) = layer.params, _ints(args)
+        return k.avgpool(x, a.kernel, a.stride, a.pads, layer.recip, layer.shift, layer.lo, layer.hi,
                          layer.leaky)
 
 

@@ -25,6 +25,11 @@ class Op:
     passes_format: ClassVar[bool] = False
     #: the ONNX op types whose import rule is :meth:`import_onnx`
     onnx_ops: ClassVar[tuple[str, ...]] = ()
+    #: the type of ``Node.params`` / ``QLayer.params`` (a frozen dataclass of this module), or None
+    #: for an op without parameters; the IR checks it
+    params_type: ClassVar[type | None] = None
+    #: every float-IR node of this op has its params (ops whose params come from the lowering do not)
+    needs_params: ClassVar[bool] = False
     #: or: ONNX op type -> its import rule ``rule(im, node, index, t, attrs)`` (module functions)
     import_rules: ClassVar[dict] = {}
     #: a fused activation may be given to this op (its requantizer clamps / takes the LeakyRelu)
@@ -76,9 +81,6 @@ class ExactOp(Op):
 
     def run_float(self, node, args, dtype):
         return self.kernel(args[0], node.params)
-
-    def lower(self, node, layer, ctx):
-        layer.params = node.params
 
     def run_int(self, layer, args, as_float):
         return self.kernel(args[0], layer.params)

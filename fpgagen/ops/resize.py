@@ -9,17 +9,24 @@ other combination is an error naming the attributes. Exact: the output format is
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 
 import numpy as np
 
-from fpgagen.golden import kernels as k
-from fpgagen.ops.params import ResizeParams
 from fpgagen.ops.registry import ExactOp, register
 
 COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
                     "tf_half_pixel_for_nn")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def resize_nearest(x: np.ndarray, factors) -> np.ndarray:
+    """The op's kernel (float and golden integer alike): nearest-neighbour upsampling of
+    ``[N, C, H, W]`` by integer factors ``(fh, fw)``, each pixel replicated."""
+    fh, fw = factors
+    return np.repeat(np.repeat(x, fh, axis=2), fw, axis=3)
 
 
 def source_index(out_len: int, in_len: int, scale: float, mode: str, nearest: str) -> np.ndarray:
@@ -49,9 +56,18 @@ def source_index(out_len: int, in_len: int, scale: float, mode: str, nearest: st
     return np.clip(r, 0, in_len - 1).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class ResizeParams:
+    """Nearest upsampling: every pixel replicated ``factors = (fh, fw)`` times."""
+
+    factors: tuple[int, int]
+
+
 @register
 class Resize(ExactOp):
     name = "resize"
+    params_type = ResizeParams
+    needs_params = True
     onnx_ops = ("Resize", "Upsample")
 
     def import_onnx(self, im, node, index, t, attrs):
@@ -127,4 +143,4 @@ class Resize(ExactOp):
         im.emit(node, index, "resize", [t], (t.shape[0], *out[2:]), params=ResizeParams(tuple(factors)))
 
     def kernel(self, x, params):
-        return k.resize_nearest(x, params.factors)
+        return resize_nearest(x, params.factors)

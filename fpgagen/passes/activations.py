@@ -22,6 +22,7 @@ from fpgagen.ir.graph import OPS, QUANT_OPS, Graph, Node, activation_name
 from fpgagen.names import quoted
 from fpgagen.ops import get as get_op
 from fpgagen.ops.activation import LeakyRelu, compose
+from fpgagen.ops.pool import Window
 from fpgagen.passes.pending import bypass, describe
 
 #: layers an activation can move through (they declare it: ``Op.commutes``)
@@ -96,7 +97,7 @@ def _insert_clamp(graph: Graph, act: Node) -> None:
     its chain of through layers: right after the tensor it cannot be fused into."""
     chain, tensor = _walk_up(graph, act)
     reader = chain[-1] if chain else act  # the node that reads `tensor` on the activation's path
-    unit = dict(kernel=(1, 1), stride=(1, 1), pads=(0, 0, 0, 0))
+    unit = Window((1, 1))
     clamp_name = f"{act.name}/clamp"
     shape = graph.shape(tensor)
     src = tensor
@@ -108,7 +109,7 @@ def _insert_clamp(graph: Graph, act: Node) -> None:
         out = _fresh(graph, f"{tensor}/clamped")
         flat = _fresh(graph, f"{tensor}/clamped_flat")
         graph.shapes[out], graph.shapes[flat] = (shape[0], 1, 1), tuple(shape)
-        new_nodes = [Node(clamp_name, "maxpool", [src], out, unit, activation=act.activation,
+        new_nodes = [Node(clamp_name, "maxpool", [src], out, params=unit, activation=act.activation,
                           onnx_nodes=list(act.onnx_nodes), onnx_op=act.onnx_op),
                      Node(f"{act.name}/flatten", "flatten", [out], flat, onnx_nodes=list(act.onnx_nodes),
                           onnx_op=act.onnx_op)]
@@ -116,7 +117,7 @@ def _insert_clamp(graph: Graph, act: Node) -> None:
     else:
         out = _fresh(graph, f"{tensor}/clamped")
         graph.shapes[out] = tuple(shape)
-        new_nodes = [Node(clamp_name, "maxpool", [src], out, unit, activation=act.activation,
+        new_nodes = [Node(clamp_name, "maxpool", [src], out, params=unit, activation=act.activation,
                           onnx_nodes=list(act.onnx_nodes), onnx_op=act.onnx_op)]
         new_src = out
     reader.inputs = [new_src if t == src else t for t in reader.inputs]

@@ -86,12 +86,12 @@ def _fold_into_conv(graph: Graph, aff: Node, conv: Node, shape) -> str | None:
     s_c, t_c = _per_channel(s, shape), _per_channel(t, shape)
     if s_c is None or t_c is None:
         return f"its constant varies within a channel, so it cannot be folded into conv {quoted(conv.name)}"
-    if any(conv.attrs["pads"]) and (t_c != 0).any():
-        return (f"conv {quoted(conv.name)} after it pads its input with zeros (pads {tuple(conv.attrs['pads'])}), "
+    if any(conv.params.pads) and (t_c != 0).any():
+        return (f"conv {quoted(conv.name)} after it pads its input with zeros (pads {tuple(conv.params.pads)}), "
                 f"which would not be shifted; folding is exact only for an unpadded conv")
     w = conv.weight.astype(np.float64)
     co, cig = w.shape[:2]
-    cog = co // conv.attrs["groups"]
+    cog = co // conv.params.groups
     idx = (np.arange(co) // cog)[:, None] * cig + np.arange(cig)[None, :]  # input channel of w[o, ci]
     b = np.zeros(co) if conv.bias is None else conv.bias.astype(np.float64)
     conv.bias = (b + (w * t_c[idx][:, :, None, None]).sum(axis=(1, 2, 3))).astype(np.float32)

@@ -138,7 +138,7 @@ def lower(graph: Graph, plan: FormatPlan) -> tuple[QGraph, LoweringStats]:
         out_fmt = plan.tensors[node.output]
         layer = QLayer(
             name=node.name, op=node.op, inputs=list(node.inputs), output=node.output,
-            in_fmts=[plan.tensors[t] for t in node.inputs], out_fmt=out_fmt, attrs=dict(node.attrs),
+            in_fmts=[plan.tensors[t] for t in node.inputs], out_fmt=out_fmt, params=node.params,
             activation=node.activation, onnx_nodes=list(node.onnx_nodes), onnx_op=node.onnx_op,
         )
         op.lower(node, layer, ctx)

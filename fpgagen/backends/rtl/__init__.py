@@ -5,6 +5,10 @@ module to instantiate, its parameters in declaration order, the contents of the 
 its ROMs load with ``$readmemh``, the analytic cycles per frame and a one-line description.
 Builders raise :class:`fpgagen.errors.BackendError` naming the layer for what the module
 cannot do; they never write files.
+
+Each builder module also registers the emitter of its op(s) (``@emits``, into :data:`EMITTERS`):
+what :mod:`fpgagen.backends.verilog` calls per layer. That module imports every module of this
+package, so a new op's Verilog lives in its builder module (and its library ``.v`` file) only.
 """
 
 from __future__ import annotations
@@ -13,8 +17,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fpgagen.backends.parallelism import layer_parallelism
 from fpgagen.errors import BackendError
 from fpgagen.names import quoted
+from fpgagen.tables import registrar
+
+#: IR op -> its Verilog emitter ``(prefix, q, layer, cfg, source) -> ([RtlInstance, ...], pe, simd)``:
+#: one instance, or a chain of stages (a concat of more than two inputs); ``prefix`` names its ROM
+#: files, ``source(tensor)`` is the tensor whose stream carries ``tensor`` (a relabelled flatten's input)
+EMITTERS: dict = {}
+#: register the Verilog emitter of IR ops (one per op; a second is an error)
+emits = registrar(EMITTERS, "Verilog emitters")
+
+
+def simple(builder):
+    """The emitter of a one-instance layer without parallelism: ``builder(q, layer)``."""
+    return lambda prefix, q, layer, cfg, source: ([builder(q, layer)], 1, 1)
+
+
+def mac_parallelism(cfg, q, layer) -> tuple[int, int]:
+    """PE, SIMD of a conv/dense layer (the fpgagen_conv2d rule: PE divides Co/groups)."""
+    return layer_parallelism(cfg, q, layer, pe_in_group=True)
 
 
 @dataclass

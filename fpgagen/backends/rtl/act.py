@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from fpgagen.backends.rtl import RtlInstance, check_op, leaky_text, requant_params, where
+from fpgagen.backends.rtl import RtlInstance, check_op, emits, leaky_text, requant_params, simple, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 
@@ -38,3 +38,6 @@ def act_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     describe = (f"leakyrelu of {length} elements, in {x_fmt} out {y_fmt}, shift {layer.shift}, "
                 f"clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, {length} cycles/frame")
     return RtlInstance(MODULE, params, {}, int(length), describe)
+
+
+emits("leakyrelu")(simple(act_instance))

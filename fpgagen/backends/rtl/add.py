@@ -1,6 +1,6 @@
 """Parameters of ``fpgagen_add`` (templates/verilog/fpgagen_add.v): the residual add.
 
-The integer IR gives each input's left shift ``align[i]`` (to the larger frac), the
+The integer IR gives each input's left shift ``params.align[i]`` (to the larger frac), the
 requantizing ``shift`` and the clamp ``[lo, hi]``; the two inputs may have different formats
 (word length, signedness). The module takes one element of each input per beat and emits one
 sum per beat, so a frame takes its number of elements in cycles.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from fpgagen.backends.rtl import RtlInstance, check_op, leaky_text, requant_params, where
+from fpgagen.backends.rtl import RtlInstance, check_op, emits, leaky_text, requant_params, simple, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 
@@ -30,7 +30,7 @@ def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     check_op(layer, MODULE, "add")
     if len(layer.inputs) != 2 or len(layer.in_fmts) != 2:
         raise BackendError(f"{where(layer)}: fpgagen_add adds exactly 2 inputs, the layer has {len(layer.inputs)}")
-    align = layer.align
+    align = layer.params.align if layer.params is not None else None
     if align is None or len(align) != 2:
         raise BackendError(f"{where(layer)}: the integer IR has no alignment shift per input (align {align!r})")
     if any(int(a) != a or a < 0 for a in align):
@@ -65,3 +65,6 @@ def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     describe = (f"add of {length} elements, in {f0} << {align[0]} + {f1} << {align[1]}, out {y_fmt}, "
                 f"shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, {length} cycles/frame")
     return RtlInstance(MODULE, params, {}, int(length), describe)
+
+
+emits("add")(simple(add_instance))

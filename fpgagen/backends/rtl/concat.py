@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 
-from fpgagen.backends.rtl import RtlInstance, bounds_params, check_op, leaky_params, leaky_text, where
+from fpgagen.backends.rtl import RtlInstance, bounds_params, check_op, emits, leaky_params, leaky_text, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import ConcatParams
+from fpgagen.ops.concat import ConcatParams
 
 MODULE = "fpgagen_concat"
 
@@ -76,3 +76,8 @@ def concat_instances(q: QGraph, layer: QLayer) -> list[RtlInstance]:
                     f"{cycles} cycles/frame")
         stages.append(RtlInstance(MODULE, params, {}, int(cycles), describe))
     return stages
+
+
+@emits("concat")
+def _emit(prefix, q, layer, cfg, source):
+    return concat_instances(q, layer), 1, 1

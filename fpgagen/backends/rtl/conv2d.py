@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, leaky_text, mac_params, where
+from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
+                                  mac_parallelism, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -59,8 +60,8 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     """
     check_mac_layer(layer, MODULE, "conv")
     prefix = ident(prefix or layer.name)
-    attrs = layer.attrs
-    groups = int(attrs.get("groups", 1))
+    params = layer.params  # ConvParams
+    groups = params.groups
     weight = np.asarray(layer.weight)
     if weight.ndim != 4:
         raise BackendError(f"{where(layer)}: weights must be [Co, Ci/groups, KH, KW], got shape "
@@ -69,9 +70,7 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     if groups < 1 or co % groups:
         raise BackendError(f"{where(layer)}: groups={groups} must be >= 1 and divide the {co} output channels")
     ci = cig * groups
-    kernel = tuple(int(v) for v in attrs.get("kernel", (kh, kw)))
-    stride = tuple(int(v) for v in attrs.get("stride", (1, 1)))
-    pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))
+    kernel, stride, pads = params.kernel, params.stride, params.pads
     if kernel != (kh, kw):
         raise BackendError(f"{where(layer)}: kernel {kernel} does not match the weights' {kh}x{kw} taps")
     if len(stride) != 2 or min(stride) < 1 or len(pads) != 4 or min(pads) < 0:
@@ -116,3 +115,9 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
                 f"line buffer {rows} rows, "
                 f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
+
+
+@emits("conv")
+def _emit(prefix, q, layer, cfg, source):
+    pe, simd = mac_parallelism(cfg, q, layer)
+    return [conv2d_instance(q, layer, pe, simd, prefix)], pe, simd

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import RtlInstance, check_mac_layer, check_parallelism, leaky_text, mac_params, where
+from fpgagen.backends import hwc_order
+from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
+                                  mac_parallelism, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -55,3 +57,14 @@ def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stre
                 f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}, "
                 f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
+
+
+@emits("dense")
+def _emit(prefix, q, layer, cfg, source):
+    pe, simd = mac_parallelism(cfg, q, layer)
+    weights = layer.weight
+    carried = source(layer.inputs[0])
+    if carried != layer.inputs[0]:
+        # the input is a flattened map travelling in HWC order: permute the weight columns
+        weights = layer.weight[:, hwc_order(q.shapes[carried])]
+    return [dense_instance(q, layer, pe, simd, weights, prefix)], pe, simd

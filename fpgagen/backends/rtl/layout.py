@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from fpgagen.backends.rtl import RtlInstance, check_op, where
+from fpgagen.backends.rtl import RtlInstance, check_op, emits, simple, where
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
-from fpgagen.ops.params import PadParams, ResizeParams
+from fpgagen.ops.pad import PadParams
+from fpgagen.ops.resize import ResizeParams
 
 
 def _map(q: QGraph, layer: QLayer, module: str, op: str, kind, what: str, values, least: int):
@@ -78,3 +79,7 @@ def pad_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     params = {"WIDTH": fmt.word, "C": c, "H": h, "W": w, "PAD_T": t, "PAD_L": l, "PAD_B": b, "PAD_R": r}
     describe = (f"zero pad {c}x{h}x{w} -> {c}x{oh}x{ow} (pads {t}/{l}/{b}/{r}), {fmt}, {cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)
+
+
+emits("resize")(simple(resize_instance))
+emits("pad")(simple(pad_instance))

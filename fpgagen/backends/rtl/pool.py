@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.rtl import MAX_ACC_WIDTH, RtlInstance, check_op, hex_words, leaky_text, requant_params, where
+from fpgagen.backends.rtl import (MAX_ACC_WIDTH, RtlInstance, check_op, emits, hex_words, leaky_text, requant_params,
+                                  simple, where)
 from fpgagen.errors import BackendError
 from fpgagen.golden.windows import window_counts
 from fpgagen.ir.graph import activation_name, conv_output_hw
@@ -62,13 +63,7 @@ def _geometry(q: QGraph, layer: QLayer, module: str, op: str, reciprocal: bool =
     if layer.op == "gap":
         kernel, stride, pads = (h, w), (1, 1), (0, 0, 0, 0)
     else:
-        try:
-            kernel = tuple(int(v) for v in layer.attrs["kernel"])
-            stride = tuple(int(v) for v in layer.attrs.get("stride", (1, 1)))
-            pads = tuple(int(v) for v in layer.attrs.get("pads", (0, 0, 0, 0)))
-        except (KeyError, TypeError, ValueError):
-            raise BackendError(f"{where(layer)}: needs integer attributes kernel (kh, kw), stride (sh, sw) and pads "
-                               f"(top, left, bottom, right), got {layer.attrs!r}") from None
+        kernel, stride, pads = layer.params.kernel, layer.params.stride, layer.params.pads
         if len(kernel) != 2 or len(stride) != 2 or len(pads) != 4:
             raise BackendError(f"{where(layer)}: needs a 2-D kernel, stride and 4 pads, got kernel {kernel}, "
                                f"stride {stride}, pads {pads}")
@@ -222,3 +217,12 @@ def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
                 f"{leaky_text(layer)}, "
                 f"{cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)
+
+
+@emits("avgpool")
+def _emit_avgpool(prefix, q, layer, cfg, source):
+    return [avgpool_instance(q, layer, prefix)], 1, 1
+
+
+emits("maxpool")(simple(maxpool_instance))
+emits("gap")(simple(gap_instance))

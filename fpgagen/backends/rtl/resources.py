@@ -149,10 +149,10 @@ def mac_layer_blocks(q, layer, pe: int, simd: int, family: str) -> int:
          "IN_WIDTH": x_bits, "BIAS_WIDTH": 0, "OUT_WIDTH": 0}  # the bias ROM and outputs stay in logic
     if layer.op == "conv":
         c, h, w = q.shapes[layer.inputs[0]]
-        a = layer.attrs
-        p.update(CI=c, CO=q.shapes[layer.output][0], GROUPS=int(a.get("groups", 1)), H=h, W=w,
-                 KH=a["kernel"][0], KW=a["kernel"][1], SH=a["stride"][0], SW=a["stride"][1],
-                 PAD_T=a["pads"][0], PAD_L=a["pads"][1], PAD_B=a["pads"][2], PAD_R=a["pads"][3])
+        a = layer.params
+        p.update(CI=c, CO=q.shapes[layer.output][0], GROUPS=a.groups, H=h, W=w,
+                 KH=a.kernel[0], KW=a.kernel[1], SH=a.stride[0], SW=a.stride[1],
+                 PAD_T=a.pads[0], PAD_L=a.pads[1], PAD_B=a.pads[2], PAD_R=a.pads[3])
         module = "fpgagen_conv2d"
     else:
         p.update(N_IN=q.shapes[layer.inputs[0]][0], N_OUT=q.shapes[layer.output][0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from fpgagen.backends.rtl import RtlInstance
+from fpgagen.backends.rtl import RtlInstance, emits
 from fpgagen.errors import BackendError
 
 FORK = "fpgagen_fork"
@@ -64,3 +64,10 @@ def hwc_to_chw_instance(width: int, shape, name: str | None = None) -> RtlInstan
     return RtlInstance(HWC_TO_CHW, {"WIDTH": width, "C": c, "H": h, "W": w}, {}, n,
                        f"HWC to CHW reorder of a {c}x{h}x{w} map of {width}-bit elements, RAM of 2 x {n} "
                        f"words, {n} cycles/frame, latency {n + 2}")
+
+
+@emits("flatten")
+def _emit_flatten(prefix, q, layer, cfg, source):
+    """A flatten that reorders (the dataflow plan aliases the others): HWC to CHW."""
+    shape = q.shapes[layer.inputs[0]]
+    return [hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name)], 1, 1
