@@ -1,7 +1,8 @@
 """Benchmark: the generated Verilog on real FPGAs, through open synthesis and place and route.
 
-For each model (digits MLP, digits CNN, the MNIST CNN of ../shared) and each device, with
-``parallelism: auto`` (the device's multiplier budget, no hand tuning): ``fpgagen synth``
+For each model (digits MLP, digits CNN, the MNIST CNN of ../shared, the MNIST 5x5 CNN of
+examples/mnist5x5) and each device, with ``parallelism: auto`` (the device's multiplier budget, no
+hand tuning): ``fpgagen synth``
 (Yosys + nextpnr from the YoWASP wheels) and report, side by side in one table:
 
 - LUT / FF / DSP / BRAM used vs available, whether it fits and routes;
@@ -12,8 +13,12 @@ For each model (digits MLP, digits CNN, the MNIST CNN of ../shared) and each dev
 
 Each run takes one to several minutes (first runs of the YoWASP tools compile for a minute).
 
-    python benchmarks/bench_synth.py [--models digits_mlp digits_cnn mnist_cnn]
+    python benchmarks/bench_synth.py [--models digits_mlp digits_cnn mnist_cnn mnist5x5]
         [--devices ice40-up5k ecp5-25f ecp5-85f xc7a35t] [--json FILE] [--out DIR]
+
+Without ``--devices`` each model runs on its default devices (``DEVICES_OF``: the four above, the
+MNIST 5x5 CNN on the UP5K it is sized for). A model whose config needs ../shared is left out when
+../shared is absent.
 """
 
 from __future__ import annotations
@@ -33,8 +38,16 @@ from fpgagen.backends.parallelism import macs  # noqa: E402
 from fpgagen.devices import DEVICES  # noqa: E402
 
 
+#: model name -> its build config under configs/
+CONFIGS = {"digits_mlp": "digits_mlp.yaml", "digits_cnn": "digits_cnn.yaml", "mnist_cnn": "mnist_cnn.yaml",
+           "mnist5x5": "mnist5x5_up5k.yaml"}
+ALL_DEVICES = ["ice40-up5k", "ecp5-25f", "ecp5-85f", "xc7a35t"]
+#: the devices a model runs on when --devices is not given
+DEVICES_OF = {"mnist5x5": ["ice40-up5k"]}
+
+
 def config_for(name: str, device: str, tmp: Path) -> Path:
-    raw = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "configs" / CONFIGS[name]).read_text())
     for key in ("model",):
         raw[key] = str((ROOT / "configs" / raw[key]).resolve())
     for key in ("calibration", "validation"):
@@ -48,6 +61,12 @@ def config_for(name: str, device: str, tmp: Path) -> Path:
     path = tmp / f"{name}_{device}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def has_inputs(name: str) -> bool:
+    """Whether the model and data files of ``name``'s config exist (../shared may be absent)."""
+    raw = yaml.safe_load((ROOT / "configs" / CONFIGS[name]).read_text())
+    return all((ROOT / "configs" / path).is_file() for path in (raw["model"], raw["data"]["calibration"]))
 
 
 def bench(name: str, device: str, out: Path) -> dict:
@@ -77,19 +96,19 @@ def bench(name: str, device: str, out: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=["digits_mlp", "digits_cnn", "mnist_cnn"])
-    ap.add_argument("--devices", nargs="+", default=["ice40-up5k", "ecp5-25f", "ecp5-85f", "xc7a35t"])
+    ap.add_argument("--models", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    ap.add_argument("--devices", nargs="+", choices=list(DEVICES), help=f"default: {', '.join(ALL_DEVICES)} "
+                    f"(the MNIST 5x5 CNN: {', '.join(DEVICES_OF['mnist5x5'])})")
     ap.add_argument("--json", help="write the rows to this file")
     ap.add_argument("--out", help="keep the builds here (default: a temporary folder)")
     args = ap.parse_args()
-    shared = ROOT.parent / "shared" / "models" / "burn_mnist_cnn" / "mnist.onnx"
-    models = [m for m in args.models if m != "mnist_cnn" or shared.is_file()]
+    models = [m for m in args.models if has_inputs(m)]
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         out = Path(args.out) if args.out else Path(tmpdir)
         out.mkdir(parents=True, exist_ok=True)
         for name in models:
-            for device in args.devices:
+            for device in args.devices or DEVICES_OF.get(name, ALL_DEVICES):
                 try:
                     row = bench(name, device, out)
                 except Exception as exc:  # a model that does not fit a device is a row, not a crash
