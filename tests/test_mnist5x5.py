@@ -29,7 +29,7 @@ def test_mnist5x5_fits_the_up5k_fast_and_bit_exact(tmp_path):
     b, out = build(cfg, tmp_path, progress=False)
     q = b.qgraph
     convs = [ly for ly in q.layers if ly.op == "conv"]
-    assert [tuple(ly.attrs["kernel"]) for ly in convs] == [(5, 5), (5, 5)]
+    assert [tuple(ly.params.kernel) for ly in convs] == [(5, 5), (5, 5)]
 
     s = json.loads((out / "summary.json").read_text())
     res = s["hardware"]["resources"]
