@@ -351,7 +351,7 @@ def test_builder_errors():
     odd = QLayer(**{**grouped.__dict__, "params": replace(grouped.params, groups=3)})
     with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): groups=3 must be >= 1 and divide the 4 output"):
         conv2d_instance(qg, odd, 1, 1)
-    dense = QLayer(**{**layer.__dict__, "op": "dense"})
+    dense = QLayer(**{**layer.__dict__, "op": "dense", "params": None})
     with pytest.raises(BackendError, match=r"'/bad/Conv': fpgagen_conv2d builds conv layers, not 'dense'"):
         conv2d_instance(q, dense, 1, 1)
     q_bad = QGraph("bad", "x", "y", [layer], {"x": (3, 5, 5), "y": (4, 4, 4)}, q.fmts)

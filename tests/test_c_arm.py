@@ -13,6 +13,7 @@ import pytest
 
 from fpgagen import flow
 from fpgagen.backends import c as cb
+from fpgagen.backends.c import run as c_run
 from fpgagen.config import resolve_config
 from fpgagen.golden.model import run_int
 
@@ -99,7 +100,7 @@ def test_a_block_qemu_did_not_run_is_not_counted(tmp_path, monkeypatch, chunk):
     script = tmp_path / "fake_qemu.py"
     script.write_text("import sys\nsys.stderr.write(open(sys.argv[1]).read())\n")
     (tmp_path / "log.txt").write_text(log)
-    monkeypatch.setattr(cb, "_CHUNK", chunk)
+    monkeypatch.setattr(c_run, "_CHUNK", chunk)  # the toolchain module reads it
     segs, rest = cb.count_marked_instructions([sys.executable, str(script), str(tmp_path / "log.txt")], tmp_path,
                                               mark)
     assert (segs, rest) == ([3, 3], 1)
