@@ -107,13 +107,13 @@ def golden(layer, x: np.ndarray) -> np.ndarray:
         return kernels.maxpool(x, a.kernel, a.stride, a.pads, layer.lo, layer.hi)
     if layer.leaky is not None:  # sum * reciprocal through the two-path requantizer
         if layer.op == "avgpool":
-            total = kernels.window_sum(x, a.kernel, a.stride, a.pads) * np.asarray(layer.recip, np.int64)
+            total = kernels.window_sum(x, a.kernel, a.stride, a.pads) * np.asarray(layer.params.recip, np.int64)
         else:
-            total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int64) * np.int64(layer.recip)
+            total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int64) * np.int64(layer.params.recip)
         return kernels.requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky)
     if layer.op == "avgpool":
-        return kernels.avgpool(x, a.kernel, a.stride, a.pads, layer.recip, layer.shift, layer.lo, layer.hi)
-    return kernels.gap(x, layer.recip, layer.shift, layer.lo, layer.hi)
+        return kernels.avgpool(x, a.kernel, a.stride, a.pads, layer.params.recip, layer.shift, layer.lo, layer.hi)
+    return kernels.gap(x, layer.params.recip, layer.shift, layer.lo, layer.hi)
 
 
 def hwc(frames: np.ndarray) -> list[list[int]]:
@@ -213,7 +213,7 @@ def test_builders(sweep):
     assert text.startswith("// 'pool': reciprocals round(2**")
     words = [int(v, 16) for v in text.splitlines()[1:]]
     q, layer = build_layer(CASES[[c[0] for c in CASES].index("av_k3s1p1_rom")], seed=0)
-    assert words == np.asarray(layer.recip).ravel().tolist() and len(words) == 7 * 5
+    assert words == np.asarray(layer.params.recip).ravel().tolist() and len(words) == 7 * 5
     assert by_name["av_k3s1p1_cip"]["params"]["RECIP_ROM"] == 0
     scalar = by_name["av_k2s2"]["params"]
     assert (scalar["RECIP_ROM"], scalar["RECIP"], scalar["RECIP_FILE"]) == (0, 2 ** 18 // 4, "")
@@ -246,7 +246,7 @@ def test_builder_errors():
                                            r"and the input u8.5"):
         rtl_pool.maxpool_instance(q, layer)
     q, layer = _layer("avgpool")
-    layer.recip = np.ones((2, 2), np.int64)
+    layer.params = replace(layer.params, recip=np.ones((2, 2), np.int64))
     with pytest.raises(BackendError, match=r"layer 'pool' \(avgpool\): recip must be a scalar or one per output "
                                            r"position \(4, 4\), got shape \(2, 2\)"):
         rtl_pool.avgpool_instance(q, layer)
@@ -259,6 +259,6 @@ def test_builder_errors():
     with pytest.raises(BackendError, match=r"layer 'pool' \(gap\): the output 'y' has shape \(3, 2, 1\)"):
         rtl_pool.gap_instance(q, layer)
     q, layer = _layer("gap")
-    layer.recip = 1 << 33
+    layer.params = replace(layer.params, recip=1 << 33)
     with pytest.raises(BackendError, match=r"the reciprocal 8589934592 must be a positive 32-bit Verilog parameter"):
         rtl_pool.gap_instance(q, layer)

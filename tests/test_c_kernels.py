@@ -364,7 +364,7 @@ def test_cases_cover_the_runtime():
     assert in_place == {"view", "in-place"}
     assert not cb.pool_in_place_ok((3, 5, 6), (3, 5, 6), Window(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1)))
     avg = [layer for _, layer in layers if layer.op == "avgpool"]
-    assert any(np.ndim(layer.recip) == 2 for layer in avg) and any(np.ndim(layer.recip) == 0 for layer in avg)
+    assert any(np.ndim(layer.params.recip) == 2 for layer in avg) and any(np.ndim(layer.params.recip) == 0 for layer in avg)
 
 
 # -------------------------------------------------------------------------------------------

@@ -256,14 +256,14 @@ def test_avgpool_ceil_include_pad_lowers_per_window_reciprocals():
     layer = q.layer("avg")
     counts = ref_divisors((6, 7), (3, 3), (2, 2), (1, 1, 2, 1), (1, 1, 1, 1))
     assert sorted(set(counts.ravel().tolist())) == [6, 9]
-    assert np.asarray(layer.recip).tolist() == recip_constants(counts)[0].tolist()
+    assert np.asarray(layer.params.recip).tolist() == recip_constants(counts)[0].tolist()
     xq = rng.integers(q.input_fmt.min_int, q.input_fmt.max_int + 1, (3, 2, 6, 7))
     xq[0] = q.input_fmt.min_int
     out = run_int(q, xq)
     xp = np.pad(xq, ((0, 0), (0, 0), (1, 2), (1, 1)))
     for s, c, i, j in itertools.product(range(3), range(2), range(4), range(4)):
         total = int(xp[s, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3].sum())
-        r = int(np.asarray(layer.recip)[i, j])
+        r = int(np.asarray(layer.params.recip)[i, j])
         assert out[s, c, i, j] == ref_requant(total * r, layer.shift, layer.lo, layer.hi)
 
 

@@ -411,7 +411,7 @@ def test_clamping_pools_and_gathering_adds_are_rendered(sweep):
     assert (sweep["maxpool_clip"]["xq"] < 0).any()
     for name in ("add_flat_dense", "add_dense_flat", "add_two_flat_maps"):
         assert "fpgagen_nn::add_gather<L_cfg>(a, b, y, L_INDEX);" in sweep[name]["cpp"], name
-    recip = np.asarray(sweep["avgpool_ceil_inclpad"]["build"].qgraph.layer("L").recip)
+    recip = np.asarray(sweep["avgpool_ceil_inclpad"]["build"].qgraph.layer("L").params.recip)
     assert recip.shape == (4, 4) and len(set(recip.ravel().tolist())) == 2  # 9 and 6 positions counted
 
 

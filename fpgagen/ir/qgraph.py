@@ -8,7 +8,7 @@ Per layer (:class:`QLayer`), by op:
 - ``conv`` / ``dense``: ``weight`` (ints of ``w_fmt``), ``bias`` = the integer ``B`` at the
   accumulator's frac ``acc_frac = Fx + Fw`` (``b_fmt`` is the format the bias was quantized
   to), ``acc_width`` bits (it can never overflow), ``shift = acc_frac - Fy``.
-- ``avgpool`` / ``gap``: the window sum times the integer reciprocal ``recip`` (a scalar, or
+- ``avgpool`` / ``gap``: the window sum times the integer reciprocal ``params.recip`` (a scalar, or
   ``[OH, OW]`` when the window count varies at the border), ``shift = recip_bits + Fx - Fy``.
 - ``add``: each input left-shifted by ``params.align[i]`` to the larger frac, summed, ``shift`` to Fy.
 - ``maxpool`` / ``flatten``: exact; the output format is the input format.
@@ -54,8 +54,6 @@ class QLayer:
     shift: int | None = None
     lo: int | None = None
     hi: int | None = None
-    recip: np.ndarray | int | None = None
-    recip_bits: int | None = None
     #: a fused (or standalone) LeakyRelu's integer slope (``fpgagen.ops.activation.LeakyInt``), else None
     leaky: object = None
     onnx_nodes: list[str] = field(default_factory=list)
@@ -96,7 +94,8 @@ class QLayer:
         if self.leaky is not None:
             parts.append(f"leaky A {self.leaky.alpha} >> {self.leaky.frac}")
         if self.params is not None:
-            parts.append(", ".join(f"{k} {v}" for k, v in vars(self.params).items()))
+            parts.append(", ".join(f"{k} {list(np.shape(v)) if isinstance(v, np.ndarray) else v}"
+                                   for k, v in vars(self.params).items() if v is not None))
         return ", ".join(parts)
 
 

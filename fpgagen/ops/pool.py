@@ -1,15 +1,16 @@
 """``maxpool``, ``avgpool`` and ``gap`` (global average pool).
 
 ``maxpool`` parameters: a :class:`~fpgagen.ops._window.Window` (``kernel``, ``stride``, ``pads``);
-``avgpool``: :class:`AvgPoolParams` (the window and ``count_include_pad``, ``count_pads``). A max pool is exact (its output format is its input's; padding never wins;
-a fused ReLU/Clip clamps the maxima). An average pool sums the window and multiplies by the
+``avgpool``: :class:`AvgPoolParams` (the window, ``count_include_pad``, ``count_pads`` and the
+lowering's reciprocals); ``gap``: :class:`GapParams` (the lowering's reciprocal). A max pool is
+exact (its output format is its input's; padding never wins; a fused ReLU/Clip clamps the maxima). An average pool sums the window and multiplies by the
 integer reciprocal of its count (a scalar, or ``[OH, OW]`` where counts vary at the border), then
 requantizes with ``shift = recip_bits + Fx - Fy`` (SPEC.md 3).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,10 +28,22 @@ RECIP_PRECISION = 16
 @dataclass(frozen=True)
 class AvgPoolParams(Window):
     """An average pool's window; ``count_include_pad``: the divisor counts the zero padding
-    (``count_pads``, where ceil_mode's extra end padding is not counted: the pads it does count)."""
+    (``count_pads``, where ceil_mode's extra end padding is not counted: the pads it does count).
+    The lowering adds the integer reciprocals of the window counts: ``recip`` (an int, or an
+    ``[OH, OW]`` array where the counts vary at the border) ``= round(2**recip_bits / count)``."""
 
     count_include_pad: bool = False
     count_pads: tuple[int, int, int, int] | None = None
+    recip: object = None
+    recip_bits: int | None = None
+
+
+@dataclass(frozen=True)
+class GapParams:
+    """A global average pool's integer reciprocal ``recip = round(2**recip_bits / (H*W))`` (the lowering's)."""
+
+    recip: int
+    recip_bits: int
 
 
 def recip_constants(counts: np.ndarray) -> tuple[np.ndarray, int]:
@@ -116,14 +129,14 @@ class MaxPool(Op):
         return k.maxpool(args[0], a.kernel, a.stride, a.pads, layer.lo, layer.hi)
 
 
-def _lower_average(layer, counts, x_fmt) -> None:
+def _lower_average(layer, counts, x_fmt) -> tuple[object, int]:
+    """Accumulator and shift of an averaging layer; its reciprocal(s) and their bits."""
     recip, bits = recip_constants(counts)
-    layer.recip = int(recip) if recip.ndim == 0 else recip
-    layer.recip_bits = bits
     layer.acc_frac = x_fmt.frac + bits
     n_max = int(np.max(counts))
     layer.acc_width = signed_width(n_max * x_fmt.min_int * int(np.max(recip)), n_max * x_fmt.max_int * int(np.max(recip)))
     layer.shift = layer.acc_frac - layer.out_fmt.frac
+    return (int(recip) if recip.ndim == 0 else recip), bits
 
 
 @register
@@ -142,17 +155,19 @@ class AvgPool(Op):
         counts = win.avgpool_divisors(ctx.shapes[node.inputs[0]][1:], node.params)
         if (counts == counts.flat[0]).all():
             counts = np.array(counts.flat[0])
-        _lower_average(layer, counts, layer.in_fmts[0])
+        recip, bits = _lower_average(layer, counts, layer.in_fmts[0])
+        layer.params = replace(node.params, recip=recip, recip_bits=bits)
 
     def run_int(self, layer, args, as_float):
         a, (x,) = layer.params, _ints(args)
-        return k.avgpool(x, a.kernel, a.stride, a.pads, layer.recip, layer.shift, layer.lo, layer.hi,
+        return k.avgpool(x, a.kernel, a.stride, a.pads, a.recip, layer.shift, layer.lo, layer.hi,
                          layer.leaky)
 
 
 @register
 class GlobalAvgPool(Op):
     name = "gap"
+    params_type = GapParams
     import_rules = {"GlobalAveragePool": _global_pool}
 
     def run_float(self, node, args, dtype):
@@ -160,8 +175,8 @@ class GlobalAvgPool(Op):
 
     def lower(self, node, layer, ctx):
         _, h, w = ctx.shapes[node.inputs[0]]
-        _lower_average(layer, np.array(h * w), layer.in_fmts[0])
+        layer.params = GapParams(*_lower_average(layer, np.array(h * w), layer.in_fmts[0]))
 
     def run_int(self, layer, args, as_float):
         (x,) = _ints(args)
-        return k.gap(x, layer.recip, layer.shift, layer.lo, layer.hi, layer.leaky)
+        return k.gap(x, layer.params.recip, layer.shift, layer.lo, layer.hi, layer.leaky)

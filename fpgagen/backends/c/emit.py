@@ -372,7 +372,7 @@ def _emit_pool(q, layer, ident, infos, lc, x, y) -> list:
         fields += [("recip", "0"), ("recip_count", 0), ("shift", 0), ("lo", lo), ("hi", hi)]
     else:
         lc.kind = "avgpool"
-        recip = np.atleast_1d(np.asarray(layer.recip, np.int64)).ravel()
+        recip = np.atleast_1d(np.asarray(layer.params.recip, np.int64)).ravel()
         if recip.max() >= _INT32 or recip.min() < 0:
             raise BackendError(f"layer {quoted(layer.name)}: reciprocal {int(recip.max())} does not fit int32_t")
         count = int(np.max((ky1 - ky0) * (kx1 - kx0)))
@@ -381,7 +381,7 @@ def _emit_pool(q, layer, ident, infos, lc, x, y) -> list:
         what = "per output position [out_h * out_w]" if recip.size > 1 else "one for every window"
         lc.arrays.append(dict(ctype="int32_t", name=f"{ident}__recip", size=recip.size,
                               body=c_int_list(recip, per_line=8),
-                              comment=f"reciprocals round(2**{layer.recip_bits} / count), {what}"))
+                              comment=f"reciprocals round(2**{layer.params.recip_bits} / count), {what}"))
         lc.const_bytes = 4 * recip.size
         fields += [("recip", f"{ident}__recip"), ("recip_count", recip.size), ("shift", layer.shift),
                    ("lo", layer.lo), ("hi", layer.hi)] + leaky_fields(layer)

@@ -137,7 +137,7 @@ def _pool(e: Emit) -> None:
         e.call = f"fpgagen_nn::maxpool<{e.ident}_cfg>(x, y);"
         return
     acc_t = acc_ctype(layer)
-    recip = np.asarray(layer.recip, dtype=np.int64).reshape(-1)
+    recip = np.asarray(layer.params.recip, dtype=np.int64).reshape(-1)
     e.cfg += [
         (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (window sum x reciprocal)"),
         (f"static constexpr int RECIP_SIZE = {recip.size};",
@@ -147,7 +147,7 @@ def _pool(e: Emit) -> None:
     ]
     what = "per output position [OUT_H * OUT_W]" if recip.size > 1 else "of the window size"
     e.consts = [Const(f"{e.name}_RECIP", acc_t, recip,
-                      f"{quoted(layer.name)} reciprocals {what}: round(2**{layer.recip_bits} / count)")]
+                      f"{quoted(layer.name)} reciprocals {what}: round(2**{layer.params.recip_bits} / count)")]
     e.call = f"fpgagen_nn::avgpool<{e.ident}_cfg>(x, y, {e.name}_RECIP);"
 
 
@@ -159,8 +159,8 @@ def _gap(e: Emit) -> None:
     e.cfg = e.types + [
         (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (sum x reciprocal)"),
         (f"static constexpr int C = {c}, IN_H = {h}, IN_W = {w};", ""),
-        (f"static constexpr int64_t RECIP = {int(np.asarray(layer.recip).reshape(-1)[0])};",
-         f"round(2**{layer.recip_bits} / {h * w})"),
+        (f"static constexpr int64_t RECIP = {int(np.asarray(layer.params.recip).reshape(-1)[0])};",
+         f"round(2**{layer.params.recip_bits} / {h * w})"),
         *_requant_cfg(layer),
     ]
     e.call = f"fpgagen_nn::gap<{e.ident}_cfg>(x, y);"

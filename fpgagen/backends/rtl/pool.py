@@ -82,7 +82,8 @@ def _geometry(q: QGraph, layer: QLayer, module: str, op: str, reciprocal: bool =
         raise BackendError(f"{where(layer)}: the output {layer.output!r} has shape {tuple(out_shape)}, but a "
                            f"{kh}x{kw} window, stride {stride}, pads {pads} over {tuple(in_shape)} gives "
                            f"{(c, oh, ow)}")
-    if reciprocal and (layer.recip is None or layer.recip_bits is None):
+    recip = getattr(layer.params, "recip", None), getattr(layer.params, "recip_bits", None)
+    if reciprocal and any(r is None for r in recip):
         raise BackendError(f"{where(layer)}: the integer IR has no reciprocal (recip, recip_bits)")
     return {"C": c, "H": h, "W": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
             "PAD_T": pt, "PAD_L": pl, "PAD_B": pb, "PAD_R": pr, "OH": oh, "OW": ow}
@@ -138,7 +139,7 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
     g = _geometry(q, layer, module, "avgpool", reciprocal=True)
     rq = requant_params(layer)
     x_fmt, y_fmt = layer.in_fmts[0], layer.out_fmt
-    recip = np.asarray(layer.recip, np.int64)
+    recip = np.asarray(layer.params.recip, np.int64)
     if recip.ndim not in (0, 2) or (recip.ndim == 2 and recip.shape != (g["OH"], g["OW"])):
         raise BackendError(f"{where(layer)}: recip must be a scalar or one per output position "
                            f"{(g['OH'], g['OW'])}, got shape {recip.shape}")
@@ -163,7 +164,7 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
             raise BackendError(f"{where(layer)}: {recip_width}-bit reciprocals are wider than the "
                                f"{MAX_RECIP_WIDTH} bits fpgagen_avgpool takes")
         name = f"{prefix}_recip.mem"
-        mems[name] = (f"// {quoted(layer.name)}: reciprocals round(2**{layer.recip_bits} / count) per output position, "
+        mems[name] = (f"// {quoted(layer.name)}: reciprocals round(2**{layer.params.recip_bits} / count) per output position, "
                       f"{g['OH']}x{g['OW']} words of {recip_width} bits (line oh*{g['OW']}+ow)\n"
                       + "\n".join(hex_words(recip.reshape(-1), recip_width)) + "\n")
         recip_params = {"RECIP_ROM": 1, "RECIP": 0, "RECIP_FILE": name}
@@ -179,7 +180,7 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
         **rq,
     }
     cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
-    describe = (f"avgpool {_geo_text(g)}, in {x_fmt} out {y_fmt}, {recip_text} ({layer.recip_bits} bits), "
+    describe = (f"avgpool {_geo_text(g)}, in {x_fmt} out {y_fmt}, {recip_text} ({layer.params.recip_bits} bits), "
                 f"acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, "
                 f"line buffer {buffer_words(g)} sums, {cycles} cycles/frame")
     return RtlInstance(module, params, mems, cycles, describe)
@@ -189,7 +190,7 @@ def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     """``fpgagen_gap`` for ``layer``: per-channel sum over H*W times the scalar ``recip``."""
     module = "fpgagen_gap"
     g = _geometry(q, layer, module, "gap", reciprocal=True)
-    recip = np.asarray(layer.recip, np.int64)
+    recip = np.asarray(layer.params.recip, np.int64)
     if recip.ndim != 0:
         raise BackendError(f"{where(layer)}: a global average pool has one reciprocal, got shape {recip.shape}")
     recip = int(recip)
@@ -213,7 +214,7 @@ def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
     }
     cycles = pool_cycles(g["C"], g["H"], g["W"], 1, 1)
     describe = (f"gap {g['C']}x{g['H']}x{g['W']} -> {g['C']}, in {x_fmt} out {y_fmt}, recip {recip} "
-                f"({layer.recip_bits} bits), acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]"
+                f"({layer.params.recip_bits} bits), acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]"
                 f"{leaky_text(layer)}, "
                 f"{cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)
