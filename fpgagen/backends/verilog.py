@@ -30,7 +30,7 @@ import numpy as np
 
 from fpgagen.version import __version__
 from fpgagen.backends import hwc_order
-from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
+from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism, layer_taps
 from fpgagen.tables import registrar
 from fpgagen.backends.rtl import act as rtl_act
 from fpgagen.backends.rtl import add as rtl_add
@@ -184,7 +184,7 @@ def _mac_parallelism(cfg, q, layer) -> tuple[int, int]:
 @emits("conv")
 def _conv(prefix, q, layer, cfg, source):
     pe, simd = _mac_parallelism(cfg, q, layer)
-    return [rtl_conv.conv2d_instance(q, layer, pe, simd, prefix)], pe, simd
+    return [rtl_conv.conv2d_instance(q, layer, pe, simd, prefix, taps=layer_taps(cfg, q, layer))], pe, simd
 
 
 @emits("dense")
@@ -308,6 +308,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
             continue
         name = layer_ident[layer.name]
         stages, pe, simd = _rtl(name, q, layer, cfg, source)
+        ku = int(stages[0].params.get("KU", 1)) if layer.op == "conv" else 1  # fpgagen_conv2d's taps
         ins = []
         for i, t in enumerate(layer.inputs):
             s_in = taps[(layer.name, i)]
@@ -324,7 +325,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                 modules.add(fifo.module)
                 s_in = s_buf
             ins.append(s_in)
-        header = f"{node_text(layer)}: {layer.describe()}, PE {pe} x SIMD {simd}"
+        header = f"{node_text(layer)}: {layer.describe()}, PE {pe} x SIMD {simd}" + (f" x taps {ku}" if ku > 1 else "")
         if len(layer.inputs) == 1:
             port_lists = [[("s_axis", ins[0])]]
         elif layer.op == "concat":  # stage k: (stage k-1's output or input 0, input k+1)
@@ -354,8 +355,9 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
             modules.add(rtl.module)
             prev = out
         instances += forks.get(layer.output, [])
-        layer_cycles[layer.name] = {"pe": pe, "simd": simd, "parallelism": f"{pe} x {simd}",
-                                    "multipliers": pe * simd if layer.op in ("conv", "dense") else 0,
+        layer_cycles[layer.name] = {"pe": pe, "simd": simd, "taps": ku,
+                                    "parallelism": f"{pe} x {simd}" + (f" x {ku} taps" if ku > 1 else ""),
+                                    "multipliers": pe * simd * ku if layer.op in ("conv", "dense") else 0,
                                     "cycles": max(int(rtl.cycles) for rtl in stages)}
     if total_bits > memory_bits:
         biggest = max((i for i in instances if i.mems), key=lambda i: sum(len(t) for t in i.mems.values()))
