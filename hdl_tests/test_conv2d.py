@@ -15,6 +15,12 @@ and of 127. Every case streams its frames back to back three
 times: without stalls, where the cycles between consecutive output tlasts are checked against
 the builder's analytic cycles per frame (within 10 %); with random source idle cycles and sink
 back-pressure (30 % each); and with heavy ones (50 % idle, 85 % back-pressure).
+
+A second build (``TAP_CASES``) sweeps kernel-tap unrolling (KU = 1, 2, 3, 5 with KW 2, 3, 4, 5):
+1-channel and multi-channel inputs, strides 1/2 (a horizontal stride that moves the first column's
+bank), asymmetric padding and padding wider than KU, a map narrower than KU, depthwise convs, an
+output- and an input-bound layer, a LeakyRelu and a lowered layer, under the same three pause
+patterns; there the measured cycles per frame must equal the analytic ones exactly.
 """
 
 from __future__ import annotations

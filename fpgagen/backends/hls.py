@@ -56,7 +56,7 @@ import numpy as np
 
 from fpgagen.version import __version__
 from fpgagen.backends import hwc_order, to_hwc
-from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
+from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism, layer_taps
 from fpgagen.errors import BackendError
 from fpgagen.fixed import signed_width
 from fpgagen.ir.format import Format
@@ -379,6 +379,8 @@ class Emit:
     read_factors: list = field(default_factory=lambda: [1])
     write_factor: int = 1
     out_layout: tuple = ()
+    #: kernel taps of one row per cycle (conv; parallelism taps)
+    taps: int = 1
 
     def __post_init__(self) -> None:
         self.params = [f"const {self.in_t[0]} x[{self.in_size}]", f"{self.out_t} y[{self.out_size}]"]
@@ -482,11 +484,12 @@ def _conv(e: Emit) -> None:
         (f"static constexpr int GROUPS = {groups};", "depthwise" if groups == ci and groups > 1 else ""),
         (f"static constexpr int PE = {e.pe};", "output channels computed in parallel"),
         (f"static constexpr int SIMD = {e.simd};", "input channels of one tap multiplied in parallel"),
+        (f"static constexpr int KU = {e.taps};", "kernel taps of one row multiplied in parallel"),
         *_requant_cfg(layer),
     ]
     e.mac_consts(np.asarray(layer.weight), acc_t, "[OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W]")
     e.call = f"fpgagen_nn::conv2d<{e.ident}_cfg>(x, y, {e.name}_W, {e.name}_B);"
-    e.read_factors = [e.simd if groups == 1 else e.simd * max(1, -(-e.pe // (co // groups)))]
+    e.read_factors = [e.taps * (e.simd if groups == 1 else e.simd * max(1, -(-e.pe // (co // groups))))]
     e.write_factor = e.pe
 
 
@@ -672,11 +675,11 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
     if emitter is None:
         raise BackendError(f"layer {quoted(layer.name)}: the HLS library has no function for op {layer.op!r}")
     pe, simd = layer_parallelism(cfg, q, layer)
-    e = Emit(q, layer, ident, pe, simd, list(in_layouts))
+    e = Emit(q, layer, ident, pe, simd, list(in_layouts), taps=layer_taps(cfg, q, layer))
     emitter(e)
     act = f", fused {activation_name(layer.activation)}" if layer.activation and layer.op != "leakyrelu" else ""
     header = (f"{_provenance(layer)} -> {quoted(layer.output)} {list(e.out_shape)}; {layer.describe()}{act}; "
-              f"PE {pe} x SIMD {simd}")
+              f"PE {pe} x SIMD {simd}" + (f" x taps {e.taps}" if e.taps > 1 else ""))
     return LayerCode(layer, ident, pe, simd, header, e.cfg, e.consts, e.params, e.pragmas, e.call, e.out_size,
                      e.out_layout, e.read_factors, e.write_factor)
 

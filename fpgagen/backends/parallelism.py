@@ -106,7 +106,7 @@ def layer_folding(cfg: dict, q: QGraph, layer: QLayer, pe_in_group: bool = False
 
 
 def check_parallelism_keys(cfg: dict, q: QGraph) -> None:
-    """Every layer named in ``parallelism.layers`` exists and has MACs."""
+    """Every layer named in ``parallelism.layers`` exists and has MACs (and taps only if a conv)."""
     names = {layer.name: layer for layer in q.layers}
     for name in (cfg.get("parallelism", {}).get("layers") or {}):
         if name not in names:
@@ -115,3 +115,4 @@ def check_parallelism_keys(cfg: dict, q: QGraph) -> None:
             raise BackendError(
                 f"parallelism.layers.{name}: layer {name!r} ({names[name].op}) has no multipliers to parallelise"
             )
+        layer_taps(cfg, q, names[name])  # taps: a conv's, dividing its kernel width
