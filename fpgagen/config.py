@@ -151,10 +151,10 @@ def _key(key, path: str) -> str:
 
 def _parallelism_entry(v, path):
     if not isinstance(v, dict):
-        raise ConfigError(f"{path}: expected a mapping with pe and/or simd, got {show(v)}")
+        raise ConfigError(f"{path}: expected a mapping with pe, simd and/or taps, got {show(v)}")
     for k, val in v.items():
-        if k not in ("pe", "simd"):
-            raise ConfigError(f"{path}.{shorten(str(k), 40)}: unknown key; expected pe or simd")
+        if k not in ("pe", "simd", "taps"):
+            raise ConfigError(f"{path}.{shorten(str(k), 40)}: unknown key; expected pe, simd or taps")
         if isinstance(val, bool) or not isinstance(val, int) or val < 1:
             raise ConfigError(f"{path}.{k}: expected a positive integer, got {show(val)}")
     return dict(v)
@@ -164,7 +164,7 @@ def _layer_parallelism(v, path):
     if v is None:
         return {}
     if not isinstance(v, dict):
-        raise Invalid("a mapping from layer names to {pe, simd}")
+        raise Invalid("a mapping from layer names to {pe, simd, taps}")
     out = {}
     for k, spec in v.items():
         k = _key(k, path)
@@ -207,8 +207,13 @@ SCHEMA: dict = {
     "parallelism": {
         "pe": Field("Default output channels/neurons computed in parallel per layer.", 1, _int_range(1, 4096)),
         "simd": Field("Default inputs per output multiplied in parallel per layer.", 1, _int_range(1, 4096)),
-        "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M}.", {}, "parallelism"),
-        "auto": Field("Choose every layer's PE and SIMD automatically (`parallelism: auto` says the same): the "
+        "taps": Field("Kernel taps of one row multiplied in parallel per conv layer, beside PE x SIMD: the "
+                      "default of a hand-set parallelism (the largest divisor of the kernel width at most this; "
+                      "default 1) and, with automatic folding, the most any layer may take (default: no limit).",
+                      None, _int_range(1, 4096)),
+        "layers": Field("Per-layer parallelism by layer name: {pe: N, simd: M, taps: K} (taps: conv only, "
+                        "dividing the kernel width).", {}, "parallelism"),
+        "auto": Field("Choose every layer's PE, SIMD and taps automatically (`parallelism: auto` says the same): the "
                       "fastest balanced folding within the multiplier budget, or the cheapest reaching a target. "
                       "Default: on when a target or parallelism.multipliers is given without pe/simd.",
                       None, _boolean),

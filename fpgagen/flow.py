@@ -212,7 +212,7 @@ def summary(b: Build) -> dict:
         "hardware": b.hardware or None,
         "folding": None if b.folding is None else {
             "how": b.folding.how, "interval_cycles": b.folding.interval, "multipliers": b.folding.multipliers,
-            "layers": {n: {"pe": pe, "simd": simd} for n, (pe, simd) in b.folding.layers.items()}},
+            "layers": {n: dict(zip(("pe", "simd", "taps"), fo)) for n, fo in b.folding.layers.items()}},
         "files_sha256": target_digests(b.files),
     }
 

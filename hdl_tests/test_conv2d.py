@@ -15,6 +15,12 @@ and of 127. Every case streams its frames back to back three
 times: without stalls, where the cycles between consecutive output tlasts are checked against
 the builder's analytic cycles per frame (within 10 %); with random source idle cycles and sink
 back-pressure (30 % each); and with heavy ones (50 % idle, 85 % back-pressure).
+
+A second build (``TAP_CASES``) sweeps kernel-tap unrolling (KU = 1, 2, 3, 5 with KW 2, 3, 4, 5):
+1-channel and multi-channel inputs, strides 1/2 (a horizontal stride that moves the first column's
+bank), asymmetric padding and padding wider than KU, a map narrower than KU, depthwise convs, an
+output- and an input-bound layer, a LeakyRelu and a lowered layer, under the same three pause
+patterns; there the measured cycles per frame must equal the analytic ones exactly.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class Case:
     lowered: bool = False  # build the layer by calibrate -> lower from a float graph
     groups: int = 1  # grouped / depthwise conv: weights [co, ci/groups, kh, kw]
     leaky: tuple | None = None  # a fused LeakyRelu (A, Fal)
+    taps: int = 1    # KU: kernel taps of one row per cycle (divides KW)
 
 
 CASES = [
@@ -102,6 +109,37 @@ CASES = [
     Case("grp1x1", 8, 6, 4, 5, (1, 1), (1, 1), (0, 0, 0, 0), 3, 4, True, groups=2),
     # a fused LeakyRelu 0.1 (A = 205, Fal = 11) on a 3x3 conv, PE 2 x SIMD 3
     Case("leaky", 3, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, True, leaky=(205, 11)),
+]
+
+#: kernel-tap unrolling (KU): every case's measured cycles per frame must equal the analytic ones
+TAP_CASES = [
+    # KU 1 on a 1-channel 3x3 (today's schedule) and the same layer at KU 3
+    Case("u1k3", 1, 4, 8, 8, (3, 3), (1, 1), (1, 1, 1, 1), 2, 1, True, taps=1),
+    Case("u3k3", 1, 4, 8, 8, (3, 3), (1, 1), (1, 1, 1, 1), 2, 1, True, taps=3),
+    # a 1-channel 5x5 pad 2 at KU 5 (the first layer of an MNIST-like model), odd 9x11 map
+    Case("u5k5", 1, 6, 9, 11, (5, 5), (1, 1), (2, 2, 2, 2), 3, 1, False, "relu_u", taps=5),
+    # KU 5, stride 2, asymmetric padding, Ci 2 x SIMD 2
+    Case("u5s2", 2, 3, 9, 10, (5, 5), (2, 2), (2, 1, 1, 2), 1, 2, True, taps=5),
+    # KU 3, horizontal stride 2 (the first column's bank changes by 2 per window), pads 0/2/1/0
+    Case("u3s12", 3, 4, 7, 8, (3, 3), (1, 2), (0, 2, 1, 0), 2, 3, True, taps=3),
+    # KU 2 on a 3x4 kernel, Ci 4 x SIMD 2, uneven padding, a map width not divisible by KU
+    Case("u2k34", 4, 2, 6, 7, (3, 4), (1, 1), (1, 1, 1, 2), 1, 2, True, "relu_s", taps=2),
+    # KU 2, padding left 3 > KU, a 1x2 kernel (a partly padded row: slots before column 0)
+    Case("u2pad", 2, 3, 3, 5, (1, 2), (1, 1), (0, 3, 0, 3), 3, 1, True, taps=2),
+    # KU 3 on a map of 2 columns: bank 2 is never written, a window of padding and 2 columns
+    Case("u3narrow", 2, 2, 4, 2, (3, 3), (1, 1), (1, 1, 1, 1), 1, 2, False, taps=3),
+    # depthwise 3x3 at KU 3 (Ci = Co = groups = 4)
+    Case("u3dw", 4, 4, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, groups=4, taps=3),
+    # depthwise stride 2, 2 outputs per group, PE 2, KU 5
+    Case("u5dws2", 2, 4, 9, 9, (5, 5), (2, 2), (2, 2, 2, 2), 2, 1, False, "relu_u", groups=2, taps=5),
+    # output-bound: Co 8 in parallel, 3 cycles of taps per pixel
+    Case("u3out", 1, 8, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), 8, 1, True, taps=3),
+    # input-bound: 4 input beats per pixel, 3 compute cycles
+    Case("u3in", 4, 2, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 2, 4, True, taps=3),
+    # a fused LeakyRelu at KU 3
+    Case("u3leaky", 3, 4, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 2, 1, True, leaky=(205, 11), taps=3),
+    # a layer lowered from a float graph at KU 5
+    Case("u5low", 1, 3, 8, 8, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, False, "relu_u", lowered=True, taps=5),
 ]
 
 
@@ -197,7 +235,7 @@ def lowered_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np
 def build_case(c: Case, index: int):
     rng = np.random.default_rng(1000 + index)
     q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
-    inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name)
+    inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name, taps=c.taps)
     acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads, c.groups)
     y = requantize(acc, layer.shift, layer.lo, layer.hi, layer.leaky)
     assert (acc >= -(1 << (layer.acc_width - 1))).all() and (acc < (1 << (layer.acc_width - 1))).all()
@@ -206,12 +244,12 @@ def build_case(c: Case, index: int):
     return layer, inst, frames_in, frames_out
 
 
-def sweep():
+def sweep(cases=CASES, tolerance=TOLERANCE, offset=0):
     """Wrapper instances, the stream case and the ROM files of every case."""
     instances, mems = [], {}
-    case = {"inputs": {}, "outputs": {}, "cycles": {}, "frames": N_FRAMES, "cycle_tolerance": TOLERANCE, "seed": 7}
-    for i, c in enumerate(CASES):
-        layer, inst, frames_in, frames_out = build_case(c, i)
+    case = {"inputs": {}, "outputs": {}, "cycles": {}, "frames": N_FRAMES, "cycle_tolerance": tolerance, "seed": 7}
+    for i, c in enumerate(cases):
+        layer, inst, frames_in, frames_out = build_case(c, i + offset)
         wi, wo = inst.params["IN_WIDTH"], inst.params["OUT_WIDTH"]
         instances.append(rtlsim.stream_instance(c.name, inst, wi, wo))
         mems.update(inst.mems)
@@ -234,14 +272,37 @@ def test_conv2d_sweep(tmp_path):
                      comment="one fpgagen_conv2d per parameter set of test_conv2d.py")
 
 
-@pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
+def test_conv2d_taps_sweep(tmp_path):
+    """Kernel-tap unrolling: every KU case bit-exact under the three pause patterns, and its
+    measured cycles per frame (frames back to back, no pauses) equal to the analytic figure."""
+    instances, case, mems = sweep(TAP_CASES, 0.0, len(CASES))
+    measured = rtlsim.run_sweep(tmp_path, "conv2d_taps_sweep", instances, case, SOURCES, "test_conv2d", mems,
+                                comment="one fpgagen_conv2d per KU parameter set of test_conv2d.py")
+    assert measured == case["cycles"]
+
+
+def test_taps_cycles_model():
+    """conv2d_cycles: MACs / (PE*SIMD*KU) or the streams; KU = 1 is the schedule without taps."""
+    from fpgagen.backends.rtl.conv2d import conv2d_cycles
+
+    args = (1, 6, 28, 28, (5, 5), (1, 1), (2, 2, 2, 2), 6, 1)
+    assert conv2d_cycles(*args) == conv2d_cycles(*args, 1, 1) == 28 * 28 * 25
+    assert conv2d_cycles(*args, 1, 5) == 28 * 28 * 6  # output-bound: 6 outputs per pixel, 5 cycles
+    assert conv2d_cycles(1, 6, 28, 28, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, 1, 5) == 28 * 28 * 6 * 5
+
+
+ALL_CASES = CASES + TAP_CASES
+
+
+@pytest.mark.parametrize("c", ALL_CASES, ids=[c.name for c in ALL_CASES])
 def test_conv2d_lint(c):
-    _, inst, _, _ = build_case(c, CASES.index(c))
+    _, inst, _, _ = build_case(c, ALL_CASES.index(c))
     rtlsim.assert_lint_clean("fpgagen_conv2d", SOURCES, inst.params)
 
 
 def test_conv2d_iverilog(tmp_path):
     instances, _, _ = sweep()
+    instances += sweep(TAP_CASES, 0.0, len(CASES))[0]
     rtlsim.assert_iverilog_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
@@ -251,29 +312,40 @@ def test_conv2d_yosys(tmp_path):
     rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=3)
 
 
+def test_conv2d_yosys_taps(tmp_path):
+    """With KU = 5 Yosys infers the weight and bias ROMs and five line buffer banks."""
+    c = TAP_CASES[3]
+    _, inst, _, _ = build_case(c, len(CASES) + 3)
+    assert inst.params["KU"] == 5
+    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=2 + 5)
+
+
 # ---- the builder ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("groups", [1, 2])
-def test_rom_layout_round_trips(groups):
+@pytest.mark.parametrize("groups, taps", [(1, 1), (2, 1), (1, 2), (2, 2)])
+def test_rom_layout_round_trips(groups, taps):
     """Unpacking the weight/bias ROM text per the module header gives the IR's integers back
-    (grouped: weights [Co, Ci/groups, KH, KW], lines of CIG/SIMD words per tap)."""
-    c = Case("rom", 6, 4, 5, 5, (3, 2), (1, 1), (1, 1, 1, 1), 2, 3 // groups, True, groups=groups)
+    (grouped: weights [Co, Ci/groups, KH, KW], lines of CIG/SIMD words per tap group; KU taps
+    of a row per line, element ((p*KU + j)*SIMD + s))."""
+    c = Case("rom", 6, 4, 5, 5, (3, 2), (1, 1), (1, 1, 1, 1), 2, 3 // groups, True, groups=groups, taps=taps)
     q, layer, _ = hand_layer(c, np.random.default_rng(3))
-    inst = conv2d_instance(q, layer, c.pe, c.simd)
+    inst = conv2d_instance(q, layer, c.pe, c.simd, taps=taps)
     p = inst.params
-    assert p["GROUPS"] == groups
-    wbits, nk, ng = p["W_WIDTH"], c.ci // groups // c.simd, c.co // c.pe
+    assert p["GROUPS"] == groups and p.get("KU", 1) == taps and ("KU" in p) == (taps > 1)
+    wbits, nk, ng, nu = p["W_WIDTH"], c.ci // groups // c.simd, c.co // c.pe, 2 // taps
     wlines = [ln for ln in inst.mems["rom_Conv_weights.mem"].splitlines() if not ln.startswith("//")]
-    assert len(wlines) == ng * 3 * 2 * nk
+    assert len(wlines) == ng * 3 * nu * nk
     got = np.zeros_like(layer.weight)
     for g in range(ng):
         for ky in range(3):
-            for kx in range(2):
+            for u in range(nu):
                 for k in range(nk):
-                    word = int(wlines[((g * 3 + ky) * 2 + kx) * nk + k], 16)
+                    word = int(wlines[((g * 3 + ky) * nu + u) * nk + k], 16)
                     for pp in range(c.pe):
-                        for s in range(c.simd):
-                            v = (word >> ((pp * c.simd + s) * wbits)) & ((1 << wbits) - 1)
-                            got[g * c.pe + pp, k * c.simd + s, ky, kx] = v - (1 << wbits) * (v >> (wbits - 1))
+                        for j in range(taps):
+                            for s in range(c.simd):
+                                v = (word >> (((pp * taps + j) * c.simd + s) * wbits)) & ((1 << wbits) - 1)
+                                got[g * c.pe + pp, k * c.simd + s, ky, u * taps + j] = \
+                                    v - (1 << wbits) * (v >> (wbits - 1))
     assert got.tolist() == layer.weight.tolist()
     bbits = p["BIAS_WIDTH"]
     blines = [int(ln, 16) for ln in inst.mems["rom_Conv_bias.mem"].splitlines() if not ln.startswith("//")]
@@ -283,8 +355,9 @@ def test_rom_layout_round_trips(groups):
     assert (p["CI"], p["CO"], p["H"], p["W"], p["KH"], p["KW"]) == (6, 4, 5, 5, 3, 2)
     assert (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"], p["PE"], p["SIMD"]) == (1, 1, 1, 1, 2, c.simd)
     # cycles: max(compute 5*6 pixels * 2 sets of PE channels * 6 taps * nk words, input 150, output 120)
-    assert inst.cycles == 30 * 2 * 6 * nk == (30 * 4 * 6 * 6 // groups) // (c.pe * c.simd)
+    assert inst.cycles == 30 * 2 * 6 * nk // taps == (30 * 4 * 6 * 6 // groups) // (c.pe * c.simd * taps)
     assert "line buffer" in inst.describe and f"PE 2 x SIMD {c.simd}" in inst.describe
+    assert (f"x KU {taps} taps" in inst.describe) == (taps > 1)
     assert ("grouped (2 groups) conv" in inst.describe) == (groups == 2)
 
 
@@ -336,6 +409,9 @@ def test_builder_errors():
         conv2d_instance(q, layer, 1, 2)
     with pytest.raises(BackendError, match=r"SIMD 0 must divide"):
         conv2d_instance(q, layer, 1, 0)
+    with pytest.raises(BackendError, match=r"layer '/bad/Conv' \(conv\): taps \(KU\) 2 must divide the kernel's 3 "
+                                           r"columns \(KW\)"):
+        conv2d_instance(q, layer, 1, 1, taps=2)
     wide = QLayer(**{**layer.__dict__, "acc_width": 65})
     with pytest.raises(BackendError, match=r"'/bad/Conv' \(conv\): a 65-bit accumulator is wider than the 64"):
         conv2d_instance(q, wide, 1, 1)

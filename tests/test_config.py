@@ -51,7 +51,7 @@ def test_issue_example_resolves_with_defaults(project):
     assert cfg["quantization"]["method"] == "mse"
     assert cfg["quantization"]["layers"] == {}
     assert cfg["targets"] == []
-    assert cfg["parallelism"] == {"pe": 1, "simd": 1, "layers": {}, "auto": False, "multipliers": None,
+    assert cfg["parallelism"] == {"pe": 1, "simd": 1, "taps": None, "layers": {}, "auto": False, "multipliers": None,
                                   "target_cycles": None, "target_fps": None}
 
 

@@ -63,8 +63,7 @@ def test_fastest_within_budget_is_optimal(quantized, name, budget):
     assert f.interval == best
     # balanced: no layer could give up multipliers and still keep up
     for ly in mac:
-        pe, simd = f.layers[ly.name]
-        cheaper = [o for o in options(q, ly) if o.multipliers < pe * simd and o.cycles <= f.interval]
+        cheaper = [o for o in options(q, ly) if o.multipliers < math.prod(f.layers[ly.name]) and o.cycles <= f.interval]
         assert not cheaper, ly.name
 
 
@@ -83,8 +82,25 @@ def test_balanced_folding_beats_the_uniform_one(quantized):
 def test_target_that_a_stream_cannot_reach(quantized):
     q = quantized["digits_cnn"]
     with pytest.raises(BackendError, match=r"parallelism.target_cycles: 100 cycles per frame cannot be reached: "
-                                           r"layer '/conv1/Conv' \(conv\) takes at least 576"):
-        fold(q, target_cycles=100)
+                                           r"layer '/conv1/Conv' \(conv\) takes at least 512"):
+        fold(q, target_cycles=100)  # its 512 outputs; 576 = 4,608 MACs / PE 8 without taps
+
+
+def test_taps_use_a_budget_pe_and_simd_cannot(quantized):
+    """The 1-channel first conv of the digits CNN: SIMD divides Ci = 1, so PE x SIMD stops at its
+    8 output channels (4,608 MACs / 8 = 576 cycles) and leaves a budget unused; unrolling the 3
+    taps of a kernel row spends it: 40 multipliers give 768 cycles/frame instead of 1,152 (21
+    used), 80 give 512 (the output stream) instead of 576 (42 used)."""
+    q = quantized["digits_cnn"]
+    conv1 = next(ly for ly in q.layers if ly.name == "/conv1/Conv")
+    assert max(o.multipliers for o in options(q, conv1, max_taps=1)) == 8
+    for budget, without, with_taps in [(40, 1152, 768), (80, 576, 512)]:
+        plain, taps = fold(q, budget=budget, max_taps=1), fold(q, budget=budget)
+        assert (plain.interval, taps.interval) == (without, with_taps), budget
+        assert all(f[2] == 1 for f in plain.layers.values()) and taps.layers["/conv1/Conv"][2] == 3
+        assert plain.multipliers < taps.multipliers <= budget
+    assert all(o.multipliers == o.pe * o.simd * o.taps for o in options(q, conv1))
+    assert {o.taps for o in options(q, conv1)} == {1, 3}
 
 
 def test_errors_name_the_key():
@@ -122,7 +138,7 @@ def test_layers_trade_multipliers_for_blocks(quantized):
         return 6 if o.multipliers < 4 else 1
 
     f = fold(q, budget=40, blocks=blocks, block_budget=len(mac) + 2)
-    chosen = {ly.name: next(o for o in options(q, ly) if (o.pe, o.simd) == f.layers[ly.name]) for ly in mac}
+    chosen = {ly.name: next(o for o in options(q, ly) if o.folding == f.layers[ly.name]) for ly in mac}
     assert sum(blocks(ly, chosen[ly.name]) for ly in mac) <= len(mac) + 2 and f.multipliers <= 40
     assert all(o.multipliers >= 4 for o in chosen.values())  # one narrow layer alone takes 6 blocks
     plain = fold(q, budget=40)
@@ -169,7 +185,7 @@ def test_saved_config_repeats_the_folding_and_simulation_agrees(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["folding"]["multipliers"] <= 21 and s["folding"]["interval_cycles"] == s["hardware"]["pipeline_cycles"]
     for name, par in s["folding"]["layers"].items():
-        assert s["hardware"]["layers"][name]["pe"] == par["pe"] and s["hardware"]["layers"][name]["simd"] == par["simd"]
+        assert all(s["hardware"]["layers"][name][k] == par[k] for k in ("pe", "simd", "taps"))
     saved = load_config(out / "config.resolved.yaml")
     assert saved["parallelism"]["auto"] is False and saved["parallelism"]["layers"] == s["folding"]["layers"]
     b2, _ = build(saved, tmp_path / "again", progress=False)

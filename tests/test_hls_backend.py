@@ -79,6 +79,17 @@ def test_digits_models_bit_exact(name, tmp_path):
         assert (out / "hls" / f).is_file(), f
 
 
+def test_tap_unrolled_convs_bit_exact(tmp_path):
+    """parallelism.taps: the conv kernel unrolls KU taps of a kernel row per pipelined step
+    (#pragma HLS UNROLL of conv_taps); C simulation stays bit-exact."""
+    cfg = config("digits_cnn")
+    cfg["parallelism"]["taps"] = 3
+    results, out = flow.verify(cfg, targets=["hls"], samples=20, out=tmp_path, progress=False)
+    assert (results["hls"]["samples"], results["hls"]["mismatches"]) == (20, 0)
+    code = (out / "hls" / "fpgagen_digits_cnn.h").read_text() + (out / "hls" / "fpgagen_digits_cnn.cpp").read_text()
+    assert code.count("static constexpr int KU = 3;") == 2 and "x taps 3" in code
+
+
 def test_16_bit_words_use_int16_data_and_int64_accumulators(tmp_path):
     cfg = config("digits_mlp")
     cfg["quantization"] = dict(cfg["quantization"], word_length=16, bias_word_length=32)

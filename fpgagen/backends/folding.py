@@ -1,8 +1,9 @@
-"""Automatic folding: per-layer PE and SIMD from a multiplier budget or a throughput target.
+"""Automatic folding: per-layer PE, SIMD and taps from a multiplier budget or a throughput target.
 
 FINN's SetFolding, on fpgagen's own cycle model (the Verilog library's analytic cycles, which
-simulation measures exactly): a layer with PE x SIMD multipliers takes
-``max(MACs / (PE*SIMD), input elements, output elements)`` cycles per frame (one element per
+simulation measures exactly): a layer with PE x SIMD x taps multipliers (taps: kernel taps of
+one row per cycle, convs only, dividing KW) takes
+``max(MACs / (PE*SIMD*taps), input elements, output elements)`` cycles per frame (one element per
 stream beat), the pipeline's interval is its slowest layer's. Layers without multipliers (pools,
 add) take ``max(input elements, output elements)``.
 
@@ -14,8 +15,8 @@ add) take ``max(input elements, output elements)``.
   multipliers per layer that reach it; a layer that cannot (its stream is the bound) is an error
   naming it and the best it can do.
 
-Layers set in ``parallelism.layers`` keep their setting and count against the budget. PE and
-SIMD divide a layer's sizes as :mod:`fpgagen.backends.parallelism` says, PE inside one group
+Layers set in ``parallelism.layers`` keep their setting and count against the budget. PE, SIMD
+and taps divide a layer's sizes as :mod:`fpgagen.backends.parallelism` says, PE inside one group
 of a grouped conv (the rule of the Verilog ``fpgagen_conv2d``, valid for HLS too).
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fpgagen.backends.parallelism import layer_dims, layer_parallelism, macs
+from fpgagen.backends.parallelism import kernel_width, layer_dims, layer_folding, macs
 from fpgagen.devices import DEVICES
 from fpgagen.errors import BackendError, ConfigError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -42,11 +43,11 @@ def stream_cycles(q: QGraph, layer: QLayer) -> int:
     return max(sizes)
 
 
-def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> int:
-    """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` (the Verilog library's model)."""
+def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int = 1) -> int:
+    """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` x ``taps`` (the Verilog library's model)."""
     if layer_dims(q, layer) is None:
         return stream_cycles(q, layer)
-    return max(-(-macs(q, layer) // (pe * simd)), stream_cycles(q, layer))
+    return max(-(-macs(q, layer) // (pe * simd * taps)), stream_cycles(q, layer))
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,29 @@ class Option:
     pe: int
     simd: int
     cycles: int
+    taps: int = 1
 
     @property
     def multipliers(self) -> int:
-        return self.pe * self.simd
+        return self.pe * self.simd * self.taps
+
+    @property
+    def folding(self) -> tuple[int, int, int]:
+        return self.pe, self.simd, self.taps
 
 
-def options(q: QGraph, layer: QLayer) -> list[Option]:
-    """Every valid (PE, SIMD) of a MAC layer that is not dominated (fewer multipliers, faster),
-    sorted by multipliers; among equal multipliers the wider SIMD (a deeper, narrower ROM)."""
+def options(q: QGraph, layer: QLayer, max_taps: int | None = None) -> list[Option]:
+    """Every valid (PE, SIMD, taps) of a MAC layer (taps at most ``max_taps``) that is not
+    dominated (fewer multipliers, faster), sorted by multipliers; among equal multipliers the
+    fewer PE, then the fewer taps (the wider SIMD: a deeper, narrower ROM, one line buffer bank)."""
     outs, ins = layer_dims(q, layer)
     groups = layer.params.groups if layer.op == "conv" else 1
     if groups > 1:
         outs //= groups
-    cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd))
-                    for pe in _divisors(outs) for simd in _divisors(ins)),
-                   key=lambda o: (o.multipliers, o.cycles, o.pe))
+    cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd, taps), taps)
+                    for pe in _divisors(outs) for simd in _divisors(ins)
+                    for taps in _divisors(kernel_width(layer) or 1) if max_taps is None or taps <= max_taps),
+                   key=lambda o: (o.multipliers, o.cycles, o.pe, o.taps))
     kept: list[Option] = []
     for o in cands:
         if not kept or o.cycles < kept[-1].cycles:
@@ -86,15 +94,18 @@ def _cheapest(opts: list[Option], interval: int) -> Option | None:
 
 @dataclass
 class Folding:
-    layers: dict  # name -> (pe, simd) of every MAC layer
+    layers: dict  # name -> (pe, simd, taps) of every MAC layer
     interval: int  # analytic cycles per frame of the pipeline
     multipliers: int
     how: str  # what chose it (for the report)
 
 
 def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
-         target_cycles: int | None = None, blocks=None, block_budget: int | None = None) -> Folding:
-    """Per-layer (PE, SIMD): the fastest within ``budget``, or the cheapest reaching ``target_cycles``.
+         target_cycles: int | None = None, blocks=None, block_budget: int | None = None,
+         max_taps: int | None = None) -> Folding:
+    """Per-layer (PE, SIMD, taps): the fastest within ``budget``, or the cheapest reaching ``target_cycles``
+    (``fixed``: name -> (pe, simd, taps) of the layers set by hand; ``max_taps``: the most kernel
+    taps of a row any free conv layer may take, default no limit).
 
     With ``blocks`` (``(layer, option) -> block RAMs`` of the memories that grow with its
     parallelism) and ``block_budget`` (the blocks those may take together), an interval counts
@@ -103,7 +114,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
     fixed = fixed or {}
     mac_layers = [ly for ly in q.layers if layer_dims(q, ly) is not None]
     free = [ly for ly in mac_layers if ly.name not in fixed]
-    opts = {ly.name: options(q, ly) for ly in free}
+    opts = {ly.name: options(q, ly, max_taps) for ly in free}
     by_name = {ly.name: ly for ly in free}
 
     def pick(interval: int) -> dict | None:
@@ -140,7 +151,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
     floor = max([layer_cycles(q, ly) for ly in q.layers if layer_dims(q, ly) is None] +
                 [layer_cycles(q, ly, *fixed[ly.name]) for ly in mac_layers if ly.name in fixed] +
                 [opts[ly.name][-1].cycles for ly in free] + [1])
-    fixed_mults = sum(pe * simd for pe, simd in fixed.values())
+    fixed_mults = sum(math.prod(f) for f in fixed.values())
 
     def cost(interval: int) -> int | None:
         chosen = pick(interval)
@@ -149,7 +160,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
     if target_cycles is not None:
         if target_cycles < floor:
             slow = max(q.layers, key=lambda ly: (opts[ly.name][-1].cycles if ly.name in opts else
-                                                 layer_cycles(q, ly, *fixed.get(ly.name, (1, 1)))))
+                                                 layer_cycles(q, ly, *fixed.get(ly.name, (1, 1, 1)))))
             raise BackendError(
                 f"parallelism.target_cycles: {target_cycles} cycles per frame cannot be reached: layer "
                 f"{slow.name!r} ({slow.op}) takes at least {floor} (its streams carry one element per beat)")
@@ -179,10 +190,10 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
         raise BackendError(f"parallelism: no folding reaches {interval} cycles/frame within {block_budget} "
                            f"block RAMs for the weight ROMs and input buffers (estimated)")
     chosen = dict(fixed)
-    chosen.update({n: (o.pe, o.simd) for n, o in picked.items()})
-    real = max([layer_cycles(q, ly, *chosen.get(ly.name, (1, 1))) for ly in q.layers] + [0])
+    chosen.update({n: o.folding for n, o in picked.items()})
+    real = max([layer_cycles(q, ly, *chosen.get(ly.name, (1, 1, 1))) for ly in q.layers] + [0])
     return Folding({ly.name: chosen[ly.name] for ly in mac_layers}, real,
-                   sum(pe * simd for pe, simd in chosen.values()), how)
+                   sum(math.prod(f) for f in chosen.values()), how)
 
 
 def _block_model(cfg: dict, q: QGraph, fixed: dict):
@@ -196,16 +207,22 @@ def _block_model(cfg: dict, q: QGraph, fixed: dict):
     if dev is None:
         return None, None
     mac = [ly for ly in q.layers if layer_dims(q, ly) is not None]
-    ones = {ly.name: fixed.get(ly.name, (1, 1)) for ly in mac}
-    par = dict(cfg["parallelism"], auto=False, layers={n: {"pe": pe, "simd": simd} for n, (pe, simd) in ones.items()})
+    ones = {ly.name: fixed.get(ly.name, (1, 1, 1)) for ly in mac}
+    par = dict(cfg["parallelism"], auto=False, layers={n: dict(zip(("pe", "simd", "taps"), f)) for n, f in ones.items()})
     total = estimate_resources(plan_design(q, dict(cfg, parallelism=par)), cfg["hardware"])["total"]["brams"]
     free_now = sum(mac_layer_blocks(q, ly, 1, 1, dev.family) for ly in mac if ly.name not in fixed)
 
     def blocks(layer, o: Option) -> int:
-        return mac_layer_blocks(q, layer, o.pe, o.simd, dev.family)
+        return mac_layer_blocks(q, layer, o.pe, o.simd, dev.family, o.taps)
 
     # a margin of 2 % (at least one block): the estimate came within a block or two of the tools
     return blocks, dev.brams - max(1, dev.brams // 50) - (total - free_now)
+
+
+def folding_text(folding) -> str:
+    """``PE 4 x SIMD 8`` (``x taps 5`` when taps are unrolled)."""
+    pe, simd, taps = folding
+    return f"PE {pe} x SIMD {simd}" + (f" x taps {taps}" if taps > 1 else "")
 
 
 def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
@@ -222,29 +239,29 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
         target = int(clock * 1e6 // par["target_fps"])
     if not par.get("auto"):
         if budget is not None:
-            used = {ly.name: layer_parallelism(cfg, q, ly, pe_in_group=True) for ly in q.layers
+            used = {ly.name: layer_folding(cfg, q, ly, pe_in_group=True) for ly in q.layers
                     if layer_dims(q, ly) is not None}
-            total = sum(pe * simd for pe, simd in used.values())
+            total = sum(math.prod(f) for f in used.values())
             if total > budget:
-                big = max(used, key=lambda n: used[n][0] * used[n][1])
+                big = max(used, key=lambda n: math.prod(used[n]))
                 raise BackendError(
                     f"parallelism: the design needs {total} multipliers, more than the budget of {budget} "
                     f"({'parallelism.multipliers' if par.get('multipliers') else 'hardware.multipliers'}); the "
-                    f"largest is layer {big!r} with PE {used[big][0]} x SIMD {used[big][1]} = "
-                    f"{used[big][0] * used[big][1]}; use parallelism: auto or smaller pe/simd")
+                    f"largest is layer {big!r} with {folding_text(used[big])} = "
+                    f"{math.prod(used[big])}; use parallelism: auto or smaller pe/simd/taps")
         return None
     fixed = {}
     for ly in q.layers:
         if ly.name in (par.get("layers") or {}):
-            fixed[ly.name] = layer_parallelism(cfg, q, ly, pe_in_group=True)
+            fixed[ly.name] = layer_folding(cfg, q, ly, pe_in_group=True)
     blocks, block_budget = _block_model(cfg, q, fixed)
-    f = fold(q, fixed, None if target is not None else budget, target, blocks, block_budget)
+    f = fold(q, fixed, None if target is not None else budget, target, blocks, block_budget, par.get("taps"))
     if block_budget is not None:
         f.how += f" and the {hw['device']}'s block RAMs (estimated)"
     if target is not None and budget is not None and f.multipliers > budget:
         raise BackendError(f"parallelism: reaching {target} cycles/frame needs {f.multipliers} multipliers, more "
                            f"than the budget of {budget}")
     # the saved config names every layer's folding and no longer folds: it repeats exactly
-    par["layers"] = {name: {"pe": pe, "simd": simd} for name, (pe, simd) in f.layers.items()}
+    par["layers"] = {name: dict(zip(("pe", "simd", "taps"), fo)) for name, fo in f.layers.items()}
     par.update(auto=False, target_cycles=None, target_fps=None)
     return f

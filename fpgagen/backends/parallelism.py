@@ -3,15 +3,20 @@
 - ``pe``: output channels (conv) or neurons (dense) computed in parallel; must divide them.
 - ``simd``: inputs multiplied in parallel per output: input channels of one kernel tap (conv)
   or input features (dense); must divide them.
+- ``taps`` (conv only): kernel taps of one row multiplied in parallel beside them (the Verilog
+  ``fpgagen_conv2d``'s KU); must divide the kernel width KW. It is what lets a conv of few input
+  channels (the 1-channel first layer of an image model, where SIMD divides Ci = 1) use more
+  than PE multipliers.
 
 Grouped and depthwise convs (``groups`` > 1): a tap has ``Ci/groups`` inputs, which SIMD divides;
 PE divides ``Co``. A backend whose schedule keeps the PE output channels of one pass inside one
 group (the Verilog ``fpgagen_conv2d``) asks for ``pe_in_group=True``: PE then divides
 ``Co/groups`` (a depthwise conv with one output channel per group gets PE 1).
 
-A layer's multipliers are ``pe * simd``; its compute cycles per frame are its MACs divided by
-that. The config sets a default (``parallelism.pe``/``simd``, clipped to each layer's size when
-the default does not fit) and per-layer values (``parallelism.layers.<name>``, which must fit).
+A layer's multipliers are ``pe * simd * taps``; its compute cycles per frame are its MACs divided
+by that. The config sets a default (``parallelism.pe``/``simd``/``taps``, clipped to each layer's
+size when the default does not fit) and per-layer values (``parallelism.layers.<name>``, which
+must fit).
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ def layer_dims(q: QGraph, layer: QLayer) -> tuple[int, int] | None:
 def macs(q: QGraph, layer: QLayer) -> int:
     """Multiply-accumulates per frame (the op's count)."""
     return get_op(layer.op).macs(layer, q.shapes)
+
+
+def kernel_width(layer: QLayer) -> int | None:
+    """KW of a conv layer (the taps of a kernel row, which ``taps`` divides), None for other ops."""
+    if layer.op != "conv" or layer.weight is None:
+        return None
+    return int(layer.weight.shape[-1])
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:
@@ -67,8 +79,34 @@ def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer, pe_in_group: bool = F
     return pe, simd
 
 
+def layer_taps(cfg: dict, q: QGraph, layer: QLayer) -> int:
+    """The kernel taps of one row ``layer`` multiplies per cycle (1 for layers other than convs);
+    a per-layer setting that does not fit is an error naming it."""
+    kw = kernel_width(layer) if layer_dims(q, layer) is not None else None
+    par = cfg.get("parallelism", {}) if cfg else {}
+    explicit = ((par.get("layers") or {}).get(layer.name) or {}).get("taps")
+    if kw is None:
+        if explicit not in (None, 1):
+            raise BackendError(f"parallelism.layers.{layer.name}.taps: {explicit} given, but taps (kernel taps of a "
+                               f"row in parallel) apply to conv layers only; layer {layer.name!r} is {layer.op} "
+                               f"(allowed: 1 or leave it out)")
+        return 1
+    if explicit is None:
+        return _largest_divisor_at_most(kw, par.get("taps") or 1)
+    if explicit > kw or kw % explicit:
+        allowed = ", ".join(str(d) for d in range(1, kw + 1) if kw % d == 0)
+        raise BackendError(f"parallelism.layers.{layer.name}.taps: {explicit} must divide the layer's kernel width "
+                           f"{kw} (KW; allowed: {allowed}) (layer {layer.name!r}, {layer.op})")
+    return explicit
+
+
+def layer_folding(cfg: dict, q: QGraph, layer: QLayer, pe_in_group: bool = False) -> tuple[int, int, int]:
+    """(pe, simd, taps) of ``layer``: :func:`layer_parallelism` and :func:`layer_taps`."""
+    return (*layer_parallelism(cfg, q, layer, pe_in_group), layer_taps(cfg, q, layer))
+
+
 def check_parallelism_keys(cfg: dict, q: QGraph) -> None:
-    """Every layer named in ``parallelism.layers`` exists and has MACs."""
+    """Every layer named in ``parallelism.layers`` exists and has MACs (and taps only if a conv)."""
     names = {layer.name: layer for layer in q.layers}
     for name in (cfg.get("parallelism", {}).get("layers") or {}):
         if name not in names:
@@ -77,3 +115,4 @@ def check_parallelism_keys(cfg: dict, q: QGraph) -> None:
             raise BackendError(
                 f"parallelism.layers.{name}: layer {name!r} ({names[name].op}) has no multipliers to parallelise"
             )
+        layer_taps(cfg, q, names[name])  # taps: a conv's, dividing its kernel width

@@ -225,6 +225,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     for layer in flow.layers:
         name = layer_ident[layer.name]
         stages, pe, simd = _rtl(name, q, layer, cfg, source)
+        ku = int(stages[0].params.get("KU", 1)) if layer.op == "conv" else 1  # fpgagen_conv2d's taps
         ins = []
         for i, t in enumerate(layer.inputs):
             s_in = taps[(layer.name, i)]
@@ -241,7 +242,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                 modules.add(fifo.module)
                 s_in = s_buf
             ins.append(s_in)
-        header = f"{node_text(layer)}: {layer.describe()}, PE {pe} x SIMD {simd}"
+        header = f"{node_text(layer)}: {layer.describe()}, PE {pe} x SIMD {simd}" + (f" x taps {ku}" if ku > 1 else "")
         if len(layer.inputs) == 1:
             port_lists = [[("s_axis", ins[0])]]
         elif layer.op == "concat":  # stage k: (stage k-1's output or input 0, input k+1)
@@ -271,8 +272,9 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
             modules.add(rtl.module)
             prev = out
         instances += forks.get(layer.output, [])
-        layer_cycles[layer.name] = {"pe": pe, "simd": simd, "parallelism": f"{pe} x {simd}",
-                                    "multipliers": pe * simd if layer.op in ("conv", "dense") else 0,
+        layer_cycles[layer.name] = {"pe": pe, "simd": simd, "taps": ku,
+                                    "parallelism": f"{pe} x {simd}" + (f" x {ku} taps" if ku > 1 else ""),
+                                    "multipliers": pe * simd * ku if layer.op in ("conv", "dense") else 0,
                                     "cycles": max(int(rtl.cycles) for rtl in stages)}
     if total_bits > memory_bits:
         biggest = max((i for i in instances if i.mems), key=lambda i: sum(len(t) for t in i.mems.values()))

@@ -222,7 +222,15 @@ inline Acc align(T v) {
 // ---------------------------------------------------------------------------------------------
 // Conv2d, HWC in and out, zero padding, groups (depthwise when GROUPS == IN_C).
 // Weights [OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W] (ONNX order), biases B at the accumulator frac.
-// PE output channels and SIMD input channels of one kernel tap per cycle.
+// PE output channels and SIMD input channels of KU kernel taps of one row per cycle (KU divides
+// KERNEL_W; a config without KU unrolls one tap).
+namespace detail {
+template <class CFG, class = void>
+struct cfg_taps { static constexpr int value = 1; };
+template <class CFG>
+struct cfg_taps<CFG, typename make_void<decltype(CFG::KU)>::type> { static constexpr int value = CFG::KU; };
+}  // namespace detail
+
 template <class CFG>
 void conv2d(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::IN_C],
             typename CFG::out_t y[CFG::OUT_H * CFG::OUT_W * CFG::OUT_C],
@@ -235,6 +243,8 @@ void conv2d(const typename CFG::in_t x[CFG::IN_H * CFG::IN_W * CFG::IN_C],
     static_assert(CFG::IN_C % CFG::GROUPS == 0 && CFG::OUT_C % CFG::GROUPS == 0, "conv2d: GROUPS must divide IN_C and OUT_C");
     static_assert(CFG::OUT_C % CFG::PE == 0, "conv2d: PE must divide OUT_C");
     static_assert(CIG % CFG::SIMD == 0, "conv2d: SIMD must divide IN_C / GROUPS");
+    constexpr int KU = detail::cfg_taps<CFG>::value;
+    static_assert(KU >= 1 && CFG::KERNEL_W % KU == 0, "conv2d: KU must divide KERNEL_W");
     static_assert(CFG::OUT_H == (CFG::IN_H + CFG::PAD_TOP + CFG::PAD_BOTTOM - CFG::KERNEL_H) / CFG::STRIDE_H + 1, "conv2d: OUT_H");
     static_assert(CFG::OUT_W == (CFG::IN_W + CFG::PAD_LEFT + CFG::PAD_RIGHT - CFG::KERNEL_W) / CFG::STRIDE_W + 1, "conv2d: OUT_W");
 conv_rows:
@@ -253,24 +263,29 @@ conv_rows:
             conv_kh:
                 for (int kh = 0; kh < CFG::KERNEL_H; ++kh) {
                 conv_kw:
-                    for (int kw = 0; kw < CFG::KERNEL_W; ++kw) {
+                    for (int kwb = 0; kwb < CFG::KERNEL_W / KU; ++kwb) {
                     conv_simd_blocks:
                         for (int sb = 0; sb < CIG / CFG::SIMD; ++sb) {
 #pragma HLS PIPELINE II=1
-                            const int ih = oh * CFG::STRIDE_H + kh - CFG::PAD_TOP;
-                            const int iw = ow * CFG::STRIDE_W + kw - CFG::PAD_LEFT;
-                            const bool inside = ih >= 0 && ih < CFG::IN_H && iw >= 0 && iw < CFG::IN_W;
-                        conv_pe:
-                            for (int p = 0; p < CFG::PE; ++p) {
+                        conv_taps:
+                            for (int u = 0; u < KU; ++u) {
 #pragma HLS UNROLL
-                                const int co = cb * CFG::PE + p;
-                                const int ci0 = (co / COG) * CIG;
-                            conv_simd:
-                                for (int s = 0; s < CFG::SIMD; ++s) {
+                                const int kw = kwb * KU + u;
+                                const int ih = oh * CFG::STRIDE_H + kh - CFG::PAD_TOP;
+                                const int iw = ow * CFG::STRIDE_W + kw - CFG::PAD_LEFT;
+                                const bool inside = ih >= 0 && ih < CFG::IN_H && iw >= 0 && iw < CFG::IN_W;
+                            conv_pe:
+                                for (int p = 0; p < CFG::PE; ++p) {
 #pragma HLS UNROLL
-                                    const int ci = sb * CFG::SIMD + s;
-                                    const prod_t xv = inside ? static_cast<prod_t>(x[(ih * CFG::IN_W + iw) * CFG::IN_C + ci0 + ci]) : prod_t(0);
-                                    acc[p] = static_cast<acc_t>(acc[p] + static_cast<prod_t>(w[co][ci][kh][kw]) * xv);
+                                    const int co = cb * CFG::PE + p;
+                                    const int ci0 = (co / COG) * CIG;
+                                conv_simd:
+                                    for (int s = 0; s < CFG::SIMD; ++s) {
+#pragma HLS UNROLL
+                                        const int ci = sb * CFG::SIMD + s;
+                                        const prod_t xv = inside ? static_cast<prod_t>(x[(ih * CFG::IN_W + iw) * CFG::IN_C + ci0 + ci]) : prod_t(0);
+                                        acc[p] = static_cast<acc_t>(acc[p] + static_cast<prod_t>(w[co][ci][kh][kw]) * xv);
+                                    }
                                 }
                             }
                         }

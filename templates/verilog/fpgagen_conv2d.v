@@ -1,6 +1,6 @@
 // fpgagen_conv2d: 2-D convolution over a channel-interleaved pixel stream, also grouped and
 // depthwise (GROUPS > 1), y = requant(conv(x, W) + B), PE output channels x SIMD input channels
-// per cycle.
+// x KU kernel taps per cycle.
 //
 // Streams: the input map (CI, H, W) arrives in HWC order (all CI channels of pixel (0, 0), then
 // pixel (0, 1), ... row by row), one element per beat; the output map (CO, OH, OW) leaves in
@@ -9,7 +9,12 @@
 //
 // Line buffer: a circular RAM of ROWS input rows (words of SIMD channels, HWC order), written
 // as the pixels arrive and read by the compute side; zero padding is generated on the read
-// side (taps outside the map multiply 0). A pixel may be overwritten as soon as no remaining
+// side (taps outside the map multiply 0). It is KU banks (KU = 1: one), each a RAM with one
+// write and one read port: input column x lives in bank x mod KU, at slot x / KU of its row
+// (a bank row is WB = ceil(W/KU) slots of CI/SIMD words, word k of slot j at j*CI/SIMD + k),
+// so the KU consecutive columns of KU taps of one kernel row lie in KU different banks and are
+// read in one cycle; the words read are rotated by the first tap's column mod KU into tap
+// order. A pixel may be overwritten as soon as no remaining
 // window of the frame needs it, so the next input rows (and the first rows of the next frame)
 // fill while the current windows are computed. ROWS (a localparam) is the fewest rows for which
 // the inputs of the next window are already there when the current window ends, also at a row
@@ -21,23 +26,28 @@
 // group, gi = co / COG (depthwise: GROUPS = CI, CIG = 1). GROUPS = 1 is the plain conv. PE
 // divides COG (the PE channels of one pass lie in one group) and SIMD divides CIG.
 //
-// Compute: for each output pixel, for each set g of PE output channels, the KH*KW taps of
-// CIG/SIMD words each (the words of the set's group) are walked one per cycle:
-// CO/PE * KH*KW*CIG/SIMD cycles per output pixel, OH*OW times that per frame (= MACs/(PE*SIMD));
+// Compute: for each output pixel, for each set g of PE output channels, the KH*KW/KU tap groups
+// (KU consecutive taps kx = u*KU .. u*KU+KU-1 of one kernel row; KU divides KW) of CIG/SIMD
+// words each (the words of the set's group) are walked one per cycle:
+// CO/PE * KH*(KW/KU)*CIG/SIMD cycles per output pixel, OH*OW times that per frame
+// (= MACs/(PE*SIMD*KU));
 // input (H*W*CI beats) and output (OH*OW*CO beats) overlap it, so a frame takes about
 // max(compute, input, output) cycles with frames back to back.
 // fpgagen_mac_out (shared with fpgagen_dense) accumulates each output channel on top of its bias
-// B (already at the accumulator frac), exactly, requantizes it with fpgagen_requant (round half
+// B (already at the accumulator frac), exactly (as SIMD*KU products per output per cycle:
+// element j*SIMD + s is channel s of tap j), requantizes it with fpgagen_requant (round half
 // away from zero by SHIFT, clamp to [LO, HI]) and sends the PE results of a channel group one
 // per beat through a 2-deep fpgagen_fifo.
 //
 // ROM layouts ($readmemh, hex, one word per line):
-//   WEIGHT_FILE: CO/PE * KH*KW * CIG/SIMD words of PE*SIMD*W_WIDTH bits (CIG = CI/GROUPS); line
-//                ((g*KH + ky)*KW + kx)*(CIG/SIMD) + k holds the weights W[co][c][ky][kx] (the IR's
-//                [CO, CIG, KH, KW] weights) of output channels co = g*PE + p for the channels
-//                c = k*SIMD + s of their group (input channel gi*CIG + c, gi = co / (CO/GROUPS)),
-//                element (p, s) in bits [(p*SIMD + s)*W_WIDTH +: W_WIDTH] (two's complement).
-//                With GROUPS = 1 this is input channel ci = c.
+//   WEIGHT_FILE: CO/PE * KH*(KW/KU) * CIG/SIMD words of PE*KU*SIMD*W_WIDTH bits (CIG = CI/GROUPS);
+//                line ((g*KH + ky)*(KW/KU) + u)*(CIG/SIMD) + k holds the weights W[co][c][ky][kx]
+//                (the IR's [CO, CIG, KH, KW] weights) of output channels co = g*PE + p, taps
+//                kx = u*KU + j, for the channels c = k*SIMD + s of their group (input channel
+//                gi*CIG + c, gi = co / (CO/GROUPS)), element (p, j, s) in bits
+//                [((p*KU + j)*SIMD + s)*W_WIDTH +: W_WIDTH] (two's complement). With GROUPS = 1
+//                this is input channel ci = c; with KU = 1, line ((g*KH + ky)*KW + kx)*(CIG/SIMD) + k,
+//                element (p, s) in bits [(p*SIMD + s)*W_WIDTH +: W_WIDTH].
 //   BIAS_FILE:   CO/PE words of PE*BIAS_WIDTH bits; line g holds the biases of output channels
 //                g*PE + p in bits [p*BIAS_WIDTH +: BIAS_WIDTH] (two's complement).
 `default_nettype none
@@ -63,6 +73,7 @@ module fpgagen_conv2d #(
     parameter integer GROUPS      = 1,     // channel groups (divides CI and CO; CI: depthwise)
     parameter integer PE          = 1,     // output channels computed in parallel (divides CO/GROUPS)
     parameter integer SIMD        = 1,     // input channels of one tap in parallel (divides CI/GROUPS)
+    parameter integer KU          = 1,     // kernel taps of one row in parallel (divides KW)
     parameter integer ACC_WIDTH   = 24,    // bits that hold every accumulator value exactly
     parameter integer SHIFT       = 8,     // requantization right shift (negative: left shift)
     parameter integer LO          = -128,  // lowest output value
@@ -96,6 +107,8 @@ module fpgagen_conv2d #(
     localparam integer OH   = (H + PAD_T + PAD_B - KH) / SH + 1; // output rows
     localparam integer OW   = (W + PAD_L + PAD_R - KW) / SW + 1; // output columns
     localparam integer HW   = H * W;                             // pixels per frame
+    localparam integer KWU  = KW / KU;                           // tap groups per kernel row
+    localparam integer WB   = (W + KU - 1) / KU;                 // slots per bank row
 
     // The fewest rows for which the next window's inputs can be in the buffer while the
     // current window is computed: within a row, at a row change and at a frame change.
@@ -123,15 +136,16 @@ module fpgagen_conv2d #(
     endfunction
 
     localparam integer ROWS = line_rows(0);                      // rows in the line buffer
-    localparam integer ROWW = W * NK;                            // line buffer words per row
-    localparam integer DEPTH = ROWS * ROWW;                      // line buffer words
-    localparam integer NW   = NG * KH * KW * NKG;                // weight ROM words
+    localparam integer ROWW = WB * NK;                           // line buffer words per row (of a bank)
+    localparam integer DEPTH = ROWS * ROWW;                      // line buffer words (of a bank)
+    localparam integer NW   = NG * KH * KWU * NKG;               // weight ROM words
     localparam integer NOUT = OH * OW * CO;                      // output elements per frame
 
     // counter widths
     localparam integer KB   = (NK > 1) ? $clog2(NK) : 1;         // word in a pixel
     localparam integer SB   = (SIMD > 1) ? $clog2(SIMD) : 1;     // element in a word
-    localparam integer KXB  = (KW > 1) ? $clog2(KW) : 1;         // kernel column
+    localparam integer KXB  = (KWU > 1) ? $clog2(KWU) : 1;       // tap group in a kernel row
+    localparam integer RB   = (KU > 1) ? $clog2(KU) : 1;         // column mod KU (a bank)
     localparam integer KYB  = (KH > 1) ? $clog2(KH) : 1;         // kernel row
     localparam integer GW   = (NG > 1) ? $clog2(NG) : 1;         // set of PE output channels
     localparam integer GPW  = (NGG > 1) ? $clog2(NGG) : 1;       // set within its group
@@ -143,14 +157,15 @@ module fpgagen_conv2d #(
     localparam integer SPAN = (H + PAD_T + PAD_B + KH + SH + 1) * (W + PAD_L + PAD_R + KW + SW + 1) * (NK + 1);
     localparam integer PS   = $clog2(2 * SPAN + 4 * H * W + 2 * DEPTH + 2) + 2;
     localparam integer XW   = SIMD * IN_WIDTH;                   // line buffer word
-    localparam integer WWD  = PE * SIMD * W_WIDTH;               // weight ROM word
+    localparam integer XU   = KU * XW;                           // the KU taps of a cycle
+    localparam integer WWD  = PE * SIMD * KU * W_WIDTH;          // weight ROM word
 
     // counter limits
     localparam integer NK_LAST_I = NK - 1;
     localparam integer NKG_LAST_I = NKG - 1;
     localparam integer NGG_LAST_I = NGG - 1;
     localparam integer SIMD_LAST_I = SIMD - 1;
-    localparam integer KW_LAST_I = KW - 1;
+    localparam integer KW_LAST_I = KWU - 1;
     localparam integer KH_LAST_I = KH - 1;
     localparam integer NG_LAST_I = NG - 1;
     localparam integer OW_LAST_I = OW - 1;
@@ -185,9 +200,20 @@ module fpgagen_conv2d #(
     localparam integer NP_I = ROWS * W;
     localparam integer M_PAD_L_I = -PAD_L;
     localparam integer M_PAD_T_I = -PAD_T;
-    localparam integer M_PAD_LNK_I = -PAD_L * NK;
+    // the first window column -PAD_L = PLQ*KU + PLR (0 <= PLR < KU): its slot and bank
+    localparam integer PLQ_I = -((PAD_L + KU - 1) / KU);
+    localparam integer PLR_I = -PAD_L - PLQ_I * KU;
+    localparam integer SWQ_I = SW / KU;                          // a window step: SWQ slots ...
+    localparam integer SWR_I = SW % KU;                          // ... and SWR banks
+    localparam integer SWQ1_I = SWQ_I + 1;
+    localparam integer M_PAD_LNK_I = PLQ_I * NK;
     localparam integer M_PAD_TW_I = -PAD_T * W;
-    localparam integer SWNK_I = SW * NK;
+    localparam integer SWNK_I = SWQ_I * NK;
+    localparam integer SWNK1_I = SWQ1_I * NK;
+    localparam integer KU1_I = KU - 1;
+    localparam integer NK_I = NK;
+    localparam [RB-1:0] PLR_C = PLR_I[RB-1:0];
+    localparam [RB-1:0] R_LAST = KU1_I[RB-1:0];
     localparam integer SHW_I = SH * W;
     localparam integer H1W_I = (H - 1) * W;
     localparam integer KH1W_I = (KH - 1) * W;
@@ -209,11 +235,15 @@ module fpgagen_conv2d #(
     localparam signed [PS-1:0] C_NP     = NP_I[PS-1:0];
     localparam signed [PS-1:0] C_SW     = SW[PS-1:0];
     localparam signed [PS-1:0] C_SH     = SH[PS-1:0];
-    localparam signed [PS-1:0] C_SWNK   = SWNK_I[PS-1:0];
+    localparam signed [PS-1:0] C_SWNK   = SWNK_I[PS-1:0];       // SW/KU slots of words
+    localparam signed [PS-1:0] C_SWNK1  = SWNK1_I[PS-1:0];      // SW/KU + 1 slots of words
+    localparam signed [PS-1:0] C_SWQ    = SWQ_I[PS-1:0];
+    localparam signed [PS-1:0] C_SWQ1   = SWQ1_I[PS-1:0];
+    localparam signed [PS-1:0] C_PLQ    = PLQ_I[PS-1:0];        // slot of column -PAD_L
     localparam signed [PS-1:0] C_SHW    = SHW_I[PS-1:0];
     localparam signed [PS-1:0] C_PADL   = M_PAD_L_I[PS-1:0];    // -PAD_L
     localparam signed [PS-1:0] C_PADT   = M_PAD_T_I[PS-1:0];    // -PAD_T
-    localparam signed [PS-1:0] C_PADLNK = M_PAD_LNK_I[PS-1:0];  // -PAD_L*NK
+    localparam signed [PS-1:0] C_PADLNK = M_PAD_LNK_I[PS-1:0];  // PLQ*NK (KU = 1: -PAD_L*NK)
     localparam signed [PS-1:0] C_PADTW  = M_PAD_TW_I[PS-1:0];   // -PAD_T*W
     localparam signed [PS-1:0] C_H1W    = H1W_I[PS-1:0];        // (H-1)*W
     localparam signed [PS-1:0] C_KH1W   = KH1W_I[PS-1:0];       // (KH-1)*W
@@ -247,6 +277,8 @@ module fpgagen_conv2d #(
             $error("fpgagen_conv2d %m: PE %0d must divide CO/GROUPS %0d", PE, COG);
         if (SIMD < 1 || CIG % SIMD != 0)
             $error("fpgagen_conv2d %m: SIMD %0d must divide CI/GROUPS %0d", SIMD, CIG);
+        if (KU < 1 || KW % KU != 0)
+            $error("fpgagen_conv2d %m: KU %0d must divide KW %0d", KU, KW);
         if (PS > 32) $error("fpgagen_conv2d %m: the %0dx%0dx%0d map is too large for 32-bit positions", CI, H, W);
     end
 
@@ -255,7 +287,7 @@ module fpgagen_conv2d #(
     (* rom_style = "block" *)
     reg [WWD-1:0]           wrom [0:NW-1];
     reg [PE*BIAS_WIDTH-1:0] brom [0:NG-1];
-    reg [XW-1:0]            lbuf [0:DEPTH-1];
+    // the line buffer banks (g_bank[b].lbuf) are declared with their ports below
     initial begin
         $readmemh(WEIGHT_FILE, wrom);
         $readmemh(BIAS_FILE, brom);
@@ -283,7 +315,8 @@ module fpgagen_conv2d #(
     reg signed [PS-1:0]  ix0;       // W0: first input column of the window (ox*SW - PAD_L)
     reg signed [PS-1:0]  iy0;       // W0: first input row of the window (oy*SH - PAD_T)
     reg signed [PS-1:0]  iyw;       // W0: iy0 * W
-    reg signed [PS-1:0]  colbase;   // W0: ix0 * NK
+    reg signed [PS-1:0]  colbase;   // W0: iq0 * NK (iq0 = floor(ix0 / KU), the slot of column ix0)
+    // (KU > 1: g_slots holds iq0 = floor(ix0 / KU) and ir0 = ix0 mod KU beside W0 .. W3)
     reg        [DA-1:0]  cbase;     // W0: line buffer address of row 0 of its frame
     reg        [DA-1:0]  prow;      // W0: address of row iy0 (modulo DEPTH)
     wire                 flast0 = (ox == OX_LAST) && (oy == OY_LAST);  // W0: its frame's last window
@@ -295,21 +328,30 @@ module fpgagen_conv2d #(
     reg signed [PS-1:0]  ix0_2, iy0_2, colbase_2, fnp_2, ln_2;
     reg        [DA-1:0]  prow_2;
     reg                  flast_2;
+    /* verilator lint_off UNUSEDSIGNAL */  // ix0_3: KU > 1 reads the slot of g_slots instead
     reg signed [PS-1:0]  ix0_3, iy0_3, colbase_3, fnp_3, ln_3;
+    /* verilator lint_on UNUSEDSIGNAL */
     reg        [DA-1:0]  prow_3;
     reg                  flast_3;
+    // the slot of the first column of W2's and W3's windows, and whether W0's step carries
+    // into one more slot (g_slots; KU = 1: the column itself, no carry)
+    wire signed [PS-1:0] iq0_2, iq0_3;
+    wire                 wcarry;
 
     // ---- stage A state: the tap walk of the current window (W3) --------------------------------
     reg        [KB-1:0]  k;         // word of the tap in its group
-    reg        [KXB-1:0] kx;        // kernel column
+    reg        [KXB-1:0] kx;        // tap group of the kernel row (kernel column kx*KU)
     reg        [KYB-1:0] ky;        // kernel row
     reg        [GW-1:0]  g;         // set of PE output channels
     reg        [GPW-1:0] gp;        // the set within its channel group
     reg signed [PS-1:0]  goff;      // word offset of the group's channels in a pixel (gi*NKG)
     reg        [WA-1:0]  wa;        // weight ROM address
-    reg signed [PS-1:0]  tcol;      // input column of the tap (ix0 + kx)
+    reg signed [PS-1:0]  tcol;      // slot of the group's first tap: floor((ix0 + kx*KU) / KU) (KU = 1: its column)
+    /* verilator lint_off UNUSEDSIGNAL */  // KU = 1: bank 0, unused
+    wire       [RB-1:0]  tr;        // bank of the group's first tap: ix0 mod KU (g_slots; KU = 1: 0)
+    /* verilator lint_on UNUSEDSIGNAL */
     reg signed [PS-1:0]  trow;      // input row of the tap (iy0 + ky)
-    reg signed [PS-1:0]  coloff;    // word offset of the tap in its row (tcol*NK + goff + k)
+    reg signed [PS-1:0]  coloff;    // word offset of the tap's slot in its bank row (tcol*NK + goff + k)
     reg        [DA-1:0]  trowa;     // address of row trow (modulo DEPTH)
 
     // ---- input side: assemble SIMD elements, write one word per SIMD beats -------------------
@@ -340,9 +382,50 @@ module fpgagen_conv2d #(
         end
     endgenerate
 
-    always @(posedge clk) begin
-        if (wword_en) lbuf[waddr] <= wword;
-    end
+    // the write address after this word: the next word (KU = 1: of the circular buffer); with
+    // KU > 1 a pixel's last word moves to the next column's slot in its bank (the same slot in
+    // the next bank, the next slot after bank KU-1, slot 0 of the next row after column W-1)
+    wire [DA-1:0] waddr_n;
+    wire [RB-1:0] wbank;            // the bank of the word written now
+    generate
+        if (KU > 1) begin : g_wbank
+            localparam integer WXB = $clog2(W);  // W >= KW >= KU > 1
+            localparam integer W_LAST_COL_I = W - 1;
+            localparam [WXB-1:0] WX_LAST = W_LAST_COL_I[WXB-1:0];
+            localparam [DA:0] NK_C = NK_I[DA:0];
+            reg [RB-1:0]  wb;       // column mod KU
+            reg [WXB-1:0] wx;       // column
+            reg [DA-1:0]  wslot;    // address of the column's slot (its word 0)
+            reg [DA-1:0]  wrow;     // address of the row's slot 0
+            wire          row_end   = (wx == WX_LAST);
+            wire          bank_last = (wb == R_LAST);
+            wire [DA-1:0] next_row  = add_mod(wrow, ROWW_C);
+            wire [DA-1:0] next_slot = add_mod(wslot, NK_C);   // within the row
+            assign wbank = wb;
+            assign waddr_n = !wpix ? waddr + 1'b1 : row_end ? next_row : bank_last ? next_slot : wslot;
+            always @(posedge clk) begin
+                if (wpix) begin
+                    wx <= row_end ? {WXB{1'b0}} : wx + 1'b1;
+                    wb <= (row_end || bank_last) ? {RB{1'b0}} : wb + 1'b1;
+                    if (row_end) begin
+                        wrow  <= next_row;
+                        wslot <= next_row;
+                    end else if (bank_last) begin
+                        wslot <= next_slot;
+                    end
+                end
+                if (rst) begin
+                    wx    <= {WXB{1'b0}};
+                    wb    <= {RB{1'b0}};
+                    wrow  <= {DA{1'b0}};
+                    wslot <= {DA{1'b0}};
+                end
+            end
+        end else begin : g_wone
+            assign wbank = 1'b0;
+            assign waddr_n = add_mod(waddr, {{DA{1'b0}}, 1'b1});
+        end
+    endgenerate
 
     // ---- stage A: walk (output pixel, channel group, tap row, tap column, word) --------------
     // The window's inputs are all in the buffer (padding only: its frame has begun): the writer
@@ -362,18 +445,64 @@ module fpgagen_conv2d #(
     wire w_shift = !w3v || (a_fire && end_pix);      // the window chain moves on
 
     // the window the taps restart at: the next one (W2) after the pixel's last group
-    wire signed [PS-1:0] ix0_n = end_pix ? ix0_2 : ix0_3;
+    wire signed [PS-1:0] iq0_n = end_pix ? iq0_2 : iq0_3;
     wire signed [PS-1:0] iy0_n = end_pix ? iy0_2 : iy0_3;
     wire signed [PS-1:0] colbase_n = end_pix ? colbase_2 : colbase_3;
     wire        [DA-1:0] prow_n = end_pix ? prow_2 : prow_3;
     // the next window's group offset
     wire signed [PS-1:0] goff_n = !end_win ? goff : (g == G_LAST) ? C_ZERO : (gp == GP_LAST) ? goff + C_NKG : goff;
-    // the tap: inside the map, and its line buffer address
-    wire tap_in = (trow >= C_ZERO) && (trow < C_H) && (tcol >= C_ZERO) && (tcol < C_W);
-    /* verilator lint_off UNUSEDSIGNAL */  // a tap inside the map lies in [0, DEPTH)
-    wire signed [PS-1:0] raddr_s = $signed({{(PS-DA){1'b0}}, trowa}) + coloff;
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [DA-1:0] raddr = tap_in ? raddr_s[DA-1:0] : {DA{1'b0}};
+    // the taps' row lies inside the map (their columns: per bank, g_bank)
+    wire row_in = (trow >= C_ZERO) && (trow < C_H);
+
+    // the slot and bank of W0's first column beside the window chain, and the bank of the
+    // current tap group (KU = 1: the column itself and bank 0)
+    generate
+        if (KU > 1) begin : g_slots
+            localparam integer SWR_W = SWR_I;
+            localparam integer KU_W = KU;
+            localparam [RB:0] SWR_C = SWR_W[RB:0];
+            localparam [RB:0] KU_C = KU_W[RB:0];
+            reg signed [PS-1:0] q0, q1, q2, q3;   // W0 .. W3: floor(ix0 / KU)
+            reg        [RB-1:0] r0, r1, r2, r3;   // W0 .. W3: ix0 mod KU
+            reg        [RB-1:0] ra;               // stage A: the window's r
+            wire       [RB:0]   rs = {1'b0, r0} + SWR_C;
+            /* verilator lint_off UNUSEDSIGNAL */  // rs - KU < KU: its top bit is 0
+            wire       [RB:0]   rw = rs - KU_C;
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign wcarry = (rs >= KU_C);
+            assign iq0_2 = q2;
+            assign iq0_3 = q3;
+            assign tr = ra;
+            always @(posedge clk) begin
+                if (w_shift) begin
+                    if (ox == OX_LAST) begin
+                        q0 <= C_PLQ;
+                        r0 <= PLR_C;
+                    end else begin
+                        q0 <= q0 + (wcarry ? C_SWQ1 : C_SWQ);
+                        r0 <= wcarry ? rw[RB-1:0] : rs[RB-1:0];
+                    end
+                    q1 <= q0;
+                    q2 <= q1;
+                    q3 <= q2;
+                    r1 <= r0;
+                    r2 <= r1;
+                    r3 <= r2;
+                end
+                if (a_fire && end_row) ra <= end_pix ? r2 : r3;  // the bank of the next row's window
+                if (rst) begin
+                    q0 <= C_PLQ;
+                    r0 <= PLR_C;
+                    ra <= PLR_C;
+                end
+            end
+        end else begin : g_slots1
+            assign wcarry = 1'b0;
+            assign iq0_2 = ix0_2;
+            assign iq0_3 = ix0_3;
+            assign tr = 1'b0;
+        end
+    endgenerate
 
     // W0 -> W1 -> W2 -> W3, each stage one adder or comparator deep
     always @(posedge clk) begin
@@ -398,7 +527,7 @@ module fpgagen_conv2d #(
             end else begin
                 ox <= ox + 1'b1;
                 ix0 <= ix0 + C_SW;
-                colbase <= colbase + C_SWNK;
+                colbase <= colbase + (wcarry ? C_SWNK1 : C_SWNK);
             end
             // W1: W0's window and the terms of its pixel bounds
             w1v <= 1'b1;
@@ -463,7 +592,7 @@ module fpgagen_conv2d #(
             wa <= (wa == W_LAST) ? {WA{1'b0}} : wa + 1'b1;
             if (end_row) begin
                 kx <= {KXB{1'b0}};
-                tcol <= ix0_n;
+                tcol <= iq0_n;
                 coloff <= colbase_n + goff_n;
                 ky <= last_ky ? {KYB{1'b0}} : ky + 1'b1;
                 trow <= last_ky ? iy0_n : trow + C_ONE;
@@ -489,7 +618,7 @@ module fpgagen_conv2d #(
             gp      <= {GPW{1'b0}};
             goff    <= C_ZERO;
             wa      <= {WA{1'b0}};
-            tcol    <= C_PADL;
+            tcol    <= C_PLQ;
             trow    <= C_PADT;
             coloff  <= C_PADLNK;
             trowa   <= add_mod({DA{1'b0}}, PT_OFF_C);
@@ -508,7 +637,7 @@ module fpgagen_conv2d #(
         if (take) ws <= (ws == S_LAST) ? {SB{1'b0}} : ws + 1'b1;
         if (wword_en) begin
             wk <= (wk == K_LAST) ? {KB{1'b0}} : wk + 1'b1;
-            waddr <= add_mod(waddr, {{DA{1'b0}}, 1'b1});
+            waddr <= waddr_n;
         end
         weff <= weff_n;
         weff1 <= weff1_n;
@@ -524,28 +653,85 @@ module fpgagen_conv2d #(
     end
 
     // ---- stage B: ROM and line buffer outputs -------------------------------------------------
-    reg                      b_v, b_first, b_last, b_in;
+    reg                      b_v, b_first, b_last;
     reg [WWD-1:0]            b_w;
-    reg [XW-1:0]             b_x;
     reg [PE*BIAS_WIDTH-1:0]  b_bias;
+    wire [XU-1:0]            b_xm;  // bank b's word at bits [b*XW +: XW], 0 for a tap outside the map
 
     always @(posedge clk) begin
         if (a_fire) begin
             b_w    <= wrom[wa];
-            b_x    <= lbuf[raddr];
             b_bias <= brom[g];
         end
     end
+
+    // the KU banks: bank b holds the input columns x = b (mod KU); the group's taps, columns
+    // tcol*KU + tr .. + KU-1, read slot tcol of banks tr .. KU-1 and slot tcol+1 of banks 0 .. tr-1
+    genvar gb;
+    generate
+        for (gb = 0; gb < KU; gb = gb + 1) begin : g_bank
+            localparam integer SM_I  = (W - 1 - gb >= 0) ? (W - 1 - gb) / KU : -1;  // its last slot in the map
+            localparam integer SM1_I = SM_I - 1;
+            localparam integer GB_I  = gb;
+            localparam integer MONE_I = -1;
+            localparam signed [PS-1:0] C_SM   = SM_I[PS-1:0];
+            localparam signed [PS-1:0] C_SM1  = SM1_I[PS-1:0];
+            localparam signed [PS-1:0] C_MONE = MONE_I[PS-1:0];
+            localparam [RB-1:0] GB_C = GB_I[RB-1:0];
+            localparam [DA-1:0] NKA_C = NK_I[DA-1:0];  // (modulo 2**DA: only for in-map addresses)
+            reg [XW-1:0] lbuf [0:DEPTH-1];
+            reg [XW-1:0] bx;
+            reg          bin;
+            wire after;                            // this bank's column is in the next slot (bank < tr)
+            if (gb == KU - 1) begin : g_last
+                assign after = 1'b0;
+            end else begin : g_before
+                assign after = (tr > GB_C);
+            end
+            wire in_map = row_in && (after ? (tcol >= C_MONE) && (tcol <= C_SM1)
+                                           : (tcol >= C_ZERO) && (tcol <= C_SM));
+            /* verilator lint_off UNUSEDSIGNAL */  // a tap inside the map lies in [0, DEPTH)
+            wire signed [PS-1:0] coloff_b = coloff;
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [DA-1:0] ra_b = trowa + coloff_b[DA-1:0] + (after ? NKA_C : {DA{1'b0}});
+            wire [DA-1:0] raddr = in_map ? ra_b : {DA{1'b0}};
+            always @(posedge clk) begin
+                if (wword_en && wbank == GB_C) lbuf[waddr] <= wword;
+            end
+            always @(posedge clk) begin
+                if (a_fire) bx <= lbuf[raddr];
+                bin <= in_map;
+            end
+            assign b_xm[gb*XW +: XW] = bin ? bx : {XW{1'b0}};  // padding taps multiply 0
+        end
+    endgenerate
 
     always @(posedge clk) begin
         b_v     <= a_fire;
         b_first <= (k == {KB{1'b0}}) && (kx == {KXB{1'b0}}) && (ky == {KYB{1'b0}});
         b_last  <= end_win;
-        b_in    <= tap_in;
         if (rst) b_v <= 1'b0;
     end
 
-    wire [XW-1:0] xin = b_in ? b_x : {XW{1'b0}};   // padding taps multiply 0
+    // the taps in order: tap j is bank (tr + j) mod KU
+    wire [XU-1:0] xin;
+    generate
+        if (KU > 1) begin : g_rotate
+            reg  [RB-1:0]   b_r;                    // stage B: tr
+            /* verilator lint_off UNUSEDSIGNAL */  // its top word is never selected
+            wire [2*XU-1:0] xx = {b_xm, b_xm};
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [XU-1:0]   rot [0:KU-1];
+            genvar gr;
+            for (gr = 0; gr < KU; gr = gr + 1) begin : g_r
+                assign rot[gr] = xx[gr*XW +: XU];
+            end
+            always @(posedge clk) b_r <= tr;
+            assign xin = rot[b_r];
+        end else begin : g_rotate1
+            assign xin = b_xm;
+        end
+    endgenerate
 
     // ---- stages C, D and the output: multiply-accumulate, requantize, one result per beat ------
     fpgagen_mac_out #(
@@ -555,8 +741,8 @@ module fpgagen_conv2d #(
         .BIAS_WIDTH(BIAS_WIDTH),
         .OUT_WIDTH(OUT_WIDTH),
         .PE(PE),
-        .SIMD(SIMD),
-        .CHUNKS(KH * KW * NKG),
+        .SIMD(SIMD * KU),
+        .CHUNKS(KH * KWU * NKG),
         .N_OUT(NOUT),
         .ACC_WIDTH(ACC_WIDTH),
         .SHIFT(SHIFT),

@@ -88,11 +88,12 @@ def _conv(e: Emit) -> None:
         (f"static constexpr int GROUPS = {groups};", "depthwise" if groups == ci and groups > 1 else ""),
         (f"static constexpr int PE = {e.pe};", "output channels computed in parallel"),
         (f"static constexpr int SIMD = {e.simd};", "input channels of one tap multiplied in parallel"),
+        (f"static constexpr int KU = {e.taps};", "kernel taps of one row multiplied in parallel"),
         *_requant_cfg(layer),
     ]
     e.mac_consts(np.asarray(layer.weight), acc_t, "[OUT_C][IN_C/GROUPS][KERNEL_H][KERNEL_W]")
     e.call = f"fpgagen_nn::conv2d<{e.ident}_cfg>(x, y, {e.name}_W, {e.name}_B);"
-    e.read_factors = [e.simd if groups == 1 else e.simd * max(1, -(-e.pe // (co // groups)))]
+    e.read_factors = [e.taps * (e.simd if groups == 1 else e.simd * max(1, -(-e.pe // (co // groups))))]
     e.write_factor = e.pe
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from fpgagen.backends import hwc_order
 from fpgagen.backends.dataflow import OUTPUT, plan_dataflow
-from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism
+from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism, layer_taps
 from fpgagen.errors import BackendError
 from fpgagen.fixed import signed_width
 from fpgagen.ir.format import Format
@@ -296,6 +296,8 @@ class Emit:
     read_factors: list = field(default_factory=lambda: [1])
     write_factor: int = 1
     out_layout: tuple = ()
+    #: kernel taps of one row per cycle (conv; parallelism taps)
+    taps: int = 1
 
     def __post_init__(self) -> None:
         self.params = [f"const {self.in_t[0]} x[{self.in_size}]", f"{self.out_t} y[{self.out_size}]"]
@@ -385,11 +387,11 @@ def _layer_code(q: QGraph, layer: QLayer, ident: str, cfg: dict, in_layouts: lis
     if emitter is None:
         raise BackendError(f"layer {quoted(layer.name)}: the HLS library has no function for op {layer.op!r}")
     pe, simd = layer_parallelism(cfg, q, layer)
-    e = Emit(q, layer, ident, pe, simd, list(in_layouts))
+    e = Emit(q, layer, ident, pe, simd, list(in_layouts), taps=layer_taps(cfg, q, layer))
     emitter(e)
     act = f", fused {activation_name(layer.activation)}" if layer.activation and layer.op != "leakyrelu" else ""
     header = (f"{_provenance(layer)} -> {quoted(layer.output)} {list(e.out_shape)}; {layer.describe()}{act}; "
-              f"PE {pe} x SIMD {simd}")
+              f"PE {pe} x SIMD {simd}" + (f" x taps {e.taps}" if e.taps > 1 else ""))
     return LayerCode(layer, ident, pe, simd, header, e.cfg, e.consts, e.params, e.pragmas, e.call, e.out_size,
                      e.out_layout, e.read_factors, e.write_factor)
 

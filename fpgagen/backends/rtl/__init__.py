@@ -173,14 +173,16 @@ def check_parallelism(layer, pe, simd, outputs: tuple[int, str], inputs: tuple[i
 
 
 def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix: str, words: str,
-               layout: str) -> tuple[dict, dict]:
+               layout: str, taps: int = 1) -> tuple[dict, dict]:
     """Parameters and ROM files of the multiply-accumulate layers ``fpgagen_dense`` and
     ``fpgagen_conv2d`` (which share ``fpgagen_mac_out``), after :func:`check_mac_layer` and
     :func:`check_parallelism`.
 
     ``weight_blocks``: one row of ``pe * simd`` weights per weight ROM line, element ``p*simd + s``
     at the LSB end; ``geometry``: the module's size parameters, placed between the widths and PE;
-    ``words`` / ``layout``: the weight ROM's word count and line layout for its header. Returns
+    ``words`` / ``layout``: the weight ROM's word count and line layout for its header; ``taps``:
+    fpgagen_conv2d's KU (> 1: the parameter follows SIMD, a row holds ``pe * taps * simd``
+    weights, element ``(p*taps + j)*simd + s``). Returns
     (params in declaration order, ``.mem`` name -> text), the ROMs named ``<prefix>_weights.mem``
     and ``<prefix>_bias.mem``.
     """
@@ -201,8 +203,10 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
     wname, bname = f"{prefix}_weights.mem", f"{prefix}_bias.mem"
     head = f"// {quoted(layer.name)}: "
     mems = {
-        wname: head + f"weights {w_fmt}, {words} words of PE {pe} x SIMD {simd} x {w_width} bits "
-                      f"({layout}, element p*{simd}+s at the LSB end)\n"
+        wname: head + (f"weights {w_fmt}, {words} words of PE {pe} x SIMD {simd} x {w_width} bits "
+                       f"({layout}, element p*{simd}+s at the LSB end)\n" if taps == 1 else
+                       f"weights {w_fmt}, {words} words of PE {pe} x KU {taps} x SIMD {simd} x {w_width} bits "
+                       f"({layout}, element (p*{taps}+j)*{simd}+s at the LSB end)\n")
                       + "\n".join(pack_words(weight_blocks, w_width)) + "\n",
         bname: head + f"bias at the accumulator frac {layer.acc_frac}, {ng} words of PE {pe} x {bias_width} bits\n"
                       + "\n".join(pack_words(bias.reshape(ng, pe), bias_width)) + "\n",
@@ -216,6 +220,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
         **geometry,
         "PE": int(pe),
         "SIMD": int(simd),
+        **({"KU": int(taps)} if taps > 1 else {}),
         "ACC_WIDTH": acc_width,
         **rq,
         "WEIGHT_FILE": wname,

@@ -4,13 +4,15 @@ The module takes the input map in HWC stream order and gives the output map in H
 order; the IR keeps conv weights as ``[Co, Ci/groups, KH, KW]``, which the builder packs into
 the module's ROM layout (see the module header). Grouped and depthwise convs (``groups`` > 1)
 are built with PE dividing ``Co/groups`` (the PE channels of one pass lie in one group) and
-SIMD dividing ``Ci/groups``.
+SIMD dividing ``Ci/groups``. ``taps`` (the module's KU) kernel taps of one row are multiplied
+per cycle beside them (KU divides KW): PE*SIMD*KU multipliers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fpgagen.backends.parallelism import layer_taps
 from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
                                   mac_parallelism, where)
 from fpgagen.errors import BackendError
@@ -27,12 +29,13 @@ def conv2d_out_size(h: int, w: int, kernel, stride, pads) -> tuple[int, int]:
 
 
 def conv2d_cycles(ci: int, co: int, h: int, w: int, kernel, stride, pads, pe: int, simd: int,
-                  groups: int = 1) -> int:
-    """Cycles per frame, frames back to back: compute (MACs / (PE*SIMD), a tap having
-    Ci/groups inputs), input (H*W*Ci beats) or output (OH*OW*Co beats), whichever is slowest."""
+                  groups: int = 1, taps: int = 1) -> int:
+    """Cycles per frame, frames back to back: compute (MACs / (PE*SIMD*KU), a tap having
+    Ci/groups inputs, KU = ``taps`` taps of a kernel row per cycle), input (H*W*Ci beats) or
+    output (OH*OW*Co beats), whichever is slowest."""
     oh, ow = conv2d_out_size(h, w, kernel, stride, pads)
     kh, kw = kernel
-    compute = oh * ow * (co // pe) * kh * kw * (ci // groups // simd)
+    compute = oh * ow * (co // pe) * kh * (kw // taps) * (ci // groups // simd)
     return max(compute, h * w * ci, oh * ow * co)
 
 
@@ -52,8 +55,10 @@ def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
     return max(rows, 1)
 
 
-def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | None = None) -> RtlInstance:
-    """``fpgagen_conv2d`` for ``layer`` with ``pe`` output channels x ``simd`` input channels per cycle.
+def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | None = None,
+                    taps: int = 1) -> RtlInstance:
+    """``fpgagen_conv2d`` for ``layer`` with ``pe`` output channels x ``simd`` input channels x
+    ``taps`` kernel taps of a row (the module's KU, dividing KW; 1 leaves KU out) per cycle.
 
     ROM files are named ``<prefix>_weights.mem`` and ``<prefix>_bias.mem`` (prefix: the layer
     name as an identifier). See the module header for their layout.
@@ -96,22 +101,29 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     else:
         check_parallelism(layer, pe, simd, (co // groups, f"output channels per group (Co/groups, groups={groups})"),
                           (cig, f"input channels per group (Ci/groups, groups={groups})"))
-    ng, nk = co // pe, cig // simd
-    # line ((g*KH + ky)*KW + kx)*nk + k: W[g*pe + p, k*simd + s, ky, kx] at element p*simd + s
-    # (s: a channel of the group of output channel g*pe + p; the pe channels share that group)
-    blocks = (weight.reshape(ng, pe, nk, simd, kh, kw)
-              .transpose(0, 4, 5, 2, 1, 3)
-              .reshape(ng * kh * kw * nk, pe * simd))
+    if isinstance(taps, bool) or not isinstance(taps, (int, np.integer)) or taps < 1 or kw % taps:
+        raise BackendError(f"{where(layer)}: taps (KU) {taps} must divide the kernel's {kw} columns (KW)")
+    ng, nk, ku = co // pe, cig // simd, int(taps)
+    # line ((g*KH + ky)*(KW/KU) + u)*nk + k: W[g*pe + p, k*simd + s, ky, u*ku + j] at element
+    # (p*ku + j)*simd + s (s: a channel of the group of output channel g*pe + p; the pe channels
+    # share that group; KU = 1: element p*simd + s of tap kx = u)
+    blocks = (weight.reshape(ng, pe, nk, simd, kh, kw // ku, ku)
+              .transpose(0, 4, 5, 2, 1, 6, 3)
+              .reshape(ng * kh * (kw // ku) * nk, pe * ku * simd))
     geometry = {"CI": ci, "CO": co, "H": h, "W": w, "KH": kh, "KW": kw, "SH": stride[0], "SW": stride[1],
                 "PAD_T": pads[0], "PAD_L": pads[1], "PAD_B": pads[2], "PAD_R": pads[3], "GROUPS": groups}
-    params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw}x{nk}",
-                              f"line ((g*{kh}+ky)*{kw}+kx)*{nk}+k")
-    cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups)
+    if ku == 1:
+        params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw}x{nk}",
+                                  f"line ((g*{kh}+ky)*{kw}+kx)*{nk}+k")
+    else:
+        params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw // ku}x{nk}",
+                                  f"line ((g*{kh}+ky)*{kw // ku}+u)*{nk}+k, taps kx = u*{ku}+j", taps=ku)
+    cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups, ku)
     rows = conv2d_line_rows(h, w, kernel, stride, pads)
     kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
     describe = (f"{kind}conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
                 f"pads {'/'.join(map(str, pads))}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
-                f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}, "
+                f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}{f' x KU {ku} taps' if ku > 1 else ''}, "
                 f"line buffer {rows} rows, "
                 f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
@@ -120,4 +132,4 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
 @emits("conv")
 def _emit(prefix, q, layer, cfg, source):
     pe, simd = mac_parallelism(cfg, q, layer)
-    return [conv2d_instance(q, layer, pe, simd, prefix)], pe, simd
+    return [conv2d_instance(q, layer, pe, simd, prefix, taps=layer_taps(cfg, q, layer))], pe, simd

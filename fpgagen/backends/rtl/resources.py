@@ -77,13 +77,13 @@ def _pool_window(p: dict, dw: int) -> Memory:
 
 def memories(module: str, p: dict) -> list[Memory]:
     """The memories of one instance of library ``module`` with parameters ``p``."""
-    if module == "fpgagen_conv2d":
-        cig = p["CI"] // p["GROUPS"]
-        nk, nkg, ng = p["CI"] // p["SIMD"], cig // p["SIMD"], p["CO"] // p["PE"]
-        return [Memory("wrom", "rom", ng * p["KH"] * p["KW"] * nkg, p["PE"] * p["SIMD"] * p["W_WIDTH"], block=True),
+    if module == "fpgagen_conv2d":  # KU taps per cycle: KU line buffer banks of ceil(W/KU) columns
+        cig, ku = p["CI"] // p["GROUPS"], p.get("KU", 1)
+        nk, nkg, ng, nu = p["CI"] // p["SIMD"], cig // p["SIMD"], p["CO"] // p["PE"], p["KW"] // ku
+        return [Memory("wrom", "rom", ng * p["KH"] * nu * nkg, p["PE"] * p["SIMD"] * ku * p["W_WIDTH"], block=True),
                 Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
-                Memory("lbuf", "buffer", _conv_rows(p) * p["W"] * nk, p["SIMD"] * p["IN_WIDTH"]),
-                *_mac_out(p, p["KH"] * p["KW"] * nkg)]
+                Memory("lbuf", "buffer", _conv_rows(p) * -(-p["W"] // ku) * nk, p["SIMD"] * p["IN_WIDTH"], ku),
+                *_mac_out(dict(p, SIMD=p["SIMD"] * ku), p["KH"] * nu * nkg)]
     if module == "fpgagen_dense":
         nk, ng = p["N_IN"] // p["SIMD"], p["N_OUT"] // p["PE"]
         return [Memory("wrom", "rom", ng * nk, p["PE"] * p["SIMD"] * p["W_WIDTH"], block=True),
@@ -116,7 +116,7 @@ def memories(module: str, p: dict) -> list[Memory]:
 
 def multipliers(module: str, p: dict) -> int:
     """int8 x int8 products per cycle of one instance."""
-    return p["PE"] * p["SIMD"] if module in ("fpgagen_conv2d", "fpgagen_dense") else 0
+    return p["PE"] * p["SIMD"] * p.get("KU", 1) if module in ("fpgagen_conv2d", "fpgagen_dense") else 0
 
 
 #: block RAM shapes per device family, (depth, width) per aspect ratio
@@ -141,8 +141,8 @@ def blocks(mem: Memory, family: str) -> int:
     return one * mem.count
 
 
-def mac_layer_blocks(q, layer, pe: int, simd: int, family: str) -> int:
-    """Block RAMs of a conv/dense layer's weight ROM and input buffer at ``pe`` x ``simd`` (the
+def mac_layer_blocks(q, layer, pe: int, simd: int, family: str, taps: int = 1) -> int:
+    """Block RAMs of a conv/dense layer's weight ROM and input buffer at ``pe`` x ``simd`` (x ``taps``, a conv's KU) (the
     memories that grow with its parallelism), from :func:`memories` of the module's parameters."""
     x_bits = layer.in_fmts[0].word
     p = {"PE": pe, "SIMD": simd, "W_WIDTH": layer.w_fmt.word if layer.w_fmt is not None else 8,
@@ -150,7 +150,7 @@ def mac_layer_blocks(q, layer, pe: int, simd: int, family: str) -> int:
     if layer.op == "conv":
         c, h, w = q.shapes[layer.inputs[0]]
         a = layer.params
-        p.update(CI=c, CO=q.shapes[layer.output][0], GROUPS=a.groups, H=h, W=w,
+        p.update(CI=c, CO=q.shapes[layer.output][0], GROUPS=a.groups, H=h, W=w, KU=taps,
                  KH=a.kernel[0], KW=a.kernel[1], SH=a.stride[0], SW=a.stride[1],
                  PAD_T=a.pads[0], PAD_L=a.pads[1], PAD_B=a.pads[2], PAD_R=a.pads[3])
         module = "fpgagen_conv2d"
