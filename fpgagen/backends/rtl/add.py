@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from fpgagen.backends.rtl import RtlInstance, check_op, emits, leaky_text, requant_params, simple, where
+from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 
@@ -68,3 +69,8 @@ def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
 
 
 emits("add")(simple(add_instance))
+
+
+@model_of("fpgagen_add")
+def add_memories(p: dict) -> list[Memory]:
+    return [out_fifo(p["OUT_WIDTH"])]

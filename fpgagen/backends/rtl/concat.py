@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from fpgagen.backends.rtl import RtlInstance, bounds_params, check_op, emits, leaky_params, leaky_text, where
+from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.ops.concat import ConcatParams
@@ -81,3 +82,8 @@ def concat_instances(q: QGraph, layer: QLayer) -> list[RtlInstance]:
 @emits("concat")
 def _emit(prefix, q, layer, cfg, source):
     return concat_instances(q, layer), 1, 1
+
+
+@model_of("fpgagen_concat")
+def concat_memories(p: dict) -> list[Memory]:
+    return [out_fifo(p["OUT_WIDTH"])]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.backends.parallelism import layer_taps
+from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
 from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
                                   mac_parallelism, where)
 from fpgagen.errors import BackendError
@@ -133,3 +134,21 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
 def _emit(prefix, q, layer, cfg, source):
     pe, simd = mac_parallelism(cfg, q, layer)
     return [conv2d_instance(q, layer, pe, simd, prefix, taps=layer_taps(cfg, q, layer))], pe, simd
+
+
+def _conv_multipliers(p: dict) -> int:
+    return p["PE"] * p["SIMD"] * p.get("KU", 1)
+
+
+@model_of("fpgagen_conv2d", multipliers=_conv_multipliers)
+def conv2d_memories(p: dict) -> list[Memory]:
+    """The weight and bias ROMs, the line buffer (KU taps per cycle: KU banks of ceil(W/KU)
+    columns) and fpgagen_mac_out's buffers of one instance with parameters ``p``."""
+    cig, ku = p["CI"] // p["GROUPS"], p.get("KU", 1)
+    nk, nkg, ng, nu = p["CI"] // p["SIMD"], cig // p["SIMD"], p["CO"] // p["PE"], p["KW"] // ku
+    rows = conv2d_line_rows(p["H"], p["W"], (p["KH"], p["KW"]), (p["SH"], p["SW"]),
+                            (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"]))
+    return [Memory("wrom", "rom", ng * p["KH"] * nu * nkg, p["PE"] * p["SIMD"] * ku * p["W_WIDTH"], block=True),
+            Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
+            Memory("lbuf", "buffer", rows * -(-p["W"] // ku) * nk, p["SIMD"] * p["IN_WIDTH"], ku),
+            *mac_out(dict(p, SIMD=p["SIMD"] * ku), p["KH"] * nu * nkg)]

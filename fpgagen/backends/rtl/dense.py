@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.backends import hwc_order
+from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
 from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
                                   mac_parallelism, where)
 from fpgagen.errors import BackendError
@@ -68,3 +69,17 @@ def _emit(prefix, q, layer, cfg, source):
         # the input is a flattened map travelling in HWC order: permute the weight columns
         weights = layer.weight[:, hwc_order(q.shapes[carried])]
     return [dense_instance(q, layer, pe, simd, weights, prefix)], pe, simd
+
+
+def _dense_multipliers(p: dict) -> int:
+    return p["PE"] * p["SIMD"]
+
+
+@model_of("fpgagen_dense", multipliers=_dense_multipliers)
+def dense_memories(p: dict) -> list[Memory]:
+    """The weight and bias ROMs, the input buffer and fpgagen_mac_out's buffers of one instance."""
+    nk, ng = p["N_IN"] // p["SIMD"], p["N_OUT"] // p["PE"]
+    return [Memory("wrom", "rom", ng * nk, p["PE"] * p["SIMD"] * p["W_WIDTH"], block=True),
+            Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
+            Memory("xbuf", "buffer", 2 * nk, p["SIMD"] * p["IN_WIDTH"]),
+            *mac_out(p, nk)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from numbers import Integral
 
 from fpgagen.backends.rtl import RtlInstance, check_op, emits, simple, where
+from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.ops.pad import PadParams
@@ -83,3 +84,14 @@ def pad_instance(q: QGraph, layer: QLayer) -> RtlInstance:
 
 emits("resize")(simple(resize_instance))
 emits("pad")(simple(pad_instance))
+
+
+@model_of("fpgagen_resize")
+def resize_memories(p: dict) -> list[Memory]:
+    """The ring of one input row (2 words for a 1-word row) and the output FIFO."""
+    return [Memory("row", "buffer", max(p["W"] * p["C"], 2), p["WIDTH"]), out_fifo(p["WIDTH"])]
+
+
+@model_of("fpgagen_pad")
+def pad_memories(p: dict) -> list[Memory]:
+    return [out_fifo(p["WIDTH"])]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fpgagen.backends.rtl.resources import Memory, clog2, model_of, out_fifo
 from fpgagen.backends.rtl import (MAX_ACC_WIDTH, RtlInstance, check_op, emits, hex_words, leaky_text, requant_params,
                                   simple, where)
 from fpgagen.errors import BackendError
@@ -227,3 +228,39 @@ def _emit_avgpool(prefix, q, layer, cfg, source):
 
 emits("maxpool")(simple(maxpool_instance))
 emits("gap")(simple(gap_instance))
+
+
+def _pool_out(p: dict) -> tuple[int, int]:
+    """OH, OW of a pooling window engine."""
+    return ((p["H"] + p["PAD_T"] + p["PAD_B"] - p["KH"]) // p["SH"] + 1,
+            (p["W"] + p["PAD_L"] + p["PAD_R"] - p["KW"]) // p["SW"] + 1)
+
+
+def _pool_window(p: dict, dw: int) -> Memory:
+    """fpgagen_pool_window: NS x NJ banks of WPB*C partial results."""
+    oh, ow = _pool_out(p)
+    g = dict(p, OH=oh, OW=ow)
+    nj = min((p["KW"] + p["SW"] - 1) // p["SW"], ow)
+    wpb = -(-ow // nj)
+    return Memory("window", "buffer", wpb * p["C"], dw, pool_slots(g) * nj)
+
+
+@model_of("fpgagen_maxpool")
+def maxpool_memories(p: dict) -> list[Memory]:
+    return [_pool_window(p, p["IN_WIDTH"]), out_fifo(p["IN_WIDTH"])]
+
+
+@model_of("fpgagen_avgpool")
+def avgpool_memories(p: dict) -> list[Memory]:
+    out = [_pool_window(p, p["IN_WIDTH"] + 1 + clog2(p["KH"] * p["KW"])), out_fifo(p["OUT_WIDTH"])]
+    if p.get("RECIP_ROM"):
+        oh, ow = _pool_out(p)
+        out.append(Memory("rrom", "rom", oh * ow, p["RECIP_WIDTH"]))
+    return out
+
+
+@model_of("fpgagen_gap")
+def gap_memories(p: dict) -> list[Memory]:
+    """An fpgagen_avgpool of one window over the whole map."""
+    return avgpool_memories(dict(p, KH=p["H"], KW=p["W"], SH=1, SW=1, PAD_T=0, PAD_L=0, PAD_B=0, PAD_R=0,
+                                 RECIP_ROM=0))

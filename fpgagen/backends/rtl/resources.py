@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
+
+from fpgagen.errors import BackendError
 
 
 @dataclass(frozen=True)
@@ -32,91 +35,71 @@ class Memory:
         return self.depth * self.width * self.count
 
 
-def _clog2(n: int) -> int:
+def clog2(n: int) -> int:
     return max(0, (int(n) - 1).bit_length())
 
 
-def _out_fifo(width: int) -> Memory:
+def out_fifo(width: int) -> Memory:
     """The 2-deep output fpgagen_fifo of a module."""
     return Memory("out", "buffer", 2, width + 1)
 
 
-def _mac_out(p: dict, chunks: int) -> list[Memory]:
+def mac_out(p: dict, chunks: int) -> list[Memory]:
     """fpgagen_mac_out's result buffer (NR groups of PE outputs) and its output FIFO."""
     pe, simd = p["PE"], p["SIMD"]
-    lv = _clog2(simd + 1)
+    lv = clog2(simd + 1)
     per = max(chunks, pe)
     rt = lv + pe + 6 + (1 if p.get("LEAKY") else 0)  # a LeakyRelu's product is registered
     nr = (rt + per - 1) // per + 1
-    return [Memory("rbuf", "buffer", nr, pe * p["OUT_WIDTH"]), _out_fifo(p["OUT_WIDTH"])]
+    return [Memory("rbuf", "buffer", nr, pe * p["OUT_WIDTH"]), out_fifo(p["OUT_WIDTH"])]
 
 
-def _conv_rows(p: dict) -> int:
-    from fpgagen.backends.rtl.conv2d import conv2d_line_rows
+@dataclass(frozen=True)
+class ModuleModel:
+    """What one instance of a library module costs, from its parameters ``p``."""
 
-    return conv2d_line_rows(p["H"], p["W"], (p["KH"], p["KW"]), (p["SH"], p["SW"]),
-                            (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"]))
-
-
-def _pool_out(p: dict) -> tuple[int, int]:
-    """OH, OW of a pooling window engine."""
-    return ((p["H"] + p["PAD_T"] + p["PAD_B"] - p["KH"]) // p["SH"] + 1,
-            (p["W"] + p["PAD_L"] + p["PAD_R"] - p["KW"]) // p["SW"] + 1)
+    memories: Callable[[dict], list]
+    multipliers: Callable[[dict], int]
 
 
-def _pool_window(p: dict, dw: int) -> Memory:
-    """fpgagen_pool_window: NS x NJ banks of WPB*C partial results."""
-    from fpgagen.backends.rtl.pool import pool_slots
+#: library module -> its resource model, registered (:func:`model_of`) by the builder module of
+#: :mod:`fpgagen.backends.rtl` that instantiates it, beside its parameters
+MODELS: dict[str, ModuleModel] = {}
 
-    oh, ow = _pool_out(p)
-    g = dict(p, OH=oh, OW=ow)
-    nj = min((p["KW"] + p["SW"] - 1) // p["SW"], ow)
-    wpb = -(-ow // nj)
-    return Memory("window", "buffer", wpb * p["C"], dw, pool_slots(g) * nj)
+
+def _no_multipliers(p: dict) -> int:
+    return 0
+
+
+def model_of(*modules: str, multipliers: Callable[[dict], int] = _no_multipliers):
+    """Decorator: ``memories(p) -> [Memory, ...]`` of one instance of each of ``modules``
+    (``multipliers(p)``: its int8 products per cycle); a module registered twice is an error."""
+    def deco(fn):
+        for module in modules:
+            if module in MODELS:
+                raise RuntimeError(f"two resource models registered for {module!r}")
+            MODELS[module] = ModuleModel(fn, multipliers)
+        return fn
+    return deco
+
+
+def _model(module: str) -> ModuleModel:
+    try:
+        return MODELS[module]
+    except KeyError:
+        raise BackendError(f"no resource model for library module {module!r}: its builder module in "
+                           f"fpgagen.backends.rtl registers one (@model_of), and fpgagen.backends.verilog "
+                           f"imports them all") from None
 
 
 def memories(module: str, p: dict) -> list[Memory]:
     """The memories of one instance of library ``module`` with parameters ``p``."""
-    if module == "fpgagen_conv2d":  # KU taps per cycle: KU line buffer banks of ceil(W/KU) columns
-        cig, ku = p["CI"] // p["GROUPS"], p.get("KU", 1)
-        nk, nkg, ng, nu = p["CI"] // p["SIMD"], cig // p["SIMD"], p["CO"] // p["PE"], p["KW"] // ku
-        return [Memory("wrom", "rom", ng * p["KH"] * nu * nkg, p["PE"] * p["SIMD"] * ku * p["W_WIDTH"], block=True),
-                Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
-                Memory("lbuf", "buffer", _conv_rows(p) * -(-p["W"] // ku) * nk, p["SIMD"] * p["IN_WIDTH"], ku),
-                *_mac_out(dict(p, SIMD=p["SIMD"] * ku), p["KH"] * nu * nkg)]
-    if module == "fpgagen_dense":
-        nk, ng = p["N_IN"] // p["SIMD"], p["N_OUT"] // p["PE"]
-        return [Memory("wrom", "rom", ng * nk, p["PE"] * p["SIMD"] * p["W_WIDTH"], block=True),
-                Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
-                Memory("xbuf", "buffer", 2 * nk, p["SIMD"] * p["IN_WIDTH"]),
-                *_mac_out(p, nk)]
-    if module == "fpgagen_maxpool":
-        return [_pool_window(p, p["IN_WIDTH"]), _out_fifo(p["IN_WIDTH"])]
-    if module == "fpgagen_avgpool":
-        out = [_pool_window(p, p["IN_WIDTH"] + 1 + _clog2(p["KH"] * p["KW"])), _out_fifo(p["OUT_WIDTH"])]
-        if p.get("RECIP_ROM"):
-            oh, ow = _pool_out(p)
-            out.append(Memory("rrom", "rom", oh * ow, p["RECIP_WIDTH"]))
-        return out
-    if module == "fpgagen_gap":  # an fpgagen_avgpool of one window over the whole map
-        return memories("fpgagen_avgpool", dict(p, KH=p["H"], KW=p["W"], SH=1, SW=1, PAD_T=0, PAD_L=0, PAD_B=0,
-                                                PAD_R=0, RECIP_ROM=0))
-    if module == "fpgagen_fifo":
-        return [Memory("fifo", "buffer", max(p["DEPTH"], 2), p["WIDTH"] + 1)]
-    if module == "fpgagen_hwc_to_chw":
-        return [Memory("reorder", "buffer", 2 * p["C"] * p["H"] * p["W"], p["WIDTH"])]
-    if module in ("fpgagen_add", "fpgagen_act", "fpgagen_concat"):
-        return [_out_fifo(p["OUT_WIDTH"])]
-    if module == "fpgagen_resize":  # the ring of one input row (2 words for a 1-word row)
-        return [Memory("row", "buffer", max(p["W"] * p["C"], 2), p["WIDTH"]), _out_fifo(p["WIDTH"])]
-    if module == "fpgagen_pad":
-        return [_out_fifo(p["WIDTH"])]
-    return []  # fork: registers only
+    return _model(module).memories(p)
 
 
 def multipliers(module: str, p: dict) -> int:
     """int8 x int8 products per cycle of one instance."""
-    return p["PE"] * p["SIMD"] * p.get("KU", 1) if module in ("fpgagen_conv2d", "fpgagen_dense") else 0
+    return _model(module).multipliers(p)
 
 
 #: block RAM shapes per device family, (depth, width) per aspect ratio

@@ -10,6 +10,7 @@ from __future__ import annotations
 from numbers import Integral
 
 from fpgagen.backends.rtl import RtlInstance, emits
+from fpgagen.backends.rtl.resources import Memory, model_of
 from fpgagen.errors import BackendError
 
 FORK = "fpgagen_fork"
@@ -71,3 +72,18 @@ def _emit_flatten(prefix, q, layer, cfg, source):
     """A flatten that reorders (the dataflow plan aliases the others): HWC to CHW."""
     shape = q.shapes[layer.inputs[0]]
     return [hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name)], 1, 1
+
+
+@model_of("fpgagen_fifo")
+def fifo_memories(p: dict) -> list[Memory]:
+    return [Memory("fifo", "buffer", max(p["DEPTH"], 2), p["WIDTH"] + 1)]
+
+
+@model_of("fpgagen_hwc_to_chw")
+def hwc_to_chw_memories(p: dict) -> list[Memory]:
+    return [Memory("reorder", "buffer", 2 * p["C"] * p["H"] * p["W"], p["WIDTH"])]
+
+
+@model_of("fpgagen_fork")
+def fork_memories(p: dict) -> list[Memory]:
+    return []  # registers only
