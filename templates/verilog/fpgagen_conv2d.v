@@ -698,8 +698,11 @@ module fpgagen_conv2d #(
             always @(posedge clk) begin
                 if (wword_en && wbank == GB_C) lbuf[waddr] <= wword;
             end
+            // KU = 1 reads on a_fire; KU > 1 reads every cycle (the word counts only with b_v, and
+            // the address holds between chunks), which keeps the KU*SIMD*IN_WIDTH flip-flops off
+            // a_fire, the late enable of stage A
             always @(posedge clk) begin
-                if (a_fire) bx <= lbuf[raddr];
+                if (a_fire || KU > 1) bx <= lbuf[raddr];
                 bin <= in_map;
             end
             assign b_xm[gb*XW +: XW] = bin ? bx : {XW{1'b0}};  // padding taps multiply 0
