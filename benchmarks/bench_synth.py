@@ -6,6 +6,8 @@ hand tuning): ``fpgagen synth``
 (Yosys + nextpnr from the YoWASP wheels) and report, side by side in one table:
 
 - LUT / FF / DSP / BRAM used vs available, whether it fits and routes;
+- the LUT / FF estimate before synthesis (summary.json ``hardware.resources``) and its error
+  against the tools' counts;
 - Fmax (nextpnr's timing analysis) against the device's default clock;
 - cycles per frame (the folding's analytic figure, which simulation measures exactly: see
   tests/test_folding.py), frames/s at Fmax;
@@ -90,8 +92,12 @@ def bench(name: str, device: str, out: Path) -> dict:
         "frames_per_s_at_fmax": None if not fmax else round(fmax * 1e6 / cycles, 1),
         "macs_per_cycle": round(total_macs / cycles, 2),
         "multiplier_bound": dev.dsps * dev.int8_per_dsp,
-        "error": r.get("error"),
+        "estimate": r["estimate"], "error": r.get("error"),
     }
+
+
+def error_pct(est: int, used: int) -> str:
+    return f"{100 * (est - used) / used:+.0f} %" if used else "-"
 
 
 def main() -> int:
@@ -116,19 +122,22 @@ def main() -> int:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     print()
-    print("| model | device | LUT | FF | DSP | BRAM | routed | Fmax MHz | multipliers | cycles/frame | "
-          "frames/s at Fmax | MACs/cycle (bound) |")
-    print("| --- " * 12 + "|")
+    print("| model | device | LUT | LUT estimated (error) | FF | FF estimated (error) | DSP | BRAM | routed | Fmax MHz | "
+          "multipliers | cycles/frame | frames/s at Fmax | MACs/cycle (bound) |")
+    print("| --- " * 14 + "|")
     for r in rows:
         if "used" not in r:
-            print(f"| {r['model']} | {r['device']} | {r['error'][:80]} |" + " |" * 10)
+            print(f"| {r['model']} | {r['device']} | {r['error'][:80]} |" + " |" * 12)
             continue
         u, a = r["used"], r["available"]
         cell = {k: f"{u[k]:,} / {a[k]:,}" for k in ("lut", "ff", "dsp", "bram")}
         routed = "-" if r["routed"] is None else ("yes" if r["routed"] else "no")
         fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
         fps = "-" if r["frames_per_s_at_fmax"] is None else f"{r['frames_per_s_at_fmax']:,.0f}"
-        print(f"| {r['model']} | {r['device']} | {cell['lut']} | {cell['ff']} | {cell['dsp']} | {cell['bram']} | "
+        e = r["estimate"]
+        est = {k: f"{e[key]:,} ({error_pct(e[key], u[k])})" for k, key in (("lut", "luts"), ("ff", "ffs"))}
+        print(f"| {r['model']} | {r['device']} | {cell['lut']} | {est['lut']} | {cell['ff']} | {est['ff']} | "
+              f"{cell['dsp']} | {cell['bram']} | "
               f"{routed} | {fmax} | {r['multipliers']} | {r['cycles_per_frame']:,} | {fps} | "
               f"{r['macs_per_cycle']} ({r['multiplier_bound']}) |")
     if args.json:

@@ -134,7 +134,10 @@ def run_synth(args) -> int:
 
     r, out = synth(args.config, args.out, args.device, args.clock_mhz, _progress(args))
     used, avail = r["used"], r["available"]
-    parts = [f"{k} {used[k]}/{avail[k]}" for k in ("lut", "ff", "dsp", "bram") if k in used]
+    est = {"lut": r.get("estimate", {}).get("luts"), "ff": r.get("estimate", {}).get("ffs"),
+           "bram": r.get("estimate", {}).get("brams")}
+    parts = [f"{k} {used[k]}/{avail[k]}" + (f" (estimated {est[k]})" if est.get(k) is not None else "")
+             for k in ("lut", "ff", "dsp", "bram") if k in used]
     line = f"synth {r['device']}: {', '.join(parts)}"
     if r["routed"] is not None:
         line += "; routed" if r["routed"] else f"; NOT routed ({r.get('error', 'see synth/nextpnr.log')})"

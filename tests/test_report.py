@@ -91,7 +91,9 @@ def test_hardware_section_shows_the_balance_of_the_pipeline(cnn_out):
     assert busy == 24064  # of 52 x 1,152 = 59,904 multiplier-cycles
     assert "<b>0.40</b><span>multiplier utilisation (busy share of multiplier-cycles)</span>" in html
     # weight + bias bits: conv1 8x1x3x3 s8.6 weights and 8 s8.7 biases
-    assert "<td>4</td><td>640</td><td>1,152</td>" in html
+    # multipliers, ROM bits, the estimated LUTs (summary.json layers[i].resources), cycles
+    luts = next(row for row in load(cnn_out)["layers"] if row["name"] == "/conv1/Conv")["resources"]["luts"]
+    assert f"<td>4</td><td>640</td><td>{luts:,}</td><td>1,152</td>" in html
     assert "Latency: not measured yet" in html
     chart = re.search(r'<svg [^>]*class="cycles".*?</svg>', html, re.S).group(0)
     bars = re.findall(r'<rect x="250" y="[\d.]+" width="([\d.]+)" height="16" fill="(#[0-9a-f]+)">', chart)
@@ -119,14 +121,22 @@ def test_resource_estimates_of_the_verilog_backend_against_the_device(cnn_out, t
     summary = load(cnn_out)
     summary["hardware"]["resources"] = {
         "estimate": "before synthesis", "device": "ecp5-25f",
-        "total": {"multipliers": 52, "rom_bits": 15298, "buffer_bits": 3338, "memories": 21, "brams": 7},
-        "available": {"multipliers": 28, "brams": 56, "memory_bits": 1032192}, "fits": False, "layers": {}}
+        "total": {"multipliers": 52, "rom_bits": 15298, "buffer_bits": 3338, "memories": 21, "brams": 7,
+                  "luts": 4100, "ffs": 2600},
+        "available": {"multipliers": 28, "brams": 56, "memory_bits": 1032192, "luts": 24288, "ffs": 24288},
+        "fits": False, "layers": {}}
+    for row in summary["layers"]:
+        row["resources"] = {"luts": 1234} if row["name"] == "/conv2/Conv" else None
     html = render_report(copy_build(cnn_out, tmp_path, summary))
     assert "<h3>Resources on ecp5-25f</h3>" in html
     assert '<td class="l">multipliers</td><td>52</td><td>28</td><td class="bad">186 %</td>' in html
     assert '<td class="l">block RAMs (estimated)</td><td>7</td><td>56</td><td>12.5 %</td>' in html
     assert '<td class="l">ROM bits</td><td>15,298</td><td>1,032,192</td><td>1.48 %</td>' in html
     assert '<td class="l">buffer bits</td><td>3,338</td>' in html
+    assert '<td class="l">LUTs (estimated)</td><td>4,100</td><td>24,288</td><td>16.9 %</td>' in html
+    assert '<td class="l">flip-flops (estimated)</td><td>2,600</td><td>24,288</td><td>10.7 %</td>' in html
+    # per layer: a column of the estimated LUTs, the total under it
+    assert "<th>LUTs (estimated)</th>" in html and "<td>1,234</td>" in html and "<th>4,100</th>" in html
 
 
 def test_verification_is_a_table_of_named_figures(cnn_out, tmp_path):

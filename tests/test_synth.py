@@ -8,6 +8,7 @@ live in ``benchmarks/bench_synth.py``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -63,6 +64,10 @@ def test_places_and_routes(small, capsys, dev):
     # block RAMs: the estimate within 25 % (or one block) of what the tools placed
     assert abs(r["estimate"]["brams"] - r["used"]["bram"]) <= max(1, 0.25 * r["used"]["bram"]), r
     assert 0 < r["used"]["dsp"] <= r["estimate"]["multipliers"]
+    # LUTs (nextpnr's) and flip-flops: the estimate before synthesis within 25 %
+    assert abs(r["estimate"]["luts"] - r["used"]["lut"]) <= 0.25 * r["used"]["lut"], r
+    assert abs(r["estimate"]["ffs"] - r["used"]["ff"]) <= 0.25 * r["used"]["ff"], r
+    assert f"lut {r['used']['lut']}/{r['available']['lut']} (estimated {r['estimate']['luts']})" in stdout
     assert r["available"]["dsp"] == DEVICES[dev].dsps
     assert 0 < r["used"]["lut"] <= r["available"]["lut"]
     assert "Yosys" in r["tools"]["yosys"] and "nextpnr" in r["tools"]["nextpnr"]
@@ -78,6 +83,9 @@ def test_xilinx_counts_and_vivado_script(small, capsys):
     r = json.loads((out / "synth.json").read_text())
     assert r["clock_mhz"] == 150.0 and r["routed"] is None and r["fmax_mhz"] is None
     assert r["used"]["dsp"] == 8 and r["used"]["lut"] > 0
+    # the LUT6 / flip-flop estimate within 25 % of Yosys' counts
+    assert abs(r["estimate"]["luts"] - r["used"]["lut"]) <= 0.25 * r["used"]["lut"], r
+    assert abs(r["estimate"]["ffs"] - r["used"]["ff"]) <= 0.25 * r["used"]["ff"], r
     tcl = (out / "synth" / "vivado.tcl").read_text()
     assert "create_project -in_memory -part xc7a35tcpg236-1" in tcl and "-period 6.667" in tcl
 
@@ -114,6 +122,30 @@ def test_device_key_and_budgets(small):
                                           "ecp5-85f, xc7a35t, xc7z020, got 'fpga9000'"):
         load_config(small / "bad.yaml")
     assert load_config(small / "small.yaml")["hardware"]["memory_bits"] == 4 * 1024 * 1024
+
+
+def test_an_estimate_over_the_lut_budget_names_the_largest_layer(small, capsys):
+    raw = yaml.safe_load((small / "small.yaml").read_text())
+    raw["hardware"] = {"device": "ice40-up5k", "luts": 100}
+    (small / "luts.yaml").write_text(yaml.safe_dump(raw))
+    code = cli.main(["build", str(small / "luts.yaml"), "-o", str(small / "luts_out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    m = re.search(r"the design needs an estimated (\d+) LUTs, more than the budget of 100 \(hardware.luts of the "
+                  r"ice40-up5k\); the largest is layer '(/gemm\d+/Gemm)' with (\d+) LUTs \(estimated\); use smaller "
+                  r"pe/simd or a bigger device", err)
+    assert m, err
+    # the same design within the device's own budget builds, its estimate in summary.json
+    raw["hardware"] = {"device": "ice40-up5k"}
+    (small / "luts.yaml").write_text(yaml.safe_dump(raw))
+    assert cli.main(["build", str(small / "luts.yaml"), "-o", str(small / "luts_out"), "--quiet"]) == 0
+    capsys.readouterr()
+    r = json.loads((small / "luts_out" / "summary.json").read_text())["hardware"]["resources"]
+    assert r["total"]["luts"] == int(m.group(1)) and r["available"]["luts"] == 5280
+    layers = r["layers"]
+    assert max(layers, key=lambda n: layers[n]["luts"]) == m.group(2) and layers[m.group(2)]["luts"] == int(m.group(3))
+    assert sum(v["luts"] for v in layers.values()) == pytest.approx(r["total"]["luts"], abs=len(layers))
+    assert all(v["luts"] > 0 and v["ffs"] > 0 for v in layers.values())
 
 
 def test_device_table_is_in_the_readme():

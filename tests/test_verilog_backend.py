@@ -878,7 +878,9 @@ def test_resource_estimates_in_the_summary(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     r = summary["hardware"]["resources"]
     assert r["total"]["multipliers"] == 52 and r["available"] == {"multipliers": 156, "brams": 208,
-                                                                   "memory_bits": 208 * 18432}
+                                                                   "memory_bits": 208 * 18432, "luts": 83640,
+                                                                   "ffs": 83640}
+    assert 0 < r["total"]["luts"] < 83640 and 0 < r["total"]["ffs"] < 83640  # LUTs and FFs: test_synth.py
     assert r["fits"] is True and 0 < r["total"]["brams"] <= 21  # at most one block per memory here
     rows = {row["name"]: row["resources"] for row in summary["layers"]}
     assert rows["/conv2/Conv"]["multipliers"] == 32 and rows["/conv2/Conv"]["rom_bits"] > 0

@@ -386,9 +386,11 @@ def generate(build) -> FileSet:
     head = [f"// {ln}" for ln in provenance(q, d, "Source list")]
     files.add("filelist.f", "\n".join(head + sources) + "\n")
     files.add(f"{d.top}.core", core_file(d.top, sources, sorted(mems), provenance(q, d, "FuseSoC core")))
+    hw = (build.cfg or {}).get("hardware") or {}
+    est = estimate_resources(d, hw)
+    check_lut_budget(est, hw)
     build.hardware = {"target": "verilog", "top": d.top, "layers": d.layer_cycles,
-                      "pipeline_cycles": d.pipeline_cycles,
-                      "resources": estimate_resources(d, (build.cfg or {}).get("hardware") or {})}
+                      "pipeline_cycles": d.pipeline_cycles, "resources": est}
     return files
 
 
@@ -398,24 +400,28 @@ def instance_params(inst: Instance) -> dict:
 
 
 def estimate_resources(d: Design, hw: dict) -> dict:
-    """Multipliers, ROM and buffer bits per layer and in total, and (with ``hardware.device``)
-    block RAMs against the device's capacity: estimates before synthesis (see
-    :mod:`fpgagen.backends.rtl.resources`; the multiplier budget is checked by the folding)."""
+    """Multipliers, ROM and buffer bits, LUTs and flip-flops per layer and in total, and (with
+    ``hardware.device``) block RAMs against the device's capacity: estimates before synthesis (see
+    :mod:`fpgagen.backends.rtl.resources`; the multiplier budget is checked by the folding, the
+    LUT budget by :func:`check_lut_budget`). LUTs and flip-flops are the device family's (LUT4
+    of the iCE40 without a device)."""
     from fpgagen.backends.rtl import resources as res
     from fpgagen.devices import DEVICES
 
     dev = DEVICES.get(hw.get("device") or "")
+    family = dev.family if dev is not None else "ice40"
     layers: dict[str, dict] = {}
-    total = {"multipliers": 0, "rom_bits": 0, "buffer_bits": 0, "memories": 0}
+    total = {"multipliers": 0, "rom_bits": 0, "buffer_bits": 0, "memories": 0, "luts": 0.0, "ffs": 0.0}
     if dev is not None:
         total["brams"] = 0
     for inst in d.instances:
         p = instance_params(inst)
         mems = res.memories(inst.module, p)
+        luts, ffs = res.logic(inst.module, p, family)
         row = {"multipliers": res.multipliers(inst.module, p),
                "rom_bits": sum(m.bits for m in mems if m.kind == "rom"),
                "buffer_bits": sum(m.bits for m in mems if m.kind == "buffer"),
-               "memories": sum(m.count for m in mems)}
+               "memories": sum(m.count for m in mems), "luts": luts, "ffs": ffs}
         if dev is not None:
             row["brams"] = sum(res.blocks(m, dev.family) for m in mems)
         owner = inst.layer or inst.serves
@@ -425,15 +431,34 @@ def estimate_resources(d: Design, hw: dict) -> dict:
                 acc[k] += v
         for k, v in row.items():
             total[k] += v
+    for row in [total, *layers.values()]:
+        row["luts"], row["ffs"] = round(row["luts"]), round(row["ffs"])
     out = {"estimate": "before synthesis (multipliers and memory bits from the modules' parameters; "
-                       "block RAMs from the memories' shapes); `fpgagen synth` gives the tools' counts",
+                       "block RAMs from the memories' shapes; LUTs and flip-flops from a model fitted to "
+                       f"Yosys/nextpnr per module, {family} {'LUT6' if family == 'xc7' else 'LUT4'}); "
+                       "`fpgagen synth` gives the tools' counts",
            "total": total, "layers": layers}
     if dev is not None:
         out["device"] = dev.name
         out["available"] = {"multipliers": dev.dsps * dev.int8_per_dsp, "brams": dev.brams,
-                            "memory_bits": dev.memory_bits}
+                            "memory_bits": dev.memory_bits, "luts": dev.luts, "ffs": dev.ffs}
         out["fits"] = (total["multipliers"] <= out["available"]["multipliers"]
-                       and total["brams"] <= dev.brams)
+                       and total["brams"] <= dev.brams and total["luts"] <= dev.luts and total["ffs"] <= dev.ffs)
+    if hw.get("luts"):
+        out.setdefault("available", {})["luts"] = int(hw["luts"])
     return out
 
 
+def check_lut_budget(est: dict, hw: dict) -> None:
+    """An estimate over the LUT budget (``hardware.luts``: the device's LUTs by default) is an
+    error naming the layer with the most LUTs."""
+    budget = hw.get("luts")
+    total = est["total"]["luts"]
+    if not budget or total <= budget:
+        return
+    big = max(est["layers"], key=lambda n: est["layers"][n]["luts"]) if est["layers"] else None
+    dev = f" of the {hw['device']}" if hw.get("device") else ""
+    raise BackendError(
+        f"the design needs an estimated {total} LUTs, more than the budget of {budget} (hardware.luts{dev}); the "
+        f"largest is layer {big!r} with {est['layers'][big]['luts'] if big else 0} LUTs (estimated); use smaller "
+        f"pe/simd or a bigger device")

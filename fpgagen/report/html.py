@@ -299,6 +299,7 @@ def hardware_view(summary: dict, verify: dict | None) -> dict | None:
                        for count, fmt in (("weights", "weight"), ("biases", "bias")) if layer.get(count) and layer[fmt])
         layers.append({"name": name, "op": layer.get("op", ""), "parallelism": entry.get("parallelism") or "",
                        "multipliers": entry.get("multipliers") or 0, "memory_bits": bits, "cycles": entry["cycles"],
+                       "luts": (layer.get("resources") or {}).get("luts"),
                        "share": entry["cycles"] / interval})
     mults = sum(layer["multipliers"] for layer in layers)
     busy = sum(layer["multipliers"] * layer["cycles"] for layer in layers)
@@ -318,6 +319,8 @@ def hardware_view(summary: dict, verify: dict | None) -> dict | None:
         "device": hw.get("device") or ((hw.get("resources") or {}).get("device")
                                         if isinstance(hw.get("resources"), dict) else None),
         "resources": _resources(hw),
+        "luts": (((hw.get("resources") or {}).get("total") or {}).get("luts")
+                 if isinstance(hw.get("resources"), dict) else None),
         "chart": Markup(cycles_chart_svg(layers, hw["pipeline_cycles"])) if layers else "",
     }
     if view["latency"] is not None:
@@ -333,7 +336,8 @@ def _resources(hw: dict) -> list:
         return []
     if isinstance(used.get("total"), dict):  # the backend's estimate before synthesis
         total, cap = used["total"], used.get("available") or {}
-        names = [("multipliers", "multipliers", "multipliers"), ("brams", "block RAMs (estimated)", "brams"),
+        names = [("multipliers", "multipliers", "multipliers"), ("luts", "LUTs (estimated)", "luts"),
+                 ("ffs", "flip-flops (estimated)", "ffs"), ("brams", "block RAMs (estimated)", "brams"),
                  ("rom_bits", "ROM bits", "memory_bits"), ("buffer_bits", "buffer bits", None)]
         used = {label: total[key] for key, label, _ in names if key in total}
         avail = {label: cap.get(c) for key, label, c in names if key in total and c}

@@ -6,7 +6,9 @@ module's own localparams (the formulas below are the Verilog's, written once mor
 ``tests/test_synth.py`` checks them against the memories Yosys infers from the generated design,
 bit for bit). From the memories and a device's block-RAM shapes, an estimate of the block RAMs
 (each memory packed into the fewest blocks of one of the device's aspect ratios; small ones left
-to logic, as Yosys does). These are estimates: ``fpgagen synth`` gives the tools' counts.
+to logic, as Yosys does). LUTs and flip-flops: :func:`logic`, a linear model of each instance's
+parameters fitted to Yosys and nextpnr by ``tools/fit_logic.py`` (its errors against synthesis:
+README, "Devices and `fpgagen synth`"). These are estimates: ``fpgagen synth`` gives the tools' counts.
 """
 
 from __future__ import annotations
@@ -141,3 +143,132 @@ def mac_layer_blocks(q, layer, pe: int, simd: int, family: str, taps: int = 1) -
         p.update(N_IN=q.shapes[layer.inputs[0]][0], N_OUT=q.shapes[layer.output][0])
         module = "fpgagen_dense"
     return sum(blocks(m, family) for m in memories(module, p) if m.name in ("wrom", "lbuf", "xbuf"))
+
+
+# -- logic: LUTs and flip-flops -------------------------------------------------------------------
+#: parameters that size a counter or an address (one term: the sum of their bit widths)
+_SIZE_KEYS = ("H", "W", "C", "CI", "CO", "N_IN", "N_OUT", "KH", "KW", "SH", "SW", "LENGTH", "DEPTH", "PIXELS",
+              "C0", "C1", "FH", "FW", "GROUPS")
+#: parameters that are a stream's or a datapath's width
+_WIDTH_KEYS = ("IN_WIDTH", "IN0_WIDTH", "IN1_WIDTH", "OUT_WIDTH", "WIDTH", "ACC_WIDTH", "RECIP_WIDTH")
+
+
+def logic_terms(module: str, p: dict, family: str) -> dict[str, float]:
+    """The terms the LUT / flip-flop model of one instance is linear in, from its parameters:
+
+    - ``one``: a constant (the control, the AXI-Stream handshakes);
+    - ``ctr``: the bits of its counters and addresses (sum of ``clog2(n + 1)`` of its sizes);
+    - ``data``: its stream and requantization widths (``IN_WIDTH``, ``OUT_WIDTH``, ``ACC_WIDTH``, ...);
+    - ``mem``: the bits of its buffers left in logic on ``family`` (flip-flops and read multiplexers
+      on the iCE40, LUT RAM on the ECP5 and the 7-series), ``rom``: of its ROMs in logic (biases,
+      reciprocals: LUTs); ``banks``: width x copies of its memories (their write and read muxes);
+    - conv2d / dense: ``mult``: int8 products (the adder tree behind them, a multiplier in LUTs
+      where Yosys leaves it there), ``acc``: accumulator bits (PE x ACC_WIDTH), ``addr``: the
+      conv's signed position registers (``PS`` bits each).
+    """
+    mems = memories(module, p)
+    t = {"one": 1.0,
+         "ctr": float(sum(clog2(int(p[k]) + 1) for k in _SIZE_KEYS if k in p)),
+         "data": float(sum(int(p[k]) for k in _WIDTH_KEYS if k in p)),
+         "mem": float(sum(m.bits for m in mems if m.kind == "buffer" and blocks(m, family) == 0)),
+         "rom": float(sum(m.bits for m in mems if m.kind == "rom" and blocks(m, family) == 0)),
+         "banks": float(sum(m.width * m.count for m in mems))}
+    if module in ("fpgagen_conv2d", "fpgagen_dense"):
+        t["mult"] = float(multipliers(module, p) * (p.get("IN_WIDTH", 8) + p.get("W_WIDTH", 8)) / 16)
+        t["acc"] = float(p["PE"] * p.get("ACC_WIDTH", 24))
+        n_in, n_out = p.get("CI", p.get("N_IN", 1)), p.get("CO", p.get("N_OUT", 1))
+        t["ctr"] += clog2(n_in // p["SIMD"] + 1) + clog2(n_out // p["PE"] + 1)  # chunk and group counters
+    if module == "fpgagen_conv2d":
+        t["addr"] = float(clog2(4 * p["H"] * p["W"] * (p["CI"] // p["SIMD"]) + 2) + 2)
+    return t
+
+
+#: the LUT / flip-flop model: per family and module (the ``fpgagen_`` prefix dropped), the
+#: coefficients of :func:`logic_terms` for Yosys' LUTs and flip-flops of one instance (its
+#: submodules included; on the ECP5 a 16 x 4 LUT RAM counted as its 4 LUTs). Fitted by
+#: ``tools/fit_logic.py`` (non-negative least squares over a sweep of designs, every instance
+#: synthesised by Yosys on its own; a module seen in few instances gets fewer terms; a term the fit
+#: set to zero is left out; Yosys 0.70, 2026-12-03).
+LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
+    "ice40": {
+        "act": {"lut": {"mem": 7.417}, "ff": {"mem": 3.847}},
+        "add": {"lut": {"one": 79.0}, "ff": {"one": 54.0}},
+        "avgpool": {"lut": {"one": 820.0}, "ff": {"one": 405.0}},
+        "concat": {"lut": {"data": 4.008}, "ff": {"data": 2.208}},
+        "conv2d": {
+            "lut": {"data": 1.34, "mem": 0.471, "mult": 6.601, "acc": 4.882, "addr": 44.077},
+            "ff": {"one": 1.953, "data": 7.582, "mem": 0.789, "banks": 2.141, "addr": 12.486}},
+        "dense": {
+            "lut": {"ctr": 1.549, "data": 1.615, "mem": 0.326, "rom": 0.061, "banks": 1.043, "acc": 3.496},
+            "ff": {"ctr": 3.984, "data": 0.741, "mem": 0.512, "rom": 0.03, "banks": 1.807, "acc": 0.904}},
+        "fifo": {"lut": {"ctr": 7.879, "banks": 1.131}, "ff": {"ctr": 4.03, "banks": 2.273}},
+        "fork": {"lut": {"data": 3.75}, "ff": {"data": 5.0}},
+        "gap": {"lut": {"data": 5.121, "mem": 0.382}, "ff": {"data": 2.995, "mem": 0.08}},
+        "hwc_to_chw": {"lut": {"one": 77.0}, "ff": {"one": 54.0}},
+        "maxpool": {"lut": {"mem": 16.309}, "ff": {"mem": 10.086}},
+        "pad": {"lut": {"mem": 3.097}, "ff": {"mem": 3.111}},
+        "resize": {"lut": {"mem": 7.067}, "ff": {"mem": 5.511}},
+    },
+    "ecp5": {
+        "act": {"lut": {"mem": 10.361}, "ff": {"mem": 2.847}},
+        "add": {"lut": {"one": 99.0}, "ff": {"one": 36.0}},
+        "avgpool": {"lut": {"one": 1068.0}, "ff": {"one": 385.0}},
+        "concat": {"lut": {"data": 4.583}, "ff": {"data": 1.458}},
+        "conv2d": {
+            "lut": {"one": 419.176, "mult": 20.361, "acc": 5.669, "addr": 40.88},
+            "ff": {"data": 5.574, "banks": 1.223, "mult": 44.92, "addr": 22.746}},
+        "dense": {
+            "lut": {"one": 41.069, "ctr": 1.874, "data": 1.049, "mem": 0.019, "rom": 0.259, "mult": 19.27, "acc": 5.931},
+            "ff": {"ctr": 0.44, "data": 1.356, "mem": 0.05, "banks": 2.01, "mult": 32.595}},
+        "fifo": {"lut": {"ctr": 5.152, "banks": 8.253}, "ff": {"ctr": 4.818, "banks": 1.364}},
+        "fork": {"lut": {"data": 3.75}, "ff": {"data": 5.0}},
+        "gap": {"lut": {"data": 6.378, "mem": 0.12}, "ff": {"data": 2.733, "mem": 0.006}},
+        "hwc_to_chw": {"lut": {"one": 172.0}, "ff": {"one": 39.0}},
+        "maxpool": {"lut": {"data": 31.133, "mem": 0.272}, "ff": {"data": 17.057, "mem": 0.039}},
+        "pad": {"lut": {"mem": 3.292}, "ff": {"mem": 2.111}},
+        "resize": {"lut": {"data": 5.173, "mem": 0.397}, "ff": {"data": 6.997, "mem": 0.024}},
+    },
+    "xc7": {
+        "act": {"lut": {"mem": 5.236}, "ff": {"mem": 2.847}},
+        "add": {"lut": {"one": 40.0}, "ff": {"one": 36.0}},
+        "avgpool": {"lut": {"one": 538.0}, "ff": {"one": 375.0}},
+        "concat": {"lut": {"data": 2.417}, "ff": {"data": 1.458}},
+        "conv2d": {
+            "lut": {"data": 0.27, "mult": 8.68, "acc": 2.545, "addr": 34.709},
+            "ff": {"one": 201.942, "data": 3.098, "banks": 1.894, "mult": 1.32, "addr": 7.829}},
+        "dense": {
+            "lut": {"data": 0.886, "mem": 0.01, "rom": 0.031, "banks": 0.769, "mult": 1.642, "acc": 1.784},
+            "ff": {"data": 0.721, "mem": 0.034, "rom": 0.137, "banks": 1.286, "acc": 1.669}},
+        "fifo": {"lut": {"banks": 3.587}, "ff": {"banks": 3.579}},
+        "fork": {"lut": {"data": 3.25}, "ff": {"data": 5.0}},
+        "gap": {"lut": {"data": 3.756}, "ff": {"data": 2.41, "mem": 0.038}},
+        "hwc_to_chw": {"lut": {"one": 45.0}, "ff": {"one": 39.0}},
+        "maxpool": {"lut": {"data": 23.473, "mem": 0.057}, "ff": {"data": 17.057, "mem": 0.039}},
+        "pad": {"lut": {"mem": 1.611}, "ff": {"mem": 2.111}},
+        "resize": {"lut": {"data": 6.104, "mem": 0.052}, "ff": {"data": 6.997, "mem": 0.024}},
+    },
+}
+#: the per-instance counts -> what ``fpgagen synth`` reports of the whole (flattened) design: LUTs
+#: = ``lut`` x the LUTs + ``ff`` x the flip-flops (on Lattice parts nextpnr's cells, ICESTORM_LC /
+#: TRELLIS_COMB: one a LUT, and one a flip-flop that does not pair with a LUT; on the 7-series Yosys'
+#: LUTs, a scale), flip-flops = ``ff_ff`` x the flip-flops. Fitted by ``tools/fit_logic.py`` on the
+#: totals of the sweep designs that place and route (2026-12-03, nextpnr 0.11).
+PACKING: dict[str, dict[str, float]] = {
+    "ice40": {"lut": 1.0, "ff": 0.635, "ff_ff": 0.935},
+    "ecp5": {"lut": 1.0, "ff": 0.131, "ff_ff": 0.932},
+    "xc7": {"lut": 0.923, "ff": 0.0, "ff_ff": 0.868},
+}
+
+
+def logic(module: str, p: dict, family: str) -> tuple[float, float]:
+    """Estimated LUTs and flip-flops of one instance of library ``module`` on ``family`` (LUT4 on
+    the iCE40 and the ECP5, LUT6 on the 7-series), as ``fpgagen synth`` counts them: a linear
+    model of the instance's parameters (:func:`logic_terms`, :data:`LOGIC`, :data:`PACKING`)."""
+    coef = LOGIC[family].get(module.removeprefix("fpgagen_"))
+    if coef is None:
+        raise KeyError(f"no LUT/FF model of {module} for {family}: run tools/fit_logic.py")
+    t = logic_terms(module, p, family)
+    lut = sum(c * t[k] for k, c in coef["lut"].items())
+    ff = sum(c * t[k] for k, c in coef["ff"].items())
+    pk = PACKING[family]
+    return pk["lut"] * lut + pk["ff"] * ff, pk["ff_ff"] * ff
