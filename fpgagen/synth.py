@@ -128,6 +128,23 @@ _PNR_NAMES = {
 }
 
 
+_MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
+_FF_MAPPED = re.compile(r"^using FF mapping for memory (\S+)", re.M)
+
+
+def memory_mapping(log: str) -> dict:
+    """Where Yosys put each memory (from its ``memory_libmap`` lines in ``yosys.log``): the weight
+    ROMs (``*.wrom``) in block RAM (name -> the RAM cell) and those it left in flip-flops and
+    logic (a list; fpgagen's weight ROMs are declared ``rom_style = "block"``, so it should be
+    empty), and how many other memories went to block RAM or to flip-flops."""
+    blocks = dict(_MAPPED.findall(log))
+    ffs = _FF_MAPPED.findall(log)
+    return {"weight_roms_in_block_ram": {m: cell for m, cell in blocks.items() if m.endswith(".wrom")},
+            "weight_roms_in_logic": [m for m in ffs if m.endswith(".wrom")],
+            "other_in_block_ram": sum(1 for m in blocks if not m.endswith(".wrom")),
+            "other_in_flip_flops": sum(1 for m in ffs if not m.endswith(".wrom"))}
+
+
 def available(dev: Device) -> dict[str, int]:
     return {"lut": dev.luts, "ff": dev.ffs, "dsp": dev.dsps, "bram": dev.brams,
             "spram": dev.spram_bits // (256 * 1024), "io": dev.ios}
@@ -162,6 +179,7 @@ def synthesize(build, out: Path, dev: Device, clock_mhz: float, progress: bool =
         "device": dev.name, "part": dev.part, "clock_mhz": clock_mhz, "tools": tools,
         "used": used, "available": avail, "yosys_cells": dict(sorted(cells.items())),
         "fits": all(used[k] <= avail[k] for k in used), "routed": None, "fmax_mhz": None, "met": None,
+        "memories": memory_mapping((sdir / "yosys.log").read_text()),
     }
     if dev.family == "xc7":
         (sdir / "vivado.tcl").write_text(vivado_tcl(dev, top, rel, clock_mhz))

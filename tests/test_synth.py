@@ -72,6 +72,14 @@ def test_places_and_routes(small, capsys, dev):
     assert 0 < r["used"]["lut"] <= r["available"]["lut"]
     assert "Yosys" in r["tools"]["yosys"] and "nextpnr" in r["tools"]["nextpnr"]
     assert (out / "synth" / "yosys.log").is_file() and (out / "synth" / "nextpnr.log").is_file()
+    # weights in block RAM, never in flip-flops: Yosys' own memory_libmap lines in its log
+    log = (out / "synth" / "yosys.log").read_text()
+    assert "mapping memory fpgagen_small.u_gemm3_Gemm.wrom via" in log
+    assert not [ln for ln in log.splitlines() if ln.startswith("using FF mapping for memory") and "wrom" in ln]
+    mem = r["memories"]
+    assert mem["weight_roms_in_logic"] == [] and len(mem["weight_roms_in_block_ram"]) == 2, mem
+    ram = "$__ICE40_RAM4K_" if dev == "ice40-up5k" else "$__PDPW16KD_"
+    assert set(mem["weight_roms_in_block_ram"].values()) == {ram}, mem
     assert f"synth {dev}: lut " in stdout and "routed; Fmax" in stdout
 
 
@@ -83,6 +91,7 @@ def test_xilinx_counts_and_vivado_script(small, capsys):
     r = json.loads((out / "synth.json").read_text())
     assert r["clock_mhz"] == 150.0 and r["routed"] is None and r["fmax_mhz"] is None
     assert r["used"]["dsp"] == 8 and r["used"]["lut"] > 0
+    assert r["memories"]["weight_roms_in_logic"] == [] and len(r["memories"]["weight_roms_in_block_ram"]) == 2
     # the LUT6 / flip-flop estimate within 25 % of Yosys' counts
     assert abs(r["estimate"]["luts"] - r["used"]["lut"]) <= 0.25 * r["used"]["lut"], r
     assert abs(r["estimate"]["ffs"] - r["used"]["ff"]) <= 0.25 * r["used"]["ff"], r
