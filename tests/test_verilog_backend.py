@@ -405,7 +405,7 @@ def test_tap_unrolled_convs_are_bit_exact_at_the_analytic_rate(tmp_path):
     """Kernel taps unrolled (fpgagen_conv2d's KU): a 1-channel 5x5 conv at 5 taps per cycle and
     a 3x3 one at 3, simulated: bit-exact, and the measured cycles per frame are the analytic ones."""
     _, d, r = verify_graph(taps_graph(np.random.default_rng(11)), tmp_path, 4, layers=TAPS_LAYERS)
-    rows = {n: (r["pe"], r["simd"], r["taps"], r["multipliers"], r["cycles"]) for n, r in d.layer_cycles.items()
+    rows = {n: (w["pe"], w["simd"], w["taps"], w["multipliers"], w["cycles"]) for n, w in d.layer_cycles.items()
             if n in ("c5", "c3")}
     assert rows == {"c5": (1, 1, 5, 5, 120 * 4 * 5), "c3": (3, 4, 3, 36, 120 * 4)}
     assert d.pipeline_cycles == 2400
