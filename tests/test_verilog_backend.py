@@ -281,11 +281,11 @@ def test_generation_is_deterministic_and_names_its_sources(name, quantized):
     ({"/pool/MaxPool": {"pe": 2}},
      r"parallelism\.layers\./pool/MaxPool: layer '/pool/MaxPool' \(maxpool\) has no multipliers"),
     ({"/conv1/Conv": {"pe": 2, "taps": 2}},
-     r"parallelism\.layers\./conv1/Conv\.taps: 2 must divide the layer's kernel width 3 \(KW; allowed: 1, 3\) "
-     r"\(layer '/conv1/Conv', conv\)"),
+     (r"parallelism\.layers\./conv1/Conv\.taps: 2 must divide the layer's kernel width 3 \(KW; allowed: 1, 3\) "
+      r"\(layer '/conv1/Conv', conv\)")),
     ({"/fc/Gemm": {"taps": 2}},
-     r"parallelism\.layers\./fc/Gemm\.taps: 2 given, but taps \(kernel taps of a row in parallel\) apply to conv "
-     r"layers only; layer '/fc/Gemm' is dense \(allowed: 1 or leave it out\)"),
+     (r"parallelism\.layers\./fc/Gemm\.taps: 2 given, but taps \(kernel taps of a row in parallel\) apply to conv "
+      r"layers only; layer '/fc/Gemm' is dense \(allowed: 1 or leave it out\)")),
 ], ids=["pe-not-dividing", "simd-not-dividing", "pe-exceeding", "simd-exceeding", "pool", "taps-not-dividing",
         "taps-on-dense"])
 def test_bad_parallelism_fails_before_any_file_is_written(layers, message, tmp_path):
@@ -385,9 +385,9 @@ TAPS_LAYERS = {"c5": {"pe": 1, "simd": 1, "taps": 5}, "c3": {"pe": 3, "simd": 4,
 
 def taps_graph(rng) -> Graph:
     """A 1-channel 5x5 conv (pad 2) -> a 3x3 conv -> gap -> flatten -> dense, on a 10x12 map."""
-    c5 = Node("c5", "conv", ["x"], "a", dict(kernel=(5, 5), stride=(1, 1), pads=(2, 2, 2, 2), groups=1),
+    c5 = Node("c5", "conv", ["x"], "a", {"kernel": (5, 5), "stride": (1, 1), "pads": (2, 2, 2, 2), "groups": 1},
               rng.normal(0, 0.3, (4, 1, 5, 5)), rng.normal(0, 0.1, 4), "relu", ["Conv_c5"], "Conv")
-    c3 = Node("c3", "conv", ["a"], "e", dict(kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), groups=1),
+    c3 = Node("c3", "conv", ["a"], "e", {"kernel": (3, 3), "stride": (1, 1), "pads": (1, 1, 1, 1), "groups": 1},
               rng.normal(0, 0.3, (3, 4, 3, 3)), rng.normal(0, 0.1, 3), None, ["Conv_c3"], "Conv")
     graph = Graph("taps", "x", "y", [
         c5, c3,
