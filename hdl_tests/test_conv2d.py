@@ -128,6 +128,8 @@ TAP_CASES = [
     Case("u2pad", 2, 3, 3, 5, (1, 2), (1, 1), (0, 3, 0, 3), 3, 1, True, taps=2),
     # KU 3 on a map of 2 columns: bank 2 is never written, a window of padding and 2 columns
     Case("u3narrow", 2, 2, 4, 2, (3, 3), (1, 1), (1, 1, 1, 1), 1, 2, False, taps=3),
+    # KU 3 on a 1x1 map (one column, padding on both sides; found by tools/fuzz.py seed 111)
+    Case("u3w1", 4, 5, 1, 1, (3, 3), (1, 1), (1, 2, 1, 2), 5, 2, False, taps=3),
     # depthwise 3x3 at KU 3 (Ci = Co = groups = 4)
     Case("u3dw", 4, 4, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, groups=4, taps=3),
     # depthwise stride 2, 2 outputs per group, PE 2, KU 5

@@ -40,13 +40,16 @@ def test_cycle_model_is_the_verilog_backends(quantized, name):
     from fpgagen.backends.verilog import plan_design
 
     q = quantized[name]
-    for pe, simd in [(1, 1), (2, 4), (4, 8)]:
-        cfg = cfg_of(name, pe=pe, simd=simd)
+    for pe, simd, taps in [(1, 1, 1), (2, 4, 1), (4, 8, 1), (1, 1, 3), (2, 4, 3)]:
+        cfg = cfg_of(name, pe=pe, simd=simd, taps=taps)
         d = plan_design(q, cfg)
         for ly in q.layers:
             if ly.name in d.layer_cycles:
                 row = d.layer_cycles[ly.name]
-                assert layer_cycles(q, ly, row["pe"], row["simd"]) == row["cycles"], (ly.name, pe, simd)
+                assert row["taps"] == (taps if ly.op == "conv" else 1)
+                assert layer_cycles(q, ly, row["pe"], row["simd"], row["taps"]) == row["cycles"], (ly.name, pe, simd)
+                assert row["multipliers"] == (row["pe"] * row["simd"] * row["taps"] if ly.op in ("conv", "dense")
+                                              else 0)
 
 
 @pytest.mark.parametrize("name, budget", [("digits_mlp", 7), ("digits_mlp", 40), ("digits_cnn", 9),

@@ -283,11 +283,11 @@ def test_generation_is_deterministic_and_names_its_sources(name, quantized):
     ({"/pool/MaxPool": {"pe": 2}},
      r"parallelism\.layers\./pool/MaxPool: layer '/pool/MaxPool' \(maxpool\) has no multipliers"),
     ({"/conv1/Conv": {"pe": 2, "taps": 2}},
-     r"parallelism\.layers\./conv1/Conv\.taps: 2 must divide the layer's kernel width 3 \(KW; allowed: 1, 3\) "
-     r"\(layer '/conv1/Conv', conv\)"),
+     (r"parallelism\.layers\./conv1/Conv\.taps: 2 must divide the layer's kernel width 3 \(KW; allowed: 1, 3\) "
+      r"\(layer '/conv1/Conv', conv\)")),
     ({"/fc/Gemm": {"taps": 2}},
-     r"parallelism\.layers\./fc/Gemm\.taps: 2 given, but taps \(kernel taps of a row in parallel\) apply to conv "
-     r"layers only; layer '/fc/Gemm' is dense \(allowed: 1 or leave it out\)"),
+     (r"parallelism\.layers\./fc/Gemm\.taps: 2 given, but taps \(kernel taps of a row in parallel\) apply to conv "
+      r"layers only; layer '/fc/Gemm' is dense \(allowed: 1 or leave it out\)")),
 ], ids=["pe-not-dividing", "simd-not-dividing", "pe-exceeding", "simd-exceeding", "pool", "taps-not-dividing",
         "taps-on-dense"])
 def test_bad_parallelism_fails_before_any_file_is_written(layers, message, tmp_path):
@@ -407,7 +407,7 @@ def test_tap_unrolled_convs_are_bit_exact_at_the_analytic_rate(tmp_path):
     """Kernel taps unrolled (fpgagen_conv2d's KU): a 1-channel 5x5 conv at 5 taps per cycle and
     a 3x3 one at 3, simulated: bit-exact, and the measured cycles per frame are the analytic ones."""
     _, d, r = verify_graph(taps_graph(np.random.default_rng(11)), tmp_path, 4, layers=TAPS_LAYERS)
-    rows = {n: (r["pe"], r["simd"], r["taps"], r["multipliers"], r["cycles"]) for n, r in d.layer_cycles.items()
+    rows = {n: (w["pe"], w["simd"], w["taps"], w["multipliers"], w["cycles"]) for n, w in d.layer_cycles.items()
             if n in ("c5", "c3")}
     assert rows == {"c5": (1, 1, 5, 5, 120 * 4 * 5), "c3": (3, 4, 3, 36, 120 * 4)}
     assert d.pipeline_cycles == 2400

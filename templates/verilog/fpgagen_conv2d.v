@@ -389,7 +389,7 @@ module fpgagen_conv2d #(
     wire [RB-1:0] wbank;            // the bank of the word written now
     generate
         if (KU > 1) begin : g_wbank
-            localparam integer WXB = $clog2(W);  // W >= KW >= KU > 1
+            localparam integer WXB = (W > 1) ? $clog2(W) : 1;  // (the padding may make W < KW)
             localparam integer W_LAST_COL_I = W - 1;
             localparam [WXB-1:0] WX_LAST = W_LAST_COL_I[WXB-1:0];
             localparam [DA:0] NK_C = NK_I[DA:0];

@@ -124,8 +124,9 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
     describe = (f"{kind}conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
                 f"pads {'/'.join(map(str, pads))}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
-                f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}{f' x KU {ku} taps' if ku > 1 else ''}, "
-                f"line buffer {rows} rows, "
+                f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}"
+                f"{f' x KU {ku} taps' if ku > 1 else ''}, "
+                f"line buffer {rows} rows{f' in {ku} banks' if ku > 1 else ''}, "
                 f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
