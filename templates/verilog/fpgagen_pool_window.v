@@ -122,6 +122,8 @@ module fpgagen_pool_window #(
     localparam [PCW-1:0] SJB_END   = SJB_END_I[PCW-1:0];
     localparam [RW-1:0]  NS_C      = NS[RW-1:0];
     localparam [RW-1:0]  NR0       = NR0_I[RW-1:0];
+    localparam integer   NS_LESS_NR0_I = (NS >= NR0_I) ? NS - NR0_I : 0;
+    localparam [RW-1:0]  NS_LESS_NR0 = NS_LESS_NR0_I[RW-1:0];
     localparam [BW-1:0]  NJ_C      = NJ[BW-1:0];
     localparam [BW-1:0]  NC0       = NC0_I[BW-1:0];
     localparam [BW-1:0]  JM0       = JM0_I[BW-1:0];
@@ -181,10 +183,13 @@ module fpgagen_pool_window #(
     wire ja_ends   = (eja == cp);
     wire jb_starts = (sjb == cp + 1'b1) && (sjb < SJB_END);
     wire [RW-1:0] nopen = first_row ? NR0 : (b_new ? ONE_R : {RW{1'b0}});  // rows this row opens
-    wire [RW-1:0] need  = inflight + (row_start ? nopen : {RW{1'b0}});
     wire          take  = s_axis_tvalid && s_axis_tready;
     wire          free;      // the emitter released a slot
-    assign s_axis_tready = (need <= NS_C);
+    // ready while the rows in flight plus those this input row opens fit the NS slots
+    // (inflight + nopen <= NS), compared with constants only (inflight <= NS always holds): no
+    // adder on the path to the producer's handshake
+    assign s_axis_tready = !row_start || (first_row ? (NS >= NR0_I && inflight <= NS_LESS_NR0)
+                                                    : (!b_new || inflight != NS_C));
 
     always @(posedge clk) begin
         if (take) begin
