@@ -233,9 +233,10 @@ SCHEMA: dict = {
         "multipliers": Field("Multiplier budget of the Verilog design (default: the device's DSP blocks).",
                              None, _int_range(1, 1 << 20)),
         "luts": Field("LUT budget (default: the device's LUTs).", None, _int_range(1, 1 << 30)),
-        "memory_bits": Field("ROM bits the Verilog design's weights and biases may fill (default: the device's "
-                             "block RAM, else 4 Mbit, the block RAM of a small FPGA); a bigger model is an error "
-                             "naming its largest layer.", None, _int_range(1, 1 << 40)),
+        "memory_bits": Field("Memory bits the Verilog design's ROMs (weights, biases) and buffers (line buffers, "
+                             "FIFOs) may fill (default: the device's block RAM, else 4 Mbit, the block RAM of a "
+                             "small FPGA); a bigger design is an error naming its largest layer.", None,
+                             _int_range(1, 1 << 40)),
     },
     "verify": {
         "samples": Field("Samples `fpgagen verify` streams through each target.", 20, _int_range(1, 100000)),

@@ -303,15 +303,17 @@ def test_weights_that_do_not_fit_the_memory(quantized, tmp_path):
     b = quantized("digits_cnn")
     need = verilog.plan_design(b.qgraph, b.cfg, memory_bits=10**6)  # fits
     assert need.pipeline_cycles == 1152
-    with pytest.raises(BackendError, match=r"the weights need \d+ bits of ROM, more than the configured 8000 "
-                                           r"\(hardware\.memory_bits\) \(largest: layer '/conv2/Conv'\)"):
+    with pytest.raises(BackendError, match=r"the design needs \d+ bits of memory \(\d+ of weight and bias ROM, \d+ "
+                                           r"of line buffers and FIFOs\), more than the configured 8000 "
+                                           r"\(hardware\.memory_bits\) \(largest: layer '/conv2/Conv', \d+ ROM \+ "
+                                           r"\d+ buffer bits\)"):
         verilog.plan_design(b.qgraph, b.cfg, memory_bits=8000)
     # the memory a config allows (hardware.memory_bits): nothing written either
     cfg = config("digits_cnn")
     cfg["hardware"] = {"memory_bits": 8000}
     out = tmp_path / "out"
     with pytest.raises(BackendError, match=r"more than the configured 8000 \(hardware\.memory_bits\) "
-                                           r"\(largest: layer '/conv2/Conv'\)"):
+                                           r"\(largest: layer '/conv2/Conv', "):
         flow.build(cfg, out, progress=False)
     assert not out.exists()
 
@@ -552,6 +554,62 @@ def test_residual_graph_with_a_fork_and_a_fifo_is_bit_exact(tmp_path):
     r = verify_design(b, target, xq, GoldenRun(out, trace))
     assert (r["samples"], r["mismatches"]) == (10, 0)
     assert abs(r["cycles_per_frame"] - d.pipeline_cycles) <= 0.1 * d.pipeline_cycles
+
+
+def resnet_blocks_graph(rng) -> Graph:
+    """Two ResNet-8 style blocks on a 16 x 16 map: an identity block (conv-conv + skip) and a
+    downsampling one (3x3 stride 2 - 3x3, skip through a 1x1 stride-2 conv), then gap and a dense."""
+    def conv(name, src, dst, ci, co, k=3, s=1, act="relu"):
+        p = k // 2
+        return Node(name, "conv", [src], dst, ConvParams(kernel=(k, k), stride=(s, s), pads=(p, p, p, p), groups=1),
+                    rng.normal(0, 0.4, (co, ci, k, k)), rng.normal(0, 0.1, co), act, [f"Conv_{name}"], "Conv")
+    return Graph("resblocks", "x", "y", [
+        conv("c0", "x", "a", 3, 8),
+        conv("c1", "a", "b", 8, 8),
+        conv("c2", "b", "c", 8, 8, act=None),
+        Node("add1", "add", ["c", "a"], "r1", None, activation="relu", onnx_nodes=["Add_3"], onnx_op="Add"),
+        conv("c3", "r1", "d", 8, 16, s=2),
+        conv("c4", "d", "e", 16, 16, act=None),
+        conv("sk", "r1", "f", 8, 16, k=1, s=2, act=None),
+        Node("add2", "add", ["e", "f"], "r2", None, activation="relu", onnx_nodes=["Add_7"], onnx_op="Add"),
+        Node("gap", "gap", ["r2"], "g", onnx_nodes=["GlobalAveragePool_8"], onnx_op="GlobalAveragePool"),
+        Node("flat", "flatten", ["g"], "h", onnx_nodes=["Flatten_9"], onnx_op="Flatten"),
+        Node("fc", "dense", ["h"], "y", None, rng.normal(0, 0.5, (4, 16)), rng.normal(0, 0.1, 4),
+             onnx_nodes=["Gemm_10"], onnx_op="Gemm"),
+    ], {"x": (3, 16, 16), "a": (8, 16, 16), "b": (8, 16, 16), "c": (8, 16, 16), "r1": (8, 16, 16),
+        "d": (16, 8, 8), "e": (16, 8, 8), "f": (16, 8, 8), "r2": (16, 8, 8), "g": (16, 1, 1), "h": (16,),
+        "y": (4,)}, onnx_output_shape=(4,)).validate()
+
+
+def test_join_fifos_hold_what_the_parallel_branch_holds_not_a_frame():
+    """The skip FIFO of a residual add holds what the convs of the other branch take ahead of their
+    outputs (their line buffers' rows, with a margin), not a whole map; the FIFO of the branch
+    that waits for nothing is a few beats; the memory estimate counts both."""
+    from fpgagen.backends.dataflow import JOIN_MARGIN, JOIN_SLACK
+    from fpgagen.backends.rtl.conv2d import conv2d_line_rows
+
+    b = quantize_graph(resnet_blocks_graph(np.random.default_rng(3)))
+    d = verilog.plan_design(b.qgraph, b.cfg)
+    depth = {i.name: int(dict(i.params)["DEPTH"]) for i in d.instances if i.module == "fpgagen_fifo"}
+    rows = conv2d_line_rows(16, 16, (3, 3), (1, 1), (1, 1, 1, 1))
+    # add1's skip ("a") waits for c1 and c2: each takes its line buffer's rows + 1 of 16 x 8 ahead, + 4 beats
+    want = math.ceil(JOIN_MARGIN * 2 * ((rows + 1) * 16 * 8 + 4)) + JOIN_SLACK
+    assert depth["fifo_add1_1"] == want < 8 * 16 * 16
+    assert depth["fifo_add1_0"] == JOIN_SLACK  # c2's output waits for nothing on the skip path
+    # add2: the 1x1 skip conv's output waits for c3 and c4, whose line buffers are most of an 8 x 8 map
+    # (the cap: a whole map); c4's output waits for the 1x1 conv only
+    assert depth["fifo_add2_0"] < 16 * 8 * 8 // 2 and depth["fifo_add2_1"] <= 16 * 8 * 8
+    est = verilog.estimate_resources(d, {})
+    assert est["layers"]["add1"]["buffer_bits"] >= (want + JOIN_SLACK) * 9  # 8 bits + tlast per element
+
+
+@needs_sim
+def test_resnet_blocks_with_schedule_sized_fifos_are_bit_exact_at_the_analytic_rate(tmp_path):
+    """The FIFOs sized by the branches' holdings neither deadlock nor slow the pipeline: frames back
+    to back at the analytic interval, every output bit-exact, with random back-pressure."""
+    b, d, r = verify_graph(resnet_blocks_graph(np.random.default_rng(3)), tmp_path / "verilog", 4)
+    assert (r["samples"], r["mismatches"]) == (4, 0), r
+    assert r["cycles_per_frame"] == d.pipeline_cycles, (r["cycles_per_frame"], d.pipeline_cycles)
 
 
 @needs_sim

@@ -11,8 +11,8 @@ functions joined by arrays in a DATAFLOW region), and both need the same answers
 - **forks**: a tensor read ``n > 1`` times is split by a chain of ``n - 1`` two-way copies;
   copy ``k`` goes to reader ``k`` and the rest to the next copy (:meth:`Dataflow.fork_chain`).
 - **join buffers**: a layer that joins several streams (residual add, concat) reads each input
-  through a FIFO deep enough that the graph cannot deadlock (:func:`join_depth`; a backend
-  whose tensors are whole arrays does not need them).
+  through a FIFO deep enough that the graph cannot deadlock, sized by what the parallel branches
+  hold (:func:`join_depth`; a backend whose tensors are whole arrays does not need them).
 """
 
 from __future__ import annotations
@@ -69,14 +69,43 @@ class Dataflow:
         return next((layer.name for layer in self.q.layers if layer.output == tensor), None)
 
 
-def join_depth(q: QGraph, layer: QLayer, tensor: str) -> int:
-    """Elements of the FIFO on input ``tensor`` of the join ``layer``: a whole frame, so the
-    graph cannot deadlock when one input is a fork of the other's source. A concat takes its
-    inputs one after the other within each pixel, so an input read early (e.g. the model input
-    beside a layer computed from it) waits for the others' latency as well: two frames, so the
-    fork feeding both is not held back and the pipeline keeps its analytic rate."""
+def ancestors(q: QGraph) -> dict[str, frozenset]:
+    """Tensor -> the names of the layers it is computed through (its producer and theirs)."""
+    anc: dict[str, frozenset] = {q.input: frozenset()}
+    for layer in q.layers:
+        anc[layer.output] = frozenset({layer.name}).union(*(anc.get(t, frozenset()) for t in layer.inputs))
+    return anc
+
+
+#: a join FIFO's depth: the parallel branches' holdings times this, plus :data:`JOIN_SLACK` elements
+JOIN_MARGIN = 1.25
+JOIN_SLACK = 16
+
+
+def join_depth(q: QGraph, layer: QLayer, index: int, holds, anc: dict | None = None) -> int:
+    """Elements of the FIFO on input ``index`` of the join ``layer``: what the schedule needs.
+
+    The input waits for the join's other inputs. Where it and they come from one fork, its FIFO
+    fills while the other branches take the fork's data without giving outputs yet: at most what
+    the layers on those branches only (not on this input's own path) hold, ``holds(layer) ->
+    input elements`` (each layer's input elements converted to this input's by the tensors'
+    sizes, as a frame moves through both in proportion), with :data:`JOIN_MARGIN` and
+    :data:`JOIN_SLACK` for beats in flight. Never more than the old bound that cannot deadlock
+    whatever the branches hold: a whole frame, two for a concat (which takes its inputs one
+    after the other within each pixel, so an input read early also waits for the others' latency)."""
+    anc = anc if anc is not None else ancestors(q)
+    tensor = layer.inputs[index]
     frames = 2 if layer.op == "concat" else 1
-    return math.prod(q.shapes[tensor]) * frames
+    whole = math.prod(q.shapes[tensor]) * frames
+    mine = anc.get(tensor, frozenset())
+    others = frozenset().union(*(anc.get(t, frozenset()) for j, t in enumerate(layer.inputs) if j != index)) - mine
+    size = math.prod(q.shapes[tensor])
+    held = 0.0
+    for ly in q.layers:
+        if ly.name in others:
+            base = min(math.prod(q.shapes[t]) for t in ly.inputs)
+            held += holds(ly) * size / max(base, 1)
+    return min(whole, math.ceil(JOIN_MARGIN * held) + JOIN_SLACK)
 
 
 def plan_dataflow(q: QGraph, relabels) -> Dataflow:

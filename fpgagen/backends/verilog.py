@@ -33,10 +33,11 @@ import numpy as np
 
 from fpgagen.version import __version__
 from fpgagen.backends import hwc_order
-from fpgagen.backends.dataflow import JOINS, OUTPUT, join_depth, plan_dataflow
+from fpgagen.backends.dataflow import JOINS, OUTPUT, ancestors, join_depth, plan_dataflow
 from fpgagen.backends.parallelism import check_parallelism_keys
 from fpgagen.backends import rtl as _rtl_pkg
 from fpgagen.backends.rtl import EMITTERS, RtlInstance
+from fpgagen.backends.rtl import resources as rtl_res
 from fpgagen.backends.rtl import stream as rtl_stream
 from fpgagen.config import DEFAULT_MEMORY_BITS
 from fpgagen.errors import BackendError
@@ -165,7 +166,7 @@ def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[list
 def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     """Every instance, stream and memory file of the design; errors before anything is written.
 
-    ``memory_bits``: the ROM the weights and biases may fill (default: the config's
+    ``memory_bits``: the memory the ROMs and buffers may fill (default: the config's
     ``hardware.memory_bits``, else :data:`DEFAULT_MEMORY_BITS`).
     """
     if memory_bits is None:
@@ -219,8 +220,14 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
             current = b
         taps[(rs[-1].reader, rs[-1].index)] = current
 
+    anc = ancestors(q)
+
+    def held(ly: QLayer) -> int:
+        """Input elements the instances of ``ly`` (and its forks and FIFOs) may take ahead of their outputs."""
+        return sum(rtl_res.holds(inst.module, instance_params(inst)) for inst in instances
+                   if ly.name in (inst.layer, inst.serves))
+
     layer_cycles = {}
-    total_bits = 0
     instances += forks.get(q.input, [])
     for layer in flow.layers:
         name = layer_ident[layer.name]
@@ -230,7 +237,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
         for i, t in enumerate(layer.inputs):
             s_in = taps[(layer.name, i)]
             if layer.op in JOINS:  # buffer each input of a join: the graph cannot deadlock
-                depth = join_depth(q, layer, t)
+                depth = join_depth(q, layer, i, held, anc)
                 fifo = rtl_stream.fifo_instance(width[t], depth)
                 fname = inst_ns.unique(f"fifo_{layer.name}_{i}")
                 s_buf = new_stream(f"{fname}_out", t, f"{quoted(t)} buffered for {quoted(layer.name)}")
@@ -262,9 +269,6 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                                  f"{quoted(layer.name)} stage {k}: its first {rtl.params['C0'] + rtl.params['C1']} "
                                  f"channels ({layer.out_fmt})")
                 owner = None
-            for text in rtl.mems.values():
-                lines = [ln for ln in text.splitlines() if ln and not ln.startswith("//")]
-                total_bits += sum(4 * len(ln.strip()) for ln in lines)
             instances.append(Instance(iname, rtl.module, [(k2, _param_value(v)) for k2, v in rtl.params.items()],
                                       ports + [("m_axis", out)], rtl.describe,
                                       header if last else f"{node_text(layer)}: stage {k} of {len(stages)}",
@@ -276,12 +280,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                                     "parallelism": f"{pe} x {simd}" + (f" x {ku} taps" if ku > 1 else ""),
                                     "multipliers": pe * simd * ku if layer.op in ("conv", "dense") else 0,
                                     "cycles": max(int(rtl.cycles) for rtl in stages)}
-    if total_bits > memory_bits:
-        biggest = max((i for i in instances if i.mems), key=lambda i: sum(len(t) for t in i.mems.values()))
-        raise BackendError(
-            f"the weights need {total_bits} bits of ROM, more than the configured {memory_bits} (hardware.memory_bits) "
-            f"(largest: layer {biggest.layer!r}); use a bigger device or a smaller model"
-        )
+    check_memory(instances, memory_bits)
     # only streams in their tensor's own order (a relabelled flatten's output is not)
     probes = {t: produced[t] for t in q.fmts if t in produced}
     notes = []
@@ -294,6 +293,27 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     return Design(top_name(q), instances, streams, produced[q.input], taps[(OUTPUT, 0)],
                   layer_cycles, probes, sorted(modules), notes, layer_ident,
                   max(math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output])))
+
+
+def check_memory(instances: list[Instance], memory_bits: int) -> None:
+    """The ROMs (the bits their .mem files hold) and every buffer the modules' models count (line
+    buffers, window buffers, join FIFOs, output FIFOs) within ``memory_bits``, else an error naming
+    the layer with the most memory."""
+    per: dict[str, list[int]] = {}  # layer -> [rom bits, buffer bits]
+    for inst in instances:
+        owner = inst.layer or inst.serves or inst.name
+        row = per.setdefault(owner, [0, 0])
+        row[0] += sum(4 * len(ln.strip()) for text in inst.mems.values()
+                      for ln in text.splitlines() if ln and not ln.startswith("//"))
+        row[1] += sum(m.bits for m in rtl_res.memories(inst.module, instance_params(inst)) if m.kind == "buffer")
+    rom_bits, buffers = sum(r for r, _ in per.values()), sum(b for _, b in per.values())
+    if rom_bits + buffers <= memory_bits:
+        return
+    big = max(per, key=lambda n: sum(per[n]))
+    raise BackendError(
+        f"the design needs {rom_bits + buffers} bits of memory ({rom_bits} of weight and bias ROM, {buffers} of "
+        f"line buffers and FIFOs), more than the configured {memory_bits} (hardware.memory_bits) (largest: layer "
+        f"{big!r}, {per[big][0]} ROM + {per[big][1]} buffer bits); use a bigger device or a smaller model")
 
 
 def render_top(q: QGraph, d: Design) -> str:

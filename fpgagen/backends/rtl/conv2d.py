@@ -141,7 +141,16 @@ def _conv_multipliers(p: dict) -> int:
     return p["PE"] * p["SIMD"] * p.get("KU", 1)
 
 
-@model_of("fpgagen_conv2d", multipliers=_conv_multipliers)
+def _conv_holds(p: dict) -> int:
+    """Input elements taken ahead of the outputs: the line buffer's rows (it takes a row only
+    where one it holds is no longer needed by the outputs still to come) and the row being
+    computed."""
+    rows = conv2d_line_rows(p["H"], p["W"], (p["KH"], p["KW"]), (p["SH"], p["SW"]),
+                            (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"]))
+    return (rows + 1) * p["W"] * p["CI"]
+
+
+@model_of("fpgagen_conv2d", multipliers=_conv_multipliers, holds=_conv_holds)
 def conv2d_memories(p: dict) -> list[Memory]:
     """The weight and bias ROMs, the line buffer (KU taps per cycle: KU banks of ceil(W/KU)
     columns) and fpgagen_mac_out's buffers of one instance with parameters ``p``."""

@@ -75,7 +75,12 @@ def _dense_multipliers(p: dict) -> int:
     return p["PE"] * p["SIMD"]
 
 
-@model_of("fpgagen_dense", multipliers=_dense_multipliers)
+def _dense_holds(p: dict) -> int:
+    """The whole input vector (no output before its last element), and the next one."""
+    return 2 * p["N_IN"]
+
+
+@model_of("fpgagen_dense", multipliers=_dense_multipliers, holds=_dense_holds)
 def dense_memories(p: dict) -> list[Memory]:
     """The weight and bias ROMs, the input buffer and fpgagen_mac_out's buffers of one instance."""
     nk, ng = p["N_IN"] // p["SIMD"], p["N_OUT"] // p["PE"]

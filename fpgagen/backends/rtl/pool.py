@@ -245,12 +245,24 @@ def _pool_window(p: dict, dw: int) -> Memory:
     return Memory("window", "buffer", wpb * p["C"], dw, pool_slots(g) * nj)
 
 
-@model_of("fpgagen_maxpool")
+def _pool_holds(p: dict) -> int:
+    """Input elements taken ahead of the outputs: the output rows in flight (the window engine's
+    slots, SH input rows each) and one window's rows."""
+    oh, ow = _pool_out(p)
+    return (pool_slots(dict(p, OH=oh, OW=ow)) * p["SH"] + p["KH"]) * p["W"] * p["C"]
+
+
+def _gap_holds(p: dict) -> int:
+    """A whole map (its one output row needs the last input), and the next map's first pixel."""
+    return (p["H"] * p["W"] + 1) * p["C"]
+
+
+@model_of("fpgagen_maxpool", holds=_pool_holds)
 def maxpool_memories(p: dict) -> list[Memory]:
     return [_pool_window(p, p["IN_WIDTH"]), out_fifo(p["IN_WIDTH"])]
 
 
-@model_of("fpgagen_avgpool")
+@model_of("fpgagen_avgpool", holds=_pool_holds)
 def avgpool_memories(p: dict) -> list[Memory]:
     out = [_pool_window(p, p["IN_WIDTH"] + 1 + clog2(p["KH"] * p["KW"])), out_fifo(p["OUT_WIDTH"])]
     if p.get("RECIP_ROM"):
@@ -259,7 +271,7 @@ def avgpool_memories(p: dict) -> list[Memory]:
     return out
 
 
-@model_of("fpgagen_gap")
+@model_of("fpgagen_gap", holds=_gap_holds)
 def gap_memories(p: dict) -> list[Memory]:
     """An fpgagen_avgpool of one window over the whole map."""
     return avgpool_memories(dict(p, KH=p["H"], KW=p["W"], SH=1, SW=1, PAD_T=0, PAD_L=0, PAD_B=0, PAD_R=0,

@@ -62,6 +62,9 @@ class ModuleModel:
 
     memories: Callable[[dict], list]
     multipliers: Callable[[dict], int]
+    #: ``holds(p)``: the most input elements one instance takes beyond those its outputs so far
+    #: account for (what a join's FIFO on a parallel branch must absorb); None: its buffers' words
+    holds: Callable[[dict], int] | None = None
 
 
 #: library module -> its resource model, registered (:func:`model_of`) by the builder module of
@@ -73,14 +76,17 @@ def _no_multipliers(p: dict) -> int:
     return 0
 
 
-def model_of(*modules: str, multipliers: Callable[[dict], int] = _no_multipliers):
+def model_of(*modules: str, multipliers: Callable[[dict], int] = _no_multipliers,
+             holds: Callable[[dict], int] | None = None):
     """Decorator: ``memories(p) -> [Memory, ...]`` of one instance of each of ``modules``
-    (``multipliers(p)``: its int8 products per cycle); a module registered twice is an error."""
+    (``multipliers(p)``: its int8 products per cycle; ``holds(p)``: see :attr:`ModuleModel.holds`,
+    for modules that take more input than they store, e.g. a pool or a conv that drops rows, or
+    store words of several elements); a module registered twice is an error."""
     def deco(fn):
         for module in modules:
             if module in MODELS:
                 raise RuntimeError(f"two resource models registered for {module!r}")
-            MODELS[module] = ModuleModel(fn, multipliers)
+            MODELS[module] = ModuleModel(fn, multipliers, holds)
         return fn
     return deco
 
@@ -102,6 +108,20 @@ def memories(module: str, p: dict) -> list[Memory]:
 def multipliers(module: str, p: dict) -> int:
     """int8 x int8 products per cycle of one instance."""
     return _model(module).multipliers(p)
+
+
+#: elements of registers (output stages, skid buffers) an instance may hold besides its memories
+PIPELINE_ELEMENTS = 4
+
+
+def holds(module: str, p: dict) -> int:
+    """Input elements one instance of ``module`` may take beyond what its outputs so far account for
+    (its model's ``holds``, else the words of its buffers), plus :data:`PIPELINE_ELEMENTS`: what
+    sizes the FIFO of a join input whose parallel branch goes through the instance."""
+    model = _model(module)
+    if model.holds is not None:
+        return int(model.holds(p)) + PIPELINE_ELEMENTS
+    return sum(m.depth * m.count for m in model.memories(p) if m.kind == "buffer") + PIPELINE_ELEMENTS
 
 
 #: block RAM shapes per device family, (depth, width) per aspect ratio
