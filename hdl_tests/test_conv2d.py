@@ -16,6 +16,12 @@ times: without stalls, where the cycles between consecutive output tlasts are ch
 the builder's analytic cycles per frame (within 10 %); with random source idle cycles and sink
 back-pressure (30 % each); and with heavy ones (50 % idle, 85 % back-pressure).
 
+A third build (``GROUP_CASES``) sweeps PE lanes over whole groups (PE a multiple of Co/groups:
+the line buffer's lanes, one per group of a pass): depthwise convs at PE 2..16 (all channels in
+one pass), with channel multipliers 2 and 4, grouped convs with 2..3 inputs per group and SIMD
+1/2, strides 1/2, asymmetric padding, KU 3/5 taps with lanes, output- and input-bound layers, a
+map of one column and a LeakyRelu; measured cycles per frame equal the analytic ones exactly.
+
 A second build (``TAP_CASES``) sweeps kernel-tap unrolling (KU = 1, 2, 3, 5 with KW 2, 3, 4, 5):
 1-channel and multi-channel inputs, strides 1/2 (a horizontal stride that moves the first column's
 bank), asymmetric padding and padding wider than KU, a map narrower than KU, depthwise convs, an
@@ -359,6 +365,18 @@ def test_conv2d_yosys_taps(tmp_path):
     _, inst, _, _ = build_case(c, len(CASES) + 3)
     assert inst.params["KU"] == 5
     rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=2 + 5)
+
+
+def test_conv2d_yosys_lanes(tmp_path):
+    """A depthwise conv at PE 3 x KU 3 (3 groups per pass): Yosys infers the weight and bias ROMs
+    and 3 x 3 line buffer RAMs (KU banks of PG lanes), as the resource model counts them."""
+    from fpgagen.backends.rtl.resources import memories
+
+    i = next(i for i, c in enumerate(GROUP_CASES) if c.name == "g_dwku3")
+    _, inst, _, _ = build_case(GROUP_CASES[i], len(CASES) + len(TAP_CASES) + i)
+    lbuf = [m for m in memories("fpgagen_conv2d", inst.params) if m.name == "lbuf"]
+    assert [m.count for m in lbuf] == [9]
+    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=2 + 9)
 
 
 # ---- the builder ---------------------------------------------------------------------------------
