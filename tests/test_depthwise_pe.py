@@ -5,6 +5,8 @@ bit-exact on the same model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -85,3 +87,36 @@ def test_depthwise_pe_across_groups_is_bit_exact_on_every_target(config):
     assert v["cycles_per_frame"] == v["cycles_per_frame_analytic"], v
     top = (out / "verilog" / "fpgagen_dwsep.v").read_text()
     assert "lanes (groups per pass)" in top
+
+
+def test_ds_cnn_configs_fold_to_the_readme_figures(tmp_path):
+    """configs/ds_cnn_128.yaml and ds_cnn_192.yaml on the example script's DS-CNN: the analytic
+    cycles per frame the README quotes (measured = analytic in `fpgagen verify`), the depthwise
+    convs' PE across channels where the budget buys it."""
+    import importlib.util
+    import shutil
+    import sys
+
+    from fpgagen.config import load_config
+    from fpgagen.flow import run_quantization
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("mlperf_tiny_models", root / "examples" / "mlperf_tiny" / "models.py")
+    models = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("mlperf_tiny_models", models)
+    spec.loader.exec_module(models)
+    out = tmp_path / "examples" / "mlperf_tiny" / "out"
+    out.mkdir(parents=True)
+    onnx.save(models.ds_cnn(), out / "ds_cnn.onnx")
+    np.savez(out / "ds_cnn_calib.npz", x=np.random.default_rng(100).standard_normal((16, 1, 49, 10)).astype(np.float32))
+    (tmp_path / "configs").mkdir()
+    got = {}
+    for name, taps in (("ds_cnn_128", None), ("ds_cnn_128", 1), ("ds_cnn_192", None)):
+        shutil.copy(root / "configs" / f"{name}.yaml", tmp_path / "configs")
+        cfg = load_config(tmp_path / "configs" / f"{name}.yaml")
+        if taps is not None:
+            cfg["parallelism"]["taps"] = taps
+        f = run_quantization(cfg, progress=False).folding
+        got[name, taps] = (f.interval, f.multipliers, f.layers["/dw1/Conv"])
+    assert got == {("ds_cnn_128", None): (30720, 93, (1, 1, 3)), ("ds_cnn_128", 1): (30720, 97, (4, 1, 1)),
+                   ("ds_cnn_192", None): (15360, 185, (2, 1, 3))}
