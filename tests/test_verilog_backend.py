@@ -429,7 +429,7 @@ def test_grouped_conv_parallelism_within_a_group_or_over_whole_groups():
         assert (d.layer_cycles["dw"]["pe"], d.layer_cycles["g2"]["pe"]) == (pe, pe)
     b.cfg["parallelism"]["layers"] = {"dw": {"pe": 3}}
     with pytest.raises(BackendError, match=r"parallelism\.layers\.dw\.pe: 3 must divide the layer's 4 outputs "
-                                           r"\(layer 'dw', conv; allowed: 1, 2, 4\)"):
+                                           r"\(layer 'dw', conv\)"):
         verilog.plan_design(b.qgraph, b.cfg)
     b.cfg["parallelism"]["layers"] = {"g2": {"pe": 8}}
     with pytest.raises(BackendError, match=r"parallelism\.layers\.g2\.pe: 8 exceeds the layer's 4 outputs"):

@@ -81,14 +81,13 @@ def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer, whole_groups: bool = 
         simd = _largest_divisor_at_most(ins, par.get("simd", 1))
         return pe, simd
     pe, simd = explicit.get("pe", 1), explicit.get("simd", 1)
-    if pe not in pes:
-        if pe > outs or outs % pe:
-            why = f"{'exceeds' if pe > outs else 'must divide'} the layer's {outs} outputs"
-        else:  # divides Co, but neither divides nor spans the groups' Co/groups outputs
-            why = (f"must divide the layer's {outs // groups} outputs per group (Co/groups, groups={groups}) "
-                   f"or be a multiple of them (whole groups per pass)")
-        raise BackendError(f"parallelism.layers.{layer.name}.pe: {pe} {why} (layer {layer.name!r}, {layer.op}; "
-                           f"allowed: {', '.join(map(str, pes))})")
+    if pe > outs or outs % pe:
+        raise BackendError(f"parallelism.layers.{layer.name}.pe: {pe} {'exceeds' if pe > outs else 'must divide'} "
+                           f"the layer's {outs} outputs (layer {layer.name!r}, {layer.op})")
+    if pe not in pes:  # divides Co, but neither divides nor spans the groups' Co/groups outputs
+        raise BackendError(f"parallelism.layers.{layer.name}.pe: {pe} must divide the layer's {outs // groups} outputs "
+                           f"per group (Co/groups, groups={groups}) or be a multiple of them (whole groups per pass) "
+                           f"(layer {layer.name!r}, {layer.op}; allowed: {', '.join(map(str, pes))})")
     if simd > ins or ins % simd:
         verb = "exceeds" if simd > ins else "must divide"
         raise BackendError(f"parallelism.layers.{layer.name}.simd: {simd} {verb} the layer's {ins} inputs per tap "
