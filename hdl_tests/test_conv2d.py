@@ -16,6 +16,12 @@ times: without stalls, where the cycles between consecutive output tlasts are ch
 the builder's analytic cycles per frame (within 10 %); with random source idle cycles and sink
 back-pressure (30 % each); and with heavy ones (50 % idle, 85 % back-pressure).
 
+A third build (``GROUP_CASES``) sweeps PE lanes over whole groups (PE a multiple of Co/groups:
+the line buffer's lanes, one per group of a pass): depthwise convs at PE 2..16 (all channels in
+one pass), with channel multipliers 2 and 4, grouped convs with 2..3 inputs per group and SIMD
+1/2, strides 1/2, asymmetric padding, KU 3/5 taps with lanes, output- and input-bound layers, a
+map of one column and a LeakyRelu; measured cycles per frame equal the analytic ones exactly.
+
 A second build (``TAP_CASES``) sweeps kernel-tap unrolling (KU = 1, 2, 3, 5 with KW 2, 3, 4, 5):
 1-channel and multi-channel inputs, strides 1/2 (a horizontal stride that moves the first column's
 bank), asymmetric padding and padding wider than KU, a map narrower than KU, depthwise convs, an
@@ -142,6 +148,35 @@ TAP_CASES = [
     Case("u3leaky", 3, 4, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 2, 1, True, leaky=(205, 11), taps=3),
     # a layer lowered from a float graph at KU 5
     Case("u5low", 1, 3, 8, 8, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, False, "relu_u", lowered=True, taps=5),
+]
+
+#: PE lanes spanning groups (PE a multiple PG*Co/groups of a group's outputs: PG line buffer
+#: lanes, each PE lane reading its own group's channels): measured cycles == analytic ones exactly
+GROUP_CASES = [
+    # depthwise, 8 channels, PE 4: two passes of 4 channels per pixel
+    Case("g_dw4", 8, 8, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 4, 1, True, groups=8),
+    # depthwise, PE 8 = all channels in one pass, stride 2, unsigned input, ReLU to u8
+    Case("g_dw8s2", 8, 8, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), 8, 1, False, "relu_u", groups=8),
+    # depthwise with 2 outputs per channel (Co = 2*Ci), PE 4 (2 groups per pass), asymmetric pads
+    Case("g_dwx2", 4, 8, 5, 5, (3, 3), (1, 1), (1, 0, 1, 2), 4, 1, True, "relu_s", groups=4),
+    # groups=4: Ci 8 (2 per group), Co 8 (2 per group), PE 4 (2 groups) x SIMD 2
+    Case("g_grp4", 8, 8, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 4, 2, True, groups=4),
+    # groups=3: Ci 9 (3 per group) with SIMD 1 (3 words per group), Co 6, PE 6 (all groups)
+    Case("g_grp3", 9, 6, 4, 5, (3, 3), (1, 1), (0, 1, 1, 0), 6, 1, False, groups=3),
+    # groups=4, Ci 8 / Co 4 (1 output, 2 inputs per group), PE 2 x SIMD 2, 5x5 stride 2 pad 2
+    Case("g_grp5s2", 8, 4, 8, 9, (5, 5), (2, 2), (2, 2, 2, 2), 2, 2, True, groups=4),
+    # depthwise 6 channels, PE 3 x KU 3 (lanes and banks together)
+    Case("g_dwku3", 6, 6, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 3, 1, True, groups=6, taps=3),
+    # groups=2, Ci 4 / Co 2, PE 2 x SIMD 2 x KU 5, stride 2, asymmetric padding
+    Case("g_grpku5", 4, 2, 7, 9, (5, 5), (2, 2), (2, 1, 1, 2), 2, 2, False, "relu_u", groups=2, taps=5),
+    # depthwise x4 (Co 16 = 4*Ci), PE 8 x KU 3: output-bound
+    Case("g_dwout", 4, 16, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 8, 1, True, groups=4, taps=3),
+    # depthwise 16 channels, PE 16 x KU 3, 1-row kernel: input-bound (16 beats per pixel, 1 cycle)
+    Case("g_dwin", 16, 16, 4, 6, (1, 3), (1, 1), (0, 1, 0, 1), 16, 1, True, groups=16, taps=3),
+    # depthwise 1x1 on a map of one column, PE 2
+    Case("g_dw1x1", 4, 4, 3, 1, (1, 1), (1, 1), (0, 0, 0, 0), 2, 1, True, groups=4),
+    # a fused LeakyRelu, depthwise PE 4
+    Case("g_dwleaky", 4, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 4, 1, True, leaky=(205, 11), groups=4),
 ]
 
 
@@ -283,6 +318,15 @@ def test_conv2d_taps_sweep(tmp_path):
     assert measured == case["cycles"]
 
 
+def test_conv2d_groups_sweep(tmp_path):
+    """PE lanes over whole groups (depthwise and grouped): every case bit-exact under the three
+    pause patterns, and its measured cycles per frame equal to the analytic figure."""
+    instances, case, mems = sweep(GROUP_CASES, 0.0, len(CASES) + len(TAP_CASES))
+    measured = rtlsim.run_sweep(tmp_path, "conv2d_groups_sweep", instances, case, SOURCES, "test_conv2d", mems,
+                                comment="one fpgagen_conv2d per group-lane parameter set of test_conv2d.py")
+    assert measured == case["cycles"]
+
+
 def test_taps_cycles_model():
     """conv2d_cycles: MACs / (PE*SIMD*KU) or the streams; KU = 1 is the schedule without taps."""
     from fpgagen.backends.rtl.conv2d import conv2d_cycles
@@ -293,7 +337,7 @@ def test_taps_cycles_model():
     assert conv2d_cycles(1, 6, 28, 28, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, 1, 5) == 28 * 28 * 6 * 5
 
 
-ALL_CASES = CASES + TAP_CASES
+ALL_CASES = CASES + TAP_CASES + GROUP_CASES
 
 
 @pytest.mark.parametrize("c", ALL_CASES, ids=[c.name for c in ALL_CASES])
@@ -305,6 +349,7 @@ def test_conv2d_lint(c):
 def test_conv2d_iverilog(tmp_path):
     instances, _, _ = sweep()
     instances += sweep(TAP_CASES, 0.0, len(CASES))[0]
+    instances += sweep(GROUP_CASES, 0.0, len(CASES) + len(TAP_CASES))[0]
     rtlsim.assert_iverilog_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
@@ -322,13 +367,25 @@ def test_conv2d_yosys_taps(tmp_path):
     rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=2 + 5)
 
 
+def test_conv2d_yosys_lanes(tmp_path):
+    """A depthwise conv at PE 3 x KU 3 (3 groups per pass): Yosys infers the weight and bias ROMs
+    and 3 x 3 line buffer RAMs (KU banks of PG lanes), as the resource model counts them."""
+    from fpgagen.backends.rtl.resources import memories
+
+    i = next(i for i, c in enumerate(GROUP_CASES) if c.name == "g_dwku3")
+    _, inst, _, _ = build_case(GROUP_CASES[i], len(CASES) + len(TAP_CASES) + i)
+    lbuf = [m for m in memories("fpgagen_conv2d", inst.params) if m.name == "lbuf"]
+    assert [m.count for m in lbuf] == [9]
+    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=2 + 9)
+
+
 # ---- the builder ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("groups, taps", [(1, 1), (2, 1), (1, 2), (2, 2)])
-def test_rom_layout_round_trips(groups, taps):
+@pytest.mark.parametrize("groups, taps, pe", [(1, 1, 2), (2, 1, 2), (1, 2, 2), (2, 2, 2), (2, 1, 4), (2, 2, 4)])
+def test_rom_layout_round_trips(groups, taps, pe):
     """Unpacking the weight/bias ROM text per the module header gives the IR's integers back
     (grouped: weights [Co, Ci/groups, KH, KW], lines of CIG/SIMD words per tap group; KU taps
-    of a row per line, element ((p*KU + j)*SIMD + s))."""
-    c = Case("rom", 6, 4, 5, 5, (3, 2), (1, 1), (1, 1, 1, 1), 2, 3 // groups, True, groups=groups, taps=taps)
+    of a row per line, element ((p*KU + j)*SIMD + s); PE 4 over both groups: the same layout)."""
+    c = Case("rom", 6, 4, 5, 5, (3, 2), (1, 1), (1, 1, 1, 1), pe, 3 // groups, True, groups=groups, taps=taps)
     q, layer, _ = hand_layer(c, np.random.default_rng(3))
     inst = conv2d_instance(q, layer, c.pe, c.simd, taps=taps)
     p = inst.params
@@ -355,10 +412,10 @@ def test_rom_layout_round_trips(groups, taps):
     bias = [v - (1 << bbits) * (v >> (bbits - 1)) for v in bias]
     assert bias == layer.bias.tolist()
     assert (p["CI"], p["CO"], p["H"], p["W"], p["KH"], p["KW"]) == (6, 4, 5, 5, 3, 2)
-    assert (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"], p["PE"], p["SIMD"]) == (1, 1, 1, 1, 2, c.simd)
-    # cycles: max(compute 5*6 pixels * 2 sets of PE channels * 6 taps * nk words, input 150, output 120)
-    assert inst.cycles == 30 * 2 * 6 * nk // taps == (30 * 4 * 6 * 6 // groups) // (c.pe * c.simd * taps)
-    assert "line buffer" in inst.describe and f"PE 2 x SIMD {c.simd}" in inst.describe
+    assert (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"], p["PE"], p["SIMD"]) == (1, 1, 1, 1, pe, c.simd)
+    # cycles: max(compute 5*6 pixels * ng sets of PE channels * 6 taps * nk words, input 150, output 120)
+    assert inst.cycles == max(30 * ng * 6 * nk // taps, 150) == max((30 * 4 * 6 * 6 // groups) // (c.pe * c.simd * taps), 150)
+    assert "line buffer" in inst.describe and f"PE {pe} x SIMD {c.simd}" in inst.describe
     assert (f"x KU {taps} taps" in inst.describe) == (taps > 1)
     assert ("grouped (2 groups) conv" in inst.describe) == (groups == 2)
 
@@ -420,9 +477,14 @@ def test_builder_errors():
     g = Case("grp", 6, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, groups=2)
     qg, grouped, _ = hand_layer(g, np.random.default_rng(5))
     conv2d_instance(qg, grouped, 2, 3)  # fits: PE divides Co/groups = 2, SIMD Ci/groups = 3
-    with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): PE 4 must divide the layer's 2 output channels "
-                                           r"per group \(Co/groups, groups=2\)"):
-        conv2d_instance(qg, grouped, 4, 1)  # divides Co = 4, but one pass would span both groups
+    wide = conv2d_instance(qg, grouped, 4, 3)  # fits: PE 4 = both groups in one pass (2 line buffer lanes)
+    assert "of 2 lanes (groups per pass)" in wide.describe
+    t = Case("grp3", 8, 12, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, groups=4)
+    qt, three, _ = hand_layer(t, np.random.default_rng(6))
+    with pytest.raises(BackendError, match=r"'/grp3/Conv' \(conv\): PE 2 must divide the layer's 3 output channels "
+                                           r"per group \(Co/groups, groups=4\) or be a multiple of them dividing its "
+                                           r"12 output channels \(whole groups per pass; allowed: 1, 3, 6, 12\)"):
+        conv2d_instance(qt, three, 2, 1)  # divides Co = 12, but neither inside a group nor whole groups
     with pytest.raises(BackendError, match=r"'/grp/Conv' \(conv\): SIMD 2 must divide the layer's 3 input channels "
                                            r"per group \(Ci/groups, groups=2\)"):
         conv2d_instance(qg, grouped, 1, 2)

@@ -355,8 +355,9 @@ def grouped_graph(rng) -> Graph:
 
 @needs_sim
 def test_depthwise_and_grouped_convs_are_bit_exact(tmp_path):
-    """A depthwise conv (one channel per group: PE 1) and a grouped one (2 groups: PE 2 x SIMD 2
-    of the default 2 x 2) built with fpgagen_conv2d, simulated and compared with the golden model."""
+    """A depthwise conv (one channel per group: PE 2 of the default 2 x 2 spans two groups, two
+    line buffer lanes) and a grouped one (2 groups: PE 2 x SIMD 2) built with fpgagen_conv2d,
+    simulated and compared with the golden model."""
     from fpgagen.backends.verilog_sim import verify_design
 
     b = quantize_graph(grouped_graph(np.random.default_rng(9)))
@@ -364,9 +365,9 @@ def test_depthwise_and_grouped_convs_are_bit_exact(tmp_path):
     d = verilog.plan_design(q, b.cfg)
     assert [layer.params.groups for layer in q.layers if layer.op == "conv"] == [1, 4, 2]
     assert {name: (row["pe"], row["simd"]) for name, row in d.layer_cycles.items() if name in ("c1", "dw", "g2")} \
-        == {"c1": (2, 2), "dw": (1, 1), "g2": (2, 2)}
-    # compute cycles = MACs / (PE*SIMD): the depthwise conv's 30 pixels * 4 channels * 9 taps
-    assert d.layer_cycles["dw"]["cycles"] == macs(q, q.layers[1]) == 30 * 4 * 9
+        == {"c1": (2, 2), "dw": (2, 1), "g2": (2, 2)}
+    # compute cycles = MACs / (PE*SIMD): the depthwise conv's 30 pixels * 4 channels * 9 taps / PE 2
+    assert d.layer_cycles["dw"]["cycles"] == macs(q, q.layers[1]) // 2 == 30 * 4 * 9 // 2
     assert d.layer_cycles["g2"]["cycles"] == macs(q, q.layers[2]) // 4 == 30 * 4 * 9 * 2 // 4
     target = tmp_path / "verilog"
     files = verilog.generate(b)
@@ -380,7 +381,7 @@ def test_depthwise_and_grouped_convs_are_bit_exact(tmp_path):
     r = verify_design(b, target, xq, GoldenRun(out, trace))
     assert (r["samples"], r["mismatches"]) == (8, 0)
     assert abs(r["cycles_per_frame"] - d.pipeline_cycles) <= 0.1 * d.pipeline_cycles
-    assert r["cycles_per_frame_analytic"] == d.pipeline_cycles == 30 * 4 * 9
+    assert r["cycles_per_frame_analytic"] == d.pipeline_cycles == 30 * 4 * 9 // 2
 
 
 #: the taps graph's folding: the 5x5 conv (2,400 cycles/frame) is the bound; without taps it would take 12,000
@@ -419,17 +420,21 @@ def test_tap_unrolled_convs_are_bit_exact_at_the_analytic_rate(tmp_path):
     assert r["cycles_per_frame"] == r["cycles_per_frame_analytic"] == 2400
 
 
-def test_grouped_conv_parallelism_stays_in_one_group():
-    """fpgagen_conv2d keeps one pass's PE output channels in one group: an explicit PE that
-    divides Co but not Co/groups is an error naming the layer (the HLS backend accepts it)."""
+def test_grouped_conv_parallelism_within_a_group_or_over_whole_groups():
+    """fpgagen_conv2d computes part of one group or whole groups per pass: a depthwise conv takes
+    any PE dividing its channels; an explicit PE that divides Co but neither divides nor is a
+    multiple of Co/groups is an error naming the layer (the HLS backend accepts it)."""
     b = quantize_graph(grouped_graph(np.random.default_rng(9)))
-    b.cfg["parallelism"]["layers"] = {"dw": {"pe": 2}}
-    with pytest.raises(BackendError, match=r"parallelism\.layers\.dw\.pe: 2 exceeds the layer's 1 outputs per group "
-                                           r"\(Co/groups, groups=4: one pass stays in one group\) \(layer 'dw', conv\)"):
+    for pe in (2, 4):
+        b.cfg["parallelism"]["layers"] = {"dw": {"pe": pe}, "g2": {"pe": pe}}
+        d = verilog.plan_design(b.qgraph, b.cfg)
+        assert (d.layer_cycles["dw"]["pe"], d.layer_cycles["g2"]["pe"]) == (pe, pe)
+    b.cfg["parallelism"]["layers"] = {"dw": {"pe": 3}}
+    with pytest.raises(BackendError, match=r"parallelism\.layers\.dw\.pe: 3 must divide the layer's 4 outputs "
+                                           r"\(layer 'dw', conv\)"):
         verilog.plan_design(b.qgraph, b.cfg)
-    assert layer_parallelism(b.cfg, b.qgraph, b.qgraph.layers[1]) == (2, 1)  # PE may span groups elsewhere
-    b.cfg["parallelism"]["layers"] = {"g2": {"pe": 4}}
-    with pytest.raises(BackendError, match=r"parallelism\.layers\.g2\.pe: 4 exceeds the layer's 2 outputs per group"):
+    b.cfg["parallelism"]["layers"] = {"g2": {"pe": 8}}
+    with pytest.raises(BackendError, match=r"parallelism\.layers\.g2\.pe: 8 exceeds the layer's 4 outputs"):
         verilog.plan_design(b.qgraph, b.cfg)
 
 

@@ -682,7 +682,9 @@ def describe(spec: dict) -> str:
 # -- one case: files and checks ----------------------------------------------------------------------
 def _par_layers(spec: dict, graph) -> dict:
     """Per-layer parallelism (pe, simd; taps for a conv) for a fraction of the conv/dense layers,
-    always fitting (divisors)."""
+    always fitting (divisors; a grouped conv's PE inside one group or over whole groups)."""
+    from fpgagen.backends.parallelism import pe_choices
+
     rng = np.random.default_rng([spec["seed"], 13])
     out = {}
     for node in graph.nodes:
@@ -691,10 +693,10 @@ def _par_layers(spec: dict, graph) -> dict:
         co = graph.shapes[node.output][0]
         ci = graph.shapes[node.inputs[0]][0]
         groups = node.params.groups if node.op == "conv" else 1
-        outs = co // groups if groups > 1 else co  # within one group: fits every backend
         ins = ci // groups
         divs = lambda n: [d for d in range(1, n + 1) if n % d == 0]  # noqa: E731
-        out[node.name] = {"pe": int(rng.choice(divs(outs))), "simd": int(rng.choice(divs(ins)))}
+        pes = pe_choices(co, groups, whole_groups=True)  # fits every backend
+        out[node.name] = {"pe": int(rng.choice(pes)), "simd": int(rng.choice(divs(ins)))}
         if node.op == "conv":  # kernel taps of a row per cycle: a divisor of the kernel width
             out[node.name]["taps"] = int(rng.choice(divs(int(np.asarray(node.weight).shape[-1]))))
     return out

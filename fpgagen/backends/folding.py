@@ -16,8 +16,8 @@ add) take ``max(input elements, output elements)``.
   naming it and the best it can do.
 
 Layers set in ``parallelism.layers`` keep their setting and count against the budget. PE, SIMD
-and taps divide a layer's sizes as :mod:`fpgagen.backends.parallelism` says, PE inside one group
-of a grouped conv (the rule of the Verilog ``fpgagen_conv2d``, valid for HLS too).
+and taps divide a layer's sizes as :mod:`fpgagen.backends.parallelism` says, PE in a grouped conv
+inside one group or over whole groups (the rule of the Verilog ``fpgagen_conv2d``, valid for HLS too).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fpgagen.backends.parallelism import kernel_width, layer_dims, layer_folding, macs
+from fpgagen.backends.parallelism import kernel_width, layer_dims, layer_folding, layer_pe_choices, macs
 from fpgagen.devices import DEVICES
 from fpgagen.errors import BackendError, ConfigError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -70,12 +70,9 @@ def options(q: QGraph, layer: QLayer, max_taps: int | None = None) -> list[Optio
     """Every valid (PE, SIMD, taps) of a MAC layer (taps at most ``max_taps``) that is not
     dominated (fewer multipliers, faster), sorted by multipliers; among equal multipliers the
     fewer PE, then the fewer taps (the wider SIMD: a deeper, narrower ROM, one line buffer bank)."""
-    outs, ins = layer_dims(q, layer)
-    groups = layer.params.groups if layer.op == "conv" else 1
-    if groups > 1:
-        outs //= groups
+    _, ins = layer_dims(q, layer)
     cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd, taps), taps)
-                    for pe in _divisors(outs) for simd in _divisors(ins)
+                    for pe in layer_pe_choices(q, layer, whole_groups=True) for simd in _divisors(ins)
                     for taps in _divisors(kernel_width(layer) or 1) if max_taps is None or taps <= max_taps),
                    key=lambda o: (o.multipliers, o.cycles, o.pe, o.taps))
     kept: list[Option] = []
@@ -239,7 +236,7 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
         target = int(clock * 1e6 // par["target_fps"])
     if not par.get("auto"):
         if budget is not None:
-            used = {ly.name: layer_folding(cfg, q, ly, pe_in_group=True) for ly in q.layers
+            used = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in q.layers
                     if layer_dims(q, ly) is not None}
             total = sum(math.prod(f) for f in used.values())
             if total > budget:
@@ -253,7 +250,7 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
     fixed = {}
     for ly in q.layers:
         if ly.name in (par.get("layers") or {}):
-            fixed[ly.name] = layer_folding(cfg, q, ly, pe_in_group=True)
+            fixed[ly.name] = layer_folding(cfg, q, ly, whole_groups=True)
     blocks, block_budget = _block_model(cfg, q, fixed)
     f = fold(q, fixed, None if target is not None else budget, target, blocks, block_budget, par.get("taps"))
     if block_budget is not None:

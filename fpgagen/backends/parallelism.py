@@ -9,9 +9,10 @@
   than PE multipliers.
 
 Grouped and depthwise convs (``groups`` > 1): a tap has ``Ci/groups`` inputs, which SIMD divides;
-PE divides ``Co``. A backend whose schedule keeps the PE output channels of one pass inside one
-group (the Verilog ``fpgagen_conv2d``) asks for ``pe_in_group=True``: PE then divides
-``Co/groups`` (a depthwise conv with one output channel per group gets PE 1).
+PE divides ``Co``. A backend whose schedule computes either part of one group or whole groups
+per pass (the Verilog ``fpgagen_conv2d``, whose PE lanes then read PE/(Co/groups) groups' inputs
+side by side) asks for ``whole_groups=True``: PE then divides ``Co/groups`` or is a multiple of
+it that divides ``Co`` (:func:`pe_choices`; a depthwise conv takes any PE dividing its channels).
 
 A layer's multipliers are ``pe * simd * taps``; its compute cycles per frame are its MACs divided
 by that. The config sets a default (``parallelism.pe``/``simd``/``taps``, clipped to each layer's
@@ -47,35 +48,50 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
     return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
 
 
-def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer, pe_in_group: bool = False) -> tuple[int, int]:
+def pe_choices(outs: int, groups: int = 1, whole_groups: bool = False) -> list[int]:
+    """The PE values a layer of ``outs`` outputs in ``groups`` groups takes, ascending: the
+    divisors of ``outs``; with ``whole_groups`` only those dividing ``outs/groups`` (a pass inside
+    one group) or multiples of it (a pass of whole groups)."""
+    per = outs // max(groups, 1)
+    return [d for d in range(1, outs + 1) if outs % d == 0 and (not whole_groups or per % d == 0 or d % per == 0)]
+
+
+def layer_pe_choices(q: QGraph, layer: QLayer, whole_groups: bool = False) -> list[int]:
+    """:func:`pe_choices` of a MAC layer (its outputs and, for a conv, its groups)."""
+    groups = layer.params.groups if layer.op == "conv" else 1
+    return pe_choices(layer_dims(q, layer)[0], groups, whole_groups)
+
+
+def layer_parallelism(cfg: dict, q: QGraph, layer: QLayer, whole_groups: bool = False) -> tuple[int, int]:
     """(pe, simd) of ``layer``; a per-layer setting that does not fit is an error naming it.
 
-    ``pe_in_group``: PE must divide the output channels of one group of a grouped conv
-    (``Co/groups``) rather than all ``Co``.
+    ``whole_groups``: in a grouped conv PE must divide the output channels of one group
+    (``Co/groups``) or be a multiple of them (:func:`pe_choices`) rather than any divisor of ``Co``.
     """
     dims = layer_dims(q, layer)
     if dims is None:
         return 1, 1
     outs, ins = dims
-    out_unit = "outputs"
     groups = layer.params.groups if layer.op == "conv" else 1
-    if pe_in_group and groups > 1:
-        outs //= groups
-        out_unit = f"outputs per group (Co/groups, groups={groups}: one pass stays in one group)"
+    pes = layer_pe_choices(q, layer, whole_groups)
     par = cfg.get("parallelism", {}) if cfg else {}
     explicit = (par.get("layers") or {}).get(layer.name)
     if explicit is None:
-        pe = _largest_divisor_at_most(outs, par.get("pe", 1))
+        pe = max(d for d in pes if d <= max(par.get("pe", 1), 1))
         simd = _largest_divisor_at_most(ins, par.get("simd", 1))
         return pe, simd
     pe, simd = explicit.get("pe", 1), explicit.get("simd", 1)
-    for what, value, size, unit in (("pe", pe, outs, out_unit), ("simd", simd, ins, "inputs per tap")):
-        if value > size or size % value:
-            verb = "exceeds" if value > size else "must divide"
-            raise BackendError(
-                f"parallelism.layers.{layer.name}.{what}: {value} {verb} the layer's {size} {unit} "
-                f"(layer {layer.name!r}, {layer.op})"
-            )
+    if pe > outs or outs % pe:
+        raise BackendError(f"parallelism.layers.{layer.name}.pe: {pe} {'exceeds' if pe > outs else 'must divide'} "
+                           f"the layer's {outs} outputs (layer {layer.name!r}, {layer.op})")
+    if pe not in pes:  # divides Co, but neither divides nor spans the groups' Co/groups outputs
+        raise BackendError(f"parallelism.layers.{layer.name}.pe: {pe} must divide the layer's {outs // groups} outputs "
+                           f"per group (Co/groups, groups={groups}) or be a multiple of them (whole groups per pass) "
+                           f"(layer {layer.name!r}, {layer.op}; allowed: {', '.join(map(str, pes))})")
+    if simd > ins or ins % simd:
+        verb = "exceeds" if simd > ins else "must divide"
+        raise BackendError(f"parallelism.layers.{layer.name}.simd: {simd} {verb} the layer's {ins} inputs per tap "
+                           f"(layer {layer.name!r}, {layer.op})")
     return pe, simd
 
 
@@ -100,9 +116,9 @@ def layer_taps(cfg: dict, q: QGraph, layer: QLayer) -> int:
     return explicit
 
 
-def layer_folding(cfg: dict, q: QGraph, layer: QLayer, pe_in_group: bool = False) -> tuple[int, int, int]:
+def layer_folding(cfg: dict, q: QGraph, layer: QLayer, whole_groups: bool = False) -> tuple[int, int, int]:
     """(pe, simd, taps) of ``layer``: :func:`layer_parallelism` and :func:`layer_taps`."""
-    return (*layer_parallelism(cfg, q, layer, pe_in_group), layer_taps(cfg, q, layer))
+    return (*layer_parallelism(cfg, q, layer, whole_groups), layer_taps(cfg, q, layer))
 
 
 def check_parallelism_keys(cfg: dict, q: QGraph) -> None:

@@ -7,7 +7,8 @@
 // HWC order, one element per beat, tlast on the last output of each frame (input tlast is
 // ignored: frames are counted). OH = (H + PAD_T + PAD_B - KH) / SH + 1, OW likewise.
 //
-// Line buffer: a circular RAM of ROWS input rows (words of SIMD channels, HWC order), written
+// Line buffer: a circular RAM of ROWS input rows (words of SIMD channels, HWC order; PG lanes of
+// them, see Groups), written
 // as the pixels arrive and read by the compute side; zero padding is generated on the read
 // side (taps outside the map multiply 0). It is KU banks (KU = 1: one), each a RAM with one
 // write and one read port: input column x lives in bank x mod KU, at slot x / KU of its row
@@ -23,8 +24,13 @@
 //
 // Groups: the CI input and CO output channels form GROUPS groups of CIG = CI/GROUPS and
 // COG = CO/GROUPS consecutive channels; output channel co reads only the input channels of its
-// group, gi = co / COG (depthwise: GROUPS = CI, CIG = 1). GROUPS = 1 is the plain conv. PE
-// divides COG (the PE channels of one pass lie in one group) and SIMD divides CIG.
+// group, gi = co / COG (depthwise: GROUPS = CI, CIG = 1). GROUPS = 1 is the plain conv. SIMD
+// divides CIG. PE divides COG (the PE channels of one pass lie in one group), or PE is a multiple
+// PG*COG of it with PG dividing GROUPS: one pass then computes PG whole groups, each reading its
+// own input channels. For that the line buffer has PG lanes (PG = 1: one), each a RAM of SIMD
+// channels per word: group gi's words go to lane gi mod PG, at word (gi/PG)*NKG + k of the
+// pixel (NKG = CIG/SIMD, NKL = CI/(PG*SIMD) words per pixel in a lane), and all lanes are read at
+// one address, so a cycle reads the SIMD channels of PG groups (a depthwise conv: PE channels).
 //
 // Compute: for each output pixel, for each set g of PE output channels, the KH*KW/KU tap groups
 // (KU consecutive taps kx = u*KU .. u*KU+KU-1 of one kernel row; KU divides KW) of CIG/SIMD
@@ -35,7 +41,7 @@
 // max(compute, input, output) cycles with frames back to back.
 // fpgagen_mac_out (shared with fpgagen_dense) accumulates each output channel on top of its bias
 // B (already at the accumulator frac), exactly (as SIMD*KU products per output per cycle:
-// element j*SIMD + s is channel s of tap j), requantizes it with fpgagen_requant (round half
+// element j*SIMD + s is channel s of tap j; output g*PE + p reads lane p / COG when PG > 1), requantizes it with fpgagen_requant (round half
 // away from zero by SHIFT, clamp to [LO, HI]) and sends the PE results of a channel group one
 // per beat through a 2-deep fpgagen_fifo.
 //
@@ -103,7 +109,10 @@ module fpgagen_conv2d #(
     localparam integer NK   = CI / SIMD;                         // words per pixel
     localparam integer NKG  = CIG / SIMD;                        // words per pixel of one group (per tap)
     localparam integer NG   = CO / PE;                           // sets of PE output channels
-    localparam integer NGG  = COG / PE;                          // sets of PE output channels per group
+    // PE lanes spanning groups (PE > COG): the PE/COG whole groups of one pass, each its own input lane
+    localparam integer PG   = (PE > COG) ? PE / COG : 1;         // groups of one pass (lanes of the line buffer)
+    localparam integer NKL  = NK / PG;                           // words per pixel in one lane
+    localparam integer NGG  = (PE > COG) ? 1 : COG / PE;         // sets of PE output channels per group
     localparam integer OH   = (H + PAD_T + PAD_B - KH) / SH + 1; // output rows
     localparam integer OW   = (W + PAD_L + PAD_R - KW) / SW + 1; // output columns
     localparam integer HW   = H * W;                             // pixels per frame
@@ -136,8 +145,8 @@ module fpgagen_conv2d #(
     endfunction
 
     localparam integer ROWS = line_rows(0);                      // rows in the line buffer
-    localparam integer ROWW = WB * NK;                           // line buffer words per row (of a bank)
-    localparam integer DEPTH = ROWS * ROWW;                      // line buffer words (of a bank)
+    localparam integer ROWW = WB * NKL;                          // line buffer words per row (of a bank and lane)
+    localparam integer DEPTH = ROWS * ROWW;                      // line buffer words (of a bank and lane)
     localparam integer NW   = NG * KH * KWU * NKG;               // weight ROM words
     localparam integer NOUT = OH * OW * CO;                      // output elements per frame
 
@@ -146,6 +155,7 @@ module fpgagen_conv2d #(
     localparam integer SB   = (SIMD > 1) ? $clog2(SIMD) : 1;     // element in a word
     localparam integer KXB  = (KWU > 1) ? $clog2(KWU) : 1;       // tap group in a kernel row
     localparam integer RB   = (KU > 1) ? $clog2(KU) : 1;         // column mod KU (a bank)
+    localparam integer LB   = (PG > 1) ? $clog2(PG) : 1;         // lane of the line buffer
     localparam integer KYB  = (KH > 1) ? $clog2(KH) : 1;         // kernel row
     localparam integer GW   = (NG > 1) ? $clog2(NG) : 1;         // set of PE output channels
     localparam integer GPW  = (NGG > 1) ? $clog2(NGG) : 1;       // set within its group
@@ -156,8 +166,9 @@ module fpgagen_conv2d #(
     // signed positions: pixel indices (up to 2*H*W), rows/columns with padding, word offsets
     localparam integer SPAN = (H + PAD_T + PAD_B + KH + SH + 1) * (W + PAD_L + PAD_R + KW + SW + 1) * (NK + 1);
     localparam integer PS   = $clog2(2 * SPAN + 4 * H * W + 2 * DEPTH + 2) + 2;
-    localparam integer XW   = SIMD * IN_WIDTH;                   // line buffer word
-    localparam integer XU   = KU * XW;                           // the KU taps of a cycle
+    localparam integer XW   = SIMD * IN_WIDTH;                   // line buffer word (of a lane)
+    localparam integer XB   = PG * XW;                           // the PG lanes' words of a bank
+    localparam integer XU   = KU * XB;                           // the KU taps of a cycle (all lanes)
     localparam integer WWD  = PE * SIMD * KU * W_WIDTH;          // weight ROM word
 
     // counter limits
@@ -206,12 +217,12 @@ module fpgagen_conv2d #(
     localparam integer SWQ_I = SW / KU;                          // a window step: SWQ slots ...
     localparam integer SWR_I = SW % KU;                          // ... and SWR banks
     localparam integer SWQ1_I = SWQ_I + 1;
-    localparam integer M_PAD_LNK_I = PLQ_I * NK;
+    localparam integer M_PAD_LNK_I = PLQ_I * NKL;
     localparam integer M_PAD_TW_I = -PAD_T * W;
-    localparam integer SWNK_I = SWQ_I * NK;
-    localparam integer SWNK1_I = SWQ1_I * NK;
+    localparam integer SWNK_I = SWQ_I * NKL;
+    localparam integer SWNK1_I = SWQ1_I * NKL;
     localparam integer KU1_I = KU - 1;
-    localparam integer NK_I = NK;
+    localparam integer NKL_I = NKL;
     localparam [RB-1:0] PLR_C = PLR_I[RB-1:0];
     localparam [RB-1:0] R_LAST = KU1_I[RB-1:0];
     localparam integer SHW_I = SH * W;
@@ -220,7 +231,7 @@ module fpgagen_conv2d #(
     localparam integer W1_I = W - 1;
     localparam integer KW1_I = KW - 1;
     localparam integer NKG_I = NKG;
-    localparam integer KSKIP_I = NK - NKG + 1;
+    localparam integer KSKIP_I = NKL - NKG + 1;
     localparam integer HWNP_I = HW + NP_I;
     localparam integer MHW_I = -HW;
     localparam integer ONEMHW_I = 1 - HW;
@@ -243,7 +254,7 @@ module fpgagen_conv2d #(
     localparam signed [PS-1:0] C_SHW    = SHW_I[PS-1:0];
     localparam signed [PS-1:0] C_PADL   = M_PAD_L_I[PS-1:0];    // -PAD_L
     localparam signed [PS-1:0] C_PADT   = M_PAD_T_I[PS-1:0];    // -PAD_T
-    localparam signed [PS-1:0] C_PADLNK = M_PAD_LNK_I[PS-1:0];  // PLQ*NK (KU = 1: -PAD_L*NK)
+    localparam signed [PS-1:0] C_PADLNK = M_PAD_LNK_I[PS-1:0];  // PLQ*NKL (KU = 1: -PAD_L*NKL)
     localparam signed [PS-1:0] C_PADTW  = M_PAD_TW_I[PS-1:0];   // -PAD_T*W
     localparam signed [PS-1:0] C_H1W    = H1W_I[PS-1:0];        // (H-1)*W
     localparam signed [PS-1:0] C_KH1W   = KH1W_I[PS-1:0];       // (KH-1)*W
@@ -273,8 +284,9 @@ module fpgagen_conv2d #(
                    KH, KW, H + PAD_T + PAD_B, W + PAD_L + PAD_R);
         if (GROUPS < 1 || CI % GROUPS != 0 || CO % GROUPS != 0)
             $error("fpgagen_conv2d %m: GROUPS %0d must divide CI %0d and CO %0d", GROUPS, CI, CO);
-        if (PE < 1 || COG % PE != 0)
-            $error("fpgagen_conv2d %m: PE %0d must divide CO/GROUPS %0d", PE, COG);
+        if (PE < 1 || (COG % PE != 0 && (PE % COG != 0 || GROUPS % (PE / COG) != 0)))
+            $error("fpgagen_conv2d %m: PE %0d must divide CO/GROUPS %0d or be a multiple of it by a divisor of GROUPS %0d",
+                   PE, COG, GROUPS);
         if (SIMD < 1 || CIG % SIMD != 0)
             $error("fpgagen_conv2d %m: SIMD %0d must divide CI/GROUPS %0d", SIMD, CIG);
         if (KU < 1 || KW % KU != 0)
@@ -315,7 +327,7 @@ module fpgagen_conv2d #(
     reg signed [PS-1:0]  ix0;       // W0: first input column of the window (ox*SW - PAD_L)
     reg signed [PS-1:0]  iy0;       // W0: first input row of the window (oy*SH - PAD_T)
     reg signed [PS-1:0]  iyw;       // W0: iy0 * W
-    reg signed [PS-1:0]  colbase;   // W0: iq0 * NK (iq0 = floor(ix0 / KU), the slot of column ix0)
+    reg signed [PS-1:0]  colbase;   // W0: iq0 * NKL (iq0 = floor(ix0 / KU), the slot of column ix0)
     // (KU > 1: g_slots holds iq0 = floor(ix0 / KU) and ir0 = ix0 mod KU beside W0 .. W3)
     reg        [DA-1:0]  cbase;     // W0: line buffer address of row 0 of its frame
     reg        [DA-1:0]  prow;      // W0: address of row iy0 (modulo DEPTH)
@@ -344,14 +356,14 @@ module fpgagen_conv2d #(
     reg        [KYB-1:0] ky;        // kernel row
     reg        [GW-1:0]  g;         // set of PE output channels
     reg        [GPW-1:0] gp;        // the set within its channel group
-    reg signed [PS-1:0]  goff;      // word offset of the group's channels in a pixel (gi*NKG)
+    reg signed [PS-1:0]  goff;      // word offset of the group's channels in a pixel (gi*NKG; PG > 1: (gi/PG)*NKG, in a lane)
     reg        [WA-1:0]  wa;        // weight ROM address
     reg signed [PS-1:0]  tcol;      // slot of the group's first tap: floor((ix0 + kx*KU) / KU) (KU = 1: its column)
     /* verilator lint_off UNUSEDSIGNAL */  // KU = 1: bank 0, unused
     wire       [RB-1:0]  tr;        // bank of the group's first tap: ix0 mod KU (g_slots; KU = 1: 0)
     /* verilator lint_on UNUSEDSIGNAL */
     reg signed [PS-1:0]  trow;      // input row of the tap (iy0 + ky)
-    reg signed [PS-1:0]  coloff;    // word offset of the tap's slot in its bank row (tcol*NK + goff + k)
+    reg signed [PS-1:0]  coloff;    // word offset of the tap's slot in its bank row (tcol*NKL + goff + k)
     reg        [DA-1:0]  trowa;     // address of row trow (modulo DEPTH)
 
     // ---- input side: assemble SIMD elements, write one word per SIMD beats -------------------
@@ -392,7 +404,7 @@ module fpgagen_conv2d #(
             localparam integer WXB = (W > 1) ? $clog2(W) : 1;  // (the padding may make W < KW)
             localparam integer W_LAST_COL_I = W - 1;
             localparam [WXB-1:0] WX_LAST = W_LAST_COL_I[WXB-1:0];
-            localparam [DA:0] NK_C = NK_I[DA:0];
+            localparam [DA:0] NK_C = NKL_I[DA:0];
             reg [RB-1:0]  wb;       // column mod KU
             reg [WXB-1:0] wx;       // column
             reg [DA-1:0]  wslot;    // address of the column's slot (its word 0)
@@ -424,6 +436,42 @@ module fpgagen_conv2d #(
         end else begin : g_wone
             assign wbank = 1'b0;
             assign waddr_n = add_mod(waddr, {{DA{1'b0}}, 1'b1});
+        end
+    endgenerate
+
+    // PG > 1 lanes: the words of group gi go to lane gi mod PG, at word (gi/PG)*NKG + k of the
+    // pixel's slot; the PG groups of a pass arrive one after the other, so each lane's words
+    // follow the address sequence above, the lanes taking turns: after a group's last word the
+    // address goes back to the pass's first word (wbase) for the next lane, after the last lane
+    // on to the next pass (PG = 1: one lane, the sequence itself)
+    wire [DA-1:0] waddr_w;          // the write address after this word
+    wire [LB-1:0] wlane;            // the lane of the word written now
+    generate
+        if (PG > 1) begin : g_wlanes
+            localparam integer PG_LAST_I = PG - 1;
+            localparam [LB-1:0] L_LAST = PG_LAST_I[LB-1:0];
+            reg [LB-1:0] wl;        // lane (group mod PG)
+            reg [KB-1:0] wkg;       // word in the group
+            reg [DA-1:0] wbase;     // the pass's first word (of every lane)
+            wire         grp_end = (wkg == KG_LAST);
+            wire         pass_end = grp_end && (wl == L_LAST);
+            assign wlane = wl;
+            assign waddr_w = (grp_end && !pass_end) ? wbase : waddr_n;
+            always @(posedge clk) begin
+                if (wword_en) begin
+                    wkg <= grp_end ? {KB{1'b0}} : wkg + 1'b1;
+                    if (grp_end) wl <= pass_end ? {LB{1'b0}} : wl + 1'b1;
+                    if (pass_end) wbase <= waddr_n;
+                end
+                if (rst) begin
+                    wl    <= {LB{1'b0}};
+                    wkg   <= {KB{1'b0}};
+                    wbase <= {DA{1'b0}};
+                end
+            end
+        end else begin : g_wlane1
+            assign wlane = 1'b0;
+            assign waddr_w = waddr_n;
         end
     endgenerate
 
@@ -637,7 +685,7 @@ module fpgagen_conv2d #(
         if (take) ws <= (ws == S_LAST) ? {SB{1'b0}} : ws + 1'b1;
         if (wword_en) begin
             wk <= (wk == K_LAST) ? {KB{1'b0}} : wk + 1'b1;
-            waddr <= waddr_n;
+            waddr <= waddr_w;
         end
         weff <= weff_n;
         weff1 <= weff1_n;
@@ -656,7 +704,7 @@ module fpgagen_conv2d #(
     reg                      b_v, b_first, b_last;
     reg [WWD-1:0]            b_w;
     reg [PE*BIAS_WIDTH-1:0]  b_bias;
-    wire [XU-1:0]            b_xm;  // bank b's word at bits [b*XW +: XW], 0 for a tap outside the map
+    wire [XU-1:0]            b_xm;  // bank b's lane l word at bits [(b*PG + l)*XW +: XW], 0 for a tap outside the map
 
     always @(posedge clk) begin
         if (a_fire) begin
@@ -678,10 +726,7 @@ module fpgagen_conv2d #(
             localparam signed [PS-1:0] C_SM1  = SM1_I[PS-1:0];
             localparam signed [PS-1:0] C_MONE = MONE_I[PS-1:0];
             localparam [RB-1:0] GB_C = GB_I[RB-1:0];
-            localparam [DA-1:0] NKA_C = NK_I[DA-1:0];  // (modulo 2**DA: only for in-map addresses)
-            reg [XW-1:0] lbuf [0:DEPTH-1];
-            reg [XW-1:0] bx;
-            reg          bin;
+            localparam [DA-1:0] NKA_C = NKL_I[DA-1:0];  // (modulo 2**DA: only for in-map addresses)
             wire after;                            // this bank's column is in the next slot (bank < tr)
             if (gb == KU - 1) begin : g_last
                 assign after = 1'b0;
@@ -695,17 +740,26 @@ module fpgagen_conv2d #(
             /* verilator lint_on UNUSEDSIGNAL */
             wire [DA-1:0] ra_b = trowa + coloff_b[DA-1:0] + (after ? NKA_C : {DA{1'b0}});
             wire [DA-1:0] raddr = in_map ? ra_b : {DA{1'b0}};
-            always @(posedge clk) begin
-                if (wword_en && wbank == GB_C) lbuf[waddr] <= wword;
+            reg           bin;
+            always @(posedge clk) bin <= in_map;
+            // PG lanes (PG = 1: one), each a RAM of its groups' words, all read at one address
+            genvar gl;
+            for (gl = 0; gl < PG; gl = gl + 1) begin : g_lane
+                localparam integer GL_I = gl;
+                localparam [LB-1:0] GL_C = GL_I[LB-1:0];
+                reg [XW-1:0] lbuf [0:DEPTH-1];
+                reg [XW-1:0] bx;
+                always @(posedge clk) begin
+                    if (wword_en && wbank == GB_C && wlane == GL_C) lbuf[waddr] <= wword;
+                end
+                // KU = 1 reads on a_fire; KU > 1 reads every cycle (the word counts only with b_v,
+                // and the address holds between chunks), which keeps the KU*SIMD*IN_WIDTH
+                // flip-flops off a_fire, the late enable of stage A
+                always @(posedge clk) begin
+                    if (a_fire || KU > 1) bx <= lbuf[raddr];
+                end
+                assign b_xm[(gb*PG + gl)*XW +: XW] = bin ? bx : {XW{1'b0}};  // padding taps multiply 0
             end
-            // KU = 1 reads on a_fire; KU > 1 reads every cycle (the word counts only with b_v, and
-            // the address holds between chunks), which keeps the KU*SIMD*IN_WIDTH flip-flops off
-            // a_fire, the late enable of stage A
-            always @(posedge clk) begin
-                if (a_fire || KU > 1) bx <= lbuf[raddr];
-                bin <= in_map;
-            end
-            assign b_xm[gb*XW +: XW] = bin ? bx : {XW{1'b0}};  // padding taps multiply 0
         end
     endgenerate
 
@@ -716,8 +770,8 @@ module fpgagen_conv2d #(
         if (rst) b_v <= 1'b0;
     end
 
-    // the taps in order: tap j is bank (tr + j) mod KU
-    wire [XU-1:0] xin;
+    // the taps in order: tap j is bank (tr + j) mod KU (xt: tap j, lane l at [(j*PG + l)*XW +: XW])
+    wire [XU-1:0] xt;
     generate
         if (KU > 1) begin : g_rotate
             reg  [RB-1:0]   b_r;                    // stage B: tr
@@ -727,12 +781,23 @@ module fpgagen_conv2d #(
             wire [XU-1:0]   rot [0:KU-1];
             genvar gr;
             for (gr = 0; gr < KU; gr = gr + 1) begin : g_r
-                assign rot[gr] = xx[gr*XW +: XU];
+                assign rot[gr] = xx[gr*XB +: XU];
             end
             always @(posedge clk) b_r <= tr;
-            assign xin = rot[b_r];
+            assign xt = rot[b_r];
         end else begin : g_rotate1
-            assign xin = b_xm;
+            assign xt = b_xm;
+        end
+    endgenerate
+
+    // fpgagen_mac_out's inputs lane by lane: lane l's KU taps at [(l*KU + j)*XW +: XW] (wiring only)
+    wire [XU-1:0] xin;
+    genvar gxl, gxj;
+    generate
+        for (gxl = 0; gxl < PG; gxl = gxl + 1) begin : g_xl
+            for (gxj = 0; gxj < KU; gxj = gxj + 1) begin : g_xj
+                assign xin[(gxl*KU + gxj)*XW +: XW] = xt[(gxj*PG + gxl)*XW +: XW];
+            end
         end
     endgenerate
 
@@ -745,6 +810,7 @@ module fpgagen_conv2d #(
         .OUT_WIDTH(OUT_WIDTH),
         .PE(PE),
         .SIMD(SIMD * KU),
+        .XG(PG),
         .CHUNKS(KH * KWU * NKG),
         .N_OUT(NOUT),
         .ACC_WIDTH(ACC_WIDTH),

@@ -3,7 +3,8 @@
 //
 // The instantiating layer walks its (output group, input chunk) schedule and presents one chunk
 // per cycle for one cycle (valid high): SIMD input elements x (element s at bits
-// [s*IN_WIDTH +: IN_WIDTH]), the PE*SIMD weights w of the group (element (p, s) at bits
+// [s*IN_WIDTH +: IN_WIDTH]; with XG > 1 input groups XG such words, word q read by outputs
+// q*PE/XG .. (q+1)*PE/XG-1: a depthwise conv's lanes of different channels), the PE*SIMD weights w of the group (element (p, s) at bits
 // [(p*SIMD + s)*W_WIDTH +: W_WIDTH], two's complement) and the PE biases of the group (bits
 // [p*BIAS_WIDTH +: BIAS_WIDTH], two's complement, at the accumulator frac), with first (the
 // group's first chunk) and last (its last chunk); CHUNKS chunks make a group. These come from
@@ -35,6 +36,7 @@ module fpgagen_mac_out #(
     parameter integer OUT_WIDTH  = 8,     // bits of output elements
     parameter integer PE         = 1,     // outputs computed in parallel
     parameter integer SIMD       = 1,     // inputs multiplied in parallel per output
+    parameter integer XG         = 1,     // input groups: outputs p*XG/PE .. share x group p / (PE/XG) (divides PE)
     parameter integer CHUNKS     = 1,     // chunks per output group (sizes the result buffer)
     parameter integer N_OUT      = 8,     // output elements per frame (tlast on the last)
     parameter integer ACC_WIDTH  = 24,    // bits that hold every accumulator value exactly
@@ -53,7 +55,7 @@ module fpgagen_mac_out #(
     input  wire                         valid,   // x, w, bias hold a chunk (this cycle only)
     input  wire                         first,   // ... the first of its output group
     input  wire                         last,    // ... the last of its output group
-    input  wire [SIMD*IN_WIDTH-1:0]     x,
+    input  wire [XG*SIMD*IN_WIDTH-1:0]  x,
     input  wire [PE*SIMD*W_WIDTH-1:0]   w,
     input  wire [PE*BIAS_WIDTH-1:0]     bias,
 
@@ -115,11 +117,12 @@ module fpgagen_mac_out #(
         if (PE < 1 || SIMD < 1 || N_OUT < 1 || CHUNKS < 1)
             $error("fpgagen_mac_out %m: PE %0d, SIMD %0d, CHUNKS %0d and N_OUT %0d must be >= 1",
                    PE, SIMD, CHUNKS, N_OUT);
+        if (XG < 1 || PE % XG != 0) $error("fpgagen_mac_out %m: XG %0d must divide PE %0d", XG, PE);
         if (BIAS_WIDTH > AW) $error("fpgagen_mac_out %m: BIAS_WIDTH %0d wider than the accumulator (%0d)", BIAS_WIDTH, AW);
     end
 
     // ---- stage R: input registers ------------------------------------------------------------
-    reg [SIMD*IN_WIDTH-1:0]   x_r;
+    reg [XG*SIMD*IN_WIDTH-1:0] x_r;
     reg [PE*SIMD*W_WIDTH-1:0] w_r;
     reg [PE*BIAS_WIDTH-1:0]   bias_r;
     reg                       v_r, f_r, l_r;
@@ -155,7 +158,7 @@ module fpgagen_mac_out #(
             for (gs = 0; gs < NL; gs = gs + 1) begin : g_leaf
                 reg [LW-1:0] r;
                 if (gs < SIMD) begin : g_mul
-                    wire [IN_WIDTH-1:0] xr = x_r[gs*IN_WIDTH +: IN_WIDTH];
+                    wire [IN_WIDTH-1:0] xr = x_r[((gp / (PE / XG))*SIMD + gs)*IN_WIDTH +: IN_WIDTH];
                     wire [W_WIDTH-1:0]  wr = w_r[(gp*SIMD + gs)*W_WIDTH +: W_WIDTH];
                     wire                xsign = (IN_SIGNED != 0) && xr[IN_WIDTH-1];
                     wire signed [PW-1:0] xe = $signed({{(PW-IN_WIDTH){xsign}}, xr});

@@ -36,8 +36,9 @@ def simple(builder):
 
 
 def mac_parallelism(cfg, q, layer) -> tuple[int, int]:
-    """PE, SIMD of a conv/dense layer (the fpgagen_conv2d rule: PE divides Co/groups)."""
-    return layer_parallelism(cfg, q, layer, pe_in_group=True)
+    """PE, SIMD of a conv/dense layer (the fpgagen_conv2d rule: PE divides Co/groups or is a
+    multiple of it dividing Co)."""
+    return layer_parallelism(cfg, q, layer, whole_groups=True)
 
 
 @dataclass

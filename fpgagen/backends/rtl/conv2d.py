@@ -3,8 +3,11 @@
 The module takes the input map in HWC stream order and gives the output map in HWC stream
 order; the IR keeps conv weights as ``[Co, Ci/groups, KH, KW]``, which the builder packs into
 the module's ROM layout (see the module header). Grouped and depthwise convs (``groups`` > 1)
-are built with PE dividing ``Co/groups`` (the PE channels of one pass lie in one group) and
-SIMD dividing ``Ci/groups``. ``taps`` (the module's KU) kernel taps of one row are multiplied
+are built with SIMD dividing ``Ci/groups`` and PE dividing ``Co/groups`` (the PE channels of one
+pass lie in one group) or a multiple ``PG*Co/groups`` of it, PG dividing ``groups`` (one pass
+computes PG whole groups; the line buffer then has PG lanes, one per group of the pass, so that
+each PE lane reads its own group's input channels: a depthwise conv at PE 8 reads 8 channels per
+cycle). ``taps`` (the module's KU) kernel taps of one row are multiplied
 per cycle beside them (KU divides KW): PE*SIMD*KU multipliers.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.backends.parallelism import layer_taps
+from fpgagen.backends.parallelism import layer_taps, pe_choices
 from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
 from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
                                   mac_parallelism, where)
@@ -100,14 +103,20 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     if groups == 1:
         check_parallelism(layer, pe, simd, (co, "output channels"), (ci, "input channels"))
     else:
-        check_parallelism(layer, pe, simd, (co // groups, f"output channels per group (Co/groups, groups={groups})"),
+        check_parallelism(layer, 1, simd, (co, "output channels"),
                           (cig, f"input channels per group (Ci/groups, groups={groups})"))
+        if pe not in pe_choices(co, groups, whole_groups=True):
+            raise BackendError(f"{where(layer)}: PE {pe} must divide the layer's {co // groups} output channels per "
+                               f"group (Co/groups, groups={groups}) or be a multiple of them dividing its {co} "
+                               f"output channels (whole groups per pass; allowed: "
+                               f"{', '.join(map(str, pe_choices(co, groups, whole_groups=True)))})")
     if isinstance(taps, bool) or not isinstance(taps, (int, np.integer)) or taps < 1 or kw % taps:
         raise BackendError(f"{where(layer)}: taps (KU) {taps} must divide the kernel's {kw} columns (KW)")
     ng, nk, ku = co // pe, cig // simd, int(taps)
     # line ((g*KH + ky)*(KW/KU) + u)*nk + k: W[g*pe + p, k*simd + s, ky, u*ku + j] at element
-    # (p*ku + j)*simd + s (s: a channel of the group of output channel g*pe + p; the pe channels
-    # share that group; KU = 1: element p*simd + s of tap kx = u)
+    # (p*ku + j)*simd + s (s: a channel of the group of output channel g*pe + p, which the
+    # module's line buffer lane p // (Co/groups) holds when a pass spans groups; KU = 1: element
+    # p*simd + s of tap kx = u)
     blocks = (weight.reshape(ng, pe, nk, simd, kh, kw // ku, ku)
               .transpose(0, 4, 5, 2, 1, 6, 3)
               .reshape(ng * kh * (kw // ku) * nk, pe * ku * simd))
@@ -122,11 +131,13 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups, ku)
     rows = conv2d_line_rows(h, w, kernel, stride, pads)
     kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
+    lanes = pe // (co // groups) if pe > co // groups else 1
     describe = (f"{kind}conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
                 f"pads {'/'.join(map(str, pads))}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
                 f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}"
                 f"{f' x KU {ku} taps' if ku > 1 else ''}, "
-                f"line buffer {rows} rows{f' in {ku} banks' if ku > 1 else ''}, "
+                f"line buffer {rows} rows{f' in {ku} banks' if ku > 1 else ''}"
+                f"{f' of {lanes} lanes (groups per pass)' if lanes > 1 else ''}, "
                 f"{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
@@ -153,12 +164,14 @@ def _conv_holds(p: dict) -> int:
 @model_of("fpgagen_conv2d", multipliers=_conv_multipliers, holds=_conv_holds)
 def conv2d_memories(p: dict) -> list[Memory]:
     """The weight and bias ROMs, the line buffer (KU taps per cycle: KU banks of ceil(W/KU)
-    columns) and fpgagen_mac_out's buffers of one instance with parameters ``p``."""
-    cig, ku = p["CI"] // p["GROUPS"], p.get("KU", 1)
-    nk, nkg, ng, nu = p["CI"] // p["SIMD"], cig // p["SIMD"], p["CO"] // p["PE"], p["KW"] // ku
+    columns; a pass of PG > 1 whole groups: PG lanes per bank, each CI/(PG*SIMD) words per pixel)
+    and fpgagen_mac_out's buffers of one instance with parameters ``p``."""
+    cig, cog, ku = p["CI"] // p["GROUPS"], p["CO"] // p["GROUPS"], p.get("KU", 1)
+    lanes = p["PE"] // cog if p["PE"] > cog else 1  # the module's PG
+    nk, nkg, ng, nu = p["CI"] // p["SIMD"] // lanes, cig // p["SIMD"], p["CO"] // p["PE"], p["KW"] // ku
     rows = conv2d_line_rows(p["H"], p["W"], (p["KH"], p["KW"]), (p["SH"], p["SW"]),
                             (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"]))
     return [Memory("wrom", "rom", ng * p["KH"] * nu * nkg, p["PE"] * p["SIMD"] * ku * p["W_WIDTH"], block=True),
             Memory("brom", "rom", ng, p["PE"] * p["BIAS_WIDTH"]),
-            Memory("lbuf", "buffer", rows * -(-p["W"] // ku) * nk, p["SIMD"] * p["IN_WIDTH"], ku),
+            Memory("lbuf", "buffer", rows * -(-p["W"] // ku) * nk, p["SIMD"] * p["IN_WIDTH"], ku * lanes),
             *mac_out(dict(p, SIMD=p["SIMD"] * ku), p["KH"] * nu * nkg)]
