@@ -278,3 +278,13 @@ def test_bit_exact_in_hls_and_verilog(tmp_path):
     results, _ = verify(cfg, ["hls", "verilog"], 3, tmp_path / "out", progress=False)
     for target in ("hls", "verilog"):
         assert (results[target]["samples"], results[target]["mismatches"]) == (3, 0), target
+
+
+def test_nhwc_data_may_omit_a_channel_axis_of_1():
+    from fpgagen.data import fit_shape
+
+    x = np.arange(2 * 12 * 5, dtype=np.float32).reshape(2, 12, 5)
+    assert fit_shape(x, (12, 5, 1), "data.calibration").shape == (2, 12, 5, 1)  # DS-CNN's [N, 49, 10]
+    with pytest.raises(Exception, match=r"data.calibration: x has shape \[2, 12, 5\]; expected \[N, 12, 6, 1\] or "
+                                        r"\[N, 12, 6\] for the model input"):
+        fit_shape(x, (12, 6, 1), "data.calibration")
