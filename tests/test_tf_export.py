@@ -120,6 +120,23 @@ def m_zero_padding(top=0, bottom=1, left=0, right=1, depthwise=False):
     return n.model(dense(n, flatten(n, to_nhwc(n, x), 4 * oh * ow), 4 * oh * ow, 3, softmax=True))
 
 
+def m_avgpool_head():
+    """Keras AveragePooling2D over the map + Flatten: the Transpose to NHWC only relabels (C, 1, 1)."""
+    n = tf_net(6, 5, 3, seed=6)
+    y = tf_conv(n, to_nchw(n), 3, 8, pads=(1, 1, 1, 1))
+    y = n.node("AveragePool", [y], kernel_shape=[6, 5], strides=[6, 5])
+    return n.model(dense(n, flatten(n, to_nhwc(n, y), 8), 8, 4, softmax=True))
+
+
+def m_uncancelled_transposes():
+    """Transposes to NHWC and back around an activation, as tf2onnx writes them before its optimizer."""
+    n = tf_net(5, 5, 2, seed=7)
+    y = n.node("Conv", [to_nchw(n), n.rand(3, 2, 3, 3), n.rand(3)], pads=[1, 1, 1, 1])
+    y = n.node("Transpose", [n.relu(n.node("Transpose", [y], perm=[0, 2, 3, 1]))], perm=[0, 3, 1, 2])
+    y = tf_conv(n, y, 3, 2, pads=(1, 1, 1, 1))
+    return n.model(dense(n, flatten(n, to_nhwc(n, y), 50), 50, 3))
+
+
 MODELS = {
     "nhwc_input": m_nhwc_input,
     "flatten_nhwc": m_flatten_nhwc,
@@ -131,6 +148,8 @@ MODELS = {
     "same_asymmetric": lambda: m_same_asymmetric(False),
     "same_upper": lambda: m_same_asymmetric(True),
     "matmul_add_head": m_matmul_add_head,
+    "avgpool_head": m_avgpool_head,
+    "uncancelled_transposes": m_uncancelled_transposes,
 }
 
 
@@ -161,8 +180,7 @@ def test_flatten_after_a_transpose_to_nhwc_permutes_the_dense_weights():
     g = from_model(model)
     assert [n.op for n in g.nodes] == ["conv", "flatten", "dense"]
     assert any(note.startswith("dropped Softmax") for note in g.notes)  # the trailing Softmax
-    w_onnx = [numpy for numpy in (onnx.numpy_helper.to_array(t) for t in model.graph.initializer)
-              if numpy.shape == (60, 4)][0]
+    w_onnx = next(w for w in (onnx.numpy_helper.to_array(t) for t in model.graph.initializer) if w.shape == (60, 4))
     dense = g.nodes[-1]
     # the dense layer reads the CHW flatten: its column (c, h, w) is the ONNX row (h, w, c)
     chw_of_hwc = np.arange(60).reshape(3, 5, 4).transpose(1, 2, 0).ravel()
@@ -206,6 +224,14 @@ def test_matmul_add_heads_become_dense_layers_with_bias():
     assert [n.op for n in g.nodes] == ["conv", "flatten", "dense", "dense"]
     assert all(n.bias is not None for n in g.nodes[2:]) and g.nodes[2].activation is not None
     assert g.shapes[g.output] == (3,)
+
+
+def test_size1_relabel_of_a_pooled_map_and_transposes_that_cancel():
+    g = from_model(m_avgpool_head())
+    assert [n.op for n in g.nodes] == ["conv", "avgpool", "flatten", "dense"]
+    g = from_model(m_uncancelled_transposes())
+    assert [(n.op, n.activation is not None) for n in g.nodes] == [("conv", True), ("conv", True), ("flatten", False),
+                                                                   ("dense", False)]
 
 
 def test_reshape_to_1_n_needs_the_batch_fixed_to_1():
