@@ -95,6 +95,11 @@ def test_script_writes_configs_that_build(tmp_path):
     for name in ("ds_cnn", "ds_cnn_nhwc"):
         builds[name] = run_quantization(load_config(tmp_path / f"{name}.yaml"), progress=False)
         assert [ly.op for ly in builds[name].qgraph.layers if ly.op == "conv"].count("conv") == 9
-    # the same samples (transposed) calibrate both to the same formats
+    # the same samples (transposed) calibrate both to the same formats and the same integers
     fmts = [[str(ly.out_fmt) for ly in builds[n].qgraph.layers if ly.op == "conv"] for n in builds]
     assert fmts[0] == fmts[1]
+    from fpgagen.golden.model import quantize_input, run_int
+
+    x = np.load(tmp_path / "ds_cnn_calib.npz")["x"]
+    q, q_nhwc = builds["ds_cnn"].qgraph, builds["ds_cnn_nhwc"].qgraph
+    assert np.array_equal(run_int(q, quantize_input(q, x)), run_int(q_nhwc, quantize_input(q_nhwc, x.transpose(0, 2, 3, 1))))
