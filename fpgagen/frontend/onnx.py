@@ -10,7 +10,12 @@ Identity/Dropout and a final Softmax.
 Shapes are per sample: the first axis of every computed ONNX tensor is the batch, whatever size
 the export fixed it to. An IR tensor holds the same data in the same C order as its ONNX tensor,
 so a Reshape/Squeeze/Unsqueeze/Transpose/Flatten that only relabels the layout becomes an IR
-``flatten`` (to a vector) or nothing at all.
+``flatten`` (to a vector) or nothing at all. Two exceptions, for TF/Keras exports (tf2onnx): the
+model input's IR layout is the one its first layer reads it in, through any Reshape/Transpose
+(an NHWC input read through a Transpose to NCHW: ``Graph.input_order`` gathers the data); and a
+Transpose that moves data elsewhere gives a tensor whose elements are a permutation of its IR
+tensor's (``_Tensor.order``): a Transpose back undoes it, a dense layer reading its flatten takes
+its weights permuted (Keras' Transpose to NHWC before Flatten), any other layer refuses it by name.
 
 Supported ONNX ops (default domain, opsets 7 to the newest the installed onnx defines) are :data:`SUPPORTED_OPS`; constant subgraphs
 may use :data:`CONSTANT_OPS`. The import rule of an ONNX op that becomes an IR layer (Conv, Gemm,
@@ -253,8 +258,10 @@ class _Importer:
         out = self.tensors[out_name]
         if out.batch_axis:
             raise ModelError(f"{self.where}: the model output {quoted(out_name)} has the batch on axis 1; expected axis 0")
+        # the model input (relabelled) as the output: a relabelling of any rank is fine there, as long as
+        # the IR input holds the data in the ONNX input's order; else the output fixes the IR input's layout
         plain = out.order is None and (self.input_fixed is None or self.input_fixed[1] is None)
-        if out.free and not (plain and ir_shape(out.shape) is None):  # (a relabelling of any rank is fine there)
+        if out.free and not (plain and (self.input_fixed is not None or ir_shape(out.shape) is None)):
             out = self.commit(out, f"the model output {quoted(out_name)}")
         if out.order is not None:
             raise ModelError(
