@@ -137,6 +137,17 @@ def m_uncancelled_transposes():
     return n.model(dense(n, flatten(n, to_nhwc(n, y), 50), 50, 3))
 
 
+def m_reducemean_gap(opset=13):
+    """Keras GlobalAveragePooling2D: ReduceMean over H and W (NCHW after the optimizer), keepdims 0."""
+    n = tf_net(5, 6, 2, seed=8, opset=opset)
+    y = tf_conv(n, to_nchw(n), 2, 6, pads=(1, 1, 1, 1))
+    if opset < 18:
+        y = n.node("ReduceMean", [y], axes=[2, 3], keepdims=0)
+    else:
+        y = n.node("ReduceMean", [y, n.const([-2, -1], dtype=np.int64)], keepdims=0)
+    return n.model(dense(n, y, 6, 3, softmax=True))
+
+
 MODELS = {
     "nhwc_input": m_nhwc_input,
     "flatten_nhwc": m_flatten_nhwc,
@@ -150,6 +161,7 @@ MODELS = {
     "matmul_add_head": m_matmul_add_head,
     "avgpool_head": m_avgpool_head,
     "uncancelled_transposes": m_uncancelled_transposes,
+    "reducemean_gap": m_reducemean_gap,
 }
 
 
@@ -232,6 +244,17 @@ def test_size1_relabel_of_a_pooled_map_and_transposes_that_cancel():
     g = from_model(m_uncancelled_transposes())
     assert [(n.op, n.activation is not None) for n in g.nodes] == [("conv", True), ("conv", True), ("flatten", False),
                                                                    ("dense", False)]
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_reducemean_over_the_map_is_a_global_average_pool(opset):
+    g = check_against_ort(m_reducemean_gap(opset))
+    assert [n.op for n in g.nodes] == ["conv", "gap", "flatten", "dense"]
+    n = tf_net(4, 4, 2)
+    y = n.node("ReduceMean", [tf_conv(n, to_nchw(n), 2, 2, pads=(1, 1, 1, 1))], name="/mean", axes=[1, 2, 3])
+    with pytest.raises(ModelError, match=r"node '/mean' \(ReduceMean\): axes \[1, 2, 3\] on \[batch, 2, 4, 4\]; "
+                                         r"supported: the spatial axes of a feature map"):
+        from_model(n.model(y, infer=False))
 
 
 def test_reshape_to_1_n_needs_the_batch_fixed_to_1():
