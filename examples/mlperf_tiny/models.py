@@ -5,7 +5,14 @@ and the three convolutional ones as TF/Keras users export them (tf2onnx, NHWC).
 
 writes for each model ``<name>.onnx``, ``<name>_calib.npz`` (x: 256 random inputs of the model's
 shape, standard normal like normalised features) and ``<name>.yaml`` (a build config for
-fpgagen), and the same for the NHWC exports ``<name>_nhwc`` (:data:`MODELS_NHWC`).
+fpgagen), and the same for the NHWC exports ``<name>_nhwc`` (:data:`MODELS_NHWC`). The shapes
+follow the MLPerf Tiny reference models (github.com/mlcommons/tiny,
+benchmark/training): ResNet-8 for image classification (CIFAR-10, 3x32x32), DS-CNN small for
+keyword spotting (1x49x10 MFCC), MobileNetV1 0.25 for visual wake words (3x96x96, ReLU6) and the
+fully connected autoencoder for anomaly detection (640 -> 128 x4 -> 8 -> 128 x4 -> 640). Weights
+are He-initialised (so activations keep their scale through depth) and every BatchNormalization
+has random statistics: the numerics are those of a trained network's shape, not its accuracy.
+No deep-learning framework is needed.
 
 The NHWC exports are written as tf2onnx writes a Keras model after its transpose optimizer: the
 input ``[batch, H, W, C]`` and one Transpose to NCHW after it; Keras ZeroPadding2D before each
@@ -13,13 +20,7 @@ strided conv (a Pad with its pads an initializer, then a valid conv); "same" pad
 convs explicit; AveragePooling2D over the whole map, the Transpose back to NHWC before Flatten (a
 Reshape to ``[-1, C]``), Dense as MatMul + Add, a final Softmax. They hold the same seeded weights
 as the NCHW models (and their calibration data is the same samples transposed), so both compute the
-same function up to the input layout and the final Softmax. The shapes follow the MLPerf Tiny reference models (github.com/mlcommons/tiny,
-benchmark/training): ResNet-8 for image classification (CIFAR-10, 3x32x32), DS-CNN small for
-keyword spotting (1x49x10 MFCC), MobileNetV1 0.25 for visual wake words (3x96x96, ReLU6) and the
-fully connected autoencoder for anomaly detection (640 -> 128 x4 -> 8 -> 128 x4 -> 640). Weights
-are He-initialised (so activations keep their scale through depth) and every BatchNormalization
-has random statistics: the numerics are those of a trained network's shape, not its accuracy.
-No deep-learning framework is needed.
+same function up to the input layout and the final Softmax.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ class Builder:
             x = self._node("Pad", [x, self._ints([0, 0, top, left, 0, 0, bottom, right], "pads"),
                                    self._const(np.float32(0.0), "zero")], f"{name}_pad", mode="constant")
             pads = [0, 0, 0, 0]
+        tf = {"dilations": [1, 1]} if self.layout == "nhwc" else {}  # tf2onnx writes them
         return self._node("Conv", [x, self._const(w, "w"), self._const(b, "b")], name,
-                          kernel_shape=[kh, kw], strides=[sh, sw], pads=pads, group=groups, dilations=[1, 1])
+                          kernel_shape=[kh, kw], strides=[sh, sw], pads=pads, group=groups, **tf)
 
     def bn(self, x: str, c: int, name="bn") -> str:
         r = self.rng
