@@ -217,6 +217,15 @@ def test_zero_padding_merges_into_the_strided_conv(pads, depthwise):
     assert conv.onnx_nodes[-1].startswith("/pad")
 
 
+def test_zero_padding_of_the_nhwc_input_merges_into_the_stem():
+    """ResNet's stem: ZeroPadding2D(3) of the input, then a valid 7x7 stride-2 conv."""
+    n = tf_net(12, 11, 3)
+    x = tf_conv(n, zero_padding(n, to_nchw(n), 3, 3, 3, 3), 3, 4, k=7, stride=2)
+    g = check_against_ort(n.model(dense(n, flatten(n, to_nhwc(n, x), 4 * 6 * 6), 144, 2)))
+    assert [n.op for n in g.nodes] == ["conv", "flatten", "dense"] and g.nodes[0].inputs == [g.input]
+    assert g.nodes[0].params.pads == (3, 3, 3, 3) and g.input_order is not None
+
+
 def test_zero_padding_before_a_pool_stays_a_layer():
     n = tf_net(6, 6, 2)
     x = tf_conv(n, to_nchw(n), 2, 2, k=1)
