@@ -1,7 +1,7 @@
 """Calibration and validation data: .npz/.npy files or a built-in data set, preprocessed.
 
-``x`` is shaped as the model input with the batch first (``[N, C, H, W]``, ``[N, F]``), or
-without the channel axis when it is 1 (``[N, H, W]``); ``y`` holds optional integer labels.
+``x`` is shaped as the model input with the batch first (``[N, C, H, W]``, ``[N, H, W, C]`` for an
+NHWC model, ``[N, F]``), or without the channel axis when it is 1 (``[N, H, W]``); ``y`` holds optional integer labels.
 Nothing is reshaped silently: any other shape is an error naming the file and both shapes.
 """
 
@@ -58,13 +58,18 @@ def load_arrays(spec: str, key: str, shape: tuple[int, ...]):
 
 
 def fit_shape(x: np.ndarray, shape: tuple[int, ...], key: str) -> np.ndarray:
-    """``x`` as ``[N, *shape]``; the only accepted variation is a missing channel axis of 1."""
+    """``x`` as ``[N, *shape]``; the only accepted variation is a missing channel axis of 1 (first,
+    or last for an NHWC input)."""
     if tuple(x.shape[1:]) == tuple(shape):
         return x
     if len(shape) >= 2 and shape[0] == 1 and tuple(x.shape[1:]) == tuple(shape[1:]):
         return x[:, None]
+    if len(shape) == 3 and shape[-1] == 1 and tuple(x.shape[1:]) == tuple(shape[:-1]):
+        return x[..., None]
     want = ", ".join(map(str, shape))
     alt = f" or [N, {', '.join(map(str, shape[1:]))}]" if len(shape) >= 2 and shape[0] == 1 else ""
+    if len(shape) == 3 and shape[-1] == 1:
+        alt += f" or [N, {', '.join(map(str, shape[:-1]))}]"
     raise ConfigError(f"{key}: x has shape {list(x.shape)}; expected [N, {want}]{alt} for the model input")
 
 

@@ -69,20 +69,20 @@ def reference_samples(build, n: int, zero_if_none: bool = False):
     calibration samples) of ``build`` as input integers ``[N, *IR input shape]``, the golden
     model's :class:`GoldenRun` on them and where they came from (``"the first 3 validation
     samples"``). Without data: one all-zero input when ``zero_if_none``, else None."""
-    from fpgagen.golden.model import quantize_input, run_int
+    from fpgagen.golden.model import check_int_input, quantize_input, run_int
 
     q = build.qgraph
     x, where = getattr(build, "x_valid", None), "validation"
     if x is None:
         x, where = getattr(build, "x_calib", None), "calibration"
     if x is not None and len(x):
-        xq = quantize_input(q, x[:n]).reshape((-1,) + tuple(q.shapes[q.input]))
+        xq = check_int_input(q, quantize_input(q, x[:n]))  # the model's own layout -> the IR's
         where = f"the first {len(xq)} {where} sample" + ("s" if len(xq) > 1 else "")
     elif zero_if_none:
         xq, where = np.zeros((1,) + tuple(q.shapes[q.input]), np.int64), "an all-zero input"
     else:
         return None
-    _, trace = run_int(q, xq, trace=True)
+    _, trace = run_int(q, xq, trace=True, ir_layout=True)
     return xq, GoldenRun(trace[q.output], trace), where
 
 

@@ -217,17 +217,25 @@ def test_unsupported_attribute_errors():
 
 
 def test_layout_errors():
-    _net_error(lambda n: n.node("Transpose", ["x"], name="/t", perm=[0, 2, 3, 1]),
-               r"node '/t' \(Transpose\): attribute 'perm' = \[0, 2, 3, 1\] on \[batch, 2, 6, 6\] moves data, "
-               r"not only the layout")
+    # (Reshape/Transpose of the model input itself fix the IR input's layout: tests/test_tf_export.py)
+    _net_error(lambda n: n.node("Transpose", [n.conv("x", 2, 2, pads=[1, 1, 1, 1])], name="/t", perm=[0, 2, 3, 1]),
+               r"the model output '.*' is tensor '.*' with its data moved by node '/t' \(Transpose\); fpgagen's "
+               r"outputs keep their layer's order")
+    _net_error(lambda n: n.node("Transpose", ["x"], name="/t", perm=[1, 0, 2, 3]),
+               r"node '/t' \(Transpose\): attribute 'perm' = \[1, 0, 2, 3\] on \[batch, 2, 6, 6\] moves the batch "
+               r"axis; supported: permutations that keep the batch axis first")
     _net_error(lambda n: n.node("Reshape", ["x", n.const([-1], dtype=np.int64)], name="/r"),
                r"node '/r' \(Reshape\): target shape \[-1\] does not keep the batch axis first")
-    _net_error(lambda n: n.conv(n.node("Reshape", ["x", n.const([0, 2, 3, 12], dtype=np.int64)]), 2, 2, name="/c"),
+    _net_error(lambda n: n.conv(n.node("Reshape", [n.conv("x", 2, 2, pads=[1, 1, 1, 1]),
+                                                   n.const([0, 2, 3, 12], dtype=np.int64)]), 2, 2, name="/c"),
                r"node '/c' \(Conv\): input '.*' of IR shape \[2, 6, 6\] was relabelled to \[2, 3, 12\]")
     _net_error(lambda n: n.node("Flatten", ["x"], name="/f", axis=0), r"attribute 'axis' = 0 merges the batch axis")
     _net_error(lambda n: n.axes_node("Squeeze", "x", [0]), r"axes \[0\] include the batch axis 0")
-    _net_error(lambda n: n.gemm(n.flatten(n.node("Transpose", ["x"], perm=[0, 1, 3, 2])), 72, 2),
-               r"\(Transpose\): attribute 'perm' = \[0, 1, 3, 2\]")
+    _net_error(lambda n: n.conv(n.node("Transpose", [n.conv("x", 2, 2, pads=[1, 1, 1, 1])], name="/t",
+                                       perm=[0, 1, 3, 2]), 2, 2, name="/c"),
+               r"node '/c' \(Conv\): input '.*' has its data moved by node '/t' \(Transpose\) \(per-sample shape "
+               r"\[2, 6, 6\] -> \[2, 6, 6\]\); a 2-D Conv expects \[C, H, W\]; a Transpose that moves data is "
+               r"supported at the model input")
 
 
 def test_more_attribute_errors():

@@ -146,7 +146,7 @@ def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: i
     from fpgagen.golden.model import check_int_input
 
     q = build.qgraph
-    xq = check_int_input(q, xq, f"the Verilog simulation's input {q.input!r}", BackendError)
+    xq = check_int_input(q, xq, f"the Verilog simulation's input {q.input!r}", BackendError, ir_layout=True)
     target_dir = Path(target_dir).resolve()
     d: Design = plan_design(q, build.cfg)
     build_dir = Path(build_dir) if build_dir is not None else target_dir.parent / ".sim" / "verilog"

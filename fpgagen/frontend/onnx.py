@@ -10,7 +10,12 @@ Identity/Dropout and a final Softmax.
 Shapes are per sample: the first axis of every computed ONNX tensor is the batch, whatever size
 the export fixed it to. An IR tensor holds the same data in the same C order as its ONNX tensor,
 so a Reshape/Squeeze/Unsqueeze/Transpose/Flatten that only relabels the layout becomes an IR
-``flatten`` (to a vector) or nothing at all.
+``flatten`` (to a vector) or nothing at all. Two exceptions, for TF/Keras exports (tf2onnx): the
+model input's IR layout is the one its first layer reads it in, through any Reshape/Transpose
+(an NHWC input read through a Transpose to NCHW: ``Graph.input_order`` gathers the data); and a
+Transpose that moves data elsewhere gives a tensor whose elements are a permutation of its IR
+tensor's (``_Tensor.order``): a Transpose back undoes it, a dense layer reading its flatten takes
+its weights permuted (Keras' Transpose to NHWC before Flatten), any other layer refuses it by name.
 
 Supported ONNX ops (default domain, opsets 7 to the newest the installed onnx defines) are :data:`SUPPORTED_OPS`; constant subgraphs
 may use :data:`CONSTANT_OPS`. The import rule of an ONNX op that becomes an IR layer (Conv, Gemm,
@@ -23,7 +28,7 @@ constant, Relu/Clip, Identity, layouts).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +88,24 @@ class _Tensor:
     irs: tuple[int, ...] | None
     #: 1 for a vector transposed to [K, batch] (only a Transpose back or a Gemm with transA=1 reads it)
     batch_axis: int = 0
+    #: element i of the ONNX tensor (C order of ``shape``) is element ``order[i]`` of the IR tensor
+    #: (C order of ``irs``), after a Transpose that moved data (e.g. to NHWC); None: the same order.
+    #: For a ``free`` tensor the order is relative to the ONNX model input
+    order: np.ndarray | None = None
+    #: the model input or a Reshape/Transpose of it whose IR layout is not fixed yet: the first layer
+    #: that reads it fixes the IR input to the layout it reads (:meth:`_Importer.commit`)
+    free: bool = False
+    #: the ONNX node that moved the data (for errors)
+    moved_by: str = ""
+
+
+#: ONNX ops that only relabel or permute a tensor (they do not fix the model input's IR layout)
+_LAYOUT_OPS = ("Flatten", "Reshape", "Squeeze", "Transpose", "Unsqueeze")
+
+
+def _order_or_none(order: np.ndarray) -> np.ndarray | None:
+    """``order`` as an element order (None when it is the identity)."""
+    return None if np.array_equal(order, np.arange(order.size)) else order
 
 
 _fmt_shape = fmt_shape
@@ -103,6 +126,8 @@ class _Importer:
         self.notes: list[str] = []
         self.layer_names: set[str] = set()
         self.batch: int | None = None
+        #: the model input's IR layout once a layer has read it: (IR shape, input_order, reader)
+        self.input_fixed: tuple | None = None
         self.inferred = self._infer_shapes()
         self.used = {i for n in self.g.node for i in n.input} | {o.name for o in self.g.output}
 
@@ -144,9 +169,12 @@ class _Importer:
         self.layer_names.add(name)
         return name
 
+    def label(self, node: onnx.NodeProto, index: int) -> str:
+        """``node 'conv1' (Conv)``: the ONNX node, for messages."""
+        return f"node {quoted(node.name or f'{node.op_type}_{index}')} ({node.op_type})"
+
     def err(self, node: onnx.NodeProto, index: int, msg: str) -> ModelError:
-        label = node.name or f"{node.op_type}_{index}"
-        return ModelError(f"{self.where}: node {quoted(label)} ({node.op_type}): {msg}")
+        return ModelError(f"{self.where}: {self.label(node, index)}: {msg}")
 
     # -- tensors
     def const(self, name: str) -> np.ndarray | None:
@@ -189,6 +217,8 @@ class _Importer:
         self.nodes.append(n)
         self.shapes[out] = irs
         t = _Tensor(out, shape, irs)
+        if pending and inputs and inputs[0].order is not None:  # elementwise: the same element order
+            t = replace(t, order=inputs[0].order, moved_by=inputs[0].moved_by)
         self.set_tensor(out, t)
         return t
 
@@ -214,7 +244,7 @@ class _Importer:
         if irs is None:
             raise ModelError(f"{self.where}: model input {quoted(vi.name)} has per-sample shape {_fmt_shape(in_shape)}; "
                              f"supported: a vector [N, K], a 1-D map [N, C, W] or an image [N, C, H, W]")
-        self.tensors[vi.name] = _Tensor(vi.name, in_shape, irs)
+        self.tensors[vi.name] = _Tensor(vi.name, in_shape, irs, free=True)
         self.shapes[vi.name] = irs
 
         for index, node in enumerate(g.node):
@@ -228,10 +258,22 @@ class _Importer:
         out = self.tensors[out_name]
         if out.batch_axis:
             raise ModelError(f"{self.where}: the model output {quoted(out_name)} has the batch on axis 1; expected axis 0")
+        # the model input (relabelled) as the output: a relabelling of any rank is fine there, as long as
+        # the IR input holds the data in the ONNX input's order; else the output fixes the IR input's layout
+        plain = out.order is None and (self.input_fixed is None or self.input_fixed[1] is None)
+        if out.free and not (plain and (self.input_fixed is not None or ir_shape(out.shape) is None)):
+            out = self.commit(out, f"the model output {quoted(out_name)}")
+        if out.order is not None:
+            raise ModelError(
+                f"{self.where}: the model output {quoted(out_name)} is tensor {quoted(out.ir)} with its data moved by "
+                f"{out.moved_by}; fpgagen's outputs keep their layer's order; supported: a "
+                f"Transpose that moves data at the model input (e.g. NHWC to NCHW), before a Flatten/Reshape read "
+                f"by a MatMul/Gemm (e.g. NCHW to NHWC) or undone by a later Transpose")
+        order = None if self.input_fixed is None else self.input_fixed[1]
         graph = Graph(
             name=self.name, input=vi.name, output=out.ir, nodes=self.nodes, shapes=self.shapes,
             onnx_input_shape=in_shape, onnx_output_shape=out.shape, notes=self.notes,
-            source=self.where if self.where != self.name else "",
+            source=self.where if self.where != self.name else "", input_order=order,
         )
         return run_passes(graph)
 
@@ -308,6 +350,10 @@ class _Importer:
         if fn is None:
             raise self.err(node, index, f"op {op} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}")
         self.check_schema(node, index)
+        if op not in _LAYOUT_OPS:  # a layer reads the model input: its IR layout is the one read
+            for name in computed:
+                if self.tensors[name].free:
+                    self.tensors[name] = self.commit(self.tensors[name], self.label(node, index))
         t = self.tensors[computed[0]]
         if any(self.tensors[c].batch_axis for c in computed) and op not in ("Transpose", "Gemm"):
             raise self.err(node, index, f"input {quoted(computed[0])} has the batch on axis 1 (after a Transpose); "
@@ -366,26 +412,81 @@ class _Importer:
             return None
         return self.need_const(node, index, pos, what)
 
-    def need_layout(self, node, index, t: _Tensor, ranks: tuple[int, ...], what: str) -> None:
+    def commit(self, t: _Tensor, reader: str) -> _Tensor:
+        """Fix the model input's IR layout to the one ``reader`` reads ``t`` (free: the input, or a
+        Reshape/Transpose of it) in: the IR input is ``ir_shape(t.shape)``, its data gathered from
+        the ONNX input by ``t.order`` (:attr:`Graph.input_order`). Every reader must agree."""
+        irs = ir_shape(t.shape)
+        name = quoted(t.ir)
+        if irs is None:
+            raise ModelError(f"{self.where}: {reader} reads the model input {name} as per-sample shape "
+                             f"{_fmt_shape(t.shape)} (rank {len(t.shape)}); supported: rank 1 (vector), 2 (C, W) or "
+                             f"3 (C, H, W)")
+        if self.input_fixed is None:
+            self.input_fixed = (irs, t.order, reader)
+            self.shapes[t.ir] = irs
+        else:
+            irs0, order0, first = self.input_fixed
+            same = (order0 is None and t.order is None) or (
+                order0 is not None and t.order is not None and np.array_equal(order0, t.order))
+            if irs0 != irs or not same:
+                moved = " with its data moved" if t.order is not None else ""
+                moved0 = " with its data moved" if order0 is not None else ""
+                raise ModelError(
+                    f"{self.where}: {reader} reads the model input {name} as {_fmt_shape(t.shape)}{moved}, but "
+                    f"{first} reads it as {_fmt_shape(irs0)}{moved0}; fpgagen holds the model input in one layout: "
+                    f"expected every layer to read it through the same Reshape/Transpose")
+        return _Tensor(t.ir, t.shape, irs, batch_axis=t.batch_axis)
+
+    def vector_weight(self, t: _Tensor, w: np.ndarray) -> np.ndarray:
+        """A dense weight ``[M, K]`` over ``t``'s ONNX element order, over its IR order: a flatten of an
+        NHWC view (Transpose perm [0, 2, 3, 1], then Flatten/Reshape) reads the IR's CHW flatten."""
+        if t.order is None:
+            return w
+        out = np.empty_like(w)
+        out[:, t.order] = w
+        return out
+
+    def need_layout(self, node, index, t: _Tensor, ranks: tuple[int, ...], what: str,
+                    allow_order: bool = False) -> None:
         if len(t.shape) not in ranks:
             raise self.err(node, index, f"input has per-sample shape {_fmt_shape(t.shape)}; {what}")
+        if t.order is not None and not allow_order:
+            raise self.err(node, index, f"input {quoted(t.ir)} has its data moved by "
+                                        f"{t.moved_by} (per-sample shape {_fmt_shape(t.irs or ())} -> "
+                                        f"{_fmt_shape(t.shape)}); {what}; a Transpose that moves data is supported at "
+                                        f"the model input (e.g. NHWC to NCHW), before a Flatten/Reshape to a vector "
+                                        f"read by a MatMul/Gemm (e.g. NCHW to NHWC), or undone by a Transpose back")
         if t.irs != ir_shape(t.shape):
             raise self.err(node, index, f"input {quoted(t.ir)} of IR shape {_fmt_shape(t.irs or ())} was relabelled to "
                                         f"{_fmt_shape(t.shape)} by a Reshape/Transpose fpgagen cannot express; {what}")
 
-    def alias(self, node, index, t: _Tensor, shape: tuple[int, ...]) -> None:
-        """``node``'s output is ``t``'s data with the per-sample shape ``shape`` (a relabelling)."""
+    def alias(self, node, index, t: _Tensor, shape: tuple[int, ...], order=False, moved_by: str = "") -> None:
+        """``node``'s output is ``t``'s data with the per-sample shape ``shape`` (a relabelling; with
+        ``order``, a Transpose: the output's element order, None for the IR's)."""
         shape = tuple(int(d) for d in shape)
         if int(np.prod(shape)) != int(np.prod(t.shape)):
             raise self.err(node, index, f"changes the per-sample size from {_fmt_shape(t.shape)} to "
                                         f"{_fmt_shape(shape)}")
+        if order is False:
+            order, moved_by = t.order, t.moved_by
+        moved_by = moved_by if order is not None else ""
+        if t.free and not (len(shape) == 1 and len(ir_shape(t.shape) or ()) == 3):
+            # a view of the model input: the layer that reads it fixes the input's IR layout
+            self.set_tensor(node.output[0], _Tensor(t.ir, shape, ir_shape(shape), order=order, free=True,
+                                                    moved_by=moved_by))
+            return
+        if t.free:  # flattened: the input keeps the layout the flatten reads (order None from here)
+            t, order = self.commit(t, self.label(node, index)), None
         if ir_shape(shape) == t.irs:
-            self.set_tensor(node.output[0], _Tensor(t.ir, shape, t.irs))
+            self.set_tensor(node.output[0], _Tensor(t.ir, shape, t.irs, order=order, moved_by=moved_by))
         elif len(shape) == 1 and t.irs is not None and len(t.irs) == 3:
-            self.emit(node, index, "flatten", [t], shape)
+            flat = self.emit(node, index, "flatten", [t], shape)
+            if order is not None:  # a flatten of a transposed map: the dense layer reading it permutes its weights
+                self.set_tensor(node.output[0], replace(flat, order=order, moved_by=moved_by))
         else:
             # a relabelling the IR cannot hold: fine at the model output, an error where a layer needs it
-            self.set_tensor(node.output[0], _Tensor(t.ir, shape, t.irs))
+            self.set_tensor(node.output[0], _Tensor(t.ir, shape, t.irs, order=order, moved_by=moved_by))
 
 
 def _attrs(node: onnx.NodeProto) -> dict:
@@ -627,7 +728,8 @@ def _reshape(im: _Importer, node, index, t: _Tensor, attrs) -> None:
         batch = f"the exported batch {im.batch}" if im.batch else "a free batch size"
         raise im.err(node, index, f"target shape {target} does not keep the batch axis first (the input is "
                                   f"[batch, {', '.join(map(str, t.shape))}] with {batch}); supported: reshapes "
-                                  f"that only relabel each sample, e.g. [batch, C*H*W], [0, -1] or [-1, C*H*W]")
+                                  f"that only relabel each sample, e.g. [batch, C*H*W], [0, -1] or [-1, C*H*W] "
+                                  f"([1, C*H*W] with the model input's batch fixed to 1)")
     im.alias(node, index, t, tuple(out[1:]))
 
 
@@ -639,15 +741,17 @@ def _transpose(im: _Importer, node, index, t: _Tensor, attrs) -> None:
     if sorted(perm) != list(range(rank)):
         raise im.err(node, index, f"attribute 'perm' = {perm} is not a permutation of {rank} axes")
     if rank == 2 and perm == [1, 0]:  # [B, K] <-> [K, B]: only a Gemm with transA=1 reads the result
-        im.set_tensor(node.output[0], _Tensor(t.ir, t.shape, t.irs, 1 - t.batch_axis))
+        im.set_tensor(node.output[0], replace(t, batch_axis=1 - t.batch_axis))
         return
+    if perm[0] != 0:
+        raise im.err(node, index, f"attribute 'perm' = {perm} on [batch, {', '.join(map(str, t.shape))}] moves the "
+                                  f"batch axis; supported: permutations that keep the batch axis first")
     moved = [p - 1 for p in perm[1:]]
-    kept = [a for a in moved if t.shape[a] != 1]
-    if perm[0] != 0 or kept != sorted(kept):
-        raise im.err(node, index, f"attribute 'perm' = {perm} on [batch, {', '.join(map(str, t.shape))}] moves data, "
-                                  f"not only the layout; supported: permutations that keep the batch axis first "
-                                  f"and the order of the axes larger than 1")
-    im.alias(node, index, t, tuple(t.shape[a] for a in moved))
+    # a permutation that moves data (not only size-1 axes): the output's elements in the IR's order
+    # (composed with the input's own order); the layers that read it decide whether they can
+    before = np.arange(int(np.prod(t.shape))) if t.order is None else t.order
+    order = _order_or_none(np.transpose(before.reshape(t.shape), moved).ravel())
+    im.alias(node, index, t, tuple(t.shape[a] for a in moved), order, im.label(node, index))
 
 
 # -- the constant evaluator ------------------------------------------------------------------------------

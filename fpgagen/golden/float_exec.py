@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.errors import ModelError
-from fpgagen.ir.graph import Graph, Node
+from fpgagen.ir.graph import Graph, Node, input_to_ir
 from fpgagen.ops import get as get_op
 
 
@@ -21,32 +21,34 @@ def run_node(node: Node, args: list[np.ndarray], dtype=np.float32) -> np.ndarray
     return y
 
 
-def check_input(graph: Graph, x: np.ndarray, what: str = "input") -> np.ndarray:
-    """``x`` as ``[N, *input shape]``; error naming the shapes when it does not fit."""
+def check_input(graph: Graph, x: np.ndarray, what: str = "input", ir_layout: bool = False) -> np.ndarray:
+    """``x`` as ``[N, *IR input shape]`` (from the model's own layout, e.g. a 1-D conv's (C, W) is
+    (C, 1, W) here and an NHWC input is transposed; with ``ir_layout`` ``x`` is in the IR layout
+    already); error naming the shapes when it does not fit."""
     x = np.asarray(x)
     want = graph.shapes[graph.input]
-    if x.ndim == len(want) and x.shape == want:
+    onnx_shape = tuple(graph.onnx_input_shape or want)
+    if x.ndim == len(want) and x.shape == want and x.shape[1:] != onnx_shape:
         raise ModelError(
             f"{what}: got one sample of shape {x.shape}; expected a batch [N, {', '.join(map(str, want))}]"
         )
-    onnx_shape = tuple(graph.onnx_input_shape or want)
-    if tuple(x.shape[1:]) == onnx_shape and onnx_shape != tuple(want):
-        x = x.reshape((x.shape[0],) + tuple(want))  # e.g. a 1-D conv's (C, W) is (C, 1, W) here
-    if tuple(x.shape[1:]) != tuple(want):
+    got = input_to_ir(graph, x, ir_layout) if x.ndim >= 1 else None
+    if got is None:
         raise ModelError(
             f"{what}: expected shape [N, {', '.join(map(str, onnx_shape))}] for model {graph.name!r} "
             f"input {graph.input!r}, got {list(x.shape)}"
         )
-    return x
+    return got
 
 
-def run_float(graph: Graph, x, trace: bool = False, dtype=np.float32):
-    """Run the float model on a batch ``x`` ``[N, *input shape]``.
+def run_float(graph: Graph, x, trace: bool = False, dtype=np.float32, ir_layout: bool = False):
+    """Run the float model on a batch ``x`` ``[N, *input shape]`` (the model's own layout; with
+    ``ir_layout`` the IR's).
 
     Returns the output ``[N, *graph.onnx_output_shape]``; with ``trace=True`` also a dict of
     every tensor (IR layout) by name.
     """
-    x = check_input(graph, x).astype(dtype, copy=False)
+    x = check_input(graph, x, ir_layout=ir_layout).astype(dtype, copy=False)
     values = {graph.input: x}
     for node in graph.nodes:
         values[node.output] = run_node(node, [values[t] for t in node.inputs], dtype)

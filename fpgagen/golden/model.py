@@ -9,6 +9,7 @@ import numpy as np
 
 from fpgagen.errors import ModelError
 from fpgagen.fixed import quantize
+from fpgagen.ir.graph import input_to_ir
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.ops import get as get_op
 
@@ -20,20 +21,22 @@ def run_layer(layer: QLayer, args: list[np.ndarray], as_float: bool = False) -> 
     return get_op(layer.op).run_int(layer, args, as_float)
 
 
-def check_int_input(q: QGraph, xq, what: str = "golden model input", error=ModelError) -> np.ndarray:
-    """``xq`` as int64 ``[N, *IR input shape]`` (an ONNX-shaped input is re-labelled), checked
+def check_int_input(q: QGraph, xq, what: str = "golden model input", error=ModelError,
+                    ir_layout: bool = False) -> np.ndarray:
+    """``xq`` as int64 ``[N, *IR input shape]`` (an input in the model's own layout is relabelled, or
+    transposed for an NHWC input; with ``ir_layout`` it is in the IR layout already), checked
     against the input format's range; ``error`` (naming ``what``) otherwise."""
     xq = np.asarray(xq)
     want = tuple(q.shapes[q.input])
     if xq.dtype.kind not in "iu":
         raise error(f"{what}: expected integers of {q.input_fmt}, got dtype {xq.dtype}")
     onnx_shape = tuple(q.onnx_input_shape or want)
-    if tuple(xq.shape[1:]) == onnx_shape and onnx_shape != want:
-        xq = xq.reshape((xq.shape[0],) + want)
-    if tuple(xq.shape[1:]) != want:
+    got = input_to_ir(q, xq, ir_layout) if xq.ndim >= 1 else None
+    if got is None:
         raise error(
             f"{what}: expected shape [N, {', '.join(map(str, onnx_shape))}], got {list(xq.shape)}"
         )
+    xq = got
     fmt = q.input_fmt
     if xq.size and (xq.min() < fmt.min_int or xq.max() > fmt.max_int):
         raise error(
@@ -43,13 +46,14 @@ def check_int_input(q: QGraph, xq, what: str = "golden model input", error=Model
     return xq.astype(np.int64, copy=False)
 
 
-def run_int(q: QGraph, xq, trace: bool = False):
-    """Run the integer model on input integers ``xq`` ``[N, *input shape]`` (of ``q.input_fmt``).
+def run_int(q: QGraph, xq, trace: bool = False, ir_layout: bool = False):
+    """Run the integer model on input integers ``xq`` ``[N, *input shape]`` (of ``q.input_fmt``; the
+    model's own layout, or with ``ir_layout`` the IR's).
 
     Returns the output integers ``[N, *onnx output shape]`` (int64); with ``trace=True`` also
     every tensor's integers by name (IR layout).
     """
-    values = {q.input: check_int_input(q, xq)}
+    values = {q.input: check_int_input(q, xq, ir_layout=ir_layout)}
     # integers of up to 24 bits travel between layers as exact float32/float64 (no int64 passes)
     as_float = all(fmt.word <= 24 for fmt in q.fmts.values())
     for layer in q.layers:

@@ -113,6 +113,10 @@ class Graph:
     notes: list[str] = field(default_factory=list)
     #: the model file this graph was read from, for provenance in generated files
     source: str = ""
+    #: where the model input's data sits in the IR input: IR element i (C order of the IR input
+    #: shape) is element ``input_order[i]`` of the ONNX input (C order of ``onnx_input_shape``),
+    #: e.g. an NHWC input read through a Transpose to NCHW; None: the same C order (a relabelling)
+    input_order: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     # -- queries ------------------------------------------------------------------------------
     def node(self, name: str) -> Node:
@@ -170,6 +174,27 @@ class Graph:
             act = f" +{activation_name(node.activation)}" if node.activation else ""
             lines.append(f"  {shorten(node.name, 60):24s} {node.op:8s}{act:8s} -> {self.shapes[node.output]}")
         return "\n".join(lines)
+
+
+def input_to_ir(g, x: np.ndarray, ir_layout: bool = False) -> np.ndarray | None:
+    """A batch ``x`` of the model input of ``g`` (a :class:`Graph` or a QGraph) in the IR layout
+    ``[N, *IR input shape]``: ``x`` is ``[N, *onnx_input_shape]`` (the model's own layout, e.g.
+    NHWC: gathered by ``input_order``) or already ``[N, *IR input shape]``. With ``ir_layout``,
+    ``x`` is in the IR layout (only relabelled when its shape is the ONNX one and the C orders are
+    the same). None when ``x`` has neither shape."""
+    want = tuple(g.shapes[g.input])
+    onnx_shape = tuple(g.onnx_input_shape or want)
+    order = g.input_order
+    if ir_layout and order is not None:
+        return x if tuple(x.shape[1:]) == want else None
+    if tuple(x.shape[1:]) == onnx_shape and (onnx_shape != want or order is not None):
+        flat = x.reshape(x.shape[0], -1)
+        if order is not None:
+            flat = flat[:, order]
+        return flat.reshape((x.shape[0],) + want)
+    if tuple(x.shape[1:]) == want:
+        return x
+    return None
 
 
 def short_name(name: str) -> str:

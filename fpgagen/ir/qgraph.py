@@ -111,6 +111,8 @@ class QGraph:
     onnx_output_shape: tuple[int, ...] = ()
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    #: the ONNX input's element at each IR input element (:attr:`fpgagen.ir.graph.Graph.input_order`)
+    input_order: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (f"QGraph({short_name(self.name)}, {len(self.layers)} layers, input {short_name(self.input)} "

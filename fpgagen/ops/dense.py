@@ -30,7 +30,7 @@ def _gemm(im, node, index, t, attrs) -> None:
         where = "first" if t.batch_axis == 0 else "second"
         raise im.err(node, index, f"attribute 'transA' = {trans_a} with input A having the batch on its {where} "
                                   f"axis would mix samples; supported: transA=0 on [batch, K], transA=1 on [K, batch]")
-    im.need_layout(node, index, t, (1,), "Gemm expects a vector per sample ([batch, K])")
+    im.need_layout(node, index, t, (1,), "Gemm expects a vector per sample ([batch, K])", allow_order=True)
     b = _weight_2d(im, node, index, 1, "input B")
     b = b.T if trans_b else b  # [K, M]
     k = t.shape[0]
@@ -52,18 +52,19 @@ def _gemm(im, node, index, t, attrs) -> None:
         except ValueError as exc:
             raise im.err(node, index, f"input C of shape {fmt_shape(c.shape)} does not broadcast to [{m}]") from exc
         bias = bias.astype(np.float32)
-    im.emit(node, index, "dense", [t], (m,), weight=weight.astype(np.float32), bias=bias)
+    im.emit(node, index, "dense", [t], (m,), weight=im.vector_weight(t, weight).astype(np.float32), bias=bias)
 
 
 def _matmul(im, node, index, t, attrs) -> None:
     im.check_attrs(node, index, attrs, ())
     if node.input[0] in im.consts:
         raise im.err(node, index, "input A is a constant and B is computed; supported: A computed, B a constant")
-    im.need_layout(node, index, t, (1,), "MatMul expects a vector per sample ([batch, K]) times a constant [K, M]")
+    im.need_layout(node, index, t, (1,), "MatMul expects a vector per sample ([batch, K]) times a constant [K, M]",
+                   allow_order=True)
     b = _weight_2d(im, node, index, 1, "input B")
     if b.shape[0] != t.shape[0]:
         raise im.err(node, index, f"input B has {b.shape[0]} rows; expected K = {t.shape[0]}")
-    im.emit(node, index, "dense", [t], (b.shape[1],), weight=b.T.astype(np.float32))
+    im.emit(node, index, "dense", [t], (b.shape[1],), weight=im.vector_weight(t, b.T).astype(np.float32))
 
 
 @register

@@ -104,6 +104,41 @@ def _global_pool(im, node, index, t, attrs) -> None:
         im.emit(node, index, "maxpool", [t], shape, params=Window((h, w)))
 
 
+def _reduce_mean(im, node, index, t, attrs) -> None:
+    """ReduceMean over the spatial axes (Keras GlobalAveragePooling2D as tf2onnx writes it, after
+    its transpose optimizer: axes [2, 3] of NCHW, keepdims 0): a global average pool."""
+    if im.opset < 18:
+        im.check_attrs(node, index, attrs, ("axes", "keepdims"))
+        axes = attrs.get("axes")
+    else:
+        im.check_attrs(node, index, attrs, ("keepdims", "noop_with_empty_axes"))
+        c = im.opt_const(node, index, 1, "axes")
+        axes = None if c is None or np.size(c) == 0 else [int(a) for a in np.ravel(c)]
+    rank = len(t.shape) + 1
+    spatial = list(range(2, rank))
+    got = None if axes is None else sorted(int(a) % rank for a in axes)
+    if rank not in (3, 4) or got != spatial:
+        raise im.err(node, index, f"axes {'(all)' if axes is None else list(axes)} on [batch, "
+                                  f"{', '.join(map(str, t.shape))}]; supported: the spatial axes of a feature map "
+                                  f"(axes [2, 3] of [batch, C, H, W], [2] of [batch, C, W]): a global average pool")
+    im.need_layout(node, index, t, (2, 3), "ReduceMean expects [C, W] or [C, H, W]")
+    pooled = (t.shape[0],) + (1,) * (len(t.shape) - 1)
+    if int(attrs.get("keepdims", 1)):
+        im.emit(node, index, "gap", [t], pooled)
+        return
+    # keepdims 0: the pool, then its flatten to [C] under the node's output name
+    inner = _node_with_output(node, f"{node.output[0]}/gap")
+    im.alias(node, index, im.emit(inner, index, "gap", [t], pooled), (t.shape[0],))
+
+
+def _node_with_output(node, output: str):
+    """A copy of the ONNX ``node`` whose first output is ``output`` (one ONNX node, two IR layers)."""
+    copy = type(node)()
+    copy.CopyFrom(node)
+    copy.output[0] = output
+    return copy
+
+
 @register
 class MaxPool(Op):
     name = "maxpool"
@@ -168,7 +203,7 @@ class AvgPool(Op):
 class GlobalAvgPool(Op):
     name = "gap"
     params_type = GapParams
-    import_rules = {"GlobalAveragePool": _global_pool}
+    import_rules = {"GlobalAveragePool": _global_pool, "ReduceMean": _reduce_mean}
 
     def run_float(self, node, args, dtype):
         return args[0].mean(axis=(2, 3), keepdims=True)

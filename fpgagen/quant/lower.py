@@ -150,6 +150,6 @@ def lower(graph: Graph, plan: FormatPlan) -> tuple[QGraph, LoweringStats]:
         name=graph.name, input=graph.input, output=graph.output, layers=layers,
         shapes=dict(graph.shapes), fmts=dict(plan.tensors),
         onnx_input_shape=graph.onnx_input_shape, onnx_output_shape=graph.onnx_output_shape,
-        notes=list(graph.notes), source=graph.source,
+        notes=list(graph.notes), source=graph.source, input_order=graph.input_order,
     )
     return q, stats

@@ -98,8 +98,8 @@ def validate(graph: Graph, q: QGraph, x, y=None, batch_size: int = DEFAULT_BATCH
     labels = None if y is None else np.asarray(y).reshape(-1)
     with Progress("validate", len(x), enabled=progress) as bar:
         for start, xb in zip(range(0, len(x), batch_size), batches(x, batch_size)):
-            f_out, f_trace = run_float(graph, xb, trace=True)
-            i_out, i_trace = run_int(q, quantize_input(q, f_trace[graph.input]), trace=True)
+            f_out, f_trace = run_float(graph, xb, trace=True, ir_layout=True)
+            i_out, i_trace = run_int(q, quantize_input(q, f_trace[graph.input]), trace=True, ir_layout=True)
             pf, pq = top1(f_out), top1(i_out)
             val.agree += int((pf == pq).sum())
             if labels is not None:

@@ -110,7 +110,7 @@ def run_csim(binary: Path, input_path: Path, output_path: Path, trace_path: Path
 def check_inputs(q: QGraph, xq) -> np.ndarray:
     from fpgagen.golden.model import check_int_input
 
-    return check_int_input(q, xq, f"HLS C simulation input {quoted(q.input)}", BackendError)
+    return check_int_input(q, xq, f"HLS C simulation input {quoted(q.input)}", BackendError, ir_layout=True)
 
 
 def parse_trace(text: str) -> dict[str, np.ndarray]:
