@@ -20,14 +20,14 @@ from fpgagen.ir.qgraph import QGraph
 from fpgagen.names import shorten
 from fpgagen.outdir import FileSet, to_json
 from fpgagen.quant.calibrate import Calibration, bias_key, calibrate, weight_key
-from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower
+from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower, uncalibrated
 from fpgagen.quant.validate import Validation, validate
 
 
-def load_model(path) -> Graph:
+def load_model(path, snap_scales: bool = False) -> Graph:
     from fpgagen.frontend.onnx import load_onnx
 
-    return load_onnx(path)
+    return load_onnx(path, snap_scales)
 
 
 def quant_options(cfg: dict) -> QuantOptions:
@@ -122,11 +122,28 @@ def config_data(cfg: dict, which: str, graph: Graph):
 
 def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     """Load the model and data, calibrate, choose formats, lower, validate."""
-    graph = load_model(cfg["model"])
+    graph = load_model(cfg["model"], cfg["quantization"]["snap_scales"])
     check_overrides(cfg, graph)
-    x_cal, _ = config_data(cfg, "calibration", graph)
-    cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
-    plan = choose_formats(cal, quant_options(cfg))
+    options = quant_options(cfg)
+    x_cal = None
+    need = uncalibrated(graph, options)
+    if cfg["data"]["calibration"]:
+        x_cal, _ = config_data(cfg, "calibration", graph)
+    elif need:
+        from fpgagen.errors import ConfigError
+
+        given = (f"the model gives {len(graph.quant)} tensors their formats, but not "
+                 if graph.quant else "the model carries no quantization (QDQ, QONNX) of ")
+        raise ConfigError(f"data.calibration: missing; {given}{shorten(', '.join(map(show, need)), 300)}: "
+                          f"give calibration data to choose their formats")
+    if graph.quant and need:
+        graph.notes.append(f"calibrated the {len(need)} tensor(s) the model does not quantize: "
+                           f"{shorten(', '.join(map(show, need)), 300)}; the other {len(graph.quant)} keep the model's formats")
+    elif graph.quant:
+        graph.notes.append(f"every tensor keeps the format the model gives it ({len(graph.quant)} tensors): "
+                           "no calibration")
+    cal = calibrate(graph, x_cal if need else None, cfg["data"]["batch_size"], progress)
+    plan = choose_formats(cal, options)
     q, lowering = lower(graph, plan)
     check_parallelism_keys(cfg, q)
     folding = apply_folding(cfg, q)
