@@ -358,6 +358,30 @@ def mark_stale(results: dict, targets, now: str) -> dict:
     return marked
 
 
+#: the verify.json entry of the comparison with onnxruntime (a model that carries its own quantization)
+ORACLE = "onnxruntime"
+
+
+def onnxruntime_check(b: Build) -> dict | None:
+    """For a model that carries its own quantization (QDQ): the golden model's dequantized output
+    against onnxruntime's on every validation sample (``==``), else None. Without onnxruntime
+    installed, a record that says so (0 samples)."""
+    if not b.graph.quant or b.x_valid is None:
+        return None
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return {"samples": 0, "mismatches": 0, "result": "not compared: onnxruntime is not installed"}
+    from fpgagen.frontend.oracle import compare_onnxruntime
+
+    r = compare_onnxruntime(b.cfg["model"], b.graph, b.qgraph, b.x_valid)
+    r["result"] = (f"bit-exact vs onnxruntime on {r['samples']} samples" if not r["mismatches"] else
+                   f"{r['mismatches']} of {r['samples']} samples differ from onnxruntime")
+    if r["first_mismatch_sample"] is None:
+        del r["first_mismatch_sample"]
+    return r
+
+
 def verify(config, targets=None, samples=None, out=None, progress: bool | None = None):
     """Build, then run every target's generated code on real samples against the golden model.
 
@@ -400,12 +424,16 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
             results[t] = {**backend(t).verify(b, out / t, xq, golden),
                           "verified_at": now, "config": origin, "files_sha256": digests.get(t)}
             bar.update(1)
+    oracle = onnxruntime_check(b)
+    if oracle is not None:
+        results[ORACLE] = {**oracle, "verified_at": now, "config": origin}
     atomic_write(path, to_json({**results, **mark_stale(earlier, targets, now)}))
     atomic_write(out / "report.html", render_report(out))
     bad = {t: r for t, r in results.items() if r["mismatches"]}
     if bad:
         detail = "; ".join(
             f"{t}: {r['mismatches']} of {r['samples']} samples differ"
+            + (" from the golden model's dequantized output" if t == ORACLE else "")
             + (f", first in layer {r['first_mismatch_layer']!r}" if r.get("first_mismatch_layer") else "")
             for t, r in bad.items()
         )
