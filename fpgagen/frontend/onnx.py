@@ -689,7 +689,7 @@ def _dequantize_linear(im, node, index, computed: bool, attrs) -> None:
     if not computed:  # a weight or bias: its float values, exactly, and its format
         point = weight_quant(im, node, index, x, scale, zp)
         value = np.asarray(im.consts[x], np.float64) * float(np.ravel(scale)[0])
-        if not np.array_equal(value.astype(np.float32).astype(np.float64), value):
+        if point.exact and not np.array_equal(value.astype(np.float32).astype(np.float64), value):
             raise im.err(node, index, f"constant {quoted(x)}: its integers do not fit float32 exactly (|q| >= 2**24); "
                                       f"supported: integers below 2**24")
         im.consts[node.output[0]] = value.astype(np.float32)
