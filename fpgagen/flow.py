@@ -362,24 +362,26 @@ def mark_stale(results: dict, targets, now: str) -> dict:
 ORACLE = "onnxruntime"
 
 
-def onnxruntime_check(b: Build) -> dict | None:
-    """For a model that carries its own quantization (QDQ): the golden model's dequantized output
-    against onnxruntime's on every validation sample (``==``), else None. Without onnxruntime
-    installed, a record that says so (0 samples)."""
+def onnxruntime_check(b: Build) -> tuple[str, dict] | None:
+    """For a model that carries its own quantization: the golden model's dequantized output against
+    the model's own executor on every validation sample (``==``): onnxruntime for QDQ, qonnx's for
+    QONNX; else None. Without that executor installed, a record that says so (0 samples)."""
     if not b.graph.quant or b.x_valid is None:
         return None
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return {"samples": 0, "mismatches": 0, "result": "not compared: onnxruntime is not installed"}
-    from fpgagen.frontend.oracle import compare_onnxruntime
+    from fpgagen.frontend import oracle
 
-    r = compare_onnxruntime(b.cfg["model"], b.graph, b.qgraph, b.x_valid)
-    r["result"] = (f"bit-exact vs onnxruntime on {r['samples']} samples" if not r["mismatches"] else
-                   f"{r['mismatches']} of {r['samples']} samples differ from onnxruntime")
+    name = "qonnx" if oracle.is_qonnx(b.graph) else ORACLE
+    try:
+        __import__(name if name == "qonnx" else "onnxruntime")
+    except ImportError:
+        return name, {"samples": 0, "mismatches": 0, "result": f"not compared: {name} is not installed"}
+    compare = oracle.compare_qonnx if name == "qonnx" else oracle.compare_onnxruntime
+    r = compare(b.cfg["model"], b.graph, b.qgraph, b.x_valid)
+    r["result"] = (f"bit-exact vs {name} on {r['samples']} samples" if not r["mismatches"] else
+                   f"{r['mismatches']} of {r['samples']} samples differ from {name}")
     if r["first_mismatch_sample"] is None:
         del r["first_mismatch_sample"]
-    return r
+    return name, r
 
 
 def verify(config, targets=None, samples=None, out=None, progress: bool | None = None):
@@ -426,14 +428,14 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
             bar.update(1)
     oracle = onnxruntime_check(b)
     if oracle is not None:
-        results[ORACLE] = {**oracle, "verified_at": now, "config": origin}
+        results[oracle[0]] = {**oracle[1], "verified_at": now, "config": origin}
     atomic_write(path, to_json({**results, **mark_stale(earlier, targets, now)}))
     atomic_write(out / "report.html", render_report(out))
     bad = {t: r for t, r in results.items() if r["mismatches"]}
     if bad:
         detail = "; ".join(
             f"{t}: {r['mismatches']} of {r['samples']} samples differ"
-            + (" from the golden model's dequantized output" if t == ORACLE else "")
+            + (" from the golden model's dequantized output" if t in (ORACLE, "qonnx") else "")
             + (f", first in layer {r['first_mismatch_layer']!r}" if r.get("first_mismatch_layer") else "")
             for t, r in bad.items()
         )

@@ -31,6 +31,7 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from fpgagen.errors import ModelError
+from fpgagen.fixed import round_real
 from fpgagen.ir.format import Format
 from fpgagen.ir.graph import Graph, Node, QuantPoint
 from fpgagen.names import fmt_shape, quoted, shorten
@@ -301,6 +302,13 @@ class _Importer:
 
     def _node(self, node: onnx.NodeProto, index: int) -> None:
         op = node.op_type
+        if node.domain in QONNX_DOMAINS and op in _QONNX_IMPORTERS:
+            computed = [i for i in node.input[:1] if i and i not in self.consts]
+            for name in computed:
+                if name not in self.tensors:
+                    raise self.err(node, index, f"input {quoted(name)} is not computed before this node")
+            _QONNX_IMPORTERS[op](self, node, index, bool(computed), _attrs(node))
+            return
         if node.domain not in ("", "ai.onnx"):
             raise self.err(node, index, f"op {node.domain}.{op} is not supported; supported: the default "
                                         f"ONNX domain ops {', '.join(SUPPORTED_OPS)}")
@@ -606,7 +614,8 @@ def power_of_two_frac(im, node, index, tensor: str, scale) -> tuple[int, bool]:
     return frac, False
 
 
-def quant_point(im, node, index, tensor: str, scale, zp, qtype: tuple[bool, int], what: str):
+def quant_point(im, node, index, tensor: str, scale, zp, qtype: tuple[bool, int], what: str,
+                rounding: str = "nearest-even", narrow: bool = False):
     """The :class:`QuantPoint` of a per-tensor scale and zero point (0) of type ``qtype``."""
     scale = np.asarray(scale)
     if scale.size != 1:
@@ -617,7 +626,7 @@ def quant_point(im, node, index, tensor: str, scale, zp, qtype: tuple[bool, int]
                                   f"fpgagen's formats are symmetric: expected zero point 0")
     frac, exact = power_of_two_frac(im, node, index, tensor, scale)
     label = node.name or f"{node.op_type}_{index}"
-    return QuantPoint(Format(qtype[0], qtype[1], frac), "nearest-even", f"{node.op_type} {quoted(label)}", exact)
+    return QuantPoint(Format(qtype[0], qtype[1], frac), rounding, f"{node.op_type} {quoted(label)}", exact, narrow)
 
 
 def _qtype(im, node, index, zp, attrs, what: str) -> tuple[bool, int]:
@@ -632,19 +641,22 @@ def _qtype(im, node, index, zp, attrs, what: str) -> tuple[bool, int]:
     return qtype
 
 
-def weight_quant(im, node, index, tensor: str, scale, zp):
-    """The format of a constant (weight or bias) from its DequantizeLinear: per tensor today. The
-    place to accept per-channel weight scales (a format per output channel) once the IR has them."""
+def weight_quant(im, node, index, tensor: str, scale, zp, qtype=None, **point):
+    """The format of a constant (weight or bias) from its DequantizeLinear (``qtype`` from its
+    integers) or QONNX Quant (``qtype`` given): per tensor today. The place to accept per-channel
+    weight scales (a format per output channel) once the IR has them."""
     scale = np.asarray(scale)
     if scale.size != 1:
+        axis = _attrs(node).get("axis", 1) if node.op_type == "DequantizeLinear" else \
+            int(np.argmax(scale.shape)) if scale.ndim else 0
         raise im.err(node, index, f"weight {quoted(tensor)} has per-channel scales ({scale.size} scales on axis "
-                                  f"{_attrs(node).get('axis', 1)}); supported: one scale per tensor (quantize with "
-                                  f"per_channel=False)")
-    qtype = _np_qtype(np.asarray(im.consts[tensor]).dtype)
+                                  f"{axis}); supported: one scale per tensor (quantize with per_channel=False)")
+    if qtype is None:
+        qtype = _np_qtype(np.asarray(im.consts[tensor]).dtype)
     if qtype is None:
         raise im.err(node, index, f"constant {quoted(tensor)} has element type {np.asarray(im.consts[tensor]).dtype}; "
                                   f"supported: int8, uint8, int16, uint16, int32")
-    return quant_point(im, node, index, tensor, scale, zp, qtype, "constant")
+    return quant_point(im, node, index, tensor, scale, zp, qtype, "constant", **point)
 
 
 def _qdq(*ops):
@@ -704,6 +716,74 @@ def _dequantize_linear(im, node, index, computed: bool, attrs) -> None:
         raise im.err(node, index, f"scale {np.ravel(scale).tolist()} / zero point differ from the QuantizeLinear's "
                                   f"{np.ravel(q_scale).tolist()}; supported: a Q/DQ pair of one scale")
     quantize_tensor(im, node, index, t, point)
+
+
+# -- importers: QONNX Quant / BipolarQuant (FINN, Brevitas) ----------------------------------------------
+#: the custom-op domains QONNX's Quant and BipolarQuant are exported in
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas")
+#: QONNX rounding_mode -> the IR's rounding (qonnx.custom_op.general.intquant.resolve_rounding_mode)
+QONNX_ROUNDING = {"ROUND": "nearest-even", "HALF_EVEN": "nearest-even", "HALF_UP": "nearest-away"}
+_QONNX_IMPORTERS: dict = {}
+
+
+def _qonnx_bits(im, node, index, computed: bool) -> int:
+    bw = np.asarray(im.need_const(node, index, 3, "bitwidth"), np.float64).reshape(-1)
+    bits = float(bw[0]) if bw.size == 1 else float("nan")
+    most = 16 if computed else 32
+    if not (bits == int(bits) and 2 <= bits <= most):
+        raise im.err(node, index, f"bitwidth {bw.tolist()}: supported: one integer bit width of 2 to {most}"
+                                  f"{' for a tensor' if computed else ' for a constant'}")
+    return int(bits)
+
+
+def _qonnx_quant(im, node, index, computed: bool, attrs) -> None:
+    """``Quant(x, scale, zeropt, bitwidth)``: ``(clip(round(x / scale + zeropt)) - zeropt) * scale``
+    with a power-of-two scale and zero point 0 is the fixed-point format ``s<bits>.f`` / ``u<bits>.f``."""
+    im.check_attrs(node, index, attrs, ("signed", "narrow", "rounding_mode"))
+    scale = im.need_const(node, index, 1, "scale")
+    zp = im.need_const(node, index, 2, "zeropt")
+    bits = _qonnx_bits(im, node, index, computed)
+    signed, narrow = bool(int(attrs.get("signed", 1))), bool(int(attrs.get("narrow", 0)))
+    mode = str(attrs.get("rounding_mode", "ROUND")).upper()
+    if mode not in QONNX_ROUNDING:
+        raise im.err(node, index, f"rounding_mode {mode!r} is not supported; supported: "
+                                  f"{', '.join(QONNX_ROUNDING)} (round half to even, half away from zero)")
+    if bits < 2 or (signed and narrow and bits < 2):
+        raise im.err(node, index, f"bitwidth {bits}: supported 2 or more")
+    point = dict(rounding=QONNX_ROUNDING[mode], narrow=narrow)
+    x = node.input[0]
+    if not computed:  # a weight or bias quantized as qonnx does it (clip, round; exact for a power of two)
+        p = weight_quant(im, node, index, x, scale, zp, (signed, bits), **point)
+        lo, hi = p.int_range()
+        ints = np.clip(round_real(np.asarray(im.consts[x], np.float64) / float(np.ravel(scale)[0]), p.rounding), lo, hi)
+        value = ints * float(np.ravel(scale)[0])
+        im.consts[node.output[0]] = value.astype(np.float32)
+        im.const_quant[node.output[0]] = p
+        return
+    t = im.tensors[x]
+    p = quant_point(im, node, index, x, scale, zp, (signed, bits), "tensor", **point)
+    if narrow and t.ir == im.input_name:
+        raise im.err(node, index, "a narrow-range quantizer of the model input is not supported; supported: "
+                                  "narrow=0 on the input")
+    quantize_tensor(im, node, index, t, p)
+
+
+def _qonnx_bipolar(im, node, index, computed: bool, attrs) -> None:
+    """``BipolarQuant(x, scale)``: ``+scale`` for ``x >= 0``, else ``-scale``. Of a constant (binary
+    weights) it is the format ``s2.f`` holding -1 and +1; of a tensor it is a sign function, not a
+    rounding, which no requantizer computes."""
+    im.check_attrs(node, index, attrs, ())
+    if computed:
+        raise im.err(node, index, f"BipolarQuant of the computed tensor {quoted(node.input[0])} is a sign "
+                                  f"activation; supported: BipolarQuant of a constant (binary weights)")
+    x, scale = node.input[0], im.need_const(node, index, 1, "scale")
+    p = weight_quant(im, node, index, x, scale, None, (True, 2))
+    value = np.where(np.asarray(im.consts[x], np.float64) >= 0, 1.0, -1.0) * float(np.ravel(scale)[0])
+    im.consts[node.output[0]] = value.astype(np.float32)
+    im.const_quant[node.output[0]] = p
+
+
+_QONNX_IMPORTERS.update(Quant=_qonnx_quant, BipolarQuant=_qonnx_bipolar)
 
 
 def quantize_tensor(im, node, index, t: _Tensor, point) -> None:

@@ -112,6 +112,17 @@ class QuantPoint:
     origin: str
     #: False where ``quantization.snap_scales`` rounded the model's scale to a power of two
     exact: bool = True
+    #: a narrow range (QONNX ``narrow``): the format's most negative integer (signed) or its
+    #: largest (unsigned) is not used, the requantizer clamps one step inside
+    narrow: bool = False
+
+    def int_range(self) -> tuple[int, int]:
+        """The integers this quantizer produces: its format's range, one step inside on a narrow
+        range (QONNX ``narrow``: -127..127 for 8 signed bits, 0..254 for 8 unsigned)."""
+        fmt = self.fmt
+        if not self.narrow:
+            return fmt.min_int, fmt.max_int
+        return (fmt.min_int + 1, fmt.max_int) if fmt.signed else (fmt.min_int, fmt.max_int - 1)
 
 
 @dataclass

@@ -180,6 +180,10 @@ def lower(graph: Graph, plan: FormatPlan) -> tuple[QGraph, LoweringStats]:
             layer.lo, layer.hi = clamp_bounds(out_fmt, node.activation)
             layer.leaky = node.activation.leaky() if node.activation is not None else None
             layer.rounding = plan.requant_rounding.get(node.output, "nearest-away")
+            point = plan.imported.get(node.output)
+            if point is not None and point.narrow and point.fmt == out_fmt:
+                lo, hi = point.int_range()
+                layer.lo, layer.hi = max(layer.lo, lo), min(layer.hi, hi)
         check_imported_constants(node, layer, plan)
         layers.append(layer)
     q = QGraph(
