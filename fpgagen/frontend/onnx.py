@@ -235,6 +235,9 @@ class _Importer:
         out_name = g.output[0].name
         if out_name in self.consts:
             raise ModelError(f"{self.where}: the model output {quoted(out_name)} is a constant")
+        if out_name in self.qouts:
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} is the integer output of a "
+                             f"QuantizeLinear; supported: a float output (a DequantizeLinear after it)")
         if out_name not in self.tensors:
             raise ModelError(f"{self.where}: the model output {quoted(out_name)} is never computed")
         out = self.tensors[out_name]
