@@ -249,6 +249,9 @@ def formats_yaml(b: Build) -> str:
             entry["bias"] = str(layer.b_fmt)
         layers[layer.name] = entry
     head = "# Formats chosen by calibration; as quantization.layers they repeat this build exactly.\n"
+    if b.graph.quant:
+        head = ("# Formats given by the model (imported quantization) or chosen by calibration; as "
+                "quantization.layers they repeat them\n# (the requantizers' rounding comes from the model).\n")
     return head + yaml.safe_dump({"quantization": {"layers": layers}}, sort_keys=False)
 
 
