@@ -473,9 +473,9 @@ def leaky_int(alpha: float) -> tuple[int, int]:
 LEAKIES = [leaky_int(a) for a in ALPHAS] + [(150, -1), (255, 0), (-128, 7)]  # alpha 300, 255, -1
 
 
-def ref_leaky(acc: int, shift: int, lo: int, hi: int, leaky) -> int:
+def ref_leaky(acc: int, shift: int, lo: int, hi: int, leaky, even: bool = False) -> int:
     a, frac = leaky
-    return ref_requant(acc, shift, lo, hi) if acc >= 0 else ref_requant(acc * a, shift + frac, lo, hi)
+    return ref_requant(acc, shift, lo, hi, even) if acc >= 0 else ref_requant(acc * a, shift + frac, lo, hi, even)
 
 
 def samples_of(ctype: str, n: int, rng, count: int = SAMPLES, lo=None, hi=None) -> np.ndarray:
@@ -760,9 +760,12 @@ RQL_RANGES = (("int8_t", -128, 127), ("int16_t", -32768, 1000))
 
 
 def rql_jobs():
-    for (acc_t, bits), shift, leaky, (out_t, lo, hi) in itertools.product(RQL_ACCS, RQL_SHIFTS, LEAKIES,
-                                                                          RQL_RANGES):
-        yield acc_t, bits, shift, leaky, out_t, lo, hi
+    """Every combination rounding half away from zero; every other one also half to even."""
+    jobs = list(itertools.product(RQL_ACCS, RQL_SHIFTS, LEAKIES, RQL_RANGES))
+    for (acc_t, bits), shift, leaky, (out_t, lo, hi) in jobs:
+        yield acc_t, bits, shift, leaky, out_t, lo, hi, False
+    for (acc_t, bits), shift, leaky, (out_t, lo, hi) in jobs[::2]:
+        yield acc_t, bits, shift, leaky, out_t, lo, hi, True
 
 
 def kernel_driver_source(cases: list[KernelCase]) -> str:
@@ -773,12 +776,12 @@ def kernel_driver_source(cases: list[KernelCase]) -> str:
              "    for (int i = 0; i < n; ++i) std::printf(\" %lld\", static_cast<long long>(y[i]));",
              "    std::printf(\"\\n\");",
              "}", "",
-             "template <int S, int64_t LO, int64_t HI, typename Out, int A, int F, typename Acc, int N>",
+             "template <int S, int64_t LO, int64_t HI, typename Out, int A, int F, bool E, typename Acc, int N>",
              "void rql(const char* tag, const long long (&v)[N]) {",
              "    std::printf(\"%s\", tag);",
              "    for (int i = 0; i < N; ++i)",
              "        std::printf(\" %lld\", static_cast<long long>(",
-             "            fpgagen_nn::requantize_leaky<S, LO, HI, Out, A, F>(static_cast<Acc>(v[i]))));",
+             "            fpgagen_nn::requantize_leaky<S, LO, HI, Out, A, F, E>(static_cast<Acc>(v[i]))));",
              "    std::printf(\"\\n\");",
              "}", ""]
     for acc_t, bits in RQL_ACCS:
@@ -800,8 +803,9 @@ def kernel_driver_source(cases: list[KernelCase]) -> str:
                   "}", f"}}  // namespace kc{n}"]
     lines += ["", "int main() {"]
     lines += [f"    kc{n}::run();" for n in range(len(cases))]
-    for n, (acc_t, bits, shift, (a, f), out_t, lo, hi) in enumerate(rql_jobs()):
-        lines.append(f"    rql<{shift}, {lo}, {hi}, {out_t}, {a}, {f}, {acc_t}>(\"rql{n}\", RQL_{bits});")
+    for n, (acc_t, bits, shift, (a, f), out_t, lo, hi, even) in enumerate(rql_jobs()):
+        lines.append(f"    rql<{shift}, {lo}, {hi}, {out_t}, {a}, {f}, {str(even).lower()}, {acc_t}>(\"rql{n}\", "
+                     f"RQL_{bits});")
     lines += ["    return 0;", "}", ""]
     return "\n".join(lines)
 
@@ -844,17 +848,18 @@ def test_new_kernel_cases_reach_both_paths_and_the_bounds():
 
 
 def test_requantize_leaky_matches_reference(kernel_sweep):
-    for n, (acc_t, bits, shift, leaky, out_t, lo, hi) in enumerate(rql_jobs()):
+    for n, (acc_t, bits, shift, leaky, out_t, lo, hi, even) in enumerate(rql_jobs()):
         vals = rql_values(bits)
         got = kernel_sweep[f"rql{n}"][0]
-        want = [ref_leaky(v, shift, lo, hi, leaky) for v in vals]
-        assert got == want, (acc_t, shift, leaky, out_t, lo, hi)
+        want = [ref_leaky(v, shift, lo, hi, leaky, even) for v in vals]
+        assert got == want, (acc_t, shift, leaky, out_t, lo, hi, even)
         # the golden kernel where its int64 arithmetic is valid (no overflow of a left shift)
         a, frac = leaky
         ok = [i for i, v in enumerate(vals)
               if abs(v * (a if v < 0 else 1)) < 2 ** (62 + min(0, shift + (frac if v < 0 else 0)))]
-        gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi, leaky)
-        assert gold.tolist() == [want[i] for i in ok], (acc_t, shift, leaky)
+        gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi, leaky,
+                            "nearest-even" if even else "nearest-away")
+        assert gold.tolist() == [want[i] for i in ok], (acc_t, shift, leaky, even)
 
 
 if __name__ == "__main__":  # pragma: no cover
