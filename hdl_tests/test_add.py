@@ -83,8 +83,8 @@ def cases() -> list[tuple[str, QGraph]]:
         ("i", add_graph("s8.1", "s8.1", "s8.4", shape=(3,))),            # left shift by 3, saturating
         ("lk", add_graph("s8.4", "s8.2", "s8.3", shape=(6,), leaky=(205, 11))),   # fused LeakyRelu 0.1
         ("lk2", add_graph("s8.1", "s8.1", "s8.4", shape=(3,), leaky=(192, 7))),   # LeakyRelu 1.5, left shift
-        ("ev", add_graph("s8.4", "s8.4", "s8.2", shape=(8,), rounding="nearest-even")),  # ROUND_EVEN, shift 2
-        ("evr", add_graph("u8.4", "u8.4", "u8.3", "relu", shape=(6,), rounding="nearest-even")),  # ties at 255.5
+        ("ev", add_graph("s8.4", "s8.2", "s8.3", shape=(8,), rounding="nearest-even")),  # ROUND_EVEN, shift 1
+        ("evr", add_graph("u8.4", "u8.2", "u8.3", "relu", shape=(6,), rounding="nearest-even")),  # unsigned
         ("evl", add_graph("s8.4", "s8.2", "s8.3", shape=(6,), leaky=(205, 11), rounding="nearest-even")),
     ]
     graphs = [g for _, g in out]

@@ -698,6 +698,9 @@ def _dequantize_linear(im, node, index, computed: bool, attrs) -> None:
     if int(attrs.get("block_size", 0)):
         raise im.err(node, index, f"attribute 'block_size' = {attrs['block_size']}: blocked quantization is not "
                                   f"supported; supported: one scale per tensor")
+    if int(attrs.get("output_dtype", 0)) not in (0, onnx.TensorProto.FLOAT):
+        to = onnx.TensorProto.DataType.Name(int(attrs["output_dtype"]))
+        raise im.err(node, index, f"attribute 'output_dtype' = {to} is not supported; supported: FLOAT")
     scale = im.need_const(node, index, 1, "x_scale")
     zp = im.opt_const(node, index, 2, "x_zero_point")
     x = node.input[0]
