@@ -124,7 +124,8 @@ def run_verify(args) -> int:
         raise ConfigError(f"--samples: expected a positive integer, got {args.samples}")
     results, out = verify(args.config, args.targets, args.samples, args.out, _progress(args))
     parts = [f"{t}: {r['samples']} samples, {r['mismatches']} mismatches" for t, r in results.items()
-             if not args.targets or t in args.targets]
+             if (not args.targets or t in args.targets) and t not in ("onnxruntime", "qonnx")]
+    parts += [results[t]["result"] for t in ("onnxruntime", "qonnx") if t in results]
     print(f"verify OK ({'; '.join(parts)}) -> {out / 'verify.json'}")
     return 0
 

@@ -179,7 +179,8 @@ SCHEMA: dict = {
                     "working directory; `-o` overrides).", None, _string),
     "data": {
         "calibration": Field("Calibration data: a .npz (arrays x [, y]) or .npy (x) path, or a built-in "
-                             f"data set ({', '.join(BUILTIN_DATASETS)}).", None, _string, required=True),
+                             f"data set ({', '.join(BUILTIN_DATASETS)}); not needed for a model that carries "
+                             "its own quantization (QDQ, QONNX) on every tensor.", None, _string),
         "validation": Field("Labelled validation data (.npz with x and y, or a built-in data set); "
                             "default: none (no accuracy).", None, _string),
         "preprocess": {
@@ -196,8 +197,11 @@ SCHEMA: dict = {
         "bias_word_length": Field("Bits of biases before alignment to the accumulator.", 8, _int_range(2, 32)),
         "bias_method": Field("How bias formats are chosen.", "max", _choice(METHODS)),
         "rounding": Field(f"How weights and biases are rounded to their formats: {', '.join(ROUNDING_MODES)}. "
-                          "The datapath's requantization always rounds half away from zero (SPEC.md 3).",
+                          "The datapath's requantization rounds half away from zero (SPEC.md 3), except where an "
+                          "imported model's quantizer rounds half to even.",
                           "nearest-away", _choice(ROUNDING_MODES)),
+        "snap_scales": Field("Imported quantization (QDQ, QONNX): round a scale that is not a power of two to "
+                             "the nearest one (reported) instead of stopping with an error.", False, _boolean),
         "eps": Field("Fraction of values the coverage method may saturate.", 1e-4,
                      _number(0.0, 1.0, exclusive_hi=True)),
         "layers": Field("Per-layer overrides, by layer name or op type (conv, Conv, dense, Gemm, ...): "

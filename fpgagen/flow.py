@@ -20,14 +20,14 @@ from fpgagen.ir.qgraph import QGraph
 from fpgagen.names import shorten
 from fpgagen.outdir import FileSet, to_json
 from fpgagen.quant.calibrate import Calibration, bias_key, calibrate, weight_key
-from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower
+from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower, uncalibrated
 from fpgagen.quant.validate import Validation, validate
 
 
-def load_model(path) -> Graph:
+def load_model(path, snap_scales: bool = False) -> Graph:
     from fpgagen.frontend.onnx import load_onnx
 
-    return load_onnx(path)
+    return load_onnx(path, snap_scales)
 
 
 def quant_options(cfg: dict) -> QuantOptions:
@@ -122,11 +122,28 @@ def config_data(cfg: dict, which: str, graph: Graph):
 
 def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     """Load the model and data, calibrate, choose formats, lower, validate."""
-    graph = load_model(cfg["model"])
+    graph = load_model(cfg["model"], cfg["quantization"]["snap_scales"])
     check_overrides(cfg, graph)
-    x_cal, _ = config_data(cfg, "calibration", graph)
-    cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
-    plan = choose_formats(cal, quant_options(cfg))
+    options = quant_options(cfg)
+    x_cal = None
+    need = uncalibrated(graph, options)
+    if cfg["data"]["calibration"]:
+        x_cal, _ = config_data(cfg, "calibration", graph)
+    elif need:
+        from fpgagen.errors import ConfigError
+
+        given = (f"the model gives {len(graph.quant)} tensors their formats, but not "
+                 if graph.quant else "the model carries no quantization (QDQ, QONNX) of ")
+        raise ConfigError(f"data.calibration: missing; {given}{shorten(', '.join(map(show, need)), 300)}: "
+                          f"give calibration data to choose their formats")
+    if graph.quant and need:
+        graph.notes.append(f"calibrated the {len(need)} tensor(s) the model does not quantize: "
+                           f"{shorten(', '.join(map(show, need)), 300)}; the other {len(graph.quant)} keep the model's formats")
+    elif graph.quant:
+        graph.notes.append(f"every tensor keeps the format the model gives it ({len(graph.quant)} tensors): "
+                           "no calibration")
+    cal = calibrate(graph, x_cal if need else None, cfg["data"]["batch_size"], progress)
+    plan = choose_formats(cal, options)
     q, lowering = lower(graph, plan)
     check_parallelism_keys(cfg, q)
     folding = apply_folding(cfg, q)
@@ -232,6 +249,9 @@ def formats_yaml(b: Build) -> str:
             entry["bias"] = str(layer.b_fmt)
         layers[layer.name] = entry
     head = "# Formats chosen by calibration; as quantization.layers they repeat this build exactly.\n"
+    if b.graph.quant:
+        head = ("# Formats given by the model (imported quantization) or chosen by calibration; as "
+                "quantization.layers they repeat them\n# (the requantizers' rounding comes from the model).\n")
     return head + yaml.safe_dump({"quantization": {"layers": layers}}, sort_keys=False)
 
 
@@ -341,6 +361,32 @@ def mark_stale(results: dict, targets, now: str) -> dict:
     return marked
 
 
+#: the verify.json entry of the comparison with onnxruntime (a model that carries its own quantization)
+ORACLE = "onnxruntime"
+
+
+def onnxruntime_check(b: Build) -> tuple[str, dict] | None:
+    """For a model that carries its own quantization: the golden model's dequantized output against
+    the model's own executor on every validation sample (``==``): onnxruntime for QDQ, qonnx's for
+    QONNX; else None. Without that executor installed, a record that says so (0 samples)."""
+    if not b.graph.quant or b.x_valid is None:
+        return None
+    from fpgagen.frontend import oracle
+
+    name = "qonnx" if oracle.is_qonnx(b.graph) else ORACLE
+    try:
+        __import__(name if name == "qonnx" else "onnxruntime")
+    except ImportError:
+        return name, {"samples": 0, "mismatches": 0, "result": f"not compared: {name} is not installed"}
+    compare = oracle.compare_qonnx if name == "qonnx" else oracle.compare_onnxruntime
+    r = compare(b.cfg["model"], b.graph, b.qgraph, b.x_valid)
+    r["result"] = (f"bit-exact vs {name} on {r['samples']} samples" if not r["mismatches"] else
+                   f"{r['mismatches']} of {r['samples']} samples differ from {name}")
+    if r["first_mismatch_sample"] is None:
+        del r["first_mismatch_sample"]
+    return name, r
+
+
 def verify(config, targets=None, samples=None, out=None, progress: bool | None = None):
     """Build, then run every target's generated code on real samples against the golden model.
 
@@ -383,12 +429,16 @@ def verify(config, targets=None, samples=None, out=None, progress: bool | None =
             results[t] = {**backend(t).verify(b, out / t, xq, golden),
                           "verified_at": now, "config": origin, "files_sha256": digests.get(t)}
             bar.update(1)
+    oracle = onnxruntime_check(b)
+    if oracle is not None:
+        results[oracle[0]] = {**oracle[1], "verified_at": now, "config": origin}
     atomic_write(path, to_json({**results, **mark_stale(earlier, targets, now)}))
     atomic_write(out / "report.html", render_report(out))
     bad = {t: r for t, r in results.items() if r["mismatches"]}
     if bad:
         detail = "; ".join(
             f"{t}: {r['mismatches']} of {r['samples']} samples differ"
+            + (" from the golden model's dequantized output" if t in (ORACLE, "qonnx") else "")
             + (f", first in layer {r['first_mismatch_layer']!r}" if r.get("first_mismatch_layer") else "")
             for t, r in bad.items()
         )

@@ -28,11 +28,11 @@ from fpgagen.ops.activation import LeakyInt
 TOP = "act_sweep"
 
 
-def act_graph(fx: str, fy: str, leaky, shape=(3, 2, 2), name="lrelu") -> QGraph:
+def act_graph(fx: str, fy: str, leaky, shape=(3, 2, 2), name="lrelu", rounding="nearest-away") -> QGraph:
     """A one-layer QGraph ``y = LeakyRelu(x)`` requantized from Fx to Fy."""
     x_fmt, y_fmt = Format.parse(fx), Format.parse(fy)
     layer = QLayer(name, "leakyrelu", ["x"], "y", [x_fmt], y_fmt, shift=x_fmt.frac - y_fmt.frac,
-                   lo=y_fmt.min_int, hi=y_fmt.max_int, leaky=LeakyInt(*leaky))
+                   lo=y_fmt.min_int, hi=y_fmt.max_int, leaky=LeakyInt(*leaky), rounding=rounding)
     shape = tuple(shape)
     return QGraph(f"act_{name}", "x", "y", [layer], {"x": shape, "y": shape}, {"x": x_fmt, "y": y_fmt})
 
@@ -47,6 +47,8 @@ def cases() -> list[tuple[str, QGraph]]:
         ("f", act_graph("s8.3", "s16.12", (164, 14), shape=(1,))),       # alpha 0.01, 1-element frames, 16-bit out
         ("g", act_graph("s4.1", "s8.1", (3, -1), shape=(1, 1, 3))),      # 4-bit input, SHIFT + Fal = -1
         ("h", act_graph("s8.0", "s8.6", (205, 11), shape=(4,))),         # shift -6, SHIFT + Fal = 5
+        ("ev", act_graph("s8.7", "s8.3", (128, 9), shape=(8,), rounding="nearest-even")),  # ROUND_EVEN, shift 4
+        ("ev2", act_graph("s8.4", "s8.4", (205, 11), shape=(6,), rounding="nearest-even")),  # ties of x * A only
     ]
 
 
@@ -71,7 +73,7 @@ def build(n_frames: int = 6):
         length = math.prod(q.shapes["y"])
         assert rtl.cycles == length == rtl.params["LENGTH"]
         x = frames_for(layer, length, n_frames, rng)
-        y = leakyrelu(x, layer.shift, layer.lo, layer.hi, layer.leaky)
+        y = leakyrelu(x, layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)
         wi, wo = rtl.params["IN_WIDTH"], rtl.params["OUT_WIDTH"]
         instances.append(rtlsim.stream_instance(name, rtl, wi, wo))
         inputs[f"{name}_s_axis"] = [x.tolist(), wi]

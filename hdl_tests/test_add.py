@@ -33,7 +33,8 @@ from fpgagen.ops.add import AddParams
 TOP = "add_sweep"
 
 
-def add_graph(f0: str, f1: str, fy: str, activation=None, shape=(3, 2, 2), name="res", leaky=None) -> QGraph:
+def add_graph(f0: str, f1: str, fy: str, activation=None, shape=(3, 2, 2), name="res", leaky=None,
+              rounding="nearest-away") -> QGraph:
     """A one-layer QGraph ``y = a + b`` with the lowering's rules for align/shift/bounds (and a
     fused LeakyRelu ``leaky = (A, Fal)``)."""
     fa, fb, out = Format.parse(f0), Format.parse(f1), Format.parse(fy)
@@ -43,7 +44,7 @@ def add_graph(f0: str, f1: str, fy: str, activation=None, shape=(3, 2, 2), name=
     hi = sum(f.max_int << s for f, s in zip((fa, fb), align))
     layer = QLayer(name, "add", ["a", "b"], "y", [fa, fb], out, activation=activation, params=AddParams(tuple(align)),
                    acc_frac=frac, acc_width=signed_width(lo, hi), shift=frac - out.frac,
-                   leaky=None if leaky is None else LeakyInt(*leaky))
+                   leaky=None if leaky is None else LeakyInt(*leaky), rounding=rounding)
     layer.lo, layer.hi = clamp_bounds(out, activation)
     shape = tuple(shape)
     return QGraph(f"add_{name}", "a", "y", [layer], {"a": shape, "b": shape, "y": shape},
@@ -82,6 +83,9 @@ def cases() -> list[tuple[str, QGraph]]:
         ("i", add_graph("s8.1", "s8.1", "s8.4", shape=(3,))),            # left shift by 3, saturating
         ("lk", add_graph("s8.4", "s8.2", "s8.3", shape=(6,), leaky=(205, 11))),   # fused LeakyRelu 0.1
         ("lk2", add_graph("s8.1", "s8.1", "s8.4", shape=(3,), leaky=(192, 7))),   # LeakyRelu 1.5, left shift
+        ("ev", add_graph("s8.4", "s8.2", "s8.3", shape=(8,), rounding="nearest-even")),  # ROUND_EVEN, shift 1
+        ("evr", add_graph("u8.4", "u8.2", "u8.3", "relu", shape=(6,), rounding="nearest-even")),  # unsigned
+        ("evl", add_graph("s8.4", "s8.2", "s8.3", shape=(6,), leaky=(205, 11), rounding="nearest-even")),
     ]
     graphs = [g for _, g in out]
     assert {g.layers[0].shift for g in graphs} >= {-3, -1, 0, 1, 7}
@@ -112,10 +116,10 @@ def build(n_frames: int = 12):
         length = math.prod(q.shapes[layer.output])
         assert rtl.params["LENGTH"] == length and rtl.cycles == length
         a, b = frames_for(layer, length, n_frames, rng)
-        y = golden_add(a, b, layer.params.align, layer.shift, layer.lo, layer.hi)
+        y = golden_add(a, b, layer.params.align, layer.shift, layer.lo, layer.hi, None, layer.rounding)
         if layer.leaky is not None:  # the aligned sum through the two-path requantizer
             total = (a << layer.params.align[0]) + (b << layer.params.align[1])
-            y = requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky)
+            y = requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)
         f0, f1 = layer.in_fmts
         w0, w1, wy = rtl.params["IN0_WIDTH"], rtl.params["IN1_WIDTH"], rtl.params["OUT_WIDTH"]
         s0, s1, m = f"{name}_s0_axis", f"{name}_s1_axis", f"{name}_m_axis"
@@ -185,6 +189,8 @@ def test_builder_params():
                           "LENGTH": 36, "ALIGN0": 2, "ALIGN1": 0, "SHIFT": 1, "LO": 0, "HI": 127}
     assert rtl.cycles == 36 and rtl.mems == {}
     assert "u8.3 << 2 + s8.5 << 0, out s8.4" in rtl.describe
+    even = add_graph("u8.3", "s8.5", "s8.4", "relu", shape=(4, 3, 3), rounding="nearest-even")
+    assert rtl_add.add_instance(even, even.layers[0]).params == {**rtl.params, "ROUND_EVEN": 1}
 
 
 def _bad(mutate):

@@ -32,13 +32,14 @@ TOP = "concat_sweep"
 N_FRAMES = 8
 
 
-def concat_graph(in_fmts, channels, fy: str, pixels=(2, 2), relu=False, leaky=None, name="cat") -> QGraph:
+def concat_graph(in_fmts, channels, fy: str, pixels=(2, 2), relu=False, leaky=None, name="cat",
+                 rounding="nearest-away") -> QGraph:
     """A one-layer QGraph ``y = concat(x0, x1, ...)`` with the lowering's shift and bound rules."""
     fxs, out = [Format.parse(f) for f in in_fmts], Format.parse(fy)
     names = [f"x{i}" for i in range(len(fxs))]
     params = ConcatParams(tuple(f.frac - out.frac for f in fxs), tuple(channels))
     layer = QLayer(name, "concat", names, "y", fxs, out, params=params,
-                   leaky=None if leaky is None else LeakyInt(*leaky))
+                   leaky=None if leaky is None else LeakyInt(*leaky), rounding=rounding)
     layer.lo, layer.hi = (0 if relu else out.min_int), out.max_int
     shapes = {t: (c, *pixels) for t, c in zip(names, channels)}
     shapes["y"] = (sum(channels), *pixels)
@@ -55,6 +56,8 @@ def cases() -> list[tuple[str, QGraph]]:
         ("f", concat_graph(["s8.1", "s8.6", "s8.3", "s4.2"], (1, 1, 1, 2), "s8.3", (1, 1))),  # chain of 3
         ("g", concat_graph(["s8.5", "s8.5"], (2, 2), "s8.5", (2, 3))),                # the same tensor twice
         ("h", concat_graph(["s8.2", "u8.0"], (1, 4), "s16.6", (2, 2))),               # 16-bit out, left shifts
+        ("ev", concat_graph(["s8.2", "s8.6"], (3, 2), "s8.3", rounding="nearest-even")),  # ROUND_EVEN, shifts -1, 3
+        ("evl", concat_graph(["s8.2", "s8.5"], (1, 2), "s8.3", (3, 1), leaky=(192, 7), rounding="nearest-even")),
     ]
     shifts = {s for _, q in out for s in q.layers[0].params.shifts}
     assert {-6, -4, -1, 0, 1, 3, 7} <= shifts, shifts
@@ -111,7 +114,7 @@ def build(n_frames: int = N_FRAMES):
         insts, ins, out, stages = instances_of(name, q)
         shapes = [q.shapes[t] for t in layer.inputs]
         xs = frames_for(layer, shapes, n_frames, rng, same=(name == "g"))
-        y = golden_concat(xs, layer.params.shifts, layer.lo, layer.hi, layer.leaky)
+        y = golden_concat(xs, layer.params.shifts, layer.lo, layer.hi, layer.leaky, layer.rounding)
         assert stages[-1].cycles == math.prod(q.shapes["y"])
         instances += insts
         for t, f, x in zip(ins, layer.in_fmts, xs):

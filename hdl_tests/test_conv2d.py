@@ -72,6 +72,7 @@ class Case:
     groups: int = 1  # grouped / depthwise conv: weights [co, ci/groups, kh, kw]
     leaky: tuple | None = None  # a fused LeakyRelu (A, Fal)
     taps: int = 1    # KU: kernel taps of one row per cycle (divides KW)
+    rounding: str = "nearest-away"  # "nearest-even": ROUND_EVEN (an imported model's quantizer)
 
 
 CASES = [
@@ -115,6 +116,8 @@ CASES = [
     Case("grp1x1", 8, 6, 4, 5, (1, 1), (1, 1), (0, 0, 0, 0), 3, 4, True, groups=2),
     # a fused LeakyRelu 0.1 (A = 205, Fal = 11) on a 3x3 conv, PE 2 x SIMD 3
     Case("leaky", 3, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, True, leaky=(205, 11)),
+    Case("even", 3, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, True, "relu_u", rounding="nearest-even"),
+    Case("evenlk", 2, 4, 4, 5, (3, 3), (1, 1), (1, 1, 1, 1), 4, 1, False, leaky=(205, 11), rounding="nearest-even"),
 ]
 
 #: kernel-tap unrolling (KU): every case's measured cycles per frame must equal the analytic ones
@@ -235,7 +238,7 @@ def hand_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np.nd
         activation="relu" if c.act else None, weight=weight, w_fmt=w_fmt, bias=bias,
         b_fmt=Format.parse("s16.10"), acc_frac=x_fmt.frac + w_fmt.frac,
         acc_width=signed_width(*acc_bounds(weight, bias, x_fmt)), shift=shift, lo=lo, hi=hi,
-        leaky=None if c.leaky is None else LeakyInt(*c.leaky),
+        leaky=None if c.leaky is None else LeakyInt(*c.leaky), rounding=c.rounding,
     )
     q = QGraph(c.name, "x", "y", [layer], {"x": (c.ci, c.h, c.w), "y": (c.co, oh, ow)},
                {"x": x_fmt, "y": out_fmt})
@@ -274,7 +277,7 @@ def build_case(c: Case, index: int):
     q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
     inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name, taps=c.taps)
     acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads, c.groups)
-    y = requantize(acc, layer.shift, layer.lo, layer.hi, layer.leaky)
+    y = requantize(acc, layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)
     assert (acc >= -(1 << (layer.acc_width - 1))).all() and (acc < (1 << (layer.acc_width - 1))).all()
     frames_in = [f.transpose(1, 2, 0).ravel().tolist() for f in x]     # HWC stream order
     frames_out = [f.transpose(1, 2, 0).ravel().tolist() for f in y]

@@ -43,7 +43,7 @@ def mac_bounds(w: np.ndarray, bias: np.ndarray, x_fmt: Format) -> tuple[int, int
 
 def dense_graph(n_in: int, n_out: int, x_fmt: str, out_word: int, out_signed: bool, activation=None,
                 shift: int | None = None, w_range=(-128, 127), big_bias: bool = False, seed: int = 0,
-                name: str = "fc", w_frac: int = 6, w_word: int = 8, leaky=None) -> QGraph:
+                name: str = "fc", w_frac: int = 6, w_word: int = 8, leaky=None, rounding="nearest-away") -> QGraph:
     """A one-layer QGraph: random int8 weights with rows of all -128 / all 127, biases at the
     accumulator frac, shift chosen so the outputs spread over the output range (and saturate)."""
     rng = np.random.default_rng(seed)
@@ -65,7 +65,8 @@ def dense_graph(n_in: int, n_out: int, x_fmt: str, out_word: int, out_signed: bo
     y_fmt = Format(out_signed, out_word, acc_frac - shift)
     layer = QLayer(name, "dense", ["x"], "y", [xf], y_fmt, activation=activation, weight=w, w_fmt=wf,
                    bias=bias, b_fmt=Format(True, 16, acc_frac), acc_frac=acc_frac,
-                   acc_width=signed_width(lo, hi), shift=shift, leaky=None if leaky is None else LeakyInt(*leaky))
+                   acc_width=signed_width(lo, hi), shift=shift, leaky=None if leaky is None else LeakyInt(*leaky),
+                   rounding=rounding)
     layer.lo, layer.hi = clamp_bounds(y_fmt, activation)
     return QGraph(f"dense_{name}", "x", "y", [layer], {"x": (n_in,), "y": (n_out,)}, {"x": xf, "y": y_fmt})
 
@@ -108,6 +109,9 @@ def cases() -> dict:
         "lk": (dense_graph(12, 6, "s8.3", 8, True, seed=16, leaky=(205, 11)), "fc", 3, 4, None),  # LeakyRelu 0.1
         "lkn": (dense_graph(7, 4, "s8.3", 16, True, shift=-2, w_range=(-16, 16), seed=17, leaky=(-128, 8)),
                 "fc", 2, 7, None),  # LeakyRelu -0.5, left shift: SHIFT + Fal = 6
+        "ev": (dense_graph(12, 6, "s8.3", 8, True, seed=18, rounding="nearest-even"), "fc", 3, 4, None),  # ROUND_EVEN
+        "evl": (dense_graph(12, 6, "s8.3", 8, True, seed=19, leaky=(205, 11), rounding="nearest-even"), "fc", 2, 3,
+                None),
         "m1": (mlp, "fc1", 4, 4, None),
         "m2": (mlp, "fc2", 2, 3, None),
     }
@@ -128,7 +132,8 @@ def build(n_frames: int = N_FRAMES):
         layer = q.layer(lname)
         n_out, n_in = layer.weight.shape
         x = input_frames(layer.in_fmts[0], n_in, n_frames, rng)
-        y = requantize(dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi, layer.leaky)
+        y = requantize(dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi, layer.leaky,
+                       layer.rounding)
         order, stream_w = np.arange(n_in), None
         if perm_seed is not None:  # the input stream carries x[order]; the columns follow
             order = np.random.default_rng(perm_seed).permutation(n_in)

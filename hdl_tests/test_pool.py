@@ -65,6 +65,13 @@ CASES = [
     ("av_leaky", "avgpool", 2, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), "s8.4", "s8.6", {"count_include_pad": False},
      None, (205, 11)),
     ("gap_leaky", "gap", 3, 3, 4, None, None, None, "s8.3", "s8.5", {}, None, (192, 7)),
+    # rounding half to even (ROUND_EVEN: an imported model's quantizer), plain and with a LeakyRelu
+    ("av_even", "avgpool", 3, 5, 5, (2, 2), (2, 2), (0, 0, 0, 0), "s8.4", "s8.3", {"count_include_pad": False},
+     None, None, "nearest-even"),
+    ("av_even_rom", "avgpool", 1, 7, 5, (3, 3), (1, 1), (1, 1, 1, 1), "u8.4", "u8.3", {"count_include_pad": False},
+     None, None, "nearest-even"),
+    ("gap_even", "gap", 2, 4, 4, None, None, None, "s8.4", "s8.3", {}, None, None, "nearest-even"),
+    ("gap_leaky_even", "gap", 3, 3, 4, None, None, None, "s8.3", "s8.5", {}, None, (192, 7), "nearest-even"),
 ]
 
 
@@ -86,8 +93,10 @@ def build_layer(spec, seed: int):
     if out_fmt is not None:
         overrides["pool"] = {"output": out_fmt}
     q, _ = lower(graph, choose_formats(cal, QuantOptions(overrides=overrides)))
-    if len(spec) > 12:
+    if len(spec) > 12 and spec[12] is not None:
         q.layers[0].leaky = LeakyInt(*spec[12])
+    if len(spec) > 13:
+        q.layers[0].rounding = spec[13]
     return q, q.layers[0]
 
 
@@ -110,10 +119,11 @@ def golden(layer, x: np.ndarray) -> np.ndarray:
             total = kernels.window_sum(x, a.kernel, a.stride, a.pads) * np.asarray(layer.params.recip, np.int64)
         else:
             total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int64) * np.int64(layer.params.recip)
-        return kernels.requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky)
+        return kernels.requantize(total, layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)
     if layer.op == "avgpool":
-        return kernels.avgpool(x, a.kernel, a.stride, a.pads, layer.params.recip, layer.shift, layer.lo, layer.hi)
-    return kernels.gap(x, layer.params.recip, layer.shift, layer.lo, layer.hi)
+        return kernels.avgpool(x, a.kernel, a.stride, a.pads, layer.params.recip, layer.shift, layer.lo, layer.hi,
+                               None, layer.rounding)
+    return kernels.gap(x, layer.params.recip, layer.shift, layer.lo, layer.hi, None, layer.rounding)
 
 
 def hwc(frames: np.ndarray) -> list[list[int]]:

@@ -54,7 +54,20 @@ def sweep_sets() -> list[tuple]:
     # the extremes on purpose
     sets += [(40, 15, 8, -128, 127), (40, -3, 8, 0, 255), (8, -3, 8, -128, 127), (8, 15, 8, -128, 127),
              (62, 15, 16, -32768, 32767), (2, 0, 8, -128, 127), (33, 1, 8, 0, 255)]
-    return [s + (None, None) if len(s) == 5 else s for s in sets] + leaky_sets()
+    plain = [s + (None, None) if len(s) == 5 else s for s in sets]
+    return [s + (0,) for s in plain + leaky_sets()] + even_sets(plain)
+
+
+def even_sets(plain) -> list[tuple]:
+    """ROUND_EVEN = 1 (round half to even, SPEC.md 3): every third plain set, int8 and uint8 sets
+    whose ties lie at the saturation thresholds (acc = (127 + 1/2) * 2**SHIFT, ...), and LeakyRelu
+    sets (the negative path rounds to even too)."""
+    sets = [s + (1,) for s in plain[::3]]
+    sets += [(20, 1, 8, -128, 127, None, None, 1), (20, 4, 8, -128, 127, None, None, 1),
+             (16, 2, 8, 0, 255, None, None, 1), (33, 9, 8, -128, 127, None, None, 1),
+             (8, 7, 8, -128, 127, None, None, 1), (62, 15, 16, -32768, 32767, None, None, 1)]
+    sets += [s + (1,) for s in leaky_sets()[::4]]
+    return sets
 
 
 #: LeakyRelu slopes (A, Fal) as the lowering quantizes alpha (SPEC.md 3: word 8, the max method)
@@ -99,7 +112,8 @@ def stimulus(width: int, shift: int, lo: int, hi: int, n_random: int, rng: rando
                     vals.add(q + d if alpha > 0 else -q + d)
     if shift > 0:
         half = 1 << (shift - 1)
-        for base in (0, 3 << shift, -(3 << shift), 5 << shift, -(5 << shift)):
+        for base in (0, 3 << shift, -(3 << shift), 5 << shift, -(5 << shift), lo << shift, hi << shift,
+                     (lo + 1) << shift, (hi - 1) << shift):
             for d in (-1, 0, 1):
                 vals |= {base + half + d, base - half + d}
     # around the saturation thresholds (in accumulator units)
@@ -116,9 +130,10 @@ def stimulus(width: int, shift: int, lo: int, hi: int, n_random: int, rng: rando
 
 def wrapper_source(sets) -> str:
     ports, insts = [], []
-    for i, (width, shift, out_w, lo, hi, alpha, frac) in enumerate(sets):
+    for i, (width, shift, out_w, lo, hi, alpha, frac, even) in enumerate(sets):
         ports += [f"    input  wire [{width - 1}:0] acc_{i}", f"    output wire [{out_w - 1}:0] y_{i}"]
         leaky = "" if alpha is None else f", .LEAKY(1), .ALPHA({alpha}), .ALPHA_FRAC({frac})"
+        leaky += ", .ROUND_EVEN(1)" if even else ""
         insts.append(
             f"    fpgagen_requant #(.ACC_WIDTH({width}), .SHIFT({shift}), .OUT_WIDTH({out_w}), "
             f".LO({lo}), .HI({hi}){leaky}) u_{i} (.acc(acc_{i}), .y(y_{i}));"
@@ -141,10 +156,11 @@ if cocotb is not None:
     async def run_sweep(dut):
         sets = [tuple(s) for s in json.loads(os.environ["REQUANT_SETS"])]
         rng = random.Random(1234)
-        stims = [stimulus(w, s, lo, hi, 120, rng, a, f) for (w, s, _, lo, hi, a, f) in sets]
+        stims = [stimulus(w, s, lo, hi, 120, rng, a, f) for (w, s, _, lo, hi, a, f, _) in sets]
         steps = max(len(v) for v in stims)
-        expected = [requantize(np.array(v, np.int64), s, lo, hi, None if a is None else (a, f))
-                    for v, (_, s, _, lo, hi, a, f) in zip(stims, sets)]
+        expected = [requantize(np.array(v, np.int64), s, lo, hi, None if a is None else (a, f),
+                               "nearest-even" if even else "nearest-away")
+                    for v, (_, s, _, lo, hi, a, f, even) in zip(stims, sets)]
         checked = 0
         for t in range(steps):
             for i, vals in enumerate(stims):
@@ -155,11 +171,12 @@ if cocotb is not None:
             for i, vals in enumerate(stims):
                 if t >= len(vals):
                     continue
-                width, shift, out_w, lo, hi, alpha, frac = sets[i]
+                width, shift, out_w, lo, hi, alpha, frac, even = sets[i]
                 raw = getattr(dut, f"y_{i}").value
                 got = raw.to_signed() if lo < 0 else raw.to_unsigned()
                 want = int(expected[i][t])
                 leaky = "" if alpha is None else f", ALPHA {alpha}, ALPHA_FRAC {frac}"
+                leaky += ", ROUND_EVEN 1" if even else ""
                 assert got == want, (f"set {i} (ACC_WIDTH {width}, SHIFT {shift}, LO {lo}, HI {hi}{leaky}): "
                                      f"acc {vals[t]} -> {got}, golden {want}")
                 checked += 1
@@ -182,6 +199,10 @@ def test_requant_sweep(tmp_path):
     {"ACC_WIDTH": 12, "SHIFT": -13, "OUT_WIDTH": 16, "LO": -32768, "HI": 32767, "LEAKY": 1, "ALPHA": -128,
      "ALPHA_FRAC": 8},
     {"ACC_WIDTH": 64, "SHIFT": 20, "OUT_WIDTH": 8, "LO": -128, "HI": 127, "LEAKY": 1, "ALPHA": 0, "ALPHA_FRAC": 0},
+    {"ACC_WIDTH": 24, "SHIFT": 8, "OUT_WIDTH": 8, "LO": -128, "HI": 127, "ROUND_EVEN": 1},
+    {"ACC_WIDTH": 8, "SHIFT": 12, "OUT_WIDTH": 8, "LO": -128, "HI": 127, "ROUND_EVEN": 1},
+    {"ACC_WIDTH": 24, "SHIFT": 8, "OUT_WIDTH": 8, "LO": 0, "HI": 255, "LEAKY": 1, "ALPHA": 205, "ALPHA_FRAC": 11,
+     "ROUND_EVEN": 1},
 ])
 def test_requant_lint(params):
     rtlsim.assert_lint_clean("fpgagen_requant", SOURCES, params)
@@ -218,3 +239,14 @@ def test_leaky_sets_cover_the_paths():
     assert {(a, f) for *_, a, f in leaky} == set(SLOPES.values()) | {(0, 0)}
     assert any(s + f <= 0 for _, s, _, _, _, a, f in leaky)
     assert any(a < 0 for *_, a, f in leaky)
+
+
+def test_even_sets_reach_the_ties():
+    """ROUND_EVEN sets: plain and LeakyRelu ones, an int8 tie at the top (acc = 127.5 * 2**SHIFT
+    rounds to 128, saturated to 127) and one where the golden modes differ."""
+    sets = [s for s in sweep_sets() if s[-1]]
+    assert any(a is not None for *_, a, f, e in sets) and any(a is None for *_, a, f, e in sets)
+    tie = 255 << 3  # (127 + 1/2) * 2**4
+    assert requantize(np.array([tie, -tie - (1 << 4)]), 4, -128, 127, None, "nearest-even").tolist() == [127, -128]
+    assert requantize(np.array([40, 24]), 4, -128, 127, None, "nearest-even").tolist() == [2, 2]
+    assert requantize(np.array([40, 24]), 4, -128, 127).tolist() == [3, 2]

@@ -14,6 +14,13 @@ def round_away(fr: Fraction) -> int:
     return whole if fr >= 0 else -whole
 
 
-def ref_requant(acc: int, shift: int, lo: int, hi: int) -> int:
-    """SPEC.md section 3: acc / 2**shift rounded half away from zero, clamped to [lo, hi]."""
-    return min(hi, max(lo, round_away(Fraction(acc, 1) / Fraction(2) ** shift)))
+def round_even(fr: Fraction) -> int:
+    """Round half to even, exactly (Python's round of a Fraction)."""
+    return round(fr)
+
+
+def ref_requant(acc: int, shift: int, lo: int, hi: int, even: bool = False) -> int:
+    """SPEC.md section 3: acc / 2**shift rounded half away from zero (``even``: half to even),
+    clamped to [lo, hi]."""
+    exact = Fraction(acc, 1) / Fraction(2) ** shift
+    return min(hi, max(lo, round_even(exact) if even else round_away(exact)))

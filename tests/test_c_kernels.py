@@ -30,6 +30,7 @@ from fpgagen.ops._mac import mac_bounds
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.ops.conv import ConvParams
 from fpgagen.ops.pool import AvgPoolParams, Window
+from reference import ref_requant
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -381,24 +382,50 @@ def test_requantize_matches_golden(tmp_path):
     # the narrow (32-bit) form where the generator allows it: |acc| * 2**max(0, -shift) < 2**29
     narrow = [(a, s, lo, hi) for a, s, lo, hi in cases if abs(a) * 2 ** max(0, -s) < 2**29]
     narrow += [(s * (2**29 - 1 - d), k, -128, 127) for s in (1, -1) for d in (0, 1) for k in (1, 15, 28, 29, 30, 31, 40)]
-    rows = ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi}), 0}}" for a, s, lo, hi in cases)
-    rows += ",\n" + ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi}), 1}}" for a, s, lo, hi in narrow)
+    assert len(narrow) > 500
+    got = run_requantize(tmp_path, [c + (0,) for c in cases] + [c + (1,) for c in narrow],
+                         "fpgagen_requantize_narrow", "fpgagen_requantize", "")
+    want = [int(gk.requantize(np.array([a]), s, lo, hi)[0]) for a, s, lo, hi in cases + narrow]
+    assert got == want
+
+
+def run_requantize(tmp_path, cases, narrow_fn: str, wide_fn: str, extra_arg: str) -> list[int]:
+    """Compile and run ``narrow_fn`` / ``wide_fn`` (acc, shift, lo, hi[extra_arg]) of the C runtime on
+    ``cases`` ``(acc, shift, lo, hi, narrow)``: the results."""
+    rows = ",\n".join(f"{{INT64_C({a}), {s}, INT32_C({lo}), INT32_C({hi}), {n}}}" for a, s, lo, hi, n in cases)
     (tmp_path / "rq.c").write_text(
         '#include <stdio.h>\n#include "fpgagen_nn.h"\n'
         "static const struct { int64_t acc; int32_t shift, lo, hi, narrow; } cases[] = {\n" + rows + "\n};\n"
         "int main(void) {\n    size_t i;\n    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {\n"
         "        printf(\"%ld\\n\", (long)(cases[i].narrow\n"
-        "            ? fpgagen_requantize_narrow((int32_t)cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi)\n"
-        "            : fpgagen_requantize(cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi)));\n"
+        f"            ? {narrow_fn}((int32_t)cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi{extra_arg})\n"
+        f"            : {wide_fn}(cases[i].acc, cases[i].shift, cases[i].lo, cases[i].hi{extra_arg})));\n"
         "    }\n    return 0;\n}\n")
-    assert len(narrow) > 500
-    cases = cases + narrow
     for rel in cb.RUNTIME_FILES:
         (tmp_path / rel).write_text(cb.read_library_file(f"c/{rel}"))
     exe = cb.compile_host(tmp_path, tmp_path / "rq", sources=("rq.c", "fpgagen_nn.c"), extra=sanitizer_flags(tmp_path))
-    got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
-    want = [int(gk.requantize(np.array([a]), s, lo, hi)[0]) for a, s, lo, hi in cases]
+    return [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
+
+
+def test_requantize_half_to_even_matches_golden(tmp_path):
+    """fpgagen_requantize_rounded / _narrow_rounded with even = 1 (SPEC.md 3's nearest-even mode):
+    the ties k + 1/2 of every shift, at 0 and at the int8 / uint8 extremes, and the wide range."""
+    accs = [0, 1, -1, 2**40 + 5, -(2**40 + 5), 2**60 - 1, -(2**60), 2**31 - 1, -(2**31)]
+    shifts = [-5, 0, 1, 2, 3, 7, 8, 15, 31, 33, 62, 63]
+    for s in (1, 2, 3, 7, 8, 15, 31, 33, 62):
+        for k in (0, 1, 2, 3, -1, -2, -3, 126, 127, 128, -127, -128, -129, 254, 255, 256):
+            for d in (-1, 0, 1):
+                accs.append(k * 2**s + 2 ** (s - 1) + d)
+    bounds = [(-128, 127), (0, 255)]
+    cases = [(a, s, lo, hi, 0) for a in accs for s in shifts for lo, hi in bounds
+             if (s >= 0 or abs(a) < 2 ** (60 + s)) and abs(a) < 2**61]
+    cases += [(a, s, lo, hi, 1) for a, s, lo, hi, _ in cases if abs(a) * 2 ** max(0, -s) < 2**29]
+    got = run_requantize(tmp_path, cases, "fpgagen_requantize_narrow_rounded", "fpgagen_requantize_rounded", ", 1")
+    want = [ref_requant(a, s, lo, hi, even=True) for a, s, lo, hi, _ in cases]
     assert got == want
+    gold = [int(gk.requantize(np.array([a]), s, lo, hi, None, "nearest-even")[0]) for a, s, lo, hi, _ in cases]
+    assert gold == want
+    assert want != [ref_requant(a, s, lo, hi) for a, s, lo, hi, _ in cases]  # the ties do differ
 
 
 def test_generator_refuses_what_the_runtime_cannot_do():

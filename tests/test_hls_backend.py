@@ -156,7 +156,7 @@ def test_generated_text_is_deterministic_and_names_its_sources(digits_cnn):
     assert "ARRAY_PARTITION variable=CONV2_CONV_W cyclic factor=4 dim=1" in cpp
     assert "ARRAY_PARTITION variable=CONV2_CONV_W cyclic factor=8 dim=2" in cpp
     lib = a.files["fpgagen_nn.h"].decode()
-    assert lib.count("round_shift<SHIFT, Acc>::apply") == 1  # rounding written once
+    assert lib.count("round_shift<SHIFT, Acc, EVEN>::apply") == 1  # rounding written once
     assert "#pragma HLS PIPELINE II=1" in lib and "#pragma HLS UNROLL" in lib
     # only <cstdint> types in the generated model
     assert not re.search(r"\b(int|short|long|char)\s+\w+\[", cpp)

@@ -257,9 +257,13 @@ def rq_values(acc_bits: int) -> list[int]:
 
 
 def rq_jobs():
+    """Every shift and range, rounding half away from zero; then half to even (SPEC.md 3's
+    nearest-even mode) on every shift of the int8, uint8 and int16 ranges."""
     for acc_t, bits in (("int32_t", 32), ("int64_t", 63)):
         for shift, (out_t, lo, hi) in itertools.product(RQ_SHIFTS, RQ_RANGES):
-            yield acc_t, bits, shift, out_t, lo, hi
+            yield acc_t, bits, shift, out_t, lo, hi, False
+        for shift, (out_t, lo, hi) in itertools.product(RQ_SHIFTS, RQ_RANGES[:2] + RQ_RANGES[4:]):
+            yield acc_t, bits, shift, out_t, lo, hi, True
 
 
 # -- the one compile --------------------------------------------------------------------------------
@@ -304,12 +308,12 @@ def driver_source(tops: list[tuple[str, str, int]]) -> str:
         "    return 0;",
         "}",
         "",
-        "template <int S, int64_t LO, int64_t HI, typename Out, typename Acc, int N>",
+        "template <int S, int64_t LO, int64_t HI, typename Out, bool E, typename Acc, int N>",
         "void rq(const char* tag, const long long (&v)[N]) {",
         "    std::printf(\"%s\", tag);",
         "    for (int i = 0; i < N; ++i)",
         "        std::printf(\" %lld\", static_cast<long long>(",
-        "            fpgagen_nn::requantize<S, LO, HI, Out>(static_cast<Acc>(v[i]))));",
+        "            fpgagen_nn::requantize<S, LO, HI, Out, E>(static_cast<Acc>(v[i]))));",
         "    std::printf(\"\\n\");",
         "}",
         "",
@@ -323,8 +327,8 @@ def driver_source(tops: list[tuple[str, str, int]]) -> str:
         t = top.upper()
         lines.append(f"    if ((rc = run_case<{t}_IN_SIZE, {t}_OUT_SIZE, {top}_in_t, {top}_out_t>"
                      f"(\"{top}\", {samples}, {top}, {top}_stream, in)) != 0) return rc;")
-    for n, (acc_t, bits, shift, out_t, lo, hi) in enumerate(rq_jobs()):
-        lines.append(f"    rq<{shift}, {lo}, {hi}, {out_t}, {acc_t}>(\"rq{n}\", RQ_{bits});")
+    for n, (acc_t, bits, shift, out_t, lo, hi, even) in enumerate(rq_jobs()):
+        lines.append(f"    rq<{shift}, {lo}, {hi}, {out_t}, {str(even).lower()}, {acc_t}>(\"rq{n}\", RQ_{bits});")
     lines += ["    return 0;", "}", ""]
     return "\n".join(lines)
 
@@ -433,14 +437,15 @@ def test_unoptimised_build_links_and_agrees(request, which):
 
 def test_requantize_matches_golden(sweep):
     by_tag = sweep["_rq"]
-    for n, (acc_t, bits, shift, out_t, lo, hi) in enumerate(rq_jobs()):
+    for n, (acc_t, bits, shift, out_t, lo, hi, even) in enumerate(rq_jobs()):
         vals = rq_values(bits)
         got = by_tag[f"rq{n}"][0]
-        want = [ref_requant(v, shift, lo, hi) for v in vals]
-        assert got == want, (acc_t, shift, out_t, lo, hi)
+        want = [ref_requant(v, shift, lo, hi, even) for v in vals]
+        assert got == want, (acc_t, shift, out_t, lo, hi, even)
         # where the golden kernel's int64 arithmetic is valid (no overflow of the left shift, |acc| < 2**62)
         ok = [i for i, v in enumerate(vals) if (shift > 0 or abs(v) < 2 ** (62 + shift)) and abs(v) < 2**62]
-        gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi)
+        gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi, None,
+                            "nearest-even" if even else "nearest-away")
         assert gold.tolist() == [want[i] for i in ok], (acc_t, shift)
 
 
@@ -468,9 +473,9 @@ def leaky_int(alpha: float) -> tuple[int, int]:
 LEAKIES = [leaky_int(a) for a in ALPHAS] + [(150, -1), (255, 0), (-128, 7)]  # alpha 300, 255, -1
 
 
-def ref_leaky(acc: int, shift: int, lo: int, hi: int, leaky) -> int:
+def ref_leaky(acc: int, shift: int, lo: int, hi: int, leaky, even: bool = False) -> int:
     a, frac = leaky
-    return ref_requant(acc, shift, lo, hi) if acc >= 0 else ref_requant(acc * a, shift + frac, lo, hi)
+    return ref_requant(acc, shift, lo, hi, even) if acc >= 0 else ref_requant(acc * a, shift + frac, lo, hi, even)
 
 
 def samples_of(ctype: str, n: int, rng, count: int = SAMPLES, lo=None, hi=None) -> np.ndarray:
@@ -755,9 +760,12 @@ RQL_RANGES = (("int8_t", -128, 127), ("int16_t", -32768, 1000))
 
 
 def rql_jobs():
-    for (acc_t, bits), shift, leaky, (out_t, lo, hi) in itertools.product(RQL_ACCS, RQL_SHIFTS, LEAKIES,
-                                                                          RQL_RANGES):
-        yield acc_t, bits, shift, leaky, out_t, lo, hi
+    """Every combination rounding half away from zero; every other one also half to even."""
+    jobs = list(itertools.product(RQL_ACCS, RQL_SHIFTS, LEAKIES, RQL_RANGES))
+    for (acc_t, bits), shift, leaky, (out_t, lo, hi) in jobs:
+        yield acc_t, bits, shift, leaky, out_t, lo, hi, False
+    for (acc_t, bits), shift, leaky, (out_t, lo, hi) in jobs[::2]:
+        yield acc_t, bits, shift, leaky, out_t, lo, hi, True
 
 
 def kernel_driver_source(cases: list[KernelCase]) -> str:
@@ -768,12 +776,12 @@ def kernel_driver_source(cases: list[KernelCase]) -> str:
              "    for (int i = 0; i < n; ++i) std::printf(\" %lld\", static_cast<long long>(y[i]));",
              "    std::printf(\"\\n\");",
              "}", "",
-             "template <int S, int64_t LO, int64_t HI, typename Out, int A, int F, typename Acc, int N>",
+             "template <int S, int64_t LO, int64_t HI, typename Out, int A, int F, bool E, typename Acc, int N>",
              "void rql(const char* tag, const long long (&v)[N]) {",
              "    std::printf(\"%s\", tag);",
              "    for (int i = 0; i < N; ++i)",
              "        std::printf(\" %lld\", static_cast<long long>(",
-             "            fpgagen_nn::requantize_leaky<S, LO, HI, Out, A, F>(static_cast<Acc>(v[i]))));",
+             "            fpgagen_nn::requantize_leaky<S, LO, HI, Out, A, F, E>(static_cast<Acc>(v[i]))));",
              "    std::printf(\"\\n\");",
              "}", ""]
     for acc_t, bits in RQL_ACCS:
@@ -795,8 +803,9 @@ def kernel_driver_source(cases: list[KernelCase]) -> str:
                   "}", f"}}  // namespace kc{n}"]
     lines += ["", "int main() {"]
     lines += [f"    kc{n}::run();" for n in range(len(cases))]
-    for n, (acc_t, bits, shift, (a, f), out_t, lo, hi) in enumerate(rql_jobs()):
-        lines.append(f"    rql<{shift}, {lo}, {hi}, {out_t}, {a}, {f}, {acc_t}>(\"rql{n}\", RQL_{bits});")
+    for n, (acc_t, bits, shift, (a, f), out_t, lo, hi, even) in enumerate(rql_jobs()):
+        lines.append(f"    rql<{shift}, {lo}, {hi}, {out_t}, {a}, {f}, {str(even).lower()}, {acc_t}>(\"rql{n}\", "
+                     f"RQL_{bits});")
     lines += ["    return 0;", "}", ""]
     return "\n".join(lines)
 
@@ -839,17 +848,18 @@ def test_new_kernel_cases_reach_both_paths_and_the_bounds():
 
 
 def test_requantize_leaky_matches_reference(kernel_sweep):
-    for n, (acc_t, bits, shift, leaky, out_t, lo, hi) in enumerate(rql_jobs()):
+    for n, (acc_t, bits, shift, leaky, out_t, lo, hi, even) in enumerate(rql_jobs()):
         vals = rql_values(bits)
         got = kernel_sweep[f"rql{n}"][0]
-        want = [ref_leaky(v, shift, lo, hi, leaky) for v in vals]
-        assert got == want, (acc_t, shift, leaky, out_t, lo, hi)
+        want = [ref_leaky(v, shift, lo, hi, leaky, even) for v in vals]
+        assert got == want, (acc_t, shift, leaky, out_t, lo, hi, even)
         # the golden kernel where its int64 arithmetic is valid (no overflow of a left shift)
         a, frac = leaky
         ok = [i for i, v in enumerate(vals)
               if abs(v * (a if v < 0 else 1)) < 2 ** (62 + min(0, shift + (frac if v < 0 else 0)))]
-        gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi, leaky)
-        assert gold.tolist() == [want[i] for i in ok], (acc_t, shift, leaky)
+        gold = k.requantize(np.array([vals[i] for i in ok], dtype=np.int64), shift, lo, hi, leaky,
+                            "nearest-even" if even else "nearest-away")
+        assert gold.tolist() == [want[i] for i in ok], (acc_t, shift, leaky, even)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,7 +36,9 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from fpgagen.errors import ModelError
-from fpgagen.ir.graph import Graph, Node
+from fpgagen.fixed import round_real
+from fpgagen.ir.format import Format
+from fpgagen.ir.graph import Graph, Node, QuantPoint
 from fpgagen.names import fmt_shape, quoted, shorten
 from fpgagen.ops import onnx_rules
 from fpgagen.ops.activation import Clip, ReLU
@@ -113,7 +115,7 @@ _fmt_shape = fmt_shape
 
 # -- the importer --------------------------------------------------------------------------------------
 class _Importer:
-    def __init__(self, model: onnx.ModelProto, source: str, name: str):
+    def __init__(self, model: onnx.ModelProto, source: str, name: str, snap_scales: bool = False):
         self.model = model
         self.g = model.graph
         self.where = source or name or "ONNX model"
@@ -130,6 +132,15 @@ class _Importer:
         self.input_fixed: tuple | None = None
         self.inferred = self._infer_shapes()
         self.used = {i for n in self.g.node for i in n.input} | {o.name for o in self.g.output}
+        #: quantization.snap_scales: a scale that is not a power of two is rounded to one (noted)
+        self.snap_scales = snap_scales
+        #: IR tensor -> the format the model gives it (QuantizeLinear/DequantizeLinear, QONNX Quant)
+        self.quant: dict = {}
+        #: the integer output of a QuantizeLinear of a computed tensor -> (its input, QuantPoint, scale, zp)
+        self.qouts: dict = {}
+        #: a constant computed by a DequantizeLinear (a weight or bias) -> its QuantPoint
+        self.const_quant: dict = {}
+        self.input_name = ""
 
     # -- model-level checks
     def _opset(self) -> int:
@@ -246,6 +257,7 @@ class _Importer:
                              f"supported: a vector [N, K], a 1-D map [N, C, W] or an image [N, C, H, W]")
         self.tensors[vi.name] = _Tensor(vi.name, in_shape, irs, free=True)
         self.shapes[vi.name] = irs
+        self.input_name = vi.name
 
         for index, node in enumerate(g.node):
             self._node(node, index)
@@ -253,6 +265,9 @@ class _Importer:
         out_name = g.output[0].name
         if out_name in self.consts:
             raise ModelError(f"{self.where}: the model output {quoted(out_name)} is a constant")
+        if out_name in self.qouts:
+            raise ModelError(f"{self.where}: the model output {quoted(out_name)} is the integer output of a "
+                             f"QuantizeLinear; supported: a float output (a DequantizeLinear after it)")
         if out_name not in self.tensors:
             raise ModelError(f"{self.where}: the model output {quoted(out_name)} is never computed")
         out = self.tensors[out_name]
@@ -273,7 +288,8 @@ class _Importer:
         graph = Graph(
             name=self.name, input=vi.name, output=out.ir, nodes=self.nodes, shapes=self.shapes,
             onnx_input_shape=in_shape, onnx_output_shape=out.shape, notes=self.notes,
-            source=self.where if self.where != self.name else "", input_order=order,
+            source=self.where if self.where != self.name else "", input_order=order, quant=self.quant,
+            onnx_tensors={name: t.ir for name, t in self.tensors.items()},
         )
         return run_passes(graph)
 
@@ -331,14 +347,28 @@ class _Importer:
 
     def _node(self, node: onnx.NodeProto, index: int) -> None:
         op = node.op_type
+        if node.domain in QONNX_DOMAINS and op in _QONNX_IMPORTERS:
+            computed = [i for i in node.input[:1] if i and i not in self.consts]
+            for name in computed:
+                if name not in self.tensors:
+                    raise self.err(node, index, f"input {quoted(name)} is not computed before this node")
+            _QONNX_IMPORTERS[op](self, node, index, bool(computed), _attrs(node))
+            return
         if node.domain not in ("", "ai.onnx"):
             raise self.err(node, index, f"op {node.domain}.{op} is not supported; supported: the default "
                                         f"ONNX domain ops {', '.join(SUPPORTED_OPS)}")
         computed = [i for i in node.input if i and i not in self.consts]
         for name in computed:
-            if name not in self.tensors:
+            if name in self.qouts and op != "DequantizeLinear":
+                raise self.err(node, index, f"input {quoted(name)} is the integer output of a QuantizeLinear; "
+                                            f"supported: a DequantizeLinear reading it (a Q/DQ pair)")
+            if name not in self.tensors and name not in self.qouts:
                 raise self.err(node, index, f"input {quoted(name)} is not computed before this node "
                                             f"(the graph must be topologically sorted)")
+        if op in _QDQ_IMPORTERS and node.domain in ("", "ai.onnx"):
+            self.check_schema(node, index)
+            _QDQ_IMPORTERS[op](self, node, index, bool(computed), _attrs(node))
+            return
         if op in ("Shape", "Size") and computed:
             shape = self.full_shape(self.tensors[computed[0]])
             self._fold(node, index, [np.broadcast_to(np.zeros((), np.float32), shape)])  # a view: no memory
@@ -362,7 +392,13 @@ class _Importer:
             if extra and extra in self.used:
                 raise self.err(node, index, f"output {quoted(extra)} (output {list(node.output).index(extra)}) is used; "
                                             f"fpgagen supports only the first output of {op}")
+        before = len(self.nodes)
         fn(self, node, index, t, _attrs(node))
+        if op in ("Conv", "Gemm", "MatMul"):  # the model's weight / bias formats (DequantizeLinear)
+            for n in self.nodes[before:]:
+                if n.weight is not None:
+                    n.w_quant = self.const_quant.get(node.input[1])
+                    n.b_quant = self.const_quant.get(node.input[2]) if len(node.input) > 2 else None
 
     def check_schema(self, node, index) -> None:
         """Refuse an op whose ONNX definition at the model's opset is newer than :data:`CHECKED_OPSET`."""
@@ -646,6 +682,233 @@ def _softmax(im: _Importer, node, index, t: _Tensor, attrs) -> None:
     im.emit(node, index, "softmax", [t], t.shape, pending=True)
 
 
+# -- importers: quantization (QDQ) ---------------------------------------------------------------------
+#: the integer element types of a quantized tensor: ONNX type -> (signed, word)
+_QTYPES = {onnx.TensorProto.INT8: (True, 8), onnx.TensorProto.UINT8: (False, 8),
+           onnx.TensorProto.INT16: (True, 16), onnx.TensorProto.UINT16: (False, 16),
+           onnx.TensorProto.INT32: (True, 32)}
+_QDQ_IMPORTERS: dict = {}
+
+
+def _np_qtype(dtype) -> tuple[bool, int] | None:
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu" or dtype.itemsize > 4 or (dtype.kind == "u" and dtype.itemsize > 2):
+        return None
+    return dtype.kind == "i", 8 * dtype.itemsize
+
+
+def power_of_two_frac(im, node, index, tensor: str, scale) -> tuple[int, bool]:
+    """``frac`` with ``scale == 2**-frac``, and whether it is exact: a scale that is not a power of
+    two is an error naming the tensor, the scale and the nearest power of two (with
+    ``quantization.snap_scales`` that power of two, noted)."""
+    value = float(np.asarray(scale, np.float64).reshape(-1)[0])
+    if not np.isfinite(value) or value <= 0:
+        raise im.err(node, index, f"tensor {quoted(tensor)}: scale {value!r}; expected a positive power of two")
+    mantissa, exp = np.frexp(value)
+    if mantissa == 0.5:
+        return int(1 - exp), True
+    frac = -int(np.round(np.log2(value)))
+    nearest = f"2**{-frac} = {2.0 ** -frac:g}"
+    if not im.snap_scales:
+        raise im.err(node, index, f"tensor {quoted(tensor)} has scale {value:.9g}, not a power of two; fpgagen's "
+                                  f"formats scale by powers of two: the nearest is {nearest} (re-export with "
+                                  f"power-of-two scales, or set quantization.snap_scales: true to round it)")
+    im.notes.append(f"snapped the scale {value:.9g} of {quoted(tensor)} ({node.op_type} "
+                    f"{quoted(node.name or f'{node.op_type}_{index}')}) to the power of two {nearest}")
+    return frac, False
+
+
+def quant_point(im, node, index, tensor: str, scale, zp, qtype: tuple[bool, int], what: str,
+                rounding: str = "nearest-even", narrow: bool = False):
+    """The :class:`QuantPoint` of a per-tensor scale and zero point (0) of type ``qtype``."""
+    scale = np.asarray(scale)
+    if scale.size != 1:
+        raise im.err(node, index, f"{what} {quoted(tensor)} has {scale.size} scales (axis "
+                                  f"{_attrs(node).get('axis', 1)}); supported: one scale per tensor")
+    if zp is not None and np.any(np.asarray(zp) != 0):
+        raise im.err(node, index, f"{what} {quoted(tensor)} has zero point {np.asarray(zp).reshape(-1)[0]}; "
+                                  f"fpgagen's formats are symmetric: expected zero point 0")
+    frac, exact = power_of_two_frac(im, node, index, tensor, scale)
+    label = node.name or f"{node.op_type}_{index}"
+    return QuantPoint(Format(qtype[0], qtype[1], frac), rounding, f"{node.op_type} {quoted(label)}", exact, narrow)
+
+
+def _qtype(im, node, index, zp, attrs, what: str) -> tuple[bool, int]:
+    if zp is not None:
+        qtype = _np_qtype(np.asarray(zp).dtype)
+        given = str(np.asarray(zp).dtype)
+    else:
+        to = int(attrs.get("output_dtype", 0)) or onnx.TensorProto.UINT8
+        qtype, given = _QTYPES.get(to), onnx.TensorProto.DataType.Name(to)
+    if qtype is None:
+        raise im.err(node, index, f"{what} has element type {given}; supported: int8, uint8, int16, uint16, int32")
+    return qtype
+
+
+def weight_quant(im, node, index, tensor: str, scale, zp, qtype=None, **point):
+    """The format of a constant (weight or bias) from its DequantizeLinear (``qtype`` from its
+    integers) or QONNX Quant (``qtype`` given): per tensor today. The place to accept per-channel
+    weight scales (a format per output channel) once the IR has them."""
+    scale = np.asarray(scale)
+    if scale.size != 1:
+        axis = _attrs(node).get("axis", 1) if node.op_type == "DequantizeLinear" else \
+            int(np.argmax(scale.shape)) if scale.ndim else 0
+        raise im.err(node, index, f"weight {quoted(tensor)} has per-channel scales ({scale.size} scales on axis "
+                                  f"{axis}); supported: one scale per tensor (quantize with per_channel=False)")
+    if qtype is None:
+        qtype = _np_qtype(np.asarray(im.consts[tensor]).dtype)
+    if qtype is None:
+        raise im.err(node, index, f"constant {quoted(tensor)} has element type {np.asarray(im.consts[tensor]).dtype}; "
+                                  f"supported: int8, uint8, int16, uint16, int32")
+    return quant_point(im, node, index, tensor, scale, zp, qtype, "constant", **point)
+
+
+def _qdq(*ops):
+    def wrap(fn):
+        for op in ops:
+            _QDQ_IMPORTERS[op] = fn
+        return fn
+    return wrap
+
+
+@_qdq("QuantizeLinear")
+def _quantize_linear(im, node, index, computed: bool, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("axis", "saturate", "output_dtype", "block_size", "precision"))
+    if int(attrs.get("block_size", 0)):
+        raise im.err(node, index, f"attribute 'block_size' = {attrs['block_size']}: blocked quantization is not "
+                                  f"supported; supported: one scale per tensor")
+    scale = im.need_const(node, index, 1, "y_scale")
+    zp = im.opt_const(node, index, 2, "y_zero_point")
+    qtype = _qtype(im, node, index, zp, attrs, f"the output {quoted(node.output[0])}")
+    x = node.input[0]
+    if not computed:  # a constant quantized at import: the integers, as onnxruntime rounds them
+        point = quant_point(im, node, index, x, scale, zp, qtype, "constant")
+        lo, hi = point.fmt.min_int, point.fmt.max_int
+        q = np.clip(np.rint(np.asarray(im.consts[x], np.float64) / float(np.ravel(scale)[0])), lo, hi)
+        im.consts[node.output[0]] = q.astype(np.int32 if qtype[1] > 16 else np.int16 if qtype[1] > 8 else
+                                             (np.int8 if qtype[0] else np.uint8))
+        return
+    t = im.tensors[x]
+    point = quant_point(im, node, index, x, scale, zp, qtype, "tensor")
+    im.qouts[node.output[0]] = (t, point, np.asarray(scale), None if zp is None else np.asarray(zp))
+
+
+@_qdq("DequantizeLinear")
+def _dequantize_linear(im, node, index, computed: bool, attrs) -> None:
+    im.check_attrs(node, index, attrs, ("axis", "block_size", "output_dtype"))
+    if int(attrs.get("block_size", 0)):
+        raise im.err(node, index, f"attribute 'block_size' = {attrs['block_size']}: blocked quantization is not "
+                                  f"supported; supported: one scale per tensor")
+    if int(attrs.get("output_dtype", 0)) not in (0, onnx.TensorProto.FLOAT):
+        to = onnx.TensorProto.DataType.Name(int(attrs["output_dtype"]))
+        raise im.err(node, index, f"attribute 'output_dtype' = {to} is not supported; supported: FLOAT")
+    scale = im.need_const(node, index, 1, "x_scale")
+    zp = im.opt_const(node, index, 2, "x_zero_point")
+    x = node.input[0]
+    if not computed:  # a weight or bias: its float values, exactly, and its format
+        point = weight_quant(im, node, index, x, scale, zp)
+        value = np.asarray(im.consts[x], np.float64) * float(np.ravel(scale)[0])
+        if point.exact and not np.array_equal(value.astype(np.float32).astype(np.float64), value):
+            raise im.err(node, index, f"constant {quoted(x)}: its integers do not fit float32 exactly (|q| >= 2**24); "
+                                      f"supported: integers below 2**24")
+        im.consts[node.output[0]] = value.astype(np.float32)
+        im.const_quant[node.output[0]] = point
+        return
+    if x not in im.qouts:
+        raise im.err(node, index, f"input {quoted(x)} is computed but not by a QuantizeLinear; supported: a "
+                                  f"DequantizeLinear of a QuantizeLinear (a Q/DQ pair) or of a constant")
+    t, point, q_scale, q_zp = im.qouts[x]
+    if not np.array_equal(np.ravel(scale), np.ravel(q_scale)) or (
+            zp is not None and q_zp is not None and not np.array_equal(np.ravel(zp), np.ravel(q_zp))):
+        raise im.err(node, index, f"scale {np.ravel(scale).tolist()} / zero point differ from the QuantizeLinear's "
+                                  f"{np.ravel(q_scale).tolist()}; supported: a Q/DQ pair of one scale")
+    quantize_tensor(im, node, index, t, point)
+
+
+# -- importers: QONNX Quant / BipolarQuant (FINN, Brevitas) ----------------------------------------------
+#: the custom-op domains QONNX's Quant and BipolarQuant are exported in
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas")
+#: QONNX rounding_mode -> the IR's rounding (qonnx.custom_op.general.intquant.resolve_rounding_mode)
+QONNX_ROUNDING = {"ROUND": "nearest-even", "HALF_EVEN": "nearest-even", "HALF_UP": "nearest-away"}
+_QONNX_IMPORTERS: dict = {}
+
+
+def _qonnx_bits(im, node, index, computed: bool) -> int:
+    bw = np.asarray(im.need_const(node, index, 3, "bitwidth"), np.float64).reshape(-1)
+    bits = float(bw[0]) if bw.size == 1 else float("nan")
+    most = 16 if computed else 32
+    if not (bits == int(bits) and 2 <= bits <= most):
+        raise im.err(node, index, f"bitwidth {bw.tolist()}: supported: one integer bit width of 2 to {most}"
+                                  f"{' for a tensor' if computed else ' for a constant'}")
+    return int(bits)
+
+
+def _qonnx_quant(im, node, index, computed: bool, attrs) -> None:
+    """``Quant(x, scale, zeropt, bitwidth)``: ``(clip(round(x / scale + zeropt)) - zeropt) * scale``
+    with a power-of-two scale and zero point 0 is the fixed-point format ``s<bits>.f`` / ``u<bits>.f``."""
+    im.check_attrs(node, index, attrs, ("signed", "narrow", "rounding_mode"))
+    scale = im.need_const(node, index, 1, "scale")
+    zp = im.need_const(node, index, 2, "zeropt")
+    bits = _qonnx_bits(im, node, index, computed)
+    signed, narrow = bool(int(attrs.get("signed", 1))), bool(int(attrs.get("narrow", 0)))
+    mode = str(attrs.get("rounding_mode", "ROUND")).upper()
+    if mode not in QONNX_ROUNDING:
+        raise im.err(node, index, f"rounding_mode {mode!r} is not supported; supported: "
+                                  f"{', '.join(QONNX_ROUNDING)} (round half to even, half away from zero)")
+    if bits < 2 or (signed and narrow and bits < 2):
+        raise im.err(node, index, f"bitwidth {bits}: supported 2 or more")
+    point = dict(rounding=QONNX_ROUNDING[mode], narrow=narrow)
+    x = node.input[0]
+    if not computed:  # a weight or bias quantized as qonnx does it (clip, round; exact for a power of two)
+        p = weight_quant(im, node, index, x, scale, zp, (signed, bits), **point)
+        lo, hi = p.int_range()
+        ints = np.clip(round_real(np.asarray(im.consts[x], np.float64) / float(np.ravel(scale)[0]), p.rounding), lo, hi)
+        value = ints * float(np.ravel(scale)[0])
+        im.consts[node.output[0]] = value.astype(np.float32)
+        im.const_quant[node.output[0]] = p
+        return
+    t = im.tensors[x]
+    p = quant_point(im, node, index, x, scale, zp, (signed, bits), "tensor", **point)
+    if narrow and t.ir == im.input_name:
+        raise im.err(node, index, "a narrow-range quantizer of the model input is not supported; supported: "
+                                  "narrow=0 on the input")
+    quantize_tensor(im, node, index, t, p)
+
+
+def _qonnx_bipolar(im, node, index, computed: bool, attrs) -> None:
+    """``BipolarQuant(x, scale)``: ``+scale`` for ``x >= 0``, else ``-scale``. Of a constant (binary
+    weights) it is the format ``s2.f`` holding -1 and +1; of a tensor it is a sign function, not a
+    rounding, which no requantizer computes."""
+    im.check_attrs(node, index, attrs, ())
+    if computed:
+        raise im.err(node, index, f"BipolarQuant of the computed tensor {quoted(node.input[0])} is a sign "
+                                  f"activation; supported: BipolarQuant of a constant (binary weights)")
+    x, scale = node.input[0], im.need_const(node, index, 1, "scale")
+    p = weight_quant(im, node, index, x, scale, None, (True, 2))
+    value = np.where(np.asarray(im.consts[x], np.float64) >= 0, 1.0, -1.0) * float(np.ravel(scale)[0])
+    im.consts[node.output[0]] = value.astype(np.float32)
+    im.const_quant[node.output[0]] = p
+
+
+_QONNX_IMPORTERS.update(Quant=_qonnx_quant, BipolarQuant=_qonnx_bipolar)
+
+
+def quantize_tensor(im, node, index, t: _Tensor, point) -> None:
+    """``node``'s output is ``t`` quantized as ``point`` says: the same IR tensor with the model's
+    format, behind a ReLU where an unsigned format clamps a computed signed tensor at 0 (a Relu
+    fused into a uint8 quantizer, as onnxruntime writes it; the integer requantizer clamps the same)."""
+    if not point.fmt.signed and t.ir != im.input_name:
+        out = im.emit(node, index, "act", [t], t.shape, activation=ReLU(), pending=True)
+        im.quant[out.ir] = point
+        return
+    old = im.quant.get(t.ir)
+    if old is not None and old.fmt != point.fmt:
+        raise im.err(node, index, f"tensor {quoted(t.ir)} is quantized twice, to {old.fmt} by {old.origin} and to "
+                                  f"{point.fmt} here; supported: one format per tensor")
+    im.quant[t.ir] = point
+    im.set_tensor(node.output[0], _Tensor(t.ir, t.shape, t.irs, t.batch_axis))
+
+
 # -- importers: layout relabellings --------------------------------------------------------------------
 @imports("Flatten")
 def _flatten(im: _Importer, node, index, t: _Tensor, attrs) -> None:
@@ -919,18 +1182,20 @@ def _c_where(im, node, args, a):
 for _onnx_op, _op in onnx_rules().items():
     imports(_onnx_op)(_op.import_onnx)
 
-SUPPORTED_OPS = tuple(sorted(_IMPORTERS))
+SUPPORTED_OPS = tuple(sorted((*_IMPORTERS, *_QDQ_IMPORTERS)))
 CONSTANT_OPS = tuple(sorted(_FOLDERS))
 
 
 # -- entry points ----------------------------------------------------------------------------------
-def from_model(model: onnx.ModelProto, source: str = "", name: str | None = None) -> Graph:
-    """The float IR of an in-memory ONNX model (``source`` names its file for provenance/errors)."""
+def from_model(model: onnx.ModelProto, source: str = "", name: str | None = None,
+               snap_scales: bool = False) -> Graph:
+    """The float IR of an in-memory ONNX model (``source`` names its file for provenance/errors);
+    ``snap_scales``: round an imported scale that is not a power of two to one (noted)."""
     name = name or model.graph.name or "model"
-    return _Importer(model, source, name).run()
+    return _Importer(model, source, name, snap_scales).run()
 
 
-def load_onnx(path) -> Graph:
+def load_onnx(path, snap_scales: bool = False) -> Graph:
     """Read the ONNX file ``path`` into the float IR (:class:`fpgagen.ir.graph.Graph`)."""
     path = Path(path)
     if not path.is_file():
@@ -942,4 +1207,4 @@ def load_onnx(path) -> Graph:
         raise ModelError(f"ONNX model file {str(path)!r} cannot be read as ONNX: {type(exc).__name__}: {exc}") from exc
     if not model.graph.node and not model.graph.input:
         raise ModelError(f"ONNX model file {str(path)!r} contains no graph")
-    return from_model(model, source=str(path), name=path.stem)
+    return from_model(model, source=str(path), name=path.stem, snap_scales=snap_scales)

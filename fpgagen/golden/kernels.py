@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fpgagen.fixed import shift_round
+from fpgagen.fixed import DEFAULT_ROUNDING, shift_round
 from fpgagen.golden import windows as win
 
 _F32_EXACT = 2**24
@@ -32,33 +32,38 @@ def _max_abs(a: np.ndarray) -> int:
     return int(np.abs(a).max()) if a.size else 0
 
 
-def requantize(acc: np.ndarray, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
-    """SPEC.md 3: round half away from zero by ``shift`` (left shift if ``<= 0``), clamp to [lo, hi].
+def requantize(acc: np.ndarray, shift: int, lo: int, hi: int, leaky=None,
+               rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
+    """SPEC.md 3: round by ``shift`` (left shift if ``<= 0``), clamp to [lo, hi]; ``rounding`` is
+    ``nearest-away`` (half away from zero, the default) or ``nearest-even`` (an imported model's).
 
     ``leaky = (A, Fal)``, a fused LeakyRelu's integer slope ``A = round(alpha * 2**Fal)``: a
     negative ``acc`` is requantized as ``acc * A`` by ``shift + Fal`` instead (SPEC.md 3)."""
     if leaky is None:
-        return np.clip(shift_round(acc, shift), lo, hi)
+        return np.clip(shift_round(acc, shift, rounding), lo, hi)
     acc = np.asarray(acc, np.int64)
     alpha, frac = leaky
-    neg = shift_round(acc * np.int64(alpha), shift + frac)
-    return np.clip(np.where(acc >= 0, shift_round(acc, shift), neg), lo, hi)
+    neg = shift_round(acc * np.int64(alpha), shift + frac, rounding)
+    return np.clip(np.where(acc >= 0, shift_round(acc, shift, rounding), neg), lo, hi)
 
 
-def leakyrelu(x: np.ndarray, shift: int, lo: int, hi: int, leaky) -> np.ndarray:
+def leakyrelu(x: np.ndarray, shift: int, lo: int, hi: int, leaky, rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """A standalone LeakyRelu: the input integers are the accumulator, ``shift = Fx - Fy``."""
-    return requantize(np.asarray(x, np.int64), shift, lo, hi, leaky)
+    return requantize(np.asarray(x, np.int64), shift, lo, hi, leaky, rounding)
 
 
-def concat(xs, shifts, lo: int, hi: int, leaky=None) -> np.ndarray:
+def concat(xs, shifts, lo: int, hi: int, leaky=None, rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """Channel concat: each input requantized to the output format by its own shift (and a fused
     ReLU/Clip/LeakyRelu), then the channels placed in input order (axis 1)."""
-    return np.concatenate([requantize(np.asarray(x, np.int64), s, lo, hi, leaky) for x, s in zip(xs, shifts)],
-                          axis=1)
+    return np.concatenate([requantize(np.asarray(x, np.int64), s, lo, hi, leaky, rounding)
+                           for x, s in zip(xs, shifts)], axis=1)
 
 
-def _requantize_fresh(acc: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
+def _requantize_fresh(acc: np.ndarray, shift: int, lo: int, hi: int,
+                      rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """:func:`requantize` on an int64 array nobody else holds: computed in place (fast)."""
+    if rounding != DEFAULT_ROUNDING:
+        return requantize(acc, shift, lo, hi, None, rounding)
     if 0 < shift < 63:
         s = np.int64(shift)
         acc -= acc < 0
@@ -115,7 +120,8 @@ class FloatMac:
     magnitude at most ``bound = max_o(sum|w_o| * x_max + |B_o|) + 2**(s-1)``, so scaled by
     ``2**-s`` it is a multiple of ``2**-s`` with at most ``log2(bound)`` significant bits: exact in
     float32 when ``bound < 2**24`` (float64: ``2**53``). The float accumulator is then exactly
-    ``t = (acc + h) * 2**-s`` and :meth:`finish` gives SPEC.md 3's integers:
+    ``t = (acc + h) * 2**-s`` and :meth:`finish` gives SPEC.md 3's integers (``even``, the
+    nearest-even mode: ``h = 0`` and ``rint(t)``, round half to even of the exact ``t``):
 
     - ``s <= 0``: ``t = acc * 2**-s``, saturated.
     - ``s > 0``, ``lo >= 0``: ``floor(t) = floor((acc + 2**(s-1)) / 2**s)``, the SPEC's value for
@@ -130,11 +136,14 @@ class FloatMac:
     shift: int
     lo: int
     hi: int
+    even: bool = False
 
     def finish(self, t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The integers of the scaled accumulators ``t`` (same float type), into ``out`` (default: ``t``)."""
         out = t if out is None else out
-        if self.shift > 0 and self.lo < 0:
+        if self.shift > 0 and self.even:
+            np.rint(t, out=out)
+        elif self.shift > 0 and self.lo < 0:
             np.add(t, np.copysign(t.dtype.type(0.5), t), out=out)
             np.trunc(out, out=out)
         elif self.shift > 0:
@@ -157,7 +166,8 @@ def _mac_bound(w: np.ndarray, bias: np.ndarray, x_max: int, shift: int) -> int:
     return loose
 
 
-def float_mac(weight, bias, x_max: int, shift: int, lo: int, hi: int) -> FloatMac | None:
+def float_mac(weight, bias, x_max: int, shift: int, lo: int, hi: int,
+              rounding: str = DEFAULT_ROUNDING) -> FloatMac | None:
     """The exact float form of a conv/dense requantizer (:class:`FloatMac`), or None when neither
     float32 nor float64 holds it."""
     w = np.asarray(weight, np.int64).reshape(len(weight), -1)
@@ -168,10 +178,11 @@ def float_mac(weight, bias, x_max: int, shift: int, lo: int, hi: int) -> FloatMa
     if bound >= _F64_EXACT:
         return None
     dtype = np.float32 if bound < _F32_EXACT else np.float64
-    half = 2 ** (shift - 1) if shift > 0 and lo >= 0 else 0
+    even = rounding == "nearest-even"
+    half = 2 ** (shift - 1) if shift > 0 and lo >= 0 and not even else 0
     scale = 2.0**-shift
     return FloatMac(dtype, (w.astype(np.float64) * scale).astype(dtype), ((b + half).astype(np.float64) * scale).astype(dtype),
-                    shift, lo, hi)
+                    shift, lo, hi, even)
 
 
 def _float_output(y: np.ndarray, lo: int, hi: int, as_float: bool) -> np.ndarray:
@@ -182,17 +193,20 @@ def _float_output(y: np.ndarray, lo: int, hi: int, as_float: bool) -> np.ndarray
 
 
 def conv_requant(x: np.ndarray, weight, bias, kernel, stride, pads, groups, shift: int, lo: int, hi: int,
-                 x_max: int | None = None, as_float: bool = False, leaky=None) -> np.ndarray:
+                 x_max: int | None = None, as_float: bool = False, leaky=None,
+                 rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """``requantize(conv_acc(...))`` computed exactly in float where it provably is (fast, see
     :class:`FloatMac`: the requantizer runs on each chunk of the matmul while it is in cache);
     ``x_max`` bounds ``|x|`` (default: measured). ``x`` may hold integers as floats; with
     ``as_float`` the result may too (integer-valued float32/float64, exact)."""
     x_max = _max_abs(x) if x_max is None else x_max
-    mac = None if leaky is not None else float_mac(weight, bias, x_max, shift, lo, hi)
+    mac = None if leaky is not None else float_mac(weight, bias, x_max, shift, lo, hi, rounding)
     if mac is None:
         x = x.astype(np.int64, copy=False)
         acc = conv_acc(x, weight, bias, kernel, stride, pads, groups)
-        return requantize(acc, shift, lo, hi, leaky) if leaky is not None else _requantize_fresh(acc, shift, lo, hi)
+        if leaky is not None:
+            return requantize(acc, shift, lo, hi, leaky, rounding)
+        return _requantize_fresh(acc, shift, lo, hi, rounding)
     y = win.conv_matmul(x, mac.weight.reshape(np.shape(weight)), kernel, stride, pads, groups, mac.dtype, mac.bias,
                         mac.finish)
     return _float_output(y, lo, hi, as_float)
@@ -215,7 +229,7 @@ def _dense_segments(w: np.ndarray, x_max: int) -> list[tuple[int, int]] | None:
 
 
 def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_max: int | None = None,
-                  as_float: bool = False, leaky=None) -> np.ndarray:
+                  as_float: bool = False, leaky=None, rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """``requantize(dense_acc(...))``, exactly in float where it provably is (fast); ``x`` and
     (with ``as_float``) the result may hold integers as floats, as in :func:`conv_requant`.
 
@@ -223,10 +237,12 @@ def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_m
     partial sums (:func:`_dense_segments`) runs float32 matmuls per segment, summed in float64:
     each partial is exact (its bound is below ``2**24``), so is their sum (below ``2**53``)."""
     x_max = _max_abs(x) if x_max is None else x_max
-    mac = None if leaky is not None else float_mac(weight, bias, x_max, shift, lo, hi)
+    mac = None if leaky is not None else float_mac(weight, bias, x_max, shift, lo, hi, rounding)
     if mac is None:
         acc = dense_acc(x.astype(np.int64, copy=False), weight, bias)
-        return requantize(acc, shift, lo, hi, leaky) if leaky is not None else _requantize_fresh(acc, shift, lo, hi)
+        if leaky is not None:
+            return requantize(acc, shift, lo, hi, leaky, rounding)
+        return _requantize_fresh(acc, shift, lo, hi, rounding)
     segments = None
     if mac.dtype == np.float64:
         segments = _dense_segments(np.asarray(weight, np.int64), x_max)
@@ -256,19 +272,22 @@ def window_sum(x: np.ndarray, kernel, stride, pads) -> np.ndarray:
     return win.windows(x, kernel, stride, pads, 0).sum(axis=(-1, -2), dtype=np.int64)
 
 
-def avgpool(x: np.ndarray, kernel, stride, pads, recip, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
+def avgpool(x: np.ndarray, kernel, stride, pads, recip, shift: int, lo: int, hi: int, leaky=None,
+            rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """Average pool: window sum times the integer reciprocal(s) ``recip``, then requantize."""
     total = window_sum(x, kernel, stride, pads)
-    return requantize(total * np.asarray(recip, np.int64), shift, lo, hi, leaky)
+    return requantize(total * np.asarray(recip, np.int64), shift, lo, hi, leaky, rounding)
 
 
-def gap(x: np.ndarray, recip: int, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
+def gap(x: np.ndarray, recip: int, shift: int, lo: int, hi: int, leaky=None,
+        rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """Global average pool ``[N, C, H, W] -> [N, C, 1, 1]``."""
     total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int64)
-    return requantize(total * np.int64(recip), shift, lo, hi, leaky)
+    return requantize(total * np.int64(recip), shift, lo, hi, leaky, rounding)
 
 
-def add(a: np.ndarray, b: np.ndarray, align, shift: int, lo: int, hi: int, leaky=None) -> np.ndarray:
+def add(a: np.ndarray, b: np.ndarray, align, shift: int, lo: int, hi: int, leaky=None,
+        rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """Residual add: align both inputs by left shifts, add, requantize."""
     total = (a.astype(np.int64) << np.int64(align[0])) + (b.astype(np.int64) << np.int64(align[1]))
-    return requantize(total, shift, lo, hi, leaky)
+    return requantize(total, shift, lo, hi, leaky, rounding)

@@ -68,4 +68,4 @@ def run_int(q: QGraph, xq, trace: bool = False, ir_layout: bool = False):
 
 def quantize_input(q: QGraph, x_float) -> np.ndarray:
     """The (already preprocessed) float input quantized to the model's input format."""
-    return quantize(x_float, q.input_fmt, name=f"input {q.input!r}")
+    return quantize(x_float, q.input_fmt, q.input_rounding, name=f"input {q.input!r}")

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpgagen.errors import ModelError
+from fpgagen.ir.format import Format
 from fpgagen.golden.windows import conv_output_hw  # noqa: F401 (re-exported: shapes of windows)
 from fpgagen.names import shorten
 from fpgagen import ops as _ops  # registers every op
@@ -82,6 +83,10 @@ class Node:
     onnx_nodes: list[str] = field(default_factory=list)
     #: the ONNX op type of the main node, e.g. "Conv", "Gemm"
     onnx_op: str = ""
+    #: the weight's / bias's format as the model gives it (a DequantizeLinear or QONNX Quant of the
+    #: constant: :class:`QuantPoint`), None where fpgagen chooses it
+    w_quant: "QuantPoint | None" = None
+    b_quant: "QuantPoint | None" = None
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -93,6 +98,31 @@ class Node:
         """One line: name, op, tensors, constant shapes (never the constants themselves)."""
         return (f"Node({short_name(self.name)}, {self.op}{constants_text(self)}, "
                 f"{tensors_text(self.inputs, self.output)})")
+
+
+@dataclass(frozen=True)
+class QuantPoint:
+    """A format the model itself gives a tensor or constant (QDQ / QONNX import): the IR keeps it
+    instead of choosing one, and its requantizer rounds as the model's quantizer does."""
+
+    fmt: Format
+    #: "nearest-even" (ONNX QuantizeLinear, QONNX ROUND) or "nearest-away" (QONNX ROUND_TO_ZERO is refused)
+    rounding: str
+    #: the ONNX node that quantizes, e.g. "QuantizeLinear 'conv1_out_q'"
+    origin: str
+    #: False where ``quantization.snap_scales`` rounded the model's scale to a power of two
+    exact: bool = True
+    #: a narrow range (QONNX ``narrow``): the format's most negative integer (signed) or its
+    #: largest (unsigned) is not used, the requantizer clamps one step inside
+    narrow: bool = False
+
+    def int_range(self) -> tuple[int, int]:
+        """The integers this quantizer produces: its format's range, one step inside on a narrow
+        range (QONNX ``narrow``: -127..127 for 8 signed bits, 0..254 for 8 unsigned)."""
+        fmt = self.fmt
+        if not self.narrow:
+            return fmt.min_int, fmt.max_int
+        return (fmt.min_int + 1, fmt.max_int) if fmt.signed else (fmt.min_int, fmt.max_int - 1)
 
 
 @dataclass
@@ -117,6 +147,11 @@ class Graph:
     #: shape) is element ``input_order[i]`` of the ONNX input (C order of ``onnx_input_shape``),
     #: e.g. an NHWC input read through a Transpose to NCHW; None: the same C order (a relabelling)
     input_order: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: tensor -> the format the model gives it (QDQ / QONNX import), see :class:`QuantPoint`
+    quant: dict = field(default_factory=dict)
+    #: ONNX tensor -> the IR tensor holding its values at import, in the model's order (an IR tensor
+    #: may stand for several ONNX ones: relabellings, Q/DQ pairs)
+    onnx_tensors: dict = field(default_factory=dict)
 
     # -- queries ------------------------------------------------------------------------------
     def node(self, name: str) -> Node:

@@ -13,9 +13,11 @@ Per layer (:class:`QLayer`), by op:
 - ``add``: each input left-shifted by ``params.align[i]`` to the larger frac, summed, ``shift`` to Fy.
 - ``maxpool`` / ``flatten``: exact; the output format is the input format.
 
-Every requantizing layer then rounds half away from zero (``shift > 0``) or shifts left, and
-clamps to ``[lo, hi]``: the output format's range, narrowed by a fused ReLU (``lo = 0``) or
-Clip (``hi`` = k in the output format).
+Every requantizing layer then rounds (``shift > 0``) or shifts left, and clamps to ``[lo, hi]``:
+the output format's range, narrowed by a fused ReLU (``lo = 0``) or Clip (``hi`` = k in the
+output format). It rounds half away from zero unless ``rounding`` says ``nearest-even`` (set by
+the import of a model whose quantizer rounds half to even: ONNX QuantizeLinear, QONNX ``ROUND``;
+SPEC.md 3); the input quantizer likewise by ``QGraph.input_rounding``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from fpgagen.ir.format import Format
 from fpgagen.ir.graph import activation_name, check_params, constants_text, short_name, tensors_text
 from fpgagen.names import shorten
 from fpgagen.ops import get as get_op
+
+#: the rounding modes of a requantizer (and of the input quantizer): SPEC.md 3
+REQUANT_ROUNDING = ("nearest-away", "nearest-even")
 
 
 @dataclass
@@ -58,9 +63,14 @@ class QLayer:
     leaky: object = None
     onnx_nodes: list[str] = field(default_factory=list)
     onnx_op: str = ""
+    #: how the requantizer rounds: "nearest-away" (SPEC.md 3's default) or "nearest-even"
+    rounding: str = "nearest-away"
 
     def __post_init__(self) -> None:
         check_params(self.op, self.params, f"layer {self.name!r}", False)
+        if self.rounding not in REQUANT_ROUNDING:
+            raise ModelError(f"layer {self.name!r}: rounding {self.rounding!r}; expected one of "
+                             f"{', '.join(REQUANT_ROUNDING)}")
 
     def __repr__(self) -> str:
         """One line: name, op, tensors, constant shapes and formats (never the constants)."""
@@ -91,6 +101,8 @@ class QLayer:
             parts.append(f"acc s{self.acc_width}.{self.acc_frac}")
         if self.shift is not None:
             parts.append(f"shift {self.shift}")
+        if self.rounding != "nearest-away" and self.requantizes:
+            parts.append(f"round {self.rounding}")
         if self.leaky is not None:
             parts.append(f"leaky A {self.leaky.alpha} >> {self.leaky.frac}")
         if self.params is not None:
@@ -113,6 +125,8 @@ class QGraph:
     source: str = ""
     #: the ONNX input's element at each IR input element (:attr:`fpgagen.ir.graph.Graph.input_order`)
     input_order: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: how the input quantizer rounds the float input to ``input_fmt`` (see QLayer.rounding)
+    input_rounding: str = "nearest-away"
 
     def __repr__(self) -> str:
         return (f"QGraph({short_name(self.name)}, {len(self.layers)} layers, input {short_name(self.input)} "

@@ -42,4 +42,5 @@ class Add(Op):
 
     def run_int(self, layer, args, as_float):
         a, b = (x.astype(np.int64, copy=False) for x in args)
-        return k.add(a, b, layer.params.align, layer.shift, layer.lo, layer.hi, layer.leaky)
+        return k.add(a, b, layer.params.align, layer.shift, layer.lo, layer.hi, layer.leaky,
+                     layer.rounding)

@@ -67,4 +67,4 @@ class Concat(Op):
                                     tuple(int(ctx.shapes[t][0]) for t in node.inputs))
 
     def run_int(self, layer, args, as_float):
-        return k.concat(args, layer.params.shifts, layer.lo, layer.hi, layer.leaky)
+        return k.concat(args, layer.params.shifts, layer.lo, layer.hi, layer.leaky, layer.rounding)

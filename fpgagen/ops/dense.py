@@ -83,7 +83,7 @@ class Dense(Op):
 
     def run_int(self, layer, args, as_float):
         return k.dense_requant(args[0], layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, x_max(layer),
-                               as_float, layer.leaky)
+                               as_float, layer.leaky, layer.rounding)
 
     def macs(self, layer, shapes):
         return int(layer.weight.size)

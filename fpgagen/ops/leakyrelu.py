@@ -35,4 +35,4 @@ class LeakyReluOp(Op):
         layer.shift = layer.in_fmts[0].frac - layer.out_fmt.frac
 
     def run_int(self, layer, args, as_float):
-        return k.leakyrelu(args[0], layer.shift, layer.lo, layer.hi, layer.leaky)
+        return k.leakyrelu(args[0], layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)

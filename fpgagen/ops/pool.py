@@ -196,7 +196,7 @@ class AvgPool(Op):
     def run_int(self, layer, args, as_float):
         a, (x,) = layer.params, _ints(args)
         return k.avgpool(x, a.kernel, a.stride, a.pads, a.recip, layer.shift, layer.lo, layer.hi,
-                         layer.leaky)
+                         layer.leaky, layer.rounding)
 
 
 @register
@@ -214,4 +214,4 @@ class GlobalAvgPool(Op):
 
     def run_int(self, layer, args, as_float):
         (x,) = _ints(args)
-        return k.gap(x, layer.params.recip, layer.shift, layer.lo, layer.hi, layer.leaky)
+        return k.gap(x, layer.params.recip, layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)

@@ -55,6 +55,20 @@ def rename_tensor(graph: Graph, old: str, new: str) -> None:
     if old in graph.shapes:
         graph.shapes.setdefault(new, graph.shapes[old])
         del graph.shapes[old]
+    _move_quant(graph, old, new)
+
+
+def _move_quant(graph: Graph, old: str, new: str) -> None:
+    """The model's format of tensor ``old`` (QDQ import) now belongs to ``new``, which holds the
+    same values; two different formats for them are an error."""
+    point = graph.quant.pop(old, None)
+    if point is None:
+        return
+    other = graph.quant.get(new)
+    if other is not None and other.fmt != point.fmt:
+        raise ModelError(f"model {quoted(graph.name)}: tensor {quoted(new)} is quantized twice, to {other.fmt} by "
+                         f"{other.origin} and to {point.fmt} by {point.origin}, with nothing computed in between")
+    graph.quant.setdefault(new, point)
 
 
 def bypass(graph: Graph, node: Node) -> None:
@@ -70,12 +84,14 @@ def bypass(graph: Graph, node: Node) -> None:
     if producer is not None and not graph.consumers(src) and src != graph.output:
         producer.output = dst
         graph.shapes.pop(src, None)
+        _move_quant(graph, src, dst)
     else:
         for other in graph.nodes:
             other.inputs = [src if t == dst else t for t in other.inputs]
         if graph.output == dst:
             graph.output = src
         graph.shapes.pop(dst, None)
+        _move_quant(graph, dst, src)
 
 
 def prune_shapes(graph: Graph) -> None:

@@ -41,14 +41,17 @@ def batches(x: np.ndarray, batch_size: int):
 
 
 def calibrate(graph: Graph, x, batch_size: int = DEFAULT_BATCH, progress: bool | None = None) -> Calibration:
-    """Log histograms of ``graph`` over the preprocessed float input ``x`` ``[N, *input shape]``."""
-    x = check_input(graph, x, "calibration data")
+    """Log histograms of ``graph`` over the preprocessed float input ``x`` ``[N, *input shape]``;
+    ``x`` None: the constants' only (a model that gives every tensor its format)."""
     cal = Calibration(graph)
     for node in graph.nodes:
         if node.weight is not None:
             cal.hists[weight_key(node.name)] = MsbHistogram(weight_key(node.name)).add(node.weight)
         if node.bias is not None:
             cal.hists[bias_key(node.name)] = MsbHistogram(bias_key(node.name)).add(node.bias)
+    if x is None:
+        return cal
+    x = check_input(graph, x, "calibration data")
     logged = set(cal.logged_tensors())
     for name in logged:
         cal.hists[name] = MsbHistogram(name)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from fpgagen.errors import QuantizationError
 from fpgagen.fixed import QuantStats, resolve_rounding
 from fpgagen.ir.format import Format
@@ -61,45 +63,77 @@ class FormatPlan:
     biases: dict[str, Format] = field(default_factory=dict)
     #: rounding of weights and biases to their formats (fpgagen.fixed.ROUNDING_MODES)
     rounding: str = "nearest-away"
+    #: tensor -> how its requantizer (or the input quantizer) rounds, where the model says so
+    #: (imported quantization); every other tensor rounds half away from zero
+    requant_rounding: dict[str, str] = field(default_factory=dict)
+    #: tensors, weights (``layer.weight``) and biases whose format the model gave (imported quantization)
+    imported: dict[str, object] = field(default_factory=dict)
 
 
-def _fixed_or_chosen(value, hist, method, word, eps) -> Format:
+def _fixed_or_chosen(value, hist, method, word, eps, point=None) -> Format:
+    """A config override, else the model's own format (``point``, imported quantization), else
+    the format the histogram gives."""
     if value is not None:
         return Format.parse(value)
+    if point is not None:
+        return point.fmt
     return choose_format(hist, method, word, eps)
 
 
+def uncalibrated(graph: Graph, options: QuantOptions) -> list[str]:
+    """The activation tensors whose formats need calibration data: neither the model (imported
+    quantization) nor a config override gives them."""
+    tensors = [(None, graph.input)] + [(n, n.output) for n in graph.nodes if n.op not in PASS_OPS]
+    return [t for node, t in tensors if t not in graph.quant and options.for_node(node, t).get("output") is None]
+
+
 def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
-    """Every tensor's, weight's and bias's format, from the histograms and the options."""
+    """Every tensor's, weight's and bias's format, from the histograms and the options (a format
+    the model gives, imported quantization, is kept: SPEC.md 3's rounding of its quantizer too)."""
     graph = cal.graph
     plan = FormatPlan(rounding=resolve_rounding(options.rounding))
+    quant = graph.quant
+
+    def point(key, p):
+        if p is not None:
+            plan.imported[key] = p
+        return p
+
     opt = options.for_node(None, graph.input)
     plan.tensors[graph.input] = _fixed_or_chosen(
-        opt.get("output"), cal.hists[graph.input], opt["method"], opt["word_length"], opt["eps"]
+        opt.get("output"), cal.hists.get(graph.input), opt["method"], opt["word_length"], opt["eps"],
+        point(graph.input, quant.get(graph.input)),
     )
     for node in graph.nodes:
         opt = options.for_node(node)
         if node.op in PASS_OPS:
-            if "output" in opt and Format.parse(opt["output"]) != plan.tensors[node.inputs[0]]:
+            given = opt.get("output") or (quant[node.output].fmt if node.output in quant else None)
+            if given is not None and Format.parse(given) != plan.tensors[node.inputs[0]]:
+                why = (f"the model quantizes its output to {given} ({quant[node.output].origin})"
+                       if "output" not in opt else "an output format override is not possible")
                 raise QuantizationError(
                     f"layer {node.name!r} ({node.op}) passes its input format "
-                    f"{plan.tensors[node.inputs[0]]} through; an output format override is not possible"
+                    f"{plan.tensors[node.inputs[0]]} through; {why}"
                 )
             plan.tensors[node.output] = plan.tensors[node.inputs[0]]
             continue
         plan.tensors[node.output] = _fixed_or_chosen(
-            opt.get("output"), cal.hists[node.output], opt["method"], opt["word_length"], opt["eps"]
+            opt.get("output"), cal.hists.get(node.output), opt["method"], opt["word_length"], opt["eps"],
+            point(node.output, quant.get(node.output)),
         )
         if node.weight is not None:
             plan.weights[node.name] = _fixed_or_chosen(
                 opt.get("weight"), cal.hists[weight_key(node.name)], opt["weight_method"],
-                opt["word_length"], opt["eps"],
+                opt["word_length"], opt["eps"], point(weight_key(node.name), node.w_quant),
             )
         if node.bias is not None:
             plan.biases[node.name] = _fixed_or_chosen(
                 opt.get("bias"), cal.hists[bias_key(node.name)], options.bias_method,
-                options.bias_word_length, opt["eps"],
+                options.bias_word_length, opt["eps"], point(bias_key(node.name), node.b_quant),
             )
+    for tensor, p in quant.items():
+        if tensor in plan.tensors and p.rounding != "nearest-away":
+            plan.requant_rounding[tensor] = p.rounding
     return plan
 
 
@@ -145,11 +179,36 @@ def lower(graph: Graph, plan: FormatPlan) -> tuple[QGraph, LoweringStats]:
         if not op.passes_format:
             layer.lo, layer.hi = clamp_bounds(out_fmt, node.activation)
             layer.leaky = node.activation.leaky() if node.activation is not None else None
+            layer.rounding = plan.requant_rounding.get(node.output, "nearest-away")
+            point = plan.imported.get(node.output)
+            if point is not None and point.narrow and point.fmt == out_fmt:
+                lo, hi = point.int_range()
+                layer.lo, layer.hi = max(layer.lo, lo), min(layer.hi, hi)
+        check_imported_constants(node, layer, plan)
         layers.append(layer)
     q = QGraph(
         name=graph.name, input=graph.input, output=graph.output, layers=layers,
         shapes=dict(graph.shapes), fmts=dict(plan.tensors),
         onnx_input_shape=graph.onnx_input_shape, onnx_output_shape=graph.onnx_output_shape,
         notes=list(graph.notes), source=graph.source, input_order=graph.input_order,
+        input_rounding=plan.requant_rounding.get(graph.input, "nearest-away"),
     )
     return q, stats
+
+
+def check_imported_constants(node: Node, layer: QLayer, plan: FormatPlan) -> None:
+    """A weight or bias in the model's own format (imported quantization) must come out of the
+    lowering as the model's integers: its float values are exact multiples of the format's LSB
+    within its range (a BatchNormalization or Gemm alpha folded into it would break that)."""
+    from fpgagen.fixed import dequantize
+
+    for key, values, ints, fmt in ((weight_key(node.name), node.weight, layer.weight, layer.w_fmt),
+                                   (bias_key(node.name), node.bias, layer.bias_q, layer.b_fmt)):
+        p = plan.imported.get(key)
+        if p is None or not p.exact or fmt != p.fmt or values is None:
+            continue
+        if not np.array_equal(dequantize(ints, fmt, name=key), np.asarray(values, np.float64)):
+            raise QuantizationError(
+                f"layer {node.name!r} ({node.op}): the model gives {key} the format {fmt} ({p.origin}), but the "
+                f"layer's values are not the integers of that format (a BatchNormalization, Mul or Gemm alpha "
+                f"folded into them?); supported: the quantized constant used as it is")

@@ -30,20 +30,23 @@ typedef char fpgagen_block_must_be_8[(FPGAGEN_BLOCK == 8) ? 1 : -1];
  * - shift >= 63: mul 0: v = 0 (as the golden model: every accumulator is below 2**62).
  * The generator checks |acc| * 2**max(0, -shift) < 2**61 for every layer.
  *
+ * - rounding half to even (a layer whose descriptor says round_even): round 0 and even 1, and the
+ *   formula adds ((acc >> shift) & even) - even: floor((acc + 2**(shift-1) - 1 + bit shift of acc) /
+ *   2**shift), SPEC.md 3's nearest-even mode (even is 0 where shift <= 0 or >= 63).
  * The narrow form (layers whose descriptor says `narrow`: the generator proved
  * |acc| * 2**max(0, -shift) < 2**29) is the same formula in uint32_t with 2**30 for 2**62
  * (shift >= 31 then gives 0): no 64-bit operation, for 32-bit cores. */
 typedef struct {
-    uint64_t mul, offset, round;
+    uint64_t mul, offset, round, even;
     int32_t shift;
     int64_t unbias;
     int64_t lo, hi;
     int32_t narrow;
-    uint32_t mul32, offset32, round32;
+    uint32_t mul32, offset32, round32, even32;
     int32_t shift32, unbias32, lo32, hi32;
 } requant_t;
 
-static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
+static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi, int32_t even)
 {
     requant_t r;
     const uint64_t k = (uint64_t)1 << 62;
@@ -53,6 +56,8 @@ static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
     r.narrow = 0;
     r.round = 0;
     r.round32 = 0;
+    r.even = 0;
+    r.even32 = 0;
     r.shift = r.shift32 = 0;
     r.offset = k;
     r.unbias = (int64_t)k;
@@ -67,13 +72,15 @@ static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
     }
     if (shift > 0 && shift < 63) {
         r.offset = k + ((uint64_t)1 << (shift - 1));
-        r.round = 1;
+        r.round = !even;
+        r.even = even != 0;
         r.shift = shift;
         r.unbias = (int64_t)(k >> shift);
     }
     if (shift > 0 && shift < 31) {
         r.offset32 = k32 + ((uint32_t)1 << (shift - 1));
-        r.round32 = 1;
+        r.round32 = !even;
+        r.even32 = even != 0;
         r.shift32 = shift;
         r.unbias32 = (int32_t)(k32 >> shift);
     }
@@ -81,15 +88,16 @@ static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi)
 }
 
 /* The narrow formula before the clamp. */
-static inline int32_t narrow_value(int32_t acc, uint32_t mul, uint32_t offset, uint32_t round, int32_t shift,
-                                   int32_t unbias)
+static inline int32_t narrow_value(int32_t acc, uint32_t mul, uint32_t offset, uint32_t round, uint32_t even,
+                                   int32_t shift, int32_t unbias)
 {
-    return (int32_t)(((uint32_t)acc * mul + offset - ((uint32_t)(acc < 0) & round)) >> shift) - unbias;
+    return (int32_t)(((uint32_t)acc * mul + offset - ((uint32_t)(acc < 0) & round) - even
+                      + (((uint32_t)acc >> shift) & even)) >> shift) - unbias;
 }
 
 static inline int32_t requant_narrow(int32_t acc, const requant_t *r)
 {
-    int32_t v = narrow_value(acc, r->mul32, r->offset32, r->round32, r->shift32, r->unbias32);
+    int32_t v = narrow_value(acc, r->mul32, r->offset32, r->round32, r->even32, r->shift32, r->unbias32);
     v = v < r->lo32 ? r->lo32 : v;
     v = v > r->hi32 ? r->hi32 : v;
     return v;
@@ -97,7 +105,8 @@ static inline int32_t requant_narrow(int32_t acc, const requant_t *r)
 
 static inline int32_t requant(int64_t acc, const requant_t *r)
 {
-    const uint64_t u = (uint64_t)acc * r->mul + r->offset - ((uint64_t)(acc < 0) & r->round);
+    const uint64_t u = (uint64_t)acc * r->mul + r->offset - ((uint64_t)(acc < 0) & r->round) - r->even
+                       + (((uint64_t)acc >> r->shift) & r->even);
     int64_t v = (int64_t)(u >> r->shift) - r->unbias;
     v = v < r->lo ? r->lo : v;
     v = v > r->hi ? r->hi : v;
@@ -106,13 +115,25 @@ static inline int32_t requant(int64_t acc, const requant_t *r)
 
 int32_t fpgagen_requantize(int64_t acc, int32_t shift, int32_t lo, int32_t hi)
 {
-    const requant_t r = requant_params(shift, lo, hi);
+    const requant_t r = requant_params(shift, lo, hi, 0);
     return requant(acc, &r);
 }
 
 int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_t hi)
 {
-    const requant_t r = requant_params(shift, lo, hi);
+    const requant_t r = requant_params(shift, lo, hi, 0);
+    return requant_narrow(acc, &r);
+}
+
+int32_t fpgagen_requantize_rounded(int64_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t even)
+{
+    const requant_t r = requant_params(shift, lo, hi, even);
+    return requant(acc, &r);
+}
+
+int32_t fpgagen_requantize_narrow_rounded(int32_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t even)
+{
+    const requant_t r = requant_params(shift, lo, hi, even);
     return requant_narrow(acc, &r);
 }
 
@@ -123,12 +144,13 @@ typedef struct {
     requant_t neg;
 } leaky_t;
 
-static leaky_t leaky_params(int32_t on, int32_t alpha, int32_t alpha_frac, int32_t shift, int32_t lo, int32_t hi)
+static leaky_t leaky_params(int32_t on, int32_t alpha, int32_t alpha_frac, int32_t shift, int32_t lo, int32_t hi,
+                            int32_t even)
 {
     leaky_t k;
     k.on = on;
     k.alpha = alpha;
-    k.neg = requant_params(on ? shift + alpha_frac : 0, lo, hi);
+    k.neg = requant_params(on ? shift + alpha_frac : 0, lo, hi, even);
     return k;
 }
 
@@ -141,8 +163,8 @@ static inline int32_t requant_leaky(int64_t acc, const requant_t *r, const leaky
 int32_t fpgagen_requantize_leaky(int64_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t alpha,
                                  int32_t alpha_frac)
 {
-    const requant_t r = requant_params(shift, lo, hi);
-    const leaky_t k = leaky_params(1, alpha, alpha_frac, shift, lo, hi);
+    const requant_t r = requant_params(shift, lo, hi, 0);
+    const leaky_t k = leaky_params(1, alpha, alpha_frac, shift, lo, hi, 0);
     return requant_leaky(acc, &r, &k);
 }
 
@@ -153,14 +175,14 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
     int32_t j;
 
     if (rq->narrow) { /* bias32 set: the accumulator fits 30 bits */
-        const uint32_t mul = rq->mul32, offset = rq->offset32, round = rq->round32;
+        const uint32_t mul = rq->mul32, offset = rq->offset32, round = rq->round32, even = rq->even32;
         const int32_t shift = rq->shift32, unbias = rq->unbias32, lo = rq->lo32, hi = rq->hi32;
-#define FPGAGEN_NARROW(a) narrow_value(a, mul, offset, round, shift, unbias)
+#define FPGAGEN_NARROW(a) narrow_value(a, mul, offset, round, even, shift, unbias)
 #if FPGAGEN_DSP && defined(__ARM_FEATURE_SAT)
         /* A right shift (shift in 1..30, the usual case) to the format's whole range (or [0, 127]):
          * floor((a + 2**(shift-1) - (a < 0)) / 2**shift) as an arithmetic shift (GCC and the ARM
          * compilers shift a negative int32_t so; |a| < 2**29), then one saturating instruction. */
-        if (shift > 0 && mul == 1) {
+        if (shift > 0 && mul == 1 && !even) {
             const int32_t half = (int32_t)1 << (shift - 1);
 #define FPGAGEN_RIGHT(a) (((a) + half - (int32_t)((uint32_t)(a) >> 31)) >> shift)
             if (lo == -128 && hi == 127) {
@@ -1024,7 +1046,7 @@ static void conv_depthwise(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y
 {
     const int32_t c_n = l->in_c, kernel_w = l->kernel_w;
     const int32_t x_row = l->in_w * c_n, w_row = kernel_w * c_n;
-    requant_t rq = requant_params(l->shift, l->lo, l->hi);
+    requant_t rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
     int32_t oy, ox, c0;
 
     rq.narrow = l->narrow;
@@ -1090,7 +1112,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     ch.fold = l->fold;
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
-    ch.rq = requant_params(l->shift, l->lo, l->hi);
+    ch.rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
     ch.rq.narrow = l->narrow;
     group_w = ch.blocks * ch.block_w + ch.rest * ch.one_w;
     /* pair pixels with the same window: 64-bit lanes on 64-bit hosts; on the DSP path for
@@ -1163,7 +1185,7 @@ void fpgagen_dense(const fpgagen_dense_t *l, const uint8_t *x, uint8_t *y)
     ch.fold = l->fold;
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
-    ch.rq = requant_params(l->shift, l->lo, l->hi);
+    ch.rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
     ch.rq.narrow = l->narrow;
     win.rows = 1;
     win.x_row = 0;
@@ -1226,8 +1248,8 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     const uint8_t *const w = w_type == FPGAGEN_S8 ? (const uint8_t *)l->weight
                            : w_type == FPGAGEN_S16 ? (const uint8_t *)(const void *)l->weight16
                                                    : (const uint8_t *)(const void *)l->weight32;
-    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
-    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi, l->round_even);
     int32_t oy, ox, o, ky, kx, ci;
 
     for (oy = 0; oy < out_h; ++oy) {
@@ -1504,8 +1526,8 @@ void fpgagen_avgpool(const fpgagen_pool_t *l, const uint8_t *x, uint8_t *y)
     const int32_t size = 1 + (in_type >> 1); /* bytes per input element */
     const int32_t *const recip = l->recip;
     const int32_t per_position = l->recip_count != 1;
-    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
-    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi, l->round_even);
     int32_t oy, ox, c;
 
     for (oy = 0; oy < out_h; ++oy) {
@@ -1542,8 +1564,8 @@ void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uin
     const int32_t a_type = l->a_type, b_type = l->b_type, out_type = l->out_type;
     const int64_t scale_a = (int64_t)1 << l->align_a; /* a left shift, without shifting negatives */
     const int64_t scale_b = (int64_t)1 << l->align_b;
-    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
-    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi, l->round_even);
     /* 8-bit tensors whose sums stay below 2**29 after any left shift: 32-bit arithmetic only
      * (the narrow requantization), the element types resolved once (FPGAGEN_ADD8) */
     const int32_t align_max = max32(l->align_a, l->align_b), up = max32(0, -l->shift);
@@ -1582,8 +1604,8 @@ void fpgagen_add(const fpgagen_add_t *l, const uint8_t *a, const uint8_t *b, uin
 
 void fpgagen_act(const fpgagen_act_t *l, const uint8_t *x, uint8_t *y)
 {
-    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
-    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi, l->round_even);
     int32_t i;
 
     for (i = 0; i < l->n; ++i) {
@@ -1593,8 +1615,8 @@ void fpgagen_act(const fpgagen_act_t *l, const uint8_t *x, uint8_t *y)
 
 void fpgagen_concat(const fpgagen_concat_t *l, const uint8_t *x, uint8_t *y)
 {
-    const requant_t rq = requant_params(l->shift, l->lo, l->hi);
-    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi);
+    const requant_t rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
+    const leaky_t lk = leaky_params(l->leaky, l->alpha, l->alpha_frac, l->shift, l->lo, l->hi, l->round_even);
     const int32_t in_c = l->in_c, out_c = l->out_c, offset = l->offset;
     int32_t p, k;
 

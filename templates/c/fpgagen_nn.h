@@ -112,6 +112,7 @@ typedef struct {
     int32_t fold;                   /* fast path: taps (a multiple of 4) over which |sum x * w| < 2**23 */
     int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved, 2 depthwise (see above) */
     int32_t leaky, alpha, alpha_frac; /* wide path: a fused LeakyRelu (see fpgagen_requantize_leaky); 0: none */
+    int32_t round_even;             /* 1: round half to even (an imported model's quantizer), 0: half away from zero */
 } fpgagen_conv_t;
 
 /* A fully-connected layer: in_n inputs, out_n outputs. */
@@ -123,6 +124,7 @@ typedef struct {
     const int64_t *bias64;
     int32_t shift, lo, hi;
     int32_t narrow, fold, packing;  /* as in fpgagen_conv_t */
+    int32_t round_even;             /* 1: round half to even (an imported model's quantizer), 0: half away from zero */
 } fpgagen_dense_t;
 
 /* A max or average pool (a global average pool is one window over the whole map). */
@@ -137,6 +139,7 @@ typedef struct {
     int32_t recip_count;            /* 1 or out_h * out_w (0 for max) */
     int32_t shift, lo, hi;          /* average: requantization; max: the clamp (shift 0) */
     int32_t leaky, alpha, alpha_frac; /* average: a fused LeakyRelu; 0: none */
+    int32_t round_even;             /* 1: round half to even (an imported model's quantizer), 0: half away from zero */
 } fpgagen_pool_t;
 
 /* An element-wise (residual) add of two tensors of n elements each. */
@@ -146,6 +149,7 @@ typedef struct {
     int32_t align_a, align_b;       /* left shifts to the common frac */
     int32_t shift, lo, hi;
     int32_t leaky, alpha, alpha_frac; /* a fused LeakyRelu; 0: none */
+    int32_t round_even;             /* 1: round half to even (an imported model's quantizer), 0: half away from zero */
 } fpgagen_add_t;
 
 /* A standalone LeakyRelu (or a requantizing clamp): y[i] = requantize(x[i]) of n elements. */
@@ -154,6 +158,7 @@ typedef struct {
     int32_t in_type, out_type;
     int32_t shift, lo, hi;
     int32_t leaky, alpha, alpha_frac; /* leaky 0: a plain requantization and clamp */
+    int32_t round_even;             /* 1: round half to even (an imported model's quantizer), 0: half away from zero */
 } fpgagen_act_t;
 
 /* One input of a channel concat: its in_c channels of each of the pixels go to channels
@@ -165,6 +170,7 @@ typedef struct {
     int32_t shift, lo, hi;
     int32_t leaky, alpha, alpha_frac;
     const int32_t *index;           /* [in_c] element of the input for output channel offset + k, or NULL */
+    int32_t round_even;             /* 1: round half to even (an imported model's quantizer), 0: half away from zero */
 } fpgagen_concat_t;
 
 /* Nearest upsampling of an HWC map by integer factors: every pixel repeated fh x fw times. */
@@ -190,6 +196,10 @@ int32_t fpgagen_requantize_narrow(int32_t acc, int32_t shift, int32_t lo, int32_
  * shift + alpha_frac; for |acc * alpha| * 2**max(0, -(shift + alpha_frac)) < 2**61. */
 int32_t fpgagen_requantize_leaky(int64_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t alpha,
                                  int32_t alpha_frac);
+/* fpgagen_requantize and fpgagen_requantize_narrow rounding half to even when even is 1 (SPEC.md 3:
+ * floor((acc + 2**(shift-1) - 1 + ((acc >> shift) & 1)) / 2**shift)), half away from zero when 0. */
+int32_t fpgagen_requantize_rounded(int64_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t even);
+int32_t fpgagen_requantize_narrow_rounded(int32_t acc, int32_t shift, int32_t lo, int32_t hi, int32_t even);
 
 void fpgagen_conv(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);
 void fpgagen_conv_wide(const fpgagen_conv_t *layer, const uint8_t *x, uint8_t *y);

@@ -61,7 +61,9 @@ struct product {
 // acc * 2**-S rounded half away from zero, for S >= 1, without a wider type:
 // floor(acc / 2**S) plus one when the remainder is above half (or exactly half and acc >= 0).
 // This equals SPEC.md's (acc + 2**(S-1) - (acc < 0)) >> S, which could overflow acc's type.
-template <int S, typename Acc, bool WIDE = (S >= 8 * static_cast<int>(sizeof(Acc)))>
+// EVEN: round half to even instead (SPEC.md 3's nearest-even mode): exactly half rounds up
+// when floor(acc / 2**S) is odd, i.e. (acc + 2**(S-1) - 1 + ((acc >> S) & 1)) >> S.
+template <int S, typename Acc, bool EVEN = false, bool WIDE = (S >= 8 * static_cast<int>(sizeof(Acc)))>
 struct round_shift {
     static Acc apply(Acc acc) {
 #pragma HLS INLINE
@@ -69,17 +71,19 @@ struct round_shift {
         const Acc floor_q = static_cast<Acc>(acc >> S);
         const U rem = static_cast<U>(static_cast<U>(acc) & static_cast<U>((U(1) << S) - 1U));
         const U half = static_cast<U>(U(1) << (S - 1));
-        const bool up = (acc < 0) ? (rem > half) : (rem >= half);
+        const bool tie_up = EVEN ? ((floor_q & 1) != 0) : (acc >= 0);
+        const bool up = (rem > half) || (rem == half && tie_up);
         return static_cast<Acc>(floor_q + (up ? 1 : 0));
     }
 };
 
-// S >= the accumulator's width: |acc / 2**S| <= 1/2, which rounds to 0 except exactly -1/2.
-template <int S, typename Acc>
-struct round_shift<S, Acc, true> {
+// S >= the accumulator's width: |acc / 2**S| <= 1/2, which rounds to 0 except exactly -1/2
+// (half away from zero: -1; half to even: 0).
+template <int S, typename Acc, bool EVEN>
+struct round_shift<S, Acc, EVEN, true> {
     static Acc apply(Acc acc) {
 #pragma HLS INLINE
-        return static_cast<Acc>((S == 8 * static_cast<int>(sizeof(Acc)) &&
+        return static_cast<Acc>((!EVEN && S == 8 * static_cast<int>(sizeof(Acc)) &&
                                  acc == std::numeric_limits<Acc>::min()) ? -1 : 0);
     }
 };
@@ -91,17 +95,17 @@ inline Out saturate(T v) {
     return (v < LO) ? static_cast<Out>(LO) : (v > HI) ? static_cast<Out>(HI) : static_cast<Out>(v);
 }
 
-template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc, bool RIGHT = (SHIFT > 0)>
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc, bool RIGHT = (SHIFT > 0), bool EVEN = false>
 struct requantizer {
     // SHIFT > 0: round, then saturate.
     static Out apply(Acc acc) {
 #pragma HLS INLINE
-        return saturate<LO, HI, Out>(round_shift<SHIFT, Acc>::apply(acc));
+        return saturate<LO, HI, Out>(round_shift<SHIFT, Acc, EVEN>::apply(acc));
     }
 };
 
-template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc>
-struct requantizer<SHIFT, LO, HI, Out, Acc, false> {
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc, bool EVEN>
+struct requantizer<SHIFT, LO, HI, Out, Acc, false, EVEN> {
     // SHIFT <= 0: acc * 2**-SHIFT is exact; saturate before shifting so nothing overflows.
     static constexpr int L = -SHIFT < 62 ? -SHIFT : 62;
     static Out apply(Acc acc) {
@@ -119,16 +123,16 @@ struct requantizer<SHIFT, LO, HI, Out, Acc, false> {
 
 }  // namespace detail
 
-// SPEC.md section 3 requantization: round half away from zero by SHIFT bits (SHIFT <= 0: exact
-// left shift), saturate to [LO, HI]. The one place fpgagen's C++ rounds or saturates.
-template <int SHIFT, int64_t LO, int64_t HI, typename Out, typename Acc>
+// SPEC.md section 3 requantization: round half away from zero (EVEN: half to even) by SHIFT bits
+// (SHIFT <= 0: exact left shift), saturate to [LO, HI]. The one place fpgagen's C++ rounds or saturates.
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, bool EVEN = false, typename Acc>
 inline Out requantize(Acc acc) {
 #pragma HLS INLINE
     static_assert(std::is_signed<Acc>::value, "requantize: the accumulator type must be signed");
     static_assert(LO <= 0 && 0 <= HI, "requantize: the clamp range [LO, HI] must contain 0");
     static_assert(LO >= std::numeric_limits<Out>::lowest() && HI <= std::numeric_limits<Out>::max(),
                   "requantize: [LO, HI] must fit the output type");
-    return detail::requantizer<SHIFT, LO, HI, Out, Acc>::apply(acc);
+    return detail::requantizer<SHIFT, LO, HI, Out, Acc, (SHIFT > 0), EVEN>::apply(acc);
 }
 
 namespace detail {
@@ -148,16 +152,18 @@ struct widened {
 // SPEC.md section 3 requantization with a fused LeakyRelu of slope ALPHA * 2**-ALPHA_FRAC:
 // acc >= 0: requantize<SHIFT>(acc); acc < 0: acc * ALPHA rounded half away from zero by
 // SHIFT + ALPHA_FRAC bits (an exact left shift when that is <= 0); both saturate to [LO, HI].
-template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, typename Acc>
+template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, bool EVEN = false,
+          typename Acc>
 inline Out requantize_leaky(Acc acc) {
 #pragma HLS INLINE
     static_assert(ALPHA >= -256 && ALPHA <= 255, "requantize_leaky: ALPHA must fit 9 signed bits");
     using prod_t = typename detail::widened<Acc>::type;
-    const Out positive = requantize<SHIFT, LO, HI, Out>(acc);
+    const Out positive = requantize<SHIFT, LO, HI, Out, EVEN>(acc);
     // only a negative acc is multiplied (a non-negative one would need no bound on acc * ALPHA)
     const prod_t negative_acc = static_cast<prod_t>(acc < 0 ? acc : Acc(0));
     const prod_t prod = static_cast<prod_t>(negative_acc * static_cast<prod_t>(ALPHA));
-    const Out negative = detail::requantizer<SHIFT + ALPHA_FRAC, LO, HI, Out, prod_t>::apply(prod);
+    const Out negative = detail::requantizer<SHIFT + ALPHA_FRAC, LO, HI, Out, prod_t, (SHIFT + ALPHA_FRAC > 0),
+                                             EVEN>::apply(prod);
     return (acc >= 0) ? positive : negative;
 }
 
@@ -181,34 +187,45 @@ struct cfg_leaky<CFG, typename make_void<decltype(CFG::LEAKY)>::type> {
     static constexpr int alpha = CFG::ALPHA, frac = CFG::ALPHA_FRAC;
 };
 
+// The rounding of a layer's CFG: half away from zero unless the CFG declares ROUND_EVEN.
+template <class CFG, typename = void>
+struct cfg_even {
+    static constexpr bool on = false;
+};
+
+template <class CFG>
+struct cfg_even<CFG, typename make_void<decltype(CFG::ROUND_EVEN)>::type> {
+    static constexpr bool on = CFG::ROUND_EVEN;
+};
+
 template <bool LEAKY>
 struct leaky_switch {  // no LeakyRelu: today's requantizer
-    template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, typename Acc>
+    template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, bool EVEN, typename Acc>
     static Out apply(Acc acc) {
 #pragma HLS INLINE
-        return requantize<SHIFT, LO, HI, Out>(acc);
+        return requantize<SHIFT, LO, HI, Out, EVEN>(acc);
     }
 };
 
 template <>
 struct leaky_switch<true> {
-    template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, typename Acc>
+    template <int SHIFT, int64_t LO, int64_t HI, typename Out, int ALPHA, int ALPHA_FRAC, bool EVEN, typename Acc>
     static Out apply(Acc acc) {
 #pragma HLS INLINE
-        return requantize_leaky<SHIFT, LO, HI, Out, ALPHA, ALPHA_FRAC>(acc);
+        return requantize_leaky<SHIFT, LO, HI, Out, ALPHA, ALPHA_FRAC, EVEN>(acc);
     }
 };
 
 }  // namespace detail
 
 // The requantizer of a layer: requantize by SHIFT to CFG's [LO, HI] and out_t, with CFG's
-// LeakyRelu if it has one. Every requantizing kernel calls this.
+// LeakyRelu if it has one and its rounding (ROUND_EVEN). Every requantizing kernel calls this.
 template <class CFG, int SHIFT, typename Acc>
 inline typename CFG::out_t layer_requantize(Acc acc) {
 #pragma HLS INLINE
     using leaky = detail::cfg_leaky<CFG>;
     return detail::leaky_switch<leaky::on>::template apply<SHIFT, CFG::LO, CFG::HI, typename CFG::out_t,
-                                                           leaky::alpha, leaky::frac>(acc);
+                                                           leaky::alpha, leaky::frac, detail::cfg_even<CFG>::on>(acc);
 }
 
 // acc * 2**S for an alignment shift S >= 0 (exact: the accumulator is wide enough).

@@ -19,6 +19,7 @@ module fpgagen_act #(
     parameter integer LO         = -128,  // lowest output value
     parameter integer HI         = 127,   // highest output value
     parameter integer LEAKY      = 0,     // 1: LeakyRelu, a negative input is requantized as x * ALPHA
+    parameter integer ROUND_EVEN = 0,     // 1: round half to even (an imported model's quantizer), 0: half away from zero
     parameter integer ALPHA      = 0,     // the LeakyRelu's integer slope (signed)
     parameter integer ALPHA_FRAC = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
 ) (
@@ -111,6 +112,7 @@ module fpgagen_act #(
             fpgagen_requant #(
                 .ACC_WIDTH(QW),
                 .SHIFT(SHIFT + LP),
+                .ROUND_EVEN(ROUND_EVEN),
                 .OUT_WIDTH(OUT_WIDTH),
                 .LO(LO),
                 .HI(HI)
@@ -124,6 +126,7 @@ module fpgagen_act #(
             fpgagen_requant #(
                 .ACC_WIDTH(AW),
                 .SHIFT(SHIFT),
+                .ROUND_EVEN(ROUND_EVEN),
                 .OUT_WIDTH(OUT_WIDTH),
                 .LO(LO),
                 .HI(HI)

@@ -41,6 +41,7 @@ module fpgagen_avgpool #(
     parameter integer LO          = -128,  // lowest output value
     parameter integer HI          = 127,   // highest output value
     parameter integer LEAKY       = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
+    parameter integer ROUND_EVEN  = 0,     // 1: round half to even (an imported model's quantizer), 0: half away from zero
     parameter integer ALPHA       = 0,     // the LeakyRelu's integer slope (signed)
     parameter integer ALPHA_FRAC  = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
 ) (
@@ -154,6 +155,7 @@ module fpgagen_avgpool #(
     fpgagen_requant #(
         .ACC_WIDTH(ACC_WIDTH),
         .SHIFT(SHIFT),
+        .ROUND_EVEN(ROUND_EVEN),
         .OUT_WIDTH(OUT_WIDTH),
         .LO(LO),
         .HI(HI),

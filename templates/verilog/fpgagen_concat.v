@@ -29,6 +29,7 @@ module fpgagen_concat #(
     parameter integer HI         = 127,   // highest output value
     parameter integer LEAKY0     = 0,     // 1: LeakyRelu on input 0 (a negative x as x * ALPHA)
     parameter integer LEAKY1     = 0,     // 1: LeakyRelu on input 1
+    parameter integer ROUND_EVEN = 0,     // 1: round half to even (an imported model's quantizer), 0: half away from zero
     parameter integer ALPHA      = 0,     // the LeakyRelu's integer slope (signed)
     parameter integer ALPHA_FRAC = 0      // its frac: the negative path shifts by SHIFTi + ALPHA_FRAC
 ) (
@@ -147,6 +148,7 @@ module fpgagen_concat #(
             fpgagen_requant #(
                 .ACC_WIDTH(QW),
                 .SHIFT(SHIFT0 + ((LEAKY0 != 0) ? LP : 0)),
+                .ROUND_EVEN(ROUND_EVEN),
                 .OUT_WIDTH(OUT_WIDTH),
                 .LO(LO),
                 .HI(HI)
@@ -157,6 +159,7 @@ module fpgagen_concat #(
             fpgagen_requant #(
                 .ACC_WIDTH(QW),
                 .SHIFT(SHIFT1 + ((LEAKY1 != 0) ? LP : 0)),
+                .ROUND_EVEN(ROUND_EVEN),
                 .OUT_WIDTH(OUT_WIDTH),
                 .LO(LO),
                 .HI(HI)
@@ -171,6 +174,7 @@ module fpgagen_concat #(
             fpgagen_requant #(
                 .ACC_WIDTH(AW),
                 .SHIFT(SHIFT0),
+                .ROUND_EVEN(ROUND_EVEN),
                 .OUT_WIDTH(OUT_WIDTH),
                 .LO(LO),
                 .HI(HI)
@@ -181,6 +185,7 @@ module fpgagen_concat #(
             fpgagen_requant #(
                 .ACC_WIDTH(AW),
                 .SHIFT(SHIFT1),
+                .ROUND_EVEN(ROUND_EVEN),
                 .OUT_WIDTH(OUT_WIDTH),
                 .LO(LO),
                 .HI(HI)

@@ -34,6 +34,7 @@ module fpgagen_dense #(
     parameter integer LO          = -128,  // lowest output value
     parameter integer HI          = 127,   // highest output value
     parameter integer LEAKY       = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
+    parameter integer ROUND_EVEN  = 0,     // 1: round half to even (an imported model's quantizer), 0: half away from zero
     parameter integer ALPHA       = 0,     // the LeakyRelu's integer slope (signed)
     parameter integer ALPHA_FRAC  = 0,     // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
@@ -200,6 +201,7 @@ module fpgagen_dense #(
         .N_OUT(N_OUT),
         .ACC_WIDTH(ACC_WIDTH),
         .SHIFT(SHIFT),
+        .ROUND_EVEN(ROUND_EVEN),
         .LO(LO),
         .HI(HI),
         .LEAKY(LEAKY),

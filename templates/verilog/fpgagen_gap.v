@@ -24,6 +24,7 @@ module fpgagen_gap #(
     parameter integer LO          = -128,  // lowest output value
     parameter integer HI          = 127,   // highest output value
     parameter integer LEAKY       = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
+    parameter integer ROUND_EVEN  = 0,     // 1: round half to even (an imported model's quantizer), 0: half away from zero
     parameter integer ALPHA       = 0,     // the LeakyRelu's integer slope (signed)
     parameter integer ALPHA_FRAC  = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
 ) (
@@ -61,6 +62,7 @@ module fpgagen_gap #(
         .RECIP(RECIP),
         .RECIP_FILE(""),
         .SHIFT(SHIFT),
+        .ROUND_EVEN(ROUND_EVEN),
         .LO(LO),
         .HI(HI),
         .LEAKY(LEAKY),

@@ -1,7 +1,9 @@
-// fpgagen_requant: accumulator -> round half away from zero by SHIFT -> saturate to [LO, HI].
+// fpgagen_requant: accumulator -> round half away from zero (or half to even) by SHIFT -> saturate to [LO, HI].
 //
 // SPEC.md section 3, written once for every layer: for SHIFT > 0,
 //   y = (acc + 2**(SHIFT-1) - (acc < 0)) >>> SHIFT   (one adder and an arithmetic shift),
+// or with ROUND_EVEN = 1 (an imported model whose quantizer rounds half to even)
+//   y = (acc + 2**(SHIFT-1) - 1 + acc[SHIFT]) >>> SHIFT   (acc[SHIFT]: bit SHIFT of acc, i.e. (acc >>> SHIFT) & 1),
 // for SHIFT <= 0, y = acc <<< -SHIFT; then clamp to [LO, HI] (a fused ReLU sets LO = 0).
 // With LEAKY = 1 (a fused or standalone LeakyRelu of integer slope ALPHA * 2**-ALPHA_FRAC) a
 // negative acc takes the second path: acc * ALPHA rounded the same way by SHIFT + ALPHA_FRAC
@@ -18,6 +20,7 @@ module fpgagen_requant #(
     parameter integer LO         = -128,  // lowest output value (two's complement in OUT_WIDTH)
     parameter integer HI         = 127,   // highest output value
     parameter integer LEAKY      = 0,     // 1: a negative acc is requantized as acc * ALPHA (LeakyRelu)
+    parameter integer ROUND_EVEN = 0,     // 1: round half to even, 0: half away from zero
     parameter integer ALPHA      = 0,     // the LeakyRelu's integer slope A (signed, |A| < 2**16)
     parameter integer ALPHA_FRAC = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
 ) (
@@ -43,6 +46,7 @@ module fpgagen_requant #(
     initial begin
         if (ACC_WIDTH < 2 || ACC_WIDTH > 96) $error("fpgagen_requant %m: ACC_WIDTH %0d must be 2..96", ACC_WIDTH);
         if (LO > HI) $error("fpgagen_requant %m: LO %0d > HI %0d", LO, HI);
+        if (ROUND_EVEN != 0 && ROUND_EVEN != 1) $error("fpgagen_requant %m: ROUND_EVEN %0d must be 0 or 1", ROUND_EVEN);
     end
 
     wire signed [SW-1:0] src;
@@ -67,8 +71,14 @@ module fpgagen_requant #(
     generate
         if (S > 0) begin : g_round
             wire signed [W-1:0] half = $signed({{(W-1){1'b0}}, 1'b1}) <<< (S - 1);
-            wire signed [W-1:0] neg  = {{(W-1){1'b0}}, src[SW-1]};
-            assign shifted = (wide + half - neg) >>> S;
+            if (ROUND_EVEN != 0) begin : g_even
+                // half - 1 + bit S (W >= S + 2: wide[S] is the sign bit when S >= SW)
+                wire signed [W-1:0] odd = {{(W-1){1'b0}}, wide[S]};
+                assign shifted = (wide + half - $signed({{(W-1){1'b0}}, 1'b1}) + odd) >>> S;
+            end else begin : g_away
+                wire signed [W-1:0] neg = {{(W-1){1'b0}}, src[SW-1]};
+                assign shifted = (wide + half - neg) >>> S;
+            end
         end else begin : g_left
             assign shifted = wide <<< LSH;
         end

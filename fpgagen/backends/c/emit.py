@@ -273,10 +273,12 @@ def check_requant_range(layer: QLayer) -> None:
 
 
 def leaky_fields(layer: QLayer) -> list[tuple[str, object]]:
-    """A fused LeakyRelu's descriptor fields (none without one: zero-initialised, off)."""
+    """A fused LeakyRelu's descriptor fields (none without one: zero-initialised, off), and the
+    requantizer's rounding (``round_even`` for nearest-even; absent: half away from zero)."""
+    even = [("round_even", 1)] if layer.rounding == "nearest-even" else []
     if layer.leaky is None:
-        return []
-    return [("leaky", 1), ("alpha", layer.leaky.alpha), ("alpha_frac", layer.leaky.frac)]
+        return even
+    return [("leaky", 1), ("alpha", layer.leaky.alpha), ("alpha_frac", layer.leaky.frac)] + even
 
 
 #: IR op -> its emitter: fills the LayerC (kind, descriptor type, constant arrays) and returns the

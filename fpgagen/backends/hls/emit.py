@@ -55,6 +55,9 @@ def _requant_cfg(layer: QLayer) -> list:
         lines += [("static constexpr bool LEAKY = true;",
                    f"{what}a negative accumulator is requantized as acc * ALPHA by SHIFT + ALPHA_FRAC"),
                   (f"static constexpr int ALPHA = {alpha}, ALPHA_FRAC = {frac};", f"slope {alpha} * 2**-{frac}")]
+    if layer.rounding == "nearest-even":
+        lines += [("static constexpr bool ROUND_EVEN = true;",
+                   "round half to even (the imported model's quantizer), not half away from zero")]
     return lines
 
 

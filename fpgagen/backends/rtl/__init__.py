@@ -150,12 +150,18 @@ def leaky_text(layer) -> str:
     return f", LeakyRelu {alpha}*2**-{frac}"
 
 
+def rounding_params(layer) -> dict:
+    """ROUND_EVEN of fpgagen_requant: ``{"ROUND_EVEN": 1}`` for a layer that rounds half to even
+    (imported quantization), empty for the default (half away from zero: the module's default)."""
+    return {"ROUND_EVEN": 1} if getattr(layer, "rounding", "nearest-away") == "nearest-even" else {}
+
+
 def requant_params(layer) -> dict:
-    """SHIFT, LO, HI (and, with a fused LeakyRelu, LEAKY, ALPHA, ALPHA_FRAC) of a requantizing
-    layer, checked against what fpgagen_requant takes."""
+    """SHIFT, LO, HI (and, with a fused LeakyRelu, LEAKY, ALPHA, ALPHA_FRAC; rounding half to even,
+    ROUND_EVEN) of a requantizing layer, checked against what fpgagen_requant takes."""
     if layer.shift is None or layer.lo is None or layer.hi is None:
         raise BackendError(f"{where(layer)}: the integer IR has no shift/lo/hi to requantize with")
-    return {"SHIFT": int(layer.shift), **bounds_params(layer), **leaky_params(layer)}
+    return {"SHIFT": int(layer.shift), **bounds_params(layer), **leaky_params(layer), **rounding_params(layer)}
 
 
 def check_mac_layer(layer, module: str, op: str) -> None:

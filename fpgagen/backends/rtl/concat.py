@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from fpgagen.backends.rtl import RtlInstance, bounds_params, check_op, emits, leaky_params, leaky_text, where
+from fpgagen.backends.rtl import (RtlInstance, bounds_params, check_op, emits, leaky_params, leaky_text, rounding_params,
+                                  where)
 from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -67,6 +68,7 @@ def concat_instances(q: QGraph, layer: QLayer) -> list[RtlInstance]:
             **bounds,
             "LEAKY0": leaky["LEAKY"] if k == 0 else 0, "LEAKY1": leaky["LEAKY"],
             "ALPHA": leaky["ALPHA"], "ALPHA_FRAC": leaky["ALPHA_FRAC"],
+            **rounding_params(layer),
         }
         cycles = pixels * (c0 + c1)
         first = (f"{layer.inputs[0]!r} {f0} >> {p.shifts[0]}" if k == 0
