@@ -48,6 +48,14 @@ def model_config(name: str) -> dict:
     return cfg
 
 
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes (the simulator runs) so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def bench_model(name: str, tmp: Path, frames: int, repeat: int, simulators) -> list[dict]:
     from fpgagen import flow
     from fpgagen.backends import verilog
@@ -75,9 +83,9 @@ def bench_model(name: str, tmp: Path, frames: int, repeat: int, simulators) -> l
             runner, seconds = build_sim(target, d, build_dir, sim)
             builds.append(round(seconds, 2))
         job = sim_job(q, d, build_dir, stream, "bench", pauses=False, timing_frames=timing)
-        start = time.monotonic()
+        start, cpu = time.monotonic(), _child_cpu()
         res = run_sim(runner, target, d.top, build_dir, job)
-        sim_seconds = time.monotonic() - start
+        sim_seconds, sim_cpu = time.monotonic() - start, _child_cpu() - cpu
         got = np.array(res["outputs"], dtype=np.int64)
         mismatches = int(sum(not np.array_equal(got[i], expected[i]) for i in range(len(expected)))) \
             if got.shape == expected.shape else len(expected)
@@ -96,6 +104,9 @@ def bench_model(name: str, tmp: Path, frames: int, repeat: int, simulators) -> l
             "sim_frames_per_second": round(simulated / sim_seconds, 2),
             "sim_cycles": res["cycles"],
             "sim_cycles_per_second": round(res["cycles"] / sim_seconds),
+            # the simulator process's CPU time (user + system): the rate on a machine shared with other jobs
+            "sim_cpu_seconds": round(sim_cpu, 2),
+            "sim_cycles_per_cpu_second": round(res["cycles"] / sim_cpu) if sim_cpu > 0 else None,
             "cycles_per_frame": measured,
             "cycles_per_frame_analytic": analytic,
             "cycle_ratio": round(measured / analytic, 4),
@@ -139,13 +150,13 @@ def main(argv=None) -> int:
               "target_met": cnn["build_seconds"] < TARGET_BUILD_SECONDS
               and all(abs(r["cycle_ratio"] - 1) <= TARGET_CYCLE_RATIO and r["mismatches"] == 0 for r in rows)}
     print(f"machine: {os.cpu_count()} cores, 1-min load average {report['load_avg_1min']}")
-    head = (f"{'model':<11} {'simulator':<9} {'build s':>8} {'frames':>6} {'mism':>4} {'sim s':>6} {'frames/s':>9} {'Mcycles/s':>9} "
+    head = (f"{'model':<11} {'simulator':<9} {'build s':>8} {'frames':>6} {'mism':>4} {'sim s':>6} {'frames/s':>9} {'Mcycles/s':>9} {'Mcyc/cpu-s':>10} "
             f"{'cyc/frame':>9} {'analytic':>8} {'ratio':>6} {'latency':>7}  slowest layer")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['model']:<11} {r['simulator']:<9} {r['build_seconds']:8.1f} {r['frames']:6d} {r['mismatches']:4d} {r['sim_seconds']:6.1f} "
-              f"{r['sim_frames_per_second']:9.1f} {r['sim_cycles_per_second'] / 1e6:9.3f} {r['cycles_per_frame']:9.1f} "
+              f"{r['sim_frames_per_second']:9.1f} {r['sim_cycles_per_second'] / 1e6:9.3f} {(r['sim_cycles_per_cpu_second'] or 0) / 1e6:10.3f} {r['cycles_per_frame']:9.1f} "
               f"{r['cycles_per_frame_analytic']:8d} {r['cycle_ratio']:6.3f} {r['latency_cycles']:7d}  {r['slowest_layer']}")
     for r in rows:
         if r["model"] == "mnist_cnn" and r["simulator"] == "harness":
