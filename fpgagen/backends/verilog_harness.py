@@ -66,6 +66,10 @@ def build(target_dir: Path, d, build_dir: Path, streams=None) -> tuple[Harness, 
     hdir.mkdir(parents=True, exist_ok=True)
     sources = [target_dir / f for f in filelist_sources((target_dir / "filelist.f").read_text())]
     streams = list(d.streams if streams is None else streams)
+    wide = [s for s in streams if s.width > 64]
+    if wide:  # harness_streams.h reads each stream's data as one 64-bit word
+        raise BackendError(f"the harness of {d.top} reads streams of at most 64 bits; stream {wide[0].name} has "
+                           f"{wide[0].width} (use verify.verilog_sim: cocotb)")
     width = {s.name: s.width for s in d.streams}
     tb = wrapper_name(d.top)
     ctx = dict(tb=tb, top=d.top, version=__version__, streams=streams, in_width=width[d.in_stream],
