@@ -244,6 +244,10 @@ SCHEMA: dict = {
     },
     "verify": {
         "samples": Field("Samples `fpgagen verify` streams through each target.", 20, _int_range(1, 100000)),
+        "verilog_sim": Field("How the verilog target is simulated: harness (a C++ stream harness built with the "
+                             "design by Verilator, no Python per clock) or cocotb (the cocotb testbench, one "
+                             "Python call per clock); both give the same results.", "harness",
+                             _choice(("harness", "cocotb"))),
     },
 }
 

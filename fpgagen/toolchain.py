@@ -63,6 +63,17 @@ def verilator_env() -> dict[str, str]:
     return env
 
 
+def make_env(overrides) -> dict[str, str]:
+    """:func:`verilator_env` with ``overrides`` (``VAR=value`` of Verilator's makefile, e.g. the
+    C++ optimisation ``OPT_FAST=-O2``) added to MAKEFLAGS, replacing earlier values of the same
+    variables."""
+    env = verilator_env()
+    names = {m.split("=")[0] for m in overrides}
+    flags = env.get("MAKEFLAGS", os.environ.get("MAKEFLAGS", "")).split()
+    env["MAKEFLAGS"] = " ".join([f for f in flags if f.split("=")[0] not in names] + list(overrides))
+    return env
+
+
 def use_verilator() -> None:
     """Put :func:`verilator_env` into this process's environment (idempotent)."""
     os.environ.update(verilator_env())

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from fpgagen import flow
-from fpgagen.backends import verilog
+from fpgagen.backends import to_hwc, verilog
 from fpgagen.backends.parallelism import layer_parallelism, macs
 from fpgagen.config import load_config
 from fpgagen.errors import BackendError
@@ -615,6 +615,46 @@ def test_resnet_blocks_with_schedule_sized_fifos_are_bit_exact_at_the_analytic_r
     b, d, r = verify_graph(resnet_blocks_graph(np.random.default_rng(3)), tmp_path / "verilog", 4)
     assert (r["samples"], r["mismatches"]) == (4, 0), r
     assert r["cycles_per_frame"] == d.pipeline_cycles, (r["cycles_per_frame"], d.pipeline_cycles)
+
+
+@needs_sim
+def test_the_harness_and_cocotb_agree_beat_for_beat(tmp_path):
+    """The C++ stream harness (the default) and the cocotb testbench on the residual graph (a
+    fork, two FIFOs) with random idle cycles and back-pressure: the same output integers, the
+    same latency and cycles per frame, the same probed internal streams; verify.verilog_sim
+    picks the simulator."""
+    from fpgagen.backends.verilog_sim import build_sim, run_sim, sim_job, verify_design
+
+    b = quantize_graph(residual_graph(np.random.default_rng(7)))
+    q = b.qgraph
+    d = verilog.plan_design(q, b.cfg)
+    target = tmp_path / "verilog"
+    verilog.generate(b).write(target)
+    xq, _ = flow.verification_inputs(b, 4)
+    out, trace = run_int(q, xq, trace=True)
+    runs = {}
+    for sim in ("harness", "cocotb"):
+        b.cfg["verify"]["verilog_sim"] = sim
+        runs[sim] = verify_design(b, target, xq, GoldenRun(out, trace))
+        assert runs[sim]["simulator"] == sim and runs[sim]["mismatches"] == 0, runs[sim]
+    keys = ("samples", "mismatches", "cycles_per_frame", "cycles_per_frame_analytic", "latency_cycles")
+    assert {k: runs["harness"][k] for k in keys} == {k: runs["cocotb"][k] for k in keys}
+    assert runs["harness"]["cycles_per_frame"] == d.pipeline_cycles
+    # the raw results of one job, probes of every layer's stream included (both builds reused)
+    frames = to_hwc(xq, q.shapes[q.input])
+    probes = {layer.output: (d.probes[layer.output], q.fmts[layer.output].word, q.fmts[layer.output].signed)
+              for layer in q.layers if layer.output in d.probes}  # what a mismatch's probe run records
+    raw = {}
+    for sim in ("harness", "cocotb"):
+        runner, _ = build_sim(target, d, tmp_path / ".sim" / "verilog", sim)
+        job = sim_job(q, d, tmp_path / ".sim" / "verilog", frames, f"agree_{sim}", True, 2, seed=3)
+        raw[sim] = run_sim(runner, target, d.top, tmp_path / ".sim" / "verilog", dict(job, probe=True, probes=probes))
+    assert raw["harness"]["outputs"] == raw["cocotb"]["outputs"] == [list(map(int, r)) for r in out.reshape(4, -1)]
+    for key in ("latency_cycles", "cycles_per_frame"):
+        assert raw["harness"][key] == raw["cocotb"][key], key
+    for t in probes:  # every beat of every internal stream, in order (cocotb also logs its timing run)
+        n = len(raw["harness"]["probes"][t])
+        assert n >= 4 * math.prod(q.shapes[t]) and raw["harness"]["probes"][t] == raw["cocotb"]["probes"][t][:n], t
 
 
 @needs_sim

@@ -32,3 +32,12 @@ def from_hwc(values: np.ndarray, shape) -> np.ndarray:
     out = np.empty_like(values)
     out[:, hwc_order(shape)] = values
     return out
+
+
+def from_words(words, width: int, signed: bool) -> list[int]:
+    """Raw ``width``-bit words (as a simulator reads a bus) as the integers they hold: two's
+    complement when ``signed``."""
+    if not signed:
+        return [int(v) for v in words]
+    half = 1 << (width - 1)
+    return [int(v) - (1 << width) if int(v) >= half else int(v) for v in words]

@@ -22,17 +22,13 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
+from cocotb.simtime import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+from fpgagen.backends import from_words
 
 
 PERIOD_NS = 10
-
-
-def _to_signed(values, width: int, signed: bool) -> list[int]:
-    if not signed:
-        return [int(v) for v in values]
-    half = 1 << (width - 1)
-    return [int(v) - (1 << width) if int(v) >= half else int(v) for v in values]
 
 
 def _pauses(rng: random.Random, busy: float):
@@ -56,7 +52,7 @@ class Recorder:
             await ReadOnly()
             for name, (data, valid, ready, width, signed) in self.streams.items():
                 if valid.value == 1 and ready.value == 1:
-                    self.beats[name].append(_to_signed([int(data.value)], width, signed)[0])
+                    self.beats[name].append(from_words([int(data.value)], width, signed)[0])
 
 
 async def _watchdog(dut, rec, job: dict, outputs: list) -> None:
@@ -114,7 +110,7 @@ async def stream_frames(dut):
         await source.send(AxiStreamFrame([int(v) & mask for v in frame]))
     for _ in range(len(frames)):
         got = await sink.recv()
-        outputs.append(_to_signed(got.tdata, out_w, out_signed))
+        outputs.append(from_words(got.tdata, out_w, out_signed))
     # a design may emit a frame's last output before it has taken the frame's last input (rows
     # a strided layer never reads): every input beat goes in before the timing starts
     await source.wait()
@@ -144,4 +140,5 @@ async def stream_frames(dut):
         ends = [f.sim_time_end // (PERIOD_NS * 1000) for f in received]  # ps -> cycles
         result["latency_cycles"] = int(ends[0] - sent[0].sim_time_start // (PERIOD_NS * 1000) + 1)
         result["cycles_per_frame"] = (ends[-1] - ends[0]) / (len(ends) - 1)
+    result["cycles"] = int(get_sim_time(unit="ns")) // PERIOD_NS  # clock cycles simulated in all
     Path(job["results"]).write_text(json.dumps(result))

@@ -1,8 +1,11 @@
-"""Build a generated design with Verilator and stream real samples through it (cocotb).
+"""Build a generated design with Verilator and stream real samples through it.
 
 Used by ``fpgagen verify --targets verilog``: every output integer is compared with the golden
 model; on a mismatch the design is re-run on the first failing sample with every internal
-stream probed, and the first layer whose output differs is named.
+stream probed, and the first layer whose output differs is named. Two simulators give the same
+results (``verify.verilog_sim``): ``harness``, the default, a C++ stream harness compiled with the
+design (:mod:`fpgagen.backends.verilog_harness`, no Python per clock), and ``cocotb``, the cocotb
+testbench of :mod:`fpgagen.backends.verilog_cocotb` (VPI, one Python call per clock).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.backends import to_hwc
+from fpgagen.backends import to_hwc, verilog_harness
 from fpgagen.backends.verilog import Design, filelist_sources, generate, plan_design
 from fpgagen.errors import BackendError
 from fpgagen.targets import first_mismatch, register
-from fpgagen.toolchain import verilator_env
+from fpgagen.toolchain import make_env, verilator_env
 
 
 class _Env:
@@ -46,22 +49,24 @@ class _Env:
 MAKE_OPT = ("OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")
 
 
-def _make_env() -> dict[str, str]:
-    env = verilator_env()
-    flags = env.get("MAKEFLAGS", os.environ.get("MAKEFLAGS", "")).split()
-    flags = [f for f in flags if f.split("=")[0] not in {m.split("=")[0] for m in MAKE_OPT}]
-    env["MAKEFLAGS"] = " ".join(flags + list(MAKE_OPT))
-    return env
+#: the simulators of ``verify.verilog_sim`` (the first is the default)
+SIMULATORS = ("harness", "cocotb")
 
 
-def build_sim(target_dir: Path, top: str, build_dir: Path):
-    """Compile the design in ``target_dir`` with Verilator; returns (runner, build seconds)."""
+def build_sim(target_dir: Path, d: Design, build_dir: Path, simulator: str = "harness"):
+    """Compile the design ``d`` in ``target_dir`` with Verilator for ``simulator``; returns (runner,
+    build seconds), the runner to pass to :func:`run_sim`."""
+    if simulator == "harness":
+        return verilog_harness.build(target_dir, d, build_dir)
+    if simulator != "cocotb":
+        raise BackendError(f"verify.verilog_sim: expected one of {', '.join(SIMULATORS)}, got {simulator!r}")
     from cocotb_tools.runner import get_runner
 
+    top = d.top
     sources = [target_dir / f for f in filelist_sources((target_dir / "filelist.f").read_text())]
     runner = get_runner("verilator")
     start = time.monotonic()
-    with _Env(_make_env()):
+    with _Env(make_env(MAKE_OPT)):
         try:
             runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
                          build_args=["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"],
@@ -84,6 +89,9 @@ def _first_error(log: Path) -> str:
 
 
 def run_sim(runner, target_dir: Path, top: str, build_dir: Path, job: dict) -> dict:
+    """Run ``job`` (:func:`sim_job`) on a build of :func:`build_sim`; the testbench's results."""
+    if isinstance(runner, verilog_harness.Harness):
+        return verilog_harness.run(runner, target_dir, build_dir, job)
     job_path = build_dir / f"job_{job['tag']}.json"
     job["results"] = str(build_dir / f"results_{job['tag']}.json")
     Path(job["results"]).unlink(missing_ok=True)
@@ -138,11 +146,12 @@ def sim_job(q, d: Design, build_dir: Path, frames: np.ndarray, tag: str = "main"
 
 
 def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: int = 3,
-                  build_dir: Path | None = None) -> dict:
+                  build_dir: Path | None = None, simulator: str | None = None) -> dict:
     """Build the design in ``target_dir`` (``OUT/verilog``; the model in ``build_dir``, by default
-    ``OUT/.sim/verilog``),
-    stream the input integers ``xq`` (``[N, *IR input shape]``) through it with random pauses,
-    compare every output with ``golden``, then time ``timing_frames`` frames back to back."""
+    ``OUT/.sim/verilog``) for ``simulator`` (default: the config's ``verify.verilog_sim``, else
+    the harness), stream the input integers ``xq`` (``[N, *IR input shape]``) through it with
+    random pauses, compare every output with ``golden``, then time ``timing_frames`` frames back
+    to back."""
     from fpgagen.golden.model import check_int_input
 
     q = build.qgraph
@@ -151,7 +160,9 @@ def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: i
     d: Design = plan_design(q, build.cfg)
     build_dir = Path(build_dir) if build_dir is not None else target_dir.parent / ".sim" / "verilog"
     build_dir.mkdir(parents=True, exist_ok=True)
-    runner, build_seconds = build_sim(target_dir, d.top, build_dir)
+    if simulator is None:
+        simulator = (build.cfg.get("verify") or {}).get("verilog_sim") or SIMULATORS[0]
+    runner, build_seconds = build_sim(target_dir, d, build_dir, simulator)
 
     frames = to_hwc(xq, q.shapes[q.input])
     expected = to_hwc(golden.output, q.shapes[q.output])
@@ -171,6 +182,9 @@ def verify_design(build, target_dir, xq, golden, seed: int = 1, timing_frames: i
         "latency_cycles": res.get("latency_cycles"),
         "build_seconds": round(build_seconds, 1),
         "sim_frames_per_second": round(len(frames) / sim_seconds, 2) if sim_seconds else None,
+        "simulator": simulator,
+        # clock cycles simulated (both runs: checked frames with pauses, then the timed ones) per second
+        "sim_cycles_per_second": round(res["cycles"] / sim_seconds) if res.get("cycles") and sim_seconds else None,
     }
     if "timeout" in res:  # a wrong output, then the design stopped moving
         result["stopped_after_frames"] = received

@@ -389,6 +389,8 @@ FIGURES = {
     "latency_cycles": "latency, cycles (first input to last output)",
     "build_seconds": "simulator build, s",
     "sim_frames_per_second": "simulation speed, frames/s",
+    "sim_cycles_per_second": "simulation speed, clock cycles/s",
+    "simulator": "simulator",
     "top": "top function",
     "compile_seconds": "C simulation compile, s",
     "compile_cached": "compile reused from cache",

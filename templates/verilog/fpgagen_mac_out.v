@@ -146,7 +146,8 @@ module fpgagen_mac_out #(
     end
 
     // ---- stages P and the adder levels: per output a registered tree of SIMD products + bias --
-    reg [PE*AW-1:0]   acc;
+    // split_var: Verilator keeps each output's slice apart (no read-modify-write of one wide word)
+    reg [PE*AW-1:0]   acc /* verilator split_var */;
     reg               d_final;   // acc holds a finished output group
     wire [PE*OUT_WIDTH-1:0] y;
 
@@ -154,7 +155,7 @@ module fpgagen_mac_out #(
     generate
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
             /* verilator lint_off UNUSEDSIGNAL */  // sign bits above a node's exact width
-            wire [NT*SUMW-1:0] nd;                // node n at [n*SUMW +: SUMW], sign-extended
+            wire [NT*SUMW-1:0] nd /* verilator split_var */;  // node n at [n*SUMW +: SUMW], sign-extended
             /* verilator lint_on UNUSEDSIGNAL */
             for (gs = 0; gs < NL; gs = gs + 1) begin : g_leaf
                 reg [LW-1:0] r;
@@ -177,6 +178,7 @@ module fpgagen_mac_out #(
                 for (gi = 0; gi < level_nodes(gl); gi = gi + 1) begin : g_n
                     localparam integer NWID = LW + gl;                 // exact width at level gl
                     localparam integer A = node_base(gl - 1) + 2 * gi;  // first operand node
+                    localparam integer B = node_base(gl) + gi;          // this node
                     reg [NWID-1:0] r;
                     wire signed [SUMW-1:0] a = nd[A*SUMW +: SUMW];
                     /* verilator lint_off UNUSEDSIGNAL */  // bits above NWID are sign copies
@@ -188,7 +190,7 @@ module fpgagen_mac_out #(
                         assign s = a;
                     end
                     always @(posedge clk) r <= s[NWID-1:0];
-                    assign nd[(node_base(gl) + gi)*SUMW +: SUMW] = {{(SUMW-NWID+1){r[NWID-1]}}, r[NWID-2:0]};
+                    assign nd[B*SUMW +: SUMW] = {{(SUMW-NWID+1){r[NWID-1]}}, r[NWID-2:0]};
                 end
             end
             wire [SUMW-1:0] sum = nd[(NT-1)*SUMW +: SUMW];
