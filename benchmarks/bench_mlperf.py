@@ -60,7 +60,6 @@ def quantize(path: Path):
     from fpgagen.flow import run_quantization
 
     cfg = load_config(path)
-    cfg["targets"] = ["c"]
     return run_quantization(cfg, progress=False)
 
 
@@ -71,7 +70,7 @@ def c_figures(b) -> dict:
     return {"macs": int(m.macs), "const_bytes": int(m.const_bytes), "arena_bytes": int(m.plan.arena_bytes)}
 
 
-def device_row(b, path: Path, device: str) -> dict:
+def device_row(b, path: Path, device: str, macs: int) -> dict:
     """The folding and the resource estimate of the model's Verilog on ``device`` (auto)."""
     from fpgagen.backends.folding import apply_folding
     from fpgagen.backends.verilog import check_lut_budget, estimate_resources, plan_design
@@ -95,7 +94,7 @@ def device_row(b, path: Path, device: str) -> dict:
     total = est["total"]
     return {"device": device, "cycles": int(cycles), "fps": dev.clock_mhz * 1e6 / cycles, "clock_mhz": dev.clock_mhz,
             "multipliers": int(total["multipliers"]), "available_multipliers": dev.dsps * dev.int8_per_dsp,
-            "macs_per_cycle": None, "brams": int(total["brams"]), "available_brams": dev.brams,
+            "macs_per_cycle": macs / cycles, "brams": int(total["brams"]), "available_brams": dev.brams,
             "luts": int(total["luts"]), "available_luts": dev.luts, "buffer_bits": int(total["buffer_bits"]),
             "rom_bits": int(total["rom_bits"]), "fits": bool(est["fits"]), "how": folding.how if folding else ""}
 
@@ -143,10 +142,7 @@ def main(argv=None) -> int:
         b = quantize(paths[name])
         row = {"model": name, **c_figures(b), "quantize_seconds": round(time.perf_counter() - t0, 1), "devices": []}
         for device in args.devices:
-            r = device_row(b, paths[name], device)
-            if "cycles" in r:
-                r["macs_per_cycle"] = row["macs"] / r["cycles"]
-            row["devices"].append(r)
+            row["devices"].append(device_row(b, paths[name], device, row["macs"]))
         if args.verify:
             row["verify"] = verify_row(paths[name], args.verify, args.multipliers, args.out / "verify")
         rows[name] = row

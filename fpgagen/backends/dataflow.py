@@ -95,11 +95,10 @@ def join_depth(q: QGraph, layer: QLayer, index: int, holds, anc: dict | None = N
     after the other within each pixel, so an input read early also waits for the others' latency)."""
     anc = anc if anc is not None else ancestors(q)
     tensor = layer.inputs[index]
-    frames = 2 if layer.op == "concat" else 1
-    whole = math.prod(q.shapes[tensor]) * frames
+    size = math.prod(q.shapes[tensor])
+    whole = size * (2 if layer.op == "concat" else 1)
     mine = anc.get(tensor, frozenset())
     others = frozenset().union(*(anc.get(t, frozenset()) for j, t in enumerate(layer.inputs) if j != index)) - mine
-    size = math.prod(q.shapes[tensor])
     held = 0.0
     for ly in q.layers:
         if ly.name in others:
