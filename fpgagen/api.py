@@ -75,14 +75,17 @@ def calibrate(graph, x, batch_size: int = 256, progress: bool | None = None):
 
 def quantize_model(calibration, word_length: int = 8, method: str = "mse", weight_method: str = "mse",
                    bias_word_length: int = 8, bias_method: str = "max", eps: float = 1e-4,
-                   overrides: dict | None = None, rounding: str = "nearest-away"):
+                   overrides: dict | None = None, rounding: str = "nearest-away",
+                   per_channel: bool | str | None = None):
     """Choose every format from ``calibration`` and lower its graph to the integer IR
     (:class:`fpgagen.ir.qgraph.QGraph`). ``overrides`` as the config's ``quantization.layers``;
-    ``rounding`` of weights and biases (the datapath always rounds half away from zero)."""
-    from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+    ``rounding`` of weights and biases (the datapath always rounds half away from zero);
+    ``per_channel`` as ``quantization.per_channel`` (default: its default)."""
+    from fpgagen.quant.lower import PER_CHANNEL_DEFAULT, QuantOptions, choose_formats, lower
 
     options = QuantOptions(word_length, method, weight_method, bias_word_length, bias_method, eps,
-                           dict(overrides or {}), rounding)
+                           dict(overrides or {}), rounding,
+                           PER_CHANNEL_DEFAULT if per_channel is None else per_channel)
     q, _ = lower(calibration.graph, choose_formats(calibration, options))
     return q
 

@@ -35,7 +35,7 @@ def quant_options(cfg: dict) -> QuantOptions:
     return QuantOptions(
         word_length=q["word_length"], method=q["method"], weight_method=q["weight_method"],
         bias_word_length=q["bias_word_length"], bias_method=q["bias_method"], eps=q["eps"],
-        overrides=q["layers"], rounding=q["rounding"],
+        overrides=q["layers"], rounding=q["rounding"], per_channel=q["per_channel"],
     )
 
 
@@ -169,6 +169,9 @@ def layer_rows(b: Build) -> list[dict]:
             "acc_width": layer.acc_width,
             "acc_frac": layer.acc_frac,
             "weights": None if layer.weight is None else int(layer.weight.size),
+            # per-channel weight formats (then "weight" is the finest, "shift" the common one)
+            "weight_channels": None if layer.w_fmts is None else [str(f) for f in layer.w_fmts],
+            "shifts": None if layer.shifts is None else [int(v) for v in layer.shifts],
             "biases": None if layer.bias is None else int(layer.bias.size),
             "weight_overflow_rate": w_stats.overflow_rate if w_stats else None,
             "weight_underflow_rate": w_stats.underflow_rate if w_stats else None,
@@ -226,7 +229,9 @@ def formats_yaml(b: Build) -> str:
         if not layer.requantizes:
             continue
         entry = {"output": str(layer.out_fmt)}
-        if layer.w_fmt is not None:
+        if layer.w_fmts is not None:  # per channel: one format per output channel
+            entry["weight"] = [str(f) for f in layer.w_fmts]
+        elif layer.w_fmt is not None:
             entry["weight"] = str(layer.w_fmt)
         if layer.b_fmt is not None:
             entry["bias"] = str(layer.b_fmt)
