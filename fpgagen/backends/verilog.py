@@ -36,7 +36,7 @@ from fpgagen.backends import hwc_order
 from fpgagen.backends.dataflow import JOINS, OUTPUT, join_depth, plan_dataflow
 from fpgagen.backends.parallelism import check_parallelism_keys
 from fpgagen.backends import rtl as _rtl_pkg
-from fpgagen.backends.rtl import EMITTERS, RtlInstance
+from fpgagen.backends.rtl import EMITTERS, RtlInstance, VerilogBits
 from fpgagen.backends.rtl import stream as rtl_stream
 from fpgagen.config import DEFAULT_MEMORY_BITS
 from fpgagen.errors import BackendError
@@ -129,6 +129,8 @@ class Design:
 def _param_value(v) -> str:
     if isinstance(v, str):
         return f'"{verilog_string(v)}"'
+    if isinstance(v, VerilogBits):  # a packed constant table
+        return v.literal
     return str(int(v))
 
 
