@@ -397,8 +397,8 @@ def generate(build) -> FileSet:
 
 
 def instance_params(inst: Instance) -> dict:
-    """An instance's integer parameters (strings, i.e. file names, left out)."""
-    return {k: int(v) for k, v in inst.params if not v.startswith('"')}
+    """An instance's integer parameters (strings, i.e. file names, and packed tables left out)."""
+    return {k: int(v) for k, v in inst.params if not v.startswith('"') and "'" not in v}
 
 
 def estimate_resources(d: Design, hw: dict) -> dict:
