@@ -129,7 +129,7 @@ _OVERRIDE_CHECKS = {
     "weight_method": _choice(METHODS),
     "eps": _number(0.0, 1.0, exclusive_hi=True),
     "word_length": _int_range(2, 16),
-    "per_channel": _per_channel,
+    "per_channel": _boolean,
 }
 
 
@@ -214,7 +214,8 @@ SCHEMA: dict = {
                           "nearest-away", _choice(ROUNDING_MODES)),
         "per_channel": Field("Per-channel weight formats of conv and dense layers (SPEC.md 3): each output "
                              "channel its own power-of-two weight format and shift, chosen from its own "
-                             "weights; true, false, or auto (per layer: when its channels' formats differ).",
+                             "weights; true, false, or auto (per model: kept where it raises the output's SQNR on the "
+                             "calibration data, see the README).",
                              PER_CHANNEL_DEFAULT, _per_channel),
         "eps": Field("Fraction of values the coverage method may saturate.", 1e-4,
                      _number(0.0, 1.0, exclusive_hi=True)),

@@ -6,7 +6,7 @@ runs them all from a resolved config and writes the build directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fpgagen.version import __version__
@@ -21,6 +21,7 @@ from fpgagen.names import shorten
 from fpgagen.outdir import FileSet, to_json
 from fpgagen.quant.calibrate import Calibration, bias_key, calibrate, weight_key
 from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower
+from fpgagen.quant.per_channel import resolve_per_channel
 from fpgagen.quant.validate import Validation, validate
 
 
@@ -126,8 +127,15 @@ def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
     check_overrides(cfg, graph)
     x_cal, _ = config_data(cfg, "calibration", graph)
     cal = calibrate(graph, x_cal, cfg["data"]["batch_size"], progress)
-    plan = choose_formats(cal, quant_options(cfg))
+    options = quant_options(cfg)
+    per_channel, why = resolve_per_channel(graph, cal, options, x_cal)
+    if per_channel != options.per_channel:  # auto, decided: the resolved config repeats the build
+        cfg = {**cfg, "quantization": {**cfg["quantization"], "per_channel": per_channel}}
+        options = replace(options, per_channel=per_channel)
+    plan = choose_formats(cal, options)
     q, lowering = lower(graph, plan)
+    if why:
+        q.notes.append(why)
     check_parallelism_keys(cfg, q)
     folding = apply_folding(cfg, q)
     b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal, folding=folding)

@@ -115,16 +115,37 @@ def test_a_dead_channel_does_not_widen_the_accumulator():
     assert fracs[1] == min(fracs) + 8 and layer.align.max() == 8
 
 
-def test_auto_and_a_layer_override(cal):
-    auto = _q(cal, per_channel="auto")
-    assert [ly.name for ly in auto.layers if ly.per_channel] == ["c1", "dw", "pw", "fc"]
+def test_layer_overrides_and_equal_channels(cal):
     off = _q(cal, per_channel=True, overrides={"dw": {"per_channel": False}, "Gemm": {"per_channel": False}})
     assert [ly.name for ly in off.layers if ly.per_channel] == ["c1", "pw"]
+    on = _q(cal, per_channel=False, overrides={"dw": {"per_channel": True}})
+    assert [ly.name for ly in on.layers if ly.per_channel] == ["dw"]
     # channels that choose one format: the per-tensor datapath (no alignment), also under true
     g = Graph("same", "x", "y", [Node("fc", "dense", ["x"], "y", None, np.array([[0.5, -0.25], [0.75, 0.1]]), None)],
               {"x": (2,), "y": (2,)}).validate()
     c = calibrate(g, np.ones((2, 2), np.float32), progress=False)
     assert not _q(c, per_channel=True, weight_method="max").layers[0].per_channel
+
+
+def test_auto_keeps_per_channel_where_the_output_wins(cal):
+    """auto measures both on calibration inputs and keeps per-channel formats only where the final
+    output's SQNR rises by at least AUTO_MIN_GAIN_DB; unresolved, choose_formats refuses it."""
+    from fpgagen import api
+    from fpgagen.quant.per_channel import AUTO_MIN_GAIN_DB, output_sqnr_db, resolve_per_channel
+
+    x = np.random.default_rng(1).uniform(0, 1, (64, 1, 6, 6)).astype(np.float32)
+    keep, why = resolve_per_channel(cal.graph, cal, QuantOptions(per_channel="auto"), x)
+    gain = output_sqnr_db(cal.graph, _q(cal, per_channel=True), x) - output_sqnr_db(cal.graph, _q(cal), x)
+    assert keep == (gain >= AUTO_MIN_GAIN_DB)
+    assert why.startswith(f"per_channel auto: {'per-channel' if keep else 'per-tensor'} weight formats (output SQNR ")
+    assert resolve_per_channel(cal.graph, cal, QuantOptions(per_channel=False), x) == (False, "")
+    q = api.quantize_model(cal, per_channel="auto", x=x)
+    assert any(layer.per_channel for layer in q.layers) == keep
+    with pytest.raises(QuantizationError, match=r"per_channel='auto' measures both quantizations on the "
+                                                r"calibration inputs: pass them as x="):
+        api.quantize_model(cal, per_channel="auto")
+    with pytest.raises(QuantizationError, match=r"per_channel 'auto' must be resolved to true or false"):
+        _q(cal, per_channel="auto")
 
 
 def test_pre_alignment_is_exactly_the_per_channel_rounding():
@@ -212,6 +233,14 @@ def test_config_key(tmp_path, value):
 def test_config_key_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"quantization\.per_channel: expected true, false or auto, got 'yes'"):
         _config(tmp_path, "yes")
+    from fpgagen.config import load_config
+
+    path = tmp_path / "o.yaml"
+    path.write_text(yaml.safe_dump({"model": "m.onnx", "data": {"calibration": "x.npy"},
+                                    "quantization": {"layers": {"conv": {"per_channel": "auto"}}}}))
+    with pytest.raises(ConfigError, match=r"quantization\.layers\.conv\.per_channel: expected true or false, "
+                                          r"got 'auto'"):
+        load_config(path)
 
 
 def _build(cal):

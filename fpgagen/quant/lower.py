@@ -42,8 +42,8 @@ class QuantOptions:
     #: how weights and biases are rounded to their formats (offline); the datapath's
     #: requantization always rounds half away from zero (SPEC.md 3)
     rounding: str = "nearest-away"
-    #: per-channel weight formats of conv/dense layers (SPEC.md 3): False, True or "auto"
-    #: (:func:`wants_per_channel`); a layer's ``per_channel`` override wins
+    #: per-channel weight formats of conv/dense layers (SPEC.md 3): False, True, or "auto" (decided
+    #: per model by :func:`fpgagen.quant.per_channel.resolve_per_channel`); a layer's override wins
     per_channel: bool | str = PER_CHANNEL_DEFAULT
 
     def for_node(self, node: Node | None, tensor: str | None = None) -> dict:
@@ -103,7 +103,7 @@ def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
         if node.weight is not None:
             if isinstance(opt.get("weight"), (list, tuple)):  # per-channel formats given (formats.yaml)
                 fmts = _given_channel_formats(node, opt["weight"])
-            elif opt.get("weight") is None and wants_per_channel(opt["per_channel"], cal, node, opt):
+            elif opt.get("weight") is None and wants_per_channel(opt["per_channel"], node):
                 fmts = channel_weight_formats(cal, node, opt)
             else:
                 fmts = None
@@ -145,17 +145,13 @@ def channel_weight_formats(cal: Calibration, node: Node, opt: dict) -> tuple[For
     return tuple(f if f.frac <= top else Format(f.signed, f.word, top) for f in fmts)
 
 
-def wants_per_channel(mode, cal: Calibration, node: Node, opt: dict) -> bool:
-    """Whether ``node`` gets per-channel weight formats under ``quantization.per_channel = mode``.
-
-    ``auto``: when the channels' own formats differ (a per-tensor format would waste bits of some
-    channel); equal formats give the per-tensor datapath, at no cost."""
-    if mode is False or node.op not in ("conv", "dense"):
-        return False
-    if mode is True:
-        return True
-    fmts = channel_weight_formats(cal, node, opt)
-    return len({f.frac for f in fmts}) > 1
+def wants_per_channel(mode, node: Node) -> bool:
+    """Whether ``node`` gets per-channel weight formats under ``per_channel = mode`` (True/False;
+    ``auto`` is decided per model before formats are chosen: :mod:`fpgagen.quant.per_channel`)."""
+    if mode not in (True, False):
+        raise QuantizationError(f"per_channel {mode!r} must be resolved to true or false before formats are "
+                                f"chosen (auto: fpgagen.quant.per_channel.resolve_per_channel)")
+    return mode and node.op in ("conv", "dense")
 
 
 def _given_channel_formats(node: Node, given) -> tuple[Format, ...]:
