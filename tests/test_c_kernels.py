@@ -303,6 +303,14 @@ def per_channel_cases(rng):
     layer.shifts = layer.shifts - 12
     assert layer.shifts.min() < 0 < layer.shifts.max()
     out.append(("pc_dense_left", q))
+    # pre-aligned accumulators beyond 30 bits (large biases): the 64-bit requantization of the fast path
+    q = lower_graph(spread_channels(dense_graph("pc_dense_wide", rng, 9, 11), rng), rng, True, "s8.5",
+                    per_channel=True)
+    layer = q.layers[0]
+    layer.bias = np.where(np.arange(11) % 2 == 0, 1, -1) * (1 << 26) + layer.bias
+    set_mac_widths(layer)
+    assert layer.acc_width <= 32 < layer.align_width
+    out.append(("pc_dense_wide", q))
     return out
 
 

@@ -156,6 +156,12 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
     int32_t j;
 
     if (align != 0) {
+        if (rq->narrow) { /* the pre-aligned accumulators fit 30 bits: 32-bit arithmetic only */
+            for (j = 0; j < n; ++j) {
+                y[j] = (uint8_t)requant_narrow((acc[j] + bias32[j]) * ((int32_t)1 << align[j]), rq);
+            }
+            return;
+        }
         for (j = 0; j < n; ++j) {
             const int64_t a = bias32 != 0 ? (int64_t)acc[j] + bias32[j] : acc[j] + bias64[j];
             y[j] = (uint8_t)requant(a * ((int64_t)1 << align[j]), rq);

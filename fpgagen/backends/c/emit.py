@@ -175,9 +175,8 @@ def mac_path(layer: QLayer, x: TensorInfo, y: TensorInfo) -> tuple[bool, str]:
 
 def narrow_requant(layer: QLayer) -> bool:
     """May the runtime requantize in 32 bits: |acc| * 2**max(0, -shift) < 2**29? (Per-channel
-    layers requantize their pre-aligned accumulators in 64 bits.)"""
-    return (layer.acc_width is not None and not layer.per_channel
-            and layer.acc_width - 1 + max(0, -layer.shift) <= 29)
+    layers: of the pre-aligned accumulator.)"""
+    return layer.acc_width is not None and layer.requant_width - 1 + max(0, -layer.shift) <= 29
 
 
 def _align_array(ident: str, layer: QLayer, out_perm: np.ndarray) -> tuple[dict, str]:
