@@ -23,8 +23,10 @@ from fpgagen.quant.choose import DEFAULT_EPS, choose_format
 OVERRIDE_KEYS = ("output", "weight", "bias", "method", "weight_method", "eps", "word_length", "per_channel")
 #: values of ``quantization.per_channel``
 PER_CHANNEL_MODES = (False, True, "auto")
-#: the default of ``quantization.per_channel`` (see the README's per-channel figures)
-PER_CHANNEL_DEFAULT = False
+#: the config's default of ``quantization.per_channel``: decided per model where it wins (README,
+#: "Per-channel weight formats"); the Python API (:class:`QuantOptions`, ``quantize_model``) keeps
+#: per-tensor unless asked
+PER_CHANNEL_DEFAULT = "auto"
 
 
 @dataclass
@@ -44,7 +46,7 @@ class QuantOptions:
     rounding: str = "nearest-away"
     #: per-channel weight formats of conv/dense layers (SPEC.md 3): False, True, or "auto" (decided
     #: per model by :func:`fpgagen.quant.per_channel.resolve_per_channel`); a layer's override wins
-    per_channel: bool | str = PER_CHANNEL_DEFAULT
+    per_channel: bool | str = False
 
     def for_node(self, node: Node | None, tensor: str | None = None) -> dict:
         """The options in force for ``node`` (or for the input ``tensor``), overrides applied."""
