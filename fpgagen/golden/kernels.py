@@ -145,7 +145,8 @@ class FloatMac:
     Per-channel shifts (a vector ``s_o``): output o's weights and bias are scaled by its own
     ``2**-s_o`` (``h`` likewise), and the bound uses the largest ``h``; the rounding below is the
     one of ``s > 0`` when any ``s_o > 0``, which leaves the exact integers ``t`` of the outputs
-    with ``s_o <= 0`` unchanged (``floor(t) = t``, ``trunc(t +- 1/2) = t``).
+    with ``s_o <= 0`` unchanged (``floor(t) = t``, ``trunc(t +- 1/2) = t`` while ``|t| < 2**23``;
+    beyond, far outside every output range, both saturate).
     """
 
     dtype: type

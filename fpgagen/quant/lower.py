@@ -17,12 +17,10 @@ from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.ops import get as get_op
 from fpgagen.ops._mac import bias_key, weight_key
 from fpgagen.ops.activation import coerce as coerce_activation
-from fpgagen.quant.calibrate import Calibration
+from fpgagen.quant.calibrate import Calibration, channel_histograms
 from fpgagen.quant.choose import DEFAULT_EPS, choose_format
 #: keys a per-layer override may set
 OVERRIDE_KEYS = ("output", "weight", "bias", "method", "weight_method", "eps", "word_length", "per_channel")
-#: values of ``quantization.per_channel``
-PER_CHANNEL_MODES = (False, True, "auto")
 #: the config's default of ``quantization.per_channel``: decided per model where it wins (README,
 #: "Per-channel weight formats"); the Python API (:class:`QuantOptions`, ``quantize_model``) keeps
 #: per-tensor unless asked
@@ -134,8 +132,6 @@ def channel_weight_formats(cal: Calibration, node: Node, opt: dict) -> tuple[For
     signed = cal.hists[weight_key(node.name)].signed
     hists = cal.channel_hists.get(node.name)
     if hists is None:  # a Calibration built by hand: the weights are constants
-        from fpgagen.quant.calibrate import channel_histograms
-
         hists = channel_histograms(node.name, node.weight)
     word = opt["word_length"]
     fmts = [choose_format(h, opt["weight_method"], word, opt["eps"], signed=signed) for h in hists]
