@@ -75,14 +75,27 @@ def calibrate(graph, x, batch_size: int = 256, progress: bool | None = None):
 
 def quantize_model(calibration, word_length: int = 8, method: str = "mse", weight_method: str = "mse",
                    bias_word_length: int = 8, bias_method: str = "max", eps: float = 1e-4,
-                   overrides: dict | None = None, rounding: str = "nearest-away"):
+                   overrides: dict | None = None, rounding: str = "nearest-away",
+                   per_channel: bool | str = False, x=None):
     """Choose every format from ``calibration`` and lower its graph to the integer IR
     (:class:`fpgagen.ir.qgraph.QGraph`). ``overrides`` as the config's ``quantization.layers``;
-    ``rounding`` of weights and biases (the datapath always rounds half away from zero)."""
+    ``rounding`` of weights and biases (the datapath always rounds half away from zero);
+    ``per_channel`` as ``quantization.per_channel`` (here per-tensor unless asked; ``auto``, the
+    config's default, measures both on the preprocessed calibration inputs ``x``, which it then needs)."""
+    from dataclasses import replace
+
+    from fpgagen.errors import QuantizationError
     from fpgagen.quant.lower import QuantOptions, choose_formats, lower
+    from fpgagen.quant.per_channel import resolve_per_channel
 
     options = QuantOptions(word_length, method, weight_method, bias_word_length, bias_method, eps,
-                           dict(overrides or {}), rounding)
+                           dict(overrides or {}), rounding, per_channel)
+    if options.per_channel == "auto":
+        if x is None:
+            raise QuantizationError("quantize_model: per_channel='auto' measures both quantizations on the "
+                                    "calibration inputs: pass them as x=")
+        options = replace(options, per_channel=resolve_per_channel(calibration.graph, calibration, options,
+                                                                   _fit(calibration.graph, x, "quantize_model"))[0])
     q, _ = lower(calibration.graph, choose_formats(calibration, options))
     return q
 

@@ -21,7 +21,7 @@ from fpgagen.fixed import ROUNDING_MODES
 from fpgagen.ir.format import Format
 from fpgagen.names import shorten
 from fpgagen.quant.choose import METHODS
-from fpgagen.quant.lower import OVERRIDE_KEYS
+from fpgagen.quant.lower import OVERRIDE_KEYS, PER_CHANNEL_DEFAULT
 from fpgagen.targets import BACKEND_MODULES
 
 #: the config keys naming input files (resolved against the config's folder; ``output`` is a folder)
@@ -108,14 +108,28 @@ def _format_string(v):
         raise Invalid(f"a fixed-point format such as 's8.3' ({exc})") from None
 
 
+def _per_channel(v):
+    if v is True or v is False or v == "auto":
+        return v
+    raise Invalid("true, false or auto")
+
+
+def _weight_formats(v):
+    """One format, or (per-channel weight formats, as formats.yaml writes them) a list of them."""
+    if isinstance(v, list) and v:
+        return [_format_string(f) for f in v]
+    return _format_string(v)
+
+
 _OVERRIDE_CHECKS = {
     "output": _format_string,
-    "weight": _format_string,
+    "weight": _weight_formats,
     "bias": _format_string,
     "method": _choice(METHODS),
     "weight_method": _choice(METHODS),
     "eps": _number(0.0, 1.0, exclusive_hi=True),
     "word_length": _int_range(2, 16),
+    "per_channel": _boolean,
 }
 
 
@@ -202,6 +216,11 @@ SCHEMA: dict = {
                           "nearest-away", _choice(ROUNDING_MODES)),
         "snap_scales": Field("Imported quantization (QDQ, QONNX): round a scale that is not a power of two to "
                              "the nearest one (reported) instead of stopping with an error.", False, _boolean),
+        "per_channel": Field("Per-channel weight formats of conv and dense layers (SPEC.md 3): each output "
+                             "channel its own power-of-two weight format and shift, chosen from its own "
+                             "weights; true, false, or auto (per model: kept where it raises the output's SQNR on the "
+                             "calibration data, see the README).",
+                             PER_CHANNEL_DEFAULT, _per_channel),
         "eps": Field("Fraction of values the coverage method may saturate.", 1e-4,
                      _number(0.0, 1.0, exclusive_hi=True)),
         "layers": Field("Per-layer overrides, by layer name or op type (conv, Conv, dense, Gemm, ...): "

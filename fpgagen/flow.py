@@ -6,7 +6,7 @@ runs them all from a resolved config and writes the build directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fpgagen.version import __version__
@@ -19,8 +19,9 @@ from fpgagen.ir.graph import Graph, activation_name
 from fpgagen.ir.qgraph import QGraph
 from fpgagen.names import shorten
 from fpgagen.outdir import FileSet, to_json
-from fpgagen.quant.calibrate import Calibration, bias_key, calibrate, weight_key
+from fpgagen.quant.calibrate import Calibration, calibrate
 from fpgagen.quant.lower import FormatPlan, LoweringStats, QuantOptions, choose_formats, lower, uncalibrated
+from fpgagen.quant.per_channel import resolve_per_channel
 from fpgagen.quant.validate import Validation, validate
 
 
@@ -35,7 +36,7 @@ def quant_options(cfg: dict) -> QuantOptions:
     return QuantOptions(
         word_length=q["word_length"], method=q["method"], weight_method=q["weight_method"],
         bias_word_length=q["bias_word_length"], bias_method=q["bias_method"], eps=q["eps"],
-        overrides=q["layers"], rounding=q["rounding"],
+        overrides=q["layers"], rounding=q["rounding"], per_channel=q["per_channel"],
     )
 
 
@@ -143,8 +144,14 @@ def run_quantization(cfg: dict, progress: bool | None = None) -> Build:
         graph.notes.append(f"every tensor keeps the format the model gives it ({len(graph.quant)} tensors): "
                            "no calibration")
     cal = calibrate(graph, x_cal if need else None, cfg["data"]["batch_size"], progress)
+    per_channel, why = resolve_per_channel(graph, cal, options, x_cal)
+    if per_channel != options.per_channel:  # auto, decided: the resolved config repeats the build
+        cfg = {**cfg, "quantization": {**cfg["quantization"], "per_channel": per_channel}}
+        options = replace(options, per_channel=per_channel)
     plan = choose_formats(cal, options)
     q, lowering = lower(graph, plan)
+    if why:
+        q.notes.append(why)
     check_parallelism_keys(cfg, q)
     folding = apply_folding(cfg, q)
     b = Build(cfg, graph, cal, plan, q, lowering, x_calib=x_cal, folding=folding)
@@ -186,6 +193,9 @@ def layer_rows(b: Build) -> list[dict]:
             "acc_width": layer.acc_width,
             "acc_frac": layer.acc_frac,
             "weights": None if layer.weight is None else int(layer.weight.size),
+            # per-channel weight formats (then "weight" is the finest, "shift" the common one)
+            "weight_channels": None if layer.w_fmts is None else [str(f) for f in layer.w_fmts],
+            "shifts": None if layer.shifts is None else [int(v) for v in layer.shifts],
             "biases": None if layer.bias is None else int(layer.bias.size),
             "weight_overflow_rate": w_stats.overflow_rate if w_stats else None,
             "weight_underflow_rate": w_stats.underflow_rate if w_stats else None,
@@ -243,7 +253,9 @@ def formats_yaml(b: Build) -> str:
         if not layer.requantizes:
             continue
         entry = {"output": str(layer.out_fmt)}
-        if layer.w_fmt is not None:
+        if layer.w_fmts is not None:  # per channel: one format per output channel
+            entry["weight"] = [str(f) for f in layer.w_fmts]
+        elif layer.w_fmt is not None:
             entry["weight"] = str(layer.w_fmt)
         if layer.b_fmt is not None:
             entry["bias"] = str(layer.b_fmt)

@@ -41,9 +41,13 @@ def verilator_exe() -> str:
 
 
 def param_value(value) -> str:
-    """A parameter value as Verilator's -G option wants it (strings quoted)."""
+    """A parameter value as Verilator's -G option wants it (strings quoted, packed tables sized)."""
+    from fpgagen.backends.rtl import VerilogBits
+
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, VerilogBits):
+        return value.literal
     return str(int(value))
 
 

@@ -45,6 +45,7 @@ from fpgagen.errors import BackendError
 from fpgagen.golden.kernels import conv_acc, requantize
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.ops._mac import set_mac_widths
 from fpgagen.ops.activation import LeakyInt
 from fpgagen.ops.conv import ConvParams
 
@@ -73,6 +74,7 @@ class Case:
     leaky: tuple | None = None  # a fused LeakyRelu (A, Fal)
     taps: int = 1    # KU: kernel taps of one row per cycle (divides KW)
     rounding: str = "nearest-away"  # "nearest-even": ROUND_EVEN (an imported model's quantizer)
+    spread: int = 0  # per-channel weight formats: channel shifts s_c = SHIFT - d_c, d_c in 0..spread
 
 
 CASES = [
@@ -183,6 +185,19 @@ GROUP_CASES = [
 ]
 
 
+#: per-channel weight formats: each lane's pre-alignment from the channel table (PE lanes over
+#: several channel groups, depthwise and grouped, a LeakyRelu, taps, a lowered layer)
+PC_CASES = [
+    Case("pc3x2", 4, 6, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 3, 2, True, spread=6),
+    Case("pcdwx2", 4, 8, 5, 5, (3, 3), (1, 1), (1, 0, 1, 2), 2, 1, False, "relu_u", groups=4, spread=8),
+    Case("pcdw", 5, 5, 6, 5, (3, 3), (2, 2), (1, 1, 1, 1), 1, 1, True, "relu_s", groups=5, spread=3),
+    Case("pcgrp", 6, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, True, groups=2, spread=5),
+    Case("pcleaky", 3, 4, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 1, 3, True, leaky=(205, 11), spread=4),
+    Case("pcu3", 1, 8, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), 4, 1, True, taps=3, spread=7),
+    Case("pclow", 3, 6, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), 2, 3, False, "relu_u", lowered=True, spread=6),
+]
+
+
 # ---- layers and stimulus -------------------------------------------------------------------------
 def out_size(c: Case) -> tuple[int, int]:
     (kh, kw), (sh, sw), (pt, pl, pb, pr) = c.kernel, c.stride, c.pads
@@ -240,6 +255,12 @@ def hand_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np.nd
         acc_width=signed_width(*acc_bounds(weight, bias, x_fmt)), shift=shift, lo=lo, hi=hi,
         leaky=None if c.leaky is None else LeakyInt(*c.leaky), rounding=c.rounding,
     )
+    if c.spread:  # per-channel: channel c's weights d_c bits coarser, its shift d_c smaller
+        d = rng.integers(0, c.spread + 1, c.co)
+        d[0], d[-1] = c.spread, 0
+        layer.shifts = np.int64(shift) - d
+        layer.w_fmts = tuple(Format(True, 8, w_fmt.frac - int(v)) for v in d)
+        set_mac_widths(layer)
     q = QGraph(c.name, "x", "y", [layer], {"x": (c.ci, c.h, c.w), "y": (c.co, oh, ow)},
                {"x": x_fmt, "y": out_fmt})
     return q, layer, x
@@ -253,20 +274,23 @@ def lowered_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np
     from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 
     oh, ow = out_size(c)
+    weight = rng.normal(0, 0.4, (c.co, c.ci, *c.kernel))
+    if c.spread:  # each output channel scaled by its own power of two (as BN folding does)
+        weight *= np.exp2(rng.integers(-c.spread, 1, c.co)).reshape(-1, 1, 1, 1)
     node = Node("conv", "conv", ["x"], "y", ConvParams(kernel=c.kernel, stride=c.stride, pads=c.pads, groups=1),
-                rng.normal(0, 0.4, (c.co, c.ci, *c.kernel)), rng.normal(0, 0.2, c.co),
-                "relu" if c.act else None, ["Conv_0"], "Conv")
+                weight, rng.normal(0, 0.2, c.co), "relu" if c.act else None, ["Conv_0"], "Conv")
     graph = Graph(c.name, "x", "y", [node], {"x": (c.ci, c.h, c.w), "y": (c.co, oh, ow)},
                   onnx_output_shape=(c.co, oh, ow)).validate()
     xf = rng.uniform(0, 1, (16, c.ci, c.h, c.w)).astype(np.float32)
     cal = calibrate(graph, xf, progress=False)
-    q, _ = lower(graph, choose_formats(cal, QuantOptions()))
+    q, _ = lower(graph, choose_formats(cal, QuantOptions(per_channel=bool(c.spread))))
     layer = q.layers[0]
+    assert layer.per_channel == bool(c.spread)
     x_fmt = layer.in_fmts[0]
     xq = np.clip(np.round(xf[0] * 2.0**x_fmt.frac), x_fmt.min_int, x_fmt.max_int).astype(np.int64)
     x = frames_for(c, x_fmt, rng, random_frame=xq)
     # the golden model of the whole (one-layer) graph agrees with the kernels used below
-    want = requantize(conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads), layer.shift,
+    want = requantize(conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads), layer.channel_shifts,
                       layer.lo, layer.hi)
     assert run_int(q, x).tolist() == want.tolist()
     return q, layer, x
@@ -277,7 +301,7 @@ def build_case(c: Case, index: int):
     q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
     inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name, taps=c.taps)
     acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads, c.groups)
-    y = requantize(acc, layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)
+    y = requantize(acc, layer.channel_shifts, layer.lo, layer.hi, layer.leaky, layer.rounding)
     assert (acc >= -(1 << (layer.acc_width - 1))).all() and (acc < (1 << (layer.acc_width - 1))).all()
     frames_in = [f.transpose(1, 2, 0).ravel().tolist() for f in x]     # HWC stream order
     frames_out = [f.transpose(1, 2, 0).ravel().tolist() for f in y]
@@ -330,6 +354,13 @@ def test_conv2d_groups_sweep(tmp_path):
     assert measured == case["cycles"]
 
 
+def test_conv2d_per_channel_sweep(tmp_path):
+    """Per-channel weight formats: every case bit-exact under the three pause patterns."""
+    instances, case, mems = sweep(PC_CASES, TOLERANCE, len(CASES) + len(TAP_CASES))
+    rtlsim.run_sweep(tmp_path, "conv2d_pc_sweep", instances, case, SOURCES, "test_conv2d", mems,
+                     comment="one fpgagen_conv2d per per-channel parameter set of test_conv2d.py")
+
+
 def test_taps_cycles_model():
     """conv2d_cycles: MACs / (PE*SIMD*KU) or the streams; KU = 1 is the schedule without taps."""
     from fpgagen.backends.rtl.conv2d import conv2d_cycles
@@ -340,7 +371,7 @@ def test_taps_cycles_model():
     assert conv2d_cycles(1, 6, 28, 28, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, 1, 5) == 28 * 28 * 6 * 5
 
 
-ALL_CASES = CASES + TAP_CASES + GROUP_CASES
+ALL_CASES = CASES + TAP_CASES + GROUP_CASES + PC_CASES
 
 
 @pytest.mark.parametrize("c", ALL_CASES, ids=[c.name for c in ALL_CASES])
@@ -353,6 +384,7 @@ def test_conv2d_iverilog(tmp_path):
     instances, _, _ = sweep()
     instances += sweep(TAP_CASES, 0.0, len(CASES))[0]
     instances += sweep(GROUP_CASES, 0.0, len(CASES) + len(TAP_CASES))[0]
+    instances += sweep(PC_CASES, 0.0, len(CASES) + len(TAP_CASES))[0]
     rtlsim.assert_iverilog_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 
@@ -380,6 +412,15 @@ def test_conv2d_yosys_lanes(tmp_path):
     lbuf = [m for m in memories("fpgagen_conv2d", inst.params) if m.name == "lbuf"]
     assert [m.count for m in lbuf] == [9]
     rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=2 + 9)
+
+
+def test_conv2d_yosys_per_channel(tmp_path):
+    """Per-channel weight formats elaborate in Yosys (the packed ALIGN table as a sized literal) and
+    add no memory: the table is constants."""
+    c = PC_CASES[0]
+    _, inst, _, _ = build_case(c, len(CASES) + len(TAP_CASES))
+    assert inst.params["ALIGN_MAX"] == c.spread and inst.params["ALIGN"].width == c.co * 3
+    rtlsim.assert_yosys_clean(tmp_path, "fpgagen_conv2d", SOURCES, inst.params, inst.mems, memories=3)
 
 
 # ---- the builder ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from fpgagen.fixed import signed_width
 from fpgagen.golden.kernels import dense_acc, requantize
 from fpgagen.ir.format import Format
 from fpgagen.ir.qgraph import QGraph, QLayer
+from fpgagen.ops._mac import set_mac_widths
 from fpgagen.ops.activation import LeakyInt
 from fpgagen.quant.lower import clamp_bounds
 
@@ -71,8 +72,23 @@ def dense_graph(n_in: int, n_out: int, x_fmt: str, out_word: int, out_signed: bo
     return QGraph(f"dense_{name}", "x", "y", [layer], {"x": (n_in,), "y": (n_out,)}, {"x": xf, "y": y_fmt})
 
 
-def lowered_mlp() -> QGraph:
-    """A 16 -> 12 (ReLU) -> 10 MLP as the real calibration and lowering produce it."""
+def per_channel(q: QGraph, spread: int, seed: int, name: str = "fc") -> QGraph:
+    """Layer ``name`` with per-channel weight formats: output channel c's shift ``s_c = shift - d_c``
+    (``d_c`` in 0..spread, some channel 0 and some ``spread``), its weights' format ``d_c`` bits coarser
+    than ``w_fmt``; the accumulator widths recomputed (the lowering's rule)."""
+    layer = q.layer(name)
+    d = np.random.default_rng(seed).integers(0, spread + 1, len(layer.weight))
+    d[0], d[-1] = spread, 0
+    layer.shifts = np.int64(layer.shift) - d
+    layer.w_fmts = tuple(Format(layer.w_fmt.signed, layer.w_fmt.word, layer.w_fmt.frac - int(v)) for v in d)
+    set_mac_widths(layer)
+    return q
+
+
+def lowered_mlp(per_channel: bool = False) -> QGraph:
+    """A 16 -> 12 (ReLU) -> 10 MLP as the real calibration and lowering produce it (with
+    ``per_channel``: each output channel's weights scaled by its own power of two first, and
+    per-channel weight formats)."""
     from fpgagen.ir.graph import Graph, Node
     from fpgagen.quant.calibrate import calibrate
     from fpgagen.quant.lower import QuantOptions, choose_formats, lower
@@ -83,13 +99,17 @@ def lowered_mlp() -> QGraph:
         Node("fc2", "dense", ["h"], "y", None, rng.normal(0, 0.4, (10, 12)), rng.normal(0, 0.2, 10)),
     ], {"x": (16,), "h": (12,), "y": (10,)}).validate()
     x = rng.uniform(-1, 1, (64, 16)).astype(np.float32)
-    q, _ = lower(graph, choose_formats(calibrate(graph, x, progress=False), QuantOptions()))
+    if per_channel:
+        for node in graph.nodes:
+            node.weight = node.weight * np.exp2(rng.integers(-5, 3, len(node.weight)))[:, None]
+    q, _ = lower(graph, choose_formats(calibrate(graph, x, progress=False), QuantOptions(per_channel=per_channel)))
+    assert all(layer.per_channel for layer in q.layers) or not per_channel
     return q
 
 
 # name -> (QGraph, layer name, PE, SIMD, stream permutation seed or None)
 def cases() -> dict:
-    mlp = lowered_mlp()
+    mlp, mlp_pc = lowered_mlp(), lowered_mlp(per_channel=True)
     return {
         "a": (dense_graph(7, 5, "s8.4", 8, True, seed=1), "fc", 1, 1, None),
         "b": (dense_graph(7, 5, "u8.4", 8, True, "relu", seed=2), "fc", 5, 7, None),
@@ -114,6 +134,16 @@ def cases() -> dict:
                 None),
         "m1": (mlp, "fc1", 4, 4, None),
         "m2": (mlp, "fc2", 2, 3, None),
+        # per-channel weight formats: a pre-alignment per output channel, PE lanes over several
+        # channel groups, right, mixed and left shifts, saturation, a LeakyRelu, lowered layers
+        "pc1": (per_channel(dense_graph(7, 5, "s8.4", 8, True, seed=31), 3, 1), "fc", 5, 7, None),
+        "pc2": (per_channel(dense_graph(64, 10, "u8.8", 8, True, big_bias=True, seed=32), 8, 2), "fc", 2, 4, None),
+        "pc3": (per_channel(dense_graph(12, 6, "s8.1", 16, True, shift=1, w_range=(-16, 16), seed=33), 4, 3),
+                "fc", 3, 2, None),
+        "pc4": (per_channel(dense_graph(6, 4, "s8.3", 8, False, "relu", seed=34), 5, 4), "fc", 1, 3, 7),
+        "pclk": (per_channel(dense_graph(12, 6, "s8.3", 8, True, seed=35, leaky=(205, 11)), 6, 5), "fc", 3, 4, None),
+        "pcm1": (mlp_pc, "fc1", 4, 4, None),
+        "pcm2": (mlp_pc, "fc2", 5, 3, None),
     }
 
 
@@ -132,7 +162,7 @@ def build(n_frames: int = N_FRAMES):
         layer = q.layer(lname)
         n_out, n_in = layer.weight.shape
         x = input_frames(layer.in_fmts[0], n_in, n_frames, rng)
-        y = requantize(dense_acc(x, layer.weight, layer.bias), layer.shift, layer.lo, layer.hi, layer.leaky,
+        y = requantize(dense_acc(x, layer.weight, layer.bias), layer.channel_shifts, layer.lo, layer.hi, layer.leaky,
                        layer.rounding)
         order, stream_w = np.arange(n_in), None
         if perm_seed is not None:  # the input stream carries x[order]; the columns follow

@@ -123,6 +123,7 @@ def test_host_bit_exact_on_real_samples(which, request, tmp_path):
     assert r["arena_bytes"] == r["arena_lower_bound"] == brute_force_minimum(build.qgraph)
     q = build.qgraph
     consts = sum(int(layer.weight.size) + (4 if layer.acc_width <= 32 else 8) * len(layer.bias)
+                 + (len(layer.align) if layer.per_channel else 0)  # per-channel formats: an int8_t per channel
                  for layer in q.layers if layer.op in ("conv", "dense"))
     assert r["flash_bytes"] == consts
 

@@ -21,12 +21,11 @@ import pytest
 
 from fpgagen.backends import c as cb
 from fpgagen.errors import BackendError
-from fpgagen.fixed import signed_width
 from fpgagen.golden import kernels as gk
 from fpgagen.golden.model import run_int
 from fpgagen.ir.graph import Graph, Node, conv_output_hw
 from fpgagen.quant.calibrate import calibrate
-from fpgagen.ops._mac import mac_bounds
+from fpgagen.ops._mac import set_mac_widths
 from fpgagen.quant.lower import QuantOptions, choose_formats, lower
 from fpgagen.ops.conv import ConvParams
 from fpgagen.ops.pool import AvgPoolParams, Window
@@ -40,17 +39,17 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 # -------------------------------------------------------------------------------------------
 # cases
 # -------------------------------------------------------------------------------------------
-def lower_graph(graph: Graph, rng, signed_input: bool, input_fmt: str | None = None):
+def lower_graph(graph: Graph, rng, signed_input: bool, input_fmt: str | None = None, per_channel=False):
     shape = graph.shapes[graph.input]
     x = (rng.normal(0, 1, (24, *shape)) if signed_input else rng.uniform(0, 2, (24, *shape))).astype(np.float32)
     over = {graph.input: {"output": input_fmt}} if input_fmt else {}
     cal = calibrate(graph, x, batch_size=12, progress=False)
-    q, _ = lower(graph, choose_formats(cal, QuantOptions(method="max", overrides=over)))
+    q, _ = lower(graph, choose_formats(cal, QuantOptions(method="max", overrides=over, per_channel=per_channel)))
     return q
 
 
 def refresh_acc_width(layer) -> None:
-    layer.acc_width = signed_width(*mac_bounds(layer.weight, layer.bias, layer.in_fmts[0]))
+    set_mac_widths(layer)
 
 
 def push_weight_extremes(q, rng) -> None:
@@ -266,6 +265,56 @@ def patched_dense_cases(rng):
     return out
 
 
+def spread_channels(graph: Graph, rng) -> Graph:
+    """Scale each output channel's weights by its own power of two (2**-6 .. 2**2, as BN folding
+    does), so per-channel weight formats differ by up to the word length."""
+    node = graph.nodes[0]
+    co = len(node.weight)
+    scale = np.exp2(rng.integers(-6, 3, co)).reshape(co, *([1] * (node.weight.ndim - 1)))
+    node.weight = (node.weight * scale).astype(node.weight.dtype)
+    return graph
+
+
+def per_channel_cases(rng):
+    """Per-channel weight formats (a pre-alignment per output channel) on every conv/dense path:
+    the fast conv (quads and interleaved), depthwise, grouped, dense (blocks and rest rows), the
+    wide path (a fused LeakyRelu), left shifts; weights pushed to int8's extremes."""
+    graphs = [
+        (conv_graph("pc_conv_quads", rng, 8, (6, 7), 11, (3, 3), (1, 1), (1, 1, 1, 1), act="relu"), False),
+        (conv_graph("pc_conv_interleaved", rng, 3, (7, 9), 11, (3, 3), (2, 2), (1, 1, 1, 1)), True),
+        (conv_graph("pc_conv_dw13", rng, 13, (6, 7), 13, (3, 3), (1, 1), (1, 1, 1, 1), groups=13, act="relu"), False),
+        (conv_graph("pc_conv_dw12_signed", rng, 12, (7, 6), 12, (3, 3), (2, 2), (1, 0, 1, 2), groups=12), True),
+        (conv_graph("pc_conv_groups2", rng, 4, (5, 5), 18, (3, 3), (1, 1), (0, 1, 2, 1), groups=2), True),
+        (conv_graph("pc_conv_leaky", rng, 3, (5, 6), 10, (3, 3), (1, 1), (1, 1, 1, 1), act=("leakyrelu", 0.1)), True),
+        (dense_graph("pc_dense_64x19", rng, 64, 19, "relu"), False),
+        (dense_graph("pc_dense_7x13", rng, 7, 13), True),
+        (dense_graph("pc_dense_leaky", rng, 9, 10, ("leakyrelu", 0.2)), True),
+    ]
+    out = []
+    for graph, signed in graphs:
+        q = lower_graph(spread_channels(graph, rng), rng, signed, "s8.5" if signed else "u8.6", per_channel=True)
+        assert q.layers[0].per_channel and q.layers[0].align.max() > 0, graph.name
+        push_weight_extremes(q, rng)
+        out.append((graph.name, q))
+    # shifts from left (< 0) to right (> 0) within one layer: an output format 12 bits finer
+    q = lower_graph(spread_channels(dense_graph("pc_dense_left", rng, 7, 13), rng), rng, True, "s8.5",
+                    per_channel=True)
+    layer = q.layers[0]
+    layer.shift -= 12
+    layer.shifts = layer.shifts - 12
+    assert layer.shifts.min() < 0 < layer.shifts.max()
+    out.append(("pc_dense_left", q))
+    # pre-aligned accumulators beyond 30 bits (large biases): the 64-bit requantization of the fast path
+    q = lower_graph(spread_channels(dense_graph("pc_dense_wide", rng, 9, 11), rng), rng, True, "s8.5",
+                    per_channel=True)
+    layer = q.layers[0]
+    layer.bias = np.where(np.arange(11) % 2 == 0, 1, -1) * (1 << 26) + layer.bias
+    set_mac_widths(layer)
+    assert layer.acc_width <= 32 < layer.align_width
+    out.append(("pc_dense_wide", q))
+    return out
+
+
 def all_cases():
     rng = np.random.default_rng(20240601)
     graphs = conv_cases(rng) + dense_cases(rng) + pool_cases(rng)
@@ -278,6 +327,7 @@ def all_cases():
         push_weight_extremes(q, rng)
         cases.append((graph.name, q))
     cases += [(name, q) for q, name in patched_dense_cases(rng)]
+    cases += per_channel_cases(rng)
     return [(name, q, int_inputs(q, rng)) for name, q in cases]
 
 

@@ -155,7 +155,8 @@ def test_python_api_steps_match_the_build(mlp_build):
 
 def test_rounding_of_weights_is_configurable(tmp_path):
     away, _ = build(mlp_cfg(), tmp_path / "a", progress=False)
-    floor, _ = build(mlp_cfg(quantization={"rounding": "floor"}), tmp_path / "f", progress=False)
+    floor, _ = build(mlp_cfg(quantization={"rounding": "floor", "per_channel": False}), tmp_path / "f",
+                     progress=False)
     layer = "/fc1/Gemm"
     wa, wf = away.qgraph.layer(layer), floor.qgraph.layer(layer)
     assert wa.w_fmt == wf.w_fmt

@@ -65,6 +65,8 @@ class Case:
     parallelism: dict = field(default_factory=lambda: {"pe": 1, "simd": 1, "layers": {}})
     #: expected (pe, simd) of a layer, checked in the generated code
     expect_par: dict = field(default_factory=dict)
+    #: quantization.per_channel (the weights of layer "L" get a power of two per output channel)
+    per_channel: bool = False
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -78,6 +80,16 @@ def conv_graph(name, c, h, w, co, kernel, stride, pads, groups=1, activation=Non
                 rng.normal(0, 0.6, (co, c // groups, *kernel)), rng.normal(0, 0.3, co), activation,
                 [f"/{name}/Conv"], "Conv")
     return Graph(name, "x", "y", [node], {"x": (c, h, w), "y": (co, oh, ow)}).validate()
+
+
+def spread_channels(graph: Graph) -> Graph:
+    """Layer "L"'s output channel c scaled by its own power of two (2**-6 .. 2**2, as BN folding
+    does): per-channel weight formats then differ by up to the word length."""
+    node = next(n for n in graph.nodes if n.name == "L")
+    co = len(node.weight)
+    scale = np.exp2(_rng(graph.name + "/spread").integers(-6, 3, co))
+    node.weight = node.weight * scale.reshape(co, *([1] * (node.weight.ndim - 1)))
+    return graph
 
 
 def dense_graph(name, n_in, n_out, activation=None, flatten_from=None) -> Graph:
@@ -210,7 +222,28 @@ def all_cases() -> list[Case]:
         Case("add_dense_flat", flat_add_graph("add_dense_flat", "dense"), True),
         Case("add_two_flat_maps", flat_add_graph("add_two_flat_maps", "map"), True),
     ]
-    return cases
+    # per-channel weight formats: a shift per output channel (pre-aligned) with PE lanes over
+    # several channel blocks, depthwise, grouped, a fused LeakyRelu, a flattened input
+    pc = [
+        Case("pc_conv_par", conv_graph("pc_conv_par", 4, 7, 8, 6, (3, 3), (1, 1), (1, 1, 1, 1), activation="relu"),
+             False, {}, par(layers={"L": {"pe": 3, "simd": 2}}), {"L": (3, 2)}),
+        Case("pc_conv_depthwise", conv_graph("pc_conv_depthwise", 6, 7, 7, 6, (3, 3), (2, 2), (1, 1, 1, 1), groups=6),
+             True, {}, par(layers={"L": {"pe": 2}}), {"L": (2, 1)}),
+        Case("pc_conv_grouped", conv_graph("pc_conv_grouped", 4, 6, 5, 6, (3, 3), (1, 1), (1, 0, 1, 2), groups=2),
+             True, {}, par(layers={"L": {"pe": 3, "simd": 2}}), {"L": (3, 2)}),
+        Case("pc_conv_leaky", conv_graph("pc_conv_leaky", 3, 5, 6, 8, (3, 3), (1, 1), (1, 1, 1, 1),
+                                         activation=("leakyrelu", 0.1)), True, {}, par(4, 1), {"L": (4, 1)}),
+        Case("pc_dense_par", dense_graph("pc_dense_par", 12, 8, "relu"), True, {},
+             par(layers={"L": {"pe": 4, "simd": 3}}), {"L": (4, 3)}),
+        Case("pc_dense_flatten", dense_graph("pc_dense_flatten", 0, 5, flatten_from=(3, 4, 5)), True, {},
+             par(layers={"L": {"pe": 5, "simd": 4}}), {"L": (5, 4)}),
+        Case("pc_dense_leaky", dense_graph("pc_dense_leaky", 9, 10, ("leakyrelu", 0.25)), False, {}, par(2, 3),
+             {"L": (2, 3)}),
+    ]
+    for case in pc:
+        spread_channels(case.graph)
+        case.per_channel = True
+    return cases + pc
 
 
 CASES = all_cases()
@@ -230,8 +263,10 @@ def lower_case(case: Case):
     lo = -1.0 if case.signed_input else 0.0
     x = rng.uniform(lo, 1.0, (16, *shape)).astype(np.float32)
     cal = calibrate(case.graph, x, batch_size=8, progress=False)
-    plan = choose_formats(cal, QuantOptions(method="max", overrides=case.overrides))
+    plan = choose_formats(cal, QuantOptions(method="max", overrides=case.overrides, per_channel=case.per_channel))
     q, stats = lower(case.graph, plan)
+    if case.per_channel:
+        assert q.layer("L").per_channel and q.layer("L").align.max() > 0, case.name
     cfg = {"parallelism": case.parallelism, "verify": {"samples": 2}}
     return Build(cfg, case.graph, cal, plan, q, stats, x_calib=x)
 

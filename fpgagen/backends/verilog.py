@@ -36,7 +36,7 @@ from fpgagen.backends import hwc_order
 from fpgagen.backends.dataflow import JOINS, OUTPUT, ancestors, join_depth, plan_dataflow
 from fpgagen.backends.parallelism import check_parallelism_keys
 from fpgagen.backends import rtl as _rtl_pkg
-from fpgagen.backends.rtl import EMITTERS, RtlInstance
+from fpgagen.backends.rtl import EMITTERS, RtlInstance, VerilogBits
 from fpgagen.backends.rtl import resources as rtl_res
 from fpgagen.backends.rtl import stream as rtl_stream
 from fpgagen.config import DEFAULT_MEMORY_BITS
@@ -130,6 +130,8 @@ class Design:
 def _param_value(v) -> str:
     if isinstance(v, str):
         return f'"{verilog_string(v)}"'
+    if isinstance(v, VerilogBits):  # a packed constant table
+        return v.literal
     return str(int(v))
 
 
@@ -415,8 +417,8 @@ def generate(build) -> FileSet:
 
 
 def instance_params(inst: Instance) -> dict:
-    """An instance's integer parameters (strings, i.e. file names, left out)."""
-    return {k: int(v) for k, v in inst.params if not v.startswith('"')}
+    """An instance's integer parameters (strings, i.e. file names, and packed tables left out)."""
+    return {k: int(v) for k, v in inst.params if not v.startswith('"') and "'" not in v}
 
 
 def estimate_resources(d: Design, hw: dict) -> dict:

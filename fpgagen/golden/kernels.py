@@ -32,13 +32,30 @@ def _max_abs(a: np.ndarray) -> int:
     return int(np.abs(a).max()) if a.size else 0
 
 
-def requantize(acc: np.ndarray, shift: int, lo: int, hi: int, leaky=None,
+def _per_channel(fn, acc, shift, *args):
+    """``fn(acc, shift, *args)`` with a vector ``shift``, one per channel (axis 1 of ``acc``):
+    applied once per distinct shift to the channels that have it (SPEC.md 3, per-channel formats)."""
+    shift = np.asarray(shift, np.int64)
+    acc = np.asarray(acc, np.int64)
+    if shift.shape != (acc.shape[1],):
+        raise ValueError(f"per-channel shifts of shape {list(shift.shape)} for {acc.shape[1]} channels")
+    out = np.empty_like(acc)
+    for s in np.unique(shift):
+        sel = shift == s
+        out[:, sel] = fn(acc[:, sel], int(s), *args)
+    return out
+
+
+def requantize(acc: np.ndarray, shift, lo: int, hi: int, leaky=None,
                rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """SPEC.md 3: round by ``shift`` (left shift if ``<= 0``), clamp to [lo, hi]; ``rounding`` is
     ``nearest-away`` (half away from zero, the default) or ``nearest-even`` (an imported model's).
 
     ``leaky = (A, Fal)``, a fused LeakyRelu's integer slope ``A = round(alpha * 2**Fal)``: a
-    negative ``acc`` is requantized as ``acc * A`` by ``shift + Fal`` instead (SPEC.md 3)."""
+    negative ``acc`` is requantized as ``acc * A`` by ``shift + Fal`` instead (SPEC.md 3).
+    ``shift`` may be a vector, one per channel (axis 1): per-channel weight formats."""
+    if np.ndim(shift):
+        return _per_channel(requantize, acc, shift, lo, hi, leaky, rounding)
     if leaky is None:
         return np.clip(shift_round(acc, shift, rounding), lo, hi)
     acc = np.asarray(acc, np.int64)
@@ -59,9 +76,11 @@ def concat(xs, shifts, lo: int, hi: int, leaky=None, rounding: str = DEFAULT_ROU
                            for x, s in zip(xs, shifts)], axis=1)
 
 
-def _requantize_fresh(acc: np.ndarray, shift: int, lo: int, hi: int,
+def _requantize_fresh(acc: np.ndarray, shift, lo: int, hi: int,
                       rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """:func:`requantize` on an int64 array nobody else holds: computed in place (fast)."""
+    if np.ndim(shift):
+        return _per_channel(_requantize_fresh, acc, shift, lo, hi, rounding)
     if rounding != DEFAULT_ROUNDING:
         return requantize(acc, shift, lo, hi, None, rounding)
     if 0 < shift < 63:
@@ -128,25 +147,36 @@ class FloatMac:
       ``acc >= 0``; for ``acc < 0`` both it and the SPEC's value are ``<= 0 <= lo``: both saturate to ``lo``.
     - ``s > 0``, ``lo < 0``: ``trunc(t + copysign(1/2, t))``, round half away from zero (``t`` exact,
       and ``|t| + 1/2`` too, by the bound).
+
+    Per-channel shifts (a vector ``s_o``): output o's weights and bias are scaled by its own
+    ``2**-s_o`` (``h`` likewise), and the bound uses the largest ``h``; the rounding below is the
+    one of ``s > 0`` when any ``s_o > 0``, which leaves the exact integers ``t`` of the outputs
+    with ``s_o <= 0`` unchanged (``floor(t) = t``, ``trunc(t +- 1/2) = t`` while ``|t| < 2**23``;
+    beyond, far outside every output range, both saturate).
     """
 
     dtype: type
     weight: np.ndarray  # [Co, fan_in], scaled, in dtype
     bias: np.ndarray  # [Co], scaled, in dtype
-    shift: int
+    shift: object  # int, or per output channel a vector
     lo: int
     hi: int
     even: bool = False
 
+    @property
+    def rounds(self) -> bool:
+        """Some output is rounded (a shift > 0)."""
+        return bool(np.max(self.shift) > 0)
+
     def finish(self, t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The integers of the scaled accumulators ``t`` (same float type), into ``out`` (default: ``t``)."""
         out = t if out is None else out
-        if self.shift > 0 and self.even:
+        if self.rounds and self.even:
             np.rint(t, out=out)
-        elif self.shift > 0 and self.lo < 0:
+        elif self.rounds and self.lo < 0:
             np.add(t, np.copysign(t.dtype.type(0.5), t), out=out)
             np.trunc(out, out=out)
-        elif self.shift > 0:
+        elif self.rounds:
             np.floor(t, out=out)
         elif out is not t:
             out[...] = t
@@ -154,12 +184,13 @@ class FloatMac:
         return out
 
 
-def _mac_bound(w: np.ndarray, bias: np.ndarray, x_max: int, shift: int) -> int:
+def _mac_bound(w: np.ndarray, bias: np.ndarray, x_max: int, shift) -> int:
     """``max_o(sum|w_o| * x_max + |B_o|) + 2**(s-1)`` (see :class:`FloatMac`), in Python integers
     where int64 could overflow."""
     fan_in = w.shape[1]
     w_max, b_max = _max_abs(w), _max_abs(bias)
-    half = 2 ** (shift - 1) if shift > 0 else 0
+    top = int(np.max(shift))
+    half = 2 ** (top - 1) if top > 0 else 0
     loose = fan_in * w_max * x_max + b_max + half
     if loose < _F64_EXACT:  # the tight bound is below it: int64 is safe
         return int((np.abs(w).sum(axis=1) * x_max + np.abs(bias)).max(initial=0)) + half
@@ -172,17 +203,19 @@ def float_mac(weight, bias, x_max: int, shift: int, lo: int, hi: int,
     float32 nor float64 holds it."""
     w = np.asarray(weight, np.int64).reshape(len(weight), -1)
     b = np.zeros(len(w), np.int64) if bias is None else np.asarray(bias, np.int64)
-    if shift not in _FLOAT_SHIFTS or max(_max_abs(w), x_max) >= _F32_EXACT:
+    shifts = np.broadcast_to(np.asarray(shift, np.int64), (len(w),))  # per output
+    if (int(shifts.min(initial=0)) not in _FLOAT_SHIFTS or int(shifts.max(initial=0)) not in _FLOAT_SHIFTS
+            or max(_max_abs(w), x_max) >= _F32_EXACT):
         return None
     bound = _mac_bound(w, b, x_max, shift)
     if bound >= _F64_EXACT:
         return None
     dtype = np.float32 if bound < _F32_EXACT else np.float64
     even = rounding == "nearest-even"
-    half = 2 ** (shift - 1) if shift > 0 and lo >= 0 and not even else 0
-    scale = 2.0**-shift
-    return FloatMac(dtype, (w.astype(np.float64) * scale).astype(dtype), ((b + half).astype(np.float64) * scale).astype(dtype),
-                    shift, lo, hi, even)
+    half = np.where((shifts > 0) & (lo >= 0) & (not even), np.ldexp(1.0, shifts - 1), 0.0)  # exact: powers of two
+    scale = np.ldexp(1.0, -shifts)
+    return FloatMac(dtype, (w.astype(np.float64) * scale[:, None]).astype(dtype),
+                    ((b.astype(np.float64) + half) * scale).astype(dtype), shift, lo, hi, even)
 
 
 def _float_output(y: np.ndarray, lo: int, hi: int, as_float: bool) -> np.ndarray:
@@ -192,13 +225,14 @@ def _float_output(y: np.ndarray, lo: int, hi: int, as_float: bool) -> np.ndarray
     return y.astype(np.float32, copy=False) if max(abs(lo), abs(hi)) < _F32_EXACT else y
 
 
-def conv_requant(x: np.ndarray, weight, bias, kernel, stride, pads, groups, shift: int, lo: int, hi: int,
+def conv_requant(x: np.ndarray, weight, bias, kernel, stride, pads, groups, shift, lo: int, hi: int,
                  x_max: int | None = None, as_float: bool = False, leaky=None,
                  rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """``requantize(conv_acc(...))`` computed exactly in float where it provably is (fast, see
     :class:`FloatMac`: the requantizer runs on each chunk of the matmul while it is in cache);
     ``x_max`` bounds ``|x|`` (default: measured). ``x`` may hold integers as floats; with
-    ``as_float`` the result may too (integer-valued float32/float64, exact)."""
+    ``as_float`` the result may too (integer-valued float32/float64, exact). ``shift``: a scalar,
+    or one per output channel (per-channel weight formats)."""
     x_max = _max_abs(x) if x_max is None else x_max
     mac = None if leaky is not None else float_mac(weight, bias, x_max, shift, lo, hi, rounding)
     if mac is None:
@@ -228,7 +262,7 @@ def _dense_segments(w: np.ndarray, x_max: int) -> list[tuple[int, int]] | None:
     return segments
 
 
-def dense_requant(x: np.ndarray, weight, bias, shift: int, lo: int, hi: int, x_max: int | None = None,
+def dense_requant(x: np.ndarray, weight, bias, shift, lo: int, hi: int, x_max: int | None = None,
                   as_float: bool = False, leaky=None, rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """``requantize(dense_acc(...))``, exactly in float where it provably is (fast); ``x`` and
     (with ``as_float``) the result may hold integers as floats, as in :func:`conv_requant`.

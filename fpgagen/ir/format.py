@@ -106,3 +106,17 @@ FormatLike = "str | Format"
 def as_format(value: "str | Format") -> Format:
     """Accept a canonical string or a :class:`Format`."""
     return Format.parse(value)
+
+
+def range_text(values) -> str:
+    """``3..7`` for integers spanning 3 to 7 (``5`` when they are all 5)."""
+    lo, hi = int(min(values)), int(max(values))
+    return str(lo) if lo == hi else f"{lo}..{hi}"
+
+
+def channel_formats_text(fmts) -> str:
+    """Per-channel formats compactly: ``s8.5..s8.9`` (the range of their fracs)."""
+    fracs = [f.frac for f in fmts]
+    lo = min(fmts, key=lambda f: f.frac)
+    hi = max(fmts, key=lambda f: f.frac)
+    return str(lo) if min(fracs) == max(fracs) else f"{lo}..{hi}"

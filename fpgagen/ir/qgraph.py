@@ -8,6 +8,14 @@ Per layer (:class:`QLayer`), by op:
 - ``conv`` / ``dense``: ``weight`` (ints of ``w_fmt``), ``bias`` = the integer ``B`` at the
   accumulator's frac ``acc_frac = Fx + Fw`` (``b_fmt`` is the format the bias was quantized
   to), ``acc_width`` bits (it can never overflow), ``shift = acc_frac - Fy``.
+  Per-channel weight formats (SPEC.md 3, ``quantization.per_channel``): ``w_fmts[c]`` is output
+  channel c's format Fw_c, its bias ``B_c`` is at ``Fa_c = Fx + Fw_c`` and ``shifts[c] = Fa_c - Fy``
+  (the IR's shift vector); ``acc_width`` is the widest channel's accumulator. The scalar fields then
+  describe the common form every backend computes: ``w_fmt`` the finest channel format (all
+  channels share its word and signedness), ``acc_frac = Fx + max Fw_c``, ``shift = max shifts``;
+  channel c's accumulator is pre-aligned by a left shift of ``align[c] = shift - shifts[c]`` bits
+  into ``align_width`` bits and then rounded by ``shift``, which is exactly rounding by ``shifts[c]``
+  (the rounding sees the same rational value ``acc * 2**-shifts[c]``; the left shift is exact).
 - ``avgpool`` / ``gap``: the window sum times the integer reciprocal ``params.recip`` (a scalar, or
   ``[OH, OW]`` when the window count varies at the border), ``shift = recip_bits + Fx - Fy``.
 - ``add``: each input left-shifted by ``params.align[i]`` to the larger frac, summed, ``shift`` to Fy.
@@ -27,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpgagen.errors import ModelError
-from fpgagen.ir.format import Format
+from fpgagen.ir.format import Format, channel_formats_text, range_text
 from fpgagen.ir.graph import activation_name, check_params, constants_text, short_name, tensors_text
 from fpgagen.names import shorten
 from fpgagen.ops import get as get_op
@@ -59,6 +67,12 @@ class QLayer:
     shift: int | None = None
     lo: int | None = None
     hi: int | None = None
+    #: per-channel weight formats Fw_c (conv/dense with ``quantization.per_channel``), else None
+    w_fmts: tuple | None = None
+    #: per-channel shifts ``s_c = Fx + Fw_c - Fy`` (int64 [Co]), else None
+    shifts: np.ndarray | None = None
+    #: bits of the pre-aligned accumulator ``acc_c << align[c]`` (per-channel layers), else None
+    align_width: int | None = None
     #: a fused (or standalone) LeakyRelu's integer slope (``fpgagen.ops.activation.LeakyInt``), else None
     leaky: object = None
     onnx_nodes: list[str] = field(default_factory=list)
@@ -83,6 +97,31 @@ class QLayer:
         return not get_op(self.op).passes_format
 
     @property
+    def per_channel(self) -> bool:
+        """Each output channel has its own weight format and shift (``w_fmts``, ``shifts``)."""
+        return self.shifts is not None
+
+    @property
+    def channel_shifts(self):
+        """The requantization shift the golden model applies: the vector ``shifts`` of a
+        per-channel layer, else the scalar ``shift``."""
+        return self.shifts if self.shifts is not None else self.shift
+
+    @property
+    def align(self) -> np.ndarray:
+        """Per output channel, the left shift ``shift - shifts[c]`` that pre-aligns its accumulator
+        to the common frac (zeros for a per-tensor conv/dense layer)."""
+        if self.shifts is None:
+            return np.zeros(0 if self.weight is None else len(self.weight), np.int64)
+        return np.int64(self.shift) - np.asarray(self.shifts, np.int64)
+
+    @property
+    def requant_width(self) -> int | None:
+        """Bits of what the requantizer rounds: the pre-aligned accumulator of a per-channel layer,
+        else the accumulator."""
+        return self.align_width if self.shifts is not None else self.acc_width
+
+    @property
     def clamp_bounds(self) -> tuple[int, int]:
         """``[lo, hi]`` of the output: the fused ReLU/Clip's bounds, else the output format's range
         (for a max pool, which does not requantize, the latter is no clamp at all)."""
@@ -93,13 +132,17 @@ class QLayer:
     def describe(self) -> str:
         """One line for headers and logs: op, formats, shift."""
         parts = [f"{self.op}", "in " + ",".join(map(str, self.in_fmts)), f"out {self.out_fmt}"]
-        if self.w_fmt is not None:
+        if self.w_fmts is not None:
+            parts.append(f"w {channel_formats_text(self.w_fmts)} per channel")
+        elif self.w_fmt is not None:
             parts.append(f"w {self.w_fmt}")
         if self.b_fmt is not None:
             parts.append(f"b {self.b_fmt}")
         if self.acc_width is not None:
             parts.append(f"acc s{self.acc_width}.{self.acc_frac}")
-        if self.shift is not None:
+        if self.shifts is not None:
+            parts.append(f"shift {range_text(self.shifts)} (aligned s{self.align_width} >> {self.shift})")
+        elif self.shift is not None:
             parts.append(f"shift {self.shift}")
         if self.rounding != "nearest-away" and self.requantizes:
             parts.append(f"round {self.rounding}")

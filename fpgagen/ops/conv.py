@@ -73,7 +73,7 @@ class Conv(Op):
     def run_int(self, layer, args, as_float):
         a = layer.params
         return k.conv_requant(args[0], layer.weight, layer.bias, a.kernel, a.stride, a.pads, a.groups,
-                              layer.shift, layer.lo, layer.hi, x_max(layer), as_float, layer.leaky,
+                              layer.channel_shifts, layer.lo, layer.hi, x_max(layer), as_float, layer.leaky,
                               layer.rounding)
 
     def macs(self, layer, shapes):

@@ -82,7 +82,7 @@ class Dense(Op):
         lower_mac(node, layer, ctx)
 
     def run_int(self, layer, args, as_float):
-        return k.dense_requant(args[0], layer.weight, layer.bias, layer.shift, layer.lo, layer.hi, x_max(layer),
+        return k.dense_requant(args[0], layer.weight, layer.bias, layer.channel_shifts, layer.lo, layer.hi, x_max(layer),
                                as_float, layer.leaky, layer.rounding)
 
     def macs(self, layer, shapes):

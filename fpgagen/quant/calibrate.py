@@ -1,7 +1,8 @@
 """Calibration: run the float model over data and log MSB histograms (SPEC.md section 2).
 
-Logged: every layer's weights and bias (once), the network input and the output of every layer
-that quantizes (after its fused activation). Histograms have a fixed size, so memory does not
+Logged: every layer's weights and bias (once), also per output channel (``channel_hists``: the
+per-channel weight formats of ``quantization.per_channel`` are chosen from them), the network
+input and the output of every layer that quantizes (after its fused activation). Histograms have a fixed size, so memory does not
 grow with the number of samples; data is consumed in batches.
 """
 
@@ -27,12 +28,19 @@ class Calibration:
     graph: Graph
     hists: dict[str, MsbHistogram] = field(default_factory=dict)
     samples: int = 0
+    #: per layer with weights, one histogram per output channel (weight row ``[c]``)
+    channel_hists: dict[str, list[MsbHistogram]] = field(default_factory=dict)
 
     def logged_tensors(self) -> list[str]:
         """The activation tensors that were logged, in graph order."""
         names = [self.graph.input]
         names += [n.output for n in self.graph.nodes if n.op in QUANT_OPS]
         return names
+
+
+def channel_histograms(layer: str, weight) -> list[MsbHistogram]:
+    """One MSB histogram per output channel (the rows ``weight[c]``) of ``layer``'s weights."""
+    return [MsbHistogram(f"{weight_key(layer)}[{c}]").add(row) for c, row in enumerate(weight)]
 
 
 def batches(x: np.ndarray, batch_size: int):
@@ -47,6 +55,7 @@ def calibrate(graph: Graph, x, batch_size: int = DEFAULT_BATCH, progress: bool |
     for node in graph.nodes:
         if node.weight is not None:
             cal.hists[weight_key(node.name)] = MsbHistogram(weight_key(node.name)).add(node.weight)
+            cal.channel_hists[node.name] = channel_histograms(node.name, node.weight)
         if node.bias is not None:
             cal.hists[bias_key(node.name)] = MsbHistogram(bias_key(node.name)).add(node.bias)
     if x is None:

@@ -19,10 +19,14 @@ from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.ops import get as get_op
 from fpgagen.ops._mac import bias_key, weight_key
 from fpgagen.ops.activation import coerce as coerce_activation
-from fpgagen.quant.calibrate import Calibration
+from fpgagen.quant.calibrate import Calibration, channel_histograms
 from fpgagen.quant.choose import DEFAULT_EPS, choose_format
 #: keys a per-layer override may set
-OVERRIDE_KEYS = ("output", "weight", "bias", "method", "weight_method", "eps", "word_length")
+OVERRIDE_KEYS = ("output", "weight", "bias", "method", "weight_method", "eps", "word_length", "per_channel")
+#: the config's default of ``quantization.per_channel``: decided per model where it wins (README,
+#: "Per-channel weight formats"); the Python API (:class:`QuantOptions`, ``quantize_model``) keeps
+#: per-tensor unless asked
+PER_CHANNEL_DEFAULT = "auto"
 
 
 @dataclass
@@ -40,6 +44,9 @@ class QuantOptions:
     #: how weights and biases are rounded to their formats (offline); the datapath's
     #: requantization always rounds half away from zero (SPEC.md 3)
     rounding: str = "nearest-away"
+    #: per-channel weight formats of conv/dense layers (SPEC.md 3): False, True, or "auto" (decided
+    #: per model by :func:`fpgagen.quant.per_channel.resolve_per_channel`); a layer's override wins
+    per_channel: bool | str = False
 
     def for_node(self, node: Node | None, tensor: str | None = None) -> dict:
         """The options in force for ``node`` (or for the input ``tensor``), overrides applied."""
@@ -48,6 +55,7 @@ class QuantOptions:
             "method": self.method,
             "weight_method": self.weight_method,
             "eps": self.eps,
+            "per_channel": self.per_channel,
         }
         keys = [tensor] if node is None else [node.onnx_op, node.op, node.name]
         for key in keys:  # low to high priority
@@ -61,6 +69,8 @@ class FormatPlan:
     tensors: dict[str, Format] = field(default_factory=dict)
     weights: dict[str, Format] = field(default_factory=dict)
     biases: dict[str, Format] = field(default_factory=dict)
+    #: per-channel weight formats (one per output channel) of the layers that have them
+    channel_weights: dict[str, tuple[Format, ...]] = field(default_factory=dict)
     #: rounding of weights and biases to their formats (fpgagen.fixed.ROUNDING_MODES)
     rounding: str = "nearest-away"
     #: tensor -> how its requantizer (or the input quantizer) rounds, where the model says so
@@ -122,10 +132,22 @@ def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
             point(node.output, quant.get(node.output)),
         )
         if node.weight is not None:
-            plan.weights[node.name] = _fixed_or_chosen(
-                opt.get("weight"), cal.hists[weight_key(node.name)], opt["weight_method"],
-                opt["word_length"], opt["eps"], point(weight_key(node.name), node.w_quant),
-            )
+            if isinstance(opt.get("weight"), (list, tuple)):  # per-channel formats given (formats.yaml)
+                fmts = _given_channel_formats(node, opt["weight"])
+            elif opt.get("weight") is None and node.w_quant is None and wants_per_channel(opt["per_channel"], node):
+                fmts = channel_weight_formats(cal, node, opt)
+            else:
+                fmts = None
+            if fmts is not None and len({f.frac for f in fmts}) == 1:
+                plan.weights[node.name] = fmts[0]  # one format after all: the per-tensor datapath
+            elif fmts is not None:
+                plan.channel_weights[node.name] = fmts
+                plan.weights[node.name] = max(fmts, key=lambda f: f.frac)
+            else:
+                plan.weights[node.name] = _fixed_or_chosen(
+                    opt.get("weight"), cal.hists[weight_key(node.name)], opt["weight_method"],
+                    opt["word_length"], opt["eps"], point(weight_key(node.name), node.w_quant),
+                )
         if node.bias is not None:
             plan.biases[node.name] = _fixed_or_chosen(
                 opt.get("bias"), cal.hists[bias_key(node.name)], options.bias_method,
@@ -135,6 +157,48 @@ def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
         if tensor in plan.tensors and p.rounding != "nearest-away":
             plan.requant_rounding[tensor] = p.rounding
     return plan
+
+
+def channel_weight_formats(cal: Calibration, node: Node, opt: dict) -> tuple[Format, ...]:
+    """Output channel c's weight format, chosen from its own histogram with the layer's weight
+    method (SPEC.md 3). Every channel takes the signedness of the whole weight tensor, so all
+    share one word and sign convention (one ROM word, one C type)."""
+    signed = cal.hists[weight_key(node.name)].signed
+    hists = cal.channel_hists.get(node.name)
+    if hists is None:  # a Calibration built by hand: the weights are constants
+        hists = channel_histograms(node.name, node.weight)
+    word = opt["word_length"]
+    fmts = [choose_format(h, opt["weight_method"], word, opt["eps"], signed=signed) for h in hists]
+    # A channel whose weights are more than 2**word below the largest channel's gives outputs below
+    # one LSB of the shared output format: finer weights would only widen its pre-aligned
+    # accumulator (e.g. a dead channel of weights near 1e-15), so fracs stop `word` bits above the
+    # coarsest channel's.
+    top = min(f.frac for f in fmts) + word
+    return tuple(f if f.frac <= top else Format(f.signed, f.word, top) for f in fmts)
+
+
+def wants_per_channel(mode, node: Node) -> bool:
+    """Whether ``node`` gets per-channel weight formats under ``per_channel = mode`` (True/False;
+    ``auto`` is decided per model before formats are chosen: :mod:`fpgagen.quant.per_channel`)."""
+    if mode not in (True, False):
+        raise QuantizationError(f"per_channel {mode!r} must be resolved to true or false before formats are "
+                                f"chosen (auto: fpgagen.quant.per_channel.resolve_per_channel)")
+    return mode and node.op in ("conv", "dense")
+
+
+def _given_channel_formats(node: Node, given) -> tuple[Format, ...]:
+    fmts = tuple(Format.parse(f) for f in given)
+    co = len(node.weight)
+    if len(fmts) != co:
+        raise QuantizationError(f"layer {node.name!r}: {len(fmts)} per-channel weight formats given; "
+                                f"expected one per output channel, {co}")
+    if node.op not in ("conv", "dense"):
+        raise QuantizationError(f"layer {node.name!r} ({node.op}): per-channel weight formats are for "
+                                f"conv and dense layers")
+    if len({(f.word, f.signed) for f in fmts}) > 1:
+        raise QuantizationError(f"layer {node.name!r}: per-channel weight formats must share word length "
+                                f"and signedness, got {', '.join(sorted({str(f) for f in fmts}))}")
+    return fmts
 
 
 def clamp_bounds(fmt: Format, activation) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from fpgagen.errors import FpgagenError
-from fpgagen.ir.format import Format
+from fpgagen.ir.format import Format, channel_formats_text, range_text
 from fpgagen.names import shorten
 from fpgagen.quant.histogram import MAX_BIT, MIN_BIT, MsbHistogram
 from fpgagen.render import render
@@ -62,6 +62,7 @@ SUMMARY_SCHEMA = {
         "input": LIST, "weight": OPT_STR, "bias": OPT_STR, "output": STR, "shift": OPT_INT,
         "acc_width": OPT_INT, "acc_frac": OPT_INT, "overflow_rate": OPT_NUM, "underflow_rate": OPT_NUM,
         "sqnr_db": OPT_NUM + STR, "quant_sqnr_db": OPT_NUM + STR, "weights?": OPT_INT, "biases?": OPT_INT,
+        "weight_channels?": (list, type(None)), "shifts?": (list, type(None)),
     }],
     "hardware": OPT_DICT,
     "files_sha256?": OPT_DICT,
@@ -276,9 +277,12 @@ def layer_table(summary: dict) -> list[dict]:
              "sqnr_db": None, "quant_sqnr_db": None, "is_input": True}]
     for layer in summary["layers"]:
         acc = f"s{layer['acc_width']}.{layer['acc_frac']}" if layer["acc_width"] is not None else ""
-        rows.append({**layer, "input": ", ".join(map(str, layer["input"])), "weight": layer["weight"] or "",
-                     "bias": layer["bias"] or "", "acc": acc, "shift": "" if layer["shift"] is None else layer["shift"],
-                     "is_input": False})
+        weight, shift = layer["weight"] or "", "" if layer["shift"] is None else layer["shift"]
+        if layer.get("weight_channels"):  # per-channel formats, compactly: the range of their fracs
+            weight = channel_formats_text([Format.parse(f) for f in layer["weight_channels"]]) + " per channel"
+            shift = range_text(layer["shifts"])
+        rows.append({**layer, "input": ", ".join(map(str, layer["input"])), "weight": weight,
+                     "bias": layer["bias"] or "", "acc": acc, "shift": shift, "is_input": False})
     return rows
 
 

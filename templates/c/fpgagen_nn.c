@@ -168,12 +168,28 @@ int32_t fpgagen_requantize_leaky(int64_t acc, int32_t shift, int32_t lo, int32_t
     return requant_leaky(acc, &r, &k);
 }
 
-/* Bias, requantize and store n outputs of one pixel. */
+/* Bias, requantize and store n outputs of one pixel. With per-channel weight formats (align, the
+ * n channels' entries, else NULL) output j's accumulator is first pre-aligned to the layer's
+ * common shift by a left shift of align[j] bits (exact: the generator checks the aligned value
+ * against the 64-bit requantization's range), which rounds it exactly as its own shift would. */
 static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, const int64_t *bias64,
-                          const requant_t *rq, uint8_t *y)
+                          const int8_t *align, const requant_t *rq, uint8_t *y)
 {
     int32_t j;
 
+    if (align != 0) {
+        if (rq->narrow) { /* the pre-aligned accumulators fit 30 bits: 32-bit arithmetic only */
+            for (j = 0; j < n; ++j) {
+                y[j] = (uint8_t)requant_narrow((acc[j] + bias32[j]) * ((int32_t)1 << align[j]), rq);
+            }
+            return;
+        }
+        for (j = 0; j < n; ++j) {
+            const int64_t a = bias32 != 0 ? (int64_t)acc[j] + bias32[j] : acc[j] + bias64[j];
+            y[j] = (uint8_t)requant(a * ((int64_t)1 << align[j]), rq);
+        }
+        return;
+    }
     if (rq->narrow) { /* bias32 set: the accumulator fits 30 bits */
         const uint32_t mul = rq->mul32, offset = rq->offset32, round = rq->round32, even = rq->even32;
         const int32_t shift = rq->shift32, unbias = rq->unbias32, lo = rq->lo32, hi = rq->hi32;
@@ -794,6 +810,7 @@ typedef struct {
     int32_t quads, fold;
     const int32_t *bias32;
     const int64_t *bias64;
+    const int8_t *align;            /* per-channel weight formats: the pre-alignment, else NULL */
     requant_t rq;
 } channels_t;
 
@@ -817,6 +834,7 @@ static void window_dual(const channels_t *ch, const window_t *win, const uint8_t
 {
     const int32_t *const bias32 = ch->bias32 != 0 ? ch->bias32 + first : 0;
     const int64_t *const bias64 = ch->bias64 != 0 ? ch->bias64 + first : 0;
+    const int8_t *const align = ch->align != 0 ? ch->align + first : 0;
     const int32_t rows = win->cols > 0 ? win->rows : 0, run = win->run, s = win->tap0;
     /* whole kernel rows follow each other in the weights: one run */
     const int32_t whole = run * FPGAGEN_BLOCK == ch->block_row;
@@ -834,10 +852,10 @@ static void window_dual(const channels_t *ch, const window_t *win, const uint8_t
         } else {
             dot_dual(lanes, run / 4, rows, wc, ch->block_row, xa, xb, acc, acc2);
         }
-        requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
-                      y + o);
-        requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
-                      y + dy + o);
+        requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
+                      align != 0 ? align + o : 0, &ch->rq, y + o);
+        requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
+                      align != 0 ? align + o : 0, &ch->rq, y + dy + o);
     }
     for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
         for (j = 0; j < 2; ++j) {
@@ -845,8 +863,8 @@ static void window_dual(const channels_t *ch, const window_t *win, const uint8_t
             const int8_t *const wc = w + win->row0 * ch->one_row + s;
             int32_t sum = ch->x_signed ? dot_one_s8((const int8_t *)xc, win->x_row, wc, ch->one_row, rows, run)
                                        : dot_one_u8(xc, win->x_row, wc, ch->one_row, rows, run);
-            requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
-                          y + j * dy + o);
+            requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
+                          align != 0 ? align + o : 0, &ch->rq, y + j * dy + o);
         }
     }
 }
@@ -860,6 +878,7 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
 {
     const int32_t *const bias32 = ch->bias32 != 0 ? ch->bias32 + first : 0;
     const int64_t *const bias64 = ch->bias64 != 0 ? ch->bias64 + first : 0;
+    const int8_t *const align = ch->align != 0 ? ch->align + first : 0;
     int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK], part[FPGAGEN_BLOCK], part2[FPGAGEN_BLOCK];
     int32_t b, c, j, o = 0;
 
@@ -912,11 +931,11 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
         for (j = 0; win->cols <= 0 && j < FPGAGEN_BLOCK; ++j) {
             acc[j] = acc2[j] = 0;
         }
-        requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
-                      y + o);
+        requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
+                      align != 0 ? align + o : 0, &ch->rq, y + o);
         if (pair) {
             requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
-                          &ch->rq, y + dy + o);
+                          align != 0 ? align + o : 0, &ch->rq, y + dy + o);
         }
     }
     for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
@@ -929,8 +948,8 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
                     ? dot_one_s8((const int8_t *)xc, win->x_row, wc, ch->one_row, win->rows, win->run)
                     : dot_one_u8(xc, win->x_row, wc, ch->one_row, win->rows, win->run);
             }
-            requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0, &ch->rq,
-                          y + j * dy + o);
+            requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
+                          align != 0 ? align + o : 0, &ch->rq, y + j * dy + o);
         }
     }
 }
@@ -980,7 +999,8 @@ static void conv_interleaved(const fpgagen_conv_t *l, const channels_t *ch, cons
                     dot_block_il_u8(xw, x_row, wb, ch->block_row, n_rows, cols * c_n, acc);
                 }
                 requant_store(acc, FPGAGEN_BLOCK, ch->bias32 != 0 ? ch->bias32 + o : 0,
-                              ch->bias64 != 0 ? ch->bias64 + o : 0, &ch->rq, yp + o);
+                              ch->bias64 != 0 ? ch->bias64 + o : 0, ch->align != 0 ? ch->align + o : 0,
+                              &ch->rq, yp + o);
             }
             for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
                 const int8_t *const wb = w + r0 * ch->one_row + kx0 * c_n;
@@ -988,7 +1008,7 @@ static void conv_interleaved(const fpgagen_conv_t *l, const channels_t *ch, cons
                     ? dot_one_s8((const int8_t *)xw, x_row, wb, ch->one_row, n_rows, cols * c_n)
                     : dot_one_u8(xw, x_row, wb, ch->one_row, n_rows, cols * c_n);
                 requant_store(&sum, 1, ch->bias32 != 0 ? ch->bias32 + o : 0, ch->bias64 != 0 ? ch->bias64 + o : 0,
-                              &ch->rq, yp + o);
+                              ch->align != 0 ? ch->align + o : 0, &ch->rq, yp + o);
             }
         }
     }
@@ -1072,7 +1092,8 @@ static void conv_depthwise(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y
                 } else {
                     FPGAGEN_DW_SUMS(uint8_t, __uxtb16);
                 }
-                requant_store(acc, n, l->bias32 != 0 ? l->bias32 + c0 : 0, l->bias64 != 0 ? l->bias64 + c0 : 0, &rq,
+                requant_store(acc, n, l->bias32 != 0 ? l->bias32 + c0 : 0, l->bias64 != 0 ? l->bias64 + c0 : 0,
+                              l->align != 0 ? l->align + c0 : 0, &rq,
                               yp + c0);
             }
         }
@@ -1112,6 +1133,7 @@ void fpgagen_conv(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
     ch.fold = l->fold;
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
+    ch.align = l->align;
     ch.rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
     ch.rq.narrow = l->narrow;
     group_w = ch.blocks * ch.block_w + ch.rest * ch.one_w;
@@ -1185,6 +1207,7 @@ void fpgagen_dense(const fpgagen_dense_t *l, const uint8_t *x, uint8_t *y)
     ch.fold = l->fold;
     ch.bias32 = l->bias32;
     ch.bias64 = l->bias64;
+    ch.align = l->align;
     ch.rq = requant_params(l->shift, l->lo, l->hi, l->round_even);
     ch.rq.narrow = l->narrow;
     win.rows = 1;
@@ -1271,6 +1294,9 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
                             acc += (int64_t)load(x, xi + ci, in_type) * load(w, wi + ci, w_type);
                         }
                     }
+                }
+                if (l->align != 0) { /* per-channel weight formats: pre-align (see requant_store) */
+                    acc *= (int64_t)1 << l->align[o];
                 }
                 store(y, (oy * out_w + ox) * out_c + o, out_type, requant_leaky(acc, &rq, &lk));
             }

@@ -19,6 +19,9 @@
  * fpgagen_requantize() is the only place rounding and saturation are written: round half
  * away from zero by `shift` bits (a left shift when shift <= 0), then clamp to [lo, hi]
  * (the output format's range, narrowed by a fused ReLU/Clip).
+ * Per-channel weight formats (SPEC.md 3: output channel c has its own shift s_c): the descriptor's
+ * `shift` is the largest s_c and `align[c] = shift - s_c`; channel c's accumulator is shifted left by
+ * align[c] (exact) and then rounded by `shift`, which gives exactly the rounding by s_c.
  *
  * Data layout
  * - A tensor of a format of up to 8 bits holds one byte per element (int8_t for a signed
@@ -108,6 +111,8 @@ typedef struct {
     const int32_t *bias32;          /* [out_c], or NULL */
     const int64_t *bias64;          /* [out_c], or NULL */
     int32_t shift, lo, hi;          /* requantization */
+    const int8_t *align;            /* [out_c] per-channel weight formats: output channel c's accumulator is
+                                     * shifted left by align[c] before the requantization by shift; NULL: none */
     int32_t narrow;                 /* 1: requantize in 32 bits (fast path, |acc| * 2**max(0, -shift) < 2**29) */
     int32_t fold;                   /* fast path: taps (a multiple of 4) over which |sum x * w| < 2**23 */
     int32_t packing;                /* fast path: 1 groups of four taps, 0 interleaved, 2 depthwise (see above) */
@@ -123,6 +128,7 @@ typedef struct {
     const int32_t *bias32;
     const int64_t *bias64;
     int32_t shift, lo, hi;
+    const int8_t *align;            /* [out_n] as in fpgagen_conv_t, or NULL */
     int32_t narrow, fold, packing;  /* as in fpgagen_conv_t */
     int32_t round_even;             /* 1: round half to even (an imported model's quantizer), 0: half away from zero */
 } fpgagen_dense_t;

@@ -228,6 +228,39 @@ inline typename CFG::out_t layer_requantize(Acc acc) {
                                                            leaky::alpha, leaky::frac, detail::cfg_even<CFG>::on>(acc);
 }
 
+namespace detail {
+// Per-channel weight formats (SPEC.md 3): a CFG with ALIGN_MAX and align(c) pre-aligns output
+// channel c's accumulator by a left shift of align(c) = SHIFT - s_c bits (exact: acc_t holds the
+// pre-aligned accumulator), so requantizing it by the layer's SHIFT rounds it exactly as by its
+// own shift s_c. A CFG without them (per-tensor) passes the accumulator through.
+template <class CFG, typename = void>
+struct cfg_align {
+    template <typename Acc>
+    static Acc apply(Acc acc, int) {
+#pragma HLS INLINE
+        return acc;
+    }
+};
+
+template <class CFG>
+struct cfg_align<CFG, typename make_void<decltype(CFG::ALIGN_MAX)>::type> {
+    template <typename Acc>
+    static Acc apply(Acc acc, int c) {
+#pragma HLS INLINE
+        static_assert(CFG::ALIGN_MAX >= 0 && CFG::ALIGN_MAX < 8 * static_cast<int>(sizeof(Acc)) - 1,
+                      "channel_align: ALIGN_MAX out of range");
+        return static_cast<Acc>(acc * static_cast<Acc>(Acc(1) << CFG::align(c)));
+    }
+};
+}  // namespace detail
+
+// Output channel c's accumulator, pre-aligned for the layer's requantizer (see detail::cfg_align).
+template <class CFG, typename Acc>
+inline Acc channel_align(Acc acc, int c) {
+#pragma HLS INLINE
+    return detail::cfg_align<CFG>::apply(acc, c);
+}
+
 // acc * 2**S for an alignment shift S >= 0 (exact: the accumulator is wide enough).
 template <int S, typename Acc, typename T>
 inline Acc align(T v) {
@@ -312,7 +345,7 @@ conv_rows:
                 for (int p = 0; p < CFG::PE; ++p) {
 #pragma HLS UNROLL
                     y[(oh * CFG::OUT_W + ow) * CFG::OUT_C + cb * CFG::PE + p] =
-                        layer_requantize<CFG, CFG::SHIFT>(acc[p]);
+                        layer_requantize<CFG, CFG::SHIFT>(channel_align<CFG>(acc[p], cb * CFG::PE + p));
                 }
             }
         }
@@ -355,7 +388,7 @@ dense_pe_blocks:
     dense_out:
         for (int p = 0; p < CFG::PE; ++p) {
 #pragma HLS UNROLL
-            y[ob * CFG::PE + p] = layer_requantize<CFG, CFG::SHIFT>(acc[p]);
+            y[ob * CFG::PE + p] = layer_requantize<CFG, CFG::SHIFT>(channel_align<CFG>(acc[p], ob * CFG::PE + p));
         }
     }
 }

@@ -88,6 +88,9 @@ module fpgagen_conv2d #(
     parameter integer ROUND_EVEN  = 0,     // 1: round half to even (an imported model's quantizer), 0: half away from zero
     parameter integer ALPHA       = 0,     // the LeakyRelu's integer slope (signed)
     parameter integer ALPHA_FRAC  = 0,     // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
+    parameter integer ALIGN_MAX   = 0,     // per-channel weight formats: the largest pre-alignment (fpgagen_mac_out)
+    parameter integer ALIGN_BITS  = 1,     // bits of one ALIGN entry
+    parameter [CO*ALIGN_BITS-1:0] ALIGN = {CO*ALIGN_BITS{1'b0}},  // channel c's left shift SHIFT - s_c at [c*ALIGN_BITS +: ALIGN_BITS]
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
     parameter         BIAS_FILE   = "bias.mem"      // $readmemh file of the bias ROM
 ) (
@@ -821,7 +824,11 @@ module fpgagen_conv2d #(
         .HI(HI),
         .LEAKY(LEAKY),
         .ALPHA(ALPHA),
-        .ALPHA_FRAC(ALPHA_FRAC)
+        .ALPHA_FRAC(ALPHA_FRAC),
+        .CHANNELS(CO),
+        .ALIGN_MAX(ALIGN_MAX),
+        .ALIGN_BITS(ALIGN_BITS),
+        .ALIGN(ALIGN)
     ) u_mac (
         .clk(clk),
         .rst(rst),

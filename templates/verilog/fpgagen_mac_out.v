@@ -46,7 +46,11 @@ module fpgagen_mac_out #(
     parameter integer LEAKY      = 0,     // 1: LeakyRelu, a negative accumulator is requantized as acc * ALPHA
     parameter integer ROUND_EVEN = 0,     // 1: round half to even (an imported model's quantizer), 0: half away from zero
     parameter integer ALPHA      = 0,     // the LeakyRelu's integer slope (signed)
-    parameter integer ALPHA_FRAC = 0      // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
+    parameter integer ALPHA_FRAC = 0,     // its frac: the negative path shifts by SHIFT + ALPHA_FRAC
+    parameter integer CHANNELS   = 1,     // output channels of one pixel (PE divides it): the period of the groups
+    parameter integer ALIGN_MAX  = 0,     // per-channel weight formats: the largest pre-alignment (0: per-tensor)
+    parameter integer ALIGN_BITS = 1,     // bits of one ALIGN entry (>= clog2(ALIGN_MAX + 1))
+    parameter [CHANNELS*ALIGN_BITS-1:0] ALIGN = {CHANNELS*ALIGN_BITS{1'b0}}  // channel c's left shift at [c*ALIGN_BITS +: ALIGN_BITS]
 ) (
     input  wire                         clk,
     input  wire                         rst,     // synchronous, active high
@@ -77,8 +81,13 @@ module fpgagen_mac_out #(
     localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
     localparam integer LN   = (ALPHA_FRAC < 0) ? -ALPHA_FRAC : 0;
     localparam integer LP   = (ALPHA_FRAC > 0) ? ALPHA_FRAC : 0;
-    localparam integer PWN  = ACC_WIDTH + $clog2(AABS + 1) + 1 + LN;
-    localparam integer QW   = (PWN > ACC_WIDTH + LP) ? PWN : ACC_WIDTH + LP;  // fpgagen_leaky_pre's p
+    localparam integer RW   = ACC_WIDTH + ALIGN_MAX;              // what is requantized (pre-aligned)
+    localparam integer PWN  = RW + $clog2(AABS + 1) + 1 + LN;
+    localparam integer QW   = (PWN > RW + LP) ? PWN : RW + LP;   // fpgagen_leaky_pre's p
+    localparam integer NGC  = CHANNELS / PE;                      // groups per pixel
+    localparam integer GCB  = (NGC > 1) ? $clog2(NGC) : 1;        // their counter
+    localparam integer NGC_LAST_I = NGC - 1;
+    localparam [GCB-1:0] G_LAST = NGC_LAST_I[GCB-1:0];
     // a group's last chunk holds its place from issue until its last output enters the FIFO:
     // RT cycles; a group is issued at most every max(CHUNKS, PE) cycles
     localparam integer RT   = LV + PE + 6 + PIPE;
@@ -120,6 +129,9 @@ module fpgagen_mac_out #(
                    PE, SIMD, CHUNKS, N_OUT);
         if (XG < 1 || PE % XG != 0) $error("fpgagen_mac_out %m: XG %0d must divide PE %0d", XG, PE);
         if (BIAS_WIDTH > AW) $error("fpgagen_mac_out %m: BIAS_WIDTH %0d wider than the accumulator (%0d)", BIAS_WIDTH, AW);
+        if (ALIGN_MAX < 0 || (ALIGN_MAX > 0 && (CHANNELS % PE != 0 || ALIGN_BITS < $clog2(ALIGN_MAX + 1))))
+            $error("fpgagen_mac_out %m: ALIGN_MAX %0d needs PE %0d dividing CHANNELS %0d and ALIGN_BITS %0d >= %0d",
+                   ALIGN_MAX, PE, CHANNELS, ALIGN_BITS, $clog2(ALIGN_MAX + 1));
     end
 
     // ---- stage R: input registers ------------------------------------------------------------
@@ -149,6 +161,13 @@ module fpgagen_mac_out #(
     // split_var: Verilator keeps each output's slice apart (no read-modify-write of one wide word)
     reg [PE*AW-1:0]   acc /* verilator split_var */;
     reg               d_final;   // acc holds a finished output group
+    /* verilator lint_off UNUSEDSIGNAL */  // read only with per-channel formats (ALIGN_MAX > 0)
+    reg [GCB-1:0]     gq;        // per-channel formats: the group of a pixel that acc holds
+    /* verilator lint_on UNUSEDSIGNAL */
+    always @(posedge clk) begin
+        if (d_final) gq <= (gq == G_LAST) ? {GCB{1'b0}} : gq + 1'b1;
+        if (rst) gq <= {GCB{1'b0}};
+    end
     wire [PE*OUT_WIDTH-1:0] y;
 
     genvar gp, gs, gl, gi;
@@ -199,16 +218,34 @@ module fpgagen_mac_out #(
                 if (vq[LV])
                     acc[gp*AW +: AW] <= (fq[LV] ? {AW{1'b0}} : acc[gp*AW +: AW]) + sum_ext;
             end
+            // the finished accumulator as the requantizer takes it: pre-aligned by this lane's d_c
+            wire [RW-1:0] racc;
+            if (ALIGN_MAX > 0) begin : g_align
+                reg  [ALIGN_BITS-1:0] d_r;                 // d_c of the group in acc
+                wire [ALIGN_BITS-1:0] tab [0:NGC-1];       // this lane's d_c per group of a pixel
+                for (gi = 0; gi < NGC; gi = gi + 1) begin : g_tab
+                    assign tab[gi] = ALIGN[(gi*PE + gp)*ALIGN_BITS +: ALIGN_BITS];
+                end
+                always @(posedge clk) begin
+                    if (d_final) d_r <= tab[(gq == G_LAST) ? {GCB{1'b0}} : gq + 1'b1];
+                    if (rst) d_r <= tab[0];
+                end
+                wire signed [RW-1:0] wide = {{(RW-ACC_WIDTH+1){acc[gp*AW + ACC_WIDTH - 1]}},
+                                             acc[gp*AW +: ACC_WIDTH - 1]};
+                assign racc = wide <<< d_r;
+            end else begin : g_noalign
+                assign racc = acc[gp*AW +: ACC_WIDTH];
+            end
             if (PIPE != 0) begin : g_leaky  // product, register, then round and clamp
                 wire [QW-1:0] p;
                 reg  [QW-1:0] p_r;
                 fpgagen_leaky_pre #(
-                    .ACC_WIDTH(ACC_WIDTH),
+                    .ACC_WIDTH(RW),
                     .ALPHA(ALPHA),
                     .ALPHA_FRAC(ALPHA_FRAC),
                     .P_WIDTH(QW)
                 ) u_pre (
-                    .acc(acc[gp*AW +: ACC_WIDTH]),
+                    .acc(racc),
                     .p(p)
                 );
                 always @(posedge clk) if (d_final) p_r <= p;
@@ -225,14 +262,14 @@ module fpgagen_mac_out #(
                 );
             end else begin : g_plain
                 fpgagen_requant #(
-                    .ACC_WIDTH(ACC_WIDTH),
+                    .ACC_WIDTH(RW),
                     .SHIFT(SHIFT),
                     .ROUND_EVEN(ROUND_EVEN),
                     .OUT_WIDTH(OUT_WIDTH),
                     .LO(LO),
                     .HI(HI)
                 ) u_requant (
-                    .acc(acc[gp*AW +: ACC_WIDTH]),
+                    .acc(racc),
                     .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
                 );
             end

@@ -24,6 +24,7 @@ from fpgagen.backends.c.plan import (
 )
 from fpgagen.errors import BackendError
 from fpgagen.ir.graph import activation_name
+from fpgagen.ir.format import channel_formats_text, range_text
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, c_string, quoted
 from fpgagen.ops import get as get_op
@@ -173,8 +174,24 @@ def mac_path(layer: QLayer, x: TensorInfo, y: TensorInfo) -> tuple[bool, str]:
 
 
 def narrow_requant(layer: QLayer) -> bool:
-    """May the runtime requantize in 32 bits: |acc| * 2**max(0, -shift) < 2**29?"""
-    return layer.acc_width is not None and layer.acc_width - 1 + max(0, -layer.shift) <= 29
+    """May the runtime requantize in 32 bits: |acc| * 2**max(0, -shift) < 2**29? (Per-channel
+    layers: of the pre-aligned accumulator.)"""
+    return layer.acc_width is not None and layer.requant_width - 1 + max(0, -layer.shift) <= 29
+
+
+def _align_array(ident: str, layer: QLayer, out_perm: np.ndarray) -> tuple[dict, str]:
+    """A per-channel layer's pre-alignment ``align[c] = shift - s_c`` in the output's element order."""
+    align = np.asarray(layer.align, np.int64)
+    if layer.op == "dense":
+        align = align[out_perm]
+    if align.max() > 62:
+        raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): a per-channel alignment of {int(align.max())} "
+                           f"bits exceeds the C runtime's 64-bit accumulator")
+    arr = dict(ctype="int8_t", name=f"{ident}__align", size=len(align), body=c_int_list(align, per_line=16),
+               comment=f"[{len(align)}] per-channel weight formats {channel_formats_text(layer.w_fmts)}: "
+                       f"output c's shift is s_c = shift - align[c] (shifts {range_text(layer.shifts)}); "
+                       f"its accumulator is shifted left by align[c], then rounded by shift {layer.shift}")
+    return arr, f"{ident}__align"
 
 
 def weight_storage(w: np.ndarray) -> tuple[str, str]:
@@ -212,8 +229,9 @@ def _bias_array(ident: str, layer: QLayer, out_perm: np.ndarray, wide_path: bool
     wide = wide_path or layer.acc_width is None or layer.acc_width > 32 or bias.min() < -_INT32 \
         or bias.max() >= _INT32
     fmt = f"s{layer.acc_width}.{layer.acc_frac}"
-    src = f"bias {layer.b_fmt} re-expressed at the accumulator frac {layer.acc_frac}" if layer.b_fmt else \
-        "no bias in the model: zeros"
+    at = ("each channel's accumulator frac (per-channel weight formats)" if layer.per_channel else
+          f"the accumulator frac {layer.acc_frac}")
+    src = f"bias {layer.b_fmt} re-expressed at {at}" if layer.b_fmt else "no bias in the model: zeros"
     if wide:
         body = "\n".join("    " + ", ".join(c_int64(v) for v in bias[i:i + 4]) + "," for i in range(0, len(bias), 4))
         arr = dict(ctype="int64_t", name=f"{ident}__bias", size=len(bias), body=body,
@@ -241,6 +259,9 @@ def describe_layer(q: QGraph, layer: QLayer, infos: dict[str, TensorInfo]) -> li
     if layer.requantizes:
         extra = f"acc s{layer.acc_width}.{layer.acc_frac}, " if layer.acc_width is not None else ""
         shift = f"shift {layer.shift}" if layer.shift is not None else f"shifts {list(layer.params.shifts)}"
+        if layer.per_channel:
+            shift = (f"weights {channel_formats_text(layer.w_fmts)} per channel, shifts {range_text(layer.shifts)} "
+                     f"(pre-aligned to shift {layer.shift})")
         lines.append(f"  {extra}{shift}, clamp [{layer.lo}, {layer.hi}]"
                      + (f", LeakyRelu slope {layer.leaky.alpha} * 2**-{layer.leaky.frac}" if layer.leaky else ""))
     if layer.params is not None and layer.op in ("resize", "pad"):
@@ -256,7 +277,7 @@ def check_requant_range(layer: QLayer) -> None:
     if not layer.requantizes:
         return
     if layer.acc_width is not None:
-        pairs = [(layer.acc_width, layer.shift)]
+        pairs = [(layer.requant_width, layer.shift)]  # per channel: the pre-aligned accumulator
     else:  # leakyrelu, concat: the accumulator is an input integer
         shifts = layer.params.shifts if layer.shift is None else [layer.shift] * len(layer.inputs)
         pairs = [(f.word + 1, s) for f, s in zip(layer.in_fmts, shifts)]
@@ -325,6 +346,10 @@ def _emit_mac(q, layer, ident, infos, lc, x, y) -> list:
     bias_arr, b32, b64, bias_bytes = _bias_array(ident, layer, y.perm, not fast)
     lc.arrays.append(bias_arr)
     lc.const_bytes = len(packed) * int(w_ctype[3:-2]) // 8 + bias_bytes
+    if layer.per_channel:
+        align_arr, align_name = _align_array(ident, layer, y.perm)
+        lc.arrays.append(align_arr)
+        lc.const_bytes += align_arr["size"]
     if not fast:
         lc.comment.append(f"  wide path (int64_t sums, fpgagen_conv_wide): {why}")
     if layer.op == "conv":
@@ -348,6 +373,8 @@ def _emit_mac(q, layer, ident, infos, lc, x, y) -> list:
         fields += [(n, f"{ident}__weight" if n == w_name else "0") for n in ("weight", "weight16", "weight32")]
     fields += [("bias32", b32), ("bias64", b64), ("shift", layer.shift), ("lo", layer.lo), ("hi", layer.hi),
                ("narrow", int(fast and narrow_requant(layer)))]
+    if layer.per_channel:
+        fields.append(("align", align_name))
     if fast:
         fields += [("fold", fold_taps(layer, x)), ("packing", packing_code(layer))]
     fields += leaky_fields(layer)

@@ -27,6 +27,7 @@ from fpgagen.backends.hls.plan import (
 )
 from fpgagen.ir.graph import activation_name
 from fpgagen.ir.qgraph import QLayer
+from fpgagen.ir.format import channel_formats_text, range_text
 from fpgagen.names import quoted
 from fpgagen.outdir import FileSet
 from fpgagen.render import read_library_file, render
@@ -73,8 +74,18 @@ def _window_cfg(a) -> list:
 
 def _mac_cfg(e: Emit, acc_t: str) -> list:
     layer = e.layer
-    return [(f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
-            (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (accumulator; bias {layer.b_fmt})")]
+    if not layer.per_channel:
+        return [(f"using w_t = {data_ctype(layer.w_fmt)};", f"{layer.w_fmt} (weights)"),
+                (f"using acc_t = {acc_t};", f"s{layer.acc_width}.{layer.acc_frac} (accumulator; bias {layer.b_fmt})")]
+    align = [int(d) for d in layer.align]
+    return [(f"using w_t = {data_ctype(layer.w_fmt)};",
+             f"{channel_formats_text(layer.w_fmts)} (per-channel weight formats)"),
+            (f"using acc_t = {acc_t};", f"s{layer.align_width} (the pre-aligned accumulator at frac {layer.acc_frac}; "
+                                        f"bias {layer.b_fmt} at each channel's frac)"),
+            (f"static constexpr int ALIGN_MAX = {max(align)};",
+             f"per-channel shifts {range_text(layer.shifts)}: channel c's accumulator is shifted left by "
+             f"align(c) = SHIFT - s_c, then rounded by SHIFT"),
+            (f"static int align(int c) {{ return {e.name}_A[c]; }}", f"{e.name}_A: the weights header")]
 
 
 @emits("conv")

@@ -13,7 +13,7 @@ from fpgagen.backends.dataflow import OUTPUT, plan_dataflow
 from fpgagen.backends.parallelism import check_parallelism_keys, layer_parallelism, layer_taps
 from fpgagen.errors import BackendError
 from fpgagen.fixed import signed_width
-from fpgagen.ir.format import Format
+from fpgagen.ir.format import Format, channel_formats_text, range_text
 from fpgagen.ir.graph import activation_name
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import Namespace, ident, quoted
@@ -76,11 +76,12 @@ def data_ctype(fmt: Format) -> str:
 
 
 def acc_ctype(layer: QLayer) -> str:
-    """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR).
+    """The exact-width signed type of a layer's accumulator (``acc_width`` bits of the IR; a
+    per-channel layer's pre-aligned accumulator, ``align_width`` bits).
 
     With a fused LeakyRelu the library also forms ``acc * ALPHA`` (in int64_t when the
     accumulator is): that needs ``acc_width`` plus ALPHA's signed bits, at most 64."""
-    width = layer.acc_width
+    width = layer.requant_width
     if width is None:
         raise BackendError(f"layer {quoted(layer.name)} ({layer.op}): the integer IR gives no accumulator width")
     if width > 64:
@@ -364,11 +365,18 @@ class Emit:
         self.consts = [Const(f"{name}_W", data_ctype(layer.w_fmt), weight,
                              f"{quoted(layer.name)} weights {dims}{order}, {layer.w_fmt}"),
                        Const(f"{name}_B", acc_t, np.asarray(layer.bias),
-                             f"{quoted(layer.name)} biases B at the accumulator frac {layer.acc_frac} "
-                             f"(from {layer.b_fmt})")]
+                             f"{quoted(layer.name)} biases B at the accumulator frac "
+                             + ("of each channel" if layer.per_channel else f"{layer.acc_frac}")
+                             + f" (from {layer.b_fmt})")]
+        if layer.per_channel:  # read by the cfg's align(c) (fpgagen_nn.h channel_align)
+            self.consts.append(Const(f"{name}_A", "int8_t", np.asarray(layer.align, np.int64),
+                                     f"{quoted(layer.name)} per-channel pre-alignment align[c] = SHIFT - s_c "
+                                     f"(weights {channel_formats_text(layer.w_fmts)}, shifts {range_text(layer.shifts)})"))
         if self.pe > 1:
             self.pragmas += [f"ARRAY_PARTITION variable={name}_W cyclic factor={self.pe} dim=1",
                              f"ARRAY_PARTITION variable={name}_B cyclic factor={self.pe} dim=1"]
+            if layer.per_channel:
+                self.pragmas.append(f"ARRAY_PARTITION variable={name}_A cyclic factor={self.pe} dim=1")
         if self.simd > 1:
             self.pragmas.append(f"ARRAY_PARTITION variable={name}_W cyclic factor={self.simd} dim=2")
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from fpgagen.backends.parallelism import layer_parallelism
 from fpgagen.errors import BackendError
+from fpgagen.ir.format import channel_formats_text
 from fpgagen.names import quoted
 from fpgagen.tables import registrar
 
@@ -156,6 +157,32 @@ def rounding_params(layer) -> dict:
     return {"ROUND_EVEN": 1} if getattr(layer, "rounding", "nearest-away") == "nearest-even" else {}
 
 
+class VerilogBits(int):
+    """A parameter value of ``width`` bits rendered as a sized literal (``24'h3a0f11``): a packed
+    constant table such as per-channel alignments, wider than Verilog's 32-bit integers."""
+
+    def __new__(cls, value: int, width: int):
+        obj = int.__new__(cls, value)
+        obj.width = int(width)
+        return obj
+
+    @property
+    def literal(self) -> str:
+        return f"{self.width}'h{int(self):x}"
+
+
+def align_params(layer) -> dict:
+    """Per-channel weight formats: fpgagen_mac_out's ALIGN_MAX, ALIGN_BITS and ALIGN, the left
+    shift ``SHIFT - s_c`` of every output channel packed LSB first; nothing for a per-tensor layer."""
+    if not layer.per_channel:
+        return {}
+    align = [int(d) for d in layer.align]
+    top = max(align)
+    bits = max(1, top.bit_length())
+    packed = sum(d << (c * bits) for c, d in enumerate(align))
+    return {"ALIGN_MAX": top, "ALIGN_BITS": bits, "ALIGN": VerilogBits(packed, len(align) * bits)}
+
+
 def requant_params(layer) -> dict:
     """SHIFT, LO, HI (and, with a fused LeakyRelu, LEAKY, ALPHA, ALPHA_FRAC; rounding half to even,
     ROUND_EVEN) of a requantizing layer, checked against what fpgagen_requant takes."""
@@ -197,6 +224,11 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
     if layer.acc_width > MAX_ACC_WIDTH:
         raise BackendError(f"{where(layer)}: a {layer.acc_width}-bit accumulator is wider than "
                            f"the {MAX_ACC_WIDTH} bits fpgagen_requant takes")
+    align = align_params(layer)
+    if align and layer.acc_width + align["ALIGN_MAX"] > MAX_ACC_WIDTH:
+        raise BackendError(f"{where(layer)}: the {layer.acc_width}-bit accumulator pre-aligned by up to "
+                           f"{align['ALIGN_MAX']} bits (per-channel weight formats) is wider than the "
+                           f"{MAX_ACC_WIDTH} bits fpgagen_requant takes")
     rq = requant_params(layer)
     x_fmt, w_fmt, y_fmt = layer.in_fmts[0], layer.w_fmt, layer.out_fmt
     w_width = w_fmt.word + (0 if w_fmt.signed else 1)  # the ROM holds two's complement words
@@ -215,7 +247,10 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
                        f"weights {w_fmt}, {words} words of PE {pe} x KU {taps} x SIMD {simd} x {w_width} bits "
                        f"({layout}, element (p*{taps}+j)*{simd}+s at the LSB end)\n")
                       + "\n".join(pack_words(weight_blocks, w_width)) + "\n",
-        bname: head + f"bias at the accumulator frac {layer.acc_frac}, {ng} words of PE {pe} x {bias_width} bits\n"
+        bname: head + (f"bias at each channel's accumulator frac (per-channel weights "
+                       f"{channel_formats_text(layer.w_fmts)})" if layer.per_channel else
+                       f"bias at the accumulator frac {layer.acc_frac}")
+                      + f", {ng} words of PE {pe} x {bias_width} bits\n"
                       + "\n".join(pack_words(bias.reshape(ng, pe), bias_width)) + "\n",
     }
     params = {
@@ -230,6 +265,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
         **({"KU": int(taps)} if taps > 1 else {}),
         "ACC_WIDTH": acc_width,
         **rq,
+        **align,
         "WEIGHT_FILE": wname,
         "BIAS_FILE": bname,
     }

@@ -195,7 +195,8 @@ def logic_terms(module: str, p: dict, family: str) -> dict[str, float]:
          "banks": float(sum(m.width * m.count for m in mems))}
     if module in ("fpgagen_conv2d", "fpgagen_dense"):
         t["mult"] = float(multipliers(module, p) * (p.get("IN_WIDTH", 8) + p.get("W_WIDTH", 8)) / 16)
-        t["acc"] = float(p["PE"] * p.get("ACC_WIDTH", 24))
+        # the accumulator bits, pre-aligned ones included (per-channel weight formats: ALIGN_MAX)
+        t["acc"] = float(p["PE"] * (p.get("ACC_WIDTH", 24) + p.get("ALIGN_MAX", 0)))
         n_in, n_out = p.get("CI", p.get("N_IN", 1)), p.get("CO", p.get("N_OUT", 1))
         t["ctr"] += clog2(n_in // p["SIMD"] + 1) + clog2(n_out // p["PE"] + 1)  # chunk and group counters
     if module == "fpgagen_conv2d":
