@@ -50,7 +50,9 @@ def test_digits_cnn_on_cortex_m4_bit_exact(digits_cnn, tmp_path):
     assert arm["model"]["bss"] == m.plan.arena_bytes == 576
     assert arm["model"]["text"] > m.const_bytes
     assert arm["flash_bytes"] == arm["model"]["text"] + arm["model"]["data"]
-    assert arm["flash_bytes"] < 16 * 1024  # -O2 with the DSP kernels (weights 1.5 KB of it; -Os is smaller)
+    # -O2 with the DSP kernels (weights 1.5 KB of it; -Os is smaller): 16.5 kB with the per-channel
+    # formats `auto` chooses here, 16.0 kB per-tensor (the runtime's unused features compiled out)
+    assert arm["flash_bytes"] < 16.5 * 1024
     # the whole test image (newlib's stdio included) holds the network
     assert arm["elf"]["text"] > arm["model"]["text"] and arm["elf"]["bss"] >= arm["model"]["bss"]
     # executed instructions of the network, per frame and per layer, at the default -O2

@@ -3,8 +3,8 @@
 The shipped example (examples/qdq, configs/digits_qdq.yaml: onnxruntime's quantize_static with
 power-of-two scales) builds with no calibration data, keeps the model's formats, and its golden
 model equals onnxruntime on every validation sample (==); small hand-written QDQ models pin the
-errors (non-power-of-two scales, zero points, per-channel weights), snap_scales and partial
-quantization.
+errors (non-power-of-two scales, zero points, per-channel scales on an axis other than the output
+channels'), per-channel weight and bias scales, snap_scales and partial quantization.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from fpgagen.config import load_config
-from fpgagen.errors import ConfigError, ModelError
+from fpgagen.errors import BackendError, ConfigError, ModelError
 from fpgagen.flow import run_quantization, verify
 from fpgagen.frontend.onnx import from_model
 from fpgagen.frontend.oracle import compare_onnxruntime
@@ -87,9 +87,11 @@ def test_verify_records_bit_exact_vs_onnxruntime(tmp_path):
 
 
 # -- hand-written QDQ models -------------------------------------------------------------------------
-def qdq_model(in_scale=2.0**-7, out_scale=2.0**-4, zp_out=0, w_scale=2.0**-6, per_channel=False,
-              quantize_mid=True) -> onnx.ModelProto:
-    """input -> Q/DQ -> Conv 3x3 (2 ch) -> Q/DQ (uint8) -> Flatten -> [Q/DQ] -> Gemm -> Q/DQ (int8)."""
+def qdq_model(in_scale=2.0**-7, out_scale=2.0**-4, zp_out=0, w_scale=2.0**-6, quantize_mid=True,
+              fc_scale=2.0**-7, fc_axis=0) -> onnx.ModelProto:
+    """input -> Q/DQ -> Conv 3x3 (2 ch) -> Q/DQ (uint8) -> Flatten -> [Q/DQ] -> Gemm -> Q/DQ (int8).
+    ``w_scale`` / ``fc_scale``: one scale, or a list (per channel: the conv's 2 outputs, the Gemm's
+    3 outputs on ``fc_axis`` 0 of its [3, 32] weight; its biases then per channel too)."""
     rng = np.random.default_rng(0)
     inits, nodes = [], []
 
@@ -103,24 +105,25 @@ def qdq_model(in_scale=2.0**-7, out_scale=2.0**-4, zp_out=0, w_scale=2.0**-6, pe
         nodes.append(helper.make_node("DequantizeLinear", [f"{name}_q", s, z], [f"{name}_dq"], name=f"{name}_DQ"))
         return f"{name}_dq"
 
-    def dq_const(name, q, scale):
+    def dq_const(name, q, scale, axis=0):
         s = const(f"{name}_scale", np.asarray(scale, np.float32))
         z = const(f"{name}_zp", np.zeros(np.shape(scale), q.dtype))
-        args = {"axis": 0} if np.ndim(scale) else {}
+        args = {"axis": axis} if np.ndim(scale) else {}
         nodes.append(helper.make_node("DequantizeLinear", [const(f"{name}_q", q), s, z], [name], name=f"{name}_DQ",
                                       **args))
         return name
 
     x = qdq("input", "in", in_scale, np.uint8(0))
     wq = rng.integers(-127, 128, (2, 1, 3, 3)).astype(np.int8)
-    w = dq_const("w", wq, np.full(2, w_scale) if per_channel else w_scale)
-    b = dq_const("b", rng.integers(-500, 500, 2).astype(np.int32), in_scale * w_scale)
+    w = dq_const("w", wq, w_scale)
+    b = dq_const("b", rng.integers(-500, 500, 2).astype(np.int32), in_scale * np.asarray(w_scale))
     nodes.append(helper.make_node("Conv", [x, w, b], ["conv"], name="conv", pads=[1, 1, 1, 1]))
     c = qdq("conv", "c", out_scale, np.uint8(zp_out))
     nodes.append(helper.make_node("Flatten", [c], ["flat"], name="flat"))
     f = qdq("flat", "f", out_scale, np.uint8(zp_out)) if quantize_mid else "flat"
-    fw = dq_const("fw", rng.integers(-127, 128, (3, 32)).astype(np.int8), 2.0**-7)
-    fb = dq_const("fb", rng.integers(-99, 99, 3).astype(np.int32), out_scale * 2.0**-7)
+    fw = dq_const("fw", rng.integers(-127, 128, (3, 32)).astype(np.int8), fc_scale, fc_axis)
+    fb_scale = out_scale * (np.asarray(fc_scale) if fc_axis == 0 else np.ravel(fc_scale)[0])
+    fb = dq_const("fb", rng.integers(-99, 99, 3).astype(np.int32), fb_scale)
     nodes.append(helper.make_node("Gemm", [f, fw, fb], ["fc"], name="fc", transB=1))
     y = qdq("fc", "y", 2.0**-3, np.int8(0))
     graph = helper.make_graph(nodes, "qdq_small", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
@@ -176,10 +179,64 @@ def test_a_zero_point_is_an_error(tmp_path):
         from_model(qdq_model(zp_out=3))
 
 
-def test_per_channel_weight_scales_are_an_error_naming_the_weight(tmp_path):
-    with pytest.raises(ModelError, match=r"node 'w_DQ' \(DequantizeLinear\): weight 'w_q' has per-channel scales "
-                                         r"\(2 scales on axis 0\); supported: one scale per tensor"):
-        from_model(qdq_model(per_channel=True))
+def test_per_channel_weight_and_bias_scales_are_kept_per_channel(tmp_path):
+    """onnxruntime's quantize_static(per_channel=True) form: a weight scale per output channel on
+    axis 0, the int32 bias at x_scale * w_scale_c: each channel keeps its format (the per-channel
+    datapath of every backend) and the golden model equals onnxruntime."""
+    model = qdq_model(w_scale=[2.0**-6, 2.0**-4], fc_scale=[2.0**-7, 2.0**-5, 2.0**-8])
+    b = run_quantization(small_config(tmp_path, model, calibration=False), progress=False)
+    conv, fc = b.qgraph.layers[0], b.qgraph.layers[-1]
+    assert conv.per_channel and [str(f) for f in conv.w_fmts] == ["s8.6", "s8.4"]
+    assert fc.per_channel and [str(f) for f in fc.w_fmts] == ["s8.7", "s8.5", "s8.8"]
+    assert conv.shifts.tolist() == [7 + 6 - 4, 7 + 4 - 4] and fc.shifts.tolist() == [4 + 7 - 3, 4 + 5 - 3, 4 + 8 - 3]
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    assert conv.bias.tolist() == init["b_q"].tolist() and fc.bias.tolist() == init["fb_q"].tolist()
+    assert [str(f) for f in b.plan.channel_biases["fc"]] == ["s32.11", "s32.9", "s32.12"]  # 2**-4 * fc_scale
+    r = compare_onnxruntime(b.cfg["model"], b.graph, b.qgraph, b.x_valid)
+    assert (r["samples"], r["mismatches"]) == (40, 0)
+
+
+def test_verify_per_channel_qdq_on_every_target(tmp_path):
+    cfg = small_config(tmp_path, qdq_model(w_scale=[2.0**-6, 2.0**-4], fc_scale=[2.0**-7, 2.0**-5, 2.0**-8]),
+                       calibration=False)
+    results, _ = verify(cfg, ["c", "hls", "verilog"], 3, tmp_path / "out", progress=False)
+    assert {t: (results[t]["samples"], results[t]["mismatches"]) for t in ("c", "hls", "verilog")} == \
+        {t: (3, 0) for t in ("c", "hls", "verilog")}
+
+
+def test_the_c_runtime_keeps_the_features_a_model_uses(tmp_path):
+    """The emitted fpgagen_nn.h switches off what a model does not use (per-channel formats,
+    nearest-even rounding); a model that uses them refuses a runtime built without."""
+    from fpgagen.backends import c as cb
+
+    model = qdq_model(w_scale=[2.0**-6, 2.0**-4])  # per-channel conv, nearest-even requantizers
+    b = run_quantization(small_config(tmp_path, model, calibration=False), progress=False)
+    out = tmp_path / "c"
+    cb.generate(b).write(out)
+    header = (out / "fpgagen_nn.h").read_text()
+    assert "#define FPGAGEN_PER_CHANNEL 1\n" in header and "#define FPGAGEN_ROUND_EVEN 1\n" in header
+    cb.compile_host(out, tmp_path / "ok")
+    with pytest.raises(BackendError, match=r"'qdq_small' needs a runtime built with FPGAGEN_PER_CHANNEL 1"):
+        cb.compile_host(out, tmp_path / "bad", extra=["-DFPGAGEN_PER_CHANNEL=0"])
+    plain = run_quantization(load_config(ROOT / "configs" / "digits_cnn.yaml"), progress=False)
+    cb.generate(plain).write(tmp_path / "plain")
+    header = (tmp_path / "plain" / "fpgagen_nn.h").read_text()
+    assert "#define FPGAGEN_PER_CHANNEL 0  /* not used by 'digits_cnn' */" in header
+    assert "#define FPGAGEN_ROUND_EVEN 0  /* not used by 'digits_cnn' */" in header
+
+
+def test_per_channel_scales_not_on_the_output_channels_are_an_error(tmp_path):
+    # the Gemm's [3, 32] weight (transB=1) with 32 scales on axis 1: one per input, not per output
+    with pytest.raises(ModelError, match=r"node 'fc' \(Gemm\): weight 'fw' has per-channel scales on axis 1, but the "
+                                         r"layer's output channels are its axis 0; supported: scales per output channel"):
+        from_model(qdq_model(fc_scale=[2.0**-7] * 32, fc_axis=1))
+    # 2 scales on axis 1 of the conv's [2, 1, 3, 3] weight: the axis has 1 slice
+    model = qdq_model(w_scale=[2.0**-6, 2.0**-4])
+    next(n for n in model.graph.node if n.name == "w_DQ").attribute[0].i = 1
+    with pytest.raises(ModelError, match=r"node 'w_DQ' \(DequantizeLinear\): constant 'w_q' of shape \[2, 1, 3, 3\] "
+                                         r"has 2 scales on axis 1; supported: one scale per tensor, or one per slice "
+                                         r"of one axis"):
+        from_model(model)
 
 
 def test_tensors_the_model_does_not_quantize_are_calibrated(tmp_path):

@@ -55,9 +55,10 @@ def test_digits_qonnx_equals_qonnx_executor_on_every_validation_sample(digits_bu
 
 # -- hand-written QONNX models -----------------------------------------------------------------------
 def qonnx_model(act_bits=3, act_signed=0, act_narrow=0, w_bits=2, w_narrow=1, mode="ROUND", bipolar=False,
-                act_scale=2.0**-2) -> onnx.ModelProto:
+                act_scale=2.0**-2, w_scale=2.0**-1) -> onnx.ModelProto:
     """input -> Quant (u8) -> Conv 3x3 (3 ch, Quant or BipolarQuant weights, 32-bit bias) ->
-    Quant (act_bits) -> Flatten -> Gemm (Quant 5-bit weights) -> Quant (s6)."""
+    Quant (act_bits) -> Flatten -> Gemm (Quant 5-bit weights) -> Quant (s6). ``w_scale``: one
+    scale, or 3 (per output channel: a [3, 1, 1, 1] scale, the bias's [3])."""
     rng = np.random.default_rng(3)
     inits, nodes = [], []
 
@@ -71,7 +72,8 @@ def qonnx_model(act_bits=3, act_signed=0, act_narrow=0, w_bits=2, w_narrow=1, mo
                                       signed=signed, narrow=narrow, rounding_mode=rounding))
         return name
 
-    s_in, s_w = 2.0**-6, 2.0**-1
+    s_in, s_w = 2.0**-6, np.asarray(w_scale)
+    s_w = s_w.reshape(3, 1, 1, 1) if s_w.ndim else s_w
     x = quant("input", "xq", s_in, 8, 0)
     w = const("w", rng.normal(0, 0.6, (3, 1, 3, 3)))
     if bipolar:
@@ -79,7 +81,7 @@ def qonnx_model(act_bits=3, act_signed=0, act_narrow=0, w_bits=2, w_narrow=1, mo
         wq = "wq"
     else:
         wq = quant(w, "wq", s_w, w_bits, 1, w_narrow)
-    bq = quant(const("b", rng.normal(0, 0.3, 3)), "bq", s_in * s_w, 32, 1)
+    bq = quant(const("b", rng.normal(0, 0.3, 3)), "bq", s_in * s_w.reshape(-1) if s_w.ndim else s_in * s_w, 32, 1)
     nodes.append(helper.make_node("Conv", [x, wq, bq], ["conv"], name="conv", pads=[1, 1, 1, 1]))
     a = quant("conv", "aq", act_scale, act_bits, act_signed, act_narrow, mode)
     nodes.append(helper.make_node("Flatten", [a], ["flat"], name="flat"))
@@ -123,6 +125,17 @@ def test_small_qonnx_models_equal_qonnx_executor(tmp_path, kw, fmts, lo_hi):
     if kw.get("bipolar"):
         assert str(q.layers[0].w_fmt) == "s2.1" and set(np.unique(q.layers[0].weight)) == {-1, 1}
     r = compare_qonnx(cfg["model"], b.graph, q, b.x_valid)
+    assert (r["samples"], r["mismatches"]) == (60, 0)
+
+
+def test_per_channel_weight_scales_equal_qonnx_executor(tmp_path):
+    """A Quant with a [Co, 1, 1, 1] scale (Brevitas' per-channel weights): a format per output
+    channel, the 32-bit bias per channel too; equal to the qonnx executor."""
+    needs_qonnx()
+    cfg, b = small_build(tmp_path, qonnx_model(w_scale=[2.0**-1, 2.0**-2, 1.0], act_bits=8))
+    conv = b.qgraph.layers[0]
+    assert conv.per_channel and [str(f) for f in conv.w_fmts] == ["s2.1", "s2.2", "s2.0"]
+    r = compare_qonnx(cfg["model"], b.graph, b.qgraph, b.x_valid)
     assert (r["samples"], r["mismatches"]) == (60, 0)
 
 

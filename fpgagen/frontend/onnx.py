@@ -397,8 +397,19 @@ class _Importer:
         if op in ("Conv", "Gemm", "MatMul"):  # the model's weight / bias formats (DequantizeLinear)
             for n in self.nodes[before:]:
                 if n.weight is not None:
-                    n.w_quant = self.const_quant.get(node.input[1])
-                    n.b_quant = self.const_quant.get(node.input[2]) if len(node.input) > 2 else None
+                    n.w_quant = self.channel_quant(node, index, 1, weight_out_axis(node))
+                    n.b_quant = self.channel_quant(node, index, 2, 0) if len(node.input) > 2 else None
+
+    def channel_quant(self, node, index, slot: int, out_axis: int):
+        """The model's format of input ``slot`` of a conv/dense node, None if it has none; per-channel
+        scales must lie on the axis of the layer's output channels (``out_axis`` of the ONNX constant)."""
+        p = self.const_quant.get(node.input[slot])
+        if p is not None and p.channels is not None and p.axis != out_axis:
+            what = ("weight", "bias")[slot - 1]
+            raise self.err(node, index, f"{what} {quoted(node.input[slot])} has per-channel scales on axis {p.axis}, "
+                                        f"but the layer's output channels are its axis {out_axis}; supported: "
+                                        f"scales per output channel")
+        return p
 
     def check_schema(self, node, index) -> None:
         """Refuse an op whose ONNX definition at the model's opset is newer than :data:`CHECKED_OPSET`."""
@@ -745,22 +756,52 @@ def _qtype(im, node, index, zp, attrs, what: str) -> tuple[bool, int]:
     return qtype
 
 
+def weight_out_axis(node) -> int:
+    """The axis of a Conv / Gemm / MatMul weight (ONNX layout) that holds the output channels."""
+    if node.op_type == "Conv":
+        return 0
+    if node.op_type == "Gemm":
+        return 0 if int(_attrs(node).get("transB", 0)) else 1
+    return 1  # MatMul: x @ W, W [K, N]
+
+
 def weight_quant(im, node, index, tensor: str, scale, zp, qtype=None, **point):
     """The format of a constant (weight or bias) from its DequantizeLinear (``qtype`` from its
-    integers) or QONNX Quant (``qtype`` given): per tensor today. The place to accept per-channel
-    weight scales (a format per output channel) once the IR has them."""
+    integers) or QONNX Quant (``qtype`` given), and its scale broadcastable to the constant. Scales
+    per slice of one axis (DequantizeLinear ``axis``; a QONNX scale with one axis of size > 1) give
+    a format per slice (:attr:`QuantPoint.channels`); the importer of the conv/dense layer checks
+    that the axis is its output channels'."""
     scale = np.asarray(scale)
-    if scale.size != 1:
-        axis = _attrs(node).get("axis", 1) if node.op_type == "DequantizeLinear" else \
-            int(np.argmax(scale.shape)) if scale.ndim else 0
-        raise im.err(node, index, f"weight {quoted(tensor)} has per-channel scales ({scale.size} scales on axis "
-                                  f"{axis}); supported: one scale per tensor (quantize with per_channel=False)")
+    const = np.asarray(im.consts[tensor])
     if qtype is None:
-        qtype = _np_qtype(np.asarray(im.consts[tensor]).dtype)
+        qtype = _np_qtype(const.dtype)
     if qtype is None:
-        raise im.err(node, index, f"constant {quoted(tensor)} has element type {np.asarray(im.consts[tensor]).dtype}; "
+        raise im.err(node, index, f"constant {quoted(tensor)} has element type {const.dtype}; "
                                   f"supported: int8, uint8, int16, uint16, int32")
-    return quant_point(im, node, index, tensor, scale, zp, qtype, "constant", **point)
+    if scale.size == 1:
+        return quant_point(im, node, index, tensor, scale, zp, qtype, "constant", **point), float(scale.reshape(-1)[0])
+    if node.op_type == "DequantizeLinear":
+        axis = int(_attrs(node).get("axis", 1))
+        axis += const.ndim if axis < 0 else 0
+        ok = scale.ndim == 1 and 0 <= axis < const.ndim and const.shape[axis] == scale.size
+        given = f"{scale.size} scales on axis {_attrs(node).get('axis', 1)}"
+    else:  # QONNX: the scale broadcasts against the constant
+        big = [a for a, n in enumerate(scale.shape) if n > 1]
+        axis = big[0] + const.ndim - scale.ndim if len(big) == 1 else -1
+        ok = len(big) == 1 and scale.ndim <= const.ndim and 0 <= axis and const.shape[axis] == scale.size
+        given = f"scale of shape {list(scale.shape)}"
+    if not ok:
+        raise im.err(node, index, f"constant {quoted(tensor)} of shape {list(const.shape)} has {given}; supported: "
+                                  f"one scale per tensor, or one per slice of one axis")
+    zps = np.zeros(scale.size) if zp is None else np.broadcast_to(np.asarray(zp).reshape(-1), (scale.size,))
+    fmts = tuple(quant_point(im, node, index, f"{tensor}[{c}]", s, z, qtype, "constant", **point).fmt
+                 for c, (s, z) in enumerate(zip(scale.reshape(-1), zps)))
+    first = quant_point(im, node, index, f"{tensor}[0]", scale.reshape(-1)[0], None, qtype, "constant", **point)
+    finest = max(fmts, key=lambda f: f.frac)
+    shape = [1] * const.ndim
+    shape[axis] = scale.size
+    return (QuantPoint(finest, first.rounding, first.origin, first.exact, first.narrow, fmts, axis),
+            scale.astype(np.float64).reshape(shape))
 
 
 def _qdq(*ops):
@@ -806,8 +847,8 @@ def _dequantize_linear(im, node, index, computed: bool, attrs) -> None:
     zp = im.opt_const(node, index, 2, "x_zero_point")
     x = node.input[0]
     if not computed:  # a weight or bias: its float values, exactly, and its format
-        point = weight_quant(im, node, index, x, scale, zp)
-        value = np.asarray(im.consts[x], np.float64) * float(np.ravel(scale)[0])
+        point, scale_b = weight_quant(im, node, index, x, scale, zp)
+        value = np.asarray(im.consts[x], np.float64) * scale_b
         if point.exact and not np.array_equal(value.astype(np.float32).astype(np.float64), value):
             raise im.err(node, index, f"constant {quoted(x)}: its integers do not fit float32 exactly (|q| >= 2**24); "
                                       f"supported: integers below 2**24")
@@ -860,10 +901,10 @@ def _qonnx_quant(im, node, index, computed: bool, attrs) -> None:
     point = dict(rounding=QONNX_ROUNDING[mode], narrow=narrow)
     x = node.input[0]
     if not computed:  # a weight or bias quantized as qonnx does it (clip, round; exact for a power of two)
-        p = weight_quant(im, node, index, x, scale, zp, (signed, bits), **point)
+        p, scale_b = weight_quant(im, node, index, x, scale, zp, (signed, bits), **point)
         lo, hi = p.int_range()
-        ints = np.clip(round_real(np.asarray(im.consts[x], np.float64) / float(np.ravel(scale)[0]), p.rounding), lo, hi)
-        value = ints * float(np.ravel(scale)[0])
+        ints = np.clip(round_real(np.asarray(im.consts[x], np.float64) / scale_b, p.rounding), lo, hi)
+        value = ints * scale_b
         im.consts[node.output[0]] = value.astype(np.float32)
         im.const_quant[node.output[0]] = p
         return
@@ -884,8 +925,8 @@ def _qonnx_bipolar(im, node, index, computed: bool, attrs) -> None:
         raise im.err(node, index, f"BipolarQuant of the computed tensor {quoted(node.input[0])} is a sign "
                                   f"activation; supported: BipolarQuant of a constant (binary weights)")
     x, scale = node.input[0], im.need_const(node, index, 1, "scale")
-    p = weight_quant(im, node, index, x, scale, None, (True, 2))
-    value = np.where(np.asarray(im.consts[x], np.float64) >= 0, 1.0, -1.0) * float(np.ravel(scale)[0])
+    p, scale_b = weight_quant(im, node, index, x, scale, None, (True, 2))
+    value = np.where(np.asarray(im.consts[x], np.float64) >= 0, 1.0, -1.0) * scale_b
     im.consts[node.output[0]] = value.astype(np.float32)
     im.const_quant[node.output[0]] = p
 

@@ -115,6 +115,10 @@ class QuantPoint:
     #: a narrow range (QONNX ``narrow``): the format's most negative integer (signed) or its
     #: largest (unsigned) is not used, the requantizer clamps one step inside
     narrow: bool = False
+    #: per-channel scales of a weight or bias (QDQ ``axis``, a QONNX scale of one size > 1 axis):
+    #: the format of each slice along ``axis`` of the ONNX constant (``fmt`` is the finest of them)
+    channels: "tuple[Format, ...] | None" = None
+    axis: int | None = None
 
     def int_range(self) -> tuple[int, int]:
         """The integers this quantizer produces: its format's range, one step inside on a narrow

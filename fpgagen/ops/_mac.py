@@ -61,13 +61,23 @@ def lower_mac(node, layer, ctx) -> None:
     co = node.weight.shape[0]
     if node.bias is not None:
         b_fmt = plan.biases[node.name]
-        bq, stats.biases[node.name] = quantize_with_stats(node.bias, b_fmt, plan.rounding, name=bias_key(node.name))
+        b_fmts = plan.channel_biases.get(node.name)  # the model's, per channel (imported quantization)
+        if b_fmts is None:
+            bq, stats.biases[node.name] = quantize_with_stats(node.bias, b_fmt, plan.rounding, name=bias_key(node.name))
+            b_frac = np.full(co, b_fmt.frac, np.int64)
+        else:
+            parts = [quantize_with_stats(node.bias[c:c + 1], f, plan.rounding, name=f"{bias_key(node.name)}[{c}]")
+                     for c, f in enumerate(b_fmts)]
+            bq = np.concatenate([q for q, _ in parts])
+            stats.biases[node.name] = sum((st for _, st in parts[1:]), parts[0][1])
+            b_frac = np.array([f.frac for f in b_fmts], np.int64)
         # SPEC 3: B is b re-expressed at the accumulator frac (left shift, or offline rounding);
         # per channel: B_c at Fa_c
-        if np.ndim(acc_frac) == 0:
+        if np.ndim(acc_frac) == 0 and b_fmts is None:
             bias = shift_round(bq, b_fmt.frac - acc_frac, plan.rounding)
         else:
-            bias = np.array([shift_round(bq[c:c + 1], b_fmt.frac - int(acc_frac[c]), plan.rounding)[0]
+            fa = np.broadcast_to(acc_frac, (co,))
+            bias = np.array([shift_round(bq[c:c + 1], int(b_frac[c]) - int(fa[c]), plan.rounding)[0]
                              for c in range(co)], np.int64)
         layer.b_fmt, layer.bias_q = b_fmt, bq
     else:

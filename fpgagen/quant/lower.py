@@ -71,6 +71,8 @@ class FormatPlan:
     biases: dict[str, Format] = field(default_factory=dict)
     #: per-channel weight formats (one per output channel) of the layers that have them
     channel_weights: dict[str, tuple[Format, ...]] = field(default_factory=dict)
+    #: imported per-channel bias formats (QDQ / QONNX scales per output channel), by layer
+    channel_biases: dict[str, tuple[Format, ...]] = field(default_factory=dict)
     #: rounding of weights and biases to their formats (fpgagen.fixed.ROUNDING_MODES)
     rounding: str = "nearest-away"
     #: tensor -> how its requantizer (or the input quantizer) rounds, where the model says so
@@ -134,6 +136,8 @@ def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
         if node.weight is not None:
             if isinstance(opt.get("weight"), (list, tuple)):  # per-channel formats given (formats.yaml)
                 fmts = _given_channel_formats(node, opt["weight"])
+            elif opt.get("weight") is None and node.w_quant is not None and node.w_quant.channels is not None:
+                fmts = list(point(weight_key(node.name), node.w_quant).channels)  # the model's, per channel
             elif opt.get("weight") is None and node.w_quant is None and wants_per_channel(opt["per_channel"], node):
                 fmts = channel_weight_formats(cal, node, opt)
             else:
@@ -148,7 +152,11 @@ def choose_formats(cal: Calibration, options: QuantOptions) -> FormatPlan:
                     opt.get("weight"), cal.hists[weight_key(node.name)], opt["weight_method"],
                     opt["word_length"], opt["eps"], point(weight_key(node.name), node.w_quant),
                 )
-        if node.bias is not None:
+        if node.bias is not None and opt.get("bias") is None and node.b_quant is not None and node.b_quant.channels:
+            point(bias_key(node.name), node.b_quant)
+            plan.biases[node.name] = node.b_quant.fmt
+            plan.channel_biases[node.name] = node.b_quant.channels
+        elif node.bias is not None:
             plan.biases[node.name] = _fixed_or_chosen(
                 opt.get("bias"), cal.hists[bias_key(node.name)], options.bias_method,
                 options.bias_word_length, opt["eps"], point(bias_key(node.name), node.b_quant),
@@ -266,12 +274,15 @@ def check_imported_constants(node: Node, layer: QLayer, plan: FormatPlan) -> Non
     within its range (a BatchNormalization or Gemm alpha folded into it would break that)."""
     from fpgagen.fixed import dequantize
 
-    for key, values, ints, fmt in ((weight_key(node.name), node.weight, layer.weight, layer.w_fmt),
-                                   (bias_key(node.name), node.bias, layer.bias_q, layer.b_fmt)):
+    for key, values, ints, fmt, fmts in (
+            (weight_key(node.name), node.weight, layer.weight, layer.w_fmt, plan.channel_weights.get(node.name)),
+            (bias_key(node.name), node.bias, layer.bias_q, layer.b_fmt, plan.channel_biases.get(node.name))):
         p = plan.imported.get(key)
-        if p is None or not p.exact or fmt != p.fmt or values is None:
+        if p is None or not p.exact or fmt != p.fmt or values is None or (p.channels and tuple(fmts or ()) != p.channels):
             continue
-        if not np.array_equal(dequantize(ints, fmt, name=key), np.asarray(values, np.float64)):
+        exact = (dequantize(ints, fmt, name=key) if not p.channels else
+                 np.stack([dequantize(ints[c], f, name=f"{key}[{c}]") for c, f in enumerate(fmts)]))
+        if not np.array_equal(exact, np.asarray(values, np.float64)):
             raise QuantizationError(
                 f"layer {node.name!r} ({node.op}): the model gives {key} the format {fmt} ({p.origin}), but the "
                 f"layer's values are not the integers of that format (a BatchNormalization, Mul or Gemm alpha "

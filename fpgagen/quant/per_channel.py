@@ -19,7 +19,10 @@ import numpy as np
 
 from fpgagen.errors import QuantizationError
 from fpgagen.quant.lower import choose_formats, lower
-from fpgagen.quant.validate import validate
+from fpgagen.fixed import dequantize
+from fpgagen.golden.float_exec import check_input, run_float
+from fpgagen.golden.model import quantize_input, run_int
+from fpgagen.quant.calibrate import DEFAULT_BATCH, batches
 
 #: calibration samples ``auto`` runs both quantizations on
 AUTO_SAMPLES = 256
@@ -28,11 +31,18 @@ AUTO_MIN_GAIN_DB = 0.2
 
 
 def output_sqnr_db(graph, q, x) -> float:
-    """SQNR (dB) of the golden model's final output against the float model's over ``x``."""
-    t = validate(graph, q, x, progress=False).traces[q.output]
-    if t.noise == 0:
+    """SQNR (dB) of the golden model's final output against the float model's over ``x`` (the
+    output of any last layer, also one that passes its input's format, e.g. a Flatten)."""
+    signal = noise = 0.0
+    for xb in batches(check_input(graph, x, "calibration data"), DEFAULT_BATCH):
+        f_out, f_trace = run_float(graph, xb, trace=True, ir_layout=True)
+        i_out = run_int(q, quantize_input(q, f_trace[graph.input]), ir_layout=True)
+        f = np.asarray(f_out, np.float64)
+        signal += float(np.square(f).sum())
+        noise += float(np.square(f - dequantize(i_out, q.fmts[q.output], name=q.output)).sum())
+    if noise == 0:
         return math.inf
-    return 10.0 * math.log10(t.signal / t.noise) if t.signal > 0 else -math.inf
+    return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
 def resolve_per_channel(graph, cal, options, x) -> tuple[bool, str]:

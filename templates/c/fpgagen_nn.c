@@ -91,6 +91,7 @@ static requant_t requant_params(int32_t shift, int32_t lo, int32_t hi, int32_t e
 static inline int32_t narrow_value(int32_t acc, uint32_t mul, uint32_t offset, uint32_t round, uint32_t even,
                                    int32_t shift, int32_t unbias)
 {
+    even = FPGAGEN_ROUND_EVEN ? even : 0; /* a runtime without nearest-even: the terms compile out */
     return (int32_t)(((uint32_t)acc * mul + offset - ((uint32_t)(acc < 0) & round) - even
                       + (((uint32_t)acc >> shift) & even)) >> shift) - unbias;
 }
@@ -105,8 +106,9 @@ static inline int32_t requant_narrow(int32_t acc, const requant_t *r)
 
 static inline int32_t requant(int64_t acc, const requant_t *r)
 {
-    const uint64_t u = (uint64_t)acc * r->mul + r->offset - ((uint64_t)(acc < 0) & r->round) - r->even
-                       + (((uint64_t)acc >> r->shift) & r->even);
+    const uint64_t even = FPGAGEN_ROUND_EVEN ? r->even : 0;
+    const uint64_t u = (uint64_t)acc * r->mul + r->offset - ((uint64_t)(acc < 0) & r->round) - even
+                       + (((uint64_t)acc >> r->shift) & even);
     int64_t v = (int64_t)(u >> r->shift) - r->unbias;
     v = v < r->lo ? r->lo : v;
     v = v > r->hi ? r->hi : v;
@@ -177,7 +179,7 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
 {
     int32_t j;
 
-    if (align != 0) {
+    if (FPGAGEN_HAS_ALIGN(align)) {
         if (rq->narrow) { /* the pre-aligned accumulators fit 30 bits: 32-bit arithmetic only */
             for (j = 0; j < n; ++j) {
                 y[j] = (uint8_t)requant_narrow((acc[j] + bias32[j]) * ((int32_t)1 << align[j]), rq);
@@ -191,7 +193,8 @@ static void requant_store(const int32_t *acc, int32_t n, const int32_t *bias32, 
         return;
     }
     if (rq->narrow) { /* bias32 set: the accumulator fits 30 bits */
-        const uint32_t mul = rq->mul32, offset = rq->offset32, round = rq->round32, even = rq->even32;
+        const uint32_t mul = rq->mul32, offset = rq->offset32, round = rq->round32;
+        const uint32_t even = FPGAGEN_ROUND_EVEN ? rq->even32 : 0;
         const int32_t shift = rq->shift32, unbias = rq->unbias32, lo = rq->lo32, hi = rq->hi32;
 #define FPGAGEN_NARROW(a) narrow_value(a, mul, offset, round, even, shift, unbias)
 #if FPGAGEN_DSP && defined(__ARM_FEATURE_SAT)
@@ -834,7 +837,7 @@ static void window_dual(const channels_t *ch, const window_t *win, const uint8_t
 {
     const int32_t *const bias32 = ch->bias32 != 0 ? ch->bias32 + first : 0;
     const int64_t *const bias64 = ch->bias64 != 0 ? ch->bias64 + first : 0;
-    const int8_t *const align = ch->align != 0 ? ch->align + first : 0;
+    const int8_t *const align = FPGAGEN_HAS_ALIGN(ch->align) ? ch->align + first : 0;
     const int32_t rows = win->cols > 0 ? win->rows : 0, run = win->run, s = win->tap0;
     /* whole kernel rows follow each other in the weights: one run */
     const int32_t whole = run * FPGAGEN_BLOCK == ch->block_row;
@@ -853,9 +856,9 @@ static void window_dual(const channels_t *ch, const window_t *win, const uint8_t
             dot_dual(lanes, run / 4, rows, wc, ch->block_row, xa, xb, acc, acc2);
         }
         requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
-                      align != 0 ? align + o : 0, &ch->rq, y + o);
+                      FPGAGEN_HAS_ALIGN(align) ? align + o : 0, &ch->rq, y + o);
         requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
-                      align != 0 ? align + o : 0, &ch->rq, y + dy + o);
+                      FPGAGEN_HAS_ALIGN(align) ? align + o : 0, &ch->rq, y + dy + o);
     }
     for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
         for (j = 0; j < 2; ++j) {
@@ -864,7 +867,7 @@ static void window_dual(const channels_t *ch, const window_t *win, const uint8_t
             int32_t sum = ch->x_signed ? dot_one_s8((const int8_t *)xc, win->x_row, wc, ch->one_row, rows, run)
                                        : dot_one_u8(xc, win->x_row, wc, ch->one_row, rows, run);
             requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
-                          align != 0 ? align + o : 0, &ch->rq, y + j * dy + o);
+                          FPGAGEN_HAS_ALIGN(align) ? align + o : 0, &ch->rq, y + j * dy + o);
         }
     }
 }
@@ -878,7 +881,7 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
 {
     const int32_t *const bias32 = ch->bias32 != 0 ? ch->bias32 + first : 0;
     const int64_t *const bias64 = ch->bias64 != 0 ? ch->bias64 + first : 0;
-    const int8_t *const align = ch->align != 0 ? ch->align + first : 0;
+    const int8_t *const align = FPGAGEN_HAS_ALIGN(ch->align) ? ch->align + first : 0;
     int32_t acc[FPGAGEN_BLOCK], acc2[FPGAGEN_BLOCK], part[FPGAGEN_BLOCK], part2[FPGAGEN_BLOCK];
     int32_t b, c, j, o = 0;
 
@@ -932,10 +935,10 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
             acc[j] = acc2[j] = 0;
         }
         requant_store(acc, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
-                      align != 0 ? align + o : 0, &ch->rq, y + o);
+                      FPGAGEN_HAS_ALIGN(align) ? align + o : 0, &ch->rq, y + o);
         if (pair) {
             requant_store(acc2, FPGAGEN_BLOCK, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
-                          align != 0 ? align + o : 0, &ch->rq, y + dy + o);
+                          FPGAGEN_HAS_ALIGN(align) ? align + o : 0, &ch->rq, y + dy + o);
         }
     }
     for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
@@ -949,7 +952,7 @@ static void window_channels(const channels_t *ch, const window_t *win, const uin
                     : dot_one_u8(xc, win->x_row, wc, ch->one_row, win->rows, win->run);
             }
             requant_store(&sum, 1, bias32 != 0 ? bias32 + o : 0, bias64 != 0 ? bias64 + o : 0,
-                          align != 0 ? align + o : 0, &ch->rq, y + j * dy + o);
+                          FPGAGEN_HAS_ALIGN(align) ? align + o : 0, &ch->rq, y + j * dy + o);
         }
     }
 }
@@ -999,7 +1002,7 @@ static void conv_interleaved(const fpgagen_conv_t *l, const channels_t *ch, cons
                     dot_block_il_u8(xw, x_row, wb, ch->block_row, n_rows, cols * c_n, acc);
                 }
                 requant_store(acc, FPGAGEN_BLOCK, ch->bias32 != 0 ? ch->bias32 + o : 0,
-                              ch->bias64 != 0 ? ch->bias64 + o : 0, ch->align != 0 ? ch->align + o : 0,
+                              ch->bias64 != 0 ? ch->bias64 + o : 0, FPGAGEN_HAS_ALIGN(ch->align) ? ch->align + o : 0,
                               &ch->rq, yp + o);
             }
             for (b = 0; b < ch->rest; ++b, w += ch->one_w, ++o) {
@@ -1008,7 +1011,7 @@ static void conv_interleaved(const fpgagen_conv_t *l, const channels_t *ch, cons
                     ? dot_one_s8((const int8_t *)xw, x_row, wb, ch->one_row, n_rows, cols * c_n)
                     : dot_one_u8(xw, x_row, wb, ch->one_row, n_rows, cols * c_n);
                 requant_store(&sum, 1, ch->bias32 != 0 ? ch->bias32 + o : 0, ch->bias64 != 0 ? ch->bias64 + o : 0,
-                              ch->align != 0 ? ch->align + o : 0, &ch->rq, yp + o);
+                              FPGAGEN_HAS_ALIGN(ch->align) ? ch->align + o : 0, &ch->rq, yp + o);
             }
         }
     }
@@ -1093,7 +1096,7 @@ static void conv_depthwise(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y
                     FPGAGEN_DW_SUMS(uint8_t, __uxtb16);
                 }
                 requant_store(acc, n, l->bias32 != 0 ? l->bias32 + c0 : 0, l->bias64 != 0 ? l->bias64 + c0 : 0,
-                              l->align != 0 ? l->align + c0 : 0, &rq,
+                              FPGAGEN_HAS_ALIGN(l->align) ? l->align + c0 : 0, &rq,
                               yp + c0);
             }
         }
@@ -1295,7 +1298,7 @@ void fpgagen_conv_wide(const fpgagen_conv_t *l, const uint8_t *x, uint8_t *y)
                         }
                     }
                 }
-                if (l->align != 0) { /* per-channel weight formats: pre-align (see requant_store) */
+                if (FPGAGEN_HAS_ALIGN(l->align)) { /* per-channel weight formats: pre-align (see requant_store) */
                     acc *= (int64_t)1 << l->align[o];
                 }
                 store(y, (oy * out_w + ox) * out_c + o, out_type, requant_leaky(acc, &rq, &lk));

@@ -88,6 +88,21 @@ extern "C" {
 /* Output channels (dense: outputs) one pass over the input computes together. */
 #define FPGAGEN_BLOCK 8
 
+/* Features a model may use. Per-channel weight formats (descriptors with an align table): 1 compiles
+ * their pre-alignment in. The generator writes 0 into the copy of this header it emits for a model
+ * that does not use a feature (the kernels are then smaller); a model that uses one refuses (in its
+ * model.h) a runtime built without it. */
+#ifndef FPGAGEN_PER_CHANNEL
+#define FPGAGEN_PER_CHANNEL 1
+#endif
+/* Requantizers that round half to even (descriptors with round_even: imported QDQ/QONNX models):
+ * 1 compiles the nearest-even terms in; 0 likewise written by the generator for a model without. */
+#ifndef FPGAGEN_ROUND_EVEN
+#define FPGAGEN_ROUND_EVEN 1
+#endif
+/* A layer's align table, where the runtime has per-channel formats: NULL is per-tensor. */
+#define FPGAGEN_HAS_ALIGN(table) (FPGAGEN_PER_CHANNEL && (table) != 0)
+
 /* Storage codes: bit 0 set for a signed format, bits 1-2 the element size (1, 2 or 4 bytes). */
 #define FPGAGEN_U8 0
 #define FPGAGEN_S8 1

@@ -590,7 +590,29 @@ def render_model_h(m: CModel, source: str = "") -> str:
         memory=memory_table(m), block=BLOCK, notes=[quoted(n, 400) for n in q.notes],
         name=quoted(q.name), input_name=quoted(q.input), output_name=quoted(q.output),
         arena_t="int16_t" if any(i.size > 1 for i in m.infos.values()) else "uint8_t",
+        features=[macro for macro, used in features(q).items() if used],
     )
+
+
+def features(q: QGraph) -> dict[str, bool]:
+    """The runtime's feature switches (templates/c/fpgagen_nn.h) and whether ``q`` uses each."""
+    return {"FPGAGEN_PER_CHANNEL": any(layer.per_channel for layer in q.layers),
+            "FPGAGEN_ROUND_EVEN": any(layer.rounding == "nearest-even" for layer in q.layers)}
+
+
+def runtime_file(rel: str, q: QGraph) -> str:
+    """A runtime file for ``q``: verbatim, except that the header's switches of features ``q``
+    does not use are 0 (their code compiles out: smaller kernels, fewer instructions)."""
+    text = read_library_file(f"c/{rel}")
+    if rel != "fpgagen_nn.h":
+        return text
+    for macro, used in features(q).items():
+        line = f"#define {macro} 1\n"
+        if text.count(line) != 1:
+            raise BackendError(f"templates/c/{rel}: expected one line {line.strip()!r}")
+        if not used:
+            text = text.replace(line, f"#define {macro} 0  /* not used by {quoted(q.name)} */\n")
+    return text
 
 
 def render_harness(models: list[CModel], headers: list[str] | None = None) -> str:
@@ -644,7 +666,7 @@ def generate(build) -> FileSet:
     files = FileSet()
     files.add("model.h", render_model_h(m))
     for rel in RUNTIME_FILES:
-        files.add(rel, read_library_file(f"c/{rel}"))
+        files.add(rel, runtime_file(rel, q))
     one = "the first sample of " + where if len(xq) > 1 else where
     files.add("main.c", render("c/main.c.j2", m=m, version=__version__, where=one, name=quoted(q.name),
                                sample=c_int_list(to_bytes(xq[:1], m.input)[0]),
