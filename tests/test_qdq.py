@@ -78,6 +78,17 @@ def test_digits_qdq_golden_equals_onnxruntime_on_every_validation_sample(digits_
     assert away["mismatches"] > 0
 
 
+def test_digits_qdq_per_channel_equals_onnxruntime_on_every_validation_sample():
+    """The example quantized with onnxruntime's per_channel=True: its conv and Gemm layers keep a
+    weight format per output channel, and the golden model equals onnxruntime on all 450 digits."""
+    b = run_quantization(load_config(ROOT / "configs" / "digits_qdq_pc.yaml"), progress=False)
+    mac = [layer for layer in b.qgraph.layers if layer.weight is not None]
+    assert len(mac) == 3 and all(layer.per_channel for layer in mac)
+    assert b.calibration.samples == 0
+    r = compare_onnxruntime(b.cfg["model"], b.graph, b.qgraph, b.x_valid)
+    assert (r["samples"], r["mismatches"]) == (450, 0)
+
+
 def test_verify_records_bit_exact_vs_onnxruntime(tmp_path):
     results, _ = verify(CONFIG, ["c", "hls"], 3, tmp_path, progress=False)
     assert results["c"]["mismatches"] == results["hls"]["mismatches"] == 0

@@ -1,4 +1,5 @@
-"""Build ``digits_qdq.onnx``: a digits CNN quantized by onnxruntime (QDQ) with power-of-two scales.
+"""Build ``digits_qdq.onnx`` (and ``digits_qdq_pc.onnx``): a digits CNN quantized by onnxruntime
+(QDQ) with power-of-two scales, per tensor (and with per-channel weight scales).
 
     python examples/qdq/make_digits_qdq.py
 
@@ -15,7 +16,9 @@ byte-identical files). Three steps, each written out:
    regression of +-2 logits on the training split's features).
 2. ``onnxruntime.quantization.quantize_static`` in QDQ format, per tensor, int8 weights (QInt8)
    and uint8 activations (QUInt8), MinMax calibration on the 1,347 training digits. It removes the
-   Relus: the uint8 quantizer of the conv outputs clamps at 0 instead.
+   Relus: the uint8 quantizer of the conv outputs clamps at 0 instead. ``digits_qdq_pc.onnx`` is the
+   same with ``per_channel=True``: a weight scale per output channel (conv axis 0, Gemm axis 0),
+   each bias at its channel's ``s_x * s_w_c``.
 3. :func:`power_of_two` makes every scale a power of two and every zero point 0, and re-saves the
    model as ``digits_qdq.onnx``. The rule, per quantized tensor:
 
@@ -24,14 +27,14 @@ byte-identical files). Three steps, each written out:
      int8 with zero point 0 and the scale ``2**round(log2(m / 127))``, ``m`` the largest magnitude
      of its calibrated range ``[(0 - zp) s, (255 - zp) s]``;
    - an int8 weight ``q`` of scale ``s`` gets ``s' = 2**round(log2 s)`` and ``round(q s / s')``
-     (clipped to -127..127);
+     (clipped to -127..127); per channel: each channel's scale so;
    - an int32 bias gets the scale ``s_x' * s_w'`` (its layer's new input and weight scales) and
-     ``round(b s_b / (s_x' s_w'))``.
+     ``round(b s_b / (s_x' s_w'))``, per channel with each channel's ``s_w'``.
 
    ``round`` rounds half to even (NumPy's rint).
 
 Prints the top-1 accuracy on the 450 validation digits of the float model, onnxruntime's int8
-model (its own scales) and the power-of-two int8 model.
+models (their own scales) and the power-of-two int8 models.
 """
 
 from __future__ import annotations
@@ -107,8 +110,9 @@ def train() -> onnx.ModelProto:
     return build((sol[:-1].T.astype(np.float32), sol[-1].astype(np.float32)))
 
 
-def quantize(model: onnx.ModelProto) -> onnx.ModelProto:
-    """onnxruntime's static QDQ quantization, per tensor, calibrated on the training digits."""
+def quantize(model: onnx.ModelProto, per_channel: bool = False) -> onnx.ModelProto:
+    """onnxruntime's static QDQ quantization, calibrated on the training digits; weight scales per
+    tensor, or per output channel."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     x, _ = digits("calib")
@@ -124,7 +128,7 @@ def quantize(model: onnx.ModelProto) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
         onnx.save(model, str(src))
-        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=False,
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         return onnx.load(str(dst))
 
@@ -133,8 +137,10 @@ def _f(array) -> float:
     return float(np.ravel(array)[0])
 
 
-def _p2(scale: float) -> float:
-    return float(2.0 ** np.round(np.log2(scale)))
+def _p2(scale):
+    """The nearest power of two (of each scale of an array)."""
+    p = 2.0 ** np.round(np.log2(np.asarray(scale, np.float64)))
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def power_of_two(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -173,12 +179,16 @@ def power_of_two(model: onnx.ModelProto) -> onnx.ModelProto:
         q_name, s_name = n.input[0], n.input[1]
         if value[q_name].dtype != np.int8:
             continue
-        s_old, s_new = _f(value[s_name]), _p2(_f(value[s_name]))
-        q = np.clip(np.rint(value[q_name].astype(np.float64) * s_old / s_new), -127, 127).astype(np.int8)
+        s_old = value[s_name].astype(np.float64)
+        s_new = np.asarray(_p2(s_old))
+        axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+        ratio = (s_old / s_new).reshape([-1 if d == axis % value[q_name].ndim else 1
+                                         for d in range(value[q_name].ndim)]) if s_old.ndim else s_old / s_new
+        q = np.clip(np.rint(value[q_name].astype(np.float64) * ratio), -127, 127).astype(np.int8)
         set_init(q_name, q)
-        set_init(s_name, np.full(value[s_name].shape, s_new, np.float32))
+        set_init(s_name, s_new.astype(np.float32).reshape(value[s_name].shape))
     for n in dq_consts:
-        scale_of[n.output[0]] = _f(new[n.input[1]])
+        scale_of[n.output[0]] = new[n.input[1]].astype(np.float64)
     for layer in g.node:
         if layer.op_type not in ("Conv", "Gemm") or len(layer.input) < 3:
             continue
@@ -187,9 +197,9 @@ def power_of_two(model: onnx.ModelProto) -> onnx.ModelProto:
         s_x = _f(new[x_dq.input[1]])
         s_w = scale_of[layer.input[1]]
         b_name, bs_name = bias_dq.input[0], bias_dq.input[1]
-        b = np.rint(value[b_name].astype(np.float64) * _f(value[bs_name]) / (s_x * s_w)).astype(np.int32)
+        b = np.rint(value[b_name].astype(np.float64) * value[bs_name].astype(np.float64) / (s_x * s_w)).astype(np.int32)
         set_init(b_name, b)
-        set_init(bs_name, np.full(value[bs_name].shape, s_x * s_w, np.float32))
+        set_init(bs_name, np.broadcast_to(s_x * s_w, value[bs_name].shape).astype(np.float32))
     onnx.checker.check_model(model)
     return model
 
@@ -198,12 +208,15 @@ def main() -> None:
     xv, yv = digits("valid")
     model = train()
     onnx.save(model, str(HERE / "digits_float.onnx"))
-    q = quantize(model)
-    p2 = power_of_two(q)
-    onnx.save(p2, str(HERE / "digits_qdq.onnx"))
-    for what, m in (("float", model), ("onnxruntime int8 (its own scales)", q), ("power-of-two int8", p2)):
-        print(f"{what}: top-1 {(run(m, xv).argmax(1) == yv).mean():.4f} on {len(yv)} validation digits")
-    print(f"wrote {HERE / 'digits_float.onnx'} and {HERE / 'digits_qdq.onnx'}")
+    print(f"float: top-1 {(run(model, xv).argmax(1) == yv).mean():.4f} on {len(yv)} validation digits")
+    for per_channel, name in ((False, "digits_qdq.onnx"), (True, "digits_qdq_pc.onnx")):
+        q = quantize(model, per_channel)
+        p2 = power_of_two(q)
+        onnx.save(p2, str(HERE / name))
+        kind = "per-channel" if per_channel else "per-tensor"
+        for what, m in ((f"onnxruntime int8, {kind} (its own scales)", q), (f"power-of-two int8, {kind}", p2)):
+            print(f"{what}: top-1 {(run(m, xv).argmax(1) == yv).mean():.4f} on {len(yv)} validation digits")
+    print(f"wrote {HERE / 'digits_float.onnx'}, {HERE / 'digits_qdq.onnx'} and {HERE / 'digits_qdq_pc.onnx'}")
 
 
 if __name__ == "__main__":
