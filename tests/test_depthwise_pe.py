@@ -118,5 +118,5 @@ def test_ds_cnn_configs_fold_to_the_readme_figures(tmp_path):
             cfg["parallelism"]["taps"] = taps
         f = run_quantization(cfg, progress=False).folding
         got[name, taps] = (f.interval, f.multipliers, f.layers["/dw1/Conv"])
-    assert got == {("ds_cnn_128", None): (30720, 93, (1, 1, 3)), ("ds_cnn_128", 1): (30720, 97, (4, 1, 1)),
-                   ("ds_cnn_192", None): (15360, 185, (2, 1, 3))}
+    assert got == {("ds_cnn_128", None): (32000, 93, (1, 1, 3)), ("ds_cnn_128", 1): (32000, 97, (4, 1, 1)),
+                   ("ds_cnn_192", None): (16000, 185, (2, 1, 3))}

@@ -39,6 +39,13 @@ OPSET = 13
 LAYOUTS = ("nchw", "nhwc")
 
 
+def tf_same_pads(n: int, k: int, s: int) -> tuple[int, int]:
+    """TF/Keras ``padding="same"`` along one axis of ``n`` inputs: ``ceil(n / s)`` outputs, the
+    total padding ``max((ceil(n / s) - 1) * s + k - n, 0)``, its smaller half before the map."""
+    total = max((-(-n // s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
 class Builder:
     """A model under construction; ``in_shape`` is (C, H, W) (or (K,)); ``layout`` "nhwc" writes the
     tf2onnx form of the same layers (same weights, drawn in the same order)."""
@@ -80,10 +87,10 @@ class Builder:
         w = self.rng.standard_normal((co, ci // groups, kh, kw)) * np.sqrt(2.0 / fan_in)
         b = self.rng.standard_normal(co) * 0.05
         pads = [0, 0, 0, 0]
-        if same:  # TF "same": the extra row/column of an even total padding goes at the end
-            pads = [(kh - 1) // 2, (kw - 1) // 2, kh // 2, kw // 2] if (sh, sw) == (1, 1) else \
-                   [(kh - sh + 1) // 2 if kh > sh else 0, (kw - sw + 1) // 2 if kw > sw else 0,
-                    (kh - sh) - (kh - sh + 1) // 2 if kh > sh else 0, (kw - sw) - (kw - sw + 1) // 2 if kw > sw else 0]
+        if same:  # TF "same": ceil(H / s) outputs; an odd total padding's extra row/column at the end
+            (top, bottom), (left, right) = (tf_same_pads(n, kk, ss) for n, kk, ss in
+                                            zip(self._spatial(x), (kh, kw), (sh, sw)))
+            pads = [top, left, bottom, right]
         if self.layout == "nhwc" and (sh, sw) != (1, 1) and any(pads):
             # Keras ZeroPadding2D + a valid conv; ONNX pads are (begin..., end...) of all axes
             top, left, bottom, right = pads
@@ -135,6 +142,8 @@ class Builder:
 
     def _spatial(self, x: str) -> tuple[int, int]:
         """(H, W) of the NCHW tensor ``x`` (onnx's shape inference on the layers so far)."""
+        if x == "input":  # the NCHW model's input
+            return tuple(self.in_shape[1:])
         m = self.model(x, check=False)
         for vi in (*m.graph.value_info, *m.graph.output):
             if vi.name == x:
