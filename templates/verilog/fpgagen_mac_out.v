@@ -146,6 +146,17 @@ module fpgagen_mac_out #(
     end
 
     // ---- stages P and the adder levels: per output a registered tree of SIMD products + bias --
+    // In hardware these registers load every cycle (no enable). The C++ stream harness defines
+    // FPGAGEN_SIM_HOLD (simulation only, fpgagen/backends/verilog_harness.py): then a leaf loads
+    // only with a valid chunk (v_r) and a level-l node only with valid children (vq[l-1]), so the
+    // simulator skips the products and sums of an idle layer. The outputs are the same cycle for
+    // cycle: a node's value reaches the accumulator only along a valid chunk (vq[LV]).
+    // (FPGAGEN_MAC_HOLD(en) is "if (en)" there and nothing otherwise: the hardware's text is unchanged)
+`ifdef FPGAGEN_SIM_HOLD
+`define FPGAGEN_MAC_HOLD(en) if (en)
+`else
+`define FPGAGEN_MAC_HOLD(en)
+`endif
     // split_var: Verilator keeps each output's slice apart (no read-modify-write of one wide word)
     reg [PE*AW-1:0]   acc /* verilator split_var */;
     reg               d_final;   // acc holds a finished output group
@@ -166,11 +177,11 @@ module fpgagen_mac_out #(
                     wire signed [PW-1:0] xe = $signed({{(PW-IN_WIDTH){xsign}}, xr});
                     wire signed [PW-1:0] we = $signed({{(PW-W_WIDTH){wr[W_WIDTH-1]}}, wr});
                     wire signed [PW-1:0] prod = xe * we;
-                    always @(posedge clk) r <= {{(LW-PW+1){prod[PW-1]}}, prod[PW-2:0]};
+                    always @(posedge clk) `FPGAGEN_MAC_HOLD(v_r) r <= {{(LW-PW+1){prod[PW-1]}}, prod[PW-2:0]};
                 end else begin : g_bias
                     wire [BIAS_WIDTH-1:0] br = bias_r[gp*BIAS_WIDTH +: BIAS_WIDTH];
                     always @(posedge clk)
-                        r <= f_r ? {{(LW-BIAS_WIDTH+1){br[BIAS_WIDTH-1]}}, br[BIAS_WIDTH-2:0]} : {LW{1'b0}};
+                        `FPGAGEN_MAC_HOLD(v_r) r <= f_r ? {{(LW-BIAS_WIDTH+1){br[BIAS_WIDTH-1]}}, br[BIAS_WIDTH-2:0]} : {LW{1'b0}};
                 end
                 assign nd[gs*SUMW +: SUMW] = {{(SUMW-LW+1){r[LW-1]}}, r[LW-2:0]};
             end
@@ -189,7 +200,7 @@ module fpgagen_mac_out #(
                     end else begin : g_pass
                         assign s = a;
                     end
-                    always @(posedge clk) r <= s[NWID-1:0];
+                    always @(posedge clk) `FPGAGEN_MAC_HOLD(vq[gl-1]) r <= s[NWID-1:0];
                     assign nd[B*SUMW +: SUMW] = {{(SUMW-NWID+1){r[NWID-1]}}, r[NWID-2:0]};
                 end
             end
@@ -300,4 +311,5 @@ module fpgagen_mac_out #(
     );
 endmodule
 
+`undef FPGAGEN_MAC_HOLD
 `default_nettype wire
