@@ -204,8 +204,11 @@ def main(argv=None) -> int:
     for r in rows:
         if r["model"] == "mnist_cnn" and r["simulator"] == "harness":
             ok = r["sim_cycles_per_second"] >= TARGET_MNIST_CYCLES_PER_SECOND
-            print(f"MNIST CNN, harness: {r['sim_cycles_per_second'] / 1e6:.3f} M simulated cycles/s (target >= "
-                  f"{TARGET_MNIST_CYCLES_PER_SECOND / 1e6:.0f} M: {'met' if ok else 'NOT met'})")
+            cpu_ok = (r["sim_cycles_per_cpu_second"] or 0) >= TARGET_MNIST_CYCLES_PER_SECOND
+            print(f"MNIST CNN, harness (one thread): {r['sim_cycles_per_second'] / 1e6:.3f} M simulated cycles/s of "
+                  f"wall time, {(r['sim_cycles_per_cpu_second'] or 0) / 1e6:.3f} M per CPU second of the simulator "
+                  f"(target >= {TARGET_MNIST_CYCLES_PER_SECOND / 1e6:.0f} M: wall {'met' if ok else 'NOT met'}, "
+                  f"per CPU second {'met' if cpu_ok else 'NOT met'}; 1-min load average {report['load_avg_1min']})")
     build_ok = cnn["build_seconds"] < TARGET_BUILD_SECONDS
     cycles_ok = all(abs(r["cycle_ratio"] - 1) <= TARGET_CYCLE_RATIO for r in rows)
     print(f"digits CNN Verilator build from scratch: {cnn['build_seconds']:.1f} s (target < {TARGET_BUILD_SECONDS:.0f} s "

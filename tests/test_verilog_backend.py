@@ -871,7 +871,9 @@ def test_hostile_names_lint_elaborate_and_stay_bit_exact(tmp_path):
             # a name never ends a comment, leaves it (a backtick directive) or splices a line
             assert not re.search(r"\\$", text, re.M), rel
             for ln in text.splitlines():
-                assert "`" not in ln or ln.lstrip().startswith(("//", "`default_nettype ")), (rel, ln)
+                # the library's own directives: fpgagen_mac_out's FPGAGEN_ macros (simulation hold)
+                own = re.sub(r"`(ifdef|define|undef) FPGAGEN_\w+|`(else|endif)$|`FPGAGEN_\w+", "", ln.strip())
+                assert "`" not in own or ln.lstrip().startswith(("//", "`default_nettype ")), (rel, ln)
                 assert not ln.startswith("//") or "*/" not in ln.replace("*\\/", ""), (rel, ln)
     top_v = files.files[f"{d.top}.v"].decode()
     for name, tensor in HOSTILE:
