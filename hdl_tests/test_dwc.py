@@ -17,6 +17,9 @@ import random
 import pytest
 
 import rtlsim
+from fpgagen.backends.rtl import resources
+from fpgagen.backends.rtl import stream as rtl_stream
+from fpgagen.errors import BackendError
 
 SOURCES = [rtlsim.LIB / "fpgagen_dwc.v"]
 # (WIDTH, EW_A, EW_B)
@@ -116,3 +119,23 @@ def test_lint(width, ea, eb):
 
 def test_yosys(tmp_path):
     rtlsim.assert_yosys_clean(tmp_path, "fpgagen_dwc", SOURCES, {"WIDTH": 8, "EW_A": 3, "EW_B": 2})
+
+
+def test_builder():
+    d = rtl_stream.dwc_instance(8, 4, 6, 24 * 22 * 22, name="conv3")
+    assert (d.module, d.params, d.mems, d.cycles) == ("fpgagen_dwc", {"WIDTH": 8, "EW_A": 4, "EW_B": 6}, {},
+                                                       24 * 22 * 22 // 4)
+    assert rtl_stream.dwc_instance(8, 8, 1, 16).cycles == 16
+    # a register gearbox: no RAM; it holds up to 2*EW_A + EW_B elements (the deadlock sizing counts them)
+    assert resources.memories("fpgagen_dwc", d.params) == []
+    assert resources.holds("fpgagen_dwc", d.params) == 2 * 4 + 6 + resources.PIPELINE_ELEMENTS
+
+
+@pytest.mark.parametrize("args,match", [
+    ((8, 4, 6, 20), r"fpgagen_dwc for 'x': EW_B = 6 elements per beat does not divide the frame's 20 elements"),
+    ((8, 0, 2, 4), r"fpgagen_dwc for 'x': EW_A must be an integer >= 1, not 0"),
+    ((65, 1, 2, 4), r"fpgagen_dwc for 'x': tdata width must be an integer of 1..64 bits, not 65"),
+])
+def test_builder_errors(args, match):
+    with pytest.raises(BackendError, match=match):
+        rtl_stream.dwc_instance(*args, name="x")
