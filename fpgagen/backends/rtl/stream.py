@@ -1,7 +1,8 @@
-"""Parameters of the stream plumbing: ``fpgagen_fork`` and ``fpgagen_fifo`` (templates/verilog).
+"""Parameters of the stream plumbing: ``fpgagen_fork``, ``fpgagen_fifo`` and ``fpgagen_dwc`` (templates/verilog).
 
-Both move one element per cycle, so they never limit a pipeline's rate: their analytic cycles
-per frame are 0 (the layers they connect set the rate). ``name`` (optional) is the stream or
+The fork and the FIFO move one element per cycle, so they never limit a pipeline's rate: their
+analytic cycles per frame are 0 (the layers they connect set the rate). The width converter moves
+min(EW_A, EW_B) elements per cycle; its cycles per frame are that bound. ``name`` (optional) is the stream or
 layer the instance serves, for error messages.
 """
 
@@ -49,6 +50,29 @@ def fifo_instance(width: int, depth: int, name: str | None = None) -> RtlInstanc
                        f"1 element/cycle, latency 2")
 
 
+DWC = "fpgagen_dwc"
+
+
+def dwc_instance(width: int, ew_a: int, ew_b: int, elements: int, name: str | None = None) -> RtlInstance:
+    """``fpgagen_dwc``: a stream of ``ew_a`` elements per beat re-cut into ``ew_b`` per beat
+    (element order kept); both must divide the frame's ``elements``. It moves min(ew_a, ew_b)
+    elements per cycle, so a frame takes elements / min(ew_a, ew_b) cycles."""
+    width = _check_width(DWC, width, name)
+    vals = {"EW_A": ew_a, "EW_B": ew_b, "elements": elements}
+    for key, v in vals.items():
+        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
+            raise BackendError(f"{DWC}{_for(name)}: {key} must be an integer >= 1, not {v!r}")
+    ew_a, ew_b, elements = int(ew_a), int(ew_b), int(elements)
+    for key, v in (("EW_A", ew_a), ("EW_B", ew_b)):
+        if elements % v:
+            raise BackendError(f"{DWC}{_for(name)}: {key} = {v} elements per beat does not divide the "
+                               f"frame's {elements} elements")
+    cycles = elements // min(ew_a, ew_b)
+    return RtlInstance(DWC, {"WIDTH": width, "EW_A": ew_a, "EW_B": ew_b}, {}, cycles,
+                       f"width converter {ew_a} -> {ew_b} elements of {width} bits per beat, "
+                       f"buffer of {2 * ew_a + ew_b} elements, {cycles} cycles/frame, latency 1")
+
+
 HWC_TO_CHW = "fpgagen_hwc_to_chw"
 
 
@@ -82,6 +106,11 @@ def fifo_memories(p: dict) -> list[Memory]:
 @model_of("fpgagen_hwc_to_chw")
 def hwc_to_chw_memories(p: dict) -> list[Memory]:
     return [Memory("reorder", "buffer", 2 * p["C"] * p["H"] * p["W"], p["WIDTH"])]
+
+
+@model_of("fpgagen_dwc", holds=lambda p: 2 * p["EW_A"] + p["EW_B"])
+def dwc_memories(p: dict) -> list[Memory]:
+    return []  # a register gearbox of 2*EW_A + EW_B elements
 
 
 @model_of("fpgagen_fork")
