@@ -18,7 +18,6 @@ least 0.2 dB); the last column counts the per-channel layers of true / auto.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -31,13 +30,7 @@ MLPERF = ("resnet8", "ds_cnn", "mobilenet_v1_025", "fc_autoencoder")
 CONFIGS = {"digits_cnn": ROOT / "configs" / "digits_cnn.yaml", "mnist_cnn": ROOT / "configs" / "mnist_cnn.yaml"}
 MODES = (False, True, "auto")
 
-
-def _mlperf_models():
-    spec = importlib.util.spec_from_file_location("mlperf_tiny_models", ROOT / "examples" / "mlperf_tiny" / "models.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mlperf_tiny_models"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from bench_mlperf import load_models  # noqa: E402  (the example models script, loaded once, in one place)
 
 
 def load(name: str, tmp: Path):
@@ -47,7 +40,7 @@ def load(name: str, tmp: Path):
     if name in MLPERF:
         import onnx
 
-        m = _mlperf_models().MODELS[name]()
+        m = load_models().MODELS[name]()
         path = tmp / f"{name}.onnx"
         onnx.save(m, path)
         shape = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim][1:]
