@@ -111,16 +111,19 @@ def check_op(layer, module: str, op: str) -> None:
         raise BackendError(f"layer {layer.name!r}: {module} builds {op} layers, not {layer.op!r}")
 
 
-def check_ew(layer, module: str, ew, count: int, what: str) -> int:
+def check_ew(layer, module: str, ew, shape, what: str) -> int:
     """EW, the elements per beat of a wide stream into and out of ``module``: an integer >= 1
-    that divides ``count``, the ``what`` a beat takes a slice of (e.g. "channels of the input 'x'":
-    a beat never spans two pixels). Returns it as an int."""
+    that divides the channels C of the (C, H, W) map ``shape`` (a beat never spans two pixels),
+    or the elements of a flat tensor; ``what`` names the tensor ("the input 'x'"). Returns it as
+    an int."""
     if isinstance(ew, bool) or not isinstance(ew, (int, np.integer)) or ew < 1:
         raise BackendError(f"{where(layer)}: {module} takes EW (elements per beat) as an integer >= 1, "
                            f"not {ew!r}")
+    shape = tuple(int(v) for v in shape)
+    count, unit = (shape[0], "channels") if len(shape) == 3 else (int(np.prod(shape)), "elements")
     if count % ew:
-        raise BackendError(f"{where(layer)}: EW (elements per beat) must divide the {count} {what}, "
-                           f"got EW = {ew}")
+        raise BackendError(f"{where(layer)}: EW (elements per beat) must divide the {count} {unit} of "
+                           f"{what} {shape}, got EW = {ew}")
     return int(ew)
 
 

@@ -65,7 +65,7 @@ def _geometry(q: QGraph, layer: QLayer, module: str, op: str, reciprocal: bool =
         raise BackendError(f"{where(layer)}: {module} takes a (C, H, W) feature map, the input "
                            f"{layer.inputs[0]!r} has shape {None if in_shape is None else tuple(in_shape)}")
     c, h, w = (int(v) for v in in_shape)
-    ew = check_ew(layer, module, ew, c, f"channels of the input {layer.inputs[0]!r} {tuple(in_shape)}")
+    ew = check_ew(layer, module, ew, in_shape, f"the input {layer.inputs[0]!r}")
     if layer.op == "gap":
         kernel, stride, pads = (h, w), (1, 1), (0, 0, 0, 0)
     else:
