@@ -241,6 +241,10 @@ def test_builder_wide():
     assert list(rtl.params) == [*keys[:6], "EW", *keys[6:]] and rtl.params["EW"] == 2
     assert rtl.cycles == 18 and "add of 36 elements, 2 elements/beat," in rtl.describe and "18 cycles/frame" in rtl.describe
     assert rtl_add.add_instance(q, q.layers[0], ew=1).params == one.params
+    # what a join's FIFO must absorb is counted in elements: the output FIFO's words hold EW each
+    from fpgagen.backends.rtl import resources
+    assert resources.holds(rtl.module, rtl.params) == 2 * resources.holds(one.module, one.params)
+    assert resources.memories(rtl.module, rtl.params)[0].width == 2 * 8 + 1
 
 
 @pytest.mark.parametrize("shape,ew,match", [

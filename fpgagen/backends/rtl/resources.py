@@ -116,12 +116,14 @@ PIPELINE_ELEMENTS = 4
 
 def holds(module: str, p: dict) -> int:
     """Input elements one instance of ``module`` may take beyond what its outputs so far account for
-    (its model's ``holds``, else the words of its buffers), plus :data:`PIPELINE_ELEMENTS`: what
-    sizes the FIFO of a join input whose parallel branch goes through the instance."""
+    (its model's ``holds``, in elements, else the words of its buffers, EW elements a word on a
+    wide stream), plus :data:`PIPELINE_ELEMENTS` registers (of EW elements each): what sizes the
+    FIFO of a join input whose parallel branch goes through the instance."""
     model = _model(module)
+    ew = int(p.get("EW", 1))
     if model.holds is not None:
-        return int(model.holds(p)) + PIPELINE_ELEMENTS
-    return sum(m.depth * m.count for m in model.memories(p) if m.kind == "buffer") + PIPELINE_ELEMENTS
+        return int(model.holds(p)) + PIPELINE_ELEMENTS * ew
+    return (sum(m.depth * m.count for m in model.memories(p) if m.kind == "buffer") + PIPELINE_ELEMENTS) * ew
 
 
 #: block RAM shapes per device family, (depth, width) per aspect ratio
