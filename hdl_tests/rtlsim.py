@@ -151,6 +151,20 @@ def to_int(values, width: int, signed: bool) -> list[int]:
     return [int(v) - (1 << width) if int(v) >= half else int(v) for v in values]
 
 
+def pack_beats(values, width: int, ew: int = 1) -> list[int]:
+    """Elements (unsigned ``width``-bit words) as beats of ``ew`` elements, element e of a beat in
+    bits [e*width +: width] (a wide stream's tdata); ``len(values)`` must be a multiple of ``ew``."""
+    if len(values) % ew:
+        raise ValueError(f"a frame of {len(values)} elements is not a whole number of {ew}-element beats")
+    return [sum(int(v) << (e * width) for e, v in enumerate(values[i:i + ew])) for i in range(0, len(values), ew)]
+
+
+def unpack_beats(beats, width: int, ew: int = 1) -> list[int]:
+    """The elements of ``beats`` of ``ew`` elements each (inverse of :func:`pack_beats`)."""
+    mask = (1 << width) - 1
+    return [(int(b) >> (e * width)) & mask for b in beats for e in range(ew)]
+
+
 def pauses(seed: int, busy: float = 0.3):
     """An endless random pause pattern (True = pause this cycle) for set_pause_generator."""
     import random
@@ -212,19 +226,20 @@ class StreamTB:
         self.last_cycles = {p: [] for p in self.last_cycles}
 
     async def run(self, inputs: dict, outputs: dict, timeout_cycles: int) -> None:
-        """Send ``inputs`` {prefix: (frames, width)} back to back and check that each sink
-        receives exactly ``outputs`` {prefix: (frames, width, signed)} (tlast on each frame's
-        last element, no extra beats)."""
+        """Send ``inputs`` {prefix: (frames, width[, ew])} back to back and check that each sink
+        receives exactly ``outputs`` {prefix: (frames, width, signed[, ew])} (tlast on each frame's
+        last beat, no extra beats); ``ew`` (default 1): elements per beat, packed as
+        :func:`pack_beats` does."""
         from cocotb.triggers import with_timeout
         from cocotbext.axi import AxiStreamFrame
 
-        for p, (frames, width) in inputs.items():
+        for p, (frames, width, *ew) in inputs.items():
             for frame in frames:
-                await self.sources[p].send(AxiStreamFrame(to_unsigned(frame, width)))
-        for p, (frames, width, signed) in outputs.items():
+                await self.sources[p].send(AxiStreamFrame(pack_beats(to_unsigned(frame, width), width, *ew)))
+        for p, (frames, width, signed, *ew) in outputs.items():
             for i, want in enumerate(frames):
                 got = await with_timeout(self.sinks[p].recv(), timeout_cycles * self.period_ns, "ns")
-                values = to_int(got.tdata, width, signed)
+                values = to_int(unpack_beats(got.tdata, width, *ew), width, signed)
                 want = [int(v) for v in want]
                 if values != want:
                     if len(values) != len(want):
@@ -277,9 +292,12 @@ def wrapper_source(top: str, instances, comment: str = "") -> str:
 
 def stream_instance(name: str, rtl, in_width: int, out_width: int) -> dict:
     """A wrapper instance of the one-input, one-output module ``rtl`` (an RtlInstance) on the
-    streams ``<name>_s_axis`` and ``<name>_m_axis``."""
+    streams ``<name>_s_axis`` and ``<name>_m_axis``; ``in_width`` / ``out_width`` are their element
+    widths, a wide stream (parameter EW > 1) carries EW of them per beat."""
+    ew = int(rtl.params.get("EW", 1))
     return {"name": name, "module": rtl.module, "params": rtl.params,
-            "streams": [("s_axis", f"{name}_s_axis", in_width, "in"), ("m_axis", f"{name}_m_axis", out_width, "out")]}
+            "streams": [("s_axis", f"{name}_s_axis", ew * in_width, "in"),
+                        ("m_axis", f"{name}_m_axis", ew * out_width, "out")]}
 
 
 #: phase -> (probability a source idles a cycle, probability a sink stalls a cycle)
@@ -307,8 +325,8 @@ def phase_tests(phases=DEFAULT_PHASES):
 
 
 async def multi_stream_test(dut, phase: str) -> None:
-    """Stream every input of the case (``inputs`` {prefix: [frames, width]}) back to back and
-    check every output (``outputs`` {prefix: [frames, width, signed]}) under the pause pattern of
+    """Stream every input of the case (``inputs`` {prefix: [frames, width(, ew)]}) back to back and
+    check every output (``outputs`` {prefix: [frames, width, signed(, ew)]}) under the pause pattern of
     ``phase`` (PHASES). In the "free" phase the cycles per frame between consecutive tlasts of
     each sink named in the case's ``cycles`` {prefix: analytic} must be within
     ``cycle_tolerance`` (default 10 %) of the analytic figure; they are written as JSON
@@ -325,8 +343,8 @@ async def multi_stream_test(dut, phase: str) -> None:
     slow = 1.0 / (1.0 - max(idle, stall))
     budget = int(max(case.get("cycles", {}).values(), default=0) * case.get("frames", 1)) \
         + max(sum(len(f) for f in v[0]) for v in list(case["inputs"].values()) + list(case["outputs"].values()))
-    await tb.run({p: (v[0], v[1]) for p, v in case["inputs"].items()},
-                 {p: (v[0], v[1], v[2]) for p, v in case["outputs"].items()},
+    await tb.run({p: tuple(v) for p, v in case["inputs"].items()},
+                 {p: tuple(v) for p, v in case["outputs"].items()},
                  timeout_cycles=int(4 * slow * budget) + 2000)
     if phase != "free":
         return

@@ -5,9 +5,10 @@ bounds, ``leaky = LeakyInt(A, Fal)`` as the lowering quantizes alpha) built by
 fpgagen.backends.rtl.act.act_instance. Cases: slopes 0.1, 0.25, 0.01, -0.5 and 1.5, right and
 left shifts and shift 0, SHIFT + Fal <= 0, an unsigned input (never negative), a 16-bit input
 and a 16-bit output, a 4-bit input, one-element frames and maps; every input value of the word
-appears (the extremes and the rounding ties included). Every case streams its frames with no
-pauses (cycles per frame measured == the elements of a frame), with random idle cycles and
-back-pressure, and with a nearly stopped sink or source.
+appears (the extremes and the rounding ties included). Wide streams (WIDE): EW = 2, a divisor
+of C and EW = C (or of the vector's length) elements per beat, in the same build. Every case
+streams its frames with no pauses (cycles per frame measured == the elements of a frame / EW),
+with random idle cycles and back-pressure, and with a nearly stopped sink or source.
 """
 
 from __future__ import annotations
@@ -49,7 +50,19 @@ def cases() -> list[tuple[str, QGraph]]:
         ("h", act_graph("s8.0", "s8.6", (205, 11), shape=(4,))),         # shift -6, SHIFT + Fal = 5
         ("ev", act_graph("s8.7", "s8.3", (128, 9), shape=(8,), rounding="nearest-even")),  # ROUND_EVEN, shift 4
         ("ev2", act_graph("s8.4", "s8.4", (205, 11), shape=(6,), rounding="nearest-even")),  # ties of x * A only
+        ("c6", act_graph("s8.5", "s8.4", (205, 11), shape=(6, 3, 2))),   # 6 channels, for EW 2, 3, 6
     ]
+
+
+#: wide streams: (case name, EW elements per beat), simulated as "<name>_ew<EW>"
+WIDE = [("a", 3), ("b", 5), ("c", 4), ("c", 16), ("d", 2), ("e", 7), ("ev", 8), ("c6", 2), ("c6", 3),
+        ("c6", 6)]
+
+
+def sweep_cases() -> list[tuple[str, QGraph, int]]:
+    """(instance name, graph, EW) of every instance of the sweep."""
+    named = dict(cases())
+    return [(name, q, 1) for name, q in cases()] + [(f"{name}_ew{ew}", named[name], ew) for name, ew in WIDE]
 
 
 def frames_for(layer: QLayer, length: int, n_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -67,17 +80,17 @@ def frames_for(layer: QLayer, length: int, n_frames: int, rng: np.random.Generat
 def build(n_frames: int = 6):
     rng = np.random.default_rng(13)
     instances, inputs, outputs, cycles = [], {}, {}, {}
-    for name, q in cases():
+    for name, q, ew in sweep_cases():
         layer = q.layers[0]
-        rtl = rtl_act.act_instance(q, layer)
+        rtl = rtl_act.act_instance(q, layer, ew=ew)
         length = math.prod(q.shapes["y"])
-        assert rtl.cycles == length == rtl.params["LENGTH"]
+        assert rtl.cycles * ew == length == rtl.params["LENGTH"] and rtl.params.get("EW", 1) == ew
         x = frames_for(layer, length, n_frames, rng)
         y = leakyrelu(x, layer.shift, layer.lo, layer.hi, layer.leaky, layer.rounding)
         wi, wo = rtl.params["IN_WIDTH"], rtl.params["OUT_WIDTH"]
         instances.append(rtlsim.stream_instance(name, rtl, wi, wo))
-        inputs[f"{name}_s_axis"] = [x.tolist(), wi]
-        outputs[f"{name}_m_axis"] = [y.tolist(), wo, True]
+        inputs[f"{name}_s_axis"] = [x.tolist(), wi, ew]
+        outputs[f"{name}_m_axis"] = [y.tolist(), wo, True, ew]
         cycles[f"{name}_m_axis"] = rtl.cycles
     case = {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 3,
             "cycle_tolerance": 0.0}
@@ -106,8 +119,8 @@ def test_golden_cases_cover_both_paths():
     from fpgagen.golden.kernels import requantize
 
     _, case = build()
-    named = dict(cases())
-    for p, (frames, _, _) in case["outputs"].items():
+    named = {name: q for name, q, _ in sweep_cases()}
+    for p, (frames, *_) in case["outputs"].items():
         layer = named[p[: -len("_m_axis")]].layers[0]
         x = np.array(case["inputs"][p.replace("_m_", "_s_")][0])
         plain = requantize(x, layer.shift, layer.lo, layer.hi)
@@ -120,6 +133,8 @@ def test_lint(tmp_path):
     instances, _ = build(n_frames=2)
     rtlsim.assert_lint_clean(TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
     rtlsim.assert_lint_clean("fpgagen_act", sources(), {"LENGTH": 1})
+    rtlsim.assert_lint_clean("fpgagen_act", sources(), {"LENGTH": 12, "EW": 4, "LEAKY": 1, "ALPHA": 205,
+                                                        "ALPHA_FRAC": 11})
 
 
 def test_iverilog(tmp_path):
@@ -161,3 +176,25 @@ def test_builder_errors(mutate, match):
     q = _bad(mutate)
     with pytest.raises(BackendError, match=match):
         rtl_act.act_instance(q, q.layers[0])
+
+
+def test_builder_wide():
+    q = act_graph("s8.4", "s8.3", (205, 11), shape=(4, 3, 3))
+    one = rtl_act.act_instance(q, q.layers[0])
+    rtl = rtl_act.act_instance(q, q.layers[0], ew=4)
+    assert list(rtl.params) == ["IN_WIDTH", "IN_SIGNED", "OUT_WIDTH", "LENGTH", "EW", *list(one.params)[4:]]
+    assert rtl.params["EW"] == 4 and rtl.cycles == 9 and one.cycles == 36
+    assert "leakyrelu of 36 elements, 4 elements/beat, in s8.4" in rtl.describe and "9 cycles/frame" in rtl.describe
+    assert "EW" not in rtl_act.act_instance(q, q.layers[0], ew=1).params
+
+
+@pytest.mark.parametrize("shape,ew,match", [
+    ((4, 3, 3), 3, r"EW \(elements per beat\) must divide the 4 channels of the output 'y' \(4, 3, 3\), got EW = 3$"),
+    ((10,), 4, r"EW \(elements per beat\) must divide the 10 elements of the output 'y' \(10,\), got EW = 4$"),
+    ((4,), 0, r"fpgagen_act takes EW \(elements per beat\) as an integer >= 1, not 0$"),
+    ((4,), 2.0, r"fpgagen_act takes EW \(elements per beat\) as an integer >= 1, not 2.0$"),
+])
+def test_builder_bad_ew(shape, ew, match):
+    q = act_graph("s8.3", "s8.3", (205, 11), shape=shape)
+    with pytest.raises(BackendError, match=r"^layer 'lrelu' \(leakyrelu\): " + match):
+        rtl_act.act_instance(q, q.layers[0], ew=ew)

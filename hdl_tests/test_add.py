@@ -5,8 +5,9 @@ graph) built by fpgagen.backends.rtl.add.add_instance; a generated wrapper holds
 fpgagen_add per case on its own streams. Cases: different alignments (0..7 on either input),
 different formats and signedness on the two inputs (s8/u8/s16/s4), right and left shifts,
 ReLU / Clip bounds, fused LeakyRelus (0.1, 1.5), one-element frames, and frames at the extremes (both inputs at their maximum,
-both at their minimum, one each) so the sums saturate at both ends. Every case streams its
-frames with no pauses (cycles per frame measured against the analytic LENGTH), with random
+both at their minimum, one each) so the sums saturate at both ends. Wide streams (WIDE): EW = 2,
+a divisor of C and EW = C (or of the vector's length) elements per beat, in the same build.
+Every case streams its frames with no pauses (cycles per frame measured == LENGTH / EW), with random
 idle cycles on each input independently and random back-pressure, and with a nearly stopped
 sink or nearly stopped sources.
 """
@@ -93,6 +94,17 @@ def cases() -> list[tuple[str, QGraph]]:
     return out
 
 
+#: wide streams: (case name, EW elements per beat), simulated as "<name>_ew<EW>"
+WIDE = [("a", 3), ("b", 3), ("c", 5), ("e", 2), ("f", 7), ("g", 2), ("g", 4), ("h", 3), ("lk", 2), ("lk", 3),
+        ("ev", 4), ("evl", 6), ("low", 2)]
+
+
+def sweep_cases() -> list[tuple[str, QGraph, int]]:
+    """(instance name, graph, EW) of every instance of the sweep."""
+    named = dict(cases())
+    return [(name, q, 1) for name, q in named.items()] + [(f"{name}_ew{ew}", named[name], ew) for name, ew in WIDE]
+
+
 def frames_for(layer: QLayer, length: int, n_frames: int, rng: np.random.Generator):
     f0, f1 = layer.in_fmts
     lo = [f0.min_int, f1.min_int]
@@ -110,11 +122,11 @@ def frames_for(layer: QLayer, length: int, n_frames: int, rng: np.random.Generat
 def build(n_frames: int = 12):
     rng = np.random.default_rng(11)
     instances, inputs, outputs, cycles = [], {}, {}, {}
-    for name, q in cases():
+    for name, q, ew in sweep_cases():
         layer = q.layers[0]
-        rtl = rtl_add.add_instance(q, layer)
+        rtl = rtl_add.add_instance(q, layer, ew=ew)
         length = math.prod(q.shapes[layer.output])
-        assert rtl.params["LENGTH"] == length and rtl.cycles == length
+        assert rtl.params["LENGTH"] == length and rtl.cycles * ew == length and rtl.params.get("EW", 1) == ew
         a, b = frames_for(layer, length, n_frames, rng)
         y = golden_add(a, b, layer.params.align, layer.shift, layer.lo, layer.hi, None, layer.rounding)
         if layer.leaky is not None:  # the aligned sum through the two-path requantizer
@@ -124,13 +136,14 @@ def build(n_frames: int = 12):
         w0, w1, wy = rtl.params["IN0_WIDTH"], rtl.params["IN1_WIDTH"], rtl.params["OUT_WIDTH"]
         s0, s1, m = f"{name}_s0_axis", f"{name}_s1_axis", f"{name}_m_axis"
         instances.append({"name": name, "module": rtl.module, "params": rtl.params,
-                          "streams": [("s0_axis", s0, w0, "in"), ("s1_axis", s1, w1, "in"),
-                                      ("m_axis", m, wy, "out")]})
-        inputs[s0] = [a.tolist(), w0]
-        inputs[s1] = [b.tolist(), w1]
-        outputs[m] = [y.tolist(), wy, bool(layer.lo < 0)]
+                          "streams": [("s0_axis", s0, ew * w0, "in"), ("s1_axis", s1, ew * w1, "in"),
+                                      ("m_axis", m, ew * wy, "out")]})
+        inputs[s0] = [a.tolist(), w0, ew]
+        inputs[s1] = [b.tolist(), w1, ew]
+        outputs[m] = [y.tolist(), wy, bool(layer.lo < 0), ew]
         cycles[m] = rtl.cycles
-    return instances, {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 5}
+    return instances, {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 5,
+                       "cycle_tolerance": 0.0}
 
 
 def sources():
@@ -144,14 +157,16 @@ stream = rtlsim.phase_tests()
 # ---- pytest side -------------------------------------------------------------------------
 def test_add_sweep(tmp_path):
     instances, case = build()
-    rtlsim.run_sweep(tmp_path, TOP, instances, case, sources(), "test_add", comment="fpgagen_add cases of test_add.py")
+    measured = rtlsim.run_sweep(tmp_path, TOP, instances, case, sources(), "test_add",
+                                comment="fpgagen_add cases of test_add.py")
+    assert measured == {p: float(c) for p, c in case["cycles"].items()}
 
 
 def test_golden_cases_reach_both_ends():
     """The stimulus saturates: every case whose sums can leave [lo, hi] has outputs at the bound."""
     _, case = build()
-    named = dict(cases())
-    for p, (frames, _, _) in case["outputs"].items():
+    named = {name: q for name, q, _ in sweep_cases()}
+    for p, (frames, *_) in case["outputs"].items():
         layer = named[p[: -len("_m_axis")]].layers[0]
         f0, f1 = layer.in_fmts
         ends = [(f0.min_int << layer.params.align[0]) + (f1.min_int << layer.params.align[1]),
@@ -169,6 +184,7 @@ def test_lint(tmp_path):
     instances, _ = build(n_frames=5)
     rtlsim.assert_lint_clean(TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
     rtlsim.assert_lint_clean("fpgagen_add", sources(), {"IN0_WIDTH": 8, "IN1_WIDTH": 8, "LENGTH": 1, "ALIGN1": 3})
+    rtlsim.assert_lint_clean("fpgagen_add", sources(), {"IN0_WIDTH": 4, "IN1_WIDTH": 8, "LENGTH": 12, "EW": 3})
 
 
 def test_iverilog(tmp_path):
@@ -215,3 +231,28 @@ def test_builder_errors(mutate, match):
     q = _bad(mutate)
     with pytest.raises(BackendError, match=match):
         rtl_add.add_instance(q, q.layers[0])
+
+
+def test_builder_wide():
+    q = add_graph("u8.3", "s8.5", "s8.4", "relu", shape=(4, 3, 3))
+    one = rtl_add.add_instance(q, q.layers[0])
+    rtl = rtl_add.add_instance(q, q.layers[0], ew=2)
+    keys = list(one.params)
+    assert list(rtl.params) == [*keys[:6], "EW", *keys[6:]] and rtl.params["EW"] == 2
+    assert rtl.cycles == 18 and "add of 36 elements, 2 elements/beat," in rtl.describe and "18 cycles/frame" in rtl.describe
+    assert rtl_add.add_instance(q, q.layers[0], ew=1).params == one.params
+    # what a join's FIFO must absorb is counted in elements: the output FIFO's words hold EW each
+    from fpgagen.backends.rtl import resources
+    assert resources.holds(rtl.module, rtl.params) == 2 * resources.holds(one.module, one.params)
+    assert resources.memories(rtl.module, rtl.params)[0].width == 2 * 8 + 1
+
+
+@pytest.mark.parametrize("shape,ew,match", [
+    ((4, 3, 3), 3, r"EW \(elements per beat\) must divide the 4 channels of the output 'y' \(4, 3, 3\), got EW = 3$"),
+    ((6,), 4, r"EW \(elements per beat\) must divide the 6 elements of the output 'y' \(6,\), got EW = 4$"),
+    ((4,), -2, r"fpgagen_add takes EW \(elements per beat\) as an integer >= 1, not -2$"),
+])
+def test_builder_bad_ew(shape, ew, match):
+    q = add_graph("s8.3", "s8.3", "s8.3", shape=shape)
+    with pytest.raises(BackendError, match=r"^layer 'res' \(add\): " + match):
+        rtl_add.add_instance(q, q.layers[0], ew=ew)

@@ -6,8 +6,10 @@ inputs give one fpgagen_concat, n inputs a chain of n - 1 joined inside the wrap
 right and left shifts and shift 0 per input, mixed signedness and words (u8, s4, s16 inputs,
 a 16-bit output), vectors (one pixel), single-channel parts, 3 and 4 inputs (chains), the same
 data on both inputs, LeakyRelu slopes 0.1 and -0.5 and frames at the extremes (every input at its
-maximum, at its minimum, alternating) so that every case saturates. Every case streams its
-frames with no pauses (cycles per frame measured == PIXELS * sum(C_i)), with random idle cycles
+maximum, at its minimum, alternating) so that every case saturates. Wide streams (WIDE): EW = 2,
+a divisor of the channel counts and EW = C_i elements per beat, chains included, in the same
+build. Every case streams its frames with no pauses (cycles per frame measured == PIXELS *
+sum(C_i) / EW), with random idle cycles
 on each input independently and random back-pressure, and with a nearly stopped sink or
 nearly stopped sources.
 """
@@ -58,10 +60,25 @@ def cases() -> list[tuple[str, QGraph]]:
         ("h", concat_graph(["s8.2", "u8.0"], (1, 4), "s16.6", (2, 2))),               # 16-bit out, left shifts
         ("ev", concat_graph(["s8.2", "s8.6"], (3, 2), "s8.3", rounding="nearest-even")),  # ROUND_EVEN, shifts -1, 3
         ("evl", concat_graph(["s8.2", "s8.5"], (1, 2), "s8.3", (3, 1), leaky=(192, 7), rounding="nearest-even")),
+        # channel counts with common divisors, for the wide streams
+        ("w2", concat_graph(["s8.4", "s8.2"], (4, 2), "s8.3", (2, 2))),
+        ("w3", concat_graph(["s8.3", "s8.6", "s16.6"], (6, 3, 9), "s8.4", (2, 1), leaky=(205, 11))),  # chain of 2
+        ("wv", concat_graph(["s8.5", "s8.1"], (8, 4), "s8.3", ())),                                  # vectors
+        ("w4", concat_graph(["s8.2", "s8.6"], (4, 4), "s8.3", (1, 3), relu=True, rounding="nearest-even")),
     ]
     shifts = {s for _, q in out for s in q.layers[0].params.shifts}
     assert {-6, -4, -1, 0, 1, 3, 7} <= shifts, shifts
     return out
+
+
+#: wide streams: (case name, EW elements per beat), simulated as "<name>_ew<EW>"
+WIDE = [("g", 2), ("w2", 2), ("w3", 3), ("wv", 2), ("wv", 4), ("w4", 2), ("w4", 4)]
+
+
+def sweep_cases() -> list[tuple[str, QGraph, int]]:
+    """(instance name, graph, EW) of every instance of the sweep."""
+    named = dict(cases())
+    return [(name, q, 1) for name, q in named.items()] + [(f"{name}_ew{ew}", named[name], ew) for name, ew in WIDE]
 
 
 def frames_for(layer: QLayer, shapes, n_frames: int, rng: np.random.Generator, same: bool):
@@ -85,10 +102,10 @@ def hwc(frames: np.ndarray) -> list[list[int]]:
     return [f.transpose(1, 2, 0).ravel().tolist() for f in frames]
 
 
-def instances_of(name: str, q: QGraph):
+def instances_of(name: str, q: QGraph, ew: int = 1):
     """The wrapper instances of a case's chain, its input streams and its output stream."""
     layer = q.layers[0]
-    stages = rtl_concat.concat_instances(q, layer)
+    stages = rtl_concat.concat_instances(q, layer, ew=ew)
     assert len(stages) == len(layer.inputs) - 1
     ins = [f"{name}_s{i}_axis" for i in range(len(layer.inputs))]
     out = f"{name}_m_axis"
@@ -99,9 +116,9 @@ def instances_of(name: str, q: QGraph):
         m = out if last else f"{name}_k{k}_axis"
         p = rtl.params
         insts.append({"name": f"{name}_{k}", "module": rtl.module, "params": p,
-                      "streams": [("s0_axis", prev, p["IN0_WIDTH"], "in" if k == 0 else "wire"),
-                                  ("s1_axis", ins[k + 1], p["IN1_WIDTH"], "in"),
-                                  ("m_axis", m, p["OUT_WIDTH"], "out" if last else "wire")]})
+                      "streams": [("s0_axis", prev, ew * p["IN0_WIDTH"], "in" if k == 0 else "wire"),
+                                  ("s1_axis", ins[k + 1], ew * p["IN1_WIDTH"], "in"),
+                                  ("m_axis", m, ew * p["OUT_WIDTH"], "out" if last else "wire")]})
         prev = m
     return insts, ins, out, stages
 
@@ -109,17 +126,18 @@ def instances_of(name: str, q: QGraph):
 def build(n_frames: int = N_FRAMES):
     rng = np.random.default_rng(17)
     instances, inputs, outputs, cycles = [], {}, {}, {}
-    for name, q in cases():
+    for name, q, ew in sweep_cases():
         layer = q.layers[0]
-        insts, ins, out, stages = instances_of(name, q)
+        insts, ins, out, stages = instances_of(name, q, ew)
         shapes = [q.shapes[t] for t in layer.inputs]
-        xs = frames_for(layer, shapes, n_frames, rng, same=(name == "g"))
+        xs = frames_for(layer, shapes, n_frames, rng, same=name.split("_")[0] == "g")
         y = golden_concat(xs, layer.params.shifts, layer.lo, layer.hi, layer.leaky, layer.rounding)
-        assert stages[-1].cycles == math.prod(q.shapes["y"])
+        assert stages[-1].cycles * ew == math.prod(q.shapes["y"])
+        assert all(st.params.get("EW", 1) == ew for st in stages)
         instances += insts
         for t, f, x in zip(ins, layer.in_fmts, xs):
-            inputs[t] = [hwc(x), f.word]
-        outputs[out] = [hwc(y), layer.out_fmt.word, bool(layer.lo < 0)]
+            inputs[t] = [hwc(x), f.word, ew]
+        outputs[out] = [hwc(y), layer.out_fmt.word, bool(layer.lo < 0), ew]
         cycles[out] = stages[-1].cycles
     case = {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 9,
             "cycle_tolerance": 0.0}
@@ -149,8 +167,8 @@ def test_golden_cases_saturate():
     (its negative LeakyRelu slope makes every output >= 0)."""
     _, case = build()
     named = dict(cases())
-    for p, (frames, _, _) in case["outputs"].items():
-        name = p[: -len("_m_axis")]
+    for p, (frames, *_) in case["outputs"].items():
+        name = p[: -len("_m_axis")].split("_ew")[0]
         layer = named[name].layers[0]
         flat = {v for f in frames for v in f}
         if name not in ("g", "h"):
@@ -161,6 +179,8 @@ def test_lint(tmp_path):
     instances, _ = build(n_frames=5)
     rtlsim.assert_lint_clean(TOP, [*sources(), rtlsim.write_wrapper(tmp_path, TOP, instances)])
     rtlsim.assert_lint_clean("fpgagen_concat", sources(), {"C0": 1, "C1": 1, "PIXELS": 1})
+    rtlsim.assert_lint_clean("fpgagen_concat", sources(), {"C0": 6, "C1": 2, "EW": 2, "PIXELS": 3, "LEAKY0": 1,
+                                                           "ALPHA": 205, "ALPHA_FRAC": 11})
     rtlsim.assert_lint_clean("fpgagen_concat", sources(), {"C0": 5, "C1": 2, "PIXELS": 9, "LEAKY1": 1,
                                                            "ALPHA": 205, "ALPHA_FRAC": 11, "SHIFT0": -3})
 
@@ -227,3 +247,28 @@ def test_builder_errors(mutate, match):
     q = _bad(mutate)
     with pytest.raises(BackendError, match=match):
         rtl_concat.concat_instances(q, q.layers[0])
+
+
+def test_builder_wide():
+    q = concat_graph(["u8.3", "s8.5", "s16.6"], (2, 4, 6), "s8.4", (3, 3), leaky=(205, 11))
+    one = rtl_concat.concat_instances(q, q.layers[0])
+    wide = rtl_concat.concat_instances(q, q.layers[0], ew=2)
+    for a, b in zip(one, wide):
+        keys = list(a.params)
+        assert list(b.params) == [*keys[:7], "EW", *keys[7:]] and b.params["EW"] == 2
+        assert b.cycles * 2 == a.cycles and "pixels, 2 elements/beat, out s8.4" in b.describe
+    assert [st.cycles for st in wide] == [27, 54]
+
+
+@pytest.mark.parametrize("channels,pixels,ew,match", [
+    ((2, 3), (2, 2), 2, r"EW \(elements per beat\) must divide the 3 channels of the input 'x1' \(3, 2, 2\), "
+                        r"got EW = 2$"),
+    ((4, 6), (2, 2), 4, r"EW \(elements per beat\) must divide the 6 channels of the input 'x1' \(6, 2, 2\), "
+                        r"got EW = 4$"),
+    ((6, 4), (), 4, r"EW \(elements per beat\) must divide the 6 elements of the input 'x0' \(6,\), got EW = 4$"),
+    ((2, 2), (2, 2), None, r"fpgagen_concat takes EW \(elements per beat\) as an integer >= 1, not None$"),
+])
+def test_builder_bad_ew(channels, pixels, ew, match):
+    q = concat_graph(["s8.3", "s8.3"], channels, "s8.3", pixels)
+    with pytest.raises(BackendError, match=r"^layer 'cat' \(concat\): " + match):
+        rtl_concat.concat_instances(q, q.layers[0], ew=ew)

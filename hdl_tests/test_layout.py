@@ -6,9 +6,11 @@ Resize: factors 1..3 in either direction, the identity (1x1), 1-word rows (C = W
 2 words), a 1-row map, many channels, 4-, 8- (signed and unsigned) and 16-bit words. Pad: all
 four sides, one side only, asymmetric pads, pads larger than the map, no padding at all and a
 1x1 map. Frames: all minimum, all maximum, then distinct values (every element differs from its
-neighbours, so any misplaced element shows) and random ones. Every case streams its frames with
-no pauses (cycles per frame measured == the output elements of a frame), with random idle
-cycles and back-pressure, and with a nearly stopped sink or source.
+neighbours, so any misplaced element shows) and random ones. Wide streams (WIDE): EW = 2, a
+divisor of C and EW = C elements per beat (a 1-word row of EW elements included), in the same
+build. Every case streams its frames with no pauses (cycles per frame measured == the output
+elements of a frame / EW), with random idle cycles and back-pressure, and with a nearly stopped
+sink or source.
 """
 
 from __future__ import annotations
@@ -65,12 +67,19 @@ CASES = {
     "ptop": ("pad", (4, 3, 3), "s16.3", (1, 0, 0, 0)),
     "pbr": ("pad", (2, 2, 3), "s4.0", (0, 0, 2, 2)),
     "p1x1": ("pad", (1, 1, 1), "u8.0", (1, 1, 1, 1)),
+    # channel counts with divisors, for the wide streams
+    "r6": ("resize", (6, 2, 3), "s8.2", (2, 2)),
+    "r4w1": ("resize", (4, 2, 1), "u8.1", (2, 3)),   # with EW = 4: 1-word rows
+    "p6": ("pad", (6, 2, 3), "s8.3", (0, 1, 1, 2)),   # (a top pad emits the next frame's first row early)
 }
+#: wide streams: (case name, EW elements per beat), simulated as "<name>_ew<EW>"
+WIDE = [("r22", 3), ("r11", 2), ("r11", 4), ("r31", 2), ("r6", 2), ("r6", 3), ("r6", 6), ("r4w1", 4), ("r4w1", 2),
+        ("pall", 3), ("ptop", 2), ("ptop", 4), ("pbr", 2), ("p6", 3), ("p6", 6)]
 
 
-def instance(q: QGraph):
+def instance(q: QGraph, ew: int = 1):
     layer = q.layers[0]
-    return (rtl_layout.resize_instance if layer.op == "resize" else rtl_layout.pad_instance)(q, layer)
+    return (rtl_layout.resize_instance if layer.op == "resize" else rtl_layout.pad_instance)(q, layer, ew=ew)
 
 
 def frames_for(fmt: Format, shape, rng: np.random.Generator) -> np.ndarray:
@@ -89,16 +98,19 @@ def hwc(frames: np.ndarray) -> list[list[int]]:
 def build():
     rng = np.random.default_rng(31)
     instances, inputs, outputs, cycles = [], {}, {}, {}
-    for name, (op, shape, fmt, value) in CASES.items():
+    sweep = [(name, spec, 1) for name, spec in CASES.items()] + [(f"{name}_ew{ew}", CASES[name], ew)
+                                                                 for name, ew in WIDE]
+    for name, (op, shape, fmt, value), ew in sweep:
         q = layout_graph(op, shape, fmt, value, name)
-        rtl = instance(q)
+        rtl = instance(q, ew)
         f = q.fmts["x"]
         x = frames_for(f, shape, rng)
         y = resize_nearest(x, value) if op == "resize" else golden_pad(x, value)
-        assert rtl.cycles == math.prod(q.shapes["y"]) == math.prod(y.shape[1:])
+        assert rtl.cycles * ew == math.prod(q.shapes["y"]) == math.prod(y.shape[1:])
+        assert rtl.params.get("EW", 1) == ew
         instances.append(rtlsim.stream_instance(name, rtl, f.word, f.word))
-        inputs[f"{name}_s_axis"] = [hwc(x), f.word]
-        outputs[f"{name}_m_axis"] = [hwc(y), f.word, bool(f.signed)]
+        inputs[f"{name}_s_axis"] = [hwc(x), f.word, ew]
+        outputs[f"{name}_m_axis"] = [hwc(y), f.word, bool(f.signed), ew]
         cycles[f"{name}_m_axis"] = rtl.cycles
     case = {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": N_FRAMES, "seed": 4,
             "cycle_tolerance": 0.0}
@@ -134,6 +146,7 @@ def test_iverilog(tmp_path):
 @pytest.mark.parametrize("params,memories", [
     ({"WIDTH": 8, "C": 3, "H": 4, "W": 5, "FH": 2, "FW": 2}, 2),   # the row ring and the output FIFO
     ({"WIDTH": 8, "C": 1, "H": 2, "W": 1, "FH": 3, "FW": 1}, 2),
+    ({"WIDTH": 8, "C": 6, "EW": 3, "H": 4, "W": 5, "FH": 2, "FW": 2}, 2),
 ])
 def test_yosys_resize(tmp_path, params, memories):
     """Yosys elaborates fpgagen_resize cleanly; its memories are the ones resources.memories() lists."""
@@ -187,3 +200,28 @@ def test_builder_errors(op, mutate, match):
     builder = rtl_layout.resize_instance if op == "resize" else rtl_layout.pad_instance
     with pytest.raises(BackendError, match=match):
         builder(q, q.layers[0])
+
+
+def test_builder_wide():
+    q = layout_graph("resize", (6, 4, 5), "u8.3", (2, 3))
+    rtl = rtl_layout.resize_instance(q, q.layers[0], ew=3)
+    assert rtl.params == {"WIDTH": 8, "C": 6, "EW": 3, "H": 4, "W": 5, "FH": 2, "FW": 3}
+    assert rtl.cycles == 6 * 8 * 15 // 3
+    assert "(factors 2x3), 3 elements/beat, u8.3, row buffer 10 x 24 bits" in rtl.describe
+    assert resources.memories("fpgagen_resize", rtl.params)[0].depth == 10
+    q = layout_graph("pad", (4, 3, 3), "s8.4", (1, 0, 2, 3))
+    rtl = rtl_layout.pad_instance(q, q.layers[0], ew=2)
+    assert list(rtl.params)[:3] == ["WIDTH", "C", "EW"] and rtl.cycles == 4 * 6 * 6 // 2
+    assert "EW" not in rtl_layout.pad_instance(q, q.layers[0], ew=1).params
+
+
+@pytest.mark.parametrize("op", ["resize", "pad"])
+def test_builder_bad_ew(op):
+    q = layout_graph(op, (3, 2, 2), "s8.4", (2, 2) if op == "resize" else (1, 1, 1, 1))
+    builder = rtl_layout.resize_instance if op == "resize" else rtl_layout.pad_instance
+    with pytest.raises(BackendError, match=rf"^layer '{op}' \({op}\): EW \(elements per beat\) must divide the 3 "
+                                           rf"channels of the input 'x' \(3, 2, 2\), got EW = 2$"):
+        builder(q, q.layers[0], ew=2)
+    with pytest.raises(BackendError, match=rf"^layer '{op}' \({op}\): fpgagen_{op} takes EW \(elements per beat\) "
+                                           rf"as an integer >= 1, not '2'$"):
+        builder(q, q.layers[0], ew="2")

@@ -3,8 +3,10 @@
 // SPEC.md section 3: each input element x (at the input frac) is the accumulator of
 // fpgagen_requant: rounded half away from zero by SHIFT = Fx - Fy (a left shift when <= 0),
 // with LEAKY = 1 a negative x as x * ALPHA by SHIFT + ALPHA_FRAC, then clamped to [LO, HI].
-// One element in and one out per beat; tlast is generated on the last of every LENGTH elements
-// (input tlast is ignored). With LEAKY the product of fpgagen_leaky_pre is registered before the
+// EW elements in and EW out per beat (element e in bits [e*IN_WIDTH +: IN_WIDTH] in and
+// [e*OUT_WIDTH +: OUT_WIDTH] out, EW divides LENGTH; one fpgagen_requant per lane), so a frame
+// takes LENGTH / EW cycles; tlast is generated on the last beat of every LENGTH elements (input
+// tlast is ignored). With LEAKY the product of fpgagen_leaky_pre is registered before the
 // rounding (a pipeline stage on the same clock enable). Output through a 2-deep fpgagen_fifo
 // (m_axis_* from registers); s_axis_tready is that FIFO's registered ready. Latency: 3 cycles
 // (4 with LEAKY).
@@ -15,6 +17,7 @@ module fpgagen_act #(
     parameter integer IN_SIGNED  = 1,     // 1: inputs are two's complement, 0: unsigned
     parameter integer OUT_WIDTH  = 8,     // bits of output elements
     parameter integer LENGTH     = 16,    // elements per frame (tlast on the last one)
+    parameter integer EW         = 1,     // elements per beat, divides LENGTH
     parameter integer SHIFT      = 0,     // requantization right shift (negative: left shift)
     parameter integer LO         = -128,  // lowest output value
     parameter integer HI         = 127,   // highest output value
@@ -26,19 +29,20 @@ module fpgagen_act #(
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
 
-    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire [EW*IN_WIDTH-1:0]  s_axis_tdata,
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
 
-    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire [EW*OUT_WIDTH-1:0] m_axis_tdata,
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast
 );
     localparam integer AW = IN_WIDTH + ((IN_SIGNED != 0) ? 0 : 1);  // the input as signed
-    localparam integer LW = (LENGTH > 1) ? $clog2(LENGTH) : 1;
-    localparam integer LAST_I = LENGTH - 1;
+    localparam integer NB = LENGTH / EW;                            // beats per frame
+    localparam integer LW = (NB > 1) ? $clog2(NB) : 1;
+    localparam integer LAST_I = NB - 1;
     localparam [LW-1:0] IDX_LAST = LAST_I[LW-1:0];
     // with LEAKY: the bits of fpgagen_leaky_pre's p and the shift that rounds it
     localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
@@ -52,28 +56,23 @@ module fpgagen_act #(
             $error("fpgagen_act %m: IN_WIDTH %0d must be 1..64 (63 unsigned) and OUT_WIDTH %0d >= 1",
                    IN_WIDTH, OUT_WIDTH);
         if (LENGTH < 1) $error("fpgagen_act %m: LENGTH %0d must be >= 1", LENGTH);
+        if (EW < 1 || LENGTH % EW != 0)
+            $error("fpgagen_act %m: EW %0d elements per beat must be >= 1 and divide LENGTH %0d", EW, LENGTH);
     end
 
-    // ---- stage 1: take one element --------------------------------------------------------
+    // ---- stage 1: take one beat ------------------------------------------------------------
     wire ce;  // the pipeline advances (the output FIFO has room)
     wire take = s_axis_tvalid && ce;
     assign s_axis_tready = ce;
 
-    wire sign = (IN_SIGNED != 0) && s_axis_tdata[IN_WIDTH-1];
-    /* verilator lint_off UNUSEDSIGNAL */  // a signed input needs no extra sign bit
-    wire [IN_WIDTH:0] x_ext = {sign, s_axis_tdata};
-    /* verilator lint_on UNUSEDSIGNAL */
-
     reg [LW-1:0]          idx;
     reg                   r_valid;
     reg                   r_last;
-    reg signed [AW-1:0]   r_x;
 
     always @(posedge clk) begin
         if (ce) begin
             r_valid <= take;
             if (take) begin
-                r_x    <= x_ext[AW-1:0];
                 r_last <= (idx == IDX_LAST);
                 idx    <= (idx == IDX_LAST) ? {LW{1'b0}} : idx + 1'b1;
             end
@@ -84,63 +83,79 @@ module fpgagen_act #(
         end
     end
 
-    // ---- stage 2: requantize into the output FIFO (LeakyRelu: the product registered first) --
-    wire [OUT_WIDTH-1:0] y;
-    wire                 y_valid, y_last;
+    // ---- per lane: the element registered (stage 1), requantized into the output FIFO
+    // (stage 2; LeakyRelu: the product registered first, on the same clock enable) ------------
+    wire [EW*OUT_WIDTH-1:0] y;     // lane e at [e*OUT_WIDTH +: OUT_WIDTH]
+    wire                    y_valid, y_last;
+    genvar ge;
     generate
-        if (LEAKY != 0) begin : g_leaky
-            wire [QW-1:0] p;
-            reg  [QW-1:0] p_r;
-            reg           p_valid, p_last;
-            fpgagen_leaky_pre #(
-                .ACC_WIDTH(AW),
-                .ALPHA(ALPHA),
-                .ALPHA_FRAC(ALPHA_FRAC),
-                .P_WIDTH(QW)
-            ) u_pre (
-                .acc(r_x),
-                .p(p)
-            );
+        for (ge = 0; ge < EW; ge = ge + 1) begin : g_lane
+            wire [IN_WIDTH-1:0] xin  = s_axis_tdata[ge*IN_WIDTH +: IN_WIDTH];
+            wire                sign = (IN_SIGNED != 0) && xin[IN_WIDTH-1];
+            /* verilator lint_off UNUSEDSIGNAL */  // a signed input needs no extra sign bit
+            wire [IN_WIDTH:0]   x_ext = {sign, xin};
+            /* verilator lint_on UNUSEDSIGNAL */
+            reg signed [AW-1:0] r_x;
+            always @(posedge clk) if (ce && take) r_x <= x_ext[AW-1:0];
+
+            if (LEAKY != 0) begin : g_leaky
+                wire [QW-1:0] p;
+                reg  [QW-1:0] p_r;
+                fpgagen_leaky_pre #(
+                    .ACC_WIDTH(AW),
+                    .ALPHA(ALPHA),
+                    .ALPHA_FRAC(ALPHA_FRAC),
+                    .P_WIDTH(QW)
+                ) u_pre (
+                    .acc(r_x),
+                    .p(p)
+                );
+                always @(posedge clk) if (ce) p_r <= p;
+                fpgagen_requant #(
+                    .ACC_WIDTH(QW),
+                    .SHIFT(SHIFT + LP),
+                    .ROUND_EVEN(ROUND_EVEN),
+                    .OUT_WIDTH(OUT_WIDTH),
+                    .LO(LO),
+                    .HI(HI)
+                ) u_requant (
+                    .acc(p_r),
+                    .y(y[ge*OUT_WIDTH +: OUT_WIDTH])
+                );
+            end else begin : g_plain
+                fpgagen_requant #(
+                    .ACC_WIDTH(AW),
+                    .SHIFT(SHIFT),
+                    .ROUND_EVEN(ROUND_EVEN),
+                    .OUT_WIDTH(OUT_WIDTH),
+                    .LO(LO),
+                    .HI(HI)
+                ) u_requant (
+                    .acc(r_x),
+                    .y(y[ge*OUT_WIDTH +: OUT_WIDTH])
+                );
+            end
+        end
+
+        if (LEAKY != 0) begin : g_pipe
+            reg p_valid, p_last;   // the product stage's valid and tlast
             always @(posedge clk) begin
                 if (ce) begin
                     p_valid <= r_valid;
                     p_last  <= r_last;
-                    p_r     <= p;
                 end
                 if (rst) p_valid <= 1'b0;
             end
-            fpgagen_requant #(
-                .ACC_WIDTH(QW),
-                .SHIFT(SHIFT + LP),
-                .ROUND_EVEN(ROUND_EVEN),
-                .OUT_WIDTH(OUT_WIDTH),
-                .LO(LO),
-                .HI(HI)
-            ) u_requant (
-                .acc(p_r),
-                .y(y)
-            );
             assign y_valid = p_valid;
             assign y_last  = p_last;
-        end else begin : g_plain
-            fpgagen_requant #(
-                .ACC_WIDTH(AW),
-                .SHIFT(SHIFT),
-                .ROUND_EVEN(ROUND_EVEN),
-                .OUT_WIDTH(OUT_WIDTH),
-                .LO(LO),
-                .HI(HI)
-            ) u_requant (
-                .acc(r_x),
-                .y(y)
-            );
+        end else begin : g_nopipe
             assign y_valid = r_valid;
             assign y_last  = r_last;
         end
     endgenerate
 
     fpgagen_fifo #(
-        .WIDTH(OUT_WIDTH),
+        .WIDTH(EW * OUT_WIDTH),
         .DEPTH(2)
     ) u_out (
         .clk(clk),

@@ -2,9 +2,11 @@
 //
 // SPEC.md section 3: both inputs are aligned to the larger frac by left shifts, added exactly
 // (the sum is computed in a width that cannot overflow), then rounded half away from zero by
-// SHIFT and clamped to [LO, HI] (fpgagen_requant). One element is taken from each input when
-// both are valid; the inputs must carry the same number of elements per frame (LENGTH) in the
-// same order. tlast is generated on the last element of each frame (input tlast is ignored).
+// SHIFT and clamped to [LO, HI] (fpgagen_requant). One beat of EW elements is taken from each
+// input when both are valid (element e in bits [e*INi_WIDTH +: INi_WIDTH], EW divides LENGTH;
+// one adder and fpgagen_requant per lane), so a frame takes LENGTH / EW cycles; the inputs must
+// carry the same number of elements per frame (LENGTH) in the same order. tlast is generated
+// on the last beat of each frame (input tlast is ignored).
 // Output through a 2-deep fpgagen_fifo (m_axis_* from registers). Each input's tready is the
 // other input's tvalid AND a register (the join), never its own tvalid. Latency: 3 cycles.
 `default_nettype none
@@ -16,6 +18,7 @@ module fpgagen_add #(
     parameter integer IN1_SIGNED = 1,     // 1: input 1 is two's complement, 0: unsigned
     parameter integer OUT_WIDTH  = 8,     // bits of output elements
     parameter integer LENGTH     = 16,    // elements per frame (tlast on the last one)
+    parameter integer EW         = 1,     // elements per beat (in and out), divides LENGTH
     parameter integer ALIGN0     = 0,     // left shift of input 0
     parameter integer ALIGN1     = 0,     // left shift of input 1
     parameter integer SHIFT      = 0,     // requantization right shift (negative: left shift)
@@ -29,17 +32,17 @@ module fpgagen_add #(
     input  wire                 clk,
     input  wire                 rst,             // synchronous, active high
 
-    input  wire [IN0_WIDTH-1:0] s0_axis_tdata,
+    input  wire [EW*IN0_WIDTH-1:0] s0_axis_tdata,
     input  wire                 s0_axis_tvalid,
     output wire                 s0_axis_tready,
     input  wire                 s0_axis_tlast,
 
-    input  wire [IN1_WIDTH-1:0] s1_axis_tdata,
+    input  wire [EW*IN1_WIDTH-1:0] s1_axis_tdata,
     input  wire                 s1_axis_tvalid,
     output wire                 s1_axis_tready,
     input  wire                 s1_axis_tlast,
 
-    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire [EW*OUT_WIDTH-1:0] m_axis_tdata,
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast
@@ -47,8 +50,9 @@ module fpgagen_add #(
     localparam integer W0 = IN0_WIDTH + 1 + ALIGN0;     // input 0 aligned, as signed
     localparam integer W1 = IN1_WIDTH + 1 + ALIGN1;     // input 1 aligned, as signed
     localparam integer SUM_WIDTH = ((W0 > W1) ? W0 : W1) + 1;  // exact sum
-    localparam integer LW = (LENGTH > 1) ? $clog2(LENGTH) : 1;
-    localparam integer LAST_I = LENGTH - 1;
+    localparam integer NB = LENGTH / EW;                   // beats per frame
+    localparam integer LW = (NB > 1) ? $clog2(NB) : 1;
+    localparam integer LAST_I = NB - 1;
     localparam [LW-1:0] IDX_LAST = LAST_I[LW-1:0];
 
     initial begin
@@ -58,31 +62,25 @@ module fpgagen_add #(
         if (ALIGN0 < 0 || ALIGN1 < 0)
             $error("fpgagen_add %m: ALIGN0 %0d and ALIGN1 %0d must be >= 0", ALIGN0, ALIGN1);
         if (LENGTH < 1) $error("fpgagen_add %m: LENGTH %0d must be >= 1", LENGTH);
+        if (EW < 1 || LENGTH % EW != 0)
+            $error("fpgagen_add %m: EW %0d elements per beat must be >= 1 and divide LENGTH %0d", EW, LENGTH);
         if (SUM_WIDTH > 64) $error("fpgagen_add %m: the aligned sum needs %0d bits, more than 64", SUM_WIDTH);
     end
 
-    // ---- stage 1: take one element of each input, add -------------------------------------
+    // ---- stage 1: take one beat of each input ----------------------------------------------
     wire ce;  // the pipeline advances (the output FIFO has room)
     wire take = s0_axis_tvalid && s1_axis_tvalid && ce;
     assign s0_axis_tready = s1_axis_tvalid && ce;
     assign s1_axis_tready = s0_axis_tvalid && ce;
 
-    wire sign0 = (IN0_SIGNED != 0) && s0_axis_tdata[IN0_WIDTH-1];
-    wire sign1 = (IN1_SIGNED != 0) && s1_axis_tdata[IN1_WIDTH-1];
-    wire signed [SUM_WIDTH-1:0] a0 = $signed({{(SUM_WIDTH-IN0_WIDTH){sign0}}, s0_axis_tdata}) <<< ALIGN0;
-    wire signed [SUM_WIDTH-1:0] a1 = $signed({{(SUM_WIDTH-IN1_WIDTH){sign1}}, s1_axis_tdata}) <<< ALIGN1;
-    wire signed [SUM_WIDTH-1:0] sum = a0 + a1;
-
     reg [LW-1:0]                idx;
     reg                         r_valid;
     reg                         r_last;
-    reg signed [SUM_WIDTH-1:0]  r_sum;
 
     always @(posedge clk) begin
         if (ce) begin
             r_valid <= take;
             if (take) begin
-                r_sum  <= sum;
                 r_last <= (idx == IDX_LAST);
                 idx    <= (idx == IDX_LAST) ? {LW{1'b0}} : idx + 1'b1;
             end
@@ -93,25 +91,40 @@ module fpgagen_add #(
         end
     end
 
-    // ---- stage 2: requantize into the output FIFO -----------------------------------------
-    wire [OUT_WIDTH-1:0] y;
-    fpgagen_requant #(
-        .ACC_WIDTH(SUM_WIDTH),
-        .SHIFT(SHIFT),
-        .ROUND_EVEN(ROUND_EVEN),
-        .OUT_WIDTH(OUT_WIDTH),
-        .LO(LO),
-        .HI(HI),
-        .LEAKY(LEAKY),
-        .ALPHA(ALPHA),
-        .ALPHA_FRAC(ALPHA_FRAC)
-    ) u_requant (
-        .acc(r_sum),
-        .y(y)
-    );
+    // ---- per lane: the aligned sum registered (stage 1), requantized into the output FIFO
+    // (stage 2) ----------------------------------------------------------------------------
+    wire [EW*OUT_WIDTH-1:0] y;   // lane e at [e*OUT_WIDTH +: OUT_WIDTH]
+    genvar ge;
+    generate
+        for (ge = 0; ge < EW; ge = ge + 1) begin : g_lane
+            wire [IN0_WIDTH-1:0] x0 = s0_axis_tdata[ge*IN0_WIDTH +: IN0_WIDTH];
+            wire [IN1_WIDTH-1:0] x1 = s1_axis_tdata[ge*IN1_WIDTH +: IN1_WIDTH];
+            wire sign0 = (IN0_SIGNED != 0) && x0[IN0_WIDTH-1];
+            wire sign1 = (IN1_SIGNED != 0) && x1[IN1_WIDTH-1];
+            wire signed [SUM_WIDTH-1:0] a0 = $signed({{(SUM_WIDTH-IN0_WIDTH){sign0}}, x0}) <<< ALIGN0;
+            wire signed [SUM_WIDTH-1:0] a1 = $signed({{(SUM_WIDTH-IN1_WIDTH){sign1}}, x1}) <<< ALIGN1;
+            reg  signed [SUM_WIDTH-1:0] r_sum;
+            always @(posedge clk) if (take) r_sum <= a0 + a1;
+
+            fpgagen_requant #(
+                .ACC_WIDTH(SUM_WIDTH),
+                .SHIFT(SHIFT),
+                .ROUND_EVEN(ROUND_EVEN),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI),
+                .LEAKY(LEAKY),
+                .ALPHA(ALPHA),
+                .ALPHA_FRAC(ALPHA_FRAC)
+            ) u_requant (
+                .acc(r_sum),
+                .y(y[ge*OUT_WIDTH +: OUT_WIDTH])
+            );
+        end
+    endgenerate
 
     fpgagen_fifo #(
-        .WIDTH(OUT_WIDTH),
+        .WIDTH(EW * OUT_WIDTH),
         .DEPTH(2)
     ) u_out (
         .clk(clk),

@@ -1,8 +1,10 @@
 // fpgagen_avgpool: average pool, y = requant(window sum * RECIP) over KH x KW windows.
 //
 // Streams: a (C, H, W) map in, in HWC order (all channels of a pixel, pixel by pixel, row by
-// row), one element per beat (input tlast is ignored); the (C, OH, OW) averages out in HWC
-// order, one element per beat, tlast on the last element of each frame; frames back to back.
+// row), EW elements per beat (input tlast is ignored); the (C, OH, OW) averages out in HWC
+// order, EW elements per beat, tlast on the last beat of each frame; frames back to back. A
+// beat holds EW consecutive channels of one pixel (EW divides C), element e in bits
+// [e*IN_WIDTH +: IN_WIDTH] (in) and [e*OUT_WIDTH +: OUT_WIDTH] (out); EW = 1 is one element.
 // SPEC.md section 3 / the integer IR: the exact sum of the window's real pixels (zero padding)
 // times the integer reciprocal of its count (2**recip_bits / count, rounded), then rounded half
 // away from zero by SHIFT = recip_bits + Fx - Fy and clamped to [LO, HI] by fpgagen_requant.
@@ -12,9 +14,10 @@
 // oh*OW + ow). ACC_WIDTH holds every sum * reciprocal exactly. OH = (H + PAD_T + PAD_B - KH) /
 // SH + 1, OW likewise; each pad must be smaller than the kernel.
 // fpgagen_pool_window keeps a line buffer of partial sums, one slot per output row in flight,
-// and emits each output row when its last input row has arrived; a register stage (sum and
-// reciprocal), the multiply and requantize, then a 2-deep fpgagen_fifo. Input and output run
-// concurrently: max(C*H*W, C*OH*OW) cycles per frame.
+// and emits each output row when its last input row has arrived; a register stage (sums and
+// reciprocal), the multiply and requantize (one multiplier and fpgagen_requant per lane), then
+// a 2-deep fpgagen_fifo. Input and output run concurrently: max(C*H*W, C*OH*OW) / EW cycles
+// per frame.
 `default_nettype none
 
 module fpgagen_avgpool #(
@@ -22,6 +25,7 @@ module fpgagen_avgpool #(
     parameter integer IN_SIGNED   = 1,     // 1: inputs are two's complement, 0: unsigned
     parameter integer OUT_WIDTH   = 8,     // bits of output elements
     parameter integer C           = 1,     // channels
+    parameter integer EW          = 1,     // elements (channels of one pixel) per beat, divides C
     parameter integer H           = 4,     // input rows
     parameter integer W           = 4,     // input columns
     parameter integer KH          = 2,     // window rows
@@ -48,12 +52,12 @@ module fpgagen_avgpool #(
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
 
-    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire [EW*IN_WIDTH-1:0]  s_axis_tdata,
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
 
-    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire [EW*OUT_WIDTH-1:0] m_axis_tdata,
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast
@@ -75,7 +79,7 @@ module fpgagen_avgpool #(
     end
 
     // ---- window sums ----------------------------------------------------------------------
-    wire [SUMW-1:0] w_sum;
+    wire [EW*SUMW-1:0] w_sum;   // lane e at [e*SUMW +: SUMW]
     wire            w_valid, w_ready, w_last;
     wire [POSW-1:0] w_pos;
 
@@ -85,6 +89,7 @@ module fpgagen_avgpool #(
         .OP(1),
         .DW(SUMW),
         .C(C),
+        .EW(EW),
         .H(H),
         .W(W),
         .KH(KH),
@@ -112,7 +117,7 @@ module fpgagen_avgpool #(
 
     // ---- register stage: the sum and its reciprocal ------------------------------------------
     reg                    p_valid, p_last;
-    reg  [SUMW-1:0]        p_sum;
+    reg  [EW*SUMW-1:0]     p_sum;
     wire [RECIP_WIDTH-1:0] p_recip;
     wire                   fifo_ready;
     assign w_ready = !p_valid || fifo_ready;
@@ -144,31 +149,37 @@ module fpgagen_avgpool #(
         end
     endgenerate
 
-    // ---- multiply by the reciprocal, requantize ------------------------------------------------
-    wire signed [MW-1:0] sum_ext   = {{(MW-SUMW){p_sum[SUMW-1]}}, p_sum};
-    wire signed [MW-1:0] recip_ext = {{(MW-RECIP_WIDTH){1'b0}}, p_recip};
-    /* verilator lint_off UNUSEDSIGNAL */  // the product fits ACC_WIDTH bits
-    wire signed [MW-1:0] prod = sum_ext * recip_ext;
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [OUT_WIDTH-1:0] y;
+    // ---- multiply by the reciprocal, requantize, lane by lane ----------------------------------
+    wire signed [MW-1:0]    recip_ext = {{(MW-RECIP_WIDTH){1'b0}}, p_recip};
+    wire [EW*OUT_WIDTH-1:0] y;
+    genvar ge;
+    generate
+        for (ge = 0; ge < EW; ge = ge + 1) begin : g_lane
+            wire [SUMW-1:0]      ps = p_sum[ge*SUMW +: SUMW];
+            wire signed [MW-1:0] sum_ext = {{(MW-SUMW){ps[SUMW-1]}}, ps};
+            /* verilator lint_off UNUSEDSIGNAL */  // the product fits ACC_WIDTH bits
+            wire signed [MW-1:0] prod = sum_ext * recip_ext;
+            /* verilator lint_on UNUSEDSIGNAL */
 
-    fpgagen_requant #(
-        .ACC_WIDTH(ACC_WIDTH),
-        .SHIFT(SHIFT),
-        .ROUND_EVEN(ROUND_EVEN),
-        .OUT_WIDTH(OUT_WIDTH),
-        .LO(LO),
-        .HI(HI),
-        .LEAKY(LEAKY),
-        .ALPHA(ALPHA),
-        .ALPHA_FRAC(ALPHA_FRAC)
-    ) u_requant (
-        .acc(prod[ACC_WIDTH-1:0]),
-        .y(y)
-    );
+            fpgagen_requant #(
+                .ACC_WIDTH(ACC_WIDTH),
+                .SHIFT(SHIFT),
+                .ROUND_EVEN(ROUND_EVEN),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI),
+                .LEAKY(LEAKY),
+                .ALPHA(ALPHA),
+                .ALPHA_FRAC(ALPHA_FRAC)
+            ) u_requant (
+                .acc(prod[ACC_WIDTH-1:0]),
+                .y(y[ge*OUT_WIDTH +: OUT_WIDTH])
+            );
+        end
+    endgenerate
 
     fpgagen_fifo #(
-        .WIDTH(OUT_WIDTH),
+        .WIDTH(EW * OUT_WIDTH),
         .DEPTH(2)
     ) u_out (
         .clk(clk),

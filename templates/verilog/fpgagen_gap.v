@@ -1,13 +1,15 @@
 // fpgagen_gap: global average pool, y[c] = requant(sum over H x W of x[c] * RECIP).
 //
 // Streams: a (C, H, W) map in, in HWC order (all channels of a pixel, pixel by pixel, row by
-// row), one element per beat (input tlast is ignored); C averages out, one per beat, tlast on
-// the last of each frame; frames back to back.
+// row), EW elements per beat (input tlast is ignored); C averages out, EW per beat, tlast on
+// the last beat of each frame; frames back to back. A beat holds EW consecutive channels of
+// one pixel (EW divides C), element e in bits [e*IN_WIDTH +: IN_WIDTH] (in) and
+// [e*OUT_WIDTH +: OUT_WIDTH] (out); EW = 1 is one element per beat.
 // SPEC.md section 3 / the integer IR: the exact per-channel sum times the integer reciprocal
 // RECIP = round(2**recip_bits / (H*W)), rounded half away from zero by SHIFT = recip_bits +
 // Fx - Fy and clamped to [LO, HI] (fpgagen_requant); ACC_WIDTH holds every sum * RECIP exactly.
 // An fpgagen_avgpool with one H x W window: C running sums in two slots (one accumulating the
-// next frame while the other is emitted), so a frame takes C*H*W cycles.
+// next frame while the other is emitted), so a frame takes C*H*W / EW cycles.
 `default_nettype none
 
 module fpgagen_gap #(
@@ -15,6 +17,7 @@ module fpgagen_gap #(
     parameter integer IN_SIGNED   = 1,     // 1: inputs are two's complement, 0: unsigned
     parameter integer OUT_WIDTH   = 8,     // bits of output elements
     parameter integer C           = 1,     // channels
+    parameter integer EW          = 1,     // elements (channels of one pixel) per beat, divides C
     parameter integer H           = 4,     // input rows
     parameter integer W           = 4,     // input columns
     parameter integer ACC_WIDTH   = 32,    // bits that hold every sum * RECIP exactly
@@ -31,12 +34,12 @@ module fpgagen_gap #(
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
 
-    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire [EW*IN_WIDTH-1:0]  s_axis_tdata,
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
 
-    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire [EW*OUT_WIDTH-1:0] m_axis_tdata,
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast
@@ -46,6 +49,7 @@ module fpgagen_gap #(
         .IN_SIGNED(IN_SIGNED),
         .OUT_WIDTH(OUT_WIDTH),
         .C(C),
+        .EW(EW),
         .H(H),
         .W(W),
         .KH(H),

@@ -1,15 +1,17 @@
 // fpgagen_maxpool: max pool over KH x KW windows, strides SH, SW, padding that never wins.
 //
 // Streams: a (C, H, W) map in, in HWC order (all channels of a pixel, pixel by pixel, row by
-// row), one element per beat (input tlast is ignored); the (C, OH, OW) maxima out in HWC
-// order, one element per beat, tlast on the last element of each frame; frames back to back.
+// row), EW elements per beat (input tlast is ignored); the (C, OH, OW) maxima out in HWC
+// order, EW elements per beat, tlast on the last beat of each frame; frames back to back. A
+// beat holds EW consecutive channels of one pixel (EW divides C), element e in bits
+// [e*IN_WIDTH +: IN_WIDTH]; EW = 1 is one element per beat.
 // Exact on integers: the output format is the input format (IN_SIGNED selects a signed or an
 // unsigned comparison). OH = (H + PAD_T + PAD_B - KH) / SH + 1, OW likewise; each pad must be
 // smaller than the kernel (every window holds a real pixel).
 // fpgagen_pool_window keeps a line buffer of partial maxima, one slot per output row in flight
 // (a window's first real pixel is written, later ones compared), and emits each output row when
-// its last input row has arrived; output through a 2-deep fpgagen_fifo. Input and output run
-// concurrently: max(C*H*W, C*OH*OW) cycles per frame.
+// its last input row has arrived (EW lanes: a comparator per lane); output through a 2-deep
+// fpgagen_fifo. Input and output run concurrently: max(C*H*W, C*OH*OW) / EW cycles per frame.
 // A fused ReLU/Clip clamps each maximum to [LO, HI] (the format's range by default: no logic).
 `default_nettype none
 
@@ -17,6 +19,7 @@ module fpgagen_maxpool #(
     parameter integer IN_WIDTH  = 8,   // bits of input (and output) elements
     parameter integer IN_SIGNED = 1,   // 1: elements are two's complement, 0: unsigned
     parameter integer C         = 1,   // channels
+    parameter integer EW        = 1,   // elements (channels of one pixel) per beat, divides C
     parameter integer H         = 4,   // input rows
     parameter integer W         = 4,   // input columns
     parameter integer KH        = 2,   // window rows
@@ -33,12 +36,12 @@ module fpgagen_maxpool #(
     input  wire                clk,
     input  wire                rst,            // synchronous, active high
 
-    input  wire [IN_WIDTH-1:0] s_axis_tdata,
+    input  wire [EW*IN_WIDTH-1:0] s_axis_tdata,
     input  wire                s_axis_tvalid,
     output wire                s_axis_tready,
     input  wire                s_axis_tlast,
 
-    output wire [IN_WIDTH-1:0] m_axis_tdata,
+    output wire [EW*IN_WIDTH-1:0] m_axis_tdata,
     output wire                m_axis_tvalid,
     input  wire                m_axis_tready,
     output wire                m_axis_tlast
@@ -47,7 +50,7 @@ module fpgagen_maxpool #(
     localparam integer OW   = (W + PAD_L + PAD_R - KW) / SW + 1;
     localparam integer POSW = (OH * OW > 1) ? $clog2(OH * OW) : 1;
 
-    wire [IN_WIDTH-1:0] w_data;
+    wire [EW*IN_WIDTH-1:0] w_data;
     wire                w_valid, w_ready, w_last;
     /* verilator lint_off UNUSEDSIGNAL */
     wire [POSW-1:0]     w_pos;   // a max needs no per-position constant
@@ -59,6 +62,7 @@ module fpgagen_maxpool #(
         .OP(0),
         .DW(IN_WIDTH),
         .C(C),
+        .EW(EW),
         .H(H),
         .W(W),
         .KH(KH),
@@ -84,19 +88,27 @@ module fpgagen_maxpool #(
         .m_pos(w_pos)
     );
 
-    // clamp to [LO, HI], compared as 32-bit signed (elements are at most 16 bits, signed or not)
+    // clamp each lane to [LO, HI], compared as 32-bit signed (elements are at most 16 bits,
+    // signed or not)
     localparam signed [31:0] LO32 = LO;
     localparam signed [31:0] HI32 = HI;
-    wire signed [31:0]       w_wide = {{(32 - IN_WIDTH){IN_SIGNED != 0 && w_data[IN_WIDTH-1]}}, w_data};
-    wire [IN_WIDTH-1:0]      w_clamped = (w_wide < LO32) ? LO32[IN_WIDTH-1:0]
-                                       : (w_wide > HI32) ? HI32[IN_WIDTH-1:0] : w_data;
+    wire [EW*IN_WIDTH-1:0]   w_clamped;
+    genvar ge;
+    generate
+        for (ge = 0; ge < EW; ge = ge + 1) begin : g_lane
+            wire [IN_WIDTH-1:0] wd = w_data[ge*IN_WIDTH +: IN_WIDTH];
+            wire signed [31:0]  w_wide = {{(32 - IN_WIDTH){IN_SIGNED != 0 && wd[IN_WIDTH-1]}}, wd};
+            assign w_clamped[ge*IN_WIDTH +: IN_WIDTH] = (w_wide < LO32) ? LO32[IN_WIDTH-1:0]
+                                                      : (w_wide > HI32) ? HI32[IN_WIDTH-1:0] : wd;
+        end
+    endgenerate
 
     initial begin
         if (LO > HI) $error("fpgagen_maxpool %m: LO %0d > HI %0d", LO, HI);
     end
 
     fpgagen_fifo #(
-        .WIDTH(IN_WIDTH),
+        .WIDTH(EW * IN_WIDTH),
         .DEPTH(2)
     ) u_out (
         .clk(clk),

@@ -2,16 +2,19 @@
 //
 // SPEC.md section 3 (Pad, constant 0; exact, the output format is the input format): the output
 // is the C x (PAD_T + H + PAD_B) x (PAD_L + W + PAD_R) map in HWC order, the input map in its
-// interior and 0 elsewhere. No buffer: the module walks the output positions, one element per
-// beat, emitting 0 at a padding position and passing the next input element at an interior
-// one, so a frame takes C * OH * OW cycles. tlast is generated on the last element of each
-// frame (input tlast is ignored). s_axis_tready is a register AND an interior position, never
+// interior and 0 elsewhere. EW elements per beat in and out (EW consecutive channels of one
+// pixel, element e in bits [e*WIDTH +: WIDTH], EW divides C): the module moves words of EW
+// elements, CW = C/EW per pixel. No buffer: it walks the output positions, one word per beat,
+// emitting 0 at a padding position and passing the next input word at an interior one, so a
+// frame takes C * OH * OW / EW cycles. tlast is generated on the last beat of each frame
+// (input tlast is ignored). s_axis_tready is a register AND an interior position, never
 // tvalid. Output through a 2-deep fpgagen_fifo (m_axis_* from registers). Latency: 3 cycles.
 `default_nettype none
 
 module fpgagen_pad #(
     parameter integer WIDTH = 8,   // bits of the elements
     parameter integer C     = 1,   // channels
+    parameter integer EW    = 1,   // elements (channels of one pixel) per beat, divides C
     parameter integer H     = 4,   // input rows
     parameter integer W     = 4,   // input columns
     parameter integer PAD_T = 1,   // zero rows above the map
@@ -22,22 +25,24 @@ module fpgagen_pad #(
     input  wire             clk,
     input  wire             rst,            // synchronous, active high
 
-    input  wire [WIDTH-1:0] s_axis_tdata,
+    input  wire [EW*WIDTH-1:0] s_axis_tdata,
     input  wire             s_axis_tvalid,
     output wire             s_axis_tready,
     input  wire             s_axis_tlast,
 
-    output wire [WIDTH-1:0] m_axis_tdata,
+    output wire [EW*WIDTH-1:0] m_axis_tdata,
     output wire             m_axis_tvalid,
     input  wire             m_axis_tready,
     output wire             m_axis_tlast
 );
     localparam integer OH = PAD_T + H + PAD_B;
     localparam integer OW = PAD_L + W + PAD_R;
-    localparam integer CB = (C > 1) ? $clog2(C) : 1;
+    localparam integer CW = C / EW;            // words (beats) per pixel
+    localparam integer BW = EW * WIDTH;        // bits of a word
+    localparam integer CB = (CW > 1) ? $clog2(CW) : 1;
     localparam integer XB = $clog2(OW + 1);    // also holds PAD_L + W
     localparam integer YB = $clog2(OH + 1);    // also holds PAD_T + H
-    localparam integer C_LAST_I = C - 1;
+    localparam integer C_LAST_I = CW - 1;
     localparam integer X_LAST_I = OW - 1;
     localparam integer Y_LAST_I = OH - 1;
     localparam integer X_END_I = PAD_L + W;
@@ -53,6 +58,8 @@ module fpgagen_pad #(
     initial begin
         if (WIDTH < 1) $error("fpgagen_pad %m: WIDTH %0d must be >= 1", WIDTH);
         if (C < 1 || H < 1 || W < 1) $error("fpgagen_pad %m: C %0d, H %0d and W %0d must be >= 1", C, H, W);
+        if (EW < 1 || C % EW != 0)
+            $error("fpgagen_pad %m: EW %0d elements per beat must be >= 1 and divide C %0d", EW, C);
         if (PAD_T < 0 || PAD_L < 0 || PAD_B < 0 || PAD_R < 0)
             $error("fpgagen_pad %m: pads %0d/%0d/%0d/%0d (top/left/bottom/right) must be >= 0",
                    PAD_T, PAD_L, PAD_B, PAD_R);
@@ -75,13 +82,13 @@ module fpgagen_pad #(
 
     reg             r_valid;
     reg             r_last;
-    reg [WIDTH-1:0] r_data;
+    reg [BW-1:0]    r_data;
 
     always @(posedge clk) begin
         if (ce) begin
             r_valid <= emit;
             if (emit) begin
-                r_data <= interior ? s_axis_tdata : {WIDTH{1'b0}};
+                r_data <= interior ? s_axis_tdata : {BW{1'b0}};
                 r_last <= c_end && x_end && y_end;
                 c <= c_end ? {CB{1'b0}} : c + 1'b1;
                 if (c_end) begin
@@ -105,7 +112,7 @@ module fpgagen_pad #(
     end
 
     fpgagen_fifo #(
-        .WIDTH(WIDTH),
+        .WIDTH(BW),
         .DEPTH(2)
     ) u_out (
         .clk(clk),

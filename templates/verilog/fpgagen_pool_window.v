@@ -1,25 +1,28 @@
 // fpgagen_pool_window: the window engine of the pooling layers, max or sum of every window.
 //
 // Streams: a (C, H, W) map in, in HWC order (all channels of a pixel, pixel by pixel, row by
-// row), one element per beat (input tlast is ignored); out the (C, OH, OW) window results in
-// HWC order, one per beat, m_axis_tlast on the last of each frame, m_pos = oh*OW + ow beside
-// each element (for a per-position reciprocal). Frames stream back to back.
+// row), EW elements per beat (input tlast is ignored); out the (C, OH, OW) window results in
+// HWC order, EW per beat, m_axis_tlast on the last beat of each frame, m_pos = oh*OW + ow
+// beside each beat (for a per-position reciprocal). Frames stream back to back. A beat holds EW
+// consecutive channels c0 .. c0+EW-1 of one pixel (EW divides C), element e in bits
+// [e*IN_WIDTH +: IN_WIDTH] (in) and [e*DW +: DW] (out): the engine runs on CB = C/EW words
+// per pixel, each word EW lanes wide, and combines lane by lane (EW = 1: one element a word).
 //
 // Windows of KH x KW with strides SH, SW over the map padded by PAD_T/L/B/R. OP 0 keeps the
 // maximum of the real pixels (padding never wins); OP 1 their sum (padding adds 0), in DW bits.
 // Each pad must be smaller than the kernel, so every window holds a real pixel.
 //
-// Partial results live in NS "slots", one per output row in flight, each holding the OW*C
-// partials of that row in NJ banks (window ow in bank ow % NJ, word (ow / NJ)*C + c), so that
-// an input element updates every window covering it in the same cycle: up to NI rows (slots)
-// x NJ columns (banks), each a read-modify-write of its own memory with a 1-cycle read and a
-// forwarding path for back-to-back updates of one word. A window's first real pixel writes
-// instead of combining, so no memory is ever cleared. When the last input row of an output row
-// has been written, its slot is complete; the emitter reads it out in (ow, c) order, one
-// element per cycle, and frees the slot when its last element has left. An input row that
-// opens an output row waits (s_axis_tready low) until a slot is free. Input and output run
-// concurrently: cycles per frame = max(C*H*W, C*OH*OW) in steady state. An output row starts
-// leaving 2 cycles after the input element that completes it was taken (if m_axis is free).
+// Partial results live in NS "slots", one per output row in flight, each holding the OW*CB
+// partial words of that row in NJ banks (window ow in bank ow % NJ, word (ow / NJ)*CB + cb,
+// cb = c / EW), so that an input beat updates every window covering it in the same cycle: up
+// to NI rows (slots) x NJ columns (banks), each a read-modify-write of its own memory with a
+// 1-cycle read and a forwarding path for back-to-back updates of one word. A window's first
+// real pixel writes instead of combining, so no memory is ever cleared. When the last input
+// row of an output row has been written, its slot is complete; the emitter reads it out in
+// (ow, cb) order, one word per cycle, and frees the slot when its last word has left. An input
+// row that opens an output row waits (s_axis_tready low) until a slot is free. Input and output
+// run concurrently: cycles per frame = max(C*H*W, C*OH*OW) / EW in steady state. An output row
+// starts leaving 2 cycles after the input beat that completes it was taken (if m_axis is free).
 `default_nettype none
 
 module fpgagen_pool_window #(
@@ -28,6 +31,7 @@ module fpgagen_pool_window #(
     parameter integer OP        = 0,   // 0: window maximum, 1: window sum
     parameter integer DW        = 8,   // bits of a result: IN_WIDTH (max), >= IN_WIDTH + 1 + clog2(KH*KW) (sum)
     parameter integer C         = 1,   // channels
+    parameter integer EW        = 1,   // elements (channels of one pixel) per beat, divides C
     parameter integer H         = 4,   // input rows
     parameter integer W         = 4,   // input columns
     parameter integer KH        = 2,   // window rows
@@ -43,18 +47,20 @@ module fpgagen_pool_window #(
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
 
-    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire [EW*IN_WIDTH-1:0] s_axis_tdata,
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
 
-    output wire [DW-1:0]        m_axis_tdata,
+    output wire [EW*DW-1:0]     m_axis_tdata,
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast,
     output wire [POS_WIDTH-1:0] m_pos           // output position oh*OW + ow of m_axis_tdata
 );
     // ---- geometry ---------------------------------------------------------------------------
+    localparam integer CB  = C / EW;                        // words (beats) per pixel
+    localparam integer LW  = EW * DW;                       // bits of a word of partial results
     localparam integer OH  = (H + PAD_T + PAD_B - KH) / SH + 1;   // output rows
     localparam integer OW  = (W + PAD_L + PAD_R - KW) / SW + 1;   // output columns
     localparam integer NI0 = (KH + SH - 1) / SH;
@@ -62,20 +68,26 @@ module fpgagen_pool_window #(
     localparam integer NJ0 = (KW + SW - 1) / SW;
     localparam integer NJ  = (NJ0 < OW) ? NJ0 : OW;      // output columns an input column can belong to
     // slots: NI filling plus the ones being emitted, and enough to cover the time a slot is
-    // busy (filled over KH rows, then emitted after a few cycles of latency) when rows are short
+    // busy (filled over KH rows, then emitted after a few cycles of latency) when rows are short.
+    // Output rows open every SH input rows, except across the end of a frame: from the last one
+    // (input row RL) to the next frame's first there are WRAP_R = H - RL rows, fewer than SH when
+    // the bottom rows are padding; the shorter gap counts.
     localparam integer NS_MIN = NI + ((NI < 2) ? NI : 2);
-    localparam integer OPEN_T = (OH > 1) ? SH * W * C : H * W * C;   // cycles between opened rows
-    localparam integer BUSY_T = ((KH < H) ? KH : H) * W * C + OW * C + 6;
+    localparam integer RL0    = (OH - 1) * SH - PAD_T;
+    localparam integer WRAP_R = H - ((RL0 > 0) ? RL0 : 0);
+    localparam integer GAP_R  = (WRAP_R < SH) ? WRAP_R : SH;
+    localparam integer OPEN_T = (OH > 1) ? GAP_R * W * CB : H * W * CB;  // fewest cycles between opened rows
+    localparam integer BUSY_T = ((KH < H) ? KH : H) * W * CB + OW * CB + 6;
     localparam integer NS_LAT = (BUSY_T + OPEN_T - 1) / OPEN_T;
     localparam integer NS  = (NS_LAT > NS_MIN) ? NS_LAT : NS_MIN;
     localparam integer WPB = (OW + NJ - 1) / NJ;          // windows per bank
-    localparam integer DEPTH = WPB * C;                   // words per bank
+    localparam integer DEPTH = WPB * CB;                  // words per bank
     localparam integer B0  = (PAD_T / SH < OH - 1) ? PAD_T / SH : OH - 1;  // last output row open at row 0
     localparam integer J0  = (PAD_L / SW < OW - 1) ? PAD_L / SW : OW - 1;  // last output column open at column 0
 
     // ---- widths -----------------------------------------------------------------------------
     localparam integer MA  = (DEPTH > 1) ? $clog2(DEPTH) : 1;       // bank address
-    localparam integer CHW = (C > 1) ? $clog2(C) : 1;               // channel counter
+    localparam integer CHW = (CB > 1) ? $clog2(CB) : 1;             // word-of-the-pixel counter
     localparam integer RW  = $clog2(NS + 1) + 1;                     // slot ring quantities
     localparam integer BW  = $clog2(NJ + 1) + 1;                     // bank quantities
     localparam integer PRW = $clog2(H + PAD_T + PAD_B + KH + 2 * SH + 2) + 1;  // padded row coordinates
@@ -86,7 +98,7 @@ module fpgagen_pool_window #(
     localparam integer SELW = (NM > 1) ? $clog2(NM) : 1;
 
     // sized constants (lint-clean comparisons)
-    localparam integer C_LAST_I = C - 1;
+    localparam integer C_LAST_I = CB - 1;
     localparam integer OW_LAST_I = OW - 1;
     localparam integer OH_LAST_I = OH - 1;
     localparam integer POS_LAST_I = OH * OW - 1;
@@ -103,7 +115,7 @@ module fpgagen_pool_window #(
     localparam integer NR0_I = B0 + 1;
     localparam integer NC0_I = J0 + 1;
     localparam integer JM0_I = J0 % NJ;
-    localparam integer JBASE0_I = (J0 / NJ) * C;
+    localparam integer JBASE0_I = (J0 / NJ) * CB;
     localparam [CHW-1:0] CH_LAST   = C_LAST_I[CHW-1:0];
     localparam [OJW-1:0] OJ_LAST   = OW_LAST_I[OJW-1:0];
     localparam [OIW-1:0] OI_LAST   = OH_LAST_I[OIW-1:0];
@@ -128,7 +140,7 @@ module fpgagen_pool_window #(
     localparam [BW-1:0]  NC0       = NC0_I[BW-1:0];
     localparam [BW-1:0]  JM0       = JM0_I[BW-1:0];
     localparam [MA-1:0]  JBASE0    = JBASE0_I[MA-1:0];
-    localparam [MA-1:0]  C_MA      = C[MA-1:0];
+    localparam [MA-1:0]  C_MA      = CB[MA-1:0];
     localparam [RW-1:0]  ONE_R     = {{(RW-1){1'b0}}, 1'b1};
     localparam [BW-1:0]  ONE_B     = {{(BW-1){1'b0}}, 1'b1};
 
@@ -140,6 +152,8 @@ module fpgagen_pool_window #(
         if (OP == 1 && DW < IN_WIDTH + 1 + $clog2(KH * KW))
             $error("fpgagen_pool_window %m: DW %0d cannot hold the sum of %0d inputs of %0d bits", DW, KH * KW, IN_WIDTH);
         if (C < 1 || H < 1 || W < 1) $error("fpgagen_pool_window %m: C %0d, H %0d, W %0d must be >= 1", C, H, W);
+        if (EW < 1 || C % EW != 0)
+            $error("fpgagen_pool_window %m: EW %0d elements per beat must be >= 1 and divide C %0d", EW, C);
         if (KH < 1 || KW < 1 || SH < 1 || SW < 1)
             $error("fpgagen_pool_window %m: kernel %0dx%0d and stride %0dx%0d must be >= 1", KH, KW, SH, SW);
         if (PAD_T < 0 || PAD_B < 0 || PAD_T >= KH || PAD_B >= KH || PAD_L < 0 || PAD_R < 0 || PAD_L >= KW || PAD_R >= KW)
@@ -153,7 +167,7 @@ module fpgagen_pool_window #(
     end
 
     // ---- input side: position and the windows open at it -----------------------------------
-    reg  [CHW-1:0] ch;       // channel of the next element
+    reg  [CHW-1:0] ch;       // word of the pixel of the next beat (its channels / EW)
     reg  [PCW-1:0] cp;       // its column + PAD_L
     reg  [PRW-1:0] rp;       // its row + PAD_T
     // rows: output rows a .. b cover row rp; a's last padded row, b+1's first, their count
@@ -167,7 +181,7 @@ module fpgagen_pool_window #(
     reg  [PCW-1:0] sjb;      // first padded column of output column jb + 1
     reg  [BW-1:0]  ncols;    // jb - ja + 1 (0 .. NJ)
     reg  [BW-1:0]  jb_mod;   // jb % NJ: the bank of jb
-    reg  [MA-1:0]  jb_base;  // (jb / NJ) * C: its word base
+    reg  [MA-1:0]  jb_base;  // (jb / NJ) * CB: its word base
     reg            jb_new;   // output column jb starts at this column (cp > COL_FIRST)
     reg  [RW-1:0]  inflight; // output rows opened and not yet emitted
 
@@ -255,16 +269,21 @@ module fpgagen_pool_window #(
         end
     end
 
-    // ---- stage 1: the element, extended to DW bits ------------------------------------------
-    reg  [IN_WIDTH-1:0] x1;
+    // ---- stage 1: the beat, each lane extended to DW bits -------------------------------------
+    reg  [EW*IN_WIDTH-1:0] x1;
     always @(posedge clk) if (take) x1 <= s_axis_tdata;
-    wire                x1_sign = (IN_SIGNED != 0) && x1[IN_WIDTH-1];
-    wire [DW-1:0]       x1e;
+    wire [EW-1:0]          x1_sign;   // per lane
+    wire [LW-1:0]          x1e;       // lane e at [e*DW +: DW]
+    genvar ge;
     generate
-        if (DW > IN_WIDTH) begin : g_ext
-            assign x1e = {{(DW-IN_WIDTH){x1_sign}}, x1};
-        end else begin : g_noext
-            assign x1e = x1;
+        for (ge = 0; ge < EW; ge = ge + 1) begin : g_lane_in
+            wire [IN_WIDTH-1:0] xl = x1[ge*IN_WIDTH +: IN_WIDTH];
+            assign x1_sign[ge] = (IN_SIGNED != 0) && xl[IN_WIDTH-1];
+            if (DW > IN_WIDTH) begin : g_ext
+                assign x1e[ge*DW +: DW] = {{(DW-IN_WIDTH){x1_sign[ge]}}, xl};
+            end else begin : g_noext
+                assign x1e[ge*DW +: DW] = xl;
+            end
         end
     endgenerate
 
@@ -284,7 +303,7 @@ module fpgagen_pool_window #(
     wire [MA-1:0]  e_addr = e_base + {{(MA-CHW){1'b0}}, e_ch};
 
     // ---- the slots: NS x NJ memories, read-modify-write from the input side ------------------
-    wire [NM*DW-1:0] qall;   // output registers of every memory, memory s*NJ + b at (s*NJ + b)*DW
+    wire [NM*LW-1:0] qall;   // output registers of every memory, memory s*NJ + b at (s*NJ + b)*LW
     reg  [NS-1:0]    fin1;   // stage 1: this write completes the slot's output row
 
     // per slot: its place k = (s - slot_a) mod NS among the open rows
@@ -307,7 +326,7 @@ module fpgagen_pool_window #(
     // per bank: the column jb - l it holds, l = (jb_mod - b) mod NJ, and the word written
     wire [NJ-1:0]    col_act;   // an open output column lives in this bank
     wire [NJ-1:0]    col_init;  // ... and starts at this column
-    wire [NJ*MA-1:0] waddr;     // its word for this channel
+    wire [NJ*MA-1:0] waddr;     // its word for this beat's channels
     wire [NJ-1:0]    e_bank;    // the emitter reads this bank
     generate
         for (gb = 0; gb < NJ; gb = gb + 1) begin : g_col
@@ -349,22 +368,29 @@ module fpgagen_pool_window #(
                 localparam integer M = gs * NJ + gb;
                 wire fill = take && row_act[gs] && col_act[gb];
                 wire emit = e_issue && e_onehot[gs] && e_bank[gb];
-                reg  [DW-1:0] mem [0:DEPTH-1];
-                reg  [DW-1:0] q;
+                reg  [LW-1:0] mem [0:DEPTH-1];
+                reg  [LW-1:0] q;
                 reg           we1, hit1;
-                reg  [DW-1:0] fwd1;
-                wire [DW-1:0] old = hit1 ? fwd1 : q;   // the word as of the previous element's write
-                reg  [DW-1:0] wdata;
-                always @* begin
-                    if (row_init1[gs] && col_init1[gb]) begin
-                        wdata = x1e;
-                    end else if (OP == 0) begin
-                        // maximum: compare as signed (IN_SIGNED) or unsigned values
-                        if ($signed({x1_sign, x1e}) > $signed({(IN_SIGNED != 0) && old[DW-1], old})) wdata = x1e;
-                        else wdata = old;
-                    end else begin
-                        wdata = old + x1e;
+                reg  [LW-1:0] fwd1;
+                wire [LW-1:0] old = hit1 ? fwd1 : q;   // the word as of the previous beat's write
+                wire [LW-1:0] wdata;
+                wire          init = row_init1[gs] && col_init1[gb];
+                for (ge = 0; ge < EW; ge = ge + 1) begin : g_lane
+                    wire [DW-1:0] xe = x1e[ge*DW +: DW];
+                    wire [DW-1:0] oe = old[ge*DW +: DW];
+                    reg  [DW-1:0] wl;   // the lane's new partial result
+                    always @* begin
+                        if (init) begin
+                            wl = xe;
+                        end else if (OP == 0) begin
+                            // maximum: compare as signed (IN_SIGNED) or unsigned values
+                            if ($signed({x1_sign[ge], xe}) > $signed({(IN_SIGNED != 0) && oe[DW-1], oe})) wl = xe;
+                            else wl = oe;
+                        end else begin
+                            wl = oe + xe;
+                        end
                     end
+                    assign wdata[ge*DW +: DW] = wl;
                 end
                 always @(posedge clk) begin
                     if (we1) mem[addr1[gb*MA +: MA]] <= wdata;
@@ -376,12 +402,12 @@ module fpgagen_pool_window #(
                     we1  <= fill;
                     if (rst) we1 <= 1'b0;
                 end
-                assign qall[M*DW +: DW] = q;
+                assign qall[M*LW +: LW] = q;
             end
         end
     endgenerate
 
-    // ---- the emitter: complete slots out in (ow, c) order ------------------------------------
+    // ---- the emitter: complete slots out in (ow, cb) order -----------------------------------
     localparam integer NJ_I = NJ;
     localparam integer NM_I = NM;
     localparam [SELW:0] NJ_S = NJ_I[SELW:0];
@@ -458,7 +484,7 @@ module fpgagen_pool_window #(
         else done <= (done | fin1) & ~(free ? r_onehot : {NS{1'b0}});
     end
 
-    assign m_axis_tdata  = qall[r_sel * DW +: DW];
+    assign m_axis_tdata  = qall[r_sel * LW +: LW];
     assign m_axis_tvalid = r_valid;
     assign m_axis_tlast  = r_last;
     assign m_pos         = r_pos;

@@ -3,22 +3,25 @@
 // SPEC.md section 3 (Resize nearest, integer factors; exact, the output format is the input
 // format): y[c, i, j] = x[c, i / FH, j / FW]; the output, C x (H*FH) x (W*FW) in HWC order, is
 // every input row emitted FH times (its replays), each pixel of a replay FW times (its copies),
-// each copy the pixel's C channels. One output element per beat: a frame takes
-// C * H * FH * W * FW cycles.
+// each copy the pixel's C channels. EW elements per beat in and out (EW consecutive channels of
+// one pixel, element e in bits [e*WIDTH +: WIDTH], EW divides C): the module moves words of EW
+// elements, CW = C/EW per pixel. One output word per beat: a frame takes
+// C * H * FH * W * FW / EW cycles.
 //
-// One row buffer of D = W*C words (2 when W*C = 1) in an inferred RAM, used as a ring: input
-// elements are written in stream order as long as fewer than D are held; a word is released by
+// One row buffer of D = W*CW words (2 when W*CW = 1) in an inferred RAM, used as a ring: input
+// words are written in stream order as long as fewer than D are held; a word is released by
 // its last read (the last copy of its pixel in the row's last replay), and reads of a row may
 // start as soon as its first words are written, so the next row (and the next frame) fills in
 // behind the last replay of the current one and the output never waits for the input once the
 // input keeps up. A read never meets the write of the same word in one cycle. tlast is
-// generated on the last element of each frame (input tlast is ignored). s_axis_tready and
-// m_axis_* come from registers. Latency from an input element to its first copy: 3 cycles.
+// generated on the last beat of each frame (input tlast is ignored). s_axis_tready and
+// m_axis_* come from registers. Latency from an input beat to its first copy: 3 cycles.
 `default_nettype none
 
 module fpgagen_resize #(
     parameter integer WIDTH = 8,   // bits of the elements
     parameter integer C     = 1,   // channels
+    parameter integer EW    = 1,   // elements (channels of one pixel) per beat, divides C
     parameter integer H     = 4,   // input rows
     parameter integer W     = 4,   // input columns
     parameter integer FH    = 2,   // row factor (each row emitted FH times)
@@ -27,26 +30,28 @@ module fpgagen_resize #(
     input  wire             clk,
     input  wire             rst,            // synchronous, active high
 
-    input  wire [WIDTH-1:0] s_axis_tdata,
+    input  wire [EW*WIDTH-1:0] s_axis_tdata,
     input  wire             s_axis_tvalid,
     output wire             s_axis_tready,
     input  wire             s_axis_tlast,
 
-    output wire [WIDTH-1:0] m_axis_tdata,
+    output wire [EW*WIDTH-1:0] m_axis_tdata,
     output wire             m_axis_tvalid,
     input  wire             m_axis_tready,
     output wire             m_axis_tlast
 );
-    localparam integer N  = W * C;                    // words of one input row
+    localparam integer CW = C / EW;                   // words (beats) per pixel
+    localparam integer BW = EW * WIDTH;               // bits of a word
+    localparam integer N  = W * CW;                   // words of one input row
     localparam integer D  = (N > 1) ? N : 2;          // words of the ring buffer
     localparam integer AB = $clog2(D);                // its addresses (also a word of a row)
     localparam integer OB = $clog2(D + 1);            // words held
     localparam integer WB = $clog2(N + D + 1);        // words written from the read row's start
-    localparam integer CB = (C > 1) ? $clog2(C) : 1;
+    localparam integer CB = (CW > 1) ? $clog2(CW) : 1;
     localparam integer FB = (FW > 1) ? $clog2(FW) : 1;
     localparam integer RB = (FH > 1) ? $clog2(FH) : 1;
     localparam integer IB = (H > 1) ? $clog2(H) : 1;
-    localparam integer C_LAST_I = C - 1;
+    localparam integer C_LAST_I = CW - 1;
     localparam integer F_LAST_I = FW - 1;
     localparam integer R_LAST_I = FH - 1;
     localparam integer I_LAST_I = H - 1;
@@ -66,10 +71,12 @@ module fpgagen_resize #(
     initial begin
         if (WIDTH < 1) $error("fpgagen_resize %m: WIDTH %0d must be >= 1", WIDTH);
         if (C < 1 || H < 1 || W < 1) $error("fpgagen_resize %m: C %0d, H %0d and W %0d must be >= 1", C, H, W);
+        if (EW < 1 || C % EW != 0)
+            $error("fpgagen_resize %m: EW %0d elements per beat must be >= 1 and divide C %0d", EW, C);
         if (FH < 1 || FW < 1) $error("fpgagen_resize %m: factors FH %0d and FW %0d must be >= 1", FH, FW);
     end
 
-    reg [WIDTH-1:0] mem [0:D-1];
+    reg [BW-1:0] mem [0:D-1];
 
     // ---- write side: input elements in stream order while fewer than D words are held ------
     reg  [AB-1:0] wp;     // next write address
@@ -107,7 +114,7 @@ module fpgagen_resize #(
 
     reg             r_valid;
     reg             r_last;
-    reg [WIDTH-1:0] r_data;
+    reg [BW-1:0] r_data;
 
     always @(posedge clk) begin
         if (ce) begin
@@ -160,7 +167,7 @@ module fpgagen_resize #(
     end
 
     fpgagen_fifo #(
-        .WIDTH(WIDTH),
+        .WIDTH(BW),
         .DEPTH(2)
     ) u_out (
         .clk(clk),

@@ -112,6 +112,33 @@ def check_op(layer, module: str, op: str) -> None:
         raise BackendError(f"layer {layer.name!r}: {module} builds {op} layers, not {layer.op!r}")
 
 
+def check_ew(layer, module: str, ew, shape, what: str) -> int:
+    """EW, the elements per beat of a wide stream into and out of ``module``: an integer >= 1
+    that divides the channels C of the (C, H, W) map ``shape`` (a beat never spans two pixels),
+    or the elements of a flat tensor; ``what`` names the tensor ("the input 'x'"). Returns it as
+    an int."""
+    if isinstance(ew, bool) or not isinstance(ew, (int, np.integer)) or ew < 1:
+        raise BackendError(f"{where(layer)}: {module} takes EW (elements per beat) as an integer >= 1, "
+                           f"not {ew!r}")
+    shape = tuple(int(v) for v in shape)
+    count, unit = (shape[0], "channels") if len(shape) == 3 else (int(np.prod(shape)), "elements")
+    if count % ew:
+        raise BackendError(f"{where(layer)}: EW (elements per beat) must divide the {count} {unit} of "
+                           f"{what} {shape}, got EW = {ew}")
+    return int(ew)
+
+
+def ew_params(ew: int) -> dict:
+    """``{"EW": ew}`` for a wide stream, empty for one element per beat (the modules' default, so
+    a design without wide streams is the same Verilog as before they existed)."""
+    return {"EW": int(ew)} if ew > 1 else {}
+
+
+def ew_text(ew: int) -> str:
+    """``, EW elements/beat`` for descriptions, empty for one element per beat."""
+    return f", {ew} elements/beat" if ew > 1 else ""
+
+
 #: the largest LeakyRelu slope magnitude fpgagen_requant takes (|ALPHA| < 2**16)
 MAX_ALPHA = (1 << 16) - 1
 

@@ -2,15 +2,17 @@
 
 The integer IR gives each input's left shift ``params.align[i]`` (to the larger frac), the
 requantizing ``shift`` and the clamp ``[lo, hi]``; the two inputs may have different formats
-(word length, signedness). The module takes one element of each input per beat and emits one
-sum per beat, so a frame takes its number of elements in cycles.
+(word length, signedness). The module takes one beat of ``ew`` elements of each input and emits
+``ew`` sums per beat (EW dividing the channels of a map, or the elements of a vector; one
+requantizer per lane), so a frame takes its number of elements / EW cycles.
 """
 
 from __future__ import annotations
 
 import math
 
-from fpgagen.backends.rtl import RtlInstance, check_op, emits, leaky_text, requant_params, simple, where
+from fpgagen.backends.rtl import (RtlInstance, check_ew, check_op, emits, ew_params, ew_text, leaky_text, requant_params,
+                                  simple, where)
 from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -26,8 +28,9 @@ def add_sum_width(in_words, aligns) -> int:
     return max(w + 1 + a for w, a in zip(in_words, aligns)) + 1
 
 
-def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
-    """``fpgagen_add`` for the two-input ``add`` layer ``layer``."""
+def add_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
+    """``fpgagen_add`` for the two-input ``add`` layer ``layer``, ``ew`` elements per beat on both
+    inputs and the output."""
     check_op(layer, MODULE, "add")
     if len(layer.inputs) != 2 or len(layer.in_fmts) != 2:
         raise BackendError(f"{where(layer)}: fpgagen_add adds exactly 2 inputs, the layer has {len(layer.inputs)}")
@@ -46,6 +49,7 @@ def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
         if shape is not None and tuple(shape) != tuple(out_shape):
             raise BackendError(f"{where(layer)}: input {t!r} has shape {tuple(shape)}, the output {tuple(out_shape)}; "
                                f"fpgagen_add adds streams of the same shape (no broadcasting)")
+    ew = check_ew(layer, MODULE, ew, out_shape, f"the output {layer.output!r}")
     f0, f1 = layer.in_fmts
     y_fmt = layer.out_fmt
     sum_width = add_sum_width((f0.word, f1.word), align)
@@ -59,13 +63,15 @@ def add_instance(q: QGraph, layer: QLayer) -> RtlInstance:
         "IN1_SIGNED": int(f1.signed),
         "OUT_WIDTH": y_fmt.word,
         "LENGTH": int(length),
+        **ew_params(ew),
         "ALIGN0": int(align[0]),
         "ALIGN1": int(align[1]),
         **rq,
     }
-    describe = (f"add of {length} elements, in {f0} << {align[0]} + {f1} << {align[1]}, out {y_fmt}, "
-                f"shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, {length} cycles/frame")
-    return RtlInstance(MODULE, params, {}, int(length), describe)
+    cycles = int(length) // ew
+    describe = (f"add of {length} elements{ew_text(ew)}, in {f0} << {align[0]} + {f1} << {align[1]}, out {y_fmt}, "
+                f"shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, {cycles} cycles/frame")
+    return RtlInstance(MODULE, params, {}, cycles, describe)
 
 
 emits("add")(simple(add_instance))
@@ -73,4 +79,4 @@ emits("add")(simple(add_instance))
 
 @model_of("fpgagen_add")
 def add_memories(p: dict) -> list[Memory]:
-    return [out_fifo(p["OUT_WIDTH"])]
+    return [out_fifo(p.get("EW", 1) * p["OUT_WIDTH"])]

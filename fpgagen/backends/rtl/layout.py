@@ -1,10 +1,11 @@
 """Parameters of the exact layout modules ``fpgagen_resize`` and ``fpgagen_pad`` (templates/verilog).
 
 Both take a (C, H, W) map in HWC order and give a larger one in HWC order in the input format,
-one output element per beat: a frame takes its number of output elements in cycles.
+``ew`` elements per beat in and out (EW consecutive channels of one pixel, EW dividing C; they
+move words of EW elements): a frame takes its number of output elements / EW cycles.
 
 - ``fpgagen_resize``: nearest upsampling by the integer factors ``params.factors = (fh, fw)``
-  through a row buffer of W*C words;
+  through a row buffer of W*C/EW words of EW elements;
 - ``fpgagen_pad``: zero padding ``params.pads = (top, left, bottom, right)``, no buffer.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from fpgagen.backends.rtl import RtlInstance, check_op, emits, simple, where
+from fpgagen.backends.rtl import RtlInstance, check_ew, check_op, emits, ew_params, ew_text, simple, where
 from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -20,9 +21,10 @@ from fpgagen.ops.pad import PadParams
 from fpgagen.ops.resize import ResizeParams
 
 
-def _map(q: QGraph, layer: QLayer, module: str, op: str, kind, what: str, values, least: int):
-    """C, H, W of the one-input ``op`` layer and its checked integer ``values`` (the ``what``
-    of its ``kind`` params, each >= ``least``); the output format must be the input format."""
+def _map(q: QGraph, layer: QLayer, module: str, op: str, kind, what: str, values, least: int, ew):
+    """C, H, W of the one-input ``op`` layer, its checked integer ``values`` (the ``what`` of its
+    ``kind`` params, each >= ``least``) and ``ew`` checked to divide C; the output format must be
+    the input format."""
     check_op(layer, module, op)
     if not isinstance(layer.params, kind):
         raise BackendError(f"{where(layer)}: the integer IR has no {kind.__name__}, got {layer.params!r}")
@@ -38,7 +40,8 @@ def _map(q: QGraph, layer: QLayer, module: str, op: str, kind, what: str, values
     if layer.out_fmt != layer.in_fmts[0]:
         raise BackendError(f"{where(layer)}: {op} is exact, the output format {layer.out_fmt} must be the input "
                            f"format {layer.in_fmts[0]}")
-    return tuple(int(v) for v in shape), tuple(int(v) for v in vals)
+    ew = check_ew(layer, module, ew, shape, f"the input {layer.inputs[0]!r}")
+    return tuple(int(v) for v in shape), tuple(int(v) for v in vals), ew
 
 
 def _check_out(q: QGraph, layer: QLayer, want: tuple, why: str) -> None:
@@ -47,38 +50,40 @@ def _check_out(q: QGraph, layer: QLayer, want: tuple, why: str) -> None:
         raise BackendError(f"{where(layer)}: the output {layer.output!r} has shape {tuple(got)}, but {why} gives {want}")
 
 
-def resize_instance(q: QGraph, layer: QLayer) -> RtlInstance:
-    """``fpgagen_resize`` for the nearest ``resize`` layer ``layer``."""
+def resize_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
+    """``fpgagen_resize`` for the nearest ``resize`` layer ``layer``, ``ew`` elements per beat."""
     module = "fpgagen_resize"
-    (c, h, w), factors = _map(q, layer, module, "resize", ResizeParams, "factors (fh, fw)",
-                              lambda p: tuple(p.factors), 1)
+    (c, h, w), factors, ew = _map(q, layer, module, "resize", ResizeParams, "factors (fh, fw)",
+                                  lambda p: tuple(p.factors), 1, ew)
     if len(factors) != 2:
         raise BackendError(f"{where(layer)}: factors must be (fh, fw), got {factors}")
     fh, fw = factors
     _check_out(q, layer, (c, h * fh, w * fw), f"upsampling {(c, h, w)} by {fh}x{fw}")
     fmt = layer.out_fmt
-    cycles = c * h * fh * w * fw
-    words = max(w * c, 2)
-    params = {"WIDTH": fmt.word, "C": c, "H": h, "W": w, "FH": fh, "FW": fw}
-    describe = (f"nearest resize {c}x{h}x{w} -> {c}x{h * fh}x{w * fw} (factors {fh}x{fw}), {fmt}, "
-                f"row buffer {words} x {fmt.word} bits, {cycles} cycles/frame")
+    cycles = c * h * fh * w * fw // ew
+    words = max(w * c // ew, 2)
+    params = {"WIDTH": fmt.word, "C": c, **ew_params(ew), "H": h, "W": w, "FH": fh, "FW": fw}
+    describe = (f"nearest resize {c}x{h}x{w} -> {c}x{h * fh}x{w * fw} (factors {fh}x{fw}){ew_text(ew)}, {fmt}, "
+                f"row buffer {words} x {ew * fmt.word} bits, {cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)
 
 
-def pad_instance(q: QGraph, layer: QLayer) -> RtlInstance:
-    """``fpgagen_pad`` for the zero ``pad`` layer ``layer``."""
+def pad_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
+    """``fpgagen_pad`` for the zero ``pad`` layer ``layer``, ``ew`` elements per beat."""
     module = "fpgagen_pad"
-    (c, h, w), pads = _map(q, layer, module, "pad", PadParams, "pads (top, left, bottom, right)",
-                           lambda p: tuple(p.pads), 0)
+    (c, h, w), pads, ew = _map(q, layer, module, "pad", PadParams, "pads (top, left, bottom, right)",
+                               lambda p: tuple(p.pads), 0, ew)
     if len(pads) != 4:
         raise BackendError(f"{where(layer)}: pads must be (top, left, bottom, right), got {pads}")
     t, l, b, r = pads
     oh, ow = h + t + b, w + l + r
     _check_out(q, layer, (c, oh, ow), f"padding {(c, h, w)} by {pads} (top, left, bottom, right)")
     fmt = layer.out_fmt
-    cycles = c * oh * ow
-    params = {"WIDTH": fmt.word, "C": c, "H": h, "W": w, "PAD_T": t, "PAD_L": l, "PAD_B": b, "PAD_R": r}
-    describe = (f"zero pad {c}x{h}x{w} -> {c}x{oh}x{ow} (pads {t}/{l}/{b}/{r}), {fmt}, {cycles} cycles/frame")
+    cycles = c * oh * ow // ew
+    params = {"WIDTH": fmt.word, "C": c, **ew_params(ew), "H": h, "W": w, "PAD_T": t, "PAD_L": l, "PAD_B": b,
+              "PAD_R": r}
+    describe = (f"zero pad {c}x{h}x{w} -> {c}x{oh}x{ow} (pads {t}/{l}/{b}/{r}){ew_text(ew)}, {fmt}, "
+                f"{cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)
 
 
@@ -88,10 +93,11 @@ emits("pad")(simple(pad_instance))
 
 @model_of("fpgagen_resize")
 def resize_memories(p: dict) -> list[Memory]:
-    """The ring of one input row (2 words for a 1-word row) and the output FIFO."""
-    return [Memory("row", "buffer", max(p["W"] * p["C"], 2), p["WIDTH"]), out_fifo(p["WIDTH"])]
+    """The ring of one input row (2 words for a 1-word row; words of EW elements) and the output FIFO."""
+    ew = p.get("EW", 1)
+    return [Memory("row", "buffer", max(p["W"] * p["C"] // ew, 2), ew * p["WIDTH"]), out_fifo(ew * p["WIDTH"])]
 
 
 @model_of("fpgagen_pad")
 def pad_memories(p: dict) -> list[Memory]:
-    return [out_fifo(p["WIDTH"])]
+    return [out_fifo(p.get("EW", 1) * p["WIDTH"])]

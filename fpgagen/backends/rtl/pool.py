@@ -6,10 +6,11 @@
   varies per output position), requantized by ``shift`` to ``[lo, hi]``.
 - ``fpgagen_gap`` (templates/verilog/fpgagen_gap.v): per-channel sum over H*W times ``recip``.
 
-All three stream a (C, H, W) map in HWC order, one element per beat, and emit (C, OH, OW) in
-HWC order, one element per beat, input and output concurrently: a frame takes
-``max(C*H*W, C*OH*OW)`` cycles (:func:`pool_cycles`). They share the window engine
-``fpgagen_pool_window``, which needs every pad smaller than the kernel.
+All three stream a (C, H, W) map in HWC order, ``ew`` elements per beat (EW consecutive
+channels of one pixel, EW dividing C; 1 by default), and emit (C, OH, OW) in HWC order, EW
+elements per beat, input and output concurrently: a frame takes ``max(C*H*W, C*OH*OW) / EW``
+cycles (:func:`pool_cycles`). They share the window engine ``fpgagen_pool_window`` (EW lanes
+over C/EW words per pixel), which needs every pad smaller than the kernel.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.backends.rtl.resources import Memory, clog2, model_of, out_fifo
-from fpgagen.backends.rtl import (MAX_ACC_WIDTH, RtlInstance, check_op, emits, hex_words, leaky_text, requant_params,
-                                  simple, where)
+from fpgagen.backends.rtl import (MAX_ACC_WIDTH, RtlInstance, check_ew, check_op, emits, ew_params, ew_text,
+                                  hex_words, leaky_text, requant_params, simple, where)
 from fpgagen.errors import BackendError
 from fpgagen.golden.windows import window_counts
 from fpgagen.ir.graph import activation_name, conv_output_hw
@@ -31,36 +32,40 @@ MAX_RECIP_PARAM = (1 << 31) - 1
 MAX_RECIP_WIDTH = 62
 
 
-def pool_cycles(c: int, h: int, w: int, oh: int, ow: int) -> int:
-    """Cycles per frame, frames back to back: one element per beat in and out, concurrently."""
-    return max(c * h * w, c * oh * ow)
+def pool_cycles(c: int, h: int, w: int, oh: int, ow: int, ew: int = 1) -> int:
+    """Cycles per frame, frames back to back: ``ew`` elements per beat in and out, concurrently."""
+    return max(c * h * w, c * oh * ow) // ew
 
 
 def pool_slots(g: dict) -> int:
-    """Output rows the window engine keeps in flight, each a slot of OW*C partial results
+    """Output rows the window engine keeps in flight, each a slot of OW*C/EW partial-result words
     (fpgagen_pool_window's NS: NI filling plus those being emitted, more for very short rows)."""
-    c, h, w, kh, sh, oh, ow = (g[k] for k in ("C", "H", "W", "KH", "SH", "OH", "OW"))
+    h, w, kh, sh, oh, ow = (g[k] for k in ("H", "W", "KH", "SH", "OH", "OW"))
+    c = g["C"] // g.get("EW", 1)  # words (beats) per pixel
     ni = min((kh + sh - 1) // sh, oh)
-    open_t = sh * w * c if oh > 1 else h * w * c
+    wrap = h - max(0, (oh - 1) * sh - g["PAD_T"])  # input rows from a frame's last opened row to the next frame
+    open_t = min(sh, wrap) * w * c if oh > 1 else h * w * c
     busy_t = min(kh, h) * w * c + ow * c + 6
     return max(ni + min(ni, 2), -(-busy_t // open_t))
 
 
 def buffer_words(g: dict) -> int:
-    """Words of partial results (maxima or sums) fpgagen_pool_window stores."""
+    """Words of partial results (maxima or sums, EW lanes a word) fpgagen_pool_window stores."""
     nj = min((g["KW"] + g["SW"] - 1) // g["SW"], g["OW"])
-    return pool_slots(g) * nj * (-(-g["OW"] // nj)) * g["C"]
+    return pool_slots(g) * nj * (-(-g["OW"] // nj)) * (g["C"] // g.get("EW", 1))
 
 
-def _geometry(q: QGraph, layer: QLayer, module: str, op: str, reciprocal: bool = False) -> dict:
-    """C, H, W, kernel, stride, pads and OH, OW of a pooling layer of ``op``, checked for
-    ``module`` (and, with ``reciprocal``, that the integer IR gives the averaging reciprocal)."""
+def _geometry(q: QGraph, layer: QLayer, module: str, op: str, reciprocal: bool = False, ew: int = 1) -> dict:
+    """C, EW, H, W, kernel, stride, pads and OH, OW of a pooling layer of ``op``, checked for
+    ``module`` (and, with ``reciprocal``, that the integer IR gives the averaging reciprocal;
+    ``ew``: elements per beat, checked to divide C)."""
     check_op(layer, module, op)
     in_shape = q.shapes.get(layer.inputs[0])
     if in_shape is None or len(in_shape) != 3:
         raise BackendError(f"{where(layer)}: {module} takes a (C, H, W) feature map, the input "
                            f"{layer.inputs[0]!r} has shape {None if in_shape is None else tuple(in_shape)}")
     c, h, w = (int(v) for v in in_shape)
+    ew = check_ew(layer, module, ew, in_shape, f"the input {layer.inputs[0]!r}")
     if layer.op == "gap":
         kernel, stride, pads = (h, w), (1, 1), (0, 0, 0, 0)
     else:
@@ -86,33 +91,40 @@ def _geometry(q: QGraph, layer: QLayer, module: str, op: str, reciprocal: bool =
     recip = getattr(layer.params, "recip", None), getattr(layer.params, "recip_bits", None)
     if reciprocal and any(r is None for r in recip):
         raise BackendError(f"{where(layer)}: the integer IR has no reciprocal (recip, recip_bits)")
-    return {"C": c, "H": h, "W": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
+    return {"C": c, "EW": ew, "H": h, "W": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
             "PAD_T": pt, "PAD_L": pl, "PAD_B": pb, "PAD_R": pr, "OH": oh, "OW": ow}
 
 
 def _geo_params(g: dict) -> dict:
-    return {k: g[k] for k in ("C", "H", "W", "KH", "KW", "SH", "SW", "PAD_T", "PAD_L", "PAD_B", "PAD_R")}
+    """C, (EW when > 1), H, W, the window, strides and pads: the modules' declaration order."""
+    return {"C": g["C"], **ew_params(g["EW"]),
+            **{k: g[k] for k in ("H", "W", "KH", "KW", "SH", "SW", "PAD_T", "PAD_L", "PAD_B", "PAD_R")}}
 
 
 def _geo_text(g: dict) -> str:
     return (f"{g['C']}x{g['H']}x{g['W']} -> {g['C']}x{g['OH']}x{g['OW']}, window {g['KH']}x{g['KW']}, "
-            f"stride {g['SH']}x{g['SW']}, pads {g['PAD_T']}/{g['PAD_L']}/{g['PAD_B']}/{g['PAD_R']}")
+            f"stride {g['SH']}x{g['SW']}, pads {g['PAD_T']}/{g['PAD_L']}/{g['PAD_B']}/{g['PAD_R']}{ew_text(g['EW'])}")
 
 
-def maxpool_instance(q: QGraph, layer: QLayer) -> RtlInstance:
-    """``fpgagen_maxpool`` for ``layer`` (exact: the output format is the input format)."""
+def _cycles(g: dict) -> int:
+    return pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"], g["EW"])
+
+
+def maxpool_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
+    """``fpgagen_maxpool`` for ``layer`` (exact: the output format is the input format), ``ew``
+    elements per beat in and out."""
     module = "fpgagen_maxpool"
-    g = _geometry(q, layer, module, "maxpool")
+    g = _geometry(q, layer, module, "maxpool", ew=ew)
     x_fmt = layer.in_fmts[0]
     if layer.out_fmt != x_fmt:
         raise BackendError(f"{where(layer)}: a max pool passes its input format through, but the output "
                            f"format is {layer.out_fmt} and the input {x_fmt}")
     lo, hi = layer.clamp_bounds
     params = {"IN_WIDTH": x_fmt.word, "IN_SIGNED": int(x_fmt.signed), **_geo_params(g), "LO": lo, "HI": hi}
-    cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
+    cycles = _cycles(g)
     clamp = f", clamp [{lo}, {hi}] ({activation_name(layer.activation)})" if layer.activation else ""
-    describe = (f"maxpool {_geo_text(g)}, {x_fmt}{clamp}, line buffer {buffer_words(g)} x {x_fmt.word} bits, "
-                f"{cycles} cycles/frame")
+    describe = (f"maxpool {_geo_text(g)}, {x_fmt}{clamp}, line buffer {buffer_words(g)} x {g['EW'] * x_fmt.word} "
+                f"bits, {cycles} cycles/frame")
     return RtlInstance(module, params, {}, cycles, describe)
 
 
@@ -132,12 +144,13 @@ def _acc_width(layer: QLayer, x_fmt, most: int) -> int:
     return acc_width
 
 
-def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> RtlInstance:
-    """``fpgagen_avgpool`` for ``layer``; a reciprocal that varies per output position (border
-    windows with ``count_include_pad = 0``) becomes the ROM ``<prefix>_recip.mem`` (prefix: the
-    layer name as an identifier), OH*OW unsigned words, line ``oh*OW + ow``."""
+def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None, ew: int = 1) -> RtlInstance:
+    """``fpgagen_avgpool`` for ``layer``, ``ew`` elements per beat in and out; a reciprocal that
+    varies per output position (border windows with ``count_include_pad = 0``) becomes the ROM
+    ``<prefix>_recip.mem`` (prefix: the layer name as an identifier), OH*OW unsigned words, line
+    ``oh*OW + ow``."""
     module = "fpgagen_avgpool"
-    g = _geometry(q, layer, module, "avgpool", reciprocal=True)
+    g = _geometry(q, layer, module, "avgpool", reciprocal=True, ew=ew)
     rq = requant_params(layer)
     x_fmt, y_fmt = layer.in_fmts[0], layer.out_fmt
     recip = np.asarray(layer.params.recip, np.int64)
@@ -180,17 +193,18 @@ def avgpool_instance(q: QGraph, layer: QLayer, prefix: str | None = None) -> Rtl
         **recip_params,
         **rq,
     }
-    cycles = pool_cycles(g["C"], g["H"], g["W"], g["OH"], g["OW"])
+    cycles = _cycles(g)
     describe = (f"avgpool {_geo_text(g)}, in {x_fmt} out {y_fmt}, {recip_text} ({layer.params.recip_bits} bits), "
                 f"acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]{leaky_text(layer)}, "
                 f"line buffer {buffer_words(g)} sums, {cycles} cycles/frame")
     return RtlInstance(module, params, mems, cycles, describe)
 
 
-def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
-    """``fpgagen_gap`` for ``layer``: per-channel sum over H*W times the scalar ``recip``."""
+def gap_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
+    """``fpgagen_gap`` for ``layer``: per-channel sum over H*W times the scalar ``recip``, ``ew``
+    elements per beat in and out."""
     module = "fpgagen_gap"
-    g = _geometry(q, layer, module, "gap", reciprocal=True)
+    g = _geometry(q, layer, module, "gap", reciprocal=True, ew=ew)
     recip = np.asarray(layer.params.recip, np.int64)
     if recip.ndim != 0:
         raise BackendError(f"{where(layer)}: a global average pool has one reciprocal, got shape {recip.shape}")
@@ -206,6 +220,7 @@ def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
         "IN_SIGNED": int(x_fmt.signed),
         "OUT_WIDTH": y_fmt.word,
         "C": g["C"],
+        **ew_params(g["EW"]),
         "H": g["H"],
         "W": g["W"],
         "ACC_WIDTH": acc_width,
@@ -213,8 +228,8 @@ def gap_instance(q: QGraph, layer: QLayer) -> RtlInstance:
         "RECIP": recip,
         **rq,
     }
-    cycles = pool_cycles(g["C"], g["H"], g["W"], 1, 1)
-    describe = (f"gap {g['C']}x{g['H']}x{g['W']} -> {g['C']}, in {x_fmt} out {y_fmt}, recip {recip} "
+    cycles = pool_cycles(g["C"], g["H"], g["W"], 1, 1, g["EW"])
+    describe = (f"gap {g['C']}x{g['H']}x{g['W']} -> {g['C']}{ew_text(g['EW'])}, in {x_fmt} out {y_fmt}, recip {recip} "
                 f"({layer.params.recip_bits} bits), acc s{acc_width}, shift {layer.shift}, clamp [{layer.lo}, {layer.hi}]"
                 f"{leaky_text(layer)}, "
                 f"{cycles} cycles/frame")
@@ -237,12 +252,13 @@ def _pool_out(p: dict) -> tuple[int, int]:
 
 
 def _pool_window(p: dict, dw: int) -> Memory:
-    """fpgagen_pool_window: NS x NJ banks of WPB*C partial results."""
+    """fpgagen_pool_window: NS x NJ banks of WPB*C/EW words of EW partial results of ``dw`` bits."""
     oh, ow = _pool_out(p)
     g = dict(p, OH=oh, OW=ow)
     nj = min((p["KW"] + p["SW"] - 1) // p["SW"], ow)
     wpb = -(-ow // nj)
-    return Memory("window", "buffer", wpb * p["C"], dw, pool_slots(g) * nj)
+    ew = p.get("EW", 1)
+    return Memory("window", "buffer", wpb * (p["C"] // ew), dw * ew, pool_slots(g) * nj)
 
 
 def _pool_holds(p: dict) -> int:
@@ -259,12 +275,12 @@ def _gap_holds(p: dict) -> int:
 
 @model_of("fpgagen_maxpool", holds=_pool_holds)
 def maxpool_memories(p: dict) -> list[Memory]:
-    return [_pool_window(p, p["IN_WIDTH"]), out_fifo(p["IN_WIDTH"])]
+    return [_pool_window(p, p["IN_WIDTH"]), out_fifo(p.get("EW", 1) * p["IN_WIDTH"])]
 
 
 @model_of("fpgagen_avgpool", holds=_pool_holds)
 def avgpool_memories(p: dict) -> list[Memory]:
-    out = [_pool_window(p, p["IN_WIDTH"] + 1 + clog2(p["KH"] * p["KW"])), out_fifo(p["OUT_WIDTH"])]
+    out = [_pool_window(p, p["IN_WIDTH"] + 1 + clog2(p["KH"] * p["KW"])), out_fifo(p.get("EW", 1) * p["OUT_WIDTH"])]
     if p.get("RECIP_ROM"):
         oh, ow = _pool_out(p)
         out.append(Memory("rrom", "rom", oh * ow, p["RECIP_WIDTH"]))

@@ -116,12 +116,14 @@ PIPELINE_ELEMENTS = 4
 
 def holds(module: str, p: dict) -> int:
     """Input elements one instance of ``module`` may take beyond what its outputs so far account for
-    (its model's ``holds``, else the words of its buffers), plus :data:`PIPELINE_ELEMENTS`: what
-    sizes the FIFO of a join input whose parallel branch goes through the instance."""
+    (its model's ``holds``, in elements, else the words of its buffers, EW elements a word on a
+    wide stream), plus :data:`PIPELINE_ELEMENTS` registers (of EW elements each): what sizes the
+    FIFO of a join input whose parallel branch goes through the instance."""
     model = _model(module)
+    ew = int(p.get("EW", 1))
     if model.holds is not None:
-        return int(model.holds(p)) + PIPELINE_ELEMENTS
-    return sum(m.depth * m.count for m in model.memories(p) if m.kind == "buffer") + PIPELINE_ELEMENTS
+        return int(model.holds(p)) + PIPELINE_ELEMENTS * ew
+    return (sum(m.depth * m.count for m in model.memories(p) if m.kind == "buffer") + PIPELINE_ELEMENTS) * ew
 
 
 #: block RAM shapes per device family, (depth, width) per aspect ratio
@@ -281,15 +283,37 @@ PACKING: dict[str, dict[str, float]] = {
 }
 
 
+#: wide streams (parameter EW > 1): the share of a streaming module's logic that is repeated per
+#: lane (datapath registers, comparators, adders, requantizers; the control is not), so an
+#: instance of EW lanes costs (1 + share * (EW - 1)) times its EW = 1 estimate. Measured with Yosys
+#: 0.70 synth_ice40 -dsp at EW 1 and 4 (2026-12-03): fpgagen_add (LENGTH 64) 66 -> 183 LUTs, 49 ->
+#: 146 flip-flops; fpgagen_maxpool (8x8x8, 2x2 stride 2) 269 -> 483 LUTs, 164 -> 348 flip-flops
+#: (hdl_tests/test_pool.py checks both); the others are estimates by likeness (act and concat:
+#: requantizers like add; avgpool and gap: a multiplier and a requantizer per lane over the window
+#: engine; pad and resize: data registers only). A module not listed (conv2d, dense: their models
+#: count their parallelism) is not scaled.
+LANE_SHARE = {"add": 0.6, "act": 0.6, "concat": 0.6, "maxpool": 0.3, "avgpool": 0.5, "gap": 0.5, "pad": 0.3,
+              "resize": 0.3}
+
+
+def lane_factor(module: str, p: dict) -> float:
+    """How many times its EW = 1 logic one instance of ``module`` with parameters ``p`` takes."""
+    ew = int(p.get("EW", 1))
+    return 1.0 + LANE_SHARE.get(module.removeprefix("fpgagen_"), 0.0) * (ew - 1)
+
+
 def logic(module: str, p: dict, family: str) -> tuple[float, float]:
     """Estimated LUTs and flip-flops of one instance of library ``module`` on ``family`` (LUT4 on
     the iCE40 and the ECP5, LUT6 on the 7-series), as ``fpgagen synth`` counts them: a linear
-    model of the instance's parameters (:func:`logic_terms`, :data:`LOGIC`, :data:`PACKING`)."""
+    model of the instance's parameters (:func:`logic_terms`, :data:`LOGIC`, :data:`PACKING`),
+    fitted at one element per beat, scaled by :func:`lane_factor` for a wide stream."""
     coef = LOGIC[family].get(module.removeprefix("fpgagen_"))
     if coef is None:
         raise KeyError(f"no LUT/FF model of {module} for {family}: run tools/fit_logic.py")
-    t = logic_terms(module, p, family)
+    lanes = lane_factor(module, p)
+    t = logic_terms(module, {k: v for k, v in p.items() if k != "EW"}, family)
     lut = sum(c * t[k] for k, c in coef["lut"].items())
     ff = sum(c * t[k] for k, c in coef["ff"].items())
+    lut, ff = lut * lanes, ff * lanes
     pk = PACKING[family]
     return pk["lut"] * lut + pk["ff"] * ff, pk["ff_ff"] * ff
