@@ -165,7 +165,7 @@ def test_device_table_is_in_the_readme():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for d in device_table():
         row = (f"| `{d['name']}` | {d['part']} | {d['luts']:,} | {d['ffs']:,} | {d['dsps']} {d['dsp_kind']} | "
-               f"{d['brams']} x {d['bram_bits'] // 1024} kbit {d['bram_kind']} |")
+               f"{d['int8_per_dsp']} | {d['brams']} x {d['bram_bits'] // 1024} kbit {d['bram_kind']} |")
         assert row in readme, row
 
 
