@@ -253,7 +253,8 @@ SCHEMA: dict = {
                         None, _choice(tuple(DEVICES))),
         "clock_mhz": Field("Target clock in MHz (default: the device's, see the device table).", None,
                            _number(0.0, 2000.0, nonzero=True)),
-        "multipliers": Field("Multiplier budget of the Verilog design (default: the device's DSP blocks).",
+        "multipliers": Field("Multiplier budget of the Verilog design in int8 products (default: the device's "
+                             "DSP blocks x its int8 products per block, see the device table).",
                              None, _int_range(1, 1 << 20)),
         "luts": Field("LUT budget (default: the device's LUTs).", None, _int_range(1, 1 << 30)),
         "memory_bits": Field("Memory bits the Verilog design's ROMs (weights, biases) and buffers (line buffers, "

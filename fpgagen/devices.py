@@ -3,8 +3,11 @@
 Figures are from the vendors' family data sheets: Lattice iCE40 UltraPlus (FPGA-DS-02008),
 Lattice ECP5/ECP5-5G (FPGA-DS-02012, table 1.1), AMD/Xilinx 7 Series FPGAs overview (DS180,
 tables 4 and 10: Artix-7, Zynq-7000 DS190). ``int8_per_dsp`` is how many independent 8x8
-products one DSP block computes per cycle in the datapath fpgagen generates today (one: the
-dual 8x8 mode of the SB_MAC16 and operand packing in wide multipliers are not used yet).
+products one DSP block computes per cycle in the datapath fpgagen generates: two on the iCE40,
+whose SB_MAC16 fpgagen_mac_out uses in its 8x8 mode (two products per block: ``DSP_PAIR``,
+fpgagen_mul8x8x2), one elsewhere (the open flow has no MULT9X9D for the ECP5; see the README,
+"Devices and `fpgagen synth`"). The multiplier budget of a device is ``dsps * int8_per_dsp``
+int8 products.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class Device:
 
 
 DEVICES: dict[str, Device] = {d.name: d for d in [
-    Device("ice40-up5k", "ice40", "iCE40UP5K-SG48", 5280, 5280, 8, "SB_MAC16", 1, 30, 4096, "EBR",
+    Device("ice40-up5k", "ice40", "iCE40UP5K-SG48", 5280, 5280, 8, "SB_MAC16", 2, 30, 4096, "EBR",
            4 * 256 * 1024, 39, 24.0, ("--up5k", "--package", "sg48"), "Lattice FPGA-DS-02008"),
     Device("ecp5-25f", "ecp5", "LFE5U-25F-6BG256C", 24288, 24288, 28, "MULT18X18D", 1, 56, 18432, "DP16KD",
            0, 197, 100.0, ("--25k", "--package", "CABGA256", "--speed", "6"), "Lattice FPGA-DS-02012"),

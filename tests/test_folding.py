@@ -179,6 +179,54 @@ def test_device_budget_and_target_fps(quantized):
     assert b.folding.interval <= 24e6 // 20000
 
 
+def test_two_products_per_dsp_block_on_the_up5k(quantized):
+    """The UP5K's SB_MAC16 computes two int8 products (int8_per_dsp 2): its budget is 16
+    products, a layer's products take whole blocks (an odd count costs one more; a layer whose
+    words are wider than 8 bits cannot pair: a block per product), and ``parallelism: auto`` fills
+    the 8 blocks: faster than the one-product-per-block budget of 8, every layer paired, the DSP
+    blocks of the estimate (ceil(products / 2) per layer) within the device's."""
+    from fpgagen.backends.folding import product_cost
+    from fpgagen.backends.verilog import estimate_resources, plan_design
+    from fpgagen.devices import DEVICES
+
+    assert DEVICES["ice40-up5k"].int8_per_dsp == 2
+    assert {d.int8_per_dsp for n, d in DEVICES.items() if n != "ice40-up5k"} == {1}
+    q = quantized["digits_cnn"]
+    c = cfg_of("digits_cnn")
+    c["hardware"]["device"] = "ice40-up5k"
+    cost = product_cost(c, q)
+    conv1 = q.layers[0].name
+    assert [cost(conv1, m) for m in (1, 2, 3, 4, 5)] == [2, 2, 4, 4, 6]
+    wide = q.layers[0].in_fmts[0]
+    q.layers[0].in_fmts[0] = type(wide)(wide.signed, 16, wide.frac)
+    try:
+        assert [product_cost(c, q)(conv1, m) for m in (1, 3)] == [2, 6]  # 16-bit inputs: one product per block
+    finally:
+        q.layers[0].in_fmts[0] = wide
+    c["hardware"]["device"] = "ecp5-25f"
+    assert [product_cost(c, q)(conv1, m) for m in (1, 3)] == [1, 3]
+    # options by cost: never two of one cost (the slower of equal cost is dominated)
+    costs = [cost(conv1, o.multipliers) for o in options(q, q.layers[0], None, lambda m: cost(conv1, m))]
+    assert costs == sorted(set(costs))
+
+    raw = yaml.safe_load((CONFIGS / "digits_cnn.yaml").read_text())
+    raw.update(targets=[], parallelism="auto", hardware={"device": "ice40-up5k"})
+    raw["data"].update(validation=None, samples=128)
+    b = run_quantization(resolve_config(raw, "digits_cnn.yaml", CONFIGS, "digits_cnn"), progress=False)
+    assert b.cfg["hardware"]["multipliers"] == 16  # the device's budget: 8 blocks x 2 products
+    assert b.folding.how == "fastest within 16 multipliers and the ice40-up5k's block RAMs (estimated)"
+    raw["hardware"]["multipliers"] = 8
+    one = run_quantization(resolve_config(raw, "digits_cnn.yaml", CONFIGS, "digits_cnn"), progress=False)
+    assert b.folding.interval < one.folding.interval
+    d = plan_design(b.qgraph, b.cfg)
+    mac = [i for i in d.instances if i.module in ("fpgagen_conv2d", "fpgagen_dense")]
+    assert mac and all(dict(i.params)["DSP_PAIR"] == "1" for i in mac)
+    r = estimate_resources(d, b.cfg["hardware"])
+    blocks = sum(-(-math.prod(f) // 2) for f in b.folding.layers.values())
+    assert r["total"]["dsps"] == blocks <= 8 and r["available"]["dsps"] == 8 and r["fits"]
+    assert r["total"]["multipliers"] == b.folding.multipliers <= 16
+
+
 def test_saved_config_repeats_the_folding_and_simulation_agrees(tmp_path):
     from fpgagen.flow import verify
 

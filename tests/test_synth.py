@@ -58,9 +58,11 @@ def test_places_and_routes(small, capsys, dev):
     assert r["device"] == dev and r["clock_mhz"] == DEVICES[dev].clock_mhz
     assert r["routed"] is True and r["fits"] is True
     assert r["fmax_mhz"] > 0 and r["met"] == (r["fmax_mhz"] >= r["clock_mhz"])
-    # the design instantiates 8 multipliers; Yosys puts each in a DSP block or (the pipelined
-    # mac_out's small products, on the iCE40) in LUTs: never more DSPs than multipliers
+    # the design instantiates 8 multipliers; Yosys puts each in a DSP block (or in LUTs): never
+    # more DSPs than multipliers; on the iCE40 two per SB_MAC16 (fpgagen_mul8x8x2), 4 blocks
     assert r["estimate"]["multipliers"] == 2 * 2 + 2 * 2
+    if dev == "ice40-up5k":
+        assert r["used"]["dsp"] == r["estimate"]["dsps"] == 4 and r["yosys_cells"]["SB_MAC16"] == 4
     # block RAMs: the estimate within 25 % (or one block) of what the tools placed
     assert abs(r["estimate"]["brams"] - r["used"]["bram"]) <= max(1, 0.25 * r["used"]["bram"]), r
     assert 0 < r["used"]["dsp"] <= r["estimate"]["multipliers"]
@@ -163,22 +165,28 @@ def test_device_table_is_in_the_readme():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for d in device_table():
         row = (f"| `{d['name']}` | {d['part']} | {d['luts']:,} | {d['ffs']:,} | {d['dsps']} {d['dsp_kind']} | "
-               f"{d['brams']} x {d['bram_bits'] // 1024} kbit {d['bram_kind']} |")
+               f"{d['int8_per_dsp']} | {d['brams']} x {d['bram_bits'] // 1024} kbit {d['bram_kind']} |")
         assert row in readme, row
+
+
+def verify_netlist(config, tmp_path, capsys):
+    """``fpgagen verify CONFIG --targets verilog-netlist`` on 6 samples: 0 mismatches at the analytic
+    cycles (the netlist keeps the schedule); the output folder."""
+    out = tmp_path / "out"
+    code = cli.main(["verify", str(config), "--targets", "verilog-netlist", "--samples", "6", "-o", str(out), "--quiet"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.out + cap.err
+    r = json.loads((out / "verify.json").read_text())["verilog-netlist"]
+    assert (r["samples"], r["mismatches"]) == (6, 0)
+    assert r["cycles_per_frame"] == r["cycles_per_frame_analytic"]
+    return out
 
 
 @needs_yosys
 def test_verify_the_synthesised_netlist(small, tmp_path, capsys):
     """``--targets verilog-netlist``: the design after Yosys' generic synthesis (gates and
     flip-flops, the ROMs inside), through the same cocotb harness: every integer as the golden model."""
-    out = tmp_path / "out"
-    code = cli.main(["verify", str(small / "small.yaml"), "--targets", "verilog-netlist", "--samples", "6",
-                     "-o", str(out), "--quiet"])
-    cap = capsys.readouterr()
-    assert code == 0, cap.out + cap.err
-    r = json.loads((out / "verify.json").read_text())["verilog-netlist"]
-    assert (r["samples"], r["mismatches"]) == (6, 0)
-    assert r["cycles_per_frame"] == r["cycles_per_frame_analytic"]  # the netlist keeps the schedule
+    out = verify_netlist(small / "small.yaml", tmp_path, capsys)
     work = out / ".sim" / "verilog-netlist" / "synth"
     # what was simulated is the netlist alone: flattened generic gates, no RTL module left
     assert (work / "filelist.f").read_text().splitlines()[1:] == ["netlist.v"]
@@ -187,3 +195,30 @@ def test_verify_the_synthesised_netlist(small, tmp_path, capsys):
     stat = (work / "netlist_stat.txt").read_text()
     assert "$_DFF" in stat and "$_XOR_" in stat and "$mul" not in stat and "$mem" not in stat
     assert (out / "verilog-netlist" / "netlist.ys").read_text().count("synth -top") == 1
+    assert "SB_MAC16" not in netlist and "FPGAGEN_SB_MAC16" not in (out / "verilog-netlist" / "netlist.ys").read_text()
+
+
+@needs_yosys
+def test_the_netlist_of_sb_mac16_pairs_gives_the_golden_integers(small, tmp_path, capsys):
+    """For the UP5K the products go two per SB_MAC16 in its 8x8 mode: the netlist keeps the
+    SB_MAC16 cells fpgagen synth places (4: two layers of PE 2 x SIMD 2), with their parameters,
+    and simulates them with Yosys' own model of the cell; every integer as the golden model, at
+    the analytic cycles."""
+    raw = yaml.safe_load((small / "small.yaml").read_text())
+    raw["hardware"] = {"device": "ice40-up5k"}
+    (small / "pairs.yaml").write_text(yaml.safe_dump(raw))
+    out = verify_netlist(small / "pairs.yaml", tmp_path, capsys)
+    script = (out / "verilog-netlist" / "netlist.ys").read_text()
+    assert "read_verilog -lib +/ice40/cells_sim.v" in script and "-D FPGAGEN_SB_MAC16 " in script
+    work = out / ".sim" / "verilog-netlist" / "synth"
+    assert (work / "filelist.f").read_text().splitlines()[1:] == ["netlist.v", "sb_mac16_sim.v"]
+    netlist = (work / "netlist.v").read_text()
+    cells = re.findall(r"^\s*SB_MAC16 #\((.*?)\) ", netlist, re.S | re.M)
+    assert len(cells) == 4 and "module fpgagen_mul8x8x2" not in netlist
+    for c in cells:  # 8x8 mode, operands and products registered, the 8x8 products on O
+        for param in (".MODE_8x8(1'h1)", ".A_REG(1'h1)", ".B_REG(1'h1)", ".TOP_8x8_MULT_REG(1'h1)",
+                      ".BOT_8x8_MULT_REG(1'h1)", ".TOPOUTPUT_SELECT(2'h2)", ".BOTOUTPUT_SELECT(2'h2)", ".B_SIGNED(1'h1)"):
+            assert param in c, (param, c)
+    # the first layer's inputs are signed, the second's (after a ReLU) unsigned
+    assert sorted(re.search(r"\.A_SIGNED\(1'h(\d)\)", c).group(1) for c in cells) == ["0", "0", "1", "1"]
+    assert "module SB_MAC16" in (work / "sb_mac16_sim.v").read_text()

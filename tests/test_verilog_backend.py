@@ -982,9 +982,9 @@ def test_resource_estimates_in_the_summary(tmp_path):
     b, _ = flow.build(load_config(tmp_path / "cfg.yaml"), tmp_path / "out", progress=False)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     r = summary["hardware"]["resources"]
-    assert r["total"]["multipliers"] == 52 and r["available"] == {"multipliers": 156, "brams": 208,
-                                                                   "memory_bits": 208 * 18432, "luts": 83640,
-                                                                   "ffs": 83640}
+    assert r["total"]["multipliers"] == r["total"]["dsps"] == 52  # one product per MULT18X18D
+    assert r["available"] == {"multipliers": 156, "dsps": 156, "brams": 208, "memory_bits": 208 * 18432,
+                              "luts": 83640, "ffs": 83640}
     assert 0 < r["total"]["luts"] < 83640 and 0 < r["total"]["ffs"] < 83640  # LUTs and FFs: test_synth.py
     assert r["fits"] is True and 0 < r["total"]["brams"] <= 21  # at most one block per memory here
     rows = {row["name"]: row["resources"] for row in summary["layers"]}

@@ -201,7 +201,7 @@ def instance_counts(build, out: Path, family: str) -> list[dict]:
 
     from fpgagen.backends.verilog import filelist_sources, instance_params, plan_design
     from fpgagen.devices import DEVICES
-    from fpgagen.synth import yosys_exe
+    from fpgagen.synth import SB_MAC16_DEFINE, yosys_exe
 
     dev = DEVICES[FAMILY_DEVICE[family]]
     top = build.hardware["top"]
@@ -212,7 +212,8 @@ def instance_counts(build, out: Path, family: str) -> list[dict]:
     rel = [f"../verilog/{s}" for s in filelist_sources((out / "verilog" / "filelist.f").read_text())]
     synth = {"ice40": f"synth_ice40 -dsp -noflatten -top {top}", "ecp5": f"synth_ecp5 -noflatten -top {top}",
              "xc7": f"synth_xilinx -family xc7 -top {top}"}[family]
-    (work / "fit.ys").write_text(f"read_verilog -sv -defer {' '.join(rel)}\n{synth}\nwrite_json net.json\n")
+    define = f"-D {SB_MAC16_DEFINE} " if family == "ice40" else ""  # fpgagen_mul8x8x2 as fpgagen synth has it
+    (work / "fit.ys").write_text(f"read_verilog -sv -defer {define}{' '.join(rel)}\n{synth}\nwrite_json net.json\n")
     res = subprocess.run([yosys_exe(), "-q", "-l", "fit.log", "-s", "fit.ys"], cwd=work, capture_output=True,
                          text=True, check=False)
     if res.returncode != 0:

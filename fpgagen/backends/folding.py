@@ -15,6 +15,11 @@ add) take ``max(input elements, output elements)``.
   multipliers per layer that reach it; a layer that cannot (its stream is the bound) is an error
   naming it and the best it can do.
 
+The budget counts int8 products as a device's DSP blocks hold them (:func:`product_cost`): where a
+block computes two (``int8_per_dsp`` 2, the iCE40 SB_MAC16's 8x8 mode) a layer's products take
+whole blocks, so an odd count costs one more and a layer that cannot pair its products (wider
+than 8 bits) takes a block, two products of budget, for each.
+
 Layers set in ``parallelism.layers`` keep their setting and count against the budget. PE, SIMD
 and taps divide a layer's sizes as :mod:`fpgagen.backends.parallelism` says, PE in a grouped conv
 inside one group or over whole groups (the rule of the Verilog ``fpgagen_conv2d``, valid for HLS too).
@@ -66,15 +71,20 @@ class Option:
         return self.pe, self.simd, self.taps
 
 
-def options(q: QGraph, layer: QLayer, max_taps: int | None = None) -> list[Option]:
+def _products(m: int) -> int:
+    return m
+
+
+def options(q: QGraph, layer: QLayer, max_taps: int | None = None, cost=_products) -> list[Option]:
     """Every valid (PE, SIMD, taps) of a MAC layer (taps at most ``max_taps``) that is not
-    dominated (fewer multipliers, faster), sorted by multipliers; among equal multipliers the
-    fewer PE, then the fewer taps (the wider SIMD: a deeper, narrower ROM, one line buffer bank)."""
+    dominated (costs less of the budget, faster), sorted by cost (``cost(multipliers)``, the
+    budget they take: :func:`product_cost`); among equal costs the faster, then the fewer PE,
+    then the fewer taps (the wider SIMD: a deeper, narrower ROM, one line buffer bank)."""
     _, ins = layer_dims(q, layer)
     cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd, taps), taps)
                     for pe in layer_pe_choices(q, layer, whole_groups=True) for simd in _divisors(ins)
                     for taps in _divisors(kernel_width(layer) or 1) if max_taps is None or taps <= max_taps),
-                   key=lambda o: (o.multipliers, o.cycles, o.pe, o.taps))
+                   key=lambda o: (cost(o.multipliers), o.cycles, o.multipliers, o.pe, o.taps))
     kept: list[Option] = []
     for o in cands:
         if not kept or o.cycles < kept[-1].cycles:
@@ -83,10 +93,28 @@ def options(q: QGraph, layer: QLayer, max_taps: int | None = None) -> list[Optio
 
 
 def _cheapest(opts: list[Option], interval: int) -> Option | None:
-    for o in opts:  # sorted by multipliers, cycles falling
+    for o in opts:  # sorted by cost, cycles falling
         if o.cycles <= interval:
             return o
     return None
+
+
+def product_cost(cfg: dict, q: QGraph):
+    """``cost(layer name, multipliers)``: the multiplier budget a MAC layer's int8 products take on
+    ``hardware.device``. Where a DSP block computes ``k = int8_per_dsp`` > 1 products, a layer
+    whose products pair (:func:`fpgagen.backends.rtl.dsp_pair`) takes ``ceil(m / k)`` blocks,
+    ``k`` products of budget each, and one that cannot pair a block per product; else ``m``."""
+    from fpgagen.backends.rtl import dsp_pair
+
+    dev = DEVICES.get(cfg["hardware"].get("device") or "")
+    k = dev.int8_per_dsp if dev is not None else 1
+    pairs = {ly.name: dsp_pair(cfg, ly) for ly in q.layers if layer_dims(q, ly) is not None}
+
+    def cost(name: str, m: int) -> int:
+        if k == 1:
+            return m
+        return k * -(-m // k) if pairs[name] else k * m
+    return cost
 
 
 @dataclass
@@ -99,23 +127,25 @@ class Folding:
 
 def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
          target_cycles: int | None = None, blocks=None, block_budget: int | None = None,
-         max_taps: int | None = None) -> Folding:
+         max_taps: int | None = None, cost=None) -> Folding:
     """Per-layer (PE, SIMD, taps): the fastest within ``budget``, or the cheapest reaching ``target_cycles``
     (``fixed``: name -> (pe, simd, taps) of the layers set by hand; ``max_taps``: the most kernel
-    taps of a row any free conv layer may take, default no limit).
+    taps of a row any free conv layer may take, default no limit; ``cost(name, multipliers)``:
+    the budget a layer's multipliers take, :func:`product_cost`, default one each).
 
     With ``blocks`` (``(layer, option) -> block RAMs`` of the memories that grow with its
     parallelism) and ``block_budget`` (the blocks those may take together), an interval counts
     only where the layers' blocks fit too: each starts at its cheapest option, then the layers
     trade multipliers for blocks (a wider ROM word can pack better) while the budget allows."""
     fixed = fixed or {}
+    cost_of = cost or (lambda name, m: m)
     mac_layers = [ly for ly in q.layers if layer_dims(q, ly) is not None]
     free = [ly for ly in mac_layers if ly.name not in fixed]
-    opts = {ly.name: options(q, ly, max_taps) for ly in free}
+    opts = {ly.name: options(q, ly, max_taps, lambda m, n=ly.name: cost_of(n, m)) for ly in free}
     by_name = {ly.name: ly for ly in free}
 
     def pick(interval: int) -> dict | None:
-        """name -> Option for ``interval``: the fewest multipliers, then blocks traded in."""
+        """name -> Option for ``interval``: the least budget, then blocks traded in."""
         chosen = {}
         for ly in free:
             o = _cheapest(opts[ly.name], interval)
@@ -125,7 +155,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
         if blocks is None or block_budget is None:
             return chosen
         cost = {n: blocks(by_name[n], o) for n, o in chosen.items()}
-        mults = fixed_mults + sum(o.multipliers for o in chosen.values())
+        mults = fixed_mults + sum(cost_of(n, o.multipliers) for n, o in chosen.items())
         while sum(cost.values()) > block_budget:
             best = None  # (blocks saved per extra multiplier, name, option, its blocks)
             for n, cur in chosen.items():
@@ -133,7 +163,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
                     if o.cycles > interval or o == cur:
                         continue
                     b = blocks(by_name[n], o)
-                    extra = o.multipliers - cur.multipliers
+                    extra = cost_of(n, o.multipliers) - cost_of(n, cur.multipliers)
                     if b >= cost[n] or (budget is not None and mults + extra > budget):
                         continue
                     score = (cost[n] - b) / max(extra, 0.5)
@@ -142,17 +172,17 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
             if best is None:
                 return None
             _, n, o, b = best
-            mults += o.multipliers - chosen[n].multipliers
+            mults += cost_of(n, o.multipliers) - cost_of(n, chosen[n].multipliers)
             chosen[n], cost[n] = o, b
         return chosen
     floor = max([layer_cycles(q, ly) for ly in q.layers if layer_dims(q, ly) is None] +
                 [layer_cycles(q, ly, *fixed[ly.name]) for ly in mac_layers if ly.name in fixed] +
                 [opts[ly.name][-1].cycles for ly in free] + [1])
-    fixed_mults = sum(math.prod(f) for f in fixed.values())
+    fixed_mults = sum(cost_of(n, math.prod(f)) for n, f in fixed.items())
 
-    def cost(interval: int) -> int | None:
+    def total(interval: int) -> int | None:
         chosen = pick(interval)
-        return None if chosen is None else fixed_mults + sum(o.multipliers for o in chosen.values())
+        return None if chosen is None else fixed_mults + sum(cost_of(n, o.multipliers) for n, o in chosen.items())
 
     if target_cycles is not None:
         if target_cycles < floor:
@@ -166,7 +196,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
         if budget is None:
             raise ConfigError("parallelism: auto needs a budget or a target: hardware.device, hardware.multipliers "
                               "or parallelism.multipliers, or parallelism.target_cycles / target_fps")
-        least = cost(max(opt[0].cycles for opt in opts.values()) if opts else floor)
+        least = total(max(opt[0].cycles for opt in opts.values()) if opts else floor)
         if least is not None and least > budget or fixed_mults > budget:
             raise BackendError(
                 f"parallelism: even one multiplier per layer needs {max(least or 0, fixed_mults)} multipliers, "
@@ -176,7 +206,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
         lo, hi = 0, len(cands) - 1  # cost falls as the interval grows: the first that fits
         while lo < hi:
             mid = (lo + hi) // 2
-            c = cost(cands[mid])
+            c = total(cands[mid])
             if c is not None and c <= budget:
                 hi = mid
             else:
@@ -234,15 +264,18 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
         if not clock:
             raise ConfigError("parallelism.target_fps: needs a clock: set hardware.clock_mhz or hardware.device")
         target = int(clock * 1e6 // par["target_fps"])
+    cost = product_cost(cfg, q)
     if not par.get("auto"):
         if budget is not None:
             used = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in q.layers
                     if layer_dims(q, ly) is not None}
-            total = sum(math.prod(f) for f in used.values())
+            total = sum(cost(n, math.prod(f)) for n, f in used.items())
             if total > budget:
                 big = max(used, key=lambda n: math.prod(used[n]))
+                products = sum(math.prod(f) for f in used.values())
+                as_blocks = "" if total == products else f" of budget (its {products} products in DSP blocks)"
                 raise BackendError(
-                    f"parallelism: the design needs {total} multipliers, more than the budget of {budget} "
+                    f"parallelism: the design needs {total} multipliers{as_blocks}, more than the budget of {budget} "
                     f"({'parallelism.multipliers' if par.get('multipliers') else 'hardware.multipliers'}); the "
                     f"largest is layer {big!r} with {folding_text(used[big])} = "
                     f"{math.prod(used[big])}; use parallelism: auto or smaller pe/simd/taps")
@@ -252,11 +285,12 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
         if ly.name in (par.get("layers") or {}):
             fixed[ly.name] = layer_folding(cfg, q, ly, whole_groups=True)
     blocks, block_budget = _block_model(cfg, q, fixed)
-    f = fold(q, fixed, None if target is not None else budget, target, blocks, block_budget, par.get("taps"))
+    f = fold(q, fixed, None if target is not None else budget, target, blocks, block_budget, par.get("taps"), cost)
     if block_budget is not None:
         f.how += f" and the {hw['device']}'s block RAMs (estimated)"
-    if target is not None and budget is not None and f.multipliers > budget:
-        raise BackendError(f"parallelism: reaching {target} cycles/frame needs {f.multipliers} multipliers, more "
+    need = sum(cost(n, math.prod(fo)) for n, fo in f.layers.items())
+    if target is not None and budget is not None and need > budget:
+        raise BackendError(f"parallelism: reaching {target} cycles/frame needs {need} multipliers, more "
                            f"than the budget of {budget}")
     # the saved config names every layer's folding and no longer folds: it repeats exactly
     par["layers"] = {name: dict(zip(("pe", "simd", "taps"), fo)) for name, fo in f.layers.items()}

@@ -422,7 +422,7 @@ def instance_params(inst: Instance) -> dict:
 
 
 def estimate_resources(d: Design, hw: dict) -> dict:
-    """Multipliers, ROM and buffer bits, LUTs and flip-flops per layer and in total, and (with
+    """Multipliers, DSP blocks, ROM and buffer bits, LUTs and flip-flops per layer and in total, and (with
     ``hardware.device``) block RAMs against the device's capacity: estimates before synthesis (see
     :mod:`fpgagen.backends.rtl.resources`; the multiplier budget is checked by the folding, the
     LUT budget by :func:`check_lut_budget`). LUTs and flip-flops are the device family's (LUT4
@@ -433,14 +433,14 @@ def estimate_resources(d: Design, hw: dict) -> dict:
     dev = DEVICES.get(hw.get("device") or "")
     family = dev.family if dev is not None else "ice40"
     layers: dict[str, dict] = {}
-    total = {"multipliers": 0, "rom_bits": 0, "buffer_bits": 0, "memories": 0, "luts": 0.0, "ffs": 0.0}
+    total = {"multipliers": 0, "dsps": 0, "rom_bits": 0, "buffer_bits": 0, "memories": 0, "luts": 0.0, "ffs": 0.0}
     if dev is not None:
         total["brams"] = 0
     for inst in d.instances:
         p = instance_params(inst)
         mems = res.memories(inst.module, p)
         luts, ffs = res.logic(inst.module, p, family)
-        row = {"multipliers": res.multipliers(inst.module, p),
+        row = {"multipliers": res.multipliers(inst.module, p), "dsps": res.dsp_blocks(inst.module, p),
                "rom_bits": sum(m.bits for m in mems if m.kind == "rom"),
                "buffer_bits": sum(m.bits for m in mems if m.kind == "buffer"),
                "memories": sum(m.count for m in mems), "luts": luts, "ffs": ffs}
@@ -462,9 +462,9 @@ def estimate_resources(d: Design, hw: dict) -> dict:
            "total": total, "layers": layers}
     if dev is not None:
         out["device"] = dev.name
-        out["available"] = {"multipliers": dev.dsps * dev.int8_per_dsp, "brams": dev.brams,
+        out["available"] = {"multipliers": dev.dsps * dev.int8_per_dsp, "dsps": dev.dsps, "brams": dev.brams,
                             "memory_bits": dev.memory_bits, "luts": dev.luts, "ffs": dev.ffs}
-        out["fits"] = (total["multipliers"] <= out["available"]["multipliers"]
+        out["fits"] = (total["multipliers"] <= out["available"]["multipliers"] and total["dsps"] <= dev.dsps
                        and total["brams"] <= dev.brams and total["luts"] <= dev.luts and total["ffs"] <= dev.ffs)
     if hw.get("luts"):
         out.setdefault("available", {})["luts"] = int(hw["luts"])

@@ -91,6 +91,7 @@ module fpgagen_conv2d #(
     parameter integer ALIGN_MAX   = 0,     // per-channel weight formats: the largest pre-alignment (fpgagen_mac_out)
     parameter integer ALIGN_BITS  = 1,     // bits of one ALIGN entry
     parameter [CO*ALIGN_BITS-1:0] ALIGN = {CO*ALIGN_BITS{1'b0}},  // channel c's left shift SHIFT - s_c at [c*ALIGN_BITS +: ALIGN_BITS]
+    parameter integer DSP_PAIR    = 0,     // 1: two products per fpgagen_mul8x8x2 (fpgagen_mac_out)
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
     parameter         BIAS_FILE   = "bias.mem"      // $readmemh file of the bias ROM
 ) (
@@ -828,7 +829,8 @@ module fpgagen_conv2d #(
         .CHANNELS(CO),
         .ALIGN_MAX(ALIGN_MAX),
         .ALIGN_BITS(ALIGN_BITS),
-        .ALIGN(ALIGN)
+        .ALIGN(ALIGN),
+        .DSP_PAIR(DSP_PAIR)
     ) u_mac (
         .clk(clk),
         .rst(rst),

@@ -26,6 +26,11 @@
 // marks the last of every N_OUT outputs. With a fused LeakyRelu (LEAKY = 1) the product
 // fpgagen_leaky_pre forms is registered before the rounding (one more cycle). Latency from a
 // group's last chunk on valid to its first output on m_axis: LV + 5 cycles (LV + 6 with LEAKY).
+//
+// DSP_PAIR = 1 (inputs and weights of at most 8 bits): the products k = p*SIMD + s are computed
+// in pairs (2j, 2j+1) by fpgagen_mul8x8x2, two per iCE40 SB_MAC16 in its 8x8 mode (the last alone
+// when PE*SIMD is odd), whose input and product registers are stages R and P: the same
+// timing and results as the products of the `*` branch (DSP_PAIR = 0).
 `default_nettype none
 
 module fpgagen_mac_out #(
@@ -50,7 +55,8 @@ module fpgagen_mac_out #(
     parameter integer CHANNELS   = 1,     // output channels of one pixel (PE divides it): the period of the groups
     parameter integer ALIGN_MAX  = 0,     // per-channel weight formats: the largest pre-alignment (0: per-tensor)
     parameter integer ALIGN_BITS = 1,     // bits of one ALIGN entry (>= clog2(ALIGN_MAX + 1))
-    parameter [CHANNELS*ALIGN_BITS-1:0] ALIGN = {CHANNELS*ALIGN_BITS{1'b0}}  // channel c's left shift at [c*ALIGN_BITS +: ALIGN_BITS]
+    parameter [CHANNELS*ALIGN_BITS-1:0] ALIGN = {CHANNELS*ALIGN_BITS{1'b0}},  // channel c's left shift at [c*ALIGN_BITS +: ALIGN_BITS]
+    parameter integer DSP_PAIR   = 0      // 1: two products per fpgagen_mul8x8x2 (IN_WIDTH, W_WIDTH <= 8)
 ) (
     input  wire                         clk,
     input  wire                         rst,     // synchronous, active high
@@ -104,6 +110,9 @@ module fpgagen_mac_out #(
     localparam [EB-1:0]  E_LAST = PE_LAST_I[EB-1:0];
     localparam [RA-1:0]  R_LAST = NR_LAST_I[RA-1:0];
     localparam [RB-1:0]  NR_C   = NR[RB-1:0];
+    localparam integer NK   = PE * SIMD;                         // products per cycle
+    localparam integer NPR  = (NK + 1) / 2;                      // their pairs (DSP_PAIR)
+    localparam integer PPW  = (DSP_PAIR != 0) ? 2 * NPR * 16 : 16;  // the pairs' products
 
     // nodes of one output's tree: level 0 the NL leaves, level l+1 half of level l (rounded up)
     function integer level_nodes(input integer l);
@@ -132,11 +141,15 @@ module fpgagen_mac_out #(
         if (ALIGN_MAX < 0 || (ALIGN_MAX > 0 && (CHANNELS % PE != 0 || ALIGN_BITS < $clog2(ALIGN_MAX + 1))))
             $error("fpgagen_mac_out %m: ALIGN_MAX %0d needs PE %0d dividing CHANNELS %0d and ALIGN_BITS %0d >= %0d",
                    ALIGN_MAX, PE, CHANNELS, ALIGN_BITS, $clog2(ALIGN_MAX + 1));
+        if (DSP_PAIR != 0 && (IN_WIDTH > 8 || W_WIDTH > 8))
+            $error("fpgagen_mac_out %m: DSP_PAIR needs IN_WIDTH %0d and W_WIDTH %0d <= 8", IN_WIDTH, W_WIDTH);
     end
 
     // ---- stage R: input registers ------------------------------------------------------------
+    /* verilator lint_off UNUSEDSIGNAL */  // with DSP_PAIR the pairs register their own x and w
     reg [XG*SIMD*IN_WIDTH-1:0] x_r;
     reg [PE*SIMD*W_WIDTH-1:0] w_r;
+    /* verilator lint_on UNUSEDSIGNAL */
     reg [PE*BIAS_WIDTH-1:0]   bias_r;
     reg                       v_r, f_r, l_r;
     // control along the leaves (index 0) and the adder levels (index l): valid, first, last
@@ -181,15 +194,65 @@ module fpgagen_mac_out #(
     end
     wire [PE*OUT_WIDTH-1:0] y;
 
-    genvar gp, gs, gl, gi;
+    genvar gp, gs, gl, gi, gk;
     generate
+        // DSP_PAIR: product k (= p*SIMD + s, exact in 16 bits) at [k*16 +: 16], two per pair
+        /* verilator lint_off UNUSEDSIGNAL */  // an odd pair's top product; all of it without DSP_PAIR
+        wire [PPW-1:0] pp;
+        /* verilator lint_on UNUSEDSIGNAL */
+        if (DSP_PAIR != 0) begin : g_pairs
+            wire [2*NPR*8-1:0] xo, wo;  // the 8-bit operands of product k at [k*8 +: 8]
+            for (gk = 0; gk < 2 * NPR; gk = gk + 1) begin : g_op
+                if (gk < NK) begin : g_used
+                    // product gk's input element: lane gk / SIMD reads input group (gk / SIMD) / (PE / XG)
+                    wire [IN_WIDTH-1:0] xv = x[(((gk / SIMD) / (PE / XG))*SIMD + gk % SIMD)*IN_WIDTH +: IN_WIDTH];
+                    wire [W_WIDTH-1:0]  wv = w[gk*W_WIDTH +: W_WIDTH];
+                    if (IN_WIDTH < 8) begin : g_xext
+                        assign xo[gk*8 +: 8] = {{(8-IN_WIDTH){(IN_SIGNED != 0) && xv[IN_WIDTH-1]}}, xv};
+                    end else begin : g_x8
+                        assign xo[gk*8 +: 8] = xv;
+                    end
+                    if (W_WIDTH < 8) begin : g_wext
+                        assign wo[gk*8 +: 8] = {{(8-W_WIDTH){wv[W_WIDTH-1]}}, wv};
+                    end else begin : g_w8
+                        assign wo[gk*8 +: 8] = wv;
+                    end
+                end else begin : g_none  // the top half of an odd pair multiplies 0
+                    assign xo[gk*8 +: 8] = 8'd0;
+                    assign wo[gk*8 +: 8] = 8'd0;
+                end
+            end
+            for (gk = 0; gk < NPR; gk = gk + 1) begin : g_pair
+                fpgagen_mul8x8x2 #(
+                    .A_SIGNED(IN_SIGNED),
+                    .B_SIGNED(1)
+                ) u_mul (
+                    .clk(clk),
+                    .a_hi(xo[(2*gk+1)*8 +: 8]),
+                    .b_hi(wo[(2*gk+1)*8 +: 8]),
+                    .a_lo(xo[2*gk*8 +: 8]),
+                    .b_lo(wo[2*gk*8 +: 8]),
+                    .p_hi(pp[(2*gk+1)*16 +: 16]),
+                    .p_lo(pp[2*gk*16 +: 16])
+                );
+            end
+        end else begin : g_nopairs
+            assign pp = {PPW{1'b0}};
+        end
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
             /* verilator lint_off UNUSEDSIGNAL */  // sign bits above a node's exact width
             wire [NT*SUMW-1:0] nd /* verilator split_var */;  // node n at [n*SUMW +: SUMW], sign-extended
             /* verilator lint_on UNUSEDSIGNAL */
             for (gs = 0; gs < NL; gs = gs + 1) begin : g_leaf
-                reg [LW-1:0] r;
-                if (gs < SIMD) begin : g_mul
+                if (gs < SIMD && DSP_PAIR != 0) begin : g_pmul  // registered in its pair
+                    localparam integer K = gp*SIMD + gs;
+                    if (SUMW > 16) begin : g_sext
+                        assign nd[gs*SUMW +: SUMW] = {{(SUMW-16){pp[K*16 + 15]}}, pp[K*16 +: 16]};
+                    end else begin : g_trunc  // the product fits PW <= SUMW bits
+                        assign nd[gs*SUMW +: SUMW] = pp[K*16 +: SUMW];
+                    end
+                end else if (gs < SIMD) begin : g_mul
+                    reg [LW-1:0] r;
                     wire [IN_WIDTH-1:0] xr = x_r[((gp / (PE / XG))*SIMD + gs)*IN_WIDTH +: IN_WIDTH];
                     wire [W_WIDTH-1:0]  wr = w_r[(gp*SIMD + gs)*W_WIDTH +: W_WIDTH];
                     wire                xsign = (IN_SIGNED != 0) && xr[IN_WIDTH-1];
@@ -197,12 +260,14 @@ module fpgagen_mac_out #(
                     wire signed [PW-1:0] we = $signed({{(PW-W_WIDTH){wr[W_WIDTH-1]}}, wr});
                     wire signed [PW-1:0] prod = xe * we;
                     always @(posedge clk) `FPGAGEN_MAC_HOLD(v_r) r <= {{(LW-PW+1){prod[PW-1]}}, prod[PW-2:0]};
+                    assign nd[gs*SUMW +: SUMW] = {{(SUMW-LW+1){r[LW-1]}}, r[LW-2:0]};
                 end else begin : g_bias
+                    reg [LW-1:0] r;
                     wire [BIAS_WIDTH-1:0] br = bias_r[gp*BIAS_WIDTH +: BIAS_WIDTH];
                     always @(posedge clk)
                         `FPGAGEN_MAC_HOLD(v_r) r <= f_r ? {{(LW-BIAS_WIDTH+1){br[BIAS_WIDTH-1]}}, br[BIAS_WIDTH-2:0]} : {LW{1'b0}};
+                    assign nd[gs*SUMW +: SUMW] = {{(SUMW-LW+1){r[LW-1]}}, r[LW-2:0]};
                 end
-                assign nd[gs*SUMW +: SUMW] = {{(SUMW-LW+1){r[LW-1]}}, r[LW-2:0]};
             end
             for (gl = 1; gl <= LV; gl = gl + 1) begin : g_lv
                 for (gi = 0; gi < level_nodes(gl); gi = gi + 1) begin : g_n

@@ -233,8 +233,26 @@ def check_parallelism(layer, pe, simd, outputs: tuple[int, str], inputs: tuple[i
             raise BackendError(f"{where(layer)}: {what} {value} must divide the layer's {size} {unit}")
 
 
+def weight_word(layer) -> int:
+    """Bits of one weight in the ROMs of the MAC layers: two's complement words (an unsigned
+    weight format takes one bit more)."""
+    return layer.w_fmt.word + (0 if layer.w_fmt.signed else 1)
+
+
+def dsp_pair(cfg, layer) -> bool:
+    """Whether ``layer``'s products go two per DSP block (fpgagen_mac_out's ``DSP_PAIR``): on a
+    device of ``hardware.device`` whose DSP blocks compute two int8 products (``int8_per_dsp`` 2:
+    the iCE40 SB_MAC16 in its 8x8 mode, fpgagen_mul8x8x2), when the layer's inputs and weight
+    words are at most 8 bits (what one 8x8 half multiplies)."""
+    from fpgagen.devices import DEVICES
+
+    dev = DEVICES.get(((cfg or {}).get("hardware") or {}).get("device") or "")
+    return (dev is not None and dev.family == "ice40" and dev.int8_per_dsp == 2
+            and layer.in_fmts[0].word <= 8 and weight_word(layer) <= 8)
+
+
 def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix: str, words: str,
-               layout: str, taps: int = 1) -> tuple[dict, dict]:
+               layout: str, taps: int = 1, pairs: bool = False) -> tuple[dict, dict]:
     """Parameters and ROM files of the multiply-accumulate layers ``fpgagen_dense`` and
     ``fpgagen_conv2d`` (which share ``fpgagen_mac_out``), after :func:`check_mac_layer` and
     :func:`check_parallelism`.
@@ -243,7 +261,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
     at the LSB end; ``geometry``: the module's size parameters, placed between the widths and PE;
     ``words`` / ``layout``: the weight ROM's word count and line layout for its header; ``taps``:
     fpgagen_conv2d's KU (> 1: the parameter follows SIMD, a row holds ``pe * taps * simd``
-    weights, element ``(p*taps + j)*simd + s``). Returns
+    weights, element ``(p*taps + j)*simd + s``); ``pairs``: ``DSP_PAIR`` = 1 (:func:`dsp_pair`). Returns
     (params in declaration order, ``.mem`` name -> text), the ROMs named ``<prefix>_weights.mem``
     and ``<prefix>_bias.mem``.
     """
@@ -258,7 +276,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
                            f"{MAX_ACC_WIDTH} bits fpgagen_requant takes")
     rq = requant_params(layer)
     x_fmt, w_fmt, y_fmt = layer.in_fmts[0], layer.w_fmt, layer.out_fmt
-    w_width = w_fmt.word + (0 if w_fmt.signed else 1)  # the ROM holds two's complement words
+    w_width = weight_word(layer)
     bias = np.zeros(n_out, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
     bias_width = signed_bits(int(bias.min()), int(bias.max()))
     acc_width = max(2, int(layer.acc_width))  # fpgagen_requant takes 2..64 bits
@@ -293,6 +311,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
         "ACC_WIDTH": acc_width,
         **rq,
         **align,
+        **({"DSP_PAIR": 1} if pairs else {}),
         "WEIGHT_FILE": wname,
         "BIAS_FILE": bname,
     }

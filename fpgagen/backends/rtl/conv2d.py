@@ -17,8 +17,8 @@ import numpy as np
 
 from fpgagen.backends.parallelism import layer_taps, pe_choices
 from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
-from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
-                                  mac_parallelism, where)
+from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
+                                  mac_params, mac_parallelism, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -60,9 +60,10 @@ def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
 
 
 def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | None = None,
-                    taps: int = 1) -> RtlInstance:
+                    taps: int = 1, pairs: bool = False) -> RtlInstance:
     """``fpgagen_conv2d`` for ``layer`` with ``pe`` output channels x ``simd`` input channels x
-    ``taps`` kernel taps of a row (the module's KU, dividing KW; 1 leaves KU out) per cycle.
+    ``taps`` kernel taps of a row (the module's KU, dividing KW; 1 leaves KU out) per cycle
+    (``pairs``: two products per DSP block, ``DSP_PAIR``).
 
     ROM files are named ``<prefix>_weights.mem`` and ``<prefix>_bias.mem`` (prefix: the layer
     name as an identifier). See the module header for their layout.
@@ -124,10 +125,11 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
                 "PAD_T": pads[0], "PAD_L": pads[1], "PAD_B": pads[2], "PAD_R": pads[3], "GROUPS": groups}
     if ku == 1:
         params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw}x{nk}",
-                                  f"line ((g*{kh}+ky)*{kw}+kx)*{nk}+k")
+                                  f"line ((g*{kh}+ky)*{kw}+kx)*{nk}+k", pairs=pairs)
     else:
         params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw // ku}x{nk}",
-                                  f"line ((g*{kh}+ky)*{kw // ku}+u)*{nk}+k, taps kx = u*{ku}+j", taps=ku)
+                                  f"line ((g*{kh}+ky)*{kw // ku}+u)*{nk}+k, taps kx = u*{ku}+j", taps=ku,
+                                  pairs=pairs)
     cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups, ku)
     rows = conv2d_line_rows(h, w, kernel, stride, pads)
     kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
@@ -138,14 +140,15 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
                 f"{f' x KU {ku} taps' if ku > 1 else ''}, "
                 f"line buffer {rows} rows{f' in {ku} banks' if ku > 1 else ''}"
                 f"{f' of {lanes} lanes (groups per pass)' if lanes > 1 else ''}, "
-                f"{cycles} cycles/frame")
+                f"{'two products per DSP block, ' if pairs else ''}{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
 
 @emits("conv")
 def _emit(prefix, q, layer, cfg, source):
     pe, simd = mac_parallelism(cfg, q, layer)
-    return [conv2d_instance(q, layer, pe, simd, prefix, taps=layer_taps(cfg, q, layer))], pe, simd
+    return [conv2d_instance(q, layer, pe, simd, prefix, taps=layer_taps(cfg, q, layer),
+                            pairs=dsp_pair(cfg, layer))], pe, simd
 
 
 def _conv_multipliers(p: dict) -> int:

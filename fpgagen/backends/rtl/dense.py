@@ -12,8 +12,8 @@ import numpy as np
 
 from fpgagen.backends import hwc_order
 from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
-from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, emits, leaky_text, mac_params,
-                                  mac_parallelism, where)
+from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
+                                  mac_params, mac_parallelism, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -27,8 +27,9 @@ def dense_cycles(n_in: int, n_out: int, pe: int, simd: int) -> int:
 
 
 def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stream_order=None,
-                   prefix: str | None = None) -> RtlInstance:
-    """``fpgagen_dense`` for ``layer`` with ``pe`` neurons x ``simd`` inputs per cycle.
+                   prefix: str | None = None, pairs: bool = False) -> RtlInstance:
+    """``fpgagen_dense`` for ``layer`` with ``pe`` neurons x ``simd`` inputs per cycle (``pairs``:
+    two products per DSP block, ``DSP_PAIR``).
 
     ROM files are named ``<prefix>_weights.mem`` and ``<prefix>_bias.mem`` (prefix: the layer
     name as an identifier). See the module header for their layout.
@@ -52,11 +53,11 @@ def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stre
     # line g*nk + k: weights of neurons g*pe + p for inputs k*simd + s, element (p, s) at p*simd + s
     blocks = weight.reshape(ng, pe, nk, simd).transpose(0, 2, 1, 3).reshape(ng * nk, pe * simd)
     params, mems = mac_params(layer, blocks, pe, simd, {"N_IN": n_in, "N_OUT": n_out}, prefix,
-                              f"{ng}x{nk}", f"line g*{nk}+k")
+                              f"{ng}x{nk}", f"line g*{nk}+k", pairs=pairs)
     cycles = dense_cycles(n_in, n_out, pe, simd)
     describe = (f"dense {n_in} -> {n_out}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
                 f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}, "
-                f"{cycles} cycles/frame")
+                f"{'two products per DSP block, ' if pairs else ''}{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
 
@@ -68,7 +69,7 @@ def _emit(prefix, q, layer, cfg, source):
     if carried != layer.inputs[0]:
         # the input is a flattened map travelling in HWC order: permute the weight columns
         weights = layer.weight[:, hwc_order(q.shapes[carried])]
-    return [dense_instance(q, layer, pe, simd, weights, prefix)], pe, simd
+    return [dense_instance(q, layer, pe, simd, weights, prefix, dsp_pair(cfg, layer))], pe, simd
 
 
 def _dense_multipliers(p: dict) -> int:

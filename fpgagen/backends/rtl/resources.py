@@ -1,6 +1,7 @@
 """Resource estimates of a generated design, before synthesis.
 
-Per library module instance: its multipliers (one int8 product each) and its memories (weight,
+Per library module instance: its multipliers (int8 products per cycle), the DSP blocks they take
+(one each, or two products per block where fpgagen_mac_out pairs them) and its memories (weight,
 bias and reciprocal ROMs, line buffers, window buffers, FIFOs), each as ``depth x width`` from the
 module's own localparams (the formulas below are the Verilog's, written once more in Python:
 ``tests/test_synth.py`` checks them against the memories Yosys infers from the generated design,
@@ -108,6 +109,13 @@ def memories(module: str, p: dict) -> list[Memory]:
 def multipliers(module: str, p: dict) -> int:
     """int8 x int8 products per cycle of one instance."""
     return _model(module).multipliers(p)
+
+
+def dsp_blocks(module: str, p: dict) -> int:
+    """DSP blocks one instance takes: a block per product, or with fpgagen_mac_out's
+    ``DSP_PAIR`` two products per block (``ceil(products / 2)``, fpgagen_mul8x8x2 each)."""
+    m = multipliers(module, p)
+    return -(-m // 2) if p.get("DSP_PAIR") else m
 
 
 #: elements of registers (output stages, skid buffers) an instance may hold besides its memories
