@@ -295,9 +295,10 @@ def stream_instance(name: str, rtl, in_width: int, out_width: int) -> dict:
     streams ``<name>_s_axis`` and ``<name>_m_axis``; ``in_width`` / ``out_width`` are their element
     widths, a wide stream (parameter EW > 1) carries EW of them per beat."""
     ew = int(rtl.params.get("EW", 1))
+    ew_in, ew_out = int(rtl.params.get("EW_IN", ew)), int(rtl.params.get("EW_OUT", ew))  # a MAC layer's own
     return {"name": name, "module": rtl.module, "params": rtl.params,
-            "streams": [("s_axis", f"{name}_s_axis", ew * in_width, "in"),
-                        ("m_axis", f"{name}_m_axis", ew * out_width, "out")]}
+            "streams": [("s_axis", f"{name}_s_axis", ew_in * in_width, "in"),
+                        ("m_axis", f"{name}_m_axis", ew_out * out_width, "out")]}
 
 
 #: phase -> (probability a source idles a cycle, probability a sink stalls a cycle)

@@ -82,6 +82,8 @@ class Case:
     rounding: str = "nearest-away"  # "nearest-even": ROUND_EVEN (an imported model's quantizer)
     spread: int = 0  # per-channel weight formats: channel shifts s_c = SHIFT - d_c, d_c in 0..spread
     pairs: bool = False  # DSP_PAIR: two products per fpgagen_mul8x8x2 (the iCE40 SB_MAC16's 8x8 mode)
+    ew_in: int = 1   # EW_IN: input elements per beat (divides SIMD)
+    ew_out: int = 1  # EW_OUT: output elements per beat (divides PE)
 
 
 CASES = [
@@ -209,6 +211,21 @@ PC_CASES = [
 #: empty; one product alone), u8 inputs (255 x -128) and s8 ones (-128 x -128), a 1-channel 5x5 at
 #: KU 5 (an MNIST first layer), depthwise lanes (pairs spanning input groups), grouped with taps,
 #: per-channel formats with a LeakyRelu, a lowered layer: bit-exact, measured cycles == analytic
+#: wide streams: EW_IN input and EW_OUT output elements per beat (issue 14)
+EW_CASES = [
+    # the output is the bound at one element per beat: 24 channels x 8x8, PE 12 x SIMD 8
+    Case("ewout", 8, 24, 8, 8, (3, 3), (1, 1), (1, 1, 1, 1), 12, 8, True, ew_in=2, ew_out=3),
+    Case("ewio", 4, 8, 6, 7, (3, 3), (2, 1), (1, 1, 0, 1), 8, 4, False, "relu_u", ew_in=4, ew_out=8),
+    Case("ewku", 2, 6, 7, 9, (3, 3), (1, 1), (1, 1, 1, 1), 6, 2, True, "relu_s", taps=3, ew_in=2, ew_out=2),
+    Case("ewgrp", 8, 8, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 4, 2, True, groups=2, ew_in=2, ew_out=4),
+    Case("ewpc", 4, 6, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 6, 4, True, leaky=(205, 11), spread=6, ew_in=4, ew_out=6),
+    Case("ewx2", 4, 6, 7, 9, (3, 3), (2, 2), (1, 1, 1, 1), 6, 2, False, "relu_u", pairs=True, ew_in=2, ew_out=3),
+    # stream-bound: the output (512 elements / 2 per beat = 256 > 64 compute) and the input (512 / 2)
+    Case("ewobnd", 1, 8, 8, 8, (1, 1), (1, 1), (0, 0, 0, 0), 8, 1, True, ew_out=2),
+    Case("ewibnd", 8, 1, 8, 8, (1, 1), (1, 1), (0, 0, 0, 0), 1, 8, True, ew_in=2),
+    Case("ewmax", 8, 8, 4, 4, (1, 1), (1, 1), (0, 0, 0, 0), 8, 8, False, "relu_u", ew_in=8, ew_out=8),
+]
+
 PAIR_CASES = [
     Case("x2k5", 1, 6, 9, 11, (5, 5), (1, 1), (2, 2, 2, 2), 3, 1, False, "relu_u", taps=5, pairs=True),
     Case("x2u", 4, 6, 7, 9, (3, 3), (2, 2), (1, 1, 1, 1), 3, 2, False, "relu_u", pairs=True),
@@ -322,7 +339,8 @@ def lowered_layer(c: Case, rng: np.random.Generator) -> tuple[QGraph, QLayer, np
 def build_case(c: Case, index: int):
     rng = np.random.default_rng(1000 + index)
     q, layer, x = (lowered_layer if c.lowered else hand_layer)(c, rng)
-    inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name, taps=c.taps, pairs=c.pairs)
+    inst = conv2d_instance(q, layer, c.pe, c.simd, prefix=c.name, taps=c.taps, pairs=c.pairs,
+                           ew_in=c.ew_in, ew_out=c.ew_out)
     assert inst.params.get("DSP_PAIR", 0) == int(c.pairs)
     acc = conv_acc(x, layer.weight, layer.bias, c.kernel, c.stride, c.pads, c.groups)
     y = requantize(acc, layer.channel_shifts, layer.lo, layer.hi, layer.leaky, layer.rounding)
@@ -341,8 +359,8 @@ def sweep(cases=CASES, tolerance=TOLERANCE, offset=0):
         wi, wo = inst.params["IN_WIDTH"], inst.params["OUT_WIDTH"]
         instances.append(rtlsim.stream_instance(c.name, inst, wi, wo))
         mems.update(inst.mems)
-        case["inputs"][f"{c.name}_s_axis"] = [frames_in, wi]
-        case["outputs"][f"{c.name}_m_axis"] = [frames_out, wo, bool(layer.lo < 0)]
+        case["inputs"][f"{c.name}_s_axis"] = [frames_in, wi, c.ew_in]
+        case["outputs"][f"{c.name}_m_axis"] = [frames_out, wo, bool(layer.lo < 0), c.ew_out]
         case["cycles"][f"{c.name}_m_axis"] = inst.cycles
     return instances, case, mems
 
@@ -392,6 +410,16 @@ def test_conv2d_pairs_sweep(tmp_path):
     instances, case, mems = sweep(PAIR_CASES, 0.0, offset)
     measured = rtlsim.run_sweep(tmp_path, "conv2d_pairs_sweep", instances, case, SOURCES, "test_conv2d", mems,
                                 comment="one fpgagen_conv2d per DSP_PAIR parameter set of test_conv2d.py")
+    assert measured == case["cycles"]
+
+
+def test_conv2d_wide_streams_sweep(tmp_path):
+    """EW_IN / EW_OUT elements per beat: every case bit-exact under the three pause patterns, and
+    its measured cycles per frame equal to the analytic max(compute, input / EW_IN, output / EW_OUT)."""
+    offset = len(CASES) + len(TAP_CASES) + len(GROUP_CASES) + len(PC_CASES) + len(PAIR_CASES)
+    instances, case, mems = sweep(EW_CASES, 0.0, offset)
+    measured = rtlsim.run_sweep(tmp_path, "conv2d_ew_sweep", instances, case, SOURCES, "test_conv2d", mems,
+                                comment="one fpgagen_conv2d per wide-stream parameter set of test_conv2d.py")
     assert measured == case["cycles"]
 
 

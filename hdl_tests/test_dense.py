@@ -161,6 +161,13 @@ def cases() -> dict:
         "x2h": (per_channel(dense_graph(12, 6, "s8.3", 8, True, seed=48, leaky=(205, 11)), 6, 5), "fc", 3, 4,
                 None, True),
         "x2i": (mlp, "fc1", 4, 4, None, True),
+        # wide streams (EW_IN dividing SIMD in, EW_OUT dividing PE out): stream-bound ones (64
+        # inputs / 2 per beat, 24 outputs / 4 per beat against fewer compute cycles), a permuted
+        # stream, pairs, the widest (8 of 8 bits)
+        "ewa": (dense_graph(64, 4, "s8.4", 8, True, seed=51), "fc", 4, 16, None, False, 2, 1),
+        "ewb": (dense_graph(8, 24, "u8.4", 8, True, "relu", seed=52), "fc", 12, 8, None, False, 4, 4),
+        "ewc": (dense_graph(12, 6, "s8.3", 8, True, seed=53), "fc", 6, 4, 7, True, 2, 3),
+        "ewd": (dense_graph(16, 8, "s8.3", 8, True, seed=54), "fc", 8, 8, None, False, 8, 8),
     }
 
 
@@ -175,7 +182,8 @@ def build(n_frames: int = N_FRAMES):
     """Wrapper instances, the stream case and the ROM files (name -> text)."""
     rng = np.random.default_rng(21)
     instances, inputs, outputs, cycles, mems = [], {}, {}, {}, {}
-    for name, (q, lname, pe, simd, perm_seed, *pairs) in cases().items():
+    for name, (q, lname, pe, simd, perm_seed, *rest) in cases().items():
+        pairs, ew_in, ew_out = (list(rest) + [False, 1, 1][len(rest):])[:3]
         layer = q.layer(lname)
         n_out, n_in = layer.weight.shape
         x = input_frames(layer.in_fmts[0], n_in, n_frames, rng)
@@ -185,14 +193,15 @@ def build(n_frames: int = N_FRAMES):
         if perm_seed is not None:  # the input stream carries x[order]; the columns follow
             order = np.random.default_rng(perm_seed).permutation(n_in)
             stream_w = layer.weight[:, order]
-        rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}", pairs=bool(pairs))
+        rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}", pairs=bool(pairs),
+                                       ew_in=ew_in, ew_out=ew_out)
         assert rtl.params.get("DSP_PAIR", 0) == int(bool(pairs))
-        assert rtl.cycles == rtl_dense.dense_cycles(n_in, n_out, pe, simd)
+        assert rtl.cycles == rtl_dense.dense_cycles(n_in, n_out, pe, simd, ew_in, ew_out)
         mems.update(rtl.mems)
         wi, wo = rtl.params["IN_WIDTH"], rtl.params["OUT_WIDTH"]
         instances.append(rtlsim.stream_instance(name, rtl, wi, wo))
-        inputs[f"{name}_s_axis"] = [x[:, order].tolist(), wi]
-        outputs[f"{name}_m_axis"] = [y.tolist(), wo, bool(layer.lo < 0)]
+        inputs[f"{name}_s_axis"] = [x[:, order].tolist(), wi, ew_in]
+        outputs[f"{name}_m_axis"] = [y.tolist(), wo, bool(layer.lo < 0), ew_out]
         cycles[f"{name}_m_axis"] = rtl.cycles
     case = {"inputs": inputs, "outputs": outputs, "cycles": cycles, "frames": n_frames, "seed": 2}
     return instances, case, mems
@@ -219,7 +228,7 @@ def test_stimulus_reaches_the_extremes():
     _, case, _ = build()
     named = cases()
     both = 0
-    for p, (frames, _, _) in case["outputs"].items():
+    for p, (frames, *_) in case["outputs"].items():
         q, lname = named[p[: -len("_m_axis")]][:2]
         layer = q.layer(lname)
         flat = {v for f in frames for v in f}

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from fpgagen.backends.folding import fold, layer_cycles, options
+from fpgagen.backends.parallelism import layer_folding
 from fpgagen.backends.parallelism import layer_dims
 from fpgagen.config import load_config, resolve_config
 from fpgagen.errors import BackendError, ConfigError
@@ -28,6 +29,10 @@ def cfg_of(name: str, **parallelism) -> dict:
     raw["data"]["samples"] = 128
     raw["parallelism"] = parallelism or "auto"
     return resolve_config(raw, f"{name}.yaml", CONFIGS, name)
+
+
+def folding_of(cfg, q, layer):
+    return layer_folding(cfg, q, layer, whole_groups=True)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,10 @@ def test_cycle_model_is_the_verilog_backends(quantized, name):
             if ly.name in d.layer_cycles:
                 row = d.layer_cycles[ly.name]
                 assert row["taps"] == (taps if ly.op == "conv" else 1)
-                assert layer_cycles(q, ly, row["pe"], row["simd"], row["taps"]) == row["cycles"], (ly.name, pe, simd)
+                ew = (row.get("ew_in", 1), row.get("ew_out", 1))  # the stream widths the backend chose
+                assert layer_cycles(q, ly, row["pe"], row["simd"], row["taps"], ew) == row["cycles"], (ly.name, pe, simd)
+                # never slower than the folding's interval (every layer at its widest streams)
+                assert row["cycles"] <= max(layer_cycles(q, r, *folding_of(cfg, q, r)) for r in q.layers), ly.name
                 assert row["multipliers"] == (row["pe"] * row["simd"] * row["taps"] if ly.op in ("conv", "dense")
                                               else 0)
 
@@ -85,19 +93,20 @@ def test_balanced_folding_beats_the_uniform_one(quantized):
 def test_target_that_a_stream_cannot_reach(quantized):
     q = quantized["digits_cnn"]
     with pytest.raises(BackendError, match=r"parallelism.target_cycles: 100 cycles per frame cannot be reached: "
-                                           r"layer '/conv1/Conv' \(conv\) takes at least 512"):
-        fold(q, target_cycles=100)  # its 512 outputs; 576 = 4,608 MACs / PE 8 without taps
+                                           r"layer '/conv1/Conv' \(conv\) takes at least 192 \(its streams at their widest\)"):
+        fold(q, target_cycles=100)  # 4,608 MACs / (PE 8 x taps 3); its 512 outputs leave 8 per beat at PE 8
 
 
 def test_taps_use_a_budget_pe_and_simd_cannot(quantized):
     """The 1-channel first conv of the digits CNN: SIMD divides Ci = 1, so PE x SIMD stops at its
     8 output channels (4,608 MACs / 8 = 576 cycles) and leaves a budget unused; unrolling the 3
     taps of a kernel row spends it: 40 multipliers give 768 cycles/frame instead of 1,152 (21
-    used), 80 give 512 (the output stream) instead of 576 (42 used)."""
+    used), 80 give 384 instead of 576 (42 used): its 512 outputs leave more than one per beat (a
+    wide stream), so the output stream no longer stops it at 512."""
     q = quantized["digits_cnn"]
     conv1 = next(ly for ly in q.layers if ly.name == "/conv1/Conv")
     assert max(o.multipliers for o in options(q, conv1, max_taps=1)) == 8
-    for budget, without, with_taps in [(40, 1152, 768), (80, 576, 512)]:
+    for budget, without, with_taps in [(40, 1152, 768), (80, 576, 384)]:
         plain, taps = fold(q, budget=budget, max_taps=1), fold(q, budget=budget)
         assert (plain.interval, taps.interval) == (without, with_taps), budget
         assert all(f[2] == 1 for f in plain.layers.values()) and taps.layers["/conv1/Conv"][2] == 3

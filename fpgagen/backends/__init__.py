@@ -34,6 +34,15 @@ def from_hwc(values: np.ndarray, shape) -> np.ndarray:
     return out
 
 
+def from_beats(beats, width: int, signed: bool, ew: int = 1) -> list[int]:
+    """The elements of a wide stream's beats (``ew`` elements of ``width`` bits each, element e
+    at bits ``[e*width +: width]``) as the integers they hold (:func:`from_words`)."""
+    if ew == 1:
+        return from_words(beats, width, signed)
+    mask = (1 << width) - 1
+    return from_words([(int(b) >> (e * width)) & mask for b in beats for e in range(ew)], width, signed)
+
+
 def from_words(words, width: int, signed: bool) -> list[int]:
     """Raw ``width``-bit words (as a simulator reads a bus) as the integers they hold: two's
     complement when ``signed``."""

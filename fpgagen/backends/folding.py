@@ -3,9 +3,11 @@
 FINN's SetFolding, on fpgagen's own cycle model (the Verilog library's analytic cycles, which
 simulation measures exactly): a layer with PE x SIMD x taps multipliers (taps: kernel taps of
 one row per cycle, convs only, dividing KW) takes
-``max(MACs / (PE*SIMD*taps), input elements, output elements)`` cycles per frame (one element per
-stream beat), the pipeline's interval is its slowest layer's. Layers without multipliers (pools,
-add) take ``max(input elements, output elements)``.
+``max(MACs / (PE*SIMD*taps), input elements / EW_IN, output elements / EW_OUT)`` cycles per frame,
+the widest streams its module takes (EW_IN a divisor of SIMD, EW_OUT of PE, at most 64 bits a beat:
+:mod:`fpgagen.backends.rtl.widths`), the pipeline's interval is its slowest layer's. Layers
+without multipliers (pools, add) take ``max(input elements, output elements) / EW``, EW dividing
+their channels.
 
 - budget (``parallelism: auto`` with a device's or ``multipliers: N`` budget): the smallest
   interval whose cheapest folding fits the budget; every layer then takes the fewest multipliers
@@ -40,19 +42,25 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def stream_cycles(q: QGraph, layer: QLayer) -> int:
-    """The one-element-per-beat bound: every input and the output stream through once."""
+def stream_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, ew=None) -> int:
+    """The stream bound: every input and the output through once at the most elements per beat
+    the layer's module takes at ``pe`` x ``simd`` (:func:`fpgagen.backends.rtl.widths.stream_bound`:
+    a lane module up to a divisor of the channels, a conv/dense up to a divisor of SIMD in and of
+    PE out, 64 bits a beat), or at the widths ``ew`` = (EW in, EW out) given."""
+    from fpgagen.backends.rtl.widths import stream_bound
+
     if layer.op == "flatten":
         return 0
-    sizes = [math.prod(q.shapes[t]) for t in layer.inputs] + [math.prod(q.shapes[layer.output])]
-    return max(sizes)
+    return stream_bound(q, layer, pe, simd, ew)
 
 
-def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int = 1) -> int:
-    """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` x ``taps`` (the Verilog library's model)."""
+def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int = 1, ew=None) -> int:
+    """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` x ``taps`` (the Verilog library's
+    model): ``max(MACs / multipliers, stream bound)``; its streams at their widest, or at ``ew``
+    = (EW in, EW out)."""
     if layer_dims(q, layer) is None:
-        return stream_cycles(q, layer)
-    return max(-(-macs(q, layer) // (pe * simd * taps)), stream_cycles(q, layer))
+        return stream_cycles(q, layer, ew=ew)
+    return max(-(-macs(q, layer) // (pe * simd * taps)), stream_cycles(q, layer, pe, simd, ew))
 
 
 @dataclass(frozen=True)
@@ -190,7 +198,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
                                                  layer_cycles(q, ly, *fixed.get(ly.name, (1, 1, 1)))))
             raise BackendError(
                 f"parallelism.target_cycles: {target_cycles} cycles per frame cannot be reached: layer "
-                f"{slow.name!r} ({slow.op}) takes at least {floor} (its streams carry one element per beat)")
+                f"{slow.name!r} ({slow.op}) takes at least {floor} (its streams at their widest)")
         interval, how = target_cycles, f"fewest multipliers for <= {target_cycles} cycles/frame"
     else:
         if budget is None:

@@ -22,9 +22,7 @@ FuseSoC ``<top>.core`` and a ``filelist.f``.
 
 from __future__ import annotations
 
-import importlib
 import math
-import pkgutil
 import re
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -83,8 +81,11 @@ def order_text(shape) -> str:
 @dataclass
 class Stream:
     name: str
+    #: tdata bits: ``ew`` elements of the tensor's word
     width: int
     comment: str
+    #: elements per beat (element e at bits [e*word +: word])
+    ew: int = 1
 
 
 @dataclass
@@ -121,10 +122,20 @@ class Design:
     frame_elements: int = 1
 
     @property
+    def converter_cycles(self) -> int:
+        """Cycles per frame of the slowest width converter (0 without one)."""
+        return max([i.cycles for i in self.instances if i.module == rtl_stream.DWC] + [0])
+
+    def stream_ew(self, name: str) -> int:
+        """Elements per beat of the stream ``name``."""
+        return next(s.ew for s in self.streams if s.name == name)
+
+    @property
     def pipeline_cycles(self) -> int:
-        """Cycles per frame, frames back to back: the slowest layer, or the model's input or
-        output stream at one element per cycle when that is slower (a model of no layers)."""
-        return max([c["cycles"] for c in self.layer_cycles.values()] + [self.frame_elements, 1])
+        """Cycles per frame, frames back to back: the slowest layer or width converter, or the
+        model's input or output stream at one element per cycle when that is slower (a model of
+        no layers)."""
+        return max([c["cycles"] for c in self.layer_cycles.values()] + [self.frame_elements, self.converter_cycles, 1])
 
 
 def _param_value(v) -> str:
@@ -151,18 +162,45 @@ def flatten_reorders(q: QGraph, layer: QLayer) -> bool:
     return layer.output == q.output or any(r.op != "dense" for r in readers)
 
 
-# every builder module of fpgagen.backends.rtl registers its op's emitter (rtl.EMITTERS)
-for _m in sorted(m.name for m in pkgutil.iter_modules(_rtl_pkg.__path__)):
-    importlib.import_module(f"{_rtl_pkg.__name__}.{_m}")
+# every builder module of fpgagen.backends.rtl registers its op's emitter (rtl.EMITTERS) and
+# stream width rule (rtl.widths.EW_RULES)
+_rtl_pkg.load_builders()
 
 
-def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source) -> tuple[list[RtlInstance], int, int]:
+def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source, ew=(1, 1)) -> tuple[list[RtlInstance], int, int]:
     """The library instances of ``layer`` (one, or a chain of stages for a concat of more than
-    two inputs: stage k joins stage k-1's output with input k+1) and its PE, SIMD."""
+    two inputs: stage k joins stage k-1's output with input k+1) and its PE, SIMD; ``ew``: the
+    elements per beat of its input and output streams."""
     emitter = EMITTERS.get(layer.op)
     if emitter is None:
         raise BackendError(f"layer {layer.name!r}: the Verilog library has no module for op {layer.op!r}")
-    return emitter(prefix, q, layer, cfg, source)
+    return emitter(prefix, q, layer, cfg, source, ew=ew)
+
+
+def stream_widths(q: QGraph, cfg: dict, flow) -> tuple[dict, int]:
+    """Elements per beat of every stream: ({layer: (EW in, EW out)}, the interval they serve).
+
+    The interval is the pipeline's at the folding (every layer's cycles with its streams at their
+    widest, :func:`fpgagen.backends.folding.layer_cycles`; the model's ports carry one element per
+    beat); each layer then takes the narrowest widths that keep up with it
+    (:func:`fpgagen.backends.rtl.widths.choose`), its input's width where that serves, so a
+    design whose streams all keep up at one element per beat stays as it was."""
+    from fpgagen.backends.folding import layer_cycles
+    from fpgagen.backends.parallelism import layer_folding
+    from fpgagen.backends.rtl import widths as rtl_widths
+
+    folds = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in flow.layers}
+    bounds = [math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output]), 1]
+    for ly in flow.layers:  # a reordering flatten (fpgagen_hwc_to_chw) moves one element per cycle
+        bounds.append(math.prod(q.shapes[ly.output]) if ly.op == "flatten" else layer_cycles(q, ly, *folds[ly.name]))
+    interval = max(bounds)
+    ew_of, chosen = {q.input: 1}, {}
+    for ly in flow.layers:
+        pe, simd, _ = folds[ly.name]
+        given = ew_of.get(flow.source(ly.inputs[0])) if len(ly.inputs) == 1 else None
+        chosen[ly.name] = rtl_widths.choose(q, ly, pe, simd, interval, given)
+        ew_of[ly.output] = chosen[ly.name][1]
+    return chosen, interval
 
 
 def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
@@ -192,16 +230,32 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     inst_ns = Namespace()
     layer_ident = {layer.name: inst_ns.unique(layer.name) for layer in flow.layers}
 
-    def new_stream(name, tensor, comment):
-        s = Stream(stream_ns.unique(f"s_{name}"), width[tensor], comment)
+    def new_stream(name, tensor, comment, ew=1):
+        s = Stream(stream_ns.unique(f"s_{name}"), width[tensor] * ew,
+                   comment + (f", {ew} elements per beat" if ew > 1 else ""), ew)
         streams.append(s)
         return s.name
 
+    ews, _ = stream_widths(q, cfg, flow)
+    ew_of = {q.input: 1, **{ly.output: ews[ly.name][1] for ly in flow.layers}}
     # the stream each tensor is produced on
     produced = {q.input: new_stream(q.input, q.input, f"input {quoted(q.input)} ({q.fmts[q.input]})")}
     for layer in flow.layers:
         produced[layer.output] = new_stream(layer.output, layer.output,
-                                            f"{quoted(layer.name)} -> {quoted(layer.output)} ({layer.out_fmt})")
+                                            f"{quoted(layer.name)} -> {quoted(layer.output)} ({layer.out_fmt})",
+                                            ew_of[layer.output])
+
+    def converter(s_in, tensor, ew_a, ew_b, who, serves):
+        """``s_in`` (``ew_a`` elements per beat) re-cut to ``ew_b`` by an fpgagen_dwc; its stream."""
+        dwc = rtl_stream.dwc_instance(width[tensor], ew_a, ew_b, math.prod(q.shapes[tensor]), who)
+        dname = inst_ns.unique(f"dwc_{who}")
+        out = new_stream(f"{dname}_out", tensor, f"{quoted(tensor)} for {quoted(who)}", ew_b)
+        instances.append(Instance(dname, dwc.module, [(k2, _param_value(v)) for k2, v in dwc.params.items()],
+                                  [("s_axis", s_in), ("m_axis", out)], dwc.describe,
+                                  f"width converter of {quoted(tensor)}, {ew_a} -> {ew_b} elements per beat, "
+                                  f"for {quoted(who)}", dwc.cycles, serves=serves))
+        modules.add(dwc.module)
+        return out
 
     # forks: a tensor read by n > 1 consumers is split by a chain of n-1 forks
     taps: dict[tuple[str, int], str] = {}  # (reader, input index) -> stream
@@ -209,10 +263,10 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     for tensor, rs in flow.readers.items():
         current = produced[tensor]
         for k, read in enumerate(flow.fork_chain(tensor)):
-            fork = rtl_stream.fork_instance(width[tensor])
+            fork = rtl_stream.fork_instance(width[tensor] * ew_of[tensor])
             fname = inst_ns.unique(f"fork_{tensor}_{k}")
-            a = new_stream(f"{fname}_a", tensor, f"copy of {quoted(tensor)} for {read.who}")
-            b = new_stream(f"{fname}_b", tensor, f"copy of {quoted(tensor)} for the other readers")
+            a = new_stream(f"{fname}_a", tensor, f"copy of {quoted(tensor)} for {read.who}", ew_of[tensor])
+            b = new_stream(f"{fname}_b", tensor, f"copy of {quoted(tensor)} for the other readers", ew_of[tensor])
             forks.setdefault(tensor, []).append(
                 Instance(fname, fork.module, [(k2, _param_value(v)) for k2, v in fork.params.items()],
                          [("s_axis", current), ("m0_axis", a), ("m1_axis", b)], fork.describe,
@@ -233,16 +287,19 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
     instances += forks.get(q.input, [])
     for layer in flow.layers:
         name = layer_ident[layer.name]
-        stages, pe, simd = _rtl(name, q, layer, cfg, source)
+        ew_in, ew_out = ews[layer.name]
+        stages, pe, simd = _rtl(name, q, layer, cfg, source, (ew_in, ew_out))
         ku = int(stages[0].params.get("KU", 1)) if layer.op == "conv" else 1  # fpgagen_conv2d's taps
         ins = []
         for i, t in enumerate(layer.inputs):
             s_in = taps[(layer.name, i)]
+            if ew_of[source(t)] != ew_in:  # the producer's beats re-cut to this layer's
+                s_in = converter(s_in, source(t), ew_of[source(t)], ew_in, layer.name, layer.name)
             if layer.op in JOINS:  # buffer each input of a join: the graph cannot deadlock
                 depth = join_depth(q, layer, i, held, anc)
-                fifo = rtl_stream.fifo_instance(width[t], depth)
+                fifo = rtl_stream.fifo_instance(width[t] * ew_in, -(-depth // ew_in))
                 fname = inst_ns.unique(f"fifo_{layer.name}_{i}")
-                s_buf = new_stream(f"{fname}_out", t, f"{quoted(t)} buffered for {quoted(layer.name)}")
+                s_buf = new_stream(f"{fname}_out", t, f"{quoted(t)} buffered for {quoted(layer.name)}", ew_in)
                 instances.append(Instance(fname, fifo.module,
                                           [(k2, _param_value(v)) for k2, v in fifo.params.items()],
                                           [("s_axis", s_in), ("m_axis", s_buf)], fifo.describe,
@@ -269,7 +326,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                 iname = inst_ns.unique(f"{layer.name}_stage{k}")
                 out = new_stream(f"{iname}_out", layer.output,
                                  f"{quoted(layer.name)} stage {k}: its first {rtl.params['C0'] + rtl.params['C1']} "
-                                 f"channels ({layer.out_fmt})")
+                                 f"channels ({layer.out_fmt})", ew_in)
                 owner = None
             instances.append(Instance(iname, rtl.module, [(k2, _param_value(v)) for k2, v in rtl.params.items()],
                                       ports + [("m_axis", out)], rtl.describe,
@@ -282,6 +339,12 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                                     "parallelism": f"{pe} x {simd}" + (f" x {ku} taps" if ku > 1 else ""),
                                     "multipliers": pe * simd * ku if layer.op in ("conv", "dense") else 0,
                                     "cycles": max(int(rtl.cycles) for rtl in stages)}
+        if (ew_in, ew_out) != (1, 1):
+            layer_cycles[layer.name].update(ew_in=ew_in, ew_out=ew_out)
+    out_stream = taps[(OUTPUT, 0)]
+    if ew_of[source(q.output)] > 1:  # the model's output port: one element per beat
+        out_stream = converter(out_stream, source(q.output), ew_of[source(q.output)], 1, "output",
+                               flow.producer(source(q.output)))
     check_memory(instances, memory_bits)
     # only streams in their tensor's own order (a relabelled flatten's output is not)
     probes = {t: produced[t] for t in q.fmts if t in produced}
@@ -292,7 +355,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
             notes.append(f"{node_text(layer)}: no hardware, the {list(q.shapes[layer.inputs[0]])} map stays in "
                          f"HWC stream order"
                          + (f"; {', '.join(map(quoted, users))} takes its weight columns in that order" if users else ""))
-    return Design(top_name(q), instances, streams, produced[q.input], taps[(OUTPUT, 0)],
+    return Design(top_name(q), instances, streams, produced[q.input], out_stream,
                   layer_cycles, probes, sorted(modules), notes, layer_ident,
                   max(math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output])))
 

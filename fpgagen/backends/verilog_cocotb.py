@@ -25,7 +25,7 @@ from cocotb.triggers import ReadOnly, RisingEdge, Timer
 from cocotb.simtime import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from fpgagen.backends import from_words
+from fpgagen.backends import from_beats, from_words
 
 
 PERIOD_NS = 10
@@ -39,20 +39,21 @@ def _pauses(rng: random.Random, busy: float):
 class Recorder:
     """Records the data of every handshake (valid & ready at a rising edge) on named streams."""
 
-    def __init__(self, dut, streams: dict[str, tuple[str, int, bool]]):
+    def __init__(self, dut, streams: dict[str, tuple]):
+        """``streams``: name -> (signal prefix, element width, signed[, elements per beat])."""
         self.dut = dut
         self.streams = {name: (getattr(dut, f"{sig}_tdata"), getattr(dut, f"{sig}_tvalid"),
-                               getattr(dut, f"{sig}_tready"), width, signed)
-                        for name, (sig, width, signed) in streams.items()}
+                               getattr(dut, f"{sig}_tready"), width, signed, *(ew or [1]))
+                        for name, (sig, width, signed, *ew) in streams.items()}
         self.beats = {name: [] for name in streams}
 
     async def run(self):
         while True:
             await RisingEdge(self.dut.clk)
             await ReadOnly()
-            for name, (data, valid, ready, width, signed) in self.streams.items():
+            for name, (data, valid, ready, width, signed, ew) in self.streams.items():
                 if valid.value == 1 and ready.value == 1:
-                    self.beats[name].append(from_words([int(data.value)], width, signed)[0])
+                    self.beats[name].extend(from_beats([int(data.value)], width, signed, ew))
 
 
 async def _watchdog(dut, rec, job: dict, outputs: list) -> None:

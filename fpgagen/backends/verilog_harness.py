@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.backends import from_words
+from fpgagen.backends import from_beats, from_words
 from fpgagen.backends.verilog import filelist_sources
 from fpgagen.errors import BackendError
 from fpgagen.render import read_library_file, render
@@ -119,7 +119,7 @@ def run(harness: Harness, target_dir: Path, build_dir: Path, job: dict) -> dict:
     out = Path(build_dir) / f"beats_{job['tag']}.txt"
     out.unlink(missing_ok=True)
     index = {name: i for i, name in enumerate(harness.streams)}
-    probes = sorted({index[s] for s, _, _ in job.get("probes", {}).values() if s in index})
+    probes = sorted({index[s] for s, *_ in job.get("probes", {}).values() if s in index})
     args = {"inputs": words, "frames": len(frames), "elements": frames.shape[1] if frames.ndim == 2 else 0,
             "seed": job["seed"], "pauses": int(job["pauses"]), "timing_frames": job["timing_frames"],
             "max_cycles": job["max_cycles"], "probe": int(bool(job.get("probe"))),
@@ -166,8 +166,8 @@ def results(text: str, job: dict, streams: list[str], n_frames: int) -> dict:
     result = {"outputs": [from_words(fr, out_w, out_signed) for fr in frames[:n_frames]], "probes": {},
               "cycles": done or timeout}
     index = {name: i for i, name in enumerate(streams)}
-    for tensor, (stream, width, signed) in job.get("probes", {}).items():
-        result["probes"][tensor] = from_words(probe_beats.get(index.get(stream), []), width, signed)
+    for tensor, (stream, width, signed, *ew) in job.get("probes", {}).items():  # (ew: elements per beat)
+        result["probes"][tensor] = from_beats(probe_beats.get(index.get(stream), []), width, signed, *ew)
     if timeout is not None or not done:
         result.update(timeout=job["max_cycles"] if timeout is None else timeout, streams=states,
                       beats={"m_axis": sum(map(len, frames)) + len(current)})

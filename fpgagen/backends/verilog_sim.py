@@ -204,7 +204,8 @@ def locate_mismatch(runner, q, d: Design, target_dir, build_dir, job, frame, gol
     for layer in q.layers:
         if layer.output in d.probes:
             fmt = q.fmts[layer.output]
-            probes[layer.output] = (d.probes[layer.output], fmt.word, fmt.signed)
+            stream = d.probes[layer.output]
+            probes[layer.output] = (stream, fmt.word, fmt.signed, d.stream_ew(stream))
     np.save(build_dir / "probe_inputs.npy", frame)
     pjob = dict(job, tag="probe", inputs=str(build_dir / "probe_inputs.npy"), pauses=False, probe=True,
                 probes=probes, timing_frames=1)

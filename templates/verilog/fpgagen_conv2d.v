@@ -92,18 +92,20 @@ module fpgagen_conv2d #(
     parameter integer ALIGN_BITS  = 1,     // bits of one ALIGN entry
     parameter [CO*ALIGN_BITS-1:0] ALIGN = {CO*ALIGN_BITS{1'b0}},  // channel c's left shift SHIFT - s_c at [c*ALIGN_BITS +: ALIGN_BITS]
     parameter integer DSP_PAIR    = 0,     // 1: two products per fpgagen_mul8x8x2 (fpgagen_mac_out)
+    parameter integer EW_IN       = 1,     // input elements per beat (divides SIMD)
+    parameter integer EW_OUT      = 1,     // output elements per beat (divides PE)
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
     parameter         BIAS_FILE   = "bias.mem"      // $readmemh file of the bias ROM
 ) (
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
 
-    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire [EW_IN*IN_WIDTH-1:0]  s_axis_tdata,  // element e at [e*IN_WIDTH +: IN_WIDTH]
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
 
-    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire [EW_OUT*OUT_WIDTH-1:0] m_axis_tdata,  // element e at [e*OUT_WIDTH +: OUT_WIDTH]
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast
@@ -180,7 +182,7 @@ module fpgagen_conv2d #(
     localparam integer NK_LAST_I = NK - 1;
     localparam integer NKG_LAST_I = NKG - 1;
     localparam integer NGG_LAST_I = NGG - 1;
-    localparam integer SIMD_LAST_I = SIMD - 1;
+    localparam integer SIMD_LAST_I = SIMD / EW_IN - 1;            // the last beat of a word
     localparam integer KW_LAST_I = KWU - 1;
     localparam integer KH_LAST_I = KH - 1;
     localparam integer NG_LAST_I = NG - 1;
@@ -276,6 +278,8 @@ module fpgagen_conv2d #(
     localparam signed [PS-1:0] C_LCOL   = LCOL_I[PS-1:0];       // (W-1) - (KW-1)
 
     initial begin
+        if (EW_IN < 1 || SIMD % EW_IN != 0) $error("fpgagen_conv2d %m: EW_IN %0d must divide SIMD %0d", EW_IN, SIMD);
+        if (EW_OUT < 1 || PE % EW_OUT != 0) $error("fpgagen_conv2d %m: EW_OUT %0d must divide PE %0d", EW_OUT, PE);
         if (IN_WIDTH < 1 || W_WIDTH < 2 || OUT_WIDTH < 1 || BIAS_WIDTH < 2)
             $error("fpgagen_conv2d %m: IN_WIDTH %0d, W_WIDTH %0d, BIAS_WIDTH %0d, OUT_WIDTH %0d out of range",
                    IN_WIDTH, W_WIDTH, BIAS_WIDTH, OUT_WIDTH);
@@ -390,10 +394,10 @@ module fpgagen_conv2d #(
     wire          wpix     = wword_en && (wk == K_LAST);    // a pixel is complete
     wire [XW-1:0] wword;
     generate
-        if (SIMD > 1) begin : g_simd
-            reg [XW-IN_WIDTH-1:0] staging;  // the last SIMD-1 elements, the oldest at the bottom
+        if (SIMD > EW_IN) begin : g_simd
+            reg [XW-EW_IN*IN_WIDTH-1:0] staging;  // the last SIMD-EW_IN elements, the oldest at the bottom
             assign wword = {s_axis_tdata, staging};  // element s at bits [s*IN_WIDTH +: IN_WIDTH]
-            always @(posedge clk) if (take) staging <= wword[XW-1:IN_WIDTH];
+            always @(posedge clk) if (take) staging <= wword[XW-1:EW_IN*IN_WIDTH];
         end else begin : g_scalar
             assign wword = s_axis_tdata;
         end
@@ -830,7 +834,8 @@ module fpgagen_conv2d #(
         .ALIGN_MAX(ALIGN_MAX),
         .ALIGN_BITS(ALIGN_BITS),
         .ALIGN(ALIGN),
-        .DSP_PAIR(DSP_PAIR)
+        .DSP_PAIR(DSP_PAIR),
+        .EW_OUT(EW_OUT)
     ) u_mac (
         .clk(clk),
         .rst(rst),

@@ -41,18 +41,20 @@ module fpgagen_dense #(
     parameter integer ALIGN_BITS  = 1,     // bits of one ALIGN entry
     parameter [N_OUT*ALIGN_BITS-1:0] ALIGN = {N_OUT*ALIGN_BITS{1'b0}},  // channel c's left shift SHIFT - s_c at [c*ALIGN_BITS +: ALIGN_BITS]
     parameter integer DSP_PAIR    = 0,     // 1: two products per fpgagen_mul8x8x2 (fpgagen_mac_out)
+    parameter integer EW_IN       = 1,     // input elements per beat (divides SIMD)
+    parameter integer EW_OUT      = 1,     // output elements per beat (divides PE)
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
     parameter         BIAS_FILE   = "bias.mem"      // $readmemh file of the bias ROM
 ) (
     input  wire                 clk,
     input  wire                 rst,            // synchronous, active high
 
-    input  wire [IN_WIDTH-1:0]  s_axis_tdata,
+    input  wire [EW_IN*IN_WIDTH-1:0]  s_axis_tdata,  // element e at [e*IN_WIDTH +: IN_WIDTH]
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
     input  wire                 s_axis_tlast,
 
-    output wire [OUT_WIDTH-1:0] m_axis_tdata,
+    output wire [EW_OUT*OUT_WIDTH-1:0] m_axis_tdata,  // element e at [e*OUT_WIDTH +: OUT_WIDTH]
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire                 m_axis_tlast
@@ -73,13 +75,15 @@ module fpgagen_dense #(
     localparam integer NK_LAST_I = NK - 1;
     localparam integer NG_LAST_I = NG - 1;
     localparam integer NW_LAST_I = NW - 1;
-    localparam integer SIMD_LAST_I = SIMD - 1;
+    localparam integer SIMD_LAST_I = SIMD / EW_IN - 1;            // the last beat of a word
     localparam [KW-1:0]  K_LAST = NK_LAST_I[KW-1:0];
     localparam [GW-1:0]  G_LAST = NG_LAST_I[GW-1:0];
     localparam [WA-1:0]  W_LAST = NW_LAST_I[WA-1:0];
     localparam [SW-1:0]  S_LAST = SIMD_LAST_I[SW-1:0];
 
     initial begin
+        if (EW_IN < 1 || SIMD % EW_IN != 0) $error("fpgagen_dense %m: EW_IN %0d must divide SIMD %0d", EW_IN, SIMD);
+        if (EW_OUT < 1 || PE % EW_OUT != 0) $error("fpgagen_dense %m: EW_OUT %0d must divide PE %0d", EW_OUT, PE);
         if (IN_WIDTH < 1 || W_WIDTH < 2 || OUT_WIDTH < 1 || BIAS_WIDTH < 2)
             $error("fpgagen_dense %m: IN_WIDTH %0d, W_WIDTH %0d, BIAS_WIDTH %0d, OUT_WIDTH %0d out of range",
                    IN_WIDTH, W_WIDTH, BIAS_WIDTH, OUT_WIDTH);
@@ -111,10 +115,10 @@ module fpgagen_dense #(
     wire [XW-1:0] wword;
     assign s_axis_tready = !full[wbank];
     generate
-        if (SIMD > 1) begin : g_simd
-            reg [XW-IN_WIDTH-1:0] staging;  // the last SIMD-1 elements, the oldest at the bottom
+        if (SIMD > EW_IN) begin : g_simd
+            reg [XW-EW_IN*IN_WIDTH-1:0] staging;  // the last SIMD-EW_IN elements, the oldest at the bottom
             assign wword = {s_axis_tdata, staging};  // element s at bits [s*IN_WIDTH +: IN_WIDTH]
-            always @(posedge clk) if (take) staging <= wword[XW-1:IN_WIDTH];
+            always @(posedge clk) if (take) staging <= wword[XW-1:EW_IN*IN_WIDTH];
         end else begin : g_scalar
             assign wword = s_axis_tdata;
         end
@@ -215,7 +219,8 @@ module fpgagen_dense #(
         .ALIGN_MAX(ALIGN_MAX),
         .ALIGN_BITS(ALIGN_BITS),
         .ALIGN(ALIGN),
-        .DSP_PAIR(DSP_PAIR)
+        .DSP_PAIR(DSP_PAIR),
+        .EW_OUT(EW_OUT)
     ) u_mac (
         .clk(clk),
         .rst(rst),

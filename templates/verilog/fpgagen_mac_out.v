@@ -22,8 +22,9 @@
 // accumulator adds the sum on top of 0 (first chunk) or itself, modulo 2**AW with AW > ACC_WIDTH
 // (exact, since the result fits ACC_WIDTH bits). A finished group is requantized with
 // fpgagen_requant (round half away from zero by SHIFT, clamp to [LO, HI]) into the result buffer,
-// whose groups leave one output per beat, output 0 first, through a 2-deep fpgagen_fifo; tlast
-// marks the last of every N_OUT outputs. With a fused LeakyRelu (LEAKY = 1) the product
+// whose groups leave EW_OUT outputs per beat (EW_OUT divides PE; outputs b*EW_OUT .. of a group
+// in beat b, element e at [e*OUT_WIDTH +: OUT_WIDTH]; 1: one output per beat), output 0 first,
+// through a 2-deep fpgagen_fifo; tlast marks the last beat of every N_OUT outputs. With a fused LeakyRelu (LEAKY = 1) the product
 // fpgagen_leaky_pre forms is registered before the rounding (one more cycle). Latency from a
 // group's last chunk on valid to its first output on m_axis: LV + 5 cycles (LV + 6 with LEAKY).
 //
@@ -56,7 +57,8 @@ module fpgagen_mac_out #(
     parameter integer ALIGN_MAX  = 0,     // per-channel weight formats: the largest pre-alignment (0: per-tensor)
     parameter integer ALIGN_BITS = 1,     // bits of one ALIGN entry (>= clog2(ALIGN_MAX + 1))
     parameter [CHANNELS*ALIGN_BITS-1:0] ALIGN = {CHANNELS*ALIGN_BITS{1'b0}},  // channel c's left shift at [c*ALIGN_BITS +: ALIGN_BITS]
-    parameter integer DSP_PAIR   = 0      // 1: two products per fpgagen_mul8x8x2 (IN_WIDTH, W_WIDTH <= 8)
+    parameter integer DSP_PAIR   = 0,     // 1: two products per fpgagen_mul8x8x2 (IN_WIDTH, W_WIDTH <= 8)
+    parameter integer EW_OUT     = 1      // output elements per beat (divides PE): outputs b*EW_OUT + e of a group in beat b
 ) (
     input  wire                         clk,
     input  wire                         rst,     // synchronous, active high
@@ -70,7 +72,7 @@ module fpgagen_mac_out #(
     input  wire [PE*SIMD*W_WIDTH-1:0]   w,
     input  wire [PE*BIAS_WIDTH-1:0]     bias,
 
-    output wire [OUT_WIDTH-1:0]         m_axis_tdata,
+    output wire [EW_OUT*OUT_WIDTH-1:0]  m_axis_tdata,   // element e at [e*OUT_WIDTH +: OUT_WIDTH]
     output wire                         m_axis_tvalid,
     input  wire                         m_axis_tready,
     output wire                         m_axis_tlast
@@ -94,17 +96,19 @@ module fpgagen_mac_out #(
     localparam integer GCB  = (NGC > 1) ? $clog2(NGC) : 1;        // their counter
     localparam integer NGC_LAST_I = NGC - 1;
     localparam [GCB-1:0] G_LAST = NGC_LAST_I[GCB-1:0];
-    // a group's last chunk holds its place from issue until its last output enters the FIFO:
-    // RT cycles; a group is issued at most every max(CHUNKS, PE) cycles
-    localparam integer RT   = LV + PE + 6 + PIPE;
-    localparam integer PER  = (CHUNKS > PE) ? CHUNKS : PE;
+    // a group leaves in NB = PE/EW_OUT beats; its last chunk holds its place from issue until
+    // its last beat enters the FIFO: RT cycles; a group is issued at most every max(CHUNKS, NB) cycles
+    localparam integer NB   = PE / EW_OUT;                       // beats per group
+    localparam integer RT   = LV + NB + 6 + PIPE;
+    localparam integer PER  = (CHUNKS > NB) ? CHUNKS : NB;
     localparam integer NR   = (RT + PER - 1) / PER + 1;          // result buffer groups
     localparam integer RB   = $clog2(NR + 1);                    // its counters
     localparam integer RA   = (NR > 1) ? $clog2(NR) : 1;         // its addresses
-    localparam integer EB   = (PE > 1) ? $clog2(PE) : 1;         // output within a group
-    localparam integer OIB  = (N_OUT > 1) ? $clog2(N_OUT) : 1;   // output element index
-    localparam integer N_OUT_LAST_I = N_OUT - 1;
-    localparam integer PE_LAST_I = PE - 1;
+    localparam integer EB   = (NB > 1) ? $clog2(NB) : 1;         // beat within a group
+    localparam integer NOB  = N_OUT / EW_OUT;                    // output beats per frame
+    localparam integer OIB  = (NOB > 1) ? $clog2(NOB) : 1;       // output beat index
+    localparam integer N_OUT_LAST_I = NOB - 1;
+    localparam integer PE_LAST_I = NB - 1;
     localparam integer NR_LAST_I = NR - 1;
     localparam [OIB-1:0] O_LAST = N_OUT_LAST_I[OIB-1:0];
     localparam [EB-1:0]  E_LAST = PE_LAST_I[EB-1:0];
@@ -143,6 +147,8 @@ module fpgagen_mac_out #(
                    ALIGN_MAX, PE, CHANNELS, ALIGN_BITS, $clog2(ALIGN_MAX + 1));
         if (DSP_PAIR != 0 && (IN_WIDTH > 8 || W_WIDTH > 8))
             $error("fpgagen_mac_out %m: DSP_PAIR needs IN_WIDTH %0d and W_WIDTH %0d <= 8", IN_WIDTH, W_WIDTH);
+        if (EW_OUT < 1 || PE % EW_OUT != 0)
+            $error("fpgagen_mac_out %m: EW_OUT %0d (output elements per beat) must divide PE %0d", EW_OUT, PE);
     end
 
     // ---- stage R: input registers ------------------------------------------------------------
@@ -397,12 +403,12 @@ module fpgagen_mac_out #(
     end
 
     fpgagen_fifo #(
-        .WIDTH(OUT_WIDTH),
+        .WIDTH(EW_OUT*OUT_WIDTH),
         .DEPTH(2)
     ) u_out (
         .clk(clk),
         .rst(rst),
-        .s_axis_tdata(head[e*OUT_WIDTH +: OUT_WIDTH]),
+        .s_axis_tdata(head[e*EW_OUT*OUT_WIDTH +: EW_OUT*OUT_WIDTH]),
         .s_axis_tvalid(rcount != {RB{1'b0}}),
         .s_axis_tready(fifo_ready),
         .s_axis_tlast(oidx == O_LAST),

@@ -23,17 +23,29 @@ from fpgagen.ir.format import channel_formats_text
 from fpgagen.names import quoted
 from fpgagen.tables import registrar
 
-#: IR op -> its Verilog emitter ``(prefix, q, layer, cfg, source) -> ([RtlInstance, ...], pe, simd)``:
+#: IR op -> its Verilog emitter ``(prefix, q, layer, cfg, source, ew=(1, 1)) -> ([RtlInstance, ...], pe, simd)``:
 #: one instance, or a chain of stages (a concat of more than two inputs); ``prefix`` names its ROM
-#: files, ``source(tensor)`` is the tensor whose stream carries ``tensor`` (a relabelled flatten's input)
+#: files, ``source(tensor)`` is the tensor whose stream carries ``tensor`` (a relabelled flatten's input),
+#: ``ew`` the elements per beat of its input and output streams (:mod:`fpgagen.backends.rtl.widths`)
 EMITTERS: dict = {}
 #: register the Verilog emitter of IR ops (one per op; a second is an error)
 emits = registrar(EMITTERS, "Verilog emitters")
 
 
 def simple(builder):
-    """The emitter of a one-instance layer without parallelism: ``builder(q, layer)``."""
-    return lambda prefix, q, layer, cfg, source: ([builder(q, layer)], 1, 1)
+    """The emitter of a one-instance layer without parallelism: ``builder(q, layer, ew=EW)`` (its
+    streams' elements per beat, one for the input and the output: a lane module)."""
+    return lambda prefix, q, layer, cfg, source, ew=(1, 1): ([builder(q, layer, ew=ew[0])], 1, 1)
+
+
+def load_builders() -> None:
+    """Import every builder module of this package: each registers its op's emitter and stream
+    width rule (:mod:`fpgagen.backends.rtl.widths`)."""
+    import importlib
+    import pkgutil
+
+    for m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{m}")
 
 
 def mac_parallelism(cfg, q, layer) -> tuple[int, int]:
@@ -231,6 +243,16 @@ def check_parallelism(layer, pe, simd, outputs: tuple[int, str], inputs: tuple[i
     for what, value, (size, unit) in (("PE", pe, outputs), ("SIMD", simd, inputs)):
         if not isinstance(value, (int, np.integer)) or value < 1 or size % value:
             raise BackendError(f"{where(layer)}: {what} {value} must divide the layer's {size} {unit}")
+
+
+def check_mac_ew(layer, module: str, pe: int, simd: int, ew_in, ew_out) -> dict:
+    """EW_IN (input elements per beat, dividing SIMD) and EW_OUT (output elements per beat,
+    dividing PE) of fpgagen_conv2d / fpgagen_dense as parameters (only those > 1)."""
+    for what, ew, of, n in (("EW_IN (input elements per beat)", ew_in, "SIMD", simd),
+                            ("EW_OUT (output elements per beat)", ew_out, "PE", pe)):
+        if isinstance(ew, bool) or not isinstance(ew, (int, np.integer)) or ew < 1 or n % ew:
+            raise BackendError(f"{where(layer)}: {module} takes {what} as an integer dividing {of} {n}, got {ew!r}")
+    return {k: int(v) for k, v in (("EW_IN", ew_in), ("EW_OUT", ew_out)) if v > 1}
 
 
 def weight_word(layer) -> int:

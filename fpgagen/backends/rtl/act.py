@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from fpgagen.backends.rtl.widths import ew_rule, lane_rule
 from fpgagen.backends.rtl import (RtlInstance, check_ew, check_op, emits, ew_params, ew_text, leaky_text, requant_params,
                                   simple, where)
 from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
@@ -46,6 +47,7 @@ def act_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
 
 
 emits("leakyrelu")(simple(act_instance))
+ew_rule("leakyrelu")(lane_rule)
 
 
 @model_of("fpgagen_act")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from fpgagen.backends.rtl.widths import ew_rule, lane_rule
 from fpgagen.backends.rtl import (RtlInstance, bounds_params, check_ew, check_op, emits, ew_params, ew_text,
                                   leaky_params, leaky_text, rounding_params, where)
 from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
@@ -85,8 +86,11 @@ def concat_instances(q: QGraph, layer: QLayer, ew: int = 1) -> list[RtlInstance]
 
 
 @emits("concat")
-def _emit(prefix, q, layer, cfg, source):
-    return concat_instances(q, layer), 1, 1
+def _emit(prefix, q, layer, cfg, source, ew=(1, 1)):
+    return concat_instances(q, layer, ew=ew[0]), 1, 1
+
+
+ew_rule("concat")(lane_rule)
 
 
 @model_of("fpgagen_concat")

@@ -17,7 +17,8 @@ import numpy as np
 
 from fpgagen.backends.parallelism import layer_taps, pe_choices
 from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
-from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
+from fpgagen.backends.rtl.widths import ew_rule, mac_rule
+from fpgagen.backends.rtl import (RtlInstance, check_mac_ew, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
                                   mac_params, mac_parallelism, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -33,14 +34,14 @@ def conv2d_out_size(h: int, w: int, kernel, stride, pads) -> tuple[int, int]:
 
 
 def conv2d_cycles(ci: int, co: int, h: int, w: int, kernel, stride, pads, pe: int, simd: int,
-                  groups: int = 1, taps: int = 1) -> int:
+                  groups: int = 1, taps: int = 1, ew_in: int = 1, ew_out: int = 1) -> int:
     """Cycles per frame, frames back to back: compute (MACs / (PE*SIMD*KU), a tap having
     Ci/groups inputs, KU = ``taps`` taps of a kernel row per cycle), input (H*W*Ci beats) or
     output (OH*OW*Co beats), whichever is slowest."""
     oh, ow = conv2d_out_size(h, w, kernel, stride, pads)
     kh, kw = kernel
     compute = oh * ow * (co // pe) * kh * (kw // taps) * (ci // groups // simd)
-    return max(compute, h * w * ci, oh * ow * co)
+    return max(compute, h * w * ci // ew_in, oh * ow * co // ew_out)
 
 
 def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
@@ -60,7 +61,7 @@ def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
 
 
 def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | None = None,
-                    taps: int = 1, pairs: bool = False) -> RtlInstance:
+                    taps: int = 1, pairs: bool = False, ew_in: int = 1, ew_out: int = 1) -> RtlInstance:
     """``fpgagen_conv2d`` for ``layer`` with ``pe`` output channels x ``simd`` input channels x
     ``taps`` kernel taps of a row (the module's KU, dividing KW; 1 leaves KU out) per cycle
     (``pairs``: two products per DSP block, ``DSP_PAIR``).
@@ -130,7 +131,9 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
         params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw // ku}x{nk}",
                                   f"line ((g*{kh}+ky)*{kw // ku}+u)*{nk}+k, taps kx = u*{ku}+j", taps=ku,
                                   pairs=pairs)
-    cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups, ku)
+    ews = check_mac_ew(layer, MODULE, pe, simd, ew_in, ew_out)
+    params.update(ews)
+    cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups, ku, ew_in, ew_out)
     rows = conv2d_line_rows(h, w, kernel, stride, pads)
     kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
     lanes = pe // (co // groups) if pe > co // groups else 1
@@ -140,15 +143,19 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
                 f"{f' x KU {ku} taps' if ku > 1 else ''}, "
                 f"line buffer {rows} rows{f' in {ku} banks' if ku > 1 else ''}"
                 f"{f' of {lanes} lanes (groups per pass)' if lanes > 1 else ''}, "
-                f"{'two products per DSP block, ' if pairs else ''}{cycles} cycles/frame")
+                f"{'two products per DSP block, ' if pairs else ''}"
+                f"{f'{ew_in} in / {ew_out} out elements per beat, ' if ews else ''}{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
 
 @emits("conv")
-def _emit(prefix, q, layer, cfg, source):
+def _emit(prefix, q, layer, cfg, source, ew=(1, 1)):
     pe, simd = mac_parallelism(cfg, q, layer)
     return [conv2d_instance(q, layer, pe, simd, prefix, taps=layer_taps(cfg, q, layer),
-                            pairs=dsp_pair(cfg, layer))], pe, simd
+                            pairs=dsp_pair(cfg, layer), ew_in=ew[0], ew_out=ew[1])], pe, simd
+
+
+ew_rule("conv")(mac_rule)
 
 
 def _conv_multipliers(p: dict) -> int:

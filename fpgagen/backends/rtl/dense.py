@@ -12,7 +12,8 @@ import numpy as np
 
 from fpgagen.backends import hwc_order
 from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
-from fpgagen.backends.rtl import (RtlInstance, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
+from fpgagen.backends.rtl.widths import ew_rule, mac_rule
+from fpgagen.backends.rtl import (RtlInstance, check_mac_ew, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
                                   mac_params, mac_parallelism, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -21,13 +22,14 @@ from fpgagen.names import ident
 MODULE = "fpgagen_dense"
 
 
-def dense_cycles(n_in: int, n_out: int, pe: int, simd: int) -> int:
-    """Cycles per frame, frames back to back: compute, input or output, whichever is slowest."""
-    return max((n_out // pe) * (n_in // simd), n_in, n_out)
+def dense_cycles(n_in: int, n_out: int, pe: int, simd: int, ew_in: int = 1, ew_out: int = 1) -> int:
+    """Cycles per frame, frames back to back: compute, input (``ew_in`` elements per beat) or
+    output (``ew_out``), whichever is slowest."""
+    return max((n_out // pe) * (n_in // simd), n_in // ew_in, n_out // ew_out)
 
 
 def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stream_order=None,
-                   prefix: str | None = None, pairs: bool = False) -> RtlInstance:
+                   prefix: str | None = None, pairs: bool = False, ew_in: int = 1, ew_out: int = 1) -> RtlInstance:
     """``fpgagen_dense`` for ``layer`` with ``pe`` neurons x ``simd`` inputs per cycle (``pairs``:
     two products per DSP block, ``DSP_PAIR``).
 
@@ -54,22 +56,28 @@ def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stre
     blocks = weight.reshape(ng, pe, nk, simd).transpose(0, 2, 1, 3).reshape(ng * nk, pe * simd)
     params, mems = mac_params(layer, blocks, pe, simd, {"N_IN": n_in, "N_OUT": n_out}, prefix,
                               f"{ng}x{nk}", f"line g*{nk}+k", pairs=pairs)
-    cycles = dense_cycles(n_in, n_out, pe, simd)
+    ews = check_mac_ew(layer, MODULE, pe, simd, ew_in, ew_out)
+    params.update(ews)
+    cycles = dense_cycles(n_in, n_out, pe, simd, ew_in, ew_out)
     describe = (f"dense {n_in} -> {n_out}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
                 f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}, "
-                f"{'two products per DSP block, ' if pairs else ''}{cycles} cycles/frame")
+                f"{'two products per DSP block, ' if pairs else ''}"
+                f"{f'{ew_in} in / {ew_out} out elements per beat, ' if ews else ''}{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
 
 @emits("dense")
-def _emit(prefix, q, layer, cfg, source):
+def _emit(prefix, q, layer, cfg, source, ew=(1, 1)):
     pe, simd = mac_parallelism(cfg, q, layer)
     weights = layer.weight
     carried = source(layer.inputs[0])
     if carried != layer.inputs[0]:
         # the input is a flattened map travelling in HWC order: permute the weight columns
         weights = layer.weight[:, hwc_order(q.shapes[carried])]
-    return [dense_instance(q, layer, pe, simd, weights, prefix, dsp_pair(cfg, layer))], pe, simd
+    return [dense_instance(q, layer, pe, simd, weights, prefix, dsp_pair(cfg, layer), ew_in=ew[0], ew_out=ew[1])], pe, simd
+
+
+ew_rule("dense")(mac_rule)
 
 
 def _dense_multipliers(p: dict) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from numbers import Integral
 
+from fpgagen.backends.rtl.widths import ew_rule, lane_rule
 from fpgagen.backends.rtl import RtlInstance, check_ew, check_op, emits, ew_params, ew_text, simple, where
 from fpgagen.backends.rtl.resources import Memory, model_of, out_fifo
 from fpgagen.errors import BackendError
@@ -89,6 +90,7 @@ def pad_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
 
 emits("resize")(simple(resize_instance))
 emits("pad")(simple(pad_instance))
+ew_rule("resize", "pad")(lane_rule)
 
 
 @model_of("fpgagen_resize")

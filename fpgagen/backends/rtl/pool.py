@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.backends.rtl.resources import Memory, clog2, model_of, out_fifo
+from fpgagen.backends.rtl.widths import ew_rule, lane_rule
 from fpgagen.backends.rtl import (MAX_ACC_WIDTH, RtlInstance, check_ew, check_op, emits, ew_params, ew_text,
                                   hex_words, leaky_text, requant_params, simple, where)
 from fpgagen.errors import BackendError
@@ -237,12 +238,13 @@ def gap_instance(q: QGraph, layer: QLayer, ew: int = 1) -> RtlInstance:
 
 
 @emits("avgpool")
-def _emit_avgpool(prefix, q, layer, cfg, source):
-    return [avgpool_instance(q, layer, prefix)], 1, 1
+def _emit_avgpool(prefix, q, layer, cfg, source, ew=(1, 1)):
+    return [avgpool_instance(q, layer, prefix, ew=ew[0])], 1, 1
 
 
 emits("maxpool")(simple(maxpool_instance))
 emits("gap")(simple(gap_instance))
+ew_rule("avgpool", "maxpool", "gap")(lane_rule)
 
 
 def _pool_out(p: dict) -> tuple[int, int]:

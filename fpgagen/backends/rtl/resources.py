@@ -48,13 +48,14 @@ def out_fifo(width: int) -> Memory:
 
 
 def mac_out(p: dict, chunks: int) -> list[Memory]:
-    """fpgagen_mac_out's result buffer (NR groups of PE outputs) and its output FIFO."""
-    pe, simd = p["PE"], p["SIMD"]
+    """fpgagen_mac_out's result buffer (NR groups of PE outputs, leaving in PE/EW_OUT beats) and
+    its output FIFO (EW_OUT elements a word)."""
+    pe, simd, ew = p["PE"], p["SIMD"], p.get("EW_OUT", 1)
     lv = clog2(simd + 1)
-    per = max(chunks, pe)
-    rt = lv + pe + 6 + (1 if p.get("LEAKY") else 0)  # a LeakyRelu's product is registered
+    per = max(chunks, pe // ew)
+    rt = lv + pe // ew + 6 + (1 if p.get("LEAKY") else 0)  # a LeakyRelu's product is registered
     nr = (rt + per - 1) // per + 1
-    return [Memory("rbuf", "buffer", nr, pe * p["OUT_WIDTH"]), out_fifo(p["OUT_WIDTH"])]
+    return [Memory("rbuf", "buffer", nr, pe * p["OUT_WIDTH"]), out_fifo(ew * p["OUT_WIDTH"])]
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,8 @@ def logic_terms(module: str, p: dict, family: str) -> dict[str, float]:
         t["acc"] = float(p["PE"] * (p.get("ACC_WIDTH", 24) + p.get("ALIGN_MAX", 0)))
         n_in, n_out = p.get("CI", p.get("N_IN", 1)), p.get("CO", p.get("N_OUT", 1))
         t["ctr"] += clog2(n_in // p["SIMD"] + 1) + clog2(n_out // p["PE"] + 1)  # chunk and group counters
+    if module == "fpgagen_dwc":  # its gearbox: 2*EW_A + EW_B elements in registers, a mux each
+        t["data"] = float((2 * p["EW_A"] + p["EW_B"]) * p["WIDTH"])
     if module == "fpgagen_conv2d":
         t["addr"] = float(clog2(4 * p["H"] * p["W"] * (p["CI"] // p["SIMD"]) + 2) + 2)
     return t
@@ -234,6 +237,8 @@ LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
             "ff": {"ctr": 3.984, "data": 0.741, "mem": 0.512, "rom": 0.03, "banks": 1.807, "acc": 0.904}},
         "fifo": {"lut": {"ctr": 7.879, "banks": 1.131}, "ff": {"ctr": 4.03, "banks": 2.273}},
         "fork": {"lut": {"data": 3.75}, "ff": {"data": 5.0}},
+        # not fitted: an estimate by likeness (a register and a multiplexer per buffered bit)
+        "dwc": {"lut": {"one": 8.0, "data": 1.5}, "ff": {"one": 8.0, "data": 1.0}},
         "gap": {"lut": {"data": 5.121, "mem": 0.382}, "ff": {"data": 2.995, "mem": 0.08}},
         "hwc_to_chw": {"lut": {"one": 77.0}, "ff": {"one": 54.0}},
         "maxpool": {"lut": {"mem": 16.309}, "ff": {"mem": 10.086}},
@@ -253,6 +258,8 @@ LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
             "ff": {"ctr": 0.44, "data": 1.356, "mem": 0.05, "banks": 2.01, "mult": 32.595}},
         "fifo": {"lut": {"ctr": 5.152, "banks": 8.253}, "ff": {"ctr": 4.818, "banks": 1.364}},
         "fork": {"lut": {"data": 3.75}, "ff": {"data": 5.0}},
+        # not fitted: an estimate by likeness (a register and a multiplexer per buffered bit)
+        "dwc": {"lut": {"one": 8.0, "data": 1.5}, "ff": {"one": 8.0, "data": 1.0}},
         "gap": {"lut": {"data": 6.378, "mem": 0.12}, "ff": {"data": 2.733, "mem": 0.006}},
         "hwc_to_chw": {"lut": {"one": 172.0}, "ff": {"one": 39.0}},
         "maxpool": {"lut": {"data": 31.133, "mem": 0.272}, "ff": {"data": 17.057, "mem": 0.039}},
@@ -272,6 +279,8 @@ LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
             "ff": {"data": 0.721, "mem": 0.034, "rom": 0.137, "banks": 1.286, "acc": 1.669}},
         "fifo": {"lut": {"banks": 3.587}, "ff": {"banks": 3.579}},
         "fork": {"lut": {"data": 3.25}, "ff": {"data": 5.0}},
+        # not fitted: an estimate by likeness (a register and a multiplexer per buffered bit)
+        "dwc": {"lut": {"one": 8.0, "data": 1.5}, "ff": {"one": 8.0, "data": 1.0}},
         "gap": {"lut": {"data": 3.756}, "ff": {"data": 2.41, "mem": 0.038}},
         "hwc_to_chw": {"lut": {"one": 45.0}, "ff": {"one": 39.0}},
         "maxpool": {"lut": {"data": 23.473, "mem": 0.057}, "ff": {"data": 17.057, "mem": 0.039}},

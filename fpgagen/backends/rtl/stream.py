@@ -92,7 +92,7 @@ def hwc_to_chw_instance(width: int, shape, name: str | None = None) -> RtlInstan
 
 
 @emits("flatten")
-def _emit_flatten(prefix, q, layer, cfg, source):
+def _emit_flatten(prefix, q, layer, cfg, source, ew=(1, 1)):
     """A flatten that reorders (the dataflow plan aliases the others): HWC to CHW."""
     shape = q.shapes[layer.inputs[0]]
     return [hwc_to_chw_instance(q.fmts[layer.inputs[0]].word, shape, layer.name)], 1, 1
