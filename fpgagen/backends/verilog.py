@@ -185,14 +185,18 @@ def stream_widths(q: QGraph, cfg: dict, flow) -> tuple[dict, int]:
     beat); each layer then takes the narrowest widths that keep up with it
     (:func:`fpgagen.backends.rtl.widths.choose`), its input's width where that serves, so a
     design whose streams all keep up at one element per beat stays as it was."""
-    from fpgagen.backends.folding import layer_cycles
-    from fpgagen.backends.parallelism import layer_folding
+    from fpgagen.backends.parallelism import layer_dims, layer_folding, macs
     from fpgagen.backends.rtl import widths as rtl_widths
 
     folds = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in flow.layers}
     bounds = [math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output]), 1]
     for ly in flow.layers:  # a reordering flatten (fpgagen_hwc_to_chw) moves one element per cycle
-        bounds.append(math.prod(q.shapes[ly.output]) if ly.op == "flatten" else layer_cycles(q, ly, *folds[ly.name]))
+        pe, simd, taps = folds[ly.name]
+        if ly.op == "flatten":
+            bounds.append(math.prod(q.shapes[ly.output]))
+        else:  # the folding's model (fpgagen.backends.folding.layer_cycles), without importing it
+            compute = -(-macs(q, ly) // (pe * simd * taps)) if layer_dims(q, ly) is not None else 0
+            bounds.append(max(compute, rtl_widths.stream_bound(q, ly, pe, simd)))
     interval = max(bounds)
     ew_of, chosen = {q.input: 1}, {}
     for ly in flow.layers:
