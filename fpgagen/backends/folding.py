@@ -32,7 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fpgagen.backends.parallelism import kernel_width, layer_dims, layer_folding, layer_pe_choices, macs
+from fpgagen.backends.parallelism import kernel_width, layer_dims, layer_folding, layer_pe_choices
+from fpgagen.backends.rtl.widths import layer_bound
 from fpgagen.devices import DEVICES
 from fpgagen.errors import BackendError, ConfigError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -42,25 +43,14 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def stream_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, ew=None) -> int:
-    """The stream bound: every input and the output through once at the most elements per beat
-    the layer's module takes at ``pe`` x ``simd`` (:func:`fpgagen.backends.rtl.widths.stream_bound`:
-    a lane module up to a divisor of the channels, a conv/dense up to a divisor of SIMD in and of
-    PE out, 64 bits a beat), or at the widths ``ew`` = (EW in, EW out) given."""
-    from fpgagen.backends.rtl.widths import stream_bound
-
-    if layer.op == "flatten":
-        return 0
-    return stream_bound(q, layer, pe, simd, ew)
-
-
 def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int = 1, ew=None) -> int:
     """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` x ``taps`` (the Verilog library's
-    model): ``max(MACs / multipliers, stream bound)``; its streams at their widest, or at ``ew``
-    = (EW in, EW out)."""
-    if layer_dims(q, layer) is None:
-        return stream_cycles(q, layer, ew=ew)
-    return max(-(-macs(q, layer) // (pe * simd * taps)), stream_cycles(q, layer, pe, simd, ew))
+    model, :func:`fpgagen.backends.rtl.widths.layer_bound`): ``max(MACs / multipliers, stream
+    bound)``, the stream bound at the most elements per beat the layer's module takes (a lane
+    module up to a divisor of the channels, a conv/dense up to a divisor of SIMD in and of PE out,
+    64 bits a beat) or at ``ew`` = (EW in, EW out); a flatten 0 (a relabelling, or a reorder the
+    folding does not count)."""
+    return 0 if layer.op == "flatten" else layer_bound(q, layer, pe, simd, taps, ew)
 
 
 @dataclass(frozen=True)

@@ -177,34 +177,29 @@ def _rtl(prefix: str, q: QGraph, layer: QLayer, cfg: dict, source, ew=(1, 1)) ->
     return emitter(prefix, q, layer, cfg, source, ew=ew)
 
 
-def stream_widths(q: QGraph, cfg: dict, flow) -> tuple[dict, int]:
-    """Elements per beat of every stream: ({layer: (EW in, EW out)}, the interval they serve).
+def stream_widths(q: QGraph, cfg: dict, flow) -> dict:
+    """Elements per beat of every stream: {layer: (EW in, EW out)}.
 
-    The interval is the pipeline's at the folding (every layer's cycles with its streams at their
-    widest, :func:`fpgagen.backends.folding.layer_cycles`; the model's ports carry one element per
-    beat); each layer then takes the narrowest widths that keep up with it
+    They serve the pipeline's interval at the folding (every layer's cycles with its streams at
+    their widest, :func:`fpgagen.backends.rtl.widths.layer_bound`; the model's ports carry one
+    element per beat); each layer then takes the narrowest widths that keep up with it
     (:func:`fpgagen.backends.rtl.widths.choose`), its input's width where that serves, so a
     design whose streams all keep up at one element per beat stays as it was."""
-    from fpgagen.backends.parallelism import layer_dims, layer_folding, macs
+    from fpgagen.backends.parallelism import layer_folding
     from fpgagen.backends.rtl import widths as rtl_widths
 
     folds = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in flow.layers}
-    bounds = [math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output]), 1]
-    for ly in flow.layers:  # a reordering flatten (fpgagen_hwc_to_chw) moves one element per cycle
-        pe, simd, taps = folds[ly.name]
-        if ly.op == "flatten":
-            bounds.append(math.prod(q.shapes[ly.output]))
-        else:  # the folding's model (fpgagen.backends.folding.layer_cycles), without importing it
-            compute = -(-macs(q, ly) // (pe * simd * taps)) if layer_dims(q, ly) is not None else 0
-            bounds.append(max(compute, rtl_widths.stream_bound(q, ly, pe, simd)))
-    interval = max(bounds)
+    # a reordering flatten (fpgagen_hwc_to_chw) moves one element per cycle
+    interval = max([math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output]), 1] +
+                   [math.prod(q.shapes[ly.output]) if ly.op == "flatten" else rtl_widths.layer_bound(q, ly, *folds[ly.name])
+                    for ly in flow.layers])
     ew_of, chosen = {q.input: 1}, {}
     for ly in flow.layers:
         pe, simd, _ = folds[ly.name]
         given = ew_of.get(flow.source(ly.inputs[0])) if len(ly.inputs) == 1 else None
         chosen[ly.name] = rtl_widths.choose(q, ly, pe, simd, interval, given)
         ew_of[ly.output] = chosen[ly.name][1]
-    return chosen, interval
+    return chosen
 
 
 def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
@@ -240,7 +235,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
         streams.append(s)
         return s.name
 
-    ews, _ = stream_widths(q, cfg, flow)
+    ews = stream_widths(q, cfg, flow)
     ew_of = {q.input: 1, **{ly.output: ews[ly.name][1] for ly in flow.layers}}
     # the stream each tensor is produced on
     produced = {q.input: new_stream(q.input, q.input, f"input {quoted(q.input)} ({q.fmts[q.input]})")}

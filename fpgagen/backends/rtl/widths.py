@@ -101,6 +101,17 @@ def stream_bound(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, ew=None) 
     return max(sizes)
 
 
+def layer_bound(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int = 1, ew=None) -> int:
+    """The Verilog library's analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` x ``taps``:
+    ``max(MACs / multipliers, stream bound)`` (:func:`stream_bound`: its streams at their widest,
+    or at ``ew``), what the folding (:func:`fpgagen.backends.folding.layer_cycles`) and the
+    backend's choice of widths both use."""
+    from fpgagen.backends.parallelism import layer_dims, macs
+
+    compute = -(-macs(q, layer) // (pe * simd * taps)) if layer_dims(q, layer) is not None else 0
+    return max(compute, stream_bound(q, layer, pe, simd, ew))
+
+
 def _least(ws, need: int) -> int:
     """The smallest width of ``ws`` carrying ``need`` elements per beat, else the widest."""
     return next((w for w in ws if w >= need), ws[-1])
