@@ -82,7 +82,7 @@ class Case:
     rounding: str = "nearest-away"  # "nearest-even": ROUND_EVEN (an imported model's quantizer)
     spread: int = 0  # per-channel weight formats: channel shifts s_c = SHIFT - d_c, d_c in 0..spread
     pairs: bool = False  # DSP_PAIR: two products per fpgagen_mul8x8x2 (the iCE40 SB_MAC16's 8x8 mode)
-    ew_in: int = 1   # EW_IN: input elements per beat (divides SIMD)
+    ew_in: int = 1   # EW_IN: input elements per beat (divides SIMD, or SIMD x a divisor of the lanes)
     ew_out: int = 1  # EW_OUT: output elements per beat (divides PE)
 
 
@@ -224,6 +224,22 @@ EW_CASES = [
     Case("ewobnd", 1, 8, 8, 8, (1, 1), (1, 1), (0, 0, 0, 0), 8, 1, True, ew_out=2),
     Case("ewibnd", 8, 1, 8, 8, (1, 1), (1, 1), (0, 0, 0, 0), 1, 8, True, ew_in=2),
     Case("ewmax", 8, 8, 4, 4, (1, 1), (1, 1), (0, 0, 0, 0), 8, 8, False, "relu_u", ew_in=8, ew_out=8),
+    # EW_IN > SIMD: whole words of several line buffer lanes per beat (one word per group)
+    # depthwise 8 channels, PE 8 (8 lanes), all 8 channels in one beat, stride 2, u8 in
+    Case("ewdw8", 8, 8, 7, 7, (3, 3), (2, 2), (1, 1, 1, 1), 8, 1, False, "relu_u", groups=8, ew_in=8, ew_out=8),
+    # depthwise, PE 4 of 8 channels (two passes per pixel), 2 lanes per beat
+    Case("ewdw2", 8, 8, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 4, 1, True, groups=8, ew_in=2, ew_out=4),
+    # depthwise 16, 1x3 kernel at KU 3: input-bound (16 channels / 4 per beat > 1 compute cycle)
+    Case("ewdwin", 16, 16, 4, 6, (1, 3), (1, 1), (0, 1, 0, 1), 16, 1, True, groups=16, taps=3, ew_in=4, ew_out=8),
+    # depthwise 6 channels, PE 6 x KU 3, 3 lanes per beat (lanes 0 and 3 start a beat)
+    Case("ewdwku", 6, 6, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 6, 1, True, "relu_s", groups=6, taps=3, ew_in=3, ew_out=2),
+    # depthwise x2 (Co = 2*Ci, 2 outputs per group), PE 4 = 2 lanes, asymmetric pads
+    Case("ewdwx2", 4, 8, 5, 5, (3, 3), (1, 1), (1, 0, 1, 2), 4, 1, True, groups=4, ew_in=2, ew_out=2),
+    # groups 4 of 2 channels, SIMD 2 (one word per group), PE 4 = 2 lanes: 4 elements a beat
+    Case("ewgrpw", 8, 8, 5, 5, (3, 3), (1, 1), (1, 1, 1, 1), 4, 2, True, groups=4, ew_in=4, ew_out=4),
+    # depthwise lanes, two products per DSP block, a LeakyRelu with per-channel formats
+    Case("ewdwx2p", 8, 8, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 4, 1, True, groups=8, pairs=True,
+         leaky=(205, 11), spread=5, ew_in=4, ew_out=2),
 ]
 
 PAIR_CASES = [
@@ -433,7 +449,7 @@ def test_taps_cycles_model():
     assert conv2d_cycles(1, 6, 28, 28, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, 1, 5) == 28 * 28 * 6 * 5
 
 
-ALL_CASES = CASES + TAP_CASES + GROUP_CASES + PC_CASES + PAIR_CASES
+ALL_CASES = CASES + TAP_CASES + GROUP_CASES + PC_CASES + PAIR_CASES + EW_CASES
 
 
 @pytest.mark.parametrize("c", ALL_CASES, ids=[c.name for c in ALL_CASES])
@@ -448,6 +464,8 @@ def test_conv2d_iverilog(tmp_path):
     instances += sweep(GROUP_CASES, 0.0, len(CASES) + len(TAP_CASES))[0]
     instances += sweep(PC_CASES, 0.0, len(CASES) + len(TAP_CASES))[0]
     instances += sweep(PAIR_CASES, 0.0, len(CASES) + len(TAP_CASES) + len(GROUP_CASES) + len(PC_CASES))[0]
+    instances += sweep(EW_CASES, 0.0, len(CASES) + len(TAP_CASES) + len(GROUP_CASES) + len(PC_CASES)
+                       + len(PAIR_CASES))[0]
     rtlsim.assert_iverilog_clean(tmp_path, TOP, [*SOURCES, rtlsim.write_wrapper(tmp_path, TOP, instances)])
 
 

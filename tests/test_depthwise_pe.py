@@ -120,3 +120,41 @@ def test_ds_cnn_configs_fold_to_the_readme_figures(tmp_path):
         got[name, taps] = (f.interval, f.multipliers, f.layers["/dw1/Conv"])
     assert got == {("ds_cnn_128", None): (32000, 93, (1, 1, 3)), ("ds_cnn_128", 1): (32000, 97, (4, 1, 1)),
                    ("ds_cnn_192", None): (16000, 185, (2, 1, 3))}
+
+
+def test_depthwise_lanes_take_whole_words_per_beat(config, tmp_path):
+    """A depthwise conv's line buffer has a lane per channel (PE lanes over groups of one word):
+    a beat may carry SIMD times a divisor of the lanes, whole words written to several lanes at
+    once, so its input stream no longer bounds it at one element per beat. At 128 multipliers
+    the backend gives /dw/Conv 4 elements per beat (336 inputs in 126 cycles), bit-exact at the
+    analytic cycles per frame."""
+    from fpgagen.backends.rtl import widths as W
+    from fpgagen.backends.rtl.conv2d import conv2d_instance
+    from fpgagen.config import load_config
+    from fpgagen.flow import build, run_quantization, verify
+
+    q = run_quantization(load_config(config), progress=False).qgraph
+    dw = next(ly for ly in q.layers if ly.name == "/dw/Conv")
+    gw = next(ly for ly in q.layers if ly.name == "/gw/Conv")
+    assert W.widths(q, dw, pe=8, simd=1).ins == (1, 2, 4, 8)  # 8 lanes of one channel each
+    assert W.widths(q, dw, pe=4, simd=1).ins == (1, 2, 4)
+    assert W.widths(q, dw, pe=1, simd=1).ins == (1,)  # one lane: EW_IN divides SIMD
+    assert W.widths(q, gw, pe=12, simd=4).ins == (1, 2, 4, 8)  # 2 lanes of one 4-channel word
+    assert W.widths(q, gw, pe=12, simd=2).ins == (1, 2)  # two words per group: parts of one word only
+    with pytest.raises(BackendError, match=r"layer '/dw/Conv' \(conv\): fpgagen_conv2d takes EW_IN \(input elements "
+                                           r"per beat\) as an integer dividing SIMD 1 or SIMD times a divisor of its "
+                                           r"4 line buffer lanes \(allowed: 1, 2, 4\), got 8"):
+        conv2d_instance(q, dw, 4, 1, ew_in=8)
+
+    cfg = yaml.safe_load(config.read_text())
+    cfg["parallelism"] = {"multipliers": 128}
+    cfg["targets"] = ["verilog"]
+    (config.parent / "dw128.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    b, out = build(config.parent / "dw128.yaml", tmp_path / "out", progress=False)
+    row = b.hardware["layers"]["/dw/Conv"]
+    assert (row["pe"], row.get("ew_in")) == (8, 4), row
+    assert b.hardware["pipeline_cycles"] == 126
+    results, _ = verify(config.parent / "dw128.yaml", ["verilog"], 3, tmp_path / "out", progress=False)
+    v = results["verilog"]
+    assert (v["mismatches"], v["cycles_per_frame"]) == (0, v["cycles_per_frame_analytic"]), v
+    assert v["cycles_per_frame_analytic"] == 126

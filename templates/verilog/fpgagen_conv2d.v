@@ -31,6 +31,9 @@
 // channels per word: group gi's words go to lane gi mod PG, at word (gi/PG)*NKG + k of the
 // pixel (NKG = CIG/SIMD, NKL = CI/(PG*SIMD) words per pixel in a lane), and all lanes are read at
 // one address, so a cycle reads the SIMD channels of PG groups (a depthwise conv: PE channels).
+// Wide input: a beat of EW_IN elements fills part of one word (EW_IN divides SIMD) or, with one
+// word per group (CIG = SIMD, a depthwise conv), EWL = EW_IN/SIMD whole words of consecutive
+// groups (EWL divides PG), written to EWL lanes at one address in one cycle.
 //
 // Compute: for each output pixel, for each set g of PE output channels, the KH*KW/KU tap groups
 // (KU consecutive taps kx = u*KU .. u*KU+KU-1 of one kernel row; KU divides KW) of CIG/SIMD
@@ -92,7 +95,7 @@ module fpgagen_conv2d #(
     parameter integer ALIGN_BITS  = 1,     // bits of one ALIGN entry
     parameter [CO*ALIGN_BITS-1:0] ALIGN = {CO*ALIGN_BITS{1'b0}},  // channel c's left shift SHIFT - s_c at [c*ALIGN_BITS +: ALIGN_BITS]
     parameter integer DSP_PAIR    = 0,     // 1: two products per fpgagen_mul8x8x2 (fpgagen_mac_out)
-    parameter integer EW_IN       = 1,     // input elements per beat (divides SIMD)
+    parameter integer EW_IN       = 1,     // input elements per beat (divides SIMD; or SIMD x a divisor of the lanes, see below)
     parameter integer EW_OUT      = 1,     // output elements per beat (divides PE)
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM
     parameter         BIAS_FILE   = "bias.mem"      // $readmemh file of the bias ROM
@@ -179,10 +182,13 @@ module fpgagen_conv2d #(
     localparam integer WWD  = PE * SIMD * KU * W_WIDTH;          // weight ROM word
 
     // counter limits
-    localparam integer NK_LAST_I = NK - 1;
+    // EW_IN > SIMD (PG lanes of one word per group, CIG = SIMD): a beat is EWL whole words of
+    // consecutive groups, written to EWL lanes at once (EWL divides PG)
+    localparam integer EWL  = (EW_IN > SIMD) ? EW_IN / SIMD : 1;  // line buffer words per beat
+    localparam integer NK_LAST_I = NK / EWL - 1;                 // the writer's last beat of words in a pixel
     localparam integer NKG_LAST_I = NKG - 1;
     localparam integer NGG_LAST_I = NGG - 1;
-    localparam integer SIMD_LAST_I = SIMD / EW_IN - 1;            // the last beat of a word
+    localparam integer SIMD_LAST_I = (EW_IN >= SIMD) ? 0 : SIMD / EW_IN - 1;  // the last beat of a word
     localparam integer KW_LAST_I = KWU - 1;
     localparam integer KH_LAST_I = KH - 1;
     localparam integer NG_LAST_I = NG - 1;
@@ -278,7 +284,9 @@ module fpgagen_conv2d #(
     localparam signed [PS-1:0] C_LCOL   = LCOL_I[PS-1:0];       // (W-1) - (KW-1)
 
     initial begin
-        if (EW_IN < 1 || SIMD % EW_IN != 0) $error("fpgagen_conv2d %m: EW_IN %0d must divide SIMD %0d", EW_IN, SIMD);
+        if (EW_IN < 1 || (SIMD % EW_IN != 0 && (EW_IN % SIMD != 0 || NKG != 1 || PG % (EW_IN / SIMD) != 0)))
+            $error("fpgagen_conv2d %m: EW_IN %0d must divide SIMD %0d or be SIMD times a divisor of the %0d lanes (with CI/GROUPS = SIMD)",
+                   EW_IN, SIMD, PG);
         if (EW_OUT < 1 || PE % EW_OUT != 0) $error("fpgagen_conv2d %m: EW_OUT %0d must divide PE %0d", EW_OUT, PE);
         if (IN_WIDTH < 1 || W_WIDTH < 2 || OUT_WIDTH < 1 || BIAS_WIDTH < 2)
             $error("fpgagen_conv2d %m: IN_WIDTH %0d, W_WIDTH %0d, BIAS_WIDTH %0d, OUT_WIDTH %0d out of range",
@@ -377,7 +385,7 @@ module fpgagen_conv2d #(
 
     // ---- input side: assemble SIMD elements, write one word per SIMD beats -------------------
     reg        [SB-1:0]  ws;        // element in the word
-    reg        [KB-1:0]  wk;        // word in the pixel
+    reg        [KB-1:0]  wk;        // word in the pixel (EWL > 1: beat of EWL words)
     reg        [DA-1:0]  waddr;     // line buffer write address
     // the writer's next pixel in the numbering of the frame being computed (the writer runs
     // up to two frames ahead, or one behind: -H*W .. 3*H*W)
@@ -392,14 +400,14 @@ module fpgagen_conv2d #(
     wire          take     = s_axis_tvalid && tready;
     wire          wword_en = take && (ws == S_LAST);        // a line buffer word is complete
     wire          wpix     = wword_en && (wk == K_LAST);    // a pixel is complete
-    wire [XW-1:0] wword;
+    wire [EWL*XW-1:0] wbeat;        // the EWL line buffer words written now, word i at [i*XW +: XW]
     generate
         if (SIMD > EW_IN) begin : g_simd
             reg [XW-EW_IN*IN_WIDTH-1:0] staging;  // the last SIMD-EW_IN elements, the oldest at the bottom
-            assign wword = {s_axis_tdata, staging};  // element s at bits [s*IN_WIDTH +: IN_WIDTH]
-            always @(posedge clk) if (take) staging <= wword[XW-1:EW_IN*IN_WIDTH];
+            assign wbeat = {s_axis_tdata, staging};  // element s at bits [s*IN_WIDTH +: IN_WIDTH]
+            always @(posedge clk) if (take) staging <= wbeat[XW-1:EW_IN*IN_WIDTH];
         end else begin : g_scalar
-            assign wword = s_axis_tdata;
+            assign wbeat = s_axis_tdata;
         end
     endgenerate
 
@@ -457,7 +465,9 @@ module fpgagen_conv2d #(
     wire [LB-1:0] wlane;            // the lane of the word written now
     generate
         if (PG > 1) begin : g_wlanes
-            localparam integer PG_LAST_I = PG - 1;
+            localparam integer PG_LAST_I = PG - EWL;             // the first lane of the pass's last beat
+            localparam integer EWL_I = EWL;
+            localparam [LB-1:0] EWL_C = EWL_I[LB-1:0];
             localparam [LB-1:0] L_LAST = PG_LAST_I[LB-1:0];
             reg [LB-1:0] wl;        // lane (group mod PG)
             reg [KB-1:0] wkg;       // word in the group
@@ -469,7 +479,7 @@ module fpgagen_conv2d #(
             always @(posedge clk) begin
                 if (wword_en) begin
                     wkg <= grp_end ? {KB{1'b0}} : wkg + 1'b1;
-                    if (grp_end) wl <= pass_end ? {LB{1'b0}} : wl + 1'b1;
+                    if (grp_end) wl <= pass_end ? {LB{1'b0}} : wl + EWL_C;  // EWL lanes a beat
                     if (pass_end) wbase <= waddr_n;
                 end
                 if (rst) begin
@@ -754,12 +764,12 @@ module fpgagen_conv2d #(
             // PG lanes (PG = 1: one), each a RAM of its groups' words, all read at one address
             genvar gl;
             for (gl = 0; gl < PG; gl = gl + 1) begin : g_lane
-                localparam integer GL_I = gl;
-                localparam [LB-1:0] GL_C = GL_I[LB-1:0];
+                localparam integer GLB_I = gl - gl % EWL;      // the first lane of its beat
+                localparam [LB-1:0] GL_C = GLB_I[LB-1:0];
                 reg [XW-1:0] lbuf [0:DEPTH-1];
                 reg [XW-1:0] bx;
                 always @(posedge clk) begin
-                    if (wword_en && wbank == GB_C && wlane == GL_C) lbuf[waddr] <= wword;
+                    if (wword_en && wbank == GB_C && wlane == GL_C) lbuf[waddr] <= wbeat[(gl % EWL)*XW +: XW];
                 end
                 // KU = 1 reads on a_fire; KU > 1 reads every cycle (the word counts only with b_v,
                 // and the address holds between chunks), which keeps the KU*SIMD*IN_WIDTH

@@ -245,13 +245,21 @@ def check_parallelism(layer, pe, simd, outputs: tuple[int, str], inputs: tuple[i
             raise BackendError(f"{where(layer)}: {what} {value} must divide the layer's {size} {unit}")
 
 
-def check_mac_ew(layer, module: str, pe: int, simd: int, ew_in, ew_out) -> dict:
-    """EW_IN (input elements per beat, dividing SIMD) and EW_OUT (output elements per beat,
-    dividing PE) of fpgagen_conv2d / fpgagen_dense as parameters (only those > 1)."""
-    for what, ew, of, n in (("EW_IN (input elements per beat)", ew_in, "SIMD", simd),
-                            ("EW_OUT (output elements per beat)", ew_out, "PE", pe)):
-        if isinstance(ew, bool) or not isinstance(ew, (int, np.integer)) or ew < 1 or n % ew:
-            raise BackendError(f"{where(layer)}: {module} takes {what} as an integer dividing {of} {n}, got {ew!r}")
+def check_mac_ew(layer, module: str, pe: int, simd: int, ew_in, ew_out, lanes: int = 1, one_word: bool = False) -> dict:
+    """EW_IN (input elements per beat: :func:`fpgagen.backends.rtl.widths.mac_ins`, dividing SIMD,
+    or SIMD times a divisor of a conv's ``lanes`` of ``one_word`` per group) and EW_OUT (output
+    elements per beat, dividing PE) of fpgagen_conv2d / fpgagen_dense as parameters (only those > 1)."""
+    from fpgagen.backends.rtl.widths import mac_ins
+
+    ins = mac_ins(simd, lanes, one_word)
+    extra = ("" if ins == mac_ins(simd) else
+             f" or SIMD times a divisor of its {lanes} line buffer lanes (allowed: {', '.join(map(str, ins))})")
+    for what, ew, of, n, ok in (("EW_IN (input elements per beat)", ew_in, "SIMD", simd, ins),
+                                ("EW_OUT (output elements per beat)", ew_out, "PE", pe, None)):
+        if (isinstance(ew, bool) or not isinstance(ew, (int, np.integer)) or ew < 1
+                or (ew not in ok if ok is not None else n % ew)):
+            raise BackendError(f"{where(layer)}: {module} takes {what} as an integer dividing {of} {n}"
+                               f"{extra if ok is not None else ''}, got {ew!r}")
     return {k: int(v) for k, v in (("EW_IN", ew_in), ("EW_OUT", ew_out)) if v > 1}
 
 

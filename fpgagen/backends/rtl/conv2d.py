@@ -44,6 +44,14 @@ def conv2d_cycles(ci: int, co: int, h: int, w: int, kernel, stride, pads, pe: in
     return max(compute, h * w * ci // ew_in, oh * ow * co // ew_out)
 
 
+def conv2d_lanes(ci: int, co: int, groups: int, pe: int, simd: int) -> tuple[int, bool]:
+    """(PG, one word): the line buffer lanes of fpgagen_conv2d at ``pe`` x ``simd`` (PG: the
+    whole channel groups of one pass when PE spans groups, else 1) and whether a group's input
+    channels are one word (CI/GROUPS = SIMD), which lets a beat carry whole words of several lanes."""
+    cog = co // groups
+    return (pe // cog if pe > cog else 1), ci // groups == simd
+
+
 def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
     """Input rows the module's line buffer holds (its ``ROWS`` localparam, the same formula):
     the fewest for which the next window's inputs arrive while the current window is computed,
@@ -131,12 +139,12 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
         params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw // ku}x{nk}",
                                   f"line ((g*{kh}+ky)*{kw // ku}+u)*{nk}+k, taps kx = u*{ku}+j", taps=ku,
                                   pairs=pairs)
-    ews = check_mac_ew(layer, MODULE, pe, simd, ew_in, ew_out)
+    lanes, one_word = conv2d_lanes(ci, co, groups, pe, simd)
+    ews = check_mac_ew(layer, MODULE, pe, simd, ew_in, ew_out, lanes, one_word)
     params.update(ews)
     cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups, ku, ew_in, ew_out)
     rows = conv2d_line_rows(h, w, kernel, stride, pads)
     kind = "" if groups == 1 else f"{'depthwise' if groups == ci == co else 'grouped'} ({groups} groups) "
-    lanes = pe // (co // groups) if pe > co // groups else 1
     describe = (f"{kind}conv {ci}x{h}x{w} -> {co}x{oh}x{ow}, kernel {kh}x{kw} stride {stride[0]}x{stride[1]} "
                 f"pads {'/'.join(map(str, pads))}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
                 f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}"
@@ -155,7 +163,12 @@ def _emit(prefix, q, layer, cfg, source, ew=(1, 1)):
                             pairs=dsp_pair(cfg, layer), ew_in=ew[0], ew_out=ew[1])], pe, simd
 
 
-ew_rule("conv")(mac_rule)
+@ew_rule("conv")
+def _conv_widths(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1):
+    """:func:`mac_rule` with the line buffer's lanes (a depthwise conv takes whole words of
+    several lanes per beat)."""
+    ci, co = int(q.shapes[layer.inputs[0]][0]), int(q.shapes[layer.output][0])
+    return mac_rule(q, layer, pe, simd, *conv2d_lanes(ci, co, layer.params.groups, pe, simd))
 
 
 def _conv_multipliers(p: dict) -> int:
@@ -176,8 +189,8 @@ def conv2d_memories(p: dict) -> list[Memory]:
     """The weight and bias ROMs, the line buffer (KU taps per cycle: KU banks of ceil(W/KU)
     columns; a pass of PG > 1 whole groups: PG lanes per bank, each CI/(PG*SIMD) words per pixel)
     and fpgagen_mac_out's buffers of one instance with parameters ``p``."""
-    cig, cog, ku = p["CI"] // p["GROUPS"], p["CO"] // p["GROUPS"], p.get("KU", 1)
-    lanes = p["PE"] // cog if p["PE"] > cog else 1  # the module's PG
+    cig, ku = p["CI"] // p["GROUPS"], p.get("KU", 1)
+    lanes = conv2d_lanes(p["CI"], p["CO"], p["GROUPS"], p["PE"], p["SIMD"])[0]  # the module's PG
     nk, nkg, ng, nu = p["CI"] // p["SIMD"] // lanes, cig // p["SIMD"], p["CO"] // p["PE"], p["KW"] // ku
     rows = conv2d_line_rows(p["H"], p["W"], (p["KH"], p["KW"]), (p["SH"], p["SW"]),
                             (p["PAD_T"], p["PAD_L"], p["PAD_B"], p["PAD_R"]))

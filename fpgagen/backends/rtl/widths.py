@@ -8,8 +8,9 @@ registered with its op (:data:`EW_RULES`, ``@ew_rule``, beside the op's emitter)
 - the lane modules (pools, activations, add, concat, pad, resize): one EW for every input and the
   output, dividing the channels of each (:func:`lane_rule`);
 - ``fpgagen_conv2d`` / ``fpgagen_dense``: ``EW_IN`` dividing SIMD (a beat fills part of one line
-  buffer word) and ``EW_OUT`` dividing PE (a beat is part of one output group), independently
-  (:func:`mac_rule`);
+  buffer word; a conv whose line buffer has a lane per channel group of one word, as a depthwise
+  conv at PE > 1: also SIMD times a divisor of the lanes, whole words into several lanes) and
+  ``EW_OUT`` dividing PE (a beat is part of one output group), independently (:func:`mac_rule`);
 - any other op (the HWC-to-CHW reorder): one element per beat.
 
 No stream is wider than :data:`fpgagen.backends.rtl.stream.MAX_WIDTH` bits. The folding's cycle
@@ -32,6 +33,7 @@ MAX_BEAT_BITS = 64
 EW_RULES: dict = {}
 #: register the stream-width rule of IR ops
 ew_rule = registrar(EW_RULES, "stream width rules")
+_loaded = False
 
 
 @dataclass(frozen=True)
@@ -71,18 +73,31 @@ def lane_rule(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> Widths:
     return Widths(ws, ws, True)
 
 
-def mac_rule(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> Widths:
-    """EW_IN divides SIMD, EW_OUT divides PE."""
-    return Widths(_cap(_divisors(simd), q.fmts[layer.inputs[0]].word),
+def mac_ins(simd: int, lanes: int = 1, one_word: bool = False) -> tuple:
+    """The EW_IN a MAC module takes: the divisors of SIMD (a beat fills part of one input word)
+    and, where its line buffer has ``lanes`` > 1 lanes of ``one_word`` per channel group
+    (fpgagen_conv2d with CI/GROUPS = SIMD: a depthwise conv), SIMD times a divisor of the lanes
+    (a beat is that many whole words, one per lane)."""
+    ws = set(_divisors(simd))
+    if lanes > 1 and one_word:
+        ws |= {simd * d for d in _divisors(lanes)}
+    return tuple(sorted(ws))
+
+
+def mac_rule(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, lanes: int = 1, one_word: bool = False) -> Widths:
+    """EW_IN of :func:`mac_ins`, EW_OUT divides PE."""
+    return Widths(_cap(mac_ins(simd, lanes, one_word), q.fmts[layer.inputs[0]].word),
                   _cap(_divisors(pe), q.fmts[layer.output].word), False)
 
 
 def widths(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> Widths:
     """The registered rule of ``layer``'s op (one element per beat without one)."""
-    if not EW_RULES:
+    global _loaded
+    if not _loaded:  # every builder registers its rule (one imported alone would leave the rest out)
         from fpgagen.backends.rtl import load_builders
 
         load_builders()
+        _loaded = True
     rule = EW_RULES.get(layer.op)
     return ONE if rule is None else rule(q, layer, pe, simd)
 
