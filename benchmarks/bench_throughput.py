@@ -38,7 +38,7 @@ TARGET_MNIST_CYCLES, TARGET_BUSY = 9500, 0.80
 #: (name, config, budgets)
 CASES = [("digits_cnn", ROOT / "configs" / "digits_cnn.yaml", (21, 52, 128)),
          ("mnist_cnn", ROOT / "configs" / "mnist_cnn.yaml", (128, 512)),
-         ("ds_cnn", ROOT / "configs" / "ds_cnn_128.yaml", (128, 512))]
+         ("ds_cnn", ROOT / "configs" / "ds_cnn_128.yaml", (128, 512, 768))]
 
 
 def quantize(path: Path):
