@@ -199,7 +199,8 @@ def synthesize(build, out: Path, dev: Device, clock_mhz: float, progress: bool =
                progress)
     if res.returncode != 0:
         tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-8:])
-        raise BackendError(f"synth: Yosys failed on {quoted(top)} (log: {sdir / 'yosys.log'}):\n{tail}")
+        raise BackendError(f"synth: Yosys failed on {quoted(top)} (exit code {res.returncode}; log: "
+                           f"{sdir / 'yosys.log'}):\n{tail}")
     cells = _cells(json.loads((sdir / "stat.json").read_text()))
     used = yosys_counts(dev, cells)
     avail = available(dev)

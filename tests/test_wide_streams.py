@@ -59,3 +59,46 @@ def test_digits_cnn_beyond_the_one_element_cap_is_bit_exact(tmp_path):
     assert r["mismatches"] == 0
     assert r["cycles_per_frame"] == hw["pipeline_cycles"], r
 
+
+
+def residual_net():
+    """Two residual blocks (an identity skip and a strided 1x1 shortcut): forks, join FIFOs and
+    adds on wide streams."""
+    from models_onnx import Net
+
+    n = Net((3, 8, 8), seed=5, batch=1)
+    a = n.relu(n.conv("x", 3, 8, pads=[1, 1, 1, 1], name="/c0/Conv"))
+    b = n.relu(n.conv(a, 8, 8, pads=[1, 1, 1, 1], name="/c1/Conv"))
+    b = n.conv(b, 8, 8, pads=[1, 1, 1, 1], name="/c2/Conv")
+    y = n.relu(n.node("Add", [a, b]))
+    c = n.relu(n.conv(y, 8, 16, pads=[1, 1, 1, 1], strides=[2, 2], name="/c3/Conv"))
+    d = n.conv(y, 8, 16, k=(1, 1), strides=[2, 2], name="/sc/Conv")
+    z = n.node("GlobalAveragePool", [n.relu(n.node("Add", [c, d]))])
+    return n.model(n.gemm(n.flatten(z), 16, 4, name="/fc/Gemm"))
+
+
+def test_residual_blocks_on_wide_streams_are_bit_exact_under_back_pressure(tmp_path):
+    """{multipliers: 800}: 192 cycles/frame, 4 elements per beat through the first block's fork,
+    skip FIFO and add, 2 through the second's; the cocotb testbench (random input pauses,
+    back-pressure on the output, frames back to back) gets the golden integers, and the
+    free-running harness the analytic cycles per frame."""
+    import numpy as np
+    import onnx
+    import yaml
+
+    onnx.save(residual_net(), tmp_path / "res.onnx")
+    np.savez(tmp_path / "cal.npz", x=np.random.default_rng(7).uniform(-1, 1, (64, 3, 8, 8)).astype(np.float32))
+    cfg = {"name": "res", "model": "res.onnx", "data": {"calibration": "cal.npz"}, "targets": ["verilog"],
+           "parallelism": {"multipliers": 800}, "verify": {"samples": 3}}
+    (tmp_path / "res.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    b, out = build(tmp_path / "res.yaml", tmp_path / "out", progress=False)
+    rows = b.hardware["layers"]
+    assert b.hardware["pipeline_cycles"] == 192
+    assert (rows["/add12/Add"].get("ew_in"), rows["/add21/Add"].get("ew_in")) == (4, 2), rows
+    results, _ = verify(tmp_path / "res.yaml", ["verilog"], 3, tmp_path / "out", progress=False)
+    r = results["verilog"]
+    assert (r["mismatches"], r["cycles_per_frame"]) == (0, 192), r
+    cfg["verify"]["verilog_sim"] = "cocotb"
+    (tmp_path / "res_cocotb.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    results, _ = verify(tmp_path / "res_cocotb.yaml", ["verilog"], 3, tmp_path / "out_cocotb", progress=False)
+    assert (results["verilog"]["samples"], results["verilog"]["mismatches"]) == (3, 0), results["verilog"]

@@ -89,7 +89,8 @@ def synthesize_netlist(target_dir: Path, work: Path, top: str) -> Path:
     netlist = work / NETLIST
     if res.returncode != 0 or not netlist.is_file():
         tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-8:])
-        raise BackendError(f"verilog-netlist: Yosys failed on {quoted(top)} (log: {work / 'yosys.log'}):\n{tail}")
+        raise BackendError(f"verilog-netlist: Yosys failed on {quoted(top)} (exit code {res.returncode}; log: "
+                           f"{work / 'yosys.log'}):\n{tail}")
     # the netlist alone is the design now: the simulator reads it instead of the RTL, and the
     # SB_MAC16 cells it kept (two products each) as Yosys' own simulation model of the cell
     cells = []
