@@ -4,9 +4,10 @@ Figures are from the vendors' family data sheets: Lattice iCE40 UltraPlus (FPGA-
 Lattice ECP5/ECP5-5G (FPGA-DS-02012, table 1.1), AMD/Xilinx 7 Series FPGAs overview (DS180,
 tables 4 and 10: Artix-7, Zynq-7000 DS190). ``int8_per_dsp`` is how many independent 8x8
 products one DSP block computes per cycle in the datapath fpgagen generates: two on the iCE40,
-whose SB_MAC16 fpgagen_mac_out uses in its 8x8 mode (two products per block: ``DSP_PAIR``,
-fpgagen_mul8x8x2), one elsewhere (the open flow has no MULT9X9D for the ECP5; see the README,
-"Devices and `fpgagen synth`"). The multiplier budget of a device is ``dsps * int8_per_dsp``
+whose SB_MAC16 fpgagen_mac_out uses in its 8x8 mode (two products per block: ``DSP_PAIR`` 1,
+fpgagen_mul8x8x2), two on the 7-series, whose DSP48E1 multiplies one input by two packed weights
+(two PE lanes sharing the input: ``DSP_PAIR`` 2), one on the ECP5 (the open flow has no
+MULT9X9D; see the README, "Devices and `fpgagen synth`"). The multiplier budget of a device is ``dsps * int8_per_dsp``
 int8 products.
 """
 
@@ -57,9 +58,9 @@ DEVICES: dict[str, Device] = {d.name: d for d in [
            0, 197, 100.0, ("--45k", "--package", "CABGA256", "--speed", "6"), "Lattice FPGA-DS-02012"),
     Device("ecp5-85f", "ecp5", "LFE5U-85F-6BG381C", 83640, 83640, 156, "MULT18X18D", 1, 208, 18432, "DP16KD",
            0, 205, 100.0, ("--85k", "--package", "CABGA381", "--speed", "6"), "Lattice FPGA-DS-02012"),
-    Device("xc7a35t", "xc7", "xc7a35tcpg236-1", 20800, 41600, 90, "DSP48E1", 1, 50, 36864, "RAMB36E1",
+    Device("xc7a35t", "xc7", "xc7a35tcpg236-1", 20800, 41600, 90, "DSP48E1", 2, 50, 36864, "RAMB36E1",
            0, 106, 100.0, (), "AMD/Xilinx DS180"),
-    Device("xc7z020", "xc7", "xc7z020clg400-1", 53200, 106400, 220, "DSP48E1", 1, 140, 36864, "RAMB36E1",
+    Device("xc7z020", "xc7", "xc7z020clg400-1", 53200, 106400, 220, "DSP48E1", 2, 140, 36864, "RAMB36E1",
            0, 125, 100.0, (), "AMD/Xilinx DS190"),
 ]}
 

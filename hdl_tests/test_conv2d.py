@@ -81,7 +81,7 @@ class Case:
     taps: int = 1    # KU: kernel taps of one row per cycle (divides KW)
     rounding: str = "nearest-away"  # "nearest-even": ROUND_EVEN (an imported model's quantizer)
     spread: int = 0  # per-channel weight formats: channel shifts s_c = SHIFT - d_c, d_c in 0..spread
-    pairs: bool = False  # DSP_PAIR: two products per fpgagen_mul8x8x2 (the iCE40 SB_MAC16's 8x8 mode)
+    pairs: bool | int = False  # DSP_PAIR: 1 two products per fpgagen_mul8x8x2 (the iCE40 SB_MAC16's 8x8 mode), 2 two PE lanes sharing an input (DSP48E1)
     ew_in: int = 1   # EW_IN: input elements per beat (divides SIMD, or SIMD x a divisor of the lanes)
     ew_out: int = 1  # EW_OUT: output elements per beat (divides PE)
 
@@ -251,6 +251,16 @@ PAIR_CASES = [
     Case("x2pc", 4, 6, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 3, 2, True, leaky=(205, 11), spread=6, pairs=True),
     Case("x2low", 1, 3, 8, 8, (5, 5), (1, 1), (2, 2, 2, 2), 1, 1, False, "relu_u", lowered=True, taps=5, pairs=True),
     Case("x2one", 2, 3, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), 1, 1, True, pairs=True),
+    # DSP_PAIR 2 (the 7-series DSP48E1): PE lanes 2q and 2q+1 share their input element
+    Case("xsk5", 1, 6, 9, 11, (5, 5), (1, 1), (2, 2, 2, 2), 6, 1, False, "relu_u", taps=5, pairs=2),
+    Case("xsu", 4, 6, 7, 9, (3, 3), (2, 2), (1, 1, 1, 1), 2, 2, False, "relu_u", pairs=2),
+    Case("xss", 3, 4, 5, 7, (3, 3), (1, 1), (1, 1, 1, 1), 4, 3, True, pairs=2),
+    # grouped, 4 outputs per group, PE 8 over 2 lanes (4 lanes per input group: 2 pairs each)
+    Case("xsgrp", 4, 8, 5, 6, (3, 3), (1, 1), (1, 1, 1, 1), 8, 2, True, groups=2, pairs=2),
+    # depthwise x2 (2 outputs per channel), PE 4 over 2 lanes: each pair is one channel's two outputs
+    Case("xsdwx2", 4, 8, 5, 5, (3, 3), (1, 1), (1, 0, 1, 2), 4, 1, True, "relu_s", groups=4, pairs=2),
+    Case("xspc", 4, 6, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 6, 2, True, leaky=(205, 11), spread=6, pairs=2),
+    Case("xsew", 4, 8, 6, 7, (3, 3), (1, 1), (1, 1, 1, 1), 8, 4, False, "relu_u", pairs=2, ew_in=2, ew_out=4),
 ]
 
 

@@ -168,6 +168,15 @@ def cases() -> dict:
         "ewb": (dense_graph(8, 24, "u8.4", 8, True, "relu", seed=52), "fc", 12, 8, None, False, 4, 4),
         "ewc": (dense_graph(12, 6, "s8.3", 8, True, seed=53), "fc", 6, 4, 7, True, 2, 3),
         "ewd": (dense_graph(16, 8, "s8.3", 8, True, seed=54), "fc", 8, 8, None, False, 8, 8),
+        # DSP_PAIR 2 (the 7-series DSP48E1: neurons 2q and 2q+1 share their input, one 25 x 18
+        # multiplication of it and both weights packed): s8 and u8 inputs at the extremes, 4-bit
+        # operands, per-channel formats with a LeakyRelu, a permuted stream, wide streams
+        "xsa": (dense_graph(7, 6, "s8.4", 8, True, seed=61), "fc", 6, 7, None, 2),
+        "xsb": (dense_graph(8, 4, "u8.4", 8, True, "relu", seed=62), "fc", 2, 4, None, 2),
+        "xsc": (dense_graph(64, 10, "u8.8", 8, True, big_bias=True, seed=63), "fc", 2, 4, None, 2),
+        "xsd": (dense_graph(5, 4, "s4.2", 8, True, w_range=(-8, 7), w_word=4, seed=64), "fc", 4, 5, None, 2),
+        "xse": (per_channel(dense_graph(12, 6, "s8.3", 8, True, seed=65, leaky=(205, 11)), 6, 5), "fc", 2, 4, 9, 2),
+        "xsf": (dense_graph(16, 8, "s8.3", 8, True, seed=66), "fc", 8, 8, None, 2, 4, 4),
     }
 
 
@@ -193,9 +202,9 @@ def build(n_frames: int = N_FRAMES):
         if perm_seed is not None:  # the input stream carries x[order]; the columns follow
             order = np.random.default_rng(perm_seed).permutation(n_in)
             stream_w = layer.weight[:, order]
-        rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}", pairs=bool(pairs),
+        rtl = rtl_dense.dense_instance(q, layer, pe, simd, stream_w, prefix=f"{name}_{lname}", pairs=int(pairs),
                                        ew_in=ew_in, ew_out=ew_out)
-        assert rtl.params.get("DSP_PAIR", 0) == int(bool(pairs))
+        assert rtl.params.get("DSP_PAIR", 0) == int(pairs)
         assert rtl.cycles == rtl_dense.dense_cycles(n_in, n_out, pe, simd, ew_in, ew_out)
         mems.update(rtl.mems)
         wi, wo = rtl.params["IN_WIDTH"], rtl.params["OUT_WIDTH"]

@@ -199,23 +199,29 @@ def test_two_products_per_dsp_block_on_the_up5k(quantized):
     from fpgagen.devices import DEVICES
 
     assert DEVICES["ice40-up5k"].int8_per_dsp == 2
-    assert {d.int8_per_dsp for n, d in DEVICES.items() if n != "ice40-up5k"} == {1}
+    assert {n: d.int8_per_dsp for n, d in DEVICES.items() if d.family != "ecp5"} == {
+        "ice40-up5k": 2, "xc7a35t": 2, "xc7z020": 2}
+    assert {d.int8_per_dsp for d in DEVICES.values() if d.family == "ecp5"} == {1}
     q = quantized["digits_cnn"]
     c = cfg_of("digits_cnn")
     c["hardware"]["device"] = "ice40-up5k"
     cost = product_cost(c, q)
     conv1 = q.layers[0].name
-    assert [cost(conv1, m) for m in (1, 2, 3, 4, 5)] == [2, 2, 4, 4, 6]
+    assert [cost(conv1, (m, 1, 1)) for m in (1, 2, 3, 4, 5)] == [2, 2, 4, 4, 6]
+    assert cost(conv1, (1, 1, 3)) == 4  # any two products share an SB_MAC16, taps too
     wide = q.layers[0].in_fmts[0]
     q.layers[0].in_fmts[0] = type(wide)(wide.signed, 16, wide.frac)
     try:
-        assert [product_cost(c, q)(conv1, m) for m in (1, 3)] == [2, 6]  # 16-bit inputs: one product per block
+        assert [product_cost(c, q)(conv1, (m, 1, 1)) for m in (1, 3)] == [2, 6]  # 16-bit inputs: one product per block
     finally:
         q.layers[0].in_fmts[0] = wide
+    c["hardware"]["device"] = "xc7a35t"  # a DSP48E1 takes two PE lanes reading one input
+    x7 = product_cost(c, q)
+    assert [x7(conv1, f) for f in ((2, 1, 1), (4, 1, 3), (3, 1, 1), (1, 1, 3), (1, 1, 1))] == [2, 12, 6, 6, 2]
     c["hardware"]["device"] = "ecp5-25f"
-    assert [product_cost(c, q)(conv1, m) for m in (1, 3)] == [1, 3]
+    assert [product_cost(c, q)(conv1, (m, 1, 1)) for m in (1, 3)] == [1, 3]
     # options by cost: never two of one cost (the slower of equal cost is dominated)
-    costs = [cost(conv1, o.multipliers) for o in options(q, q.layers[0], None, lambda m: cost(conv1, m))]
+    costs = [cost(conv1, o.folding) for o in options(q, q.layers[0], None, lambda f: cost(conv1, f))]
     assert costs == sorted(set(costs))
 
     raw = yaml.safe_load((CONFIGS / "digits_cnn.yaml").read_text())

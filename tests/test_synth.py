@@ -92,7 +92,9 @@ def test_xilinx_counts_and_vivado_script(small, capsys):
     assert code == 0, err
     r = json.loads((out / "synth.json").read_text())
     assert r["clock_mhz"] == 150.0 and r["routed"] is None and r["fmax_mhz"] is None
-    assert r["used"]["dsp"] == 8 and r["used"]["lut"] > 0
+    # 8 int8 products, two PE lanes sharing their input per DSP48E1 (DSP_PAIR 2): 4 blocks
+    assert r["used"]["dsp"] == r["estimate"]["dsps"] == 4 and r["estimate"]["multipliers"] == 8
+    assert r["used"]["lut"] > 0
     assert r["memories"]["weight_roms_in_logic"] == [] and len(r["memories"]["weight_roms_in_block_ram"]) == 2
     # the LUT6 / flip-flop estimate within 25 % of Yosys' counts
     assert abs(r["estimate"]["luts"] - r["used"]["lut"]) <= 0.25 * r["used"]["lut"], r
@@ -222,3 +224,18 @@ def test_the_netlist_of_sb_mac16_pairs_gives_the_golden_integers(small, tmp_path
     # the first layer's inputs are signed, the second's (after a ReLU) unsigned
     assert sorted(re.search(r"\.A_SIGNED\(1'h(\d)\)", c).group(1) for c in cells) == ["0", "0", "1", "1"]
     assert "module SB_MAC16" in (work / "sb_mac16_sim.v").read_text()
+
+
+@needs_yosys
+def test_the_netlist_of_shared_input_pairs_gives_the_golden_integers(small, tmp_path, capsys):
+    """For the 7-series two PE lanes that read one input share a DSP48E1 (``DSP_PAIR`` 2: one 25 x
+    18 multiplication of the input and both weights packed, the high product corrected by the
+    low one's borrow): the generated layers carry DSP_PAIR 2, and the netlist of Yosys' generic
+    synthesis, where that packing and correction are gates, gives every integer of the golden
+    model at the analytic cycles (the DSP48E1 mapping itself: hdl_tests/test_mul8x8x2.py)."""
+    raw = yaml.safe_load((small / "small.yaml").read_text())
+    raw["hardware"] = {"device": "xc7a35t"}
+    (small / "shared.yaml").write_text(yaml.safe_dump(raw))
+    out = verify_netlist(small / "shared.yaml", tmp_path, capsys)
+    rtl = (out / "verilog" / "fpgagen_small.v").read_text()
+    assert rtl.count(".DSP_PAIR(2)") == 2 and "two products sharing an input per DSP block" in rtl

@@ -69,20 +69,20 @@ class Option:
         return self.pe, self.simd, self.taps
 
 
-def _products(m: int) -> int:
-    return m
+def _products(folding) -> int:
+    return math.prod(folding)
 
 
 def options(q: QGraph, layer: QLayer, max_taps: int | None = None, cost=_products) -> list[Option]:
     """Every valid (PE, SIMD, taps) of a MAC layer (taps at most ``max_taps``) that is not
-    dominated (costs less of the budget, faster), sorted by cost (``cost(multipliers)``, the
-    budget they take: :func:`product_cost`); among equal costs the faster, then the fewer PE,
+    dominated (costs less of the budget, faster), sorted by cost (``cost((pe, simd, taps))``, the
+    budget its multipliers take: :func:`product_cost`); among equal costs the faster, then the fewer PE,
     then the fewer taps (the wider SIMD: a deeper, narrower ROM, one line buffer bank)."""
     _, ins = layer_dims(q, layer)
     cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd, taps), taps)
                     for pe in layer_pe_choices(q, layer, whole_groups=True) for simd in _divisors(ins)
                     for taps in _divisors(kernel_width(layer) or 1) if max_taps is None or taps <= max_taps),
-                   key=lambda o: (cost(o.multipliers), o.cycles, o.multipliers, o.pe, o.taps))
+                   key=lambda o: (cost(o.folding), o.cycles, o.multipliers, o.pe, o.taps))
     kept: list[Option] = []
     for o in cands:
         if not kept or o.cycles < kept[-1].cycles:
@@ -98,20 +98,24 @@ def _cheapest(opts: list[Option], interval: int) -> Option | None:
 
 
 def product_cost(cfg: dict, q: QGraph):
-    """``cost(layer name, multipliers)``: the multiplier budget a MAC layer's int8 products take on
-    ``hardware.device``. Where a DSP block computes ``k = int8_per_dsp`` > 1 products, a layer
-    whose products pair (:func:`fpgagen.backends.rtl.dsp_pair`) takes ``ceil(m / k)`` blocks,
+    """``cost(layer name, (pe, simd, taps))``: the multiplier budget a MAC layer's int8 products
+    take on ``hardware.device``. Where a DSP block computes ``k = int8_per_dsp`` > 1 products, a
+    layer whose products pair at that folding (:func:`fpgagen.backends.rtl.dsp_pair`: on the
+    iCE40 any two, on the 7-series two PE lanes reading one input) takes ``ceil(m / k)`` blocks,
     ``k`` products of budget each, and one that cannot pair a block per product; else ``m``."""
     from fpgagen.backends.rtl import dsp_pair
+    from fpgagen.backends.rtl.conv2d import input_lanes
 
     dev = DEVICES.get(cfg["hardware"].get("device") or "")
     k = dev.int8_per_dsp if dev is not None else 1
-    pairs = {ly.name: dsp_pair(cfg, ly) for ly in q.layers if layer_dims(q, ly) is not None}
+    mac = {ly.name: ly for ly in q.layers if layer_dims(q, ly) is not None}
 
-    def cost(name: str, m: int) -> int:
+    def cost(name: str, folding) -> int:
+        m = math.prod(folding)
         if k == 1:
             return m
-        return k * -(-m // k) if pairs[name] else k * m
+        pe, simd = folding[0], folding[1]
+        return k * -(-m // k) if dsp_pair(cfg, mac[name], pe, input_lanes(q, mac[name], pe, simd)) else k * m
     return cost
 
 
@@ -128,7 +132,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
          max_taps: int | None = None, cost=None) -> Folding:
     """Per-layer (PE, SIMD, taps): the fastest within ``budget``, or the cheapest reaching ``target_cycles``
     (``fixed``: name -> (pe, simd, taps) of the layers set by hand; ``max_taps``: the most kernel
-    taps of a row any free conv layer may take, default no limit; ``cost(name, multipliers)``:
+    taps of a row any free conv layer may take, default no limit; ``cost(name, (pe, simd, taps))``:
     the budget a layer's multipliers take, :func:`product_cost`, default one each).
 
     With ``blocks`` (``(layer, option) -> block RAMs`` of the memories that grow with its
@@ -136,10 +140,10 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
     only where the layers' blocks fit too: each starts at its cheapest option, then the layers
     trade multipliers for blocks (a wider ROM word can pack better) while the budget allows."""
     fixed = fixed or {}
-    cost_of = cost or (lambda name, m: m)
+    cost_of = cost or (lambda name, f: math.prod(f))
     mac_layers = [ly for ly in q.layers if layer_dims(q, ly) is not None]
     free = [ly for ly in mac_layers if ly.name not in fixed]
-    opts = {ly.name: options(q, ly, max_taps, lambda m, n=ly.name: cost_of(n, m)) for ly in free}
+    opts = {ly.name: options(q, ly, max_taps, lambda f, n=ly.name: cost_of(n, f)) for ly in free}
     by_name = {ly.name: ly for ly in free}
 
     def pick(interval: int) -> dict | None:
@@ -153,7 +157,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
         if blocks is None or block_budget is None:
             return chosen
         cost = {n: blocks(by_name[n], o) for n, o in chosen.items()}
-        mults = fixed_mults + sum(cost_of(n, o.multipliers) for n, o in chosen.items())
+        mults = fixed_mults + sum(cost_of(n, o.folding) for n, o in chosen.items())
         while sum(cost.values()) > block_budget:
             best = None  # (blocks saved per extra multiplier, name, option, its blocks)
             for n, cur in chosen.items():
@@ -161,7 +165,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
                     if o.cycles > interval or o == cur:
                         continue
                     b = blocks(by_name[n], o)
-                    extra = cost_of(n, o.multipliers) - cost_of(n, cur.multipliers)
+                    extra = cost_of(n, o.folding) - cost_of(n, cur.folding)
                     if b >= cost[n] or (budget is not None and mults + extra > budget):
                         continue
                     score = (cost[n] - b) / max(extra, 0.5)
@@ -170,17 +174,17 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
             if best is None:
                 return None
             _, n, o, b = best
-            mults += cost_of(n, o.multipliers) - cost_of(n, chosen[n].multipliers)
+            mults += cost_of(n, o.folding) - cost_of(n, chosen[n].folding)
             chosen[n], cost[n] = o, b
         return chosen
     floor = max([layer_cycles(q, ly) for ly in q.layers if layer_dims(q, ly) is None] +
                 [layer_cycles(q, ly, *fixed[ly.name]) for ly in mac_layers if ly.name in fixed] +
                 [opts[ly.name][-1].cycles for ly in free] + [1])
-    fixed_mults = sum(cost_of(n, math.prod(f)) for n, f in fixed.items())
+    fixed_mults = sum(cost_of(n, f) for n, f in fixed.items())
 
     def total(interval: int) -> int | None:
         chosen = pick(interval)
-        return None if chosen is None else fixed_mults + sum(cost_of(n, o.multipliers) for n, o in chosen.items())
+        return None if chosen is None else fixed_mults + sum(cost_of(n, o.folding) for n, o in chosen.items())
 
     if target_cycles is not None:
         if target_cycles < floor:
@@ -267,7 +271,7 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
         if budget is not None:
             used = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in q.layers
                     if layer_dims(q, ly) is not None}
-            total = sum(cost(n, math.prod(f)) for n, f in used.items())
+            total = sum(cost(n, f) for n, f in used.items())
             if total > budget:
                 big = max(used, key=lambda n: math.prod(used[n]))
                 products = sum(math.prod(f) for f in used.values())
@@ -286,7 +290,7 @@ def apply_folding(cfg: dict, q: QGraph) -> Folding | None:
     f = fold(q, fixed, None if target is not None else budget, target, blocks, block_budget, par.get("taps"), cost)
     if block_budget is not None:
         f.how += f" and the {hw['device']}'s block RAMs (estimated)"
-    need = sum(cost(n, math.prod(fo)) for n, fo in f.layers.items())
+    need = sum(cost(n, fo) for n, fo in f.layers.items())
     if target is not None and budget is not None and need > budget:
         raise BackendError(f"parallelism: reaching {target} cycles/frame needs {need} multipliers, more "
                            f"than the budget of {budget}")

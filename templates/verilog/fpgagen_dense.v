@@ -40,7 +40,7 @@ module fpgagen_dense #(
     parameter integer ALIGN_MAX   = 0,     // per-channel weight formats: the largest pre-alignment (fpgagen_mac_out)
     parameter integer ALIGN_BITS  = 1,     // bits of one ALIGN entry
     parameter [N_OUT*ALIGN_BITS-1:0] ALIGN = {N_OUT*ALIGN_BITS{1'b0}},  // channel c's left shift SHIFT - s_c at [c*ALIGN_BITS +: ALIGN_BITS]
-    parameter integer DSP_PAIR    = 0,     // 1: two products per fpgagen_mul8x8x2 (fpgagen_mac_out)
+    parameter integer DSP_PAIR    = 0,     // 1: two products per fpgagen_mul8x8x2, 2: two sharing the input (fpgagen_mac_out)
     parameter integer EW_IN       = 1,     // input elements per beat (divides SIMD)
     parameter integer EW_OUT      = 1,     // output elements per beat (divides PE)
     parameter         WEIGHT_FILE = "weights.mem",  // $readmemh file of the weight ROM

@@ -31,7 +31,10 @@
 // DSP_PAIR = 1 (inputs and weights of at most 8 bits): the products k = p*SIMD + s are computed
 // in pairs (2j, 2j+1) by fpgagen_mul8x8x2, two per iCE40 SB_MAC16 in its 8x8 mode (the last alone
 // when PE*SIMD is odd), whose input and product registers are stages R and P: the same
-// timing and results as the products of the `*` branch (DSP_PAIR = 0).
+// timing and results as the products of the `*` branch (DSP_PAIR = 0). DSP_PAIR = 2 (the same
+// widths; PE/XG even): products (2q, s) and (2q+1, s), k = p*SIMD + s, which read the same input
+// element, share one fpgagen_mul8x8x2 with SHARED = 1, one 25 x 18 multiplication (a 7-series
+// DSP48E1) of the input and the two weights packed; same stages, timing and results.
 `default_nettype none
 
 module fpgagen_mac_out #(
@@ -57,7 +60,7 @@ module fpgagen_mac_out #(
     parameter integer ALIGN_MAX  = 0,     // per-channel weight formats: the largest pre-alignment (0: per-tensor)
     parameter integer ALIGN_BITS = 1,     // bits of one ALIGN entry (>= clog2(ALIGN_MAX + 1))
     parameter [CHANNELS*ALIGN_BITS-1:0] ALIGN = {CHANNELS*ALIGN_BITS{1'b0}},  // channel c's left shift at [c*ALIGN_BITS +: ALIGN_BITS]
-    parameter integer DSP_PAIR   = 0,     // 1: two products per fpgagen_mul8x8x2 (IN_WIDTH, W_WIDTH <= 8)
+    parameter integer DSP_PAIR   = 0,     // 1: two products per fpgagen_mul8x8x2 (IN_WIDTH, W_WIDTH <= 8); 2: two sharing the input
     parameter integer EW_OUT     = 1      // output elements per beat (divides PE): outputs b*EW_OUT + e of a group in beat b
 ) (
     input  wire                         clk,
@@ -115,7 +118,7 @@ module fpgagen_mac_out #(
     localparam [RA-1:0]  R_LAST = NR_LAST_I[RA-1:0];
     localparam [RB-1:0]  NR_C   = NR[RB-1:0];
     localparam integer NK   = PE * SIMD;                         // products per cycle
-    localparam integer NPR  = (NK + 1) / 2;                      // their pairs (DSP_PAIR)
+    localparam integer NPR  = (NK + 1) / 2;                      // their pairs (DSP_PAIR; 2: NK/2, PE even)
     localparam integer PPW  = (DSP_PAIR != 0) ? 2 * NPR * 16 : 16;  // the pairs' products
 
     // nodes of one output's tree: level 0 the NL leaves, level l+1 half of level l (rounded up)
@@ -147,6 +150,8 @@ module fpgagen_mac_out #(
                    ALIGN_MAX, PE, CHANNELS, ALIGN_BITS, $clog2(ALIGN_MAX + 1));
         if (DSP_PAIR != 0 && (IN_WIDTH > 8 || W_WIDTH > 8))
             $error("fpgagen_mac_out %m: DSP_PAIR needs IN_WIDTH %0d and W_WIDTH %0d <= 8", IN_WIDTH, W_WIDTH);
+        if (DSP_PAIR < 0 || DSP_PAIR > 2 || (DSP_PAIR == 2 && (PE / XG) % 2 != 0))
+            $error("fpgagen_mac_out %m: DSP_PAIR %0d must be 0, 1 or 2 (2: PE/XG = %0d even)", DSP_PAIR, PE / XG);
         if (EW_OUT < 1 || PE % EW_OUT != 0)
             $error("fpgagen_mac_out %m: EW_OUT %0d (output elements per beat) must divide PE %0d", EW_OUT, PE);
     end
@@ -229,17 +234,21 @@ module fpgagen_mac_out #(
                 end
             end
             for (gk = 0; gk < NPR; gk = gk + 1) begin : g_pair
+                // its products: (2j, 2j+1), or (DSP_PAIR = 2) lanes 2q and 2q+1 at element s of pair q*SIMD + s
+                localparam integer K0 = (DSP_PAIR == 2) ? 2 * (gk / SIMD) * SIMD + gk % SIMD : 2 * gk;
+                localparam integer K1 = (DSP_PAIR == 2) ? K0 + SIMD : 2 * gk + 1;
                 fpgagen_mul8x8x2 #(
                     .A_SIGNED(IN_SIGNED),
-                    .B_SIGNED(1)
+                    .B_SIGNED(1),
+                    .SHARED((DSP_PAIR == 2) ? 1 : 0)
                 ) u_mul (
                     .clk(clk),
-                    .a_hi(xo[(2*gk+1)*8 +: 8]),
-                    .b_hi(wo[(2*gk+1)*8 +: 8]),
-                    .a_lo(xo[2*gk*8 +: 8]),
-                    .b_lo(wo[2*gk*8 +: 8]),
-                    .p_hi(pp[(2*gk+1)*16 +: 16]),
-                    .p_lo(pp[2*gk*16 +: 16])
+                    .a_hi(xo[K1*8 +: 8]),
+                    .b_hi(wo[K1*8 +: 8]),
+                    .a_lo(xo[K0*8 +: 8]),
+                    .b_lo(wo[K0*8 +: 8]),
+                    .p_hi(pp[K1*16 +: 16]),
+                    .p_lo(pp[K0*16 +: 16])
                 );
             end
         end else begin : g_nopairs

@@ -13,14 +13,27 @@
 // selecting the registered 8x8 products (O[31:16] = top, O[15:0] = bottom). Otherwise it is a
 // behavioural model of exactly that function (RTL simulation, lint, other tools); the
 // verilog-netlist target simulates the SB_MAC16 with Yosys' own model (share/ice40/cells_sim.v).
+//
+// SHARED = 1 (fpgagen_mac_out's DSP_PAIR = 2, for the 7-series DSP48E1): the two products share
+// their A operand, p_hi = a_lo * b_hi and p_lo = a_lo * b_lo (a_hi is not read), computed by one
+// 25 x 18 multiplication P = A * Bp of A = a_lo extended to 18 bits and the packed
+// Bp = b_hi * 2**16 + b_lo (25 bits, two's complement; the packing adder sits before the
+// operand register). Then p_lo = P[15:0], and p_hi = P[31:16] + P[15] where a product can be
+// negative (A_SIGNED or B_SIGNED: P[15] is the borrow of a negative low product; unsigned
+// products, in [0, 65025], borrow nothing): the same 16-bit words as above. Yosys' synth_xilinx
+// maps the registered 25 x 18 product to one DSP48E1 (AREG/BREG and MREG/PREG inside); the
+// correction is a 16-bit adder in the fabric. Latency 2 as above.
 `default_nettype none
 
 module fpgagen_mul8x8x2 #(
     parameter integer A_SIGNED = 1,  // 1: a_hi and a_lo are two's complement, 0: unsigned
-    parameter integer B_SIGNED = 1   // 1: b_hi and b_lo are two's complement, 0: unsigned
+    parameter integer B_SIGNED = 1,  // 1: b_hi and b_lo are two's complement, 0: unsigned
+    parameter integer SHARED   = 0   // 1: both products take a_lo (one 25 x 18 multiplier, see above)
 ) (
     input  wire        clk,
+    /* verilator lint_off UNUSEDSIGNAL */  // SHARED = 1 does not read a_hi
     input  wire [7:0]  a_hi,
+    /* verilator lint_on UNUSEDSIGNAL */
     input  wire [7:0]  b_hi,
     input  wire [7:0]  a_lo,
     input  wire [7:0]  b_lo,
@@ -29,6 +42,23 @@ module fpgagen_mul8x8x2 #(
 );
     localparam [0:0] AS = (A_SIGNED != 0) ? 1'b1 : 1'b0;
     localparam [0:0] BS = (B_SIGNED != 0) ? 1'b1 : 1'b0;
+generate if (SHARED != 0) begin : g_shared
+    wire signed [17:0] ae = $signed({{10{AS & a_lo[7]}}, a_lo});
+    wire signed [24:0] bp = $signed({{1{BS & b_hi[7]}}, b_hi, 16'd0}) + $signed({{17{BS & b_lo[7]}}, b_lo});
+    reg  signed [17:0] ar;        // the A input register (the DSP48E1's BREG: its 18-bit port)
+    reg  signed [24:0] br;        // the packed B input register (AREG: the 25-bit port)
+    reg  signed [42:0] pr;        // the product register (MREG)
+    always @(posedge clk) begin
+        ar <= ae;
+        br <= bp;
+        pr <= ar * br;
+    end
+    /* verilator lint_off UNUSEDSIGNAL */  // the bits above the high product
+    wire [42:0] pw = pr;
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign p_lo = pw[15:0];
+    assign p_hi = pw[31:16] + {15'd0, (AS | BS) & pw[15]};
+end else begin : g_two
 `ifdef FPGAGEN_SB_MAC16
     /* verilator lint_off PINCONNECTEMPTY */
     SB_MAC16 #(
@@ -70,6 +100,7 @@ module fpgagen_mul8x8x2 #(
     assign p_hi = ph;
     assign p_lo = pl;
 `endif
+end endgenerate
 endmodule
 
 `default_nettype wire

@@ -245,12 +245,21 @@ def check_parallelism(layer, pe, simd, outputs: tuple[int, str], inputs: tuple[i
             raise BackendError(f"{where(layer)}: {what} {value} must divide the layer's {size} {unit}")
 
 
+def mac_ins(simd: int, lanes: int = 1, one_word: bool = False) -> tuple:
+    """The EW_IN (input elements per beat) a MAC module takes: the divisors of SIMD (a beat fills
+    part of one input word) and, where its line buffer has ``lanes`` > 1 lanes of ``one_word``
+    per channel group (fpgagen_conv2d with CI/GROUPS = SIMD: a depthwise conv), SIMD times a
+    divisor of the lanes (a beat is that many whole words, one per lane)."""
+    ws = {d for d in range(1, simd + 1) if simd % d == 0}
+    if lanes > 1 and one_word:
+        ws |= {simd * d for d in range(1, lanes + 1) if lanes % d == 0}
+    return tuple(sorted(ws))
+
+
 def check_mac_ew(layer, module: str, pe: int, simd: int, ew_in, ew_out, lanes: int = 1, one_word: bool = False) -> dict:
     """EW_IN (input elements per beat: :func:`fpgagen.backends.rtl.widths.mac_ins`, dividing SIMD,
     or SIMD times a divisor of a conv's ``lanes`` of ``one_word`` per group) and EW_OUT (output
     elements per beat, dividing PE) of fpgagen_conv2d / fpgagen_dense as parameters (only those > 1)."""
-    from fpgagen.backends.rtl.widths import mac_ins
-
     ins = mac_ins(simd, lanes, one_word)
     extra = ("" if ins == mac_ins(simd) else
              f" or SIMD times a divisor of its {lanes} line buffer lanes (allowed: {', '.join(map(str, ins))})")
@@ -269,16 +278,43 @@ def weight_word(layer) -> int:
     return layer.w_fmt.word + (0 if layer.w_fmt.signed else 1)
 
 
-def dsp_pair(cfg, layer) -> bool:
-    """Whether ``layer``'s products go two per DSP block (fpgagen_mac_out's ``DSP_PAIR``): on a
-    device of ``hardware.device`` whose DSP blocks compute two int8 products (``int8_per_dsp`` 2:
-    the iCE40 SB_MAC16 in its 8x8 mode, fpgagen_mul8x8x2), when the layer's inputs and weight
-    words are at most 8 bits (what one 8x8 half multiplies)."""
+def dsp_pair(cfg, layer, pe: int | None = None, lanes: int = 1) -> int:
+    """fpgagen_mac_out's ``DSP_PAIR`` for ``layer`` at ``pe`` output lanes over ``lanes`` input
+    groups on the device of ``hardware.device``, where its DSP blocks compute two int8 products
+    (``int8_per_dsp`` 2) and the layer's inputs and weight words are at most 8 bits:
+
+    - 1 on the iCE40: any two products per SB_MAC16 in its 8x8 mode (fpgagen_mul8x8x2);
+    - 2 on the 7-series: two PE lanes reading the same input element per DSP48E1, one 25 x 18
+      multiplication of the input and both weights packed (fpgagen_mul8x8x2 ``SHARED``), where
+      the outputs per input group ``pe / lanes`` are even (``pe`` None: the lanes are not known,
+      0);
+    - else 0 (one product per multiplier)."""
     from fpgagen.devices import DEVICES
 
     dev = DEVICES.get(((cfg or {}).get("hardware") or {}).get("device") or "")
-    return (dev is not None and dev.family == "ice40" and dev.int8_per_dsp == 2
-            and layer.in_fmts[0].word <= 8 and weight_word(layer) <= 8)
+    if dev is None or dev.int8_per_dsp != 2 or layer.in_fmts[0].word > 8 or weight_word(layer) > 8:
+        return 0
+    if dev.family == "ice40":
+        return 1
+    if dev.family == "xc7" and pe is not None and (pe // lanes) % 2 == 0:
+        return 2
+    return 0
+
+
+def pairs_text(pairs: int) -> str:
+    """What ``DSP_PAIR`` ``pairs`` does, for an instance's description ("" without pairs)."""
+    return {0: "", 1: "two products per DSP block, ", 2: "two products sharing an input per DSP block, "}[int(pairs)]
+
+
+def check_pairs(layer, module: str, pairs, pe: int, lanes: int = 1) -> int:
+    """``pairs`` (``DSP_PAIR``: False/0, True/1 or 2) as an integer; 2 needs an even ``pe / lanes``
+    (two PE lanes reading one input per block)."""
+    if isinstance(pairs, bool) or pairs in (0, 1):
+        return int(pairs)
+    if pairs == 2 and (pe // lanes) % 2 == 0:
+        return 2
+    raise BackendError(f"{where(layer)}: {module} takes DSP_PAIR (pairs) 0, 1 or 2, 2 with an even number of PE "
+                       f"lanes per input group, got {pairs!r} at PE {pe} over {lanes} input group(s)")
 
 
 def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix: str, words: str,
@@ -291,7 +327,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
     at the LSB end; ``geometry``: the module's size parameters, placed between the widths and PE;
     ``words`` / ``layout``: the weight ROM's word count and line layout for its header; ``taps``:
     fpgagen_conv2d's KU (> 1: the parameter follows SIMD, a row holds ``pe * taps * simd``
-    weights, element ``(p*taps + j)*simd + s``); ``pairs``: ``DSP_PAIR`` = 1 (:func:`dsp_pair`). Returns
+    weights, element ``(p*taps + j)*simd + s``); ``pairs``: ``DSP_PAIR`` (:func:`dsp_pair`: 1 or 2). Returns
     (params in declaration order, ``.mem`` name -> text), the ROMs named ``<prefix>_weights.mem``
     and ``<prefix>_bias.mem``.
     """
@@ -341,7 +377,7 @@ def mac_params(layer, weight_blocks, pe: int, simd: int, geometry: dict, prefix:
         "ACC_WIDTH": acc_width,
         **rq,
         **align,
-        **({"DSP_PAIR": 1} if pairs else {}),
+        **({"DSP_PAIR": int(pairs)} if pairs else {}),
         "WEIGHT_FILE": wname,
         "BIAS_FILE": bname,
     }

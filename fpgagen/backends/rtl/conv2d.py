@@ -18,8 +18,8 @@ import numpy as np
 from fpgagen.backends.parallelism import layer_taps, pe_choices
 from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
 from fpgagen.backends.rtl.widths import ew_rule, mac_rule
-from fpgagen.backends.rtl import (RtlInstance, check_mac_ew, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
-                                  mac_params, mac_parallelism, where)
+from fpgagen.backends.rtl import (RtlInstance, check_mac_ew, check_mac_layer, check_pairs, check_parallelism, dsp_pair, emits,
+                                  leaky_text, mac_params, mac_parallelism, pairs_text, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -52,6 +52,15 @@ def conv2d_lanes(ci: int, co: int, groups: int, pe: int, simd: int) -> tuple[int
     return (pe // cog if pe > cog else 1), ci // groups == simd
 
 
+def input_lanes(q: QGraph, layer: QLayer, pe: int, simd: int) -> int:
+    """The input groups fpgagen_mac_out reads of a MAC ``layer`` at ``pe`` x ``simd`` (its
+    ``XG``): a conv's line buffer lanes (:func:`conv2d_lanes`), else 1."""
+    if layer.op != "conv":
+        return 1
+    ci, co = int(q.shapes[layer.inputs[0]][0]), int(q.shapes[layer.output][0])
+    return conv2d_lanes(ci, co, layer.params.groups, pe, simd)[0]
+
+
 def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
     """Input rows the module's line buffer holds (its ``ROWS`` localparam, the same formula):
     the fewest for which the next window's inputs arrive while the current window is computed,
@@ -69,10 +78,11 @@ def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
 
 
 def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | None = None,
-                    taps: int = 1, pairs: bool = False, ew_in: int = 1, ew_out: int = 1) -> RtlInstance:
+                    taps: int = 1, pairs: bool | int = False, ew_in: int = 1, ew_out: int = 1) -> RtlInstance:
     """``fpgagen_conv2d`` for ``layer`` with ``pe`` output channels x ``simd`` input channels x
     ``taps`` kernel taps of a row (the module's KU, dividing KW; 1 leaves KU out) per cycle
-    (``pairs``: two products per DSP block, ``DSP_PAIR``).
+    (``pairs``: two products per DSP block, ``DSP_PAIR`` 1 (any two) or 2 (two PE lanes sharing an
+    input, an even number of PE lanes per line buffer lane)).
 
     ROM files are named ``<prefix>_weights.mem`` and ``<prefix>_bias.mem`` (prefix: the layer
     name as an identifier). See the module header for their layout.
@@ -123,6 +133,8 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
     if isinstance(taps, bool) or not isinstance(taps, (int, np.integer)) or taps < 1 or kw % taps:
         raise BackendError(f"{where(layer)}: taps (KU) {taps} must divide the kernel's {kw} columns (KW)")
     ng, nk, ku = co // pe, cig // simd, int(taps)
+    lanes, one_word = conv2d_lanes(ci, co, groups, pe, simd)
+    pairs = check_pairs(layer, MODULE, pairs, pe, lanes)
     # line ((g*KH + ky)*(KW/KU) + u)*nk + k: W[g*pe + p, k*simd + s, ky, u*ku + j] at element
     # (p*ku + j)*simd + s (s: a channel of the group of output channel g*pe + p, which the
     # module's line buffer lane p // (Co/groups) holds when a pass spans groups; KU = 1: element
@@ -139,7 +151,6 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
         params, mems = mac_params(layer, blocks, pe, simd, geometry, prefix, f"{ng}x{kh}x{kw // ku}x{nk}",
                                   f"line ((g*{kh}+ky)*{kw // ku}+u)*{nk}+k, taps kx = u*{ku}+j", taps=ku,
                                   pairs=pairs)
-    lanes, one_word = conv2d_lanes(ci, co, groups, pe, simd)
     ews = check_mac_ew(layer, MODULE, pe, simd, ew_in, ew_out, lanes, one_word)
     params.update(ews)
     cycles = conv2d_cycles(ci, co, h, w, kernel, stride, pads, pe, simd, groups, ku, ew_in, ew_out)
@@ -151,7 +162,7 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
                 f"{f' x KU {ku} taps' if ku > 1 else ''}, "
                 f"line buffer {rows} rows{f' in {ku} banks' if ku > 1 else ''}"
                 f"{f' of {lanes} lanes (groups per pass)' if lanes > 1 else ''}, "
-                f"{'two products per DSP block, ' if pairs else ''}"
+                f"{pairs_text(pairs)}"
                 f"{f'{ew_in} in / {ew_out} out elements per beat, ' if ews else ''}{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
@@ -160,7 +171,8 @@ def conv2d_instance(q: QGraph, layer: QLayer, pe: int, simd: int, prefix: str | 
 def _emit(prefix, q, layer, cfg, source, ew=(1, 1)):
     pe, simd = mac_parallelism(cfg, q, layer)
     return [conv2d_instance(q, layer, pe, simd, prefix, taps=layer_taps(cfg, q, layer),
-                            pairs=dsp_pair(cfg, layer), ew_in=ew[0], ew_out=ew[1])], pe, simd
+                            pairs=dsp_pair(cfg, layer, pe, input_lanes(q, layer, pe, simd)), ew_in=ew[0],
+                            ew_out=ew[1])], pe, simd
 
 
 @ew_rule("conv")

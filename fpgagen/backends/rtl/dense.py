@@ -13,8 +13,8 @@ import numpy as np
 from fpgagen.backends import hwc_order
 from fpgagen.backends.rtl.resources import Memory, mac_out, model_of
 from fpgagen.backends.rtl.widths import ew_rule, mac_rule
-from fpgagen.backends.rtl import (RtlInstance, check_mac_ew, check_mac_layer, check_parallelism, dsp_pair, emits, leaky_text,
-                                  mac_params, mac_parallelism, where)
+from fpgagen.backends.rtl import (RtlInstance, check_mac_ew, check_mac_layer, check_pairs, check_parallelism, dsp_pair, emits,
+                                  leaky_text, mac_params, mac_parallelism, pairs_text, where)
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.names import ident
@@ -29,9 +29,9 @@ def dense_cycles(n_in: int, n_out: int, pe: int, simd: int, ew_in: int = 1, ew_o
 
 
 def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stream_order=None,
-                   prefix: str | None = None, pairs: bool = False, ew_in: int = 1, ew_out: int = 1) -> RtlInstance:
+                   prefix: str | None = None, pairs: bool | int = False, ew_in: int = 1, ew_out: int = 1) -> RtlInstance:
     """``fpgagen_dense`` for ``layer`` with ``pe`` neurons x ``simd`` inputs per cycle (``pairs``:
-    two products per DSP block, ``DSP_PAIR``).
+    two products per DSP block, ``DSP_PAIR`` 1 (any two) or 2 (two neurons sharing an input, PE even)).
 
     ROM files are named ``<prefix>_weights.mem`` and ``<prefix>_bias.mem`` (prefix: the layer
     name as an identifier). See the module header for their layout.
@@ -52,6 +52,7 @@ def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stre
         raise BackendError(f"{where(layer)}: {n_out} neurons but the output has {int(np.prod(out_shape))} elements")
     check_parallelism(layer, pe, simd, (n_out, "outputs"), (n_in, "inputs"))
     ng, nk = n_out // pe, n_in // simd
+    pairs = check_pairs(layer, MODULE, pairs, pe)
     # line g*nk + k: weights of neurons g*pe + p for inputs k*simd + s, element (p, s) at p*simd + s
     blocks = weight.reshape(ng, pe, nk, simd).transpose(0, 2, 1, 3).reshape(ng * nk, pe * simd)
     params, mems = mac_params(layer, blocks, pe, simd, {"N_IN": n_in, "N_OUT": n_out}, prefix,
@@ -61,7 +62,7 @@ def dense_instance(q: QGraph, layer: QLayer, pe: int, simd: int, weights_in_stre
     cycles = dense_cycles(n_in, n_out, pe, simd, ew_in, ew_out)
     describe = (f"dense {n_in} -> {n_out}, in {layer.in_fmts[0]} w {layer.w_fmt} out {layer.out_fmt}, "
                 f"acc s{layer.acc_width}, shift {layer.shift}{leaky_text(layer)}, PE {pe} x SIMD {simd}, "
-                f"{'two products per DSP block, ' if pairs else ''}"
+                f"{pairs_text(pairs)}"
                 f"{f'{ew_in} in / {ew_out} out elements per beat, ' if ews else ''}{cycles} cycles/frame")
     return RtlInstance(MODULE, params, mems, cycles, describe)
 
@@ -74,7 +75,8 @@ def _emit(prefix, q, layer, cfg, source, ew=(1, 1)):
     if carried != layer.inputs[0]:
         # the input is a flattened map travelling in HWC order: permute the weight columns
         weights = layer.weight[:, hwc_order(q.shapes[carried])]
-    return [dense_instance(q, layer, pe, simd, weights, prefix, dsp_pair(cfg, layer), ew_in=ew[0], ew_out=ew[1])], pe, simd
+    return [dense_instance(q, layer, pe, simd, weights, prefix, dsp_pair(cfg, layer, pe), ew_in=ew[0],
+                           ew_out=ew[1])], pe, simd
 
 
 ew_rule("dense")(mac_rule)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from fpgagen.backends.rtl import mac_ins
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.tables import registrar
 
@@ -71,17 +72,6 @@ def lane_rule(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> Widths:
     word = max(q.fmts[t].word for t in (*layer.inputs, layer.output))
     ws = _cap(_divisors(c), word)
     return Widths(ws, ws, True)
-
-
-def mac_ins(simd: int, lanes: int = 1, one_word: bool = False) -> tuple:
-    """The EW_IN a MAC module takes: the divisors of SIMD (a beat fills part of one input word)
-    and, where its line buffer has ``lanes`` > 1 lanes of ``one_word`` per channel group
-    (fpgagen_conv2d with CI/GROUPS = SIMD: a depthwise conv), SIMD times a divisor of the lanes
-    (a beat is that many whole words, one per lane)."""
-    ws = set(_divisors(simd))
-    if lanes > 1 and one_word:
-        ws |= {simd * d for d in _divisors(lanes)}
-    return tuple(sorted(ws))
 
 
 def mac_rule(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, lanes: int = 1, one_word: bool = False) -> Widths:
