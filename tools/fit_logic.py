@@ -194,32 +194,44 @@ def counts(dev, cells: dict[str, int]) -> dict[str, int]:
     return c
 
 
-def instance_counts(build, out: Path, family: str) -> list[dict]:
-    """Synthesise ``out/verilog`` hierarchically for ``family``: per instance of the top, its
-    module, integer parameters and ``lut`` / ``ff`` (Yosys' counts)."""
+def hierarchy_counts(work: Path, sources: list[str], top: str, family: str, setup: str = "") -> tuple:
+    """Synthesise ``sources`` (paths relative to ``work``, a folder not under /tmp: YoWASP maps
+    /tmp privately) with top ``top`` hierarchically for ``family`` (``setup``: Yosys commands run
+    between reading and synthesis, e.g. a ``chparam``): (the JSON netlist, {module: its cells, its
+    submodules' included}, ``count(cells)`` -> ``fpgagen synth``'s LUT / FF counts)."""
     import subprocess
 
-    from fpgagen.backends.verilog import filelist_sources, instance_params, plan_design
     from fpgagen.devices import DEVICES
     from fpgagen.synth import SB_MAC16_DEFINE, yosys_exe
 
     dev = DEVICES[FAMILY_DEVICE[family]]
-    top = build.hardware["top"]
-    work = out / f"fit_{family}"
-    work.mkdir(parents=True, exist_ok=True)
-    for mem in (out / "verilog").glob("*.mem"):
-        shutil.copyfile(mem, work / mem.name)
-    rel = [f"../verilog/{s}" for s in filelist_sources((out / "verilog" / "filelist.f").read_text())]
     synth = {"ice40": f"synth_ice40 -dsp -noflatten -top {top}", "ecp5": f"synth_ecp5 -noflatten -top {top}",
              "xc7": f"synth_xilinx -family xc7 -top {top}"}[family]
     define = f"-D {SB_MAC16_DEFINE} " if family == "ice40" else ""  # fpgagen_mul8x8x2 as fpgagen synth has it
-    (work / "fit.ys").write_text(f"read_verilog -sv -defer {define}{' '.join(rel)}\n{synth}\nwrite_json net.json\n")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "fit.ys").write_text(f"read_verilog -sv -defer {define}{' '.join(sources)}\n{setup}{synth}\n"
+                                 f"write_json net.json\n")
     res = subprocess.run([yosys_exe(), "-q", "-l", "fit.log", "-s", "fit.ys"], cwd=work, capture_output=True,
                          text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"yosys failed in {work}: {res.stderr[-2000:]}")
     netlist = json.loads((work / "net.json").read_text())
     per_module, count = _module_counts(netlist, dev)
+    return netlist, per_module, count
+
+
+def instance_counts(build, out: Path, family: str) -> list[dict]:
+    """Synthesise ``out/verilog`` hierarchically for ``family``: per instance of the top, its
+    module, integer parameters and ``lut`` / ``ff`` (Yosys' counts)."""
+    from fpgagen.backends.verilog import filelist_sources, instance_params, plan_design
+
+    top = build.hardware["top"]
+    work = out / f"fit_{family}"
+    work.mkdir(parents=True, exist_ok=True)
+    for mem in (out / "verilog").glob("*.mem"):
+        shutil.copyfile(mem, work / mem.name)
+    rel = [f"../verilog/{s}" for s in filelist_sources((out / "verilog" / "filelist.f").read_text())]
+    netlist, per_module, count = hierarchy_counts(work, rel, top, family)
     top_cells = netlist["modules"][top]["cells"]
     d = plan_design(build.qgraph, build.cfg)
     rows = []
@@ -282,6 +294,17 @@ def packing_fit(designs: list[dict], family: str) -> dict[str, float]:
     return {"lut": round(float(lut), 3), "ff": round(float(ff), 3), "ff_ff": round(float(ff_ff), 3)}
 
 
+#: the modules of LOGIC another tool fits (tools/fit_wide.py: the width converter, absent from this sweep)
+OTHER_FITS = ("dwc",)
+
+
+def logic_entry(mod: str, c: dict) -> list[str]:
+    """The lines of module ``mod``'s coefficients ``c`` in the ``LOGIC`` literal (single quotes)."""
+    one = f"        {mod!r}: {{'lut': {c['lut']!r}, 'ff': {c['ff']!r}}},"
+    return [one] if len(one) <= 118 else [f"        {mod!r}: {{", f"            'lut': {c['lut']!r},",
+                                          f"            'ff': {c['ff']!r}}},"]
+
+
 def write_tables(table: dict, packing: dict) -> None:
     """Replace the ``LOGIC`` and ``PACKING`` literals of resources.py with the fitted ones."""
     import datetime
@@ -293,9 +316,9 @@ def write_tables(table: dict, packing: dict) -> None:
     for fam, mods in table.items():
         lines.append(f"    {fam!r}: {{")
         for mod, c in mods.items():
-            one = f"        {mod!r}: {{'lut': {c['lut']!r}, 'ff': {c['ff']!r}}},"
-            lines += [one] if len(one) <= 118 else [f"        {mod!r}: {{", f"            'lut': {c['lut']!r},",
-                                                    f"            'ff': {c['ff']!r}}},"]
+            if mod in OTHER_FITS:
+                lines.append(f"        # fpgagen_{mod}: fitted by tools/fit_wide.py (see LANE_SHARE)")
+            lines += logic_entry(mod, c)
         lines.append("    },")
     lines = [ln.replace("'", '"') for ln in lines]
     logic = "LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {\n" + "\n".join(lines) + "\n}"
@@ -309,13 +332,20 @@ def write_tables(table: dict, packing: dict) -> None:
     path.write_text(text)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "build" / "fit_logic"), help="work folder")
+def fit_parser(doc: str, out: Path, write: str) -> argparse.ArgumentParser:
+    """The options of a fit tool: its work folder (default ``out``), the families, ``--json`` /
+    ``--rows`` (save / refit the measured rows), ``--write`` (``write``: what it writes)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--out", default=str(out), help="work folder (not under /tmp: YoWASP maps it privately)")
     ap.add_argument("--families", nargs="+", default=["ice40", "ecp5", "xc7"])
     ap.add_argument("--json", help="write the measured rows to this file")
     ap.add_argument("--rows", help="fit from rows an earlier run wrote with --json (no synthesis)")
-    ap.add_argument("--write", action="store_true", help="write the fitted tables into resources.py")
+    ap.add_argument("--write", action="store_true", help=write)
+    return ap
+
+
+def main() -> int:
+    ap = fit_parser(__doc__, ROOT / "build" / "fit_logic", "write the fitted tables into resources.py")
     ap.add_argument("--no-pnr", action="store_true", help="skip place and route (keep PACKING as it is)")
     ap.add_argument("--pnr", nargs="+", default=list(PNR_DESIGNS), help="the sweep designs placed and routed")
     args = ap.parse_args()
@@ -335,6 +365,7 @@ def main() -> int:
         def get(self, module, default=None):
             return {"lut": {}, "ff": {}}
 
+    others = {fam: {m: c for m, c in mods.items() if m in OTHER_FITS} for fam, mods in resources.LOGIC.items()}
     resources.LOGIC = Zero()
     resources.PACKING = defaultdict(lambda: {"lut": 0.0, "ff": 0.0, "ff_ff": 0.0})
     if args.rows:
@@ -373,8 +404,8 @@ def main() -> int:
             packing[fam] = packing_fit(data["designs"], fam)
     print("LOGIC =", json.dumps(table, indent=1))
     print("PACKING =", json.dumps(packing))
-    if args.write:
-        write_tables(table, packing)
+    if args.write:  # the modules another tool fits (OTHER_FITS) kept as they are
+        write_tables({fam: {**mods, **others.get(fam, {})} for fam, mods in table.items()}, packing)
     return 0
 
 

@@ -8,7 +8,8 @@ module's own localparams (the formulas below are the Verilog's, written once mor
 bit for bit). From the memories and a device's block-RAM shapes, an estimate of the block RAMs
 (each memory packed into the fewest blocks of one of the device's aspect ratios; small ones left
 to logic, as Yosys does). LUTs and flip-flops: :func:`logic`, a linear model of each instance's
-parameters fitted to Yosys and nextpnr by ``tools/fit_logic.py`` (its errors against synthesis:
+parameters fitted to Yosys and nextpnr by ``tools/fit_logic.py`` (the width converter and the
+wide lane modules by ``tools/fit_wide.py``; the errors against synthesis:
 README, "Devices and `fpgagen synth`"). These are estimates: ``fpgagen synth`` gives the tools' counts.
 """
 
@@ -195,7 +196,10 @@ def logic_terms(module: str, p: dict, family: str) -> dict[str, float]:
       reciprocals: LUTs); ``banks``: width x copies of its memories (their write and read muxes);
     - conv2d / dense: ``mult``: int8 products (the adder tree behind them, a multiplier in LUTs
       where Yosys leaves it there), ``acc``: accumulator bits (PE x ACC_WIDTH), ``addr``: the
-      conv's signed position registers (``PS`` bits each).
+      conv's signed position registers (``PS`` bits each);
+    - dwc: ``data``: the bits of its gearbox (2*EW_A + EW_B elements), ``ctr``: its occupancy
+      counter, ``mux``: the bits of an input beat (EW_A x WIDTH; the multiplexers that write any
+      input element into any place of the gearbox grow with it).
     """
     mems = memories(module, p)
     t = {"one": 1.0,
@@ -210,8 +214,11 @@ def logic_terms(module: str, p: dict, family: str) -> dict[str, float]:
         t["acc"] = float(p["PE"] * (p.get("ACC_WIDTH", 24) + p.get("ALIGN_MAX", 0)))
         n_in, n_out = p.get("CI", p.get("N_IN", 1)), p.get("CO", p.get("N_OUT", 1))
         t["ctr"] += clog2(n_in // p["SIMD"] + 1) + clog2(n_out // p["PE"] + 1)  # chunk and group counters
-    if module == "fpgagen_dwc":  # its gearbox: 2*EW_A + EW_B elements in registers, a mux each
-        t["data"] = float((2 * p["EW_A"] + p["EW_B"]) * p["WIDTH"])
+    if module == "fpgagen_dwc":  # its gearbox: CAP = 2*EW_A + EW_B elements in registers, each
+        cap = 2 * p["EW_A"] + p["EW_B"]  # written from any of the EW_A input elements
+        t["data"] = float(cap * p["WIDTH"])
+        t["ctr"] = float(clog2(cap + 1))  # the occupancy counter
+        t["mux"] = float(p["EW_A"] * p["WIDTH"])
     if module == "fpgagen_conv2d":
         t["addr"] = float(clog2(4 * p["H"] * p["W"] * (p["CI"] // p["SIMD"]) + 2) + 2)
     return t
@@ -237,8 +244,8 @@ LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
             "ff": {"ctr": 3.984, "data": 0.741, "mem": 0.512, "rom": 0.03, "banks": 1.807, "acc": 0.904}},
         "fifo": {"lut": {"ctr": 7.879, "banks": 1.131}, "ff": {"ctr": 4.03, "banks": 2.273}},
         "fork": {"lut": {"data": 3.75}, "ff": {"data": 5.0}},
-        # not fitted: an estimate by likeness (a register and a multiplexer per buffered bit)
-        "dwc": {"lut": {"one": 8.0, "data": 1.5}, "ff": {"one": 8.0, "data": 1.0}},
+        # fpgagen_dwc: fitted by tools/fit_wide.py (see LANE_SHARE)
+        "dwc": {"lut": {"ctr": 4.259, "mux": 5.253}, "ff": {"one": 3.021, "ctr": 1.459, "data": 0.886, "mux": 0.307}},
         "gap": {"lut": {"data": 5.121, "mem": 0.382}, "ff": {"data": 2.995, "mem": 0.08}},
         "hwc_to_chw": {"lut": {"one": 77.0}, "ff": {"one": 54.0}},
         "maxpool": {"lut": {"mem": 16.309}, "ff": {"mem": 10.086}},
@@ -258,8 +265,10 @@ LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
             "ff": {"ctr": 0.44, "data": 1.356, "mem": 0.05, "banks": 2.01, "mult": 32.595}},
         "fifo": {"lut": {"ctr": 5.152, "banks": 8.253}, "ff": {"ctr": 4.818, "banks": 1.364}},
         "fork": {"lut": {"data": 3.75}, "ff": {"data": 5.0}},
-        # not fitted: an estimate by likeness (a register and a multiplexer per buffered bit)
-        "dwc": {"lut": {"one": 8.0, "data": 1.5}, "ff": {"one": 8.0, "data": 1.0}},
+        # fpgagen_dwc: fitted by tools/fit_wide.py (see LANE_SHARE)
+        "dwc": {
+            "lut": {"one": 105.079, "mux": 6.549},
+            "ff": {"one": 3.021, "ctr": 1.459, "data": 0.886, "mux": 0.307}},
         "gap": {"lut": {"data": 6.378, "mem": 0.12}, "ff": {"data": 2.733, "mem": 0.006}},
         "hwc_to_chw": {"lut": {"one": 172.0}, "ff": {"one": 39.0}},
         "maxpool": {"lut": {"data": 31.133, "mem": 0.272}, "ff": {"data": 17.057, "mem": 0.039}},
@@ -279,8 +288,8 @@ LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
             "ff": {"data": 0.721, "mem": 0.034, "rom": 0.137, "banks": 1.286, "acc": 1.669}},
         "fifo": {"lut": {"banks": 3.587}, "ff": {"banks": 3.579}},
         "fork": {"lut": {"data": 3.25}, "ff": {"data": 5.0}},
-        # not fitted: an estimate by likeness (a register and a multiplexer per buffered bit)
-        "dwc": {"lut": {"one": 8.0, "data": 1.5}, "ff": {"one": 8.0, "data": 1.0}},
+        # fpgagen_dwc: fitted by tools/fit_wide.py (see LANE_SHARE)
+        "dwc": {"lut": {"ctr": 6.25, "mux": 3.5}, "ff": {"one": 3.021, "ctr": 1.459, "data": 0.886, "mux": 0.307}},
         "gap": {"lut": {"data": 3.756}, "ff": {"data": 2.41, "mem": 0.038}},
         "hwc_to_chw": {"lut": {"one": 45.0}, "ff": {"one": 39.0}},
         "maxpool": {"lut": {"data": 23.473, "mem": 0.057}, "ff": {"data": 17.057, "mem": 0.039}},
@@ -300,37 +309,78 @@ PACKING: dict[str, dict[str, float]] = {
 }
 
 
-#: wide streams (parameter EW > 1): the share of a streaming module's logic that is repeated per
-#: lane (datapath registers, comparators, adders, requantizers; the control is not), so an
-#: instance of EW lanes costs (1 + share * (EW - 1)) times its EW = 1 estimate. Measured with Yosys
-#: 0.70 synth_ice40 -dsp at EW 1 and 4 (2026-12-03): fpgagen_add (LENGTH 64) 66 -> 183 LUTs, 49 ->
-#: 146 flip-flops; fpgagen_maxpool (8x8x8, 2x2 stride 2) 269 -> 483 LUTs, 164 -> 348 flip-flops
-#: (hdl_tests/test_pool.py checks both); the others are estimates by likeness (act and concat:
-#: requantizers like add; avgpool and gap: a multiplier and a requantizer per lane over the window
-#: engine; pad and resize: data registers only). A module not listed (conv2d, dense: their models
-#: count their parallelism) is not scaled.
-LANE_SHARE = {"add": 0.6, "act": 0.6, "concat": 0.6, "maxpool": 0.3, "avgpool": 0.5, "gap": 0.5, "pad": 0.3,
-              "resize": 0.3}
+#: wide streams (parameter EW > 1): per family and module, the share of a streaming module's LUTs
+#: and of its flip-flops that is repeated per lane (datapath registers, comparators, adders,
+#: requantizers; the control is not), so an instance of EW lanes costs (1 + share * (EW - 1)) times
+#: its EW = 1 estimate. Fitted with the dwc rows of :data:`LOGIC` by ``tools/fit_wide.py``
+#: (Yosys 0.70, 2026-12-04; ``python tools/fit_wide.py --json build/fit_wide.json --write``): the
+#: lane modules in two designs (8 channels of 8x8, 16 of 6x6) generated with every stream at EW 1,
+#: 2, 4, 8, each instance synthesised on its own (as ``tools/fit_logic.py`` does), per family and
+#: module least squares of the relative growth over EW 1; the converter standalone at 14 pairs
+#: (EW_A, EW_B) of 8-bit and 8 of 16-bit elements, non-negative least squares on its terms. Their
+#: errors: README, "Devices and `fpgagen synth`".
+LANE_SHARE: dict[str, dict[str, dict[str, float]]] = {
+    "ice40": {
+        "act": {"lut": 0.786, "ff": 0.695},
+        "add": {"lut": 0.578, "ff": 0.62},
+        "concat": {"lut": 0.633, "ff": 0.59},
+        "pad": {"lut": 0.142, "ff": 0.568},
+        "maxpool": {"lut": 0.214, "ff": 0.343},
+        "resize": {"lut": 0.082, "ff": 0.358},
+        "avgpool": {"lut": 0.591, "ff": 1.059},
+        "gap": {"lut": 0.516, "ff": 0.887},
+    },
+    "ecp5": {
+        "act": {"lut": 0.825, "ff": 0.63},
+        "add": {"lut": 0.621, "ff": 0.479},
+        "concat": {"lut": 0.613, "ff": 0.439},
+        "pad": {"lut": 0.161, "ff": 0.414},
+        "maxpool": {"lut": 0.084, "ff": 0.294},
+        "resize": {"lut": 0.0, "ff": 0.194},
+        "avgpool": {"lut": 0.242, "ff": 0.596},
+        "gap": {"lut": 0.356, "ff": 0.454},
+    },
+    "xc7": {
+        "act": {"lut": 0.865, "ff": 0.63},
+        "add": {"lut": 0.621, "ff": 0.479},
+        "concat": {"lut": 0.715, "ff": 0.437},
+        "pad": {"lut": 0.007, "ff": 0.414},
+        "maxpool": {"lut": 0.213, "ff": 0.294},
+        "resize": {"lut": 0.0, "ff": 0.194},
+        "avgpool": {"lut": 0.511, "ff": 0.583},
+        "gap": {"lut": 0.439, "ff": 0.454},
+    },
+}
 
 
-def lane_factor(module: str, p: dict) -> float:
-    """How many times its EW = 1 logic one instance of ``module`` with parameters ``p`` takes."""
+def lane_factor(module: str, p: dict, family: str) -> tuple[float, float]:
+    """How many times its EW = 1 LUTs and flip-flops one instance of ``module`` with parameters
+    ``p`` takes on ``family``: 1 + share x (EW - 1) each (:data:`LANE_SHARE`; 1 for a module not
+    listed: conv2d and dense, whose models count their parallelism)."""
     ew = int(p.get("EW", 1))
-    return 1.0 + LANE_SHARE.get(module.removeprefix("fpgagen_"), 0.0) * (ew - 1)
+    share = LANE_SHARE[family].get(module.removeprefix("fpgagen_"), {"lut": 0.0, "ff": 0.0})
+    return 1.0 + share["lut"] * (ew - 1), 1.0 + share["ff"] * (ew - 1)
+
+
+def instance_logic(module: str, p: dict, family: str) -> tuple[float, float]:
+    """Estimated LUTs and flip-flops of one instance of library ``module`` on ``family`` as Yosys
+    counts them with the instance synthesised on its own (what :data:`LOGIC` is fitted to): the
+    linear model of its parameters at one element per beat (:func:`logic_terms`), scaled by
+    :func:`lane_factor` for a wide stream."""
+    coef = LOGIC[family].get(module.removeprefix("fpgagen_"))
+    if coef is None:
+        raise KeyError(f"no LUT/FF model of {module} for {family}: run tools/fit_logic.py")
+    lut_lanes, ff_lanes = lane_factor(module, p, family)
+    t = logic_terms(module, {k: v for k, v in p.items() if k != "EW"}, family)
+    lut = sum(c * t[k] for k, c in coef["lut"].items())
+    ff = sum(c * t[k] for k, c in coef["ff"].items())
+    return lut * lut_lanes, ff * ff_lanes
 
 
 def logic(module: str, p: dict, family: str) -> tuple[float, float]:
     """Estimated LUTs and flip-flops of one instance of library ``module`` on ``family`` (LUT4 on
-    the iCE40 and the ECP5, LUT6 on the 7-series), as ``fpgagen synth`` counts them: a linear
-    model of the instance's parameters (:func:`logic_terms`, :data:`LOGIC`, :data:`PACKING`),
-    fitted at one element per beat, scaled by :func:`lane_factor` for a wide stream."""
-    coef = LOGIC[family].get(module.removeprefix("fpgagen_"))
-    if coef is None:
-        raise KeyError(f"no LUT/FF model of {module} for {family}: run tools/fit_logic.py")
-    lanes = lane_factor(module, p)
-    t = logic_terms(module, {k: v for k, v in p.items() if k != "EW"}, family)
-    lut = sum(c * t[k] for k, c in coef["lut"].items())
-    ff = sum(c * t[k] for k, c in coef["ff"].items())
-    lut, ff = lut * lanes, ff * lanes
+    the iCE40 and the ECP5, LUT6 on the 7-series), as ``fpgagen synth`` counts them:
+    :func:`instance_logic` through :data:`PACKING`."""
+    lut, ff = instance_logic(module, p, family)
     pk = PACKING[family]
     return pk["lut"] * lut + pk["ff"] * ff, pk["ff_ff"] * ff
