@@ -260,3 +260,21 @@ def test_saved_config_repeats_the_folding_and_simulation_agrees(tmp_path):
     r = results["verilog"]
     assert r["mismatches"] == 0
     assert r["cycles_per_frame"] == s["hardware"]["pipeline_cycles"], r
+
+
+def test_the_model_ports_bound_the_folding():
+    """The model's input and output ports carry one element per beat (a converter widens the
+    stream behind the port, not its rate): the digits MLP's 64 inputs bound it at 64 cycles/frame,
+    so `auto` on the xc7a35t (180 int8 products in its 90 DSP48E1s) buys the 44 multipliers that
+    reach 64, not the 170 of a 16-cycle interval the port cannot feed; the folding's interval is
+    the Verilog design's analytic cycles."""
+    from fpgagen.backends.rtl.widths import port_bound
+    from fpgagen.backends.verilog import plan_design
+
+    raw = yaml.safe_load((CONFIGS / "digits_mlp.yaml").read_text())
+    raw.update(targets=[], parallelism="auto", hardware={"device": "xc7a35t"})
+    raw["data"].update(validation=None, samples=128)
+    b = run_quantization(resolve_config(raw, "digits_mlp.yaml", CONFIGS, "digits_mlp"), progress=False)
+    assert port_bound(b.qgraph) == 64
+    assert (b.folding.interval, b.folding.multipliers) == (64, 44), b.folding
+    assert plan_design(b.qgraph, b.cfg).pipeline_cycles == b.folding.interval

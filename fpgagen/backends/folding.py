@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 from fpgagen.backends.parallelism import kernel_width, layer_dims, layer_folding, layer_pe_choices
-from fpgagen.backends.rtl.widths import layer_bound
+from fpgagen.backends.rtl.widths import layer_cycles, port_bound
 from fpgagen.devices import DEVICES
 from fpgagen.errors import BackendError, ConfigError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -41,16 +41,6 @@ from fpgagen.ir.qgraph import QGraph, QLayer
 
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int = 1, ew=None) -> int:
-    """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` x ``taps`` (the Verilog library's
-    model, :func:`fpgagen.backends.rtl.widths.layer_bound`): ``max(MACs / multipliers, stream
-    bound)``, the stream bound at the most elements per beat the layer's module takes (a lane
-    module up to a divisor of the channels, a conv/dense up to a divisor of SIMD in and of PE out,
-    64 bits a beat) or at ``ew`` = (EW in, EW out); a flatten 0 (a relabelling, or a reorder the
-    folding does not count)."""
-    return 0 if layer.op == "flatten" else layer_bound(q, layer, pe, simd, taps, ew)
 
 
 @dataclass(frozen=True)
@@ -179,7 +169,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
         return chosen
     floor = max([layer_cycles(q, ly) for ly in q.layers if layer_dims(q, ly) is None] +
                 [layer_cycles(q, ly, *fixed[ly.name]) for ly in mac_layers if ly.name in fixed] +
-                [opts[ly.name][-1].cycles for ly in free] + [1])
+                [opts[ly.name][-1].cycles for ly in free] + [port_bound(q), 1])
     fixed_mults = sum(cost_of(n, f) for n, f in fixed.items())
 
     def total(interval: int) -> int | None:
@@ -220,7 +210,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
                            f"block RAMs for the weight ROMs and input buffers (estimated)")
     chosen = dict(fixed)
     chosen.update({n: o.folding for n, o in picked.items()})
-    real = max([layer_cycles(q, ly, *chosen.get(ly.name, (1, 1, 1))) for ly in q.layers] + [0])
+    real = max([layer_cycles(q, ly, *chosen.get(ly.name, (1, 1, 1))) for ly in q.layers] + [port_bound(q)])
     return Folding({ly.name: chosen[ly.name] for ly in mac_layers}, real,
                    sum(math.prod(f) for f in chosen.values()), how)
 

@@ -37,6 +37,8 @@ from fpgagen.backends import rtl as _rtl_pkg
 from fpgagen.backends.rtl import EMITTERS, RtlInstance, VerilogBits
 from fpgagen.backends.rtl import resources as rtl_res
 from fpgagen.backends.rtl import stream as rtl_stream
+from fpgagen.backends.rtl.stream import flatten_reorders
+from fpgagen.backends.rtl import widths as rtl_widths
 from fpgagen.config import DEFAULT_MEMORY_BITS
 from fpgagen.errors import BackendError
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -151,17 +153,6 @@ def flatten_relabels(q: QGraph, layer: QLayer) -> bool:
     return not flatten_reorders(q, layer)
 
 
-def flatten_reorders(q: QGraph, layer: QLayer) -> bool:
-    """Whether the flatten ``layer`` needs hardware (``fpgagen_hwc_to_chw``): its map's HWC
-    stream order differs from the CHW order of its output and something other than a dense
-    layer (which permutes its weight columns instead) reads that output."""
-    shape = q.shapes[layer.inputs[0]]
-    if np.array_equal(hwc_order(shape), np.arange(math.prod(shape))):
-        return False
-    readers = [r for r in q.layers if layer.output in r.inputs]
-    return layer.output == q.output or any(r.op != "dense" for r in readers)
-
-
 # every builder module of fpgagen.backends.rtl registers its op's emitter (rtl.EMITTERS) and
 # stream width rule (rtl.widths.EW_RULES)
 _rtl_pkg.load_builders()
@@ -186,13 +177,10 @@ def stream_widths(q: QGraph, cfg: dict, flow) -> dict:
     (:func:`fpgagen.backends.rtl.widths.choose`), its input's width where that serves, so a
     design whose streams all keep up at one element per beat stays as it was."""
     from fpgagen.backends.parallelism import layer_folding
-    from fpgagen.backends.rtl import widths as rtl_widths
 
     folds = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in flow.layers}
     # a reordering flatten (fpgagen_hwc_to_chw) moves one element per cycle
-    interval = max([math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output]), 1] +
-                   [math.prod(q.shapes[ly.output]) if ly.op == "flatten" else rtl_widths.layer_bound(q, ly, *folds[ly.name])
-                    for ly in flow.layers])
+    interval = max([rtl_widths.port_bound(q), 1] + [rtl_widths.layer_cycles(q, ly, *folds[ly.name]) for ly in flow.layers])
     ew_of, chosen = {q.input: 1}, {}
     for ly in flow.layers:
         pe, simd, _ = folds[ly.name]
@@ -356,7 +344,7 @@ def plan_design(q: QGraph, cfg: dict, memory_bits: int | None = None) -> Design:
                          + (f"; {', '.join(map(quoted, users))} takes its weight columns in that order" if users else ""))
     return Design(top_name(q), instances, streams, produced[q.input], out_stream,
                   layer_cycles, probes, sorted(modules), notes, layer_ident,
-                  max(math.prod(q.shapes[q.input]), math.prod(q.shapes[q.output])))
+                  rtl_widths.port_bound(q))
 
 
 def check_memory(instances: list[Instance], memory_bits: int) -> None:

@@ -8,8 +8,12 @@ layer the instance serves, for error messages.
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
+import numpy as np
+
+from fpgagen.backends import hwc_order
 from fpgagen.backends.rtl import RtlInstance, emits
 from fpgagen.backends.rtl.resources import Memory, model_of
 from fpgagen.errors import BackendError
@@ -116,3 +120,14 @@ def dwc_memories(p: dict) -> list[Memory]:
 @model_of("fpgagen_fork")
 def fork_memories(p: dict) -> list[Memory]:
     return []  # registers only
+
+
+def flatten_reorders(q, layer) -> bool:
+    """Whether the flatten ``layer`` needs hardware (``fpgagen_hwc_to_chw``, one element per beat):
+    its map's HWC stream order differs from the CHW order of its output and something other than
+    a dense layer (which permutes its weight columns instead) reads that output."""
+    shape = q.shapes[layer.inputs[0]]
+    if np.array_equal(hwc_order(shape), np.arange(math.prod(shape))):
+        return False
+    readers = [r for r in q.layers if layer.output in r.inputs]
+    return layer.output == q.output or any(r.op != "dense" for r in readers)

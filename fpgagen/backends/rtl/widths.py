@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from fpgagen.backends.rtl import mac_ins
+from fpgagen.backends.rtl.stream import flatten_reorders
 from fpgagen.ir.qgraph import QGraph, QLayer
 from fpgagen.tables import registrar
 
@@ -96,6 +97,12 @@ def elements(q: QGraph, tensor: str) -> int:
     return int(math.prod(q.shapes[tensor]))
 
 
+def port_bound(q: QGraph) -> int:
+    """The fewest cycles per frame of any pipeline of ``q``: its input and output ports carry one
+    element per beat (a converter widens a stream for the layers behind it, not the port's rate)."""
+    return max(elements(q, q.input), elements(q, q.output))
+
+
 def stream_bound(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, ew=None) -> int:
     """The fewest cycles per frame the layer's streams allow at their widest: every input and the
     output through once at the most elements per beat its module takes (or at ``ew`` = (EW in,
@@ -115,6 +122,18 @@ def layer_bound(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int 
 
     compute = -(-macs(q, layer) // (pe * simd * taps)) if layer_dims(q, layer) is not None else 0
     return max(compute, stream_bound(q, layer, pe, simd, ew))
+
+
+def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int = 1, ew=None) -> int:
+    """Analytic cycles per frame of ``layer`` at ``pe`` x ``simd`` x ``taps``, as the folding
+    (:mod:`fpgagen.backends.folding`) and the Verilog backend's stream widths count it:
+    :func:`layer_bound` (``max(MACs / multipliers, stream bound)``, the streams at the most
+    elements per beat the layer's module takes, or at ``ew`` = (EW in, EW out)); a flatten that
+    reorders (fpgagen_hwc_to_chw, one element per beat) its elements, one that only relabels 0.
+    A pipeline takes the most of its layers' and :func:`port_bound`."""
+    if layer.op == "flatten":
+        return elements(q, layer.output) if flatten_reorders(q, layer) else 0
+    return layer_bound(q, layer, pe, simd, taps, ew)
 
 
 def _least(ws, need: int) -> int:
