@@ -98,7 +98,7 @@ def build(n_frames: int = 6):
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_act.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
+    return [rtlsim.LIB / f for f in ("fpgagen_act.v", "fpgagen_beat_count.v", "fpgagen_requant_lane.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 
 
 # ---- cocotb side: every stream, four pause phases ------------------------------------------

@@ -147,7 +147,7 @@ def build(n_frames: int = 12):
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_add.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
+    return [rtlsim.LIB / f for f in ("fpgagen_add.v", "fpgagen_beat_count.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v", "fpgagen_fifo.v")]
 
 
 # ---- cocotb side: every stream, four pause phases ------------------------------------------

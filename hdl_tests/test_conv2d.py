@@ -54,7 +54,7 @@ from fpgagen.ops._mac import set_mac_widths
 from fpgagen.ops.activation import LeakyInt
 from fpgagen.ops.conv import ConvParams
 
-SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
+SOURCES = [rtlsim.LIB / f for f in ("fpgagen_conv2d.v", "fpgagen_mac_out.v", "fpgagen_requant_lane.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
                                     "fpgagen_fifo.v", "fpgagen_mul8x8x2.v")]
 TOP = "conv2d_sweep"
 N_FRAMES = 4

@@ -217,7 +217,7 @@ def build(n_frames: int = N_FRAMES):
 
 
 def sources():
-    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_mac_out.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
+    return [rtlsim.LIB / f for f in ("fpgagen_dense.v", "fpgagen_mac_out.v", "fpgagen_requant_lane.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
                                     "fpgagen_fifo.v", "fpgagen_mul8x8x2.v")]
 
 

@@ -339,8 +339,8 @@ def test_builder_bad_ew(op):
 
 
 @pytest.mark.parametrize("module,params,sources", [
-    ("fpgagen_add", {"LENGTH": 64, "SHIFT": 1}, ["fpgagen_add.v", "fpgagen_requant.v", "fpgagen_leaky_pre.v",
-                                                 "fpgagen_fifo.v"]),
+    ("fpgagen_add", {"LENGTH": 64, "SHIFT": 1}, ["fpgagen_add.v", "fpgagen_beat_count.v", "fpgagen_requant.v",
+                                                 "fpgagen_leaky_pre.v", "fpgagen_fifo.v"]),
     ("fpgagen_maxpool", {"C": 8, "H": 8, "W": 8}, ["fpgagen_maxpool.v", "fpgagen_pool_window.v", "fpgagen_fifo.v"]),
 ])
 def test_lane_share_estimate(tmp_path, module, params, sources):

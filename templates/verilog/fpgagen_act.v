@@ -4,9 +4,9 @@
 // fpgagen_requant: rounded half away from zero by SHIFT = Fx - Fy (a left shift when <= 0),
 // with LEAKY = 1 a negative x as x * ALPHA by SHIFT + ALPHA_FRAC, then clamped to [LO, HI].
 // EW elements in and EW out per beat (element e in bits [e*IN_WIDTH +: IN_WIDTH] in and
-// [e*OUT_WIDTH +: OUT_WIDTH] out, EW divides LENGTH; one fpgagen_requant per lane), so a frame
-// takes LENGTH / EW cycles; tlast is generated on the last beat of every LENGTH elements (input
-// tlast is ignored). With LEAKY the product of fpgagen_leaky_pre is registered before the
+// [e*OUT_WIDTH +: OUT_WIDTH] out, EW divides LENGTH; one fpgagen_requant_lane per lane), so a
+// frame takes LENGTH / EW cycles; tlast is generated on the last beat of every LENGTH elements
+// (fpgagen_beat_count; input tlast is ignored). With LEAKY the product of fpgagen_leaky_pre is registered before the
 // rounding (a pipeline stage on the same clock enable). Output through a 2-deep fpgagen_fifo
 // (m_axis_* from registers); s_axis_tready is that FIFO's registered ready. Latency: 3 cycles
 // (4 with LEAKY).
@@ -40,16 +40,6 @@ module fpgagen_act #(
     output wire                 m_axis_tlast
 );
     localparam integer AW = IN_WIDTH + ((IN_SIGNED != 0) ? 0 : 1);  // the input as signed
-    localparam integer NB = LENGTH / EW;                            // beats per frame
-    localparam integer LW = (NB > 1) ? $clog2(NB) : 1;
-    localparam integer LAST_I = NB - 1;
-    localparam [LW-1:0] IDX_LAST = LAST_I[LW-1:0];
-    // with LEAKY: the bits of fpgagen_leaky_pre's p and the shift that rounds it
-    localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
-    localparam integer LN   = (ALPHA_FRAC < 0) ? -ALPHA_FRAC : 0;
-    localparam integer LP   = (ALPHA_FRAC > 0) ? ALPHA_FRAC : 0;
-    localparam integer PWN  = AW + $clog2(AABS + 1) + 1 + LN;
-    localparam integer QW   = (PWN > AW + LP) ? PWN : AW + LP;
 
     initial begin
         if (IN_WIDTH < 1 || AW > 64 || OUT_WIDTH < 1)
@@ -65,23 +55,17 @@ module fpgagen_act #(
     wire take = s_axis_tvalid && ce;
     assign s_axis_tready = ce;
 
-    reg [LW-1:0]          idx;
-    reg                   r_valid;
-    reg                   r_last;
-
-    always @(posedge clk) begin
-        if (ce) begin
-            r_valid <= take;
-            if (take) begin
-                r_last <= (idx == IDX_LAST);
-                idx    <= (idx == IDX_LAST) ? {LW{1'b0}} : idx + 1'b1;
-            end
-        end
-        if (rst) begin
-            r_valid <= 1'b0;
-            idx     <= {LW{1'b0}};
-        end
-    end
+    wire                  r_valid, r_last;   // the registered beat's flags
+    fpgagen_beat_count #(
+        .NB(LENGTH / EW)
+    ) u_count (
+        .clk(clk),
+        .rst(rst),
+        .ce(ce),
+        .take(take),
+        .valid(r_valid),
+        .last(r_last)
+    );
 
     // ---- per lane: the element registered (stage 1), requantized into the output FIFO
     // (stage 2; LeakyRelu: the product registered first, on the same clock enable) ------------
@@ -98,43 +82,22 @@ module fpgagen_act #(
             reg signed [AW-1:0] r_x;
             always @(posedge clk) if (ce && take) r_x <= x_ext[AW-1:0];
 
-            if (LEAKY != 0) begin : g_leaky
-                wire [QW-1:0] p;
-                reg  [QW-1:0] p_r;
-                fpgagen_leaky_pre #(
-                    .ACC_WIDTH(AW),
-                    .ALPHA(ALPHA),
-                    .ALPHA_FRAC(ALPHA_FRAC),
-                    .P_WIDTH(QW)
-                ) u_pre (
-                    .acc(r_x),
-                    .p(p)
-                );
-                always @(posedge clk) if (ce) p_r <= p;
-                fpgagen_requant #(
-                    .ACC_WIDTH(QW),
-                    .SHIFT(SHIFT + LP),
-                    .ROUND_EVEN(ROUND_EVEN),
-                    .OUT_WIDTH(OUT_WIDTH),
-                    .LO(LO),
-                    .HI(HI)
-                ) u_requant (
-                    .acc(p_r),
-                    .y(y[ge*OUT_WIDTH +: OUT_WIDTH])
-                );
-            end else begin : g_plain
-                fpgagen_requant #(
-                    .ACC_WIDTH(AW),
-                    .SHIFT(SHIFT),
-                    .ROUND_EVEN(ROUND_EVEN),
-                    .OUT_WIDTH(OUT_WIDTH),
-                    .LO(LO),
-                    .HI(HI)
-                ) u_requant (
-                    .acc(r_x),
-                    .y(y[ge*OUT_WIDTH +: OUT_WIDTH])
-                );
-            end
+            fpgagen_requant_lane #(
+                .ACC_WIDTH(AW),
+                .SHIFT(SHIFT),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI),
+                .LEAKY(LEAKY),
+                .ROUND_EVEN(ROUND_EVEN),
+                .ALPHA(ALPHA),
+                .ALPHA_FRAC(ALPHA_FRAC)
+            ) u_requant (
+                .clk(clk),
+                .ce(ce),
+                .acc(r_x),
+                .y(y[ge*OUT_WIDTH +: OUT_WIDTH])
+            );
         end
 
         if (LEAKY != 0) begin : g_pipe

@@ -6,7 +6,7 @@
 // input when both are valid (element e in bits [e*INi_WIDTH +: INi_WIDTH], EW divides LENGTH;
 // one adder and fpgagen_requant per lane), so a frame takes LENGTH / EW cycles; the inputs must
 // carry the same number of elements per frame (LENGTH) in the same order. tlast is generated
-// on the last beat of each frame (input tlast is ignored).
+// on the last beat of each frame (fpgagen_beat_count; input tlast is ignored).
 // Output through a 2-deep fpgagen_fifo (m_axis_* from registers). Each input's tready is the
 // other input's tvalid AND a register (the join), never its own tvalid. Latency: 3 cycles.
 `default_nettype none
@@ -50,10 +50,6 @@ module fpgagen_add #(
     localparam integer W0 = IN0_WIDTH + 1 + ALIGN0;     // input 0 aligned, as signed
     localparam integer W1 = IN1_WIDTH + 1 + ALIGN1;     // input 1 aligned, as signed
     localparam integer SUM_WIDTH = ((W0 > W1) ? W0 : W1) + 1;  // exact sum
-    localparam integer NB = LENGTH / EW;                   // beats per frame
-    localparam integer LW = (NB > 1) ? $clog2(NB) : 1;
-    localparam integer LAST_I = NB - 1;
-    localparam [LW-1:0] IDX_LAST = LAST_I[LW-1:0];
 
     initial begin
         if (IN0_WIDTH < 1 || IN1_WIDTH < 1 || OUT_WIDTH < 1)
@@ -73,23 +69,17 @@ module fpgagen_add #(
     assign s0_axis_tready = s1_axis_tvalid && ce;
     assign s1_axis_tready = s0_axis_tvalid && ce;
 
-    reg [LW-1:0]                idx;
-    reg                         r_valid;
-    reg                         r_last;
-
-    always @(posedge clk) begin
-        if (ce) begin
-            r_valid <= take;
-            if (take) begin
-                r_last <= (idx == IDX_LAST);
-                idx    <= (idx == IDX_LAST) ? {LW{1'b0}} : idx + 1'b1;
-            end
-        end
-        if (rst) begin
-            r_valid <= 1'b0;
-            idx     <= {LW{1'b0}};
-        end
-    end
+    wire                        r_valid, r_last;   // the registered beat's flags
+    fpgagen_beat_count #(
+        .NB(LENGTH / EW)
+    ) u_count (
+        .clk(clk),
+        .rst(rst),
+        .ce(ce),
+        .take(take),
+        .valid(r_valid),
+        .last(r_last)
+    );
 
     // ---- per lane: the aligned sum registered (stage 1), requantized into the output FIFO
     // (stage 2) ----------------------------------------------------------------------------

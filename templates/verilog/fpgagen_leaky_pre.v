@@ -5,10 +5,10 @@
 // SHIFT + F. Both equal p requantized by SHIFT + max(0, F) (a left shift before a rounding right
 // shift is exact), so fpgagen_requant rounds and clamps p once. The product by the constant
 // ALPHA is a balanced tree of shifted copies of acc (one adder per set bit of |ALPHA| less one),
-// never a multiplier block. Purely combinational; fpgagen_mac_out, fpgagen_act and
-// fpgagen_concat register p (a pipeline stage between the product and the rounding: on the
-// ECP5-25F it lifts the digits_ops model from 62.5 to 104 MHz), fpgagen_requant's own LEAKY mode
-// (used by fpgagen_add and fpgagen_avgpool) rounds it directly.
+// never a multiplier block. Purely combinational; fpgagen_requant_lane (the lanes of
+// fpgagen_mac_out and fpgagen_act) and fpgagen_concat register p (a pipeline stage between the
+// product and the rounding: on the ECP5-25F it lifts the digits_ops model from 62.5 to 104 MHz),
+// fpgagen_requant's own LEAKY mode (used by fpgagen_add and fpgagen_avgpool) rounds it directly.
 `default_nettype none
 
 module fpgagen_leaky_pre #(

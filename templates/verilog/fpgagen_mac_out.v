@@ -21,11 +21,11 @@
 // 0); LV = clog2(SIMD + 1) registered adder levels sum the leaves of each output; the
 // accumulator adds the sum on top of 0 (first chunk) or itself, modulo 2**AW with AW > ACC_WIDTH
 // (exact, since the result fits ACC_WIDTH bits). A finished group is requantized with
-// fpgagen_requant (round half away from zero by SHIFT, clamp to [LO, HI]) into the result buffer,
+// fpgagen_requant_lane (round half away from zero by SHIFT, clamp to [LO, HI]) into the result buffer,
 // whose groups leave EW_OUT outputs per beat (EW_OUT divides PE; outputs b*EW_OUT .. of a group
 // in beat b, element e at [e*OUT_WIDTH +: OUT_WIDTH]; 1: one output per beat), output 0 first,
 // through a 2-deep fpgagen_fifo; tlast marks the last beat of every N_OUT outputs. With a fused LeakyRelu (LEAKY = 1) the product
-// fpgagen_leaky_pre forms is registered before the rounding (one more cycle). Latency from a
+// fpgagen_leaky_pre forms is registered in fpgagen_requant_lane before the rounding (one more cycle). Latency from a
 // group's last chunk on valid to its first output on m_axis: LV + 5 cycles (LV + 6 with LEAKY).
 //
 // DSP_PAIR = 1 (inputs and weights of at most 8 bits): the products k = p*SIMD + s are computed
@@ -87,14 +87,9 @@ module fpgagen_mac_out #(
     localparam integer SUMW = LW + LV + 1;                       // any node, with a spare bit
     localparam integer AW   = (ACC_WIDTH > SUMW ? ACC_WIDTH : SUMW) + 1;  // accumulator (modulo)
     localparam integer NT   = node_base(LV + 1);                 // nodes of one output's tree
-    // a fused LeakyRelu: its product (fpgagen_leaky_pre) is registered before the rounding
+    // a fused LeakyRelu: its product is registered before the rounding (fpgagen_requant_lane)
     localparam integer PIPE = (LEAKY != 0) ? 1 : 0;
-    localparam integer AABS = (ALPHA < 0) ? -ALPHA : ALPHA;
-    localparam integer LN   = (ALPHA_FRAC < 0) ? -ALPHA_FRAC : 0;
-    localparam integer LP   = (ALPHA_FRAC > 0) ? ALPHA_FRAC : 0;
     localparam integer RW   = ACC_WIDTH + ALIGN_MAX;              // what is requantized (pre-aligned)
-    localparam integer PWN  = RW + $clog2(AABS + 1) + 1 + LN;
-    localparam integer QW   = (PWN > RW + LP) ? PWN : RW + LP;   // fpgagen_leaky_pre's p
     localparam integer NGC  = CHANNELS / PE;                      // groups per pixel
     localparam integer GCB  = (NGC > 1) ? $clog2(NGC) : 1;        // their counter
     localparam integer NGC_LAST_I = NGC - 1;
@@ -327,43 +322,23 @@ module fpgagen_mac_out #(
             end else begin : g_noalign
                 assign racc = acc[gp*AW +: ACC_WIDTH];
             end
-            if (PIPE != 0) begin : g_leaky  // product, register, then round and clamp
-                wire [QW-1:0] p;
-                reg  [QW-1:0] p_r;
-                fpgagen_leaky_pre #(
-                    .ACC_WIDTH(RW),
-                    .ALPHA(ALPHA),
-                    .ALPHA_FRAC(ALPHA_FRAC),
-                    .P_WIDTH(QW)
-                ) u_pre (
-                    .acc(racc),
-                    .p(p)
-                );
-                always @(posedge clk) if (d_final) p_r <= p;
-                fpgagen_requant #(
-                    .ACC_WIDTH(QW),
-                    .SHIFT(SHIFT + LP),
-                    .ROUND_EVEN(ROUND_EVEN),
-                    .OUT_WIDTH(OUT_WIDTH),
-                    .LO(LO),
-                    .HI(HI)
-                ) u_requant (
-                    .acc(p_r),
-                    .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
-                );
-            end else begin : g_plain
-                fpgagen_requant #(
-                    .ACC_WIDTH(RW),
-                    .SHIFT(SHIFT),
-                    .ROUND_EVEN(ROUND_EVEN),
-                    .OUT_WIDTH(OUT_WIDTH),
-                    .LO(LO),
-                    .HI(HI)
-                ) u_requant (
-                    .acc(racc),
-                    .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
-                );
-            end
+            // requantized (with LeakyRelu: the product registered with d_final, then rounded)
+            fpgagen_requant_lane #(
+                .ACC_WIDTH(RW),
+                .SHIFT(SHIFT),
+                .OUT_WIDTH(OUT_WIDTH),
+                .LO(LO),
+                .HI(HI),
+                .LEAKY(LEAKY),
+                .ROUND_EVEN(ROUND_EVEN),
+                .ALPHA(ALPHA),
+                .ALPHA_FRAC(ALPHA_FRAC)
+            ) u_requant (
+                .clk(clk),
+                .ce(d_final),
+                .acc(racc),
+                .y(y[gp*OUT_WIDTH +: OUT_WIDTH])
+            );
         end
     endgenerate
 
