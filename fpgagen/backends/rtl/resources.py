@@ -196,7 +196,8 @@ def logic_terms(module: str, p: dict, family: str) -> dict[str, float]:
       reciprocals: LUTs); ``banks``: width x copies of its memories (their write and read muxes);
     - conv2d / dense: ``mult``: int8 products (the adder tree behind them, a multiplier in LUTs
       where Yosys leaves it there), ``acc``: accumulator bits (PE x ACC_WIDTH), ``addr``: the
-      conv's signed position registers (``PS`` bits each);
+      conv's signed position registers (``PS`` bits each), ``pairs``: DSP48E1 pairs sharing an
+      input (``DSP_PAIR`` 2), whose adders are fabric;
     - dwc: ``data``: the bits of its gearbox (2*EW_A + EW_B elements), ``ctr``: its occupancy
       counter, ``mux``: the bits of an input beat (EW_A x WIDTH; the multiplexers that write any
       input element into any place of the gearbox grow with it).
@@ -212,6 +213,9 @@ def logic_terms(module: str, p: dict, family: str) -> dict[str, float]:
         t["mult"] = float(multipliers(module, p) * (p.get("IN_WIDTH", 8) + p.get("W_WIDTH", 8)) / 16)
         # the accumulator bits, pre-aligned ones included (per-channel weight formats: ALIGN_MAX)
         t["acc"] = float(p["PE"] * (p.get("ACC_WIDTH", 24) + p.get("ALIGN_MAX", 0)))
+        # DSP_PAIR 2 (two products sharing an input per 7-series DSP48E1): the fabric's packing
+        # and borrow-correction adders and the registers beside them, per pair
+        t["pairs"] = float(multipliers(module, p) // 2 if p.get("DSP_PAIR") == 2 else 0)
         n_in, n_out = p.get("CI", p.get("N_IN", 1)), p.get("CO", p.get("N_OUT", 1))
         t["ctr"] += clog2(n_in // p["SIMD"] + 1) + clog2(n_out // p["PE"] + 1)  # chunk and group counters
     if module == "fpgagen_dwc":  # its gearbox: CAP = 2*EW_A + EW_B elements in registers, each
@@ -280,12 +284,15 @@ LOGIC: dict[str, dict[str, dict[str, dict[str, float]]]] = {
         "add": {"lut": {"one": 40.0}, "ff": {"one": 36.0}},
         "avgpool": {"lut": {"one": 538.0}, "ff": {"one": 375.0}},
         "concat": {"lut": {"data": 2.417}, "ff": {"data": 1.458}},
+        # "pairs" (DSP_PAIR 2, after the sweep): not fitted by tools/fit_logic.py but measured, Yosys
+        # 0.70 synth_xilinx of fpgagen_mac_out at PE 2 and 8 x SIMD 4 with DSP_PAIR 0 and 2
+        # (2026-12-04): +17.0 / +17.9 LUTs and +16.5 flip-flops per pair
         "conv2d": {
-            "lut": {"data": 0.27, "mult": 8.68, "acc": 2.545, "addr": 34.709},
-            "ff": {"one": 201.942, "data": 3.098, "banks": 1.894, "mult": 1.32, "addr": 7.829}},
+            "lut": {"data": 0.27, "mult": 8.68, "acc": 2.545, "addr": 34.709, "pairs": 17.9},
+            "ff": {"one": 201.942, "data": 3.098, "banks": 1.894, "mult": 1.32, "addr": 7.829, "pairs": 16.5}},
         "dense": {
-            "lut": {"data": 0.886, "mem": 0.01, "rom": 0.031, "banks": 0.769, "mult": 1.642, "acc": 1.784},
-            "ff": {"data": 0.721, "mem": 0.034, "rom": 0.137, "banks": 1.286, "acc": 1.669}},
+            "lut": {"data": 0.886, "mem": 0.01, "rom": 0.031, "banks": 0.769, "mult": 1.642, "acc": 1.784, "pairs": 17.9},
+            "ff": {"data": 0.721, "mem": 0.034, "rom": 0.137, "banks": 1.286, "acc": 1.669, "pairs": 16.5}},
         "fifo": {"lut": {"banks": 3.587}, "ff": {"banks": 3.579}},
         "fork": {"lut": {"data": 3.25}, "ff": {"data": 5.0}},
         # fpgagen_dwc: fitted by tools/fit_wide.py (see LANE_SHARE)
