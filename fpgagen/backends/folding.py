@@ -32,15 +32,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fpgagen.backends.parallelism import kernel_width, layer_dims, layer_folding, layer_pe_choices
-from fpgagen.backends.rtl.widths import layer_cycles, port_bound
+from fpgagen.backends.parallelism import divisors, kernel_width, layer_dims, layer_folding, layer_pe_choices
+from fpgagen.backends.rtl.widths import layer_cycles, pipeline_cycles, port_bound
 from fpgagen.devices import DEVICES
 from fpgagen.errors import BackendError, ConfigError
 from fpgagen.ir.qgraph import QGraph, QLayer
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 @dataclass(frozen=True)
@@ -70,8 +66,8 @@ def options(q: QGraph, layer: QLayer, max_taps: int | None = None, cost=_product
     then the fewer taps (the wider SIMD: a deeper, narrower ROM, one line buffer bank)."""
     _, ins = layer_dims(q, layer)
     cands = sorted((Option(pe, simd, layer_cycles(q, layer, pe, simd, taps), taps)
-                    for pe in layer_pe_choices(q, layer, whole_groups=True) for simd in _divisors(ins)
-                    for taps in _divisors(kernel_width(layer) or 1) if max_taps is None or taps <= max_taps),
+                    for pe in layer_pe_choices(q, layer, whole_groups=True) for simd in divisors(ins)
+                    for taps in divisors(kernel_width(layer) or 1) if max_taps is None or taps <= max_taps),
                    key=lambda o: (cost(o.folding), o.cycles, o.multipliers, o.pe, o.taps))
     kept: list[Option] = []
     for o in cands:
@@ -210,7 +206,7 @@ def fold(q: QGraph, fixed: dict | None = None, budget: int | None = None,
                            f"block RAMs for the weight ROMs and input buffers (estimated)")
     chosen = dict(fixed)
     chosen.update({n: o.folding for n, o in picked.items()})
-    real = max([layer_cycles(q, ly, *chosen.get(ly.name, (1, 1, 1))) for ly in q.layers] + [port_bound(q)])
+    real = pipeline_cycles(q, chosen)
     return Folding({ly.name: chosen[ly.name] for ly in mac_layers}, real,
                    sum(math.prod(f) for f in chosen.values()), how)
 

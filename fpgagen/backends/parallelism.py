@@ -44,8 +44,13 @@ def kernel_width(layer: QLayer) -> int | None:
     return int(layer.weight.shape[-1])
 
 
+def divisors(n: int) -> tuple[int, ...]:
+    """The divisors of ``n``, ascending (the PE, SIMD, taps and elements per beat a size allows)."""
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
+
+
 def _largest_divisor_at_most(n: int, cap: int) -> int:
-    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
+    return max(d for d in divisors(n) if d <= cap)
 
 
 def pe_choices(outs: int, groups: int = 1, whole_groups: bool = False) -> list[int]:
@@ -53,7 +58,7 @@ def pe_choices(outs: int, groups: int = 1, whole_groups: bool = False) -> list[i
     divisors of ``outs``; with ``whole_groups`` only those dividing ``outs/groups`` (a pass inside
     one group) or multiples of it (a pass of whole groups)."""
     per = outs // max(groups, 1)
-    return [d for d in range(1, outs + 1) if outs % d == 0 and (not whole_groups or per % d == 0 or d % per == 0)]
+    return [d for d in divisors(outs) if not whole_groups or per % d == 0 or d % per == 0]
 
 
 def layer_pe_choices(q: QGraph, layer: QLayer, whole_groups: bool = False) -> list[int]:
@@ -110,7 +115,7 @@ def layer_taps(cfg: dict, q: QGraph, layer: QLayer) -> int:
     if explicit is None:
         return _largest_divisor_at_most(kw, par.get("taps") or 1)
     if explicit > kw or kw % explicit:
-        allowed = ", ".join(str(d) for d in range(1, kw + 1) if kw % d == 0)
+        allowed = ", ".join(map(str, divisors(kw)))
         raise BackendError(f"parallelism.layers.{layer.name}.taps: {explicit} must divide the layer's kernel width "
                            f"{kw} (KW; allowed: {allowed}) (layer {layer.name!r}, {layer.op})")
     return explicit

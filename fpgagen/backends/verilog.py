@@ -27,10 +27,7 @@ import re
 from pathlib import Path
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from fpgagen.version import __version__
-from fpgagen.backends import hwc_order
 from fpgagen.backends.dataflow import JOINS, OUTPUT, ancestors, join_depth, plan_dataflow
 from fpgagen.backends.parallelism import check_parallelism_keys
 from fpgagen.backends import rtl as _rtl_pkg
@@ -179,8 +176,7 @@ def stream_widths(q: QGraph, cfg: dict, flow) -> dict:
     from fpgagen.backends.parallelism import layer_folding
 
     folds = {ly.name: layer_folding(cfg, q, ly, whole_groups=True) for ly in flow.layers}
-    # a reordering flatten (fpgagen_hwc_to_chw) moves one element per cycle
-    interval = max([rtl_widths.port_bound(q), 1] + [rtl_widths.layer_cycles(q, ly, *folds[ly.name]) for ly in flow.layers])
+    interval = rtl_widths.pipeline_cycles(q, folds)
     ew_of, chosen = {q.input: 1}, {}
     for ly in flow.layers:
         pe, simd, _ = folds[ly.name]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fpgagen.backends.parallelism import layer_parallelism
+from fpgagen.backends.parallelism import divisors, layer_parallelism
 from fpgagen.errors import BackendError
 from fpgagen.ir.format import channel_formats_text
 from fpgagen.names import quoted
@@ -250,14 +250,14 @@ def mac_ins(simd: int, lanes: int = 1, one_word: bool = False) -> tuple:
     part of one input word) and, where its line buffer has ``lanes`` > 1 lanes of ``one_word``
     per channel group (fpgagen_conv2d with CI/GROUPS = SIMD: a depthwise conv), SIMD times a
     divisor of the lanes (a beat is that many whole words, one per lane)."""
-    ws = {d for d in range(1, simd + 1) if simd % d == 0}
+    ws = set(divisors(simd))
     if lanes > 1 and one_word:
-        ws |= {simd * d for d in range(1, lanes + 1) if lanes % d == 0}
+        ws |= {simd * d for d in divisors(lanes)}
     return tuple(sorted(ws))
 
 
 def check_mac_ew(layer, module: str, pe: int, simd: int, ew_in, ew_out, lanes: int = 1, one_word: bool = False) -> dict:
-    """EW_IN (input elements per beat: :func:`fpgagen.backends.rtl.widths.mac_ins`, dividing SIMD,
+    """EW_IN (input elements per beat: :func:`mac_ins`, dividing SIMD,
     or SIMD times a divisor of a conv's ``lanes`` of ``one_word`` per group) and EW_OUT (output
     elements per beat, dividing PE) of fpgagen_conv2d / fpgagen_dense as parameters (only those > 1)."""
     ins = mac_ins(simd, lanes, one_word)
@@ -278,6 +278,12 @@ def weight_word(layer) -> int:
     return layer.w_fmt.word + (0 if layer.w_fmt.signed else 1)
 
 
+def shares_inputs(pe: int, lanes: int = 1) -> bool:
+    """Whether PE lanes 2q and 2q+1 read the same input element at every q (``DSP_PAIR`` 2): the
+    outputs per input group ``pe / lanes`` are even."""
+    return (pe // lanes) % 2 == 0
+
+
 def dsp_pair(cfg, layer, pe: int | None = None, lanes: int = 1) -> int:
     """fpgagen_mac_out's ``DSP_PAIR`` for ``layer`` at ``pe`` output lanes over ``lanes`` input
     groups on the device of ``hardware.device``, where its DSP blocks compute two int8 products
@@ -296,7 +302,7 @@ def dsp_pair(cfg, layer, pe: int | None = None, lanes: int = 1) -> int:
         return 0
     if dev.family == "ice40":
         return 1
-    if dev.family == "xc7" and pe is not None and (pe // lanes) % 2 == 0:
+    if dev.family == "xc7" and pe is not None and shares_inputs(pe, lanes):
         return 2
     return 0
 
@@ -311,7 +317,7 @@ def check_pairs(layer, module: str, pairs, pe: int, lanes: int = 1) -> int:
     (two PE lanes reading one input per block)."""
     if isinstance(pairs, bool) or pairs in (0, 1):
         return int(pairs)
-    if pairs == 2 and (pe // lanes) % 2 == 0:
+    if pairs == 2 and shares_inputs(pe, lanes):
         return 2
     raise BackendError(f"{where(layer)}: {module} takes DSP_PAIR (pairs) 0, 1 or 2, 2 with an even number of PE "
                        f"lanes per input group, got {pairs!r} at PE {pe} over {lanes} input group(s)")

@@ -52,13 +52,16 @@ def conv2d_lanes(ci: int, co: int, groups: int, pe: int, simd: int) -> tuple[int
     return (pe // cog if pe > cog else 1), ci // groups == simd
 
 
+def layer_lanes(q: QGraph, layer: QLayer, pe: int, simd: int) -> tuple[int, bool]:
+    """:func:`conv2d_lanes` of the conv ``layer`` (its channels from the graph's shapes)."""
+    ci, co = int(q.shapes[layer.inputs[0]][0]), int(q.shapes[layer.output][0])
+    return conv2d_lanes(ci, co, layer.params.groups, pe, simd)
+
+
 def input_lanes(q: QGraph, layer: QLayer, pe: int, simd: int) -> int:
     """The input groups fpgagen_mac_out reads of a MAC ``layer`` at ``pe`` x ``simd`` (its
     ``XG``): a conv's line buffer lanes (:func:`conv2d_lanes`), else 1."""
-    if layer.op != "conv":
-        return 1
-    ci, co = int(q.shapes[layer.inputs[0]][0]), int(q.shapes[layer.output][0])
-    return conv2d_lanes(ci, co, layer.params.groups, pe, simd)[0]
+    return layer_lanes(q, layer, pe, simd)[0] if layer.op == "conv" else 1
 
 
 def conv2d_line_rows(h: int, w: int, kernel, stride, pads) -> int:
@@ -179,8 +182,7 @@ def _emit(prefix, q, layer, cfg, source, ew=(1, 1)):
 def _conv_widths(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1):
     """:func:`mac_rule` with the line buffer's lanes (a depthwise conv takes whole words of
     several lanes per beat)."""
-    ci, co = int(q.shapes[layer.inputs[0]][0]), int(q.shapes[layer.output][0])
-    return mac_rule(q, layer, pe, simd, *conv2d_lanes(ci, co, layer.params.groups, pe, simd))
+    return mac_rule(q, layer, pe, simd, *layer_lanes(q, layer, pe, simd))
 
 
 def _conv_multipliers(p: dict) -> int:

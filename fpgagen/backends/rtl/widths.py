@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from fpgagen.backends.parallelism import divisors
 from fpgagen.backends.rtl import mac_ins
 from fpgagen.backends.rtl.stream import flatten_reorders
 from fpgagen.ir.qgraph import QGraph, QLayer
@@ -51,10 +52,6 @@ class Widths:
 ONE = Widths((1,), (1,), True)
 
 
-def _divisors(n: int) -> tuple:
-    return tuple(d for d in range(1, n + 1) if n % d == 0)
-
-
 def _cap(ws, word: int) -> tuple:
     """``ws`` without the widths over :data:`MAX_BEAT_BITS` bits of ``word``-bit elements."""
     top = max(1, MAX_BEAT_BITS // max(int(word), 1))
@@ -71,14 +68,14 @@ def lane_rule(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> Widths:
     """One EW for all streams of the layer, dividing the channels of every input and the output."""
     c = math.gcd(*[_channels(q.shapes[t]) for t in (*layer.inputs, layer.output)])
     word = max(q.fmts[t].word for t in (*layer.inputs, layer.output))
-    ws = _cap(_divisors(c), word)
+    ws = _cap(divisors(c), word)
     return Widths(ws, ws, True)
 
 
 def mac_rule(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, lanes: int = 1, one_word: bool = False) -> Widths:
     """EW_IN of :func:`mac_ins`, EW_OUT divides PE."""
     return Widths(_cap(mac_ins(simd, lanes, one_word), q.fmts[layer.inputs[0]].word),
-                  _cap(_divisors(pe), q.fmts[layer.output].word), False)
+                  _cap(divisors(pe), q.fmts[layer.output].word), False)
 
 
 def widths(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1) -> Widths:
@@ -134,6 +131,13 @@ def layer_cycles(q: QGraph, layer: QLayer, pe: int = 1, simd: int = 1, taps: int
     if layer.op == "flatten":
         return elements(q, layer.output) if flatten_reorders(q, layer) else 0
     return layer_bound(q, layer, pe, simd, taps, ew)
+
+
+def pipeline_cycles(q: QGraph, foldings: dict) -> int:
+    """Analytic cycles per frame of the pipeline of ``q`` at ``foldings`` (layer name -> (pe, simd,
+    taps); a layer not named at (1, 1, 1)), frames back to back: its slowest layer
+    (:func:`layer_cycles`) or its ports (:func:`port_bound`)."""
+    return max([port_bound(q)] + [layer_cycles(q, ly, *foldings.get(ly.name, (1, 1, 1))) for ly in q.layers])
 
 
 def _least(ws, need: int) -> int:
